@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh machine (Python 3.11 + pip):
+#   make run    runs the whole engine embedded (Temporal dev server, PostgreSQL, worker, API)
+#   make test   runs the test suite
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/approvals dev
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/approval_throughput.py
+
+clean:
+	rm -rf $(VENV) .approvals .pytest_cache

@@ -1,0 +1,132 @@
+"""Every setting of the engine, in one place.
+
+Each field reads the environment variable of the same name in upper case (``temporal_address`` ->
+``TEMPORAL_ADDRESS``); the README's settings table is generated from the same descriptions. A bad
+value fails at start-up with a message that names the variable, never later in the middle of a case.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
+
+    temporal_address: str = Field(
+        "localhost:7233", description="Temporal frontend gRPC address, host:port."
+    )
+    temporal_namespace: str = Field("default", description="Temporal namespace the engine uses.")
+    temporal_task_queue: str = Field("approvals", description="Task queue of the engine's worker.")
+    temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
+    temporal_tls_ca_path: Path | None = Field(
+        None, description="PEM file of the CA that signed the Temporal server certificate (TLS)."
+    )
+    temporal_tls_cert_path: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS (with TEMPORAL_TLS_KEY_PATH)."
+    )
+    temporal_tls_key_path: Path | None = Field(
+        None, description="PEM private key of the client certificate (mutual TLS)."
+    )
+    temporal_api_key: str | None = Field(
+        None, description="API key sent to Temporal (Temporal Cloud); implies TLS."
+    )
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL URL, postgresql://user:password@host:port/db. Required by worker, api "
+        "and migrate; `approvals dev` starts an embedded server when it is unset.",
+    )
+    database_pool_max: int = Field(10, ge=1, le=200, description="Largest asyncpg pool per process.")
+    api_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
+    temporal_port: int = Field(
+        7233, ge=1, le=65535, description="`approvals dev` only: gRPC port of the embedded Temporal server."
+    )
+    temporal_ui_port: int = Field(
+        8233, ge=1, le=65535, description="`approvals dev` only: port of the Temporal Web UI."
+    )
+    postgres_port: int = Field(
+        55432, ge=1, le=65535, description="`approvals dev` only: port of the embedded PostgreSQL."
+    )
+    data_dir: Path = Field(
+        Path(".approvals"),
+        description="`approvals dev` only: directory holding Temporal's SQLite file, PostgreSQL's data, "
+        "logs and the dev tokens file.",
+    )
+    log_format: LogFormat = Field(
+        LogFormat.json, description="`json` (production) or `console` (readable; `approvals dev` default)."
+    )
+    log_level: str = Field("INFO", description="Lowest level logged: DEBUG, INFO, WARNING, ERROR.")
+    calendar_path: Path | None = Field(
+        None,
+        description="JSON working-day calendar replacing the built-in one (official schedules of the "
+        "known years; extend it when the State Council publishes the next year).",
+    )
+    webhook_signing_secret: str = Field(
+        "dev-only-webhook-secret",
+        description="HMAC-SHA256 key that signs every webhook (X-Approvals-Signature). Set it in production.",
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook POST.")
+    publication_webhook_url: str | None = Field(
+        None, description="Where disclosure notices (Art. 18) are POSTed; unset: logged only."
+    )
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"expected postgresql://user:password@host:port/database, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return level
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is not set: give the PostgreSQL URL, postgresql://user:password@host:port/db")
+        return self.database_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads the environment; turns pydantic's error into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = [
+            f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}" for item in error.errors()
+        ]
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,58 @@
+"""Domain events: the tamper-evident record of every transition of a case.
+
+Each event is hashed over a canonical JSON encoding of its content together with the previous event's
+hash, so editing, deleting, inserting or reordering a stored event breaks the chain from that point on.
+The hash is computed inside the workflow (deterministic, pure) and stored by the recording activity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.principal import Principal
+
+GENESIS_HASH = "0" * 64
+"""The previous hash of a case's first event."""
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    seq: int = Field(ge=1, description="1, 2, 3 ... per case, without gaps.")
+    type: str = Field(description="What happened, e.g. `task.decided`, `case.supplement_requested`.")
+    actor: Principal
+    at: datetime = Field(description="workflow.now() when it happened (UTC).")
+    legal_basis: str = Field(description="Article the step rests on, e.g. `Art. 10`.")
+    stage_id: str | None = None
+    task_id: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str
+    hash: str
+
+
+def canonical_json(value: Any) -> bytes:
+    """One byte string per value: sorted keys, no whitespace, UTF-8 (Chinese text kept as is)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def event_content(event: DomainEvent | dict[str, Any]) -> dict[str, Any]:
+    """The hashed part of an event: everything but the hash itself, in JSON-ready form."""
+    data = event.model_dump(mode="json") if isinstance(event, DomainEvent) else dict(event)
+    data.pop("hash", None)
+    return data
+
+
+def compute_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def seal_event(**fields: Any) -> DomainEvent:
+    """Builds an event and fills in its hash from its content and ``prev_hash``."""
+    unsealed = DomainEvent.model_validate({**fields, "hash": ""})
+    return unsealed.model_copy(update={"hash": compute_hash(event_content(unsealed))})

@@ -1,0 +1,34 @@
+"""Notifications leave the engine through an outbox, one row per idempotency key."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    webhook = "webhook"
+    log = "log"
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    idempotency_key: str = Field(
+        description="Derived from workflow id + event sequence + recipient; a retry never sends twice."
+    )
+    case_id: str
+    channel: Channel
+    kind: str = Field(description="`task.assigned`, `task.reminder`, `task.urged`, `case.status_changed` ...")
+    recipient: str = Field(description="User id or role for `log`, URL for `webhook`.")
+    subject: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeliveryResult(BaseModel):
+    idempotency_key: str
+    status: str = Field(description="`delivered`, `failed` (retries exhausted; kept for redelivery) or `duplicate`.")
+    attempts: int = 0
+    error: str | None = None

@@ -1,0 +1,69 @@
+"""What the workflow hands to the recording activity: new events plus the projections they lead to.
+
+The activity writes all of it in one transaction. Projections carry the sequence number of the last
+event they reflect, so a late or retried write never rolls a row back to an older state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import DomainEvent
+
+
+class CaseProjection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    process: str
+    business_key: str
+    title: str
+    status: str
+    current_stages: list[str] = Field(default_factory=list)
+    applicant_id: str
+    priority: bool = False
+    clock_state: str = Field("none", description="`running`, `stopped` (补正) or `none`.")
+    due_at: datetime | None = None
+    outcome: str | None = None
+    started_at: datetime
+    updated_at: datetime
+    summary: dict[str, Any] = Field(default_factory=dict, description="Small, searchable facts of the case.")
+    last_seq: int
+
+
+class TaskProjection(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    case_id: str
+    process: str
+    stage_id: str
+    stage_title: str
+    legal_basis: str
+    status: str
+    assignee_id: str | None = None
+    candidate_roles: list[str] = Field(default_factory=list)
+    claimed_by: str | None = None
+    delegate_id: str | None = None
+    priority: bool = False
+    due_at: datetime | None = None
+    overdue: bool = False
+    decision: str | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int
+
+
+class RecordBatch(BaseModel):
+    """New events (consecutive, starting right after what was recorded before) and current projections."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    events: list[DomainEvent]
+    case: CaseProjection
+    tasks: list[TaskProjection] = Field(default_factory=list)
