@@ -1,0 +1,104 @@
+"""PostgreSQL connections: one asyncpg pool per process, failing fast with a message naming DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from approvals.settings import Settings, SettingsError
+
+__all__ = ["DatabaseUnreachableError", "connect", "create_pool", "redact"]
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+class DatabaseUnreachableError(ConnectionError):
+    """PostgreSQL at DATABASE_URL did not accept a connection; the message says why (password redacted)."""
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``, fit for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<malformed URL>"
+
+
+def _url_of(settings_or_url: Settings | str) -> str:
+    if isinstance(settings_or_url, Settings):
+        return settings_or_url.require_database_url()
+    if not settings_or_url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            f"DATABASE_URL: expected postgresql://user:password@host:port/database, got {redact(settings_or_url)!r}"
+        )
+    return settings_or_url
+
+
+def _explain(url: str, error: BaseException) -> Exception:
+    if isinstance(error, TimeoutError):
+        return DatabaseUnreachableError(
+            f"PostgreSQL did not answer at DATABASE_URL={redact(url)} within {CONNECT_TIMEOUT_SECONDS:g}s; "
+            "check DATABASE_URL"
+        )
+    if isinstance(error, (ValueError, asyncpg.ClientConfigurationError)) and not isinstance(
+        error, asyncpg.PostgresError
+    ):
+        return SettingsError(f"DATABASE_URL is malformed ({redact(url)}): {error}")
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return DatabaseUnreachableError(f"cannot connect to PostgreSQL at DATABASE_URL={redact(url)}: {detail}")
+
+
+async def connect(settings_or_url: Settings | str, *, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> asyncpg.Connection:
+    """One connection (migrations, one-off admin work); the caller closes it.
+
+    Raises:
+        SettingsError: DATABASE_URL is unset or malformed.
+        DatabaseUnreachableError: the server refused or did not answer within ``timeout_seconds``.
+    """
+    url = _url_of(settings_or_url)
+    try:
+        return await asyncio.wait_for(asyncpg.connect(url, timeout=timeout_seconds), timeout_seconds + 1)
+    except Exception as error:
+        raise _explain(url, error) from None
+
+
+async def create_pool(
+    settings_or_url: Settings | str,
+    *,
+    min_size: int = 1,
+    max_size: int | None = None,
+    init: Callable[[asyncpg.Connection], Awaitable[Any]] | None = None,
+    timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+) -> asyncpg.Pool:
+    """The process's pool; ``max_size`` defaults to DATABASE_POOL_MAX. The caller closes it.
+
+    ``init`` runs on every new connection (register type codecs there).
+
+    Raises:
+        SettingsError: DATABASE_URL is unset or malformed.
+        DatabaseUnreachableError: the server refused or did not answer within ``timeout_seconds``.
+    """
+    url = _url_of(settings_or_url)
+    if max_size is None:
+        max_size = settings_or_url.database_pool_max if isinstance(settings_or_url, Settings) else 10
+    try:
+        return await asyncio.wait_for(
+            asyncpg.create_pool(
+                url,
+                min_size=min(min_size, max_size),
+                max_size=max_size,
+                init=init,
+                timeout=timeout_seconds,
+            ),
+            timeout_seconds + 1,
+        )
+    except Exception as error:
+        raise _explain(url, error) from None
