@@ -1,0 +1,151 @@
+"""Read-side SQL over the projections and the audit log, shared by the HTTP API and the CLI.
+
+These are plain functions, not activities: reads never go through a workflow. jsonb columns are
+selected as text and decoded here, so results are the same whatever codecs the caller's pool has.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from schemas.events import DomainEvent
+from schemas.principal import Principal
+from schemas.records import CaseProjection, TaskProjection
+
+OPEN_TASK_STATUSES = ("open", "claimed")
+"""Statuses of tasks waiting for someone; the inbox shows only these (and a partial index covers them)."""
+
+_TASK_COLUMNS = """
+    task_id, case_id, process, stage_id, stage_title, legal_basis, status, assignee_id, candidate_roles,
+    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq
+"""
+
+_CASE_COLUMNS = """
+    case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
+    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq
+"""
+
+_EVENT_COLUMNS = """
+    case_id, seq, type, actor_id, actor_name, actor_roles, actor_unit, at, legal_basis, stage_id, task_id,
+    payload::text AS payload, prev_hash, hash
+"""
+
+
+def _task(row: asyncpg.Record) -> TaskProjection:
+    return TaskProjection.model_validate(dict(row))
+
+
+def _case(row: asyncpg.Record) -> CaseProjection:
+    return CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])})
+
+
+def _event(row: asyncpg.Record) -> DomainEvent:
+    actor = Principal(id=row["actor_id"], name=row["actor_name"], unit=row["actor_unit"], roles=row["actor_roles"])
+    fields: dict[str, Any] = {
+        key: row[key] for key in ("case_id", "seq", "type", "at", "legal_basis", "stage_id", "task_id", "prev_hash", "hash")
+    }
+    return DomainEvent(**fields, actor=actor, payload=json.loads(row["payload"]))
+
+
+async def inbox(
+    pool: asyncpg.Pool,
+    user_id: str,
+    roles: list[str] | tuple[str, ...],
+    *,
+    process: str | None = None,
+    stage: str | None = None,
+    priority: bool | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[TaskProjection]:
+    """Tasks waiting for ``user_id``: assigned, claimed or delegated to them, or open to one of ``roles``.
+
+    A claimed task belongs to its claimer: it stays in the claimer's, assignee's and delegate's inbox but
+    leaves the inbox of everyone who merely holds a candidate role. ``overdue`` counts a task as overdue
+    when the workflow flagged it or its due time has passed. Ordered by due time (none last), then task id.
+    """
+    rows = await pool.fetch(
+        f"""
+        SELECT {_TASK_COLUMNS}
+        FROM tasks
+        WHERE status = ANY($3::text[])
+          AND (assignee_id = $1
+               OR claimed_by = $1
+               OR delegate_id = $1
+               OR (status = 'open' AND candidate_roles && $2::text[]))
+          AND ($4::text IS NULL OR process = $4)
+          AND ($5::text IS NULL OR stage_id = $5)
+          AND ($6::boolean IS NULL OR priority = $6)
+          AND ($7::boolean IS NULL OR (overdue OR coalesce(due_at < now(), false)) = $7)
+        ORDER BY due_at NULLS LAST, task_id
+        LIMIT $8 OFFSET $9
+        """,
+        user_id,
+        list(roles),
+        list(OPEN_TASK_STATUSES),
+        process,
+        stage,
+        priority,
+        overdue,
+        limit,
+        offset,
+    )
+    return [_task(row) for row in rows]
+
+
+async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
+    """Every task of a case, open or finished, in the order they were created."""
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE case_id = $1 ORDER BY created_at, task_id", case_id
+    )
+    return [_task(row) for row in rows]
+
+
+async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
+    row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
+    return None if row is None else _case(row)
+
+
+async def list_cases(
+    pool: asyncpg.Pool,
+    *,
+    process: str | None = None,
+    status: str | None = None,
+    applicant_id: str | None = None,
+    business_key: str | None = None,
+    stage: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[CaseProjection]:
+    """Cases matching every given filter, most recently updated first."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_CASE_COLUMNS}
+        FROM cases
+        WHERE ($1::text IS NULL OR process = $1)
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR applicant_id = $3)
+          AND ($4::text IS NULL OR business_key = $4)
+          AND ($5::text IS NULL OR $5 = ANY(current_stages))
+        ORDER BY updated_at DESC, case_id
+        LIMIT $6 OFFSET $7
+        """,
+        process,
+        status,
+        applicant_id,
+        business_key,
+        stage,
+        limit,
+        offset,
+    )
+    return [_case(row) for row in rows]
+
+
+async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
+    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
+    rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
+    return [_event(row) for row in rows]
