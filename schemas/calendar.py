@@ -1,0 +1,323 @@
+"""Working-day calendar: statutory deadlines of Chinese administrative procedure are counted in working days.
+
+A working day is Monday to Friday, minus the official days off, plus the make-up working days (调休上班) on
+which a Saturday or Sunday is worked. The State Council publishes each year's schedule around November of
+the year before, so the calendar is DATA (``approvals/calendars/cn.json``, replaceable through
+``CALENDAR_PATH``) that an operator extends, never code.
+
+This module is imported inside the Temporal workflow sandbox, where due dates are computed: it imports only
+the standard library and pydantic, reads no file during a computation, uses a fixed UTC offset (China has no
+daylight saving time, and ``zoneinfo`` would read the system's tz database) and never looks at the clock.
+
+Counting rules (Administrative Licensing Law: a period is counted from the day after the start):
+
+* Day 1 of a period is the first working day AFTER the local date of the start.
+* A period ends at the end of its last working day: local midnight starting the following day, returned as
+  an aware UTC datetime.
+* An instant exactly at local midnight is read as 24:00 of the day that ends, not 00:00 of the day that
+  begins. Thus a deadline returned here can start the next computation without losing a day: an extension
+  of 10 working days is ``add_working_days(cal, due, 10)``, and
+  ``add_working_days(cal, add_working_days(cal, s, a).at, b) == add_working_days(cal, s, a + b)``.
+
+A date in a year the calendar does not list is never counted silently: every counting function takes a
+required ``beyond_known_years`` policy, and with ``weekends_only`` its result names the years it assumed, so
+the workflow can record a warning event.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+_ONE_DAY = timedelta(days=1)
+_SATURDAY = 5
+
+
+class CalendarError(ValueError):
+    """A calendar file cannot be read or is invalid; the message names the file and the field."""
+
+
+class UncoveredYearError(ValueError):
+    """A computation needed a year the calendar does not list, under ``BeyondKnownYears.error``."""
+
+    def __init__(self, calendar: WorkingCalendar, day: date) -> None:
+        known = ", ".join(str(year) for year in sorted(calendar.years))
+        super().__init__(
+            f"{day.isoformat()} is in {day.year}, which working calendar {calendar.name!r} does not cover "
+            f"(known years: {known}). Add the State Council's {day.year} schedule to the calendar file "
+            f"(CALENDAR_PATH), or count with beyond_known_years='weekends_only' and record the assumption."
+        )
+        self.year = day.year
+
+
+class BeyondKnownYears(StrEnum):
+    """What a counting function does with a date in a year the calendar does not list."""
+
+    weekends_only = "weekends_only"
+    """Count Monday to Friday as working days, and name the year in the result's ``assumed_years``."""
+    error = "error"
+    """Raise ``UncoveredYearError``."""
+
+
+class Holiday(BaseModel):
+    """Consecutive days off, both ends included; weekend days inside the range are simply days off too."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="E.g. `Spring Festival 春节`.")
+    first: date
+    last: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Holiday:
+        if self.last < self.first:
+            raise ValueError(f"holiday {self.name!r}: last {self.last} is before first {self.first}")
+        return self
+
+
+class YearSchedule(BaseModel):
+    """One year's official schedule, as published by the General Office of the State Council."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    holidays: tuple[Holiday, ...]
+    make_up_working_days: tuple[date, ...] = Field(
+        description="Saturdays and Sundays that are worked (调休上班); may be empty, never omitted."
+    )
+    source: str = Field(min_length=1, description="The notice the dates come from, with its date.")
+
+    @field_validator("holidays")
+    @classmethod
+    def _no_overlap(cls, holidays: tuple[Holiday, ...]) -> tuple[Holiday, ...]:
+        ordered = sorted(holidays, key=lambda holiday: holiday.first)
+        for earlier, later in zip(ordered, ordered[1:]):
+            if later.first <= earlier.last:
+                raise ValueError(
+                    f"holidays {earlier.name!r} ({earlier.first}..{earlier.last}) and {later.name!r} "
+                    f"({later.first}..{later.last}) overlap"
+                )
+        return holidays
+
+    @field_validator("make_up_working_days")
+    @classmethod
+    def _weekend_days_outside_holidays(cls, days: tuple[date, ...], info: ValidationInfo) -> tuple[date, ...]:
+        if len(set(days)) != len(days):
+            raise ValueError("a make-up working day is listed twice")
+        for day in days:
+            if day.weekday() < _SATURDAY:
+                raise ValueError(
+                    f"{day} is a {day:%A}: a make-up working day must be a Saturday or Sunday "
+                    "(Monday to Friday are working days already)"
+                )
+            for holiday in info.data.get("holidays", ()):
+                if holiday.first <= day <= holiday.last:
+                    raise ValueError(f"{day} is a make-up working day inside holiday {holiday.name!r}")
+        return days
+
+
+class WorkingCalendar(BaseModel):
+    """The official schedules of the known years, with the jurisdiction's fixed UTC offset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, description="E.g. `cn`.")
+    timezone_offset_hours: int = Field(
+        ge=-12, le=14, description="Fixed offset of local time from UTC (8 for China, which has no DST)."
+    )
+    years: dict[int, YearSchedule] = Field(min_length=1)
+
+    @field_validator("years")
+    @classmethod
+    def _dates_in_their_year(cls, years: dict[int, YearSchedule]) -> dict[int, YearSchedule]:
+        for year, schedule in years.items():
+            for index, holiday in enumerate(schedule.holidays):
+                if holiday.first.year != year or holiday.last.year != year:
+                    raise ValueError(
+                        f"{year}.holidays[{index}] {holiday.name!r} ({holiday.first}..{holiday.last}) is not "
+                        f"within {year}; split a holiday that crosses the new year between both years"
+                    )
+            for index, day in enumerate(schedule.make_up_working_days):
+                if day.year != year:
+                    raise ValueError(f"{year}.make_up_working_days[{index}] {day} is not in {year}")
+        return years
+
+    @property
+    def tzinfo(self) -> tzinfo:
+        """Local time of the calendar; ``instant.astimezone(cal.tzinfo).date()`` is an instant's local date."""
+        return timezone(timedelta(hours=self.timezone_offset_hours))
+
+    def covers(self, day: date) -> bool:
+        """Whether the official schedule of ``day``'s year is known."""
+        return day.year in self.years
+
+
+class CalendarResult(BaseModel):
+    """What every counting function returns besides its value: the assumptions it had to make."""
+
+    model_config = ConfigDict(frozen=True)
+
+    assumed_years: tuple[int, ...] = Field(
+        description="Years outside the calendar whose days were counted as weekends-only, ascending."
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def assumed_weekends_only(self) -> bool:
+        """True when the value rests on an assumption the workflow must record as a warning event."""
+        return bool(self.assumed_years)
+
+
+class Deadline(CalendarResult):
+    at: datetime = Field(description="End of a working day: local midnight starting the next day, in UTC.")
+
+
+class WorkingDayCount(CalendarResult):
+    days: int = Field(ge=0)
+
+
+def is_working_day(cal: WorkingCalendar, day: date) -> bool:
+    """Whether a local date is worked; raises ``UncoveredYearError`` outside the known years.
+
+    A bare bool cannot carry an assumption, so there is no weekends-only fallback here: check
+    ``cal.covers(day)`` first if the year may be unknown.
+    """
+    if isinstance(day, datetime):
+        raise TypeError(
+            "is_working_day takes a local date, not a datetime: pass instant.astimezone(cal.tzinfo).date()"
+        )
+    return _is_working(cal, day, BeyondKnownYears.error, set())
+
+
+def add_working_days(
+    cal: WorkingCalendar, start: datetime, n: int, *, beyond_known_years: BeyondKnownYears
+) -> Deadline:
+    """The end of the n-th working day after the start's local date (day 1 is the first working day after it)."""
+    _require_aware("start", start)
+    _require_positive(n)
+    policy = BeyondKnownYears(beyond_known_years)
+    assumed: set[int] = set()
+    day = _start_day(cal, start)
+    remaining = n
+    while remaining:
+        day += _ONE_DAY
+        if _is_working(cal, day, policy, assumed):
+            remaining -= 1
+    return Deadline(at=_end_of(cal, day), assumed_years=tuple(sorted(assumed)))
+
+
+def working_days_between(
+    cal: WorkingCalendar, start: datetime, end: datetime, *, beyond_known_years: BeyondKnownYears
+) -> WorkingDayCount:
+    """Whole working days after the start's local date that end by ``end``; 0 when none (never negative).
+
+    ``working_days_between(cal, s, add_working_days(cal, s, n).at).days == n``. Whether a deadline has
+    passed is a comparison of datetimes, not a count.
+    """
+    _require_aware("start", start)
+    _require_aware("end", end)
+    policy = BeyondKnownYears(beyond_known_years)
+    assumed: set[int] = set()
+    last_whole_day = end.astimezone(cal.tzinfo).date() - _ONE_DAY
+    day = _start_day(cal, start) + _ONE_DAY
+    count = 0
+    while day <= last_whole_day:
+        if _is_working(cal, day, policy, assumed):
+            count += 1
+        day += _ONE_DAY
+    return WorkingDayCount(days=count, assumed_years=tuple(sorted(assumed)))
+
+
+def subtract_working_days(
+    cal: WorkingCalendar, due: datetime, n: int, *, beyond_known_years: BeyondKnownYears
+) -> Deadline:
+    """The deadline n working days before ``due``, e.g. when a reminder or an escalation falls due.
+
+    The period's last working day is the latest one that ends by ``due``; the result is the end of the
+    n-th working day before it, so ``subtract_working_days(cal, add_working_days(cal, s, m).at, n)`` equals
+    ``add_working_days(cal, s, m - n)`` for ``n < m``, and exactly n working days remain after the result.
+    """
+    _require_aware("due", due)
+    _require_positive(n)
+    policy = BeyondKnownYears(beyond_known_years)
+    assumed: set[int] = set()
+    day = due.astimezone(cal.tzinfo).date() - _ONE_DAY
+    while not _is_working(cal, day, policy, assumed):
+        day -= _ONE_DAY
+    remaining = n
+    while remaining:
+        day -= _ONE_DAY
+        if _is_working(cal, day, policy, assumed):
+            remaining -= 1
+    return Deadline(at=_end_of(cal, day), assumed_years=tuple(sorted(assumed)))
+
+
+def load_calendar(path: Path | None = None) -> WorkingCalendar:
+    """Reads the built-in calendar (package ``approvals.calendars``, ``cn.json``) or the operator's file.
+
+    Call it outside the workflow sandbox (worker start-up, an activity) and hand the calendar to the
+    workflow as data: the computation itself must not read files.
+    """
+    if path is None:
+        origin = "approvals.calendars/cn.json (built-in)"
+        resource = importlib.resources.files("approvals.calendars").joinpath("cn.json")
+    else:
+        origin = str(path)
+        resource = path
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CalendarError(f"calendar {origin}: cannot read: {error}") from None
+    try:
+        return WorkingCalendar.model_validate_json(text)
+    except ValidationError as error:
+        lines = [
+            f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in error.errors()
+        ]
+        raise CalendarError(f"calendar {origin} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def _is_working(cal: WorkingCalendar, day: date, policy: BeyondKnownYears, assumed: set[int]) -> bool:
+    """One day's status under ``policy``; adds the year to ``assumed`` when it was guessed."""
+    schedule = cal.years.get(day.year)
+    if schedule is None:
+        if policy != BeyondKnownYears.weekends_only:
+            raise UncoveredYearError(cal, day)
+        assumed.add(day.year)
+    elif day in schedule.make_up_working_days:
+        return True
+    elif any(holiday.first <= day <= holiday.last for holiday in schedule.holidays):
+        return False
+    return day.weekday() < _SATURDAY
+
+
+def _start_day(cal: WorkingCalendar, start: datetime) -> date:
+    """The local date a period starts from; local midnight exactly is 24:00 of the day that ends."""
+    local = start.astimezone(cal.tzinfo)
+    return local.date() - _ONE_DAY if local.time() == time(0) else local.date()
+
+
+def _end_of(cal: WorkingCalendar, day: date) -> datetime:
+    return datetime.combine(day + _ONE_DAY, time(0), tzinfo=cal.tzinfo).astimezone(timezone.utc)
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} is a naive datetime ({value.isoformat()}); give an aware one, e.g. in UTC")
+
+
+def _require_positive(n: int) -> None:
+    if n < 1:
+        raise ValueError(f"n must be at least 1 working day, got {n}")
