@@ -1,0 +1,117 @@
+"""The HTTP API's application factory.
+
+Routes live in ``api/routes/``: every module there that defines a module-level ``router``
+(``fastapi.APIRouter``) is included, in module-name order, so adding a resource does not touch this file.
+Shared resources are on ``app.state``: ``settings``, ``pool`` (asyncpg) and ``temporal`` (Temporal client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import pkgutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from approvals.settings import Settings
+
+__all__ = ["HEALTH_TIMEOUT_SECONDS", "create_app"]
+
+log = structlog.get_logger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+"""Each dependency gets this long to answer ``GET /health``; a load balancer must not wait on us."""
+
+
+def create_app(
+    settings: Settings, *, pool: asyncpg.Pool | None = None, temporal_client: Client | None = None
+) -> FastAPI:
+    """Builds the API. Without ``pool``/``temporal_client`` the lifespan connects (and later closes) them
+    from DATABASE_URL and TEMPORAL_ADDRESS, failing start-up with a message naming the setting; given
+    ones (``approvals dev`` shares its own) are used and left open."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from approvals import db, temporal
+
+        async with AsyncExitStack() as stack:
+            app.state.temporal = temporal_client or await temporal.connect(settings)
+            if pool is None:
+                app.state.pool = await db.create_pool(settings)
+                stack.push_async_callback(app.state.pool.close)
+            else:
+                app.state.pool = pool
+            log.info("api.ready", host=settings.api_host, port=settings.api_port)
+            yield
+
+    app = FastAPI(
+        title="Alashankou approvals engine",
+        summary="Cases, inbox and audit of the Comprehensive Bonded Zone Management Committee's approvals.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_api_route("/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?")
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers() -> list[APIRouter]:
+    try:
+        routes = importlib.import_module("api.routes")
+    except ModuleNotFoundError as error:
+        if error.name in {"api.routes"}:
+            return []
+        raise
+    found = []
+    for module_info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"api.routes.{module_info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            found.append(router)
+    return found
+
+
+async def health(request: Request) -> JSONResponse:
+    """200 when both Temporal and PostgreSQL answer within the timeout, 503 naming the one that did not."""
+    state = request.app.state
+    settings: Settings = state.settings
+    temporal, postgres = await asyncio.gather(_check_temporal(state.temporal, settings), _check_postgres(state.pool))
+    ok = temporal["ok"] and postgres["ok"]
+    body = {"status": "ok" if ok else "unavailable", "temporal": temporal, "postgres": postgres}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            await check
+    except TimeoutError:
+        return {"ok": False, "error": f"no answer within {HEALTH_TIMEOUT_SECONDS:g}s"}
+    except Exception as error:  # any failure means "down"; the reason goes to the caller
+        return {"ok": False, "error": " ".join(str(error).split()) or type(error).__name__}
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+async def _check_temporal(client: Client, settings: Settings) -> dict[str, Any]:
+    async def serving() -> None:
+        if not await client.service_client.check_health(timeout=timedelta(seconds=HEALTH_TIMEOUT_SECONDS)):
+            raise RuntimeError("frontend reports NOT_SERVING")
+
+    result = await _timed(serving())
+    return {**result, "address": settings.temporal_address, "namespace": settings.temporal_namespace}
+
+
+async def _check_postgres(pool: asyncpg.Pool) -> dict[str, Any]:
+    return await _timed(pool.fetchval("SELECT 1"))

@@ -1,0 +1,177 @@
+"""The ``approvals`` command. Thin: each command reads the settings and calls one function.
+
+Exit status: 0 done, 1 a service is unreachable or failed, 2 a setting is missing or malformed (the
+message names the environment variable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from approvals.settings import LogFormat, Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="approvals",
+    help="Event-sourced approvals engine of the Alashankou Comprehensive Bonded Zone.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _error(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Turns the engine's expected start-up failures into one readable line and an exit status."""
+    from approvals.devstack import DevStackError
+    from approvals.migrate import MigrationError
+
+    try:
+        yield
+    except SettingsError as error:
+        raise _error(str(error), 2) from None
+    except (ConnectionError, DevStackError, MigrationError) as error:
+        raise _error(str(error), 1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _settings(**overrides: Any) -> Settings:
+    with _reported_errors():
+        return load_settings(**overrides)
+
+
+def _configure_logging(settings: Settings) -> None:
+    from approvals.logging import configure_logging
+
+    configure_logging(settings)
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where Temporal's SQLite file, PostgreSQL's data and logs live [DATA_DIR]."),
+    ] = None,
+) -> None:
+    """Run everything on this machine: Temporal dev server + Web UI, PostgreSQL, worker and API."""
+    from approvals.devstack import run_dev
+
+    settings = _settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    if "log_format" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"log_format": LogFormat.console})
+    _configure_logging(settings)
+    with _reported_errors():
+        code = run_dev(settings)
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    apply_migrations: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations before polling.")
+    ] = True,
+) -> None:
+    """Run the Temporal worker against TEMPORAL_ADDRESS and DATABASE_URL until SIGTERM/SIGINT."""
+    from worker import run_worker
+
+    settings = _settings()
+    _configure_logging(settings)
+    with _reported_errors():
+        asyncio.run(run_worker(settings, apply_migrations=apply_migrations))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API on API_HOST:API_PORT against TEMPORAL_ADDRESS and DATABASE_URL."""
+    settings = _settings()
+    _configure_logging(settings)
+    with _reported_errors():
+        asyncio.run(_serve_api(settings))
+
+
+async def _serve_api(settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from approvals import db, temporal
+
+    # Connected here, not in the app's lifespan, so a bad setting is one line naming it, not a traceback.
+    settings.require_database_url()
+    client = await temporal.connect(settings)
+    pool = await db.create_pool(settings)
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, pool=pool, temporal_client=client),
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,
+                proxy_headers=True,
+            )
+        )
+        await server.serve()
+    finally:
+        await pool.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending SQL migrations to DATABASE_URL (safe to run concurrently; a no-op when up to date)."""
+    settings = _settings()
+    _configure_logging(settings)
+    with _reported_errors():
+        applied = asyncio.run(_migrate(settings))
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from approvals import db
+    from approvals.migrate import migrate as apply
+
+    connection = await db.connect(settings)
+    try:
+        return await apply(connection)
+    finally:
+        await connection.close()
+
+
+@app.command("settings")
+def settings_table() -> None:
+    """Print every setting (environment variable, default, description) as a Markdown table."""
+    typer.echo(settings_markdown())
+
+
+def settings_markdown() -> str:
+    """The README's settings table, generated from :class:`approvals.settings.Settings`."""
+    rows = ["| Environment variable | Default | Description |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if default is None:
+            shown = "(unset)"
+        elif isinstance(default, bool):
+            shown = f"`{str(default).lower()}`"
+        else:
+            shown = f"`{getattr(default, 'value', default)}`"
+        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{name.upper()}` | {shown} | {description} |")
+    return "\n".join(rows)
+
+
+def main() -> None:  # pragma: no cover - `python -m approvals.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

