@@ -39,12 +39,19 @@ _NOISY_LOGGERS = {
 """Third-party loggers whose INFO lines say nothing an operator needs."""
 
 
+def _drop_color_message(_logger: Any, _method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """uvicorn passes an ANSI-coloured copy of each message as ``extra``; the renderer colours already."""
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _shared_processors() -> list[structlog.typing.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
