@@ -1,0 +1,22 @@
+"""Every side effect of the engine: storage, notifications, calendars."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import httpx
+
+from activities.calendar import CalendarActivities
+from activities.notifications import NotificationActivities
+from activities.storage import StorageActivities
+from approvals.settings import Settings
+
+
+def build_activities(pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient) -> list[Callable[..., Any]]:
+    """The activities a worker registers, bound to its shared pool and HTTP client."""
+    storage = StorageActivities(pool)
+    notifications = NotificationActivities(pool, http_client, settings)
+    calendar = CalendarActivities(settings.calendar_path)
+    return [storage.record_events, notifications.notify, calendar.load_calendar]

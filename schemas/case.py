@@ -1,0 +1,284 @@
+"""The case contract: what starts a case, what reviewers send, what the case view shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.calendar import WorkingCalendar
+from schemas.principal import Principal
+from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ProcessDefinition
+
+BusinessKey = str
+
+
+class CaseStatus(StrEnum):
+    in_review = "in_review"
+    awaiting_supplement = "awaiting_supplement"  # 补正: clock stopped until the applicant answers
+    approved = "approved"
+    approved_with_conditions = "approved_with_conditions"
+    rejected = "rejected"
+    withdrawn = "withdrawn"  # 撤回
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {CaseStatus.approved, CaseStatus.approved_with_conditions, CaseStatus.rejected, CaseStatus.withdrawn}
+)
+
+
+class TaskStatus(StrEnum):
+    waiting = "waiting"  # blocked until the task it waits for is approved (依次, 加签)
+    open = "open"
+    claimed = "claimed"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"  # a vote not cast by the deadline: the member counts as absent
+
+    @property
+    def is_actionable(self) -> bool:
+        return self in (TaskStatus.open, TaskStatus.claimed)
+
+
+class AttachmentRef(BaseModel):
+    """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str = Field(min_length=1, max_length=2000)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    name: str = Field("", max_length=300)
+
+
+class CaseInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    business_key: BusinessKey = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    definition: ProcessDefinition
+    title: str = Field(min_length=1, max_length=300)
+    applicant: Principal = Field(description="Who applies; may never act on their own case's tasks.")
+    started_by: Principal = Field(description="The service or person that started the case.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Application data the rules read.")
+    priority: bool = False
+    callback_url: AnyHttpUrl | None = Field(None, description="POSTed on every status change, signed.")
+    calendar: WorkingCalendar | None = Field(
+        None, description="Working-day calendar; None: loaded once through an activity at start."
+    )
+
+
+class TaskRequest(BaseModel):
+    """Common to every task operation. ``actor`` is set by the API from the bearer token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    task_id: str
+    expected_version: int | None = Field(
+        None, description="Refused with STALE_TASK_VERSION when the task changed since the caller read it."
+    )
+
+
+class ClaimRequest(TaskRequest):
+    pass
+
+
+class UnclaimRequest(TaskRequest):
+    pass
+
+
+class Finding(BaseModel):
+    """A reviewer's conclusion on one statutory criterion (e.g. one of Art. 25's five conditions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    criterion: str
+    holds: bool
+    note: str = Field("", max_length=4000)
+    evidence: list[AttachmentRef] = Field(default_factory=list)
+
+
+class DecideRequest(TaskRequest):
+    decision: Decision
+    comment: str = Field("", max_length=4000)
+    conditions: list[str] = Field(default_factory=list, description="For approve_with_conditions.")
+    return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
+    findings: list[Finding] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _conditions_match(self) -> DecideRequest:
+        if self.decision is Decision.approve_with_conditions and not self.conditions:
+            raise ValueError("approve_with_conditions needs at least one condition")
+        if self.decision is not Decision.approve_with_conditions and self.conditions:
+            raise ValueError("conditions are only given with approve_with_conditions")
+        if self.return_to is not None and self.decision is not Decision.return_:
+            raise ValueError("return_to is only given with decision `return`")
+        return self
+
+    @property
+    def needs_comment(self) -> bool:
+        return self.decision in DECISIONS_NEEDING_COMMENT
+
+
+class TransferRequest(TaskRequest):
+    to_user: str = Field(min_length=1, max_length=128)
+    comment: str = Field("", max_length=4000)
+
+
+class DelegateRequest(TaskRequest):
+    to_user: str = Field(min_length=1, max_length=128)
+    comment: str = Field("", max_length=4000)
+
+
+class AddSignerRequest(TaskRequest):
+    signer: str = Field(min_length=1, max_length=128)
+    position: Literal["before", "after"]
+    comment: str = Field("", max_length=4000)
+
+
+class UrgeRequest(TaskRequest):
+    comment: str = Field("", max_length=4000)
+
+
+class CommentRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    text: str = Field(min_length=1, max_length=4000)
+    task_id: str | None = None
+
+
+class CcRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    observers: list[str] = Field(min_length=1, max_length=50, description="User ids to inform (抄送).")
+    comment: str = Field("", max_length=4000)
+    task_id: str | None = None
+
+
+class WithdrawRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class MissingItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    item: str = Field(min_length=1, max_length=300)
+    reason: str = Field("", max_length=2000)
+
+
+class RequestSupplementRequest(BaseModel):
+    """补正: everything missing, listed at once; the statutory clock stops until the applicant answers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    items: list[MissingItem] = Field(min_length=1, max_length=100)
+    comment: str = Field("", max_length=4000)
+
+
+class SupplementRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    documents: list[AttachmentRef] = Field(default_factory=list, max_length=100)
+    comment: str = Field("", max_length=4000)
+
+
+class ExtendRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class TaskView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    stage_id: str
+    stage_title: str
+    legal_basis: str
+    round: int
+    status: TaskStatus
+    version: int
+    assignee_id: str | None
+    candidate_roles: list[str]
+    claimed_by: str | None
+    delegate_id: str | None
+    waiting_for: str | None
+    added_by: str | None
+    due_at: datetime | None
+    overdue: bool
+    decision: Decision | None
+    decided_by: str | None
+    comment: str
+    conditions: list[str]
+    created_at: datetime
+
+
+class StageResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage_id: str
+    outcome: str = Field(description="approved, approved_with_conditions, rejected, returned, no_quorum")
+    round: int
+    conditions: list[str] = Field(default_factory=list)
+    decided_at: datetime
+    tally: dict[str, int] = Field(default_factory=dict, description="Quorum votes: approve/reject/abstain/absent.")
+
+
+class ClockView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    label: str
+    due_at: datetime | None
+    running: bool
+    overdue: bool
+
+
+class CaseView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    process: str
+    business_key: str
+    title: str
+    status: CaseStatus
+    applicant_id: str
+    priority: bool
+    current_stages: list[str]
+    tasks: list[TaskView]
+    stage_results: list[StageResult]
+    clocks: list[ClockView]
+    clock_state: Literal["running", "stopped", "none"]
+    pending_supplement: list[MissingItem]
+    extended: bool
+    outcome: str | None
+    conditions: list[str]
+    observers: list[str]
+    warnings: list[str]
+    last_seq: int
+    last_hash: str
+
+
+class OperationResult(BaseModel):
+    """What every accepted update returns: the state right after it, already recorded in PostgreSQL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    status: CaseStatus
+    last_seq: int
+    task: TaskView | None = None

@@ -1,0 +1,201 @@
+"""Process definitions as data: stages, routing modes, deadlines, conditions.
+
+A generic approval is nothing but one of these definitions; the statutory processes build theirs in code
+from the application they receive, then hand them to the same kernel.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RoutingMode(StrEnum):
+    single = "single"
+    all = "all"  # 会签: every assignee must approve
+    any = "any"  # 或签: the first decision wins, the other tasks are cancelled
+    sequential = "sequential"  # 依次: one after the other, in the declared order
+    quorum = "quorum"  # committee vote with a threshold and a minimum attendance
+
+
+class Decision(StrEnum):
+    approve = "approve"
+    reject = "reject"
+    approve_with_conditions = "approve_with_conditions"
+    return_ = "return"  # 退回: back to an earlier stage
+    abstain = "abstain"  # quorum votes only
+
+
+DECISIONS_NEEDING_COMMENT = frozenset({Decision.reject, Decision.return_})
+"""Nobody may reject or return without saying why."""
+
+
+class OnReject(StrEnum):
+    end_case = "end_case"
+    """A rejection at this stage ends the case as rejected (a veto)."""
+    continue_ = "continue"
+    """The rejection is recorded as this stage's outcome and the process goes on (e.g. one of five
+    review dimensions); a later stage decides with all outcomes in view."""
+
+
+class QuorumRule(BaseModel):
+    """A committee vote: approvals >= ceil(threshold * members present), with enough members present.
+
+    A member is present when they voted, abstentions included (they count toward attendance but are
+    neither for nor against).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    threshold_numerator: int = Field(2, ge=1)
+    threshold_denominator: int = Field(3, ge=1)
+    min_attendance: int = Field(1, ge=1, description="Members who must vote for the vote to count.")
+
+    @model_validator(mode="after")
+    def _fraction(self) -> QuorumRule:
+        if self.threshold_numerator > self.threshold_denominator:
+            raise ValueError("threshold_numerator must not exceed threshold_denominator")
+        return self
+
+
+class Condition(BaseModel):
+    """Includes a stage only when a pure rule holds for the case data.
+
+    ``rule`` names a function registered in ``workflows.rules.CONDITION_RULES``; ``path`` + ``equals``
+    compares one field of the case data (dotted path), for definitions written as data.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str | None = None
+    path: str | None = None
+    equals: Any = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        if (self.rule is None) == (self.path is None):
+            raise ValueError("give exactly one of `rule` or `path`")
+        return self
+
+
+class Deadline(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    working_days: int = Field(ge=1, le=365)
+    remind_before_working_days: int = Field(1, ge=0, description="0: no reminder.")
+    escalate_to_role: str | None = Field(None, description="Supervisor role told at the due time.")
+
+
+StageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["stage"] = "stage"
+    id: StageId
+    title: str = Field(min_length=1, description="Shown to reviewers; may carry the Chinese term.")
+    legal_basis: str = Field(min_length=1, description="Article the stage rests on, e.g. `Art. 10`.")
+    mode: RoutingMode = RoutingMode.single
+    candidate_roles: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = Field((), description="Named user ids, in order for `sequential`.")
+    allowed_decisions: tuple[Decision, ...] = (Decision.approve, Decision.reject, Decision.return_)
+    deadline: Deadline | None = None
+    quorum: QuorumRule | None = None
+    on_reject: OnReject = OnReject.end_case
+    approval_blocked_by: tuple[str, ...] = Field(
+        (), description="Stage ids: approving here is refused while any of them stands rejected."
+    )
+    may_request_supplement: bool = Field(False, description="Its reviewers may ask for 补正 material.")
+    when: Condition | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Stage:
+        if not self.candidate_roles and not self.assignees:
+            raise ValueError(f"stage {self.id}: give candidate_roles or assignees")
+        if self.mode in (RoutingMode.all, RoutingMode.sequential, RoutingMode.quorum) and not self.assignees:
+            raise ValueError(f"stage {self.id}: mode {self.mode} needs named assignees (one task each)")
+        if self.mode is RoutingMode.single and len(self.assignees) > 1:
+            raise ValueError(f"stage {self.id}: mode single takes at most one assignee (use any, all or sequential)")
+        if (self.mode is RoutingMode.quorum) != (self.quorum is not None):
+            raise ValueError(f"stage {self.id}: a `quorum` rule is required exactly when mode is quorum")
+        if self.mode is RoutingMode.quorum:
+            if not {Decision.approve, Decision.reject} <= set(self.allowed_decisions):
+                raise ValueError(f"stage {self.id}: a vote needs approve and reject among allowed_decisions")
+        elif Decision.abstain in self.allowed_decisions:
+            raise ValueError(f"stage {self.id}: abstain is only a vote (mode quorum)")
+        return self
+
+
+class Parallel(BaseModel):
+    """Branches that run at the same time and join: the step ends when every branch has ended."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["parallel"] = "parallel"
+    id: StageId
+    title: str
+    branches: tuple[tuple[Stage, ...], ...] = Field(min_length=2)
+
+
+Step = Annotated[Stage | Parallel, Field(discriminator="kind")]
+
+
+class CaseDeadline(BaseModel):
+    """The statutory period of the whole case, e.g. 20 working days from acceptance, extendable by 10."""
+
+    model_config = ConfigDict(frozen=True)
+
+    working_days: int = Field(ge=1, le=365)
+    starts_after_stage: str | None = Field(None, description="None: from the start of the case.")
+    extension_working_days: int = Field(0, ge=0, le=365)
+    extension_role: str | None = Field(None, description="Who may approve the one extension (e.g. the head).")
+    legal_basis: str = "Administrative Licensing Law Art. 42"
+    remind_before_working_days: int = Field(2, ge=0)
+    escalate_to_role: str | None = None
+
+
+class ProcessDefinition(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    process: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$", description="e.g. `project-approval`.")
+    title: str
+    legal_basis: str
+    steps: tuple[Step, ...] = Field(min_length=1)
+    deadline: CaseDeadline | None = None
+    supplement_role: str | None = Field(
+        None, description="Besides stage reviewers allowed to, this role may request 补正 at any time."
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ProcessDefinition:
+        seen: set[str] = set()
+        for stage in self.stages():
+            if stage.id in seen:
+                raise ValueError(f"stage id {stage.id!r} is used twice")
+            seen.add(stage.id)
+        for stage in self.stages():
+            unknown = set(stage.approval_blocked_by) - seen
+            if unknown:
+                raise ValueError(f"stage {stage.id}: approval_blocked_by names unknown stages {sorted(unknown)}")
+        if self.deadline and self.deadline.starts_after_stage and self.deadline.starts_after_stage not in seen:
+            raise ValueError(f"deadline.starts_after_stage names unknown stage {self.deadline.starts_after_stage!r}")
+        return self
+
+    def stages(self) -> list[Stage]:
+        """Every stage, in declaration order (branches flattened)."""
+        found: list[Stage] = []
+        for step in self.steps:
+            if isinstance(step, Stage):
+                found.append(step)
+            else:
+                found.extend(stage for branch in step.branches for stage in branch)
+        return found
+
+    def stage(self, stage_id: str) -> Stage:
+        for stage in self.stages():
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)

@@ -1,0 +1,83 @@
+"""Building blocks for tests that drive whole cases: people, definitions, a started case."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from schemas.calendar import load_calendar
+from schemas.case import CaseInput, CaseView, TaskView
+from schemas.principal import Principal
+from schemas.process import ProcessDefinition, Stage
+from workflows.generic import ApprovalWorkflow
+
+CALENDAR = load_calendar()
+
+SERVICE = Principal(id="svc-portal", name="One-window portal", unit="portal", roles=("service",))
+APPLICANT = Principal(id="ent-001", name="Alashankou Metals Co.", unit="enterprise", roles=("applicant",))
+
+
+def person(user_id: str, *roles: str, unit: str = "committee") -> Principal:
+    return Principal(id=user_id, name=user_id.title(), unit=unit, roles=roles)
+
+
+def definition(*steps: Any, process: str = "generic", **extra: Any) -> ProcessDefinition:
+    return ProcessDefinition(process=process, title="Test process", legal_basis="Art. 4", steps=steps, **extra)
+
+
+def stage(stage_id: str, **fields: Any) -> Stage:
+    fields.setdefault("title", stage_id.replace("_", " ").title())
+    fields.setdefault("legal_basis", "Art. 10")
+    return Stage(id=stage_id, **fields)
+
+
+async def start_case(
+    client: Client,
+    task_queue: str,
+    process: ProcessDefinition,
+    *,
+    data: dict[str, Any] | None = None,
+    applicant: Principal = APPLICANT,
+    **fields: Any,
+) -> WorkflowHandle[ApprovalWorkflow, CaseView]:
+    business_key = f"T-{uuid.uuid4().hex[:10]}"
+    case = CaseInput(
+        business_key=business_key,
+        definition=process,
+        title=fields.pop("title", f"Case {business_key}"),
+        applicant=applicant,
+        started_by=SERVICE,
+        data=data or {},
+        calendar=fields.pop("calendar", CALENDAR),
+        **fields,
+    )
+    return await client.start_workflow(
+        ApprovalWorkflow.run,
+        case,
+        id=f"{process.process}:{business_key}",
+        task_queue=task_queue,
+        execution_timeout=timedelta(days=400),
+    )
+
+
+async def view_when(
+    handle: WorkflowHandle[ApprovalWorkflow, CaseView], predicate: Callable[[CaseView], bool], *, timeout: float = 15
+) -> CaseView:
+    """The case view once ``predicate`` holds (the workflow runs asynchronously to the test)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        view = await handle.query(ApprovalWorkflow.view)
+        if predicate(view):
+            return view
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"case {handle.id} never reached the expected state; last view: {view}")
+        await asyncio.sleep(0.05)
+
+
+def open_tasks(view: CaseView, stage_id: str | None = None) -> list[TaskView]:
+    return [t for t in view.tasks if t.status.is_actionable and (stage_id is None or t.stage_id == stage_id)]

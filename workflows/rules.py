@@ -1,0 +1,170 @@
+"""Outcome rules: pure functions of the recorded decisions and the case data.
+
+Nothing here touches Temporal, a clock or I/O, so each rule is unit-tested on its own and the workflow
+only has to ask "is this stage decided, and how?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.process import Condition, Decision, QuorumRule, RoutingMode
+
+
+class StageOutcome:
+    approved = "approved"
+    approved_with_conditions = "approved_with_conditions"
+    rejected = "rejected"
+    returned = "returned"
+    no_quorum = "no_quorum"
+
+
+APPROVING = frozenset({Decision.approve, Decision.approve_with_conditions})
+APPROVING_OUTCOMES = frozenset({StageOutcome.approved, StageOutcome.approved_with_conditions})
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the rules need of a task: whether it still counts, and what was decided."""
+
+    counts: bool
+    """False for cancelled tasks (a transferred-away or superseded task no longer votes)."""
+    decided: Decision | None
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class QuorumTally:
+    approve: int
+    reject: int
+    abstain: int
+    absent: int
+    required: int
+    attendance_met: bool
+    outcome: str
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "approve": self.approve,
+            "reject": self.reject,
+            "abstain": self.abstain,
+            "absent": self.absent,
+            "required": self.required,
+        }
+
+
+def tally_votes(decisions: Sequence[Decision | None], rule: QuorumRule) -> QuorumTally:
+    """Counts a closed vote. ``None`` is a member who did not vote (absent).
+
+    Approved when approvals reach ceil(numerator / denominator * present); present includes abstentions,
+    so abstaining makes approval harder, as in a committee that counts members present and voting.
+    """
+    approve = sum(1 for d in decisions if d in APPROVING)
+    reject = sum(1 for d in decisions if d is Decision.reject)
+    abstain = sum(1 for d in decisions if d is Decision.abstain)
+    absent = sum(1 for d in decisions if d is None)
+    present = approve + reject + abstain
+    required = -(-present * rule.threshold_numerator // rule.threshold_denominator)  # ceiling division
+    attendance_met = present >= rule.min_attendance
+    if not attendance_met:
+        outcome = StageOutcome.no_quorum
+    elif approve >= required and approve > 0:
+        outcome = StageOutcome.approved
+    else:
+        outcome = StageOutcome.rejected
+    return QuorumTally(approve, reject, abstain, absent, required, attendance_met, outcome)
+
+
+def stage_outcome(mode: RoutingMode, tasks: Sequence[TaskFacts], quorum: QuorumRule | None = None) -> str | None:
+    """The stage's outcome once it is decided, else None.
+
+    - ``any`` (或签): the first decision wins.
+    - ``single``, ``sequential``, ``all`` (会签): a reject or return by anyone decides at once; otherwise
+      every counting task must approve; approval with conditions by any makes the whole conditional.
+    - ``quorum``: decided when every member has voted or expired; then ``tally_votes``.
+    """
+    counting = [task for task in tasks if task.counts]
+    decided = [task.decided for task in counting if task.decided is not None]
+    if mode is RoutingMode.quorum:
+        if quorum is None:
+            raise ValueError("a quorum stage needs its quorum rule")
+        if any(task.decided is None and not task.expired for task in counting):
+            return None
+        return tally_votes([task.decided for task in counting], quorum).outcome
+    if mode is RoutingMode.any and decided:
+        return _single_decision_outcome(decided[0])
+    for decision in decided:
+        if decision in (Decision.reject, Decision.return_):
+            return _single_decision_outcome(decision)
+    if counting and len(decided) == len(counting):
+        if any(d is Decision.approve_with_conditions for d in decided):
+            return StageOutcome.approved_with_conditions
+        return StageOutcome.approved
+    return None
+
+
+def _single_decision_outcome(decision: Decision) -> str:
+    return {
+        Decision.approve: StageOutcome.approved,
+        Decision.approve_with_conditions: StageOutcome.approved_with_conditions,
+        Decision.reject: StageOutcome.rejected,
+        Decision.return_: StageOutcome.returned,
+    }[decision]
+
+
+def case_outcome(final_stage_outcomes: Sequence[str]) -> str:
+    """The case's outcome from the outcomes of its last step (one stage, or the branches' last stages)."""
+    if any(outcome == StageOutcome.rejected for outcome in final_stage_outcomes):
+        return StageOutcome.rejected
+    if any(outcome == StageOutcome.approved_with_conditions for outcome in final_stage_outcomes):
+        return StageOutcome.approved_with_conditions
+    return StageOutcome.approved
+
+
+def merge_conditions(conditions_by_stage: Sequence[Sequence[str]]) -> list[str]:
+    """Every distinct condition once, in the order first imposed."""
+    merged: list[str] = []
+    for conditions in conditions_by_stage:
+        merged.extend(condition for condition in conditions if condition not in merged)
+    return merged
+
+
+ConditionRule = Callable[[Mapping[str, Any]], bool]
+
+CONDITION_RULES: dict[str, ConditionRule] = {}
+"""Named pure rules a stage's ``when`` may refer to; processes register theirs with ``condition_rule``."""
+
+
+def condition_rule(name: str) -> Callable[[ConditionRule], ConditionRule]:
+    def register(rule: ConditionRule) -> ConditionRule:
+        if name in CONDITION_RULES and CONDITION_RULES[name] is not rule:
+            raise ValueError(f"condition rule {name!r} is already registered")
+        CONDITION_RULES[name] = rule
+        return rule
+
+    return register
+
+
+def read_path(data: Mapping[str, Any], path: str) -> Any:
+    """``a.b.c`` of nested mappings; a missing key reads as None."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def condition_holds(condition: Condition | None, data: Mapping[str, Any]) -> bool:
+    if condition is None:
+        return True
+    if condition.rule is not None:
+        try:
+            rule = CONDITION_RULES[condition.rule]
+        except KeyError:
+            raise ValueError(f"unknown condition rule {condition.rule!r}; known: {sorted(CONDITION_RULES)}") from None
+        return rule(data)
+    assert condition.path is not None
+    return read_path(data, condition.path) == condition.equals
