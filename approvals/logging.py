@@ -70,7 +70,10 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
             structlog.processors.dict_tracebacks,
         ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=(stream or sys.stderr).isatty(),
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False, max_frames=20),
+        )
         exception_processors = []
 
     shared = _shared_processors()

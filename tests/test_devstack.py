@@ -1,0 +1,270 @@
+"""`approvals dev` as a user runs it: one command up, health green, Ctrl-C/SIGTERM leaves nothing behind,
+a restart finds the same data, a taken port is named with the setting that moves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from approvals.devstack import DEMO_PRINCIPALS
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+pytestmark = pytest.mark.devstack
+
+APPROVALS = Path(sys.executable).parent / "approvals"
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass
+class DevRun:
+    """One `approvals dev` subprocess and what it should listen on."""
+
+    data_dir: Path
+    api_port: int
+    temporal_port: int
+    ui_port: int
+    postgres_port: int
+    process: subprocess.Popen[bytes] | None = None
+    output_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output_path = self.data_dir.parent / f"{self.data_dir.name}-{uuid.uuid4().hex[:6]}.out"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "LOG_FORMAT", "DATA_DIR"}
+        }
+        env.update(
+            API_PORT=str(self.api_port),
+            TEMPORAL_PORT=str(self.temporal_port),
+            TEMPORAL_UI_PORT=str(self.ui_port),
+            POSTGRES_PORT=str(self.postgres_port),
+        )
+        return env
+
+    def start(self) -> None:
+        with self.output_path.open("wb") as output:
+            self.process = subprocess.Popen(
+                [str(APPROVALS), "dev", "--data-dir", str(self.data_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def pids(self) -> dict[str, int]:
+        return json.loads((self.data_dir / "dev.pids").read_text())
+
+    async def wait_healthy(self) -> dict:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        async with httpx.AsyncClient(timeout=2) as http:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, f"approvals dev exited early:\n{self.output}"
+                try:
+                    response = await http.get(f"http://127.0.0.1:{self.api_port}/health")
+                    if response.status_code == 200:
+                        return response.json()
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"no healthy API within {START_TIMEOUT_SECONDS}s:\n{self.output}")
+
+    def wait_exit(self) -> int:
+        assert self.process is not None
+        return self.process.wait(STOP_TIMEOUT_SECONDS)
+
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal_number)
+        return self.wait_exit()
+
+    def kill_everything(self) -> None:
+        """Test clean-up only: whatever this run left, however the test failed."""
+        candidates = []
+        if self.process is not None:
+            candidates.append(self.process.pid)
+        try:
+            candidates += self.pids().values()
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        for pid in candidates:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for process in processes_mentioning(self.data_dir):
+            process.kill()
+
+
+def processes_mentioning(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if any(str(data_dir) in part for part in process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def assert_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.1)
+    assert not alive, f"still running: {[psutil.Process(pid).cmdline() for pid in alive]}"
+
+
+@pytest.fixture
+def new_run(tmp_path: Path) -> Iterator:
+    runs: list[DevRun] = []
+    ports = free_ports(4)
+
+    def make(data_dir: Path = tmp_path / "data") -> DevRun:
+        run = DevRun(data_dir, *ports)
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        run.kill_everything()
+
+
+@asynccontextmanager
+async def temporal(run: DevRun) -> AsyncIterator[Client]:
+    yield await Client.connect(f"127.0.0.1:{run.temporal_port}")
+
+
+async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run) -> None:
+    run = new_run()
+    started = time.monotonic()
+    run.start()
+
+    health = await run.wait_healthy()
+    print(f"approvals dev healthy after {time.monotonic() - started:.1f}s (first start, initdb included)")
+
+    assert health["status"] == "ok" and health["temporal"]["ok"] and health["postgres"]["ok"]
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(f"http://127.0.0.1:{run.ui_port}/")).status_code == 200
+    assert f"http://127.0.0.1:{run.api_port}" in run.output
+    assert f"127.0.0.1:{run.temporal_port}" in run.output
+    assert f"http://127.0.0.1:{run.ui_port}" in run.output
+    assert f"postgresql://postgres@127.0.0.1:{run.postgres_port}/approvals" in run.output
+    assert str(run.data_dir.resolve()) in run.output
+
+    tokens = json.loads((run.data_dir / "dev-tokens.json").read_text())
+    assert {role for entry in tokens for role in entry["roles"]} == {
+        role for principal in DEMO_PRINCIPALS for role in principal.roles
+    }
+    assert all(set(entry) == {"token", "id", "name", "unit", "roles"} for entry in tokens)
+    assert len({entry["token"] for entry in tokens}) == len(tokens)
+    assert sum("committee_member" in entry["roles"] for entry in tokens) == 3
+
+    pids = run.pids()
+    assert set(pids) == {"approvals_dev", "temporal", "postgres"}
+    postgres_backends = [child.pid for child in psutil.Process(pids["postgres"]).children(recursive=True)]
+
+    assert run.stop(signal.SIGTERM) == 0, run.output
+
+    assert_gone([*pids.values(), *postgres_backends])
+    assert processes_mentioning(run.data_dir) == []
+
+
+async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_run) -> None:
+    first = new_run()
+    first.start()
+    await first.wait_healthy()
+    database_url = f"postgresql://postgres@127.0.0.1:{first.postgres_port}/approvals"
+    connection = await asyncpg.connect(database_url)
+    await connection.execute("CREATE TABLE devstack_probe (note text); INSERT INTO devstack_probe VALUES ('run 1')")
+    await connection.close()
+    async with temporal(first) as client:
+        # Nobody polls this queue: the workflow stays open, recorded only in Temporal's SQLite file.
+        await client.start_workflow("DevstackProbe", id="devstack-probe", task_queue="devstack-probe")
+    tokens_before = (first.data_dir / "dev-tokens.json").read_text()
+    assert first.stop(signal.SIGINT) == 0, first.output
+
+    second = new_run(first.data_dir)
+    started = time.monotonic()
+    second.start()
+    await second.wait_healthy()
+    print(f"approvals dev healthy after {time.monotonic() - started:.1f}s (restart)")
+
+    connection = await asyncpg.connect(database_url)
+    assert await connection.fetchval("SELECT note FROM devstack_probe") == "run 1"
+    await connection.close()
+    async with temporal(second) as client:
+        described = await client.get_workflow_handle("devstack-probe").describe()
+        assert described.status == WorkflowExecutionStatus.RUNNING
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+        assert {key.name for key in SEARCH_ATTRIBUTES} <= set(listed.custom_attributes)
+    assert (second.data_dir / "dev-tokens.json").read_text() == tokens_before
+    assert second.stop(signal.SIGTERM) == 0, second.output
+    assert processes_mentioning(second.data_dir) == []
+
+
+async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(new_run) -> None:
+    run = new_run()
+    run.start()
+    await run.wait_healthy()
+    pids = run.pids()
+
+    os.kill(pids["temporal"], signal.SIGKILL)
+
+    assert run.wait_exit() != 0
+    assert "Temporal dev server exited unexpectedly" in run.output
+    assert "temporal.log" in run.output
+    assert_gone(list(pids.values()))
+
+
+def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run) -> None:
+    run = new_run()
+    with closing(socket.socket()) as taken:
+        taken.bind(("127.0.0.1", run.api_port))
+        taken.listen()
+        run.start()
+        code = run.wait_exit()
+
+    assert code != 0
+    assert f"port {run.api_port} is already in use (API_PORT)" in run.output
+    assert "set API_PORT to another port" in run.output
+    assert processes_mentioning(run.data_dir) == []
+    assert not (run.data_dir / "dev.pids").exists()
