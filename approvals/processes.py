@@ -1,0 +1,88 @@
+"""The registry of processes a client can start: URL name -> workflow and how to build its input.
+
+Every process workflow takes one ``CaseInput``; what differs is the request body a client sends and how
+the process turns it into stages (the statutory processes validate their application and derive their
+stages from it with pure rules). The API and the CLI start cases only through this registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from schemas.case import CaseInput
+from schemas.principal import Principal
+from schemas.process import ProcessDefinition
+from workflows.generic import ApprovalWorkflow
+
+
+class StartRequest(BaseModel):
+    """What a service sends to start a case of any process."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    business_key: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
+        description="The caller's own key; a repeat with the same key returns the same case.",
+    )
+    title: str = Field(min_length=1, max_length=300)
+    applicant: Principal
+    priority: bool = False
+    callback_url: AnyHttpUrl | None = None
+
+
+class GenericStartRequest(StartRequest):
+    """A generic approval brings its own process definition: a new simple approval needs no code."""
+
+    definition: ProcessDefinition
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    name: str
+    title: str
+    workflow: type
+    request_model: type[StartRequest]
+    to_case_input: Callable[[Any, Principal], CaseInput]
+
+    def workflow_id(self, business_key: str) -> str:
+        """Deterministic, so a repeated start finds the running case instead of starting a second one."""
+        return f"{self.name}:{business_key}"
+
+
+def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseInput:
+    return CaseInput(
+        business_key=request.business_key,
+        definition=request.definition.model_copy(update={"process": "generic"}),
+        title=request.title,
+        applicant=request.applicant,
+        started_by=started_by,
+        data=request.data,
+        priority=request.priority,
+        callback_url=request.callback_url,
+    )
+
+
+PROCESSES: dict[str, ProcessEntry] = {}
+
+
+def register(entry: ProcessEntry) -> ProcessEntry:
+    if entry.name in PROCESSES:
+        raise ValueError(f"process {entry.name!r} is registered twice")
+    PROCESSES[entry.name] = entry
+    return entry
+
+
+register(
+    ProcessEntry(
+        name="generic",
+        title="Generic approval (definition supplied by the caller)",
+        workflow=ApprovalWorkflow,
+        request_model=GenericStartRequest,
+        to_case_input=_generic_case,
+    )
+)
