@@ -268,3 +268,59 @@ def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run) -> 
     assert "set API_PORT to another port" in run.output
     assert processes_mentioning(run.data_dir) == []
     assert not (run.data_dir / "dev.pids").exists()
+
+
+class _Temporal:
+    """Stands in for a Temporal client whose frontend answers (or not)."""
+
+    def __init__(self, serving: bool | Exception) -> None:
+        self.service_client = self
+        self.serving = serving
+
+    async def check_health(self, *, timeout: object = None) -> bool:
+        if isinstance(self.serving, Exception):
+            raise self.serving
+        return self.serving
+
+
+class _Pool:
+    def __init__(self, answers: bool) -> None:
+        self.answers = answers
+
+    async def fetchval(self, query: str) -> int:
+        if not self.answers:
+            await asyncio.sleep(60)  # a database that hangs must not hang the health check
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("temporal_serving", "postgres_answers", "down"),
+    [
+        (True, True, set()),
+        (RuntimeError("connection refused"), True, {"temporal"}),
+        (False, True, {"temporal"}),
+        (True, False, {"postgres"}),
+        (RuntimeError("connection refused"), False, {"temporal", "postgres"}),
+    ],
+)
+async def test_health_is_503_naming_what_is_down(
+    monkeypatch: pytest.MonkeyPatch, temporal_serving: bool | Exception, postgres_answers: bool, down: set[str]
+) -> None:
+    import api.app
+    from approvals.settings import load_settings
+
+    monkeypatch.setattr(api.app, "HEALTH_TIMEOUT_SECONDS", 0.2)
+    app = api.app.create_app(
+        load_settings(), pool=_Pool(postgres_answers), temporal_client=_Temporal(temporal_serving)  # type: ignore[arg-type]
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            response = await http.get("/health")
+
+    body = response.json()
+    assert response.status_code == (503 if down else 200)
+    assert body["status"] == ("unavailable" if down else "ok")
+    assert {name for name in ("temporal", "postgres") if not body[name]["ok"]} == down
+    for name in down:
+        assert body[name]["error"]
