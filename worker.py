@@ -36,7 +36,9 @@ def registered_workflows() -> Sequence[type]:
     return list(getattr(workflows, "WORKFLOWS", []))
 
 
-def registered_activities(pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def registered_activities(
+    pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient
+) -> list[Callable[..., Any]]:
     import activities
 
     build = getattr(activities, "build_activities", None)
@@ -97,9 +99,7 @@ async def run_worker(
 
             applied = await migrate(pool)
             log.info("migrations.applied", versions=applied)
-        http_client = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
-        )
+        http_client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_seconds))
         worker = build_worker(client, settings, pool=pool, http_client=http_client)
         if worker is None:
             log.warning("worker.nothing_registered", task_queue=settings.temporal_task_queue)
@@ -117,7 +117,7 @@ async def run_worker(
         log.info("worker.stopped")
 
 
-class stop_on_signals:  # noqa: N801 - used like a function: `with stop_on_signals() as stop:`
+class stop_on_signals:  # used like a function: `with stop_on_signals() as stop:`
     """Context manager: an event set by SIGTERM or SIGINT (handlers restored on exit)."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)

@@ -11,20 +11,21 @@ import asyncio
 import importlib
 import pkgutil
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import structlog
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from approvals.settings import Settings
 
-__all__ = ["HEALTH_TIMEOUT_SECONDS", "create_app"]
+__all__ = ["HEALTH_TIMEOUT_SECONDS", "ApiServer", "ApiStartError", "create_app"]
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +61,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.add_api_route("/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?")
+    app.add_api_route(
+        "/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?"
+    )
     for router in _routers():
         app.include_router(router)
     return app
@@ -99,7 +102,7 @@ async def _timed(check: Any) -> dict[str, Any]:
             await check
     except TimeoutError:
         return {"ok": False, "error": f"no answer within {HEALTH_TIMEOUT_SECONDS:g}s"}
-    except Exception as error:  # any failure means "down"; the reason goes to the caller
+    except Exception as error:  # noqa: BLE001 - any failure means "down"; the reason goes to the caller
         return {"ok": False, "error": " ".join(str(error).split()) or type(error).__name__}
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
@@ -115,3 +118,65 @@ async def _check_temporal(client: Client, settings: Settings) -> dict[str, Any]:
 
 async def _check_postgres(pool: asyncpg.Pool) -> dict[str, Any]:
     return await _timed(pool.fetchval("SELECT 1"))
+
+
+class ApiStartError(RuntimeError):
+    """The HTTP server could not start (typically: API_HOST:API_PORT cannot be bound)."""
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handling: the process that embeds it decides when to stop
+    (``approvals dev`` stops the API first, then the worker and the servers it started)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ApiServer:
+    """The API served by uvicorn inside an asyncio program that owns the signals."""
+
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.settings = settings
+        self._server = _SignalFreeServer(
+            uvicorn.Config(
+                app,
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,  # our logging (approvals.logging) is already configured
+                access_log=False,
+                proxy_headers=True,
+                lifespan="on",
+            )
+        )
+
+    @property
+    def started(self) -> bool:
+        return self._server.started
+
+    async def serve(self) -> None:
+        """Serves until :meth:`stop`; raises :class:`ApiStartError` when it cannot start."""
+        try:
+            await self._server.serve()
+        except SystemExit:  # uvicorn exits the process when it cannot bind; let the caller clean up first
+            raise ApiStartError(
+                f"the HTTP API could not listen on {self.settings.api_host}:{self.settings.api_port} "
+                "(API_HOST/API_PORT); see the log line above"
+            ) from None
+        if not self._server.started:
+            raise ApiStartError("the HTTP API did not start (lifespan failed); see the log above")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serves until ``stop`` is set, then shuts down gracefully (open requests finish)."""
+        serving = asyncio.ensure_future(self.serve())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            self.stop()
+            with suppress(asyncio.CancelledError):
+                await serving

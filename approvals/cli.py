@@ -7,7 +7,6 @@ message names the environment variable).
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +33,7 @@ def _error(message: str, code: int) -> typer.Exit:
 @contextmanager
 def _reported_errors() -> Iterator[None]:
     """Turns the engine's expected start-up failures into one readable line and an exit status."""
+    from api.app import ApiStartError
     from approvals.devstack import DevStackError
     from approvals.migrate import MigrationError
 
@@ -41,7 +41,7 @@ def _reported_errors() -> Iterator[None]:
         yield
     except SettingsError as error:
         raise _error(str(error), 2) from None
-    except (ConnectionError, DevStackError, MigrationError) as error:
+    except (ConnectionError, ApiStartError, DevStackError, MigrationError) as error:
         raise _error(str(error), 1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -102,28 +102,19 @@ def api() -> None:
 
 
 async def _serve_api(settings: Settings) -> None:
-    import uvicorn
-
-    from api.app import create_app
+    from api.app import ApiServer, create_app
     from approvals import db, temporal
+    from worker import stop_on_signals
 
     # Connected here, not in the app's lifespan, so a bad setting is one line naming it, not a traceback.
     settings.require_database_url()
-    client = await temporal.connect(settings)
-    pool = await db.create_pool(settings)
-    try:
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, pool=pool, temporal_client=client),
-                host=settings.api_host,
-                port=settings.api_port,
-                log_config=None,
-                proxy_headers=True,
-            )
-        )
-        await server.serve()
-    finally:
-        await pool.close()
+    with stop_on_signals() as stop:
+        client = await temporal.connect(settings)
+        pool = await db.create_pool(settings)
+        try:
+            await ApiServer(create_app(settings, pool=pool, temporal_client=client), settings).serve_until(stop)
+        finally:
+            await pool.close()
 
 
 @app.command()
@@ -174,4 +165,4 @@ def main() -> None:  # pragma: no cover - `python -m approvals.cli`
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -15,6 +15,9 @@ __all__ = ["DatabaseUnreachableError", "connect", "create_pool", "redact"]
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
+_CONNECT_ERRORS = (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What asyncpg raises for a bad URL, an unreachable or refusing server (timeouts are OSErrors)."""
+
 
 class DatabaseUnreachableError(ConnectionError):
     """PostgreSQL at DATABASE_URL did not accept a connection; the message says why (password redacted)."""
@@ -56,7 +59,9 @@ def _explain(url: str, error: BaseException) -> Exception:
     return DatabaseUnreachableError(f"cannot connect to PostgreSQL at DATABASE_URL={redact(url)}: {detail}")
 
 
-async def connect(settings_or_url: Settings | str, *, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> asyncpg.Connection:
+async def connect(
+    settings_or_url: Settings | str, *, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
+) -> asyncpg.Connection:
     """One connection (migrations, one-off admin work); the caller closes it.
 
     Raises:
@@ -66,7 +71,7 @@ async def connect(settings_or_url: Settings | str, *, timeout_seconds: float = C
     url = _url_of(settings_or_url)
     try:
         return await asyncio.wait_for(asyncpg.connect(url, timeout=timeout_seconds), timeout_seconds + 1)
-    except Exception as error:
+    except _CONNECT_ERRORS as error:
         raise _explain(url, error) from None
 
 
@@ -100,5 +105,5 @@ async def create_pool(
             ),
             timeout_seconds + 1,
         )
-    except Exception as error:
+    except _CONNECT_ERRORS as error:
         raise _explain(url, error) from None

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,23 +89,38 @@ class DemoPrincipal:
 
 DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
     DemoPrincipal("svc-one-window-portal", "一窗受理平台 (one-window portal service)", "一窗受理平台", ("service",)),
-    DemoPrincipal("ent-applicant", "新疆示例物流有限公司 经办人 (enterprise applicant)", "新疆示例物流有限公司", ("applicant",)),
+    DemoPrincipal(
+        "ent-applicant", "新疆示例物流有限公司 经办人 (enterprise applicant)", "新疆示例物流有限公司", ("applicant",)
+    ),
     DemoPrincipal("one-window-officer", "受理窗口 王受理 (acceptance officer)", "政务服务中心", ("one_window",)),
-    DemoPrincipal("reviewer-industrial-policy", "产业政策审查 李审 (industrial policy)", "经济发展局", ("reviewer_industrial_policy",)),
+    DemoPrincipal(
+        "reviewer-industrial-policy",
+        "产业政策审查 李审 (industrial policy)",
+        "经济发展局",
+        ("reviewer_industrial_policy",),
+    ),
     DemoPrincipal("reviewer-planning", "规划审查 张审 (planning)", "规划建设局", ("reviewer_planning",)),
     DemoPrincipal("reviewer-environment", "环保审查 赵审 (environment)", "生态环境分局", ("reviewer_environment",)),
     DemoPrincipal("reviewer-safety", "安全审查 钱审 (safety)", "应急管理局", ("reviewer_safety",)),
     DemoPrincipal("reviewer-land-use", "用地审查 孙审 (land use)", "自然资源局", ("reviewer_land_use",)),
-    DemoPrincipal("land-use-change-reviewer", "用地变更审查 周审 (land-use change)", "自然资源局", ("land_use_change_reviewer",)),
-    DemoPrincipal("safety-risk-assessor", "安全风险评估 吴评 (safety risk assessment)", "应急管理局", ("safety_risk_assessor",)),
-    DemoPrincipal("approving-official", "市政府审批 郑批 (approving official)", "阿拉山口市人民政府", ("approving_official",)),
+    DemoPrincipal(
+        "land-use-change-reviewer", "用地变更审查 周审 (land-use change)", "自然资源局", ("land_use_change_reviewer",)
+    ),
+    DemoPrincipal(
+        "safety-risk-assessor", "安全风险评估 吴评 (safety risk assessment)", "应急管理局", ("safety_risk_assessor",)
+    ),
+    DemoPrincipal(
+        "approving-official", "市政府审批 郑批 (approving official)", "阿拉山口市人民政府", ("approving_official",)
+    ),
     DemoPrincipal("organ-head", "管委会主任 冯主任 (organ head)", "管委会", ("head",)),
     DemoPrincipal("supervisor", "督办 陈督办 (supervisor)", "管委会办公室", ("supervisor",)),
     DemoPrincipal("committee-member-a", "评审委员 A (committee member)", "评审委员会", ("committee_member",)),
     DemoPrincipal("committee-member-b", "评审委员 B (committee member)", "评审委员会", ("committee_member",)),
     DemoPrincipal("committee-member-c", "评审委员 C (committee member)", "评审委员会", ("committee_member",)),
     DemoPrincipal("committee-chair", "评审委员会主任 褚主任 (committee chair)", "评审委员会", ("committee_chair",)),
-    DemoPrincipal("discipline-inspector", "纪检监察 卫纪检 (discipline inspection)", "纪检监察工委", ("discipline_inspector",)),
+    DemoPrincipal(
+        "discipline-inspector", "纪检监察 卫纪检 (discipline inspection)", "纪检监察工委", ("discipline_inspector",)
+    ),
     DemoPrincipal("hr-officer", "人事 蒋人事 (HR officer)", "党群工作部", ("hr_officer",)),
     DemoPrincipal("auditor", "审计 沈审计 (auditor)", "审计局", ("auditor",)),
     DemoPrincipal("admin", "系统管理员 (administrator)", "管委会信息中心", ("admin",)),
@@ -117,7 +132,8 @@ def write_dev_tokens(path: Path) -> list[dict[str, Any]]:
     """Writes one random bearer token per demo principal, once: an existing file is kept as it is, so
     tokens stay valid across restarts (delete the file to rotate them)."""
     if path.exists():
-        return json.loads(path.read_text())
+        entries: list[dict[str, Any]] = json.loads(path.read_text())
+        return entries
     entries = [
         {"token": secrets.token_urlsafe(32), **asdict(principal), "roles": list(principal.roles)}
         for principal in DEMO_PRINCIPALS
@@ -189,14 +205,22 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
-def _terminate_with_parent() -> None:
-    """In the child, before exec: Linux sends it SIGTERM should we die without stopping it (SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _parent_death_signal() -> Callable[[], None] | None:
+    """For ``preexec_fn`` on Linux: the child gets SIGTERM should we die without stopping it (SIGKILL).
 
-        PR_SET_PDEATHSIG = 1
-        with suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    The C function is looked up here, in the parent; the child only calls it (no imports after fork).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def set_in_child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return set_in_child
 
 
 # --- children ------------------------------------------------------------------------------------------
@@ -245,7 +269,8 @@ class TemporalDevServer:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_terminate_with_parent,
+                # Safe here: called from the event loop thread before any other Python thread exists.
+                preexec_fn=_parent_death_signal(),  # noqa: PLW1509
             )
 
     def exit_code(self) -> int | None:
@@ -377,7 +402,7 @@ class DevStack:
         return 0  # unreachable; keeps type checkers calm
 
     async def _start(self, stack: AsyncExitStack, stop: asyncio.Event) -> dict[str, asyncio.Future[Any]]:
-        from api.app import create_app
+        from api.app import ApiServer, create_app
         from approvals import db
         from approvals.migrate import migrate
         from worker import run_worker
@@ -407,15 +432,17 @@ class DevStack:
         if settings.database_url:
             database_url = settings.database_url
         else:
-            from approvals.embedded_pg import EmbeddedPostgres
+            from approvals.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 
             starting_postgres = asyncio.ensure_future(
                 asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", settings.postgres_port)
             )
             try:
                 self.postgres = await asyncio.shield(starting_postgres)
-            except Exception as error:
-                raise DevStackError(f"embedded PostgreSQL on port {settings.postgres_port} (POSTGRES_PORT): {error}") from None
+            except EmbeddedPostgresError as error:
+                raise DevStackError(
+                    f"embedded PostgreSQL on port {settings.postgres_port} (POSTGRES_PORT): {error}"
+                ) from None
             self.pids["postgres"] = self.postgres.pid
             self._write_pids()
             await _create_database(self.postgres.url, DEV_DATABASE)
@@ -452,41 +479,19 @@ class DevStack:
 
         stack.push_async_callback(stop_worker)
 
-        import uvicorn
-
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, pool=pool, temporal_client=client),
-                host=settings.api_host,
-                port=settings.api_port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        # uvicorn would install its own SIGINT/SIGTERM handlers; ours stop everything in order.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-
-        async def serve() -> None:
-            try:
-                await server.serve()
-            except SystemExit:  # uvicorn exits the process when it cannot bind; we must clean up first
-                raise DevStackError(
-                    f"the HTTP API could not listen on {settings.api_host}:{settings.api_port} (API_PORT)"
-                ) from None
-
-        api_task = asyncio.create_task(serve(), name="api")
+        server = ApiServer(create_app(settings, pool=pool, temporal_client=client), settings)
+        api_task = asyncio.create_task(server.serve(), name="api")
 
         async def stop_api() -> None:
-            server.should_exit = True
+            server.stop()
             with suppress(Exception, asyncio.CancelledError):
                 await api_task
 
         stack.push_async_callback(stop_api)
         while not server.started:
             if api_task.done():
-                error = api_task.exception()
-                raise DevStackError(f"the HTTP API did not start on {settings.api_host}:{settings.api_port} (API_PORT): {error or 'exited'}")
+                api_task.result()  # raises ApiStartError
+                raise DevStackError(f"the HTTP API on {settings.api_host}:{settings.api_port} exited while starting")
             await asyncio.sleep(0.05)
         return {"worker": worker_task, "api": api_task}
 
@@ -495,14 +500,18 @@ class DevStack:
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                await asyncio.wait({stopper, *tasks.values()}, timeout=CHILD_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {stopper, *tasks.values()}, timeout=CHILD_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
                 failure = self._failure(tasks)
                 if failure is not None:
                     # A Ctrl-C also reaches PostgreSQL (same process group); give our handler time to run.
                     await asyncio.sleep(0.3)
                     if stop.is_set():
                         break
-                    self.console.print(f"[red]error:[/red] {failure}; stopping everything", markup=True, highlight=False)
+                    self.console.print(
+                        f"[red]error:[/red] {failure}; stopping everything", markup=True, highlight=False
+                    )
                     return 1
         finally:
             stopper.cancel()
@@ -562,4 +571,3 @@ def run_dev(settings: Settings, *, console: Console | None = None) -> int:
             return await DevStack(settings, console).run(stop)
 
     return asyncio.run(main())
-

@@ -39,7 +39,9 @@ _NOISY_LOGGERS = {
 """Third-party loggers whose INFO lines say nothing an operator needs."""
 
 
-def _drop_color_message(_logger: Any, _method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+def _drop_color_message(
+    _logger: Any, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
     """uvicorn passes an ANSI-coloured copy of each message as ``extra``; the renderer colours already."""
     event_dict.pop("color_message", None)
     return event_dict

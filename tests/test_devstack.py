@@ -12,10 +12,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -90,9 +91,10 @@ class DevRun:
         return self.output_path.read_text(errors="replace")
 
     def pids(self) -> dict[str, int]:
-        return json.loads((self.data_dir / "dev.pids").read_text())
+        pids: dict[str, int] = json.loads((self.data_dir / "dev.pids").read_text())
+        return pids
 
-    async def wait_healthy(self) -> dict:
+    async def wait_healthy(self) -> dict[str, Any]:
         assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         async with httpx.AsyncClient(timeout=2) as http:
@@ -101,7 +103,8 @@ class DevRun:
                 try:
                     response = await http.get(f"http://127.0.0.1:{self.api_port}/health")
                     if response.status_code == 200:
-                        return response.json()
+                        health: dict[str, Any] = response.json()
+                        return health
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.2)
@@ -148,18 +151,24 @@ def assert_gone(pids: list[int]) -> None:
     deadline = time.monotonic() + 5
     alive = pids
     while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
         time.sleep(0.1)
     assert not alive, f"still running: {[psutil.Process(pid).cmdline() for pid in alive]}"
 
 
+NewRun = Callable[..., DevRun]
+
+
 @pytest.fixture
-def new_run(tmp_path: Path) -> Iterator:
+def new_run(tmp_path: Path) -> Iterator[NewRun]:
+    """Makes `approvals dev` runs on free ports (the same ports for every run of a test)."""
     runs: list[DevRun] = []
-    ports = free_ports(4)
+    api_port, temporal_port, ui_port, postgres_port = free_ports(4)
 
     def make(data_dir: Path = tmp_path / "data") -> DevRun:
-        run = DevRun(data_dir, *ports)
+        run = DevRun(data_dir, api_port, temporal_port, ui_port, postgres_port)
         runs.append(run)
         return run
 
@@ -173,7 +182,7 @@ async def temporal(run: DevRun) -> AsyncIterator[Client]:
     yield await Client.connect(f"127.0.0.1:{run.temporal_port}")
 
 
-async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run) -> None:
+async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run: NewRun) -> None:
     run = new_run()
     started = time.monotonic()
     run.start()
@@ -208,7 +217,7 @@ async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run) -> N
     assert processes_mentioning(run.data_dir) == []
 
 
-async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_run) -> None:
+async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_run: NewRun) -> None:
     first = new_run()
     first.start()
     await first.wait_healthy()
@@ -241,7 +250,7 @@ async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_
     assert processes_mentioning(second.data_dir) == []
 
 
-async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(new_run) -> None:
+async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(new_run: NewRun) -> None:
     run = new_run()
     run.start()
     await run.wait_healthy()
@@ -255,7 +264,7 @@ async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(
     assert_gone(list(pids.values()))
 
 
-def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run) -> None:
+def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run: NewRun) -> None:
     run = new_run()
     with closing(socket.socket()) as taken:
         taken.bind(("127.0.0.1", run.api_port))
@@ -311,7 +320,9 @@ async def test_health_is_503_naming_what_is_down(
 
     monkeypatch.setattr(api.app, "HEALTH_TIMEOUT_SECONDS", 0.2)
     app = api.app.create_app(
-        load_settings(), pool=_Pool(postgres_answers), temporal_client=_Temporal(temporal_serving)  # type: ignore[arg-type]
+        load_settings(),
+        pool=_Pool(postgres_answers),
+        temporal_client=_Temporal(temporal_serving),  # type: ignore[arg-type]
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -39,7 +40,7 @@ def json_log() -> Iterator[io.StringIO]:
     root.setLevel(saved_level)
 
 
-def lines(buffer: io.StringIO) -> list[dict]:
+def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
 
 
@@ -71,7 +72,7 @@ def test_console_format_is_readable_text() -> None:
 
 
 async def test_interceptor_binds_case_context_for_the_activity_and_clears_it_after(json_log: io.StringIO) -> None:
-    seen: dict = {}
+    seen: dict[str, Any] = {}
 
     class Innermost(ActivityInboundInterceptor):
         async def execute_activity(self, input: ExecuteActivityInput) -> str:
@@ -90,7 +91,7 @@ async def test_interceptor_binds_case_context_for_the_activity_and_clears_it_aft
     environment.info = info
     chain = ActivityLogContextInterceptor().intercept_activity(Innermost(None))  # type: ignore[arg-type]
 
-    result = await environment.run(chain.execute_activity, None)
+    result = await environment.run(chain.execute_activity, None)  # type: ignore[arg-type]
 
     assert result == "done"
     assert seen["case_id"] == seen["workflow_id"] == "project_approval:BK-1"

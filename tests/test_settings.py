@@ -65,7 +65,9 @@ def test_commands_require_database_url(command: str) -> None:
 
 @pytest.mark.parametrize("command", ["worker", "api"])
 def test_unreachable_temporal_fails_fast_naming_temporal_address(command: str) -> None:
-    code, output, seconds = run_approvals(command, TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL, DATABASE_URL=UNREACHABLE_DATABASE)
+    code, output, seconds = run_approvals(
+        command, TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL, DATABASE_URL=UNREACHABLE_DATABASE
+    )
     assert code == 1, output
     assert f"TEMPORAL_ADDRESS={UNREACHABLE_TEMPORAL}" in output
     assert "Traceback" not in output
