@@ -51,7 +51,7 @@ def create_app(
                 stack.push_async_callback(app.state.pool.close)
             else:
                 app.state.pool = pool
-            log.info("api.ready", host=settings.api_host, port=settings.api_port)
+            log.info("api.connected", temporal=settings.temporal_address, namespace=settings.temporal_namespace)
             yield
 
     app = FastAPI(
