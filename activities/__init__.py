@@ -10,6 +10,7 @@ import httpx
 
 from activities.calendar import CalendarActivities
 from activities.notifications import NotificationActivities
+from activities.publication import PublicationActivities
 from activities.storage import StorageActivities
 from approvals.settings import Settings
 
@@ -18,5 +19,6 @@ def build_activities(pool: asyncpg.Pool, settings: Settings, http_client: httpx.
     """The activities a worker registers, bound to its shared pool and HTTP client."""
     storage = StorageActivities(pool)
     notifications = NotificationActivities(pool, http_client, settings)
+    publication = PublicationActivities(notifications, settings.publication_webhook_url)
     calendar = CalendarActivities(settings.calendar_path)
-    return [storage.record_events, notifications.notify, calendar.load_calendar]
+    return [storage.record_events, notifications.notify, publication.publish_disclosure, calendar.load_calendar]

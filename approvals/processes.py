@@ -16,7 +16,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from schemas.case import CaseInput
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition
+from schemas.project import ProjectApplication
 from workflows.generic import ApprovalWorkflow
+from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
 
 
 class StartRequest(BaseModel):
@@ -30,7 +32,6 @@ class StartRequest(BaseModel):
     )
     title: str = Field(min_length=1, max_length=300)
     applicant: Principal
-    priority: bool = False
     callback_url: AnyHttpUrl | None = None
 
 
@@ -39,6 +40,13 @@ class GenericStartRequest(StartRequest):
 
     definition: ProcessDefinition
     data: dict[str, Any] = Field(default_factory=dict)
+    priority: bool = False
+
+
+class ProjectApprovalStartRequest(StartRequest):
+    """An enterprise's application for a construction project in the zone (Art. 10)."""
+
+    application: ProjectApplication
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,17 @@ def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseIn
     )
 
 
+def _project_case(request: ProjectApprovalStartRequest, started_by: Principal) -> CaseInput:
+    return project_case_input(
+        business_key=request.business_key,
+        application=request.application,
+        title=request.title,
+        applicant=request.applicant,
+        started_by=started_by,
+        callback_url=request.callback_url,
+    )
+
+
 PROCESSES: dict[str, ProcessEntry] = {}
 
 
@@ -84,5 +103,14 @@ register(
         workflow=ApprovalWorkflow,
         request_model=GenericStartRequest,
         to_case_input=_generic_case,
+    )
+)
+register(
+    ProcessEntry(
+        name="project-approval",
+        title="建设项目审查 Construction project approval (Art. 10)",
+        workflow=ProjectApprovalWorkflow,
+        request_model=ProjectApprovalStartRequest,
+        to_case_input=_project_case,
     )
 )

@@ -32,3 +32,19 @@ class DeliveryResult(BaseModel):
     status: str = Field(description="`delivered`, `failed` (retries exhausted; kept for redelivery) or `duplicate`.")
     attempts: int = 0
     error: str | None = None
+
+
+class DisclosureNotice(BaseModel):
+    """Art. 18: a decision published promptly and accurately (decision, subject, conditions, legal basis)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    idempotency_key: str
+    case_id: str
+    process: str
+    title: str
+    decision: str
+    legal_basis: str
+    conditions: list[str] = Field(default_factory=list)
+    decided_at: str
+    subject: dict[str, Any] = Field(default_factory=dict, description="What the decision is about.")

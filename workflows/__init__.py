@@ -1,5 +1,21 @@
 """Deterministic workflow code only: no I/O, no clocks, no randomness (see ARCHITECTURE.md)."""
 
-from workflows.generic import ApprovalWorkflow
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-WORKFLOWS: list[type] = [ApprovalWorkflow]
+from workflows.generic import ApprovalWorkflow
+from workflows.project_approval import ProjectApprovalWorkflow
+
+WORKFLOWS: list[type] = [ApprovalWorkflow, ProjectApprovalWorkflow]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer uses.
+
+    Schemas (pydantic models) and their validators' lazy imports (email-validator, idna) pass through:
+    they are deterministic, and re-importing them per workflow run is slow and warns mid-run.
+    """
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "pydantic", "pydantic_core", "email_validator", "idna", "schemas"
+        )
+    )

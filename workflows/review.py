@@ -209,6 +209,7 @@ class KernelWorkflow:
             await self._run_steps()
             if not self._status.is_final:
                 self._decide_case()
+            await self.on_final()
         finally:
             self._finished = True
             self._clock_epoch += 1
@@ -219,6 +220,9 @@ class KernelWorkflow:
         for notification in self._notifications:
             await notification
         return self.view()
+
+    async def on_final(self) -> None:
+        """Runs once the case has its final status, before the workflow ends (e.g. Art. 18 disclosure)."""
 
     async def _run_steps(self) -> None:
         steps = self._definition.steps

@@ -139,8 +139,10 @@ CONDITION_RULES: dict[str, ConditionRule] = {}
 
 def condition_rule(name: str) -> Callable[[ConditionRule], ConditionRule]:
     def register(rule: ConditionRule) -> ConditionRule:
-        if name in CONDITION_RULES and CONDITION_RULES[name] is not rule:
-            raise ValueError(f"condition rule {name!r} is already registered")
+        # The workflow sandbox re-imports process modules, registering the same function again.
+        existing = CONDITION_RULES.get(name)
+        if existing is not None and (existing.__module__, existing.__qualname__) != (rule.__module__, rule.__qualname__):
+            raise ValueError(f"condition rule {name!r} is already registered by {existing.__module__}")
         CONDITION_RULES[name] = rule
         return rule
 

@@ -1,0 +1,324 @@
+"""Project approval (Art. 10) end to end: whole cases on the Temporal test server and real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from pydantic import ValidationError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.calendar import BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
+from schemas.case import (
+    CaseStatus,
+    CaseView,
+    DecideRequest,
+    ExtendRequest,
+    MissingItem,
+    RequestSupplementRequest,
+    SupplementRequest,
+    WithdrawRequest,
+)
+from schemas.principal import Principal
+from schemas.process import Decision
+from schemas.project import ProjectApplication, validate_uscc
+from tests.cases import APPLICANT, CALENDAR, SERVICE, open_tasks, person, view_when
+from workflows.project_approval import DIMENSIONS, ProjectApprovalWorkflow, project_case_input
+
+OFFICER = person("officer-li", "one_window", unit="one-window service centre")
+OFFICIAL = person("official-wang", "approving_official", unit="Alashankou city government")
+HEAD = person("head-zhao", "head", unit="Alashankou city government")
+REVIEWERS = {
+    "industrial_policy": person("rev-industry", "reviewer_industrial_policy", unit="development and reform"),
+    "planning_site": person("rev-planning", "reviewer_planning", unit="natural resources and planning"),
+    "environment": person("rev-env", "reviewer_environment", unit="ecology and environment"),
+    "safety": person("rev-safety", "reviewer_safety", unit="emergency management"),
+    "land_use_standards": person("rev-land", "reviewer_land_use", unit="natural resources"),
+    "land_use_change": person("rev-land-change", "land_use_change_reviewer", unit="natural resources"),
+    "safety_risk_assessment": person("rev-risk", "safety_risk_assessor", unit="emergency management"),
+}
+
+ProjectHandle = WorkflowHandle[ProjectApprovalWorkflow, CaseView]
+
+
+def application(**changes: Any) -> ProjectApplication:
+    fields: dict[str, Any] = {
+        "enterprise": {
+            "name": "Alashankou Metals Co.",
+            "unified_social_credit_code": "91350100M000100Y43",
+            "contact": {"name": "Ma Lin", "phone": "+86 909 555 0101", "email": "ma.lin@example.com"},
+        },
+        "project_name": "Imported copper concentrate bonded processing line",
+        "description": "Bonded processing of imported metal ores (Art. 12), four-storey plant.",
+        "industry_code": "C3311",
+        "priority_industry": True,
+        "total_investment_cny": "120000000.00",
+        "fixed_asset_investment_cny": "90000000.00",
+        "plot_id": "ALSK-B-07",
+        "land_area_m2": "36000",
+        "planned_land_use": "industrial",
+        "zoned_land_use": "industrial",
+        "storeys": 4,
+        "floor_area_ratio": "1.60",
+        "environmental_impact_category": "report_form",
+        "major_hazard_source": False,
+        "attachments": [{"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}],
+    }
+    fields.update(changes)
+    return ProjectApplication.model_validate(fields)
+
+
+async def start(
+    env: WorkflowEnvironment, queue: str, app: ProjectApplication | None = None, *, calendar: WorkingCalendar = CALENDAR
+) -> ProjectHandle:
+    key = f"P-{uuid.uuid4().hex[:10]}"
+    case = project_case_input(
+        business_key=key, application=app or application(), applicant=APPLICANT, started_by=SERVICE, calendar=calendar
+    )
+    return await env.client.start_workflow(
+        ProjectApprovalWorkflow.run, case, id=f"project-approval:{key}", task_queue=queue, execution_timeout=timedelta(days=400)
+    )
+
+
+async def decide(handle: ProjectHandle, stage_id: str, actor: Principal, decision: Decision = Decision.approve, **fields: Any) -> CaseView:
+    view = await view_when(handle, lambda v: bool(open_tasks(v, stage_id)))
+    [task] = open_tasks(view, stage_id)
+    if decision in (Decision.reject, Decision.return_):
+        fields.setdefault("comment", "reasons given in the review opinion")
+    await handle.execute_update(
+        ProjectApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task.task_id, decision=decision, **fields)
+    )
+    return await handle.query(ProjectApprovalWorkflow.view)
+
+
+async def review_all(handle: ProjectHandle, **decisions: Decision) -> None:
+    for stage in DIMENSIONS:
+        decision = decisions.get(stage.id, Decision.approve)
+        extra = {"conditions": [f"{stage.id}: condition"]} if decision is Decision.approve_with_conditions else {}
+        await decide(handle, stage.id, REVIEWERS[stage.id], decision, **extra)
+
+
+async def denial(call: Any) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await call
+    return failure.value.cause.type  # type: ignore[union-attr]
+
+
+async def events_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
+
+
+# ---------------------------------------------------------------- the application
+
+
+def test_application_validates_the_credit_code_check_character() -> None:
+    assert validate_uscc("91350100m000100y43") == "91350100M000100Y43"
+    with pytest.raises(ValidationError, match="check character"):
+        application(enterprise={"name": "X", "unified_social_credit_code": "91350100M000100Y44", "contact": {"name": "a", "phone": "13800000000"}})
+    with pytest.raises(ValidationError, match="18 characters"):
+        application(enterprise={"name": "X", "unified_social_credit_code": "9135", "contact": {"name": "a", "phone": "13800000000"}})
+
+
+def test_application_refuses_fixed_assets_above_total_and_inline_documents() -> None:
+    with pytest.raises(ValidationError, match="exceeds total_investment_cny"):
+        application(fixed_asset_investment_cny="200000000")
+    with pytest.raises(ValidationError, match="total_investment_cny"):
+        application(total_investment_cny="-5")
+    with pytest.raises(ValidationError, match="attachments"):
+        application(attachments=[{"uri": "inline", "sha256": "not-a-digest", "size": 3}])
+    assert application().total_investment_cny == Decimal("120000000.00")
+
+
+# ---------------------------------------------------------------- whole cases
+
+
+async def test_approved_with_the_departments_conditions_merged_and_published(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER)
+        await review_all(handle, environment=Decision.approve_with_conditions, safety=Decision.approve_with_conditions)
+        await decide(handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["environment: condition"])
+        result = await handle.result()
+
+    assert result.status is CaseStatus.approved_with_conditions
+    assert result.conditions == ["environment: condition", "safety: condition"]
+    rows = await events_of(db_pool, handle.id)
+    types = [row["type"] for row in rows]
+    assert types.count("stage.skipped") == 2  # no land-use change, no major hazard source
+    assert types[-1] == "case.published"
+    published = rows[-1]
+    assert published["legal_basis"] == "Art. 18"
+    assert "safety: condition" in published["payload"]
+    for row in rows:
+        assert row["actor_id"] and row["at"] and row["legal_basis"], row["type"]
+    [disclosure] = await db_pool.fetch(
+        "SELECT status, kind FROM outbox WHERE case_id = $1 AND kind = 'case.published'", handle.id
+    )
+    assert disclosure["status"] == "delivered"
+    case_row = await db_pool.fetchrow("SELECT status, priority FROM cases WHERE case_id = $1", handle.id)
+    assert case_row["status"] == "approved_with_conditions" and case_row["priority"] is True
+
+
+async def test_a_rejected_dimension_blocks_approval_until_returned_and_re_reviewed(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER)
+        await review_all(handle, environment=Decision.reject)
+        code = await denial(decide(handle, "decision", OFFICIAL, Decision.approve))
+        assert code == "APPROVAL_BLOCKED"
+
+        await decide(handle, "decision", OFFICIAL, Decision.return_, return_to="environment")
+        view = await decide(handle, "environment", REVIEWERS["environment"], Decision.approve)
+        assert [r.round for r in view.stage_results if r.stage_id == "environment"] == [2]
+        await decide(handle, "decision", OFFICIAL, Decision.approve)
+        result = await handle.result()
+    assert result.status is CaseStatus.approved
+
+
+async def test_acceptance_refused_ends_the_case_without_reviews(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER, Decision.reject, comment="the plot is outside the zone")
+        result = await handle.result()
+    assert result.status is CaseStatus.rejected
+    assert {t.stage_id for t in result.tasks} == {"acceptance"}
+
+
+async def test_land_use_change_review_joins_only_when_the_use_differs_from_the_plan(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue, application(planned_land_use="logistics_warehousing", major_hazard_source=True))
+        await decide(handle, "acceptance", OFFICER)
+        await decide(handle, "safety_risk_assessment", REVIEWERS["safety_risk_assessment"])
+        await review_all(handle)
+        await decide(handle, "land_use_change", REVIEWERS["land_use_change"])
+        await decide(handle, "decision", OFFICIAL)
+        result = await handle.result()
+    assert result.status is CaseStatus.approved
+    assert {"land_use_change", "safety_risk_assessment"} <= {r.stage_id for r in result.stage_results}
+
+
+async def test_reviewers_act_only_in_their_department_and_the_applicant_never_on_their_case(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    applicant_with_a_reviewer_role = APPLICANT.model_copy(update={"roles": ("applicant", "reviewer_safety")})
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER)
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "safety")))
+        [safety_task] = open_tasks(view, "safety")
+        wrong_department = DecideRequest(actor=REVIEWERS["environment"], task_id=safety_task.task_id, decision=Decision.approve)
+        assert await denial(handle.execute_update(ProjectApprovalWorkflow.decide, wrong_department)) == "NOT_ASSIGNEE"
+        own_case = DecideRequest(actor=applicant_with_a_reviewer_role, task_id=safety_task.task_id, decision=Decision.approve)
+        assert await denial(handle.execute_update(ProjectApprovalWorkflow.decide, own_case)) == "SEPARATION_OF_DUTIES"
+
+        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="site changed"))
+        result = await handle.result()
+    assert result.status is CaseStatus.withdrawn
+    assert not open_tasks(result)
+    history = await handle.fetch_history()
+    assert "SEPARATION_OF_DUTIES" not in history.to_json()  # refused updates leave no trace
+
+
+async def test_the_statutory_period_is_extended_once_by_the_head(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER)
+        view = await view_when(handle, lambda v: any(c.key == "case" for c in v.clocks))
+        [before] = [c.due_at for c in view.clocks if c.key == "case"]
+        request = ExtendRequest(actor=HEAD, reason="expert review of the environmental report")
+        assert await denial(handle.execute_update(ProjectApprovalWorkflow.extend, request.model_copy(update={"actor": OFFICIAL}))) == "NOT_ALLOWED"
+        await handle.execute_update(ProjectApprovalWorkflow.extend, request)
+        assert await denial(handle.execute_update(ProjectApprovalWorkflow.extend, request)) == "EXTENSION_USED"
+        view = await handle.query(ProjectApprovalWorkflow.view)
+        [after] = [c.due_at for c in view.clocks if c.key == "case"]
+        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
+    assert before and after == add_working_days(CALENDAR, before, 10, beyond_known_years=BeyondKnownYears.weekends_only).at
+
+
+async def test_an_overdue_dimension_is_escalated_to_the_supervisor(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue)
+        await decide(handle, "acceptance", OFFICER)
+        await view_when(handle, lambda v: bool(open_tasks(v, "environment")))
+        await time_skipping_env.sleep(timedelta(days=20))  # more than 10 working days
+        view = await view_when(handle, lambda v: all(t.overdue for t in open_tasks(v)))
+        assert {t.stage_id for t in open_tasks(view)} == {s.id for s in DIMENSIONS}
+        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
+    escalations = await db_pool.fetch(
+        "SELECT payload FROM audit_events WHERE case_id = $1 AND type = 'clock.escalated'", handle.id
+    )
+    assert len(escalations) >= len(DIMENSIONS)
+    notified = await db_pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE case_id = $1 AND recipient = 'role:supervisor'", handle.id
+    )
+    assert notified >= len(DIMENSIONS)
+
+
+def calendar_with_a_holiday_soon(today: date) -> tuple[WorkingCalendar, Holiday]:
+    """The official calendar plus a two-day holiday on the Monday after next, whatever today is."""
+    monday = today + timedelta(days=7 - today.weekday() + 7)
+    holiday = Holiday(name="test holiday", first=monday, last=monday + timedelta(days=1))
+    years = dict(CALENDAR.years)
+    for year in {today.year, monday.year, monday.year + 1}:
+        schedule = years.get(year, YearSchedule(holidays=(), make_up_working_days=(), source="weekends only (test)"))
+        if year == monday.year:
+            schedule = schedule.model_copy(update={"holidays": (*schedule.holidays, holiday)})
+        years[year] = YearSchedule.model_validate(schedule.model_dump())
+    return WorkingCalendar(name="test", timezone_offset_hours=8, years=years), holiday
+
+
+async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_holiday(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    calendar, holiday = calendar_with_a_holiday_soon(now.astimezone(timezone(timedelta(hours=8))).date())
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start(time_skipping_env, queue, calendar=calendar)
+        await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
+        missing = [MissingItem(item="环评报告表 EIA report form", reason="not attached"), MissingItem(item="用地预审意见", reason="expired")]
+        await handle.execute_update(
+            ProjectApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=OFFICER, items=missing)
+        )
+        paused = await handle.query(ProjectApprovalWorkflow.view)
+        assert paused.status is CaseStatus.awaiting_supplement and paused.clock_state == "stopped"
+        [task] = open_tasks(paused, "acceptance")
+        code = await denial(
+            handle.execute_update(ProjectApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve))
+        )
+        assert code == "CASE_PAUSED"
+
+        await time_skipping_env.sleep(timedelta(days=16))  # two weekends and the holiday pass, clock stopped
+        resumed_at = await time_skipping_env.get_current_time()
+        assert resumed_at.date() > holiday.last
+        await handle.execute_update(ProjectApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached"))
+        view = await handle.query(ProjectApprovalWorkflow.view)
+        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
+
+    assert view.status is CaseStatus.in_review and view.clock_state == "running"
+    requested = await db_pool.fetchrow(
+        "SELECT payload FROM audit_events WHERE case_id = $1 AND type = 'case.supplement_requested'", handle.id
+    )
+    payload = json.loads(requested["payload"])
+    assert [item["item"] for item in payload["items"]] == [m.item for m in missing]  # everything missing, at once
+    days_left = payload["working_days_left"]["stage:acceptance:1"]
+    [clock] = [c for c in view.clocks if c.key == "stage:acceptance:1"]
+    supplemented = await db_pool.fetchval(
+        "SELECT at FROM audit_events WHERE case_id = $1 AND type = 'case.supplemented'", handle.id
+    )
+    expected = add_working_days(calendar, supplemented, max(1, days_left), beyond_known_years=BeyondKnownYears.weekends_only).at
+    assert clock.due_at == expected
+    assert clock.due_at > datetime.combine(holiday.last, datetime.min.time(), tzinfo=timezone.utc)

@@ -1,0 +1,212 @@
+"""Project approval (Art. 10, with Art. 8, 9, 12, 18, 19).
+
+An enterprise applies through the one-window service (Art. 19); the one-window officer accepts, refuses,
+or asks for everything missing at once (补正). Five departments then review the project in parallel on
+the five dimensions of Art. 10; a land-use change review joins when the planned use differs from the
+zoned use (Art. 8) and a safety-risk assessment when a major hazard source is involved (Art. 9). The city
+government's approving official decides within 20 working days of acceptance (extendable once by 10 with
+the head's approval), and the decision is published (Art. 18).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.notifications import DisclosureNotice
+    from schemas.principal import SYSTEM
+    from schemas.process import (
+        CaseDeadline,
+        Condition,
+        Deadline,
+        Decision,
+        OnReject,
+        Parallel,
+        ProcessDefinition,
+        Stage,
+    )
+    from schemas.project import ProjectApplication
+    from workflows.review import NOTIFY_RETRY, KernelWorkflow
+    from workflows.rules import condition_rule
+
+PROCESS = "project-approval"
+PUBLICATION_LEGAL_BASIS = "Art. 18"
+
+
+@condition_rule("land_use_change_needed")
+def land_use_change_needed(data: Mapping[str, Any]) -> bool:
+    """Art. 8: the land use may not change without approval, so a change gets its own review."""
+    return data.get("planned_land_use") != data.get("zoned_land_use")
+
+
+@condition_rule("major_hazard_source")
+def major_hazard_source(data: Mapping[str, Any]) -> bool:
+    """Art. 9: a major hazard source needs a safety-risk assessment before the safety review."""
+    return bool(data.get("major_hazard_source"))
+
+
+REVIEW_DECISIONS = (Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_)
+REVIEW_DEADLINE = Deadline(working_days=10, remind_before_working_days=2, escalate_to_role="supervisor")
+
+
+def _review(stage_id: str, title: str, role: str, legal_basis: str = "Art. 10", **extra: Any) -> Stage:
+    return Stage(
+        id=stage_id,
+        title=title,
+        legal_basis=legal_basis,
+        candidate_roles=(role,),
+        allowed_decisions=REVIEW_DECISIONS,
+        deadline=REVIEW_DEADLINE,
+        on_reject=OnReject.continue_,
+        **extra,
+    )
+
+
+DIMENSIONS = (
+    _review("industrial_policy", "产业政策审查 Industrial policy", "reviewer_industrial_policy"),
+    _review("planning_site", "规划选址审查 Planning and site selection", "reviewer_planning"),
+    _review("environment", "环境审查 Environment", "reviewer_environment"),
+    _review("safety", "安全审查 Safety", "reviewer_safety"),
+    _review("land_use_standards", "用地标准审查 Land-use standards", "reviewer_land_use"),
+)
+LAND_USE_CHANGE = _review(
+    "land_use_change",
+    "土地用途变更审查 Land-use change",
+    "land_use_change_reviewer",
+    legal_basis="Art. 8",
+    when=Condition(rule="land_use_change_needed"),
+)
+SAFETY_RISK_ASSESSMENT = _review(
+    "safety_risk_assessment",
+    "安全风险评估 Safety-risk assessment",
+    "safety_risk_assessor",
+    legal_basis="Art. 9",
+    when=Condition(rule="major_hazard_source"),
+)
+industrial_policy, planning_site, environment, safety, land_use_standards = DIMENSIONS
+
+DEFINITION = ProcessDefinition(
+    process=PROCESS,
+    title="建设项目审查 Construction project approval",
+    legal_basis="Art. 10",
+    supplement_role="one_window",
+    deadline=CaseDeadline(
+        working_days=20,
+        starts_after_stage="acceptance",
+        extension_working_days=10,
+        extension_role="head",
+        legal_basis="Administrative Licensing Law Art. 42",
+        remind_before_working_days=3,
+        escalate_to_role="supervisor",
+    ),
+    steps=(
+        Stage(
+            id="acceptance",
+            title="受理 Acceptance (one window)",
+            legal_basis="Art. 19",
+            candidate_roles=("one_window",),
+            allowed_decisions=(Decision.approve, Decision.reject),
+            may_request_supplement=True,
+            deadline=Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor"),
+        ),
+        Parallel(
+            id="department_reviews",
+            title="五方面审查 Five-dimension review (Art. 10)",
+            branches=(
+                (industrial_policy,),
+                (planning_site, LAND_USE_CHANGE),
+                (environment,),
+                (SAFETY_RISK_ASSESSMENT, safety),
+                (land_use_standards,),
+            ),
+        ),
+        Stage(
+            id="decision",
+            title="审批决定 Decision (city government)",
+            legal_basis="Art. 10",
+            candidate_roles=("approving_official",),
+            allowed_decisions=REVIEW_DECISIONS,
+            approval_blocked_by=(*(s.id for s in DIMENSIONS), LAND_USE_CHANGE.id, SAFETY_RISK_ASSESSMENT.id),
+            deadline=Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor"),
+        ),
+    ),
+)
+
+
+def project_case_input(
+    *,
+    business_key: str,
+    application: ProjectApplication,
+    **fields: Any,
+) -> CaseInput:
+    """The case of one application: its data is the application, flagged priority per Art. 8 / Art. 12."""
+    fields.setdefault("title", f"{application.project_name} ({application.enterprise.name})")
+    return CaseInput(
+        business_key=business_key,
+        definition=DEFINITION,
+        data=application.model_dump(mode="json"),
+        priority=application.priority,
+        **fields,
+    )
+
+
+@workflow.defn(name="ProjectApprovalWorkflow")
+class ProjectApprovalWorkflow(KernelWorkflow):
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseView:
+        try:
+            self._application = ProjectApplication.model_validate(case.data)
+        except ValidationError as error:
+            raise ApplicationError(f"invalid project application: {error}", type="INVALID_APPLICATION", non_retryable=True) from None
+        return await self.run_case()
+
+    async def on_final(self) -> None:
+        """Publishes the decision (Art. 18) and tells the applicant; a withdrawn case has nothing to publish."""
+        if self._status is CaseStatus.withdrawn:
+            return
+        decision_stage = self._results.get("decision")
+        legal_basis = "Art. 10" if decision_stage else "Art. 19"
+        application = self._application
+        notice_seq = self._last_seq + 1
+        notice = DisclosureNotice(
+            idempotency_key=f"{self._case_id}/{notice_seq}/disclosure",
+            case_id=self._case_id,
+            process=PROCESS,
+            title=self._case.title,
+            decision=self._status.value,
+            legal_basis=legal_basis,
+            conditions=self.merged_conditions(),
+            decided_at=workflow.now().isoformat(),
+            subject={
+                "project_name": application.project_name,
+                "enterprise": application.enterprise.name,
+                "unified_social_credit_code": application.enterprise.unified_social_credit_code,
+                "plot_id": application.plot_id,
+                "priority": application.priority,
+            },
+        )
+        event = self._emit(
+            "case.published",
+            actor=SYSTEM,
+            legal_basis=PUBLICATION_LEGAL_BASIS,
+            payload=notice.model_dump(mode="json"),
+        )
+        self._send_log(
+            event, self._case.applicant.id, "case.decided", f"审批结果 {self._case.title}: {self._status.value}",
+            {"decision": self._status.value, "conditions": notice.conditions},
+        )
+        await self._record()
+        await workflow.execute_activity(
+            "publish_disclosure",
+            notice,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=NOTIFY_RETRY,
+        )
