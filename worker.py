@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import httpx
@@ -19,10 +17,12 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import build_activities
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
+from workflows import WORKFLOWS, workflow_runner
 
-__all__ = ["build_worker", "registered_activities", "registered_workflows", "run_worker", "stop_on_signals"]
+__all__ = ["build_worker", "run_worker", "stop_on_signals"]
 
 log = structlog.get_logger(__name__)
 
@@ -30,34 +30,14 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """How long running activities get to finish after a stop request before they are cancelled."""
 
 
-def registered_workflows() -> Sequence[type]:
-    import workflows
-
-    return list(getattr(workflows, "WORKFLOWS", []))
-
-
-def registered_activities(
-    pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient
-) -> list[Callable[..., Any]]:
-    import activities
-
-    build = getattr(activities, "build_activities", None)
-    return list(build(pool, settings, http_client)) if build is not None else []
-
-
-def build_worker(
-    client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient
-) -> Worker | None:
-    """The worker for all of the engine's workflows and activities; ``None`` while none are declared."""
-    workflows = registered_workflows()
-    activities = registered_activities(pool, settings, http_client)
-    if not workflows and not activities:
-        return None
+def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient) -> Worker:
+    """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=workflows,
-        activities=activities,
+        workflows=WORKFLOWS,
+        activities=build_activities(pool, settings, http_client),
+        workflow_runner=workflow_runner(),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -101,15 +81,11 @@ async def run_worker(
             log.info("migrations.applied", versions=applied)
         http_client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_seconds))
         worker = build_worker(client, settings, pool=pool, http_client=http_client)
-        if worker is None:
-            log.warning("worker.nothing_registered", task_queue=settings.temporal_task_queue)
-            await stop.wait()
-            return
         log.info(
             "worker.started",
             task_queue=settings.temporal_task_queue,
             namespace=settings.temporal_namespace,
-            workflows=[w.__name__ for w in registered_workflows()],
+            workflows=[w.__name__ for w in WORKFLOWS],
         )
         async with worker:
             await stop.wait()

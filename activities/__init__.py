@@ -15,7 +15,9 @@ from activities.storage import StorageActivities
 from approvals.settings import Settings
 
 
-def build_activities(pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient) -> list[Callable[..., Any]]:
+def build_activities(
+    pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient
+) -> list[Callable[..., Any]]:
     """The activities a worker registers, bound to its shared pool and HTTP client."""
     storage = StorageActivities(pool)
     notifications = NotificationActivities(pool, http_client, settings)

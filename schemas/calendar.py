@@ -27,7 +27,7 @@ the workflow can record a warning event.
 from __future__ import annotations
 
 import importlib.resources
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from pathlib import Path
 
@@ -103,7 +103,7 @@ class YearSchedule(BaseModel):
     @classmethod
     def _no_overlap(cls, holidays: tuple[Holiday, ...]) -> tuple[Holiday, ...]:
         ordered = sorted(holidays, key=lambda holiday: holiday.first)
-        for earlier, later in zip(ordered, ordered[1:]):
+        for earlier, later in zip(ordered, ordered[1:], strict=False):
             if later.first <= earlier.last:
                 raise ValueError(
                     f"holidays {earlier.name!r} ({earlier.first}..{earlier.last}) and {later.name!r} "
@@ -310,7 +310,7 @@ def _start_day(cal: WorkingCalendar, start: datetime) -> date:
 
 
 def _end_of(cal: WorkingCalendar, day: date) -> datetime:
-    return datetime.combine(day + _ONE_DAY, time(0), tzinfo=cal.tzinfo).astimezone(timezone.utc)
+    return datetime.combine(day + _ONE_DAY, time(0), tzinfo=cal.tzinfo).astimezone(UTC)
 
 
 def _require_aware(name: str, value: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -68,7 +68,9 @@ def application(**changes: Any) -> ProjectApplication:
         "floor_area_ratio": "1.60",
         "environmental_impact_category": "report_form",
         "major_hazard_source": False,
-        "attachments": [{"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}],
+        "attachments": [
+            {"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}
+        ],
     }
     fields.update(changes)
     return ProjectApplication.model_validate(fields)
@@ -82,11 +84,17 @@ async def start(
         business_key=key, application=app or application(), applicant=APPLICANT, started_by=SERVICE, calendar=calendar
     )
     return await env.client.start_workflow(
-        ProjectApprovalWorkflow.run, case, id=f"project-approval:{key}", task_queue=queue, execution_timeout=timedelta(days=400)
+        ProjectApprovalWorkflow.run,
+        case,
+        id=f"project-approval:{key}",
+        task_queue=queue,
+        execution_timeout=timedelta(days=400),
     )
 
 
-async def decide(handle: ProjectHandle, stage_id: str, actor: Principal, decision: Decision = Decision.approve, **fields: Any) -> CaseView:
+async def decide(
+    handle: ProjectHandle, stage_id: str, actor: Principal, decision: Decision = Decision.approve, **fields: Any
+) -> CaseView:
     view = await view_when(handle, lambda v: bool(open_tasks(v, stage_id)))
     [task] = open_tasks(view, stage_id)
     if decision in (Decision.reject, Decision.return_):
@@ -120,9 +128,21 @@ async def events_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
 def test_application_validates_the_credit_code_check_character() -> None:
     assert validate_uscc("91350100m000100y43") == "91350100M000100Y43"
     with pytest.raises(ValidationError, match="check character"):
-        application(enterprise={"name": "X", "unified_social_credit_code": "91350100M000100Y44", "contact": {"name": "a", "phone": "13800000000"}})
+        application(
+            enterprise={
+                "name": "X",
+                "unified_social_credit_code": "91350100M000100Y44",
+                "contact": {"name": "a", "phone": "13800000000"},
+            }
+        )
     with pytest.raises(ValidationError, match="18 characters"):
-        application(enterprise={"name": "X", "unified_social_credit_code": "9135", "contact": {"name": "a", "phone": "13800000000"}})
+        application(
+            enterprise={
+                "name": "X",
+                "unified_social_credit_code": "9135",
+                "contact": {"name": "a", "phone": "13800000000"},
+            }
+        )
 
 
 def test_application_refuses_fixed_assets_above_total_and_inline_documents() -> None:
@@ -145,7 +165,9 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
         handle = await start(time_skipping_env, queue)
         await decide(handle, "acceptance", OFFICER)
         await review_all(handle, environment=Decision.approve_with_conditions, safety=Decision.approve_with_conditions)
-        await decide(handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["environment: condition"])
+        await decide(
+            handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["environment: condition"]
+        )
         result = await handle.result()
 
     assert result.status is CaseStatus.approved_with_conditions
@@ -185,7 +207,9 @@ async def test_a_rejected_dimension_blocks_approval_until_returned_and_re_review
     assert result.status is CaseStatus.approved
 
 
-async def test_acceptance_refused_ends_the_case_without_reviews(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_acceptance_refused_ends_the_case_without_reviews(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start(time_skipping_env, queue)
         await decide(handle, "acceptance", OFFICER, Decision.reject, comment="the plot is outside the zone")
@@ -198,7 +222,9 @@ async def test_land_use_change_review_joins_only_when_the_use_differs_from_the_p
     time_skipping_env: WorkflowEnvironment, engine_worker
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
-        handle = await start(time_skipping_env, queue, application(planned_land_use="logistics_warehousing", major_hazard_source=True))
+        handle = await start(
+            time_skipping_env, queue, application(planned_land_use="logistics_warehousing", major_hazard_source=True)
+        )
         await decide(handle, "acceptance", OFFICER)
         await decide(handle, "safety_risk_assessment", REVIEWERS["safety_risk_assessment"])
         await review_all(handle)
@@ -218,12 +244,18 @@ async def test_reviewers_act_only_in_their_department_and_the_applicant_never_on
         await decide(handle, "acceptance", OFFICER)
         view = await view_when(handle, lambda v: bool(open_tasks(v, "safety")))
         [safety_task] = open_tasks(view, "safety")
-        wrong_department = DecideRequest(actor=REVIEWERS["environment"], task_id=safety_task.task_id, decision=Decision.approve)
+        wrong_department = DecideRequest(
+            actor=REVIEWERS["environment"], task_id=safety_task.task_id, decision=Decision.approve
+        )
         assert await denial(handle.execute_update(ProjectApprovalWorkflow.decide, wrong_department)) == "NOT_ASSIGNEE"
-        own_case = DecideRequest(actor=applicant_with_a_reviewer_role, task_id=safety_task.task_id, decision=Decision.approve)
+        own_case = DecideRequest(
+            actor=applicant_with_a_reviewer_role, task_id=safety_task.task_id, decision=Decision.approve
+        )
         assert await denial(handle.execute_update(ProjectApprovalWorkflow.decide, own_case)) == "SEPARATION_OF_DUTIES"
 
-        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="site changed"))
+        await handle.execute_update(
+            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="site changed")
+        )
         result = await handle.result()
     assert result.status is CaseStatus.withdrawn
     assert not open_tasks(result)
@@ -231,20 +263,31 @@ async def test_reviewers_act_only_in_their_department_and_the_applicant_never_on
     assert "SEPARATION_OF_DUTIES" not in history.to_json()  # refused updates leave no trace
 
 
-async def test_the_statutory_period_is_extended_once_by_the_head(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_the_statutory_period_is_extended_once_by_the_head(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start(time_skipping_env, queue)
         await decide(handle, "acceptance", OFFICER)
         view = await view_when(handle, lambda v: any(c.key == "case" for c in v.clocks))
         [before] = [c.due_at for c in view.clocks if c.key == "case"]
         request = ExtendRequest(actor=HEAD, reason="expert review of the environmental report")
-        assert await denial(handle.execute_update(ProjectApprovalWorkflow.extend, request.model_copy(update={"actor": OFFICIAL}))) == "NOT_ALLOWED"
+        assert (
+            await denial(
+                handle.execute_update(ProjectApprovalWorkflow.extend, request.model_copy(update={"actor": OFFICIAL}))
+            )
+            == "NOT_ALLOWED"
+        )
         await handle.execute_update(ProjectApprovalWorkflow.extend, request)
         assert await denial(handle.execute_update(ProjectApprovalWorkflow.extend, request)) == "EXTENSION_USED"
         view = await handle.query(ProjectApprovalWorkflow.view)
         [after] = [c.due_at for c in view.clocks if c.key == "case"]
-        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
-    assert before and after == add_working_days(CALENDAR, before, 10, beyond_known_years=BeyondKnownYears.weekends_only).at
+        await handle.execute_update(
+            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
+        )
+    assert (
+        before and after == add_working_days(CALENDAR, before, 10, beyond_known_years=BeyondKnownYears.weekends_only).at
+    )
 
 
 async def test_an_overdue_dimension_is_escalated_to_the_supervisor(
@@ -257,7 +300,9 @@ async def test_an_overdue_dimension_is_escalated_to_the_supervisor(
         await time_skipping_env.sleep(timedelta(days=20))  # more than 10 working days
         view = await view_when(handle, lambda v: all(t.overdue for t in open_tasks(v)))
         assert {t.stage_id for t in open_tasks(view)} == {s.id for s in DIMENSIONS}
-        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
+        await handle.execute_update(
+            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
+        )
     escalations = await db_pool.fetch(
         "SELECT payload FROM audit_events WHERE case_id = $1 AND type = 'clock.escalated'", handle.id
     )
@@ -289,7 +334,10 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
     async with engine_worker(time_skipping_env) as queue:
         handle = await start(time_skipping_env, queue, calendar=calendar)
         await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
-        missing = [MissingItem(item="环评报告表 EIA report form", reason="not attached"), MissingItem(item="用地预审意见", reason="expired")]
+        missing = [
+            MissingItem(item="环评报告表 EIA report form", reason="not attached"),
+            MissingItem(item="用地预审意见", reason="expired"),
+        ]
         await handle.execute_update(
             ProjectApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=OFFICER, items=missing)
         )
@@ -297,16 +345,23 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
         assert paused.status is CaseStatus.awaiting_supplement and paused.clock_state == "stopped"
         [task] = open_tasks(paused, "acceptance")
         code = await denial(
-            handle.execute_update(ProjectApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve))
+            handle.execute_update(
+                ProjectApprovalWorkflow.decide,
+                DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve),
+            )
         )
         assert code == "CASE_PAUSED"
 
         await time_skipping_env.sleep(timedelta(days=16))  # two weekends and the holiday pass, clock stopped
         resumed_at = await time_skipping_env.get_current_time()
         assert resumed_at.date() > holiday.last
-        await handle.execute_update(ProjectApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached"))
+        await handle.execute_update(
+            ProjectApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached")
+        )
         view = await handle.query(ProjectApprovalWorkflow.view)
-        await handle.execute_update(ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing"))
+        await handle.execute_update(
+            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
+        )
 
     assert view.status is CaseStatus.in_review and view.clock_state == "running"
     requested = await db_pool.fetchrow(
@@ -319,6 +374,8 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
     supplemented = await db_pool.fetchval(
         "SELECT at FROM audit_events WHERE case_id = $1 AND type = 'case.supplemented'", handle.id
     )
-    expected = add_working_days(calendar, supplemented, max(1, days_left), beyond_known_years=BeyondKnownYears.weekends_only).at
+    expected = add_working_days(
+        calendar, supplemented, max(1, days_left), beyond_known_years=BeyondKnownYears.weekends_only
+    ).at
     assert clock.due_at == expected
-    assert clock.due_at > datetime.combine(holiday.last, datetime.min.time(), tzinfo=timezone.utc)
+    assert clock.due_at > datetime.combine(holiday.last, datetime.min.time(), tzinfo=UTC)

@@ -165,7 +165,9 @@ class ProjectApprovalWorkflow(KernelWorkflow):
         try:
             self._application = ProjectApplication.model_validate(case.data)
         except ValidationError as error:
-            raise ApplicationError(f"invalid project application: {error}", type="INVALID_APPLICATION", non_retryable=True) from None
+            raise ApplicationError(
+                f"invalid project application: {error}", type="INVALID_APPLICATION", non_retryable=True
+            ) from None
         return await self.run_case()
 
     async def on_final(self) -> None:
@@ -200,7 +202,10 @@ class ProjectApprovalWorkflow(KernelWorkflow):
             payload=notice.model_dump(mode="json"),
         )
         self._send_log(
-            event, self._case.applicant.id, "case.decided", f"审批结果 {self._case.title}: {self._status.value}",
+            event,
+            self._case.applicant.id,
+            "case.decided",
+            f"审批结果 {self._case.title}: {self._status.value}",
             {"decision": self._status.value, "conditions": notice.conditions},
         )
         await self._record()

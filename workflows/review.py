@@ -282,13 +282,15 @@ class KernelWorkflow:
         while True:
             run = self._open_stage(stage)
             await self._record()
-            await workflow.wait_condition(lambda: run.outcome is not None or self._status.is_final)
+            await workflow.wait_condition(lambda run=run: run.outcome is not None or self._status.is_final)
             if self._status.is_final or run.outcome != rules.StageOutcome.no_quorum:
                 break
         self._active_stages.remove(stage.id)
         self._set_stage_attribute()
         if run.outcome == rules.StageOutcome.rejected and stage.on_reject is OnReject.end_case:
-            self._close(CaseStatus.rejected, actor=SYSTEM, legal_basis=stage.legal_basis, reason=f"rejected at {stage.id}")
+            self._close(
+                CaseStatus.rejected, actor=SYSTEM, legal_basis=stage.legal_basis, reason=f"rejected at {stage.id}"
+            )
         elif run.outcome in rules.APPROVING_OUTCOMES and self._starts_case_clock(stage):
             self._start_case_clock()
         await self._record()
@@ -625,10 +627,10 @@ class KernelWorkflow:
             timeout = (min(wake_times) - workflow.now()).total_seconds() if wake_times else None
             try:
                 await workflow.wait_condition(
-                    lambda: self._finished or self._clock_epoch != epoch,
+                    lambda epoch=epoch: self._finished or self._clock_epoch != epoch,
                     timeout=max(timeout, 0.001) if timeout is not None else None,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _fire_clocks(self, now: datetime) -> bool:
@@ -681,7 +683,10 @@ class KernelWorkflow:
         )
         if clock.escalate_to_role:
             self._send_log(
-                event, f"role:{clock.escalate_to_role}", "case.escalated", f"overdue: {clock.label}",
+                event,
+                f"role:{clock.escalate_to_role}",
+                "case.escalated",
+                f"overdue: {clock.label}",
                 {"clock": clock.key, "tasks": [task.id for task in overdue]},
             )
         run = self._runs.get(clock.stage_id) if clock.stage_id else None
@@ -777,7 +782,10 @@ class KernelWorkflow:
         stage = self._definition.stage(task.stage_id)
         for recipient in recipients:
             self._send_log(
-                event, recipient, kind, f"{stage.title}: {self._case.title}",
+                event,
+                recipient,
+                kind,
+                f"{stage.title}: {self._case.title}",
                 {"task_id": task.id, "due_at": self._clock_due(task.clock_key), **data},
             )
 
@@ -958,7 +966,9 @@ class KernelWorkflow:
             roles.add(definition.supplement_role)
         users = {self._case.applicant.id, self._case.started_by.id, *self._observers}
         users |= {user for stage in definition.stages() for user in stage.assignees}
-        users |= {u for task in self._tasks.values() for u in (task.assignee_id, task.claimed_by, task.delegate_id) if u}
+        users |= {
+            u for task in self._tasks.values() for u in (task.assignee_id, task.claimed_by, task.delegate_id) if u
+        }
         return actor.id in users or actor.has_any_role([r for r in roles if r])
 
     def _check_not_paused(self) -> None:
@@ -983,7 +993,9 @@ class KernelWorkflow:
     def validate_claim(self, request: ClaimRequest) -> None:
         task = self._task_for(request)
         if task.assignee_id is not None:
-            raise deny("NOT_CLAIMABLE", f"task {task.id} is assigned to {task.assignee_id}; only pool tasks are claimed")
+            raise deny(
+                "NOT_CLAIMABLE", f"task {task.id} is assigned to {task.assignee_id}; only pool tasks are claimed"
+            )
         if task.claimed_by is not None:
             raise deny("ALREADY_CLAIMED", f"task {task.id} is already claimed by {task.claimed_by}")
         self._check_holder(task, request.actor)
@@ -1115,7 +1127,10 @@ class KernelWorkflow:
         task.claimed_by = task.delegate_id = None
         task.status = TaskStatus.open
         event = self._changed(
-            task, "task.transferred", request.actor, {"from": previous, "to": request.to_user, "comment": request.comment}
+            task,
+            "task.transferred",
+            request.actor,
+            {"from": previous, "to": request.to_user, "comment": request.comment},
         )
         self._notify_task_holders(task, "task.assigned", event)
         return await self._accepted(task)
@@ -1137,7 +1152,10 @@ class KernelWorkflow:
             task.status = TaskStatus.claimed
         task.delegate_id = request.to_user
         event = self._changed(
-            task, "task.delegated", request.actor, {"owner": request.actor.id, "delegate": request.to_user, "comment": request.comment}
+            task,
+            "task.delegated",
+            request.actor,
+            {"owner": request.actor.id, "delegate": request.to_user, "comment": request.comment},
         )
         self._notify_task_holders(task, "task.assigned", event)
         return await self._accepted(task)
@@ -1158,18 +1176,29 @@ class KernelWorkflow:
         task = self._tasks[request.task_id]
         run = self._runs[task.stage_id]
         if request.position == "before":
-            added = self._new_task(run, assignee_id=request.signer, waiting_for=None, clock_key=task.clock_key, added_by=request.actor)
+            added = self._new_task(
+                run, assignee_id=request.signer, waiting_for=None, clock_key=task.clock_key, added_by=request.actor
+            )
             task.waiting_for = added.id
             task.status = TaskStatus.waiting
         else:
-            added = self._new_task(run, assignee_id=request.signer, waiting_for=task.id, clock_key=task.clock_key, added_by=request.actor)
+            added = self._new_task(
+                run, assignee_id=request.signer, waiting_for=task.id, clock_key=task.clock_key, added_by=request.actor
+            )
             for other in self._tasks.values():
                 if other.waiting_for == task.id and other.id != added.id:
                     other.waiting_for = added.id
                     self._dirty_tasks.add(other.id)
         self._changed(
-            task, "task.signer_added", request.actor,
-            {"signer": request.signer, "position": request.position, "added_task_id": added.id, "comment": request.comment},
+            task,
+            "task.signer_added",
+            request.actor,
+            {
+                "signer": request.signer,
+                "position": request.position,
+                "added_task_id": added.id,
+                "comment": request.comment,
+            },
         )
         return await self._accepted(task)
 
@@ -1181,7 +1210,11 @@ class KernelWorkflow:
         if stage.mode not in ROUTING_WITH_SIGNERS:
             raise deny("ADD_SIGNER_NOT_ALLOWED", f"signers cannot be added to a {stage.mode.value} stage")
         self._check_user(request.signer, "a signer")
-        holders = {self._tasks[t].holder for t in self._runs[stage.id].task_ids if self._tasks[t].status is not TaskStatus.cancelled}
+        holders = {
+            self._tasks[t].holder
+            for t in self._runs[stage.id].task_ids
+            if self._tasks[t].status is not TaskStatus.cancelled
+        }
         if request.signer in holders or request.signer == request.actor.id:
             raise deny("DUPLICATE_SIGNER", f"{request.signer} already signs at stage {stage.id}")
 
@@ -1243,7 +1276,13 @@ class KernelWorkflow:
             payload={"observers": request.observers, "comment": request.comment},
         )
         for observer in request.observers:
-            self._send_log(event, observer, "case.cc", f"抄送: {self._case.title}", {"comment": request.comment, "from": request.actor.id})
+            self._send_log(
+                event,
+                observer,
+                "case.cc",
+                f"抄送: {self._case.title}",
+                {"comment": request.comment, "from": request.actor.id},
+            )
         return await self._accepted(self._tasks.get(request.task_id) if request.task_id else None)
 
     @cc.validator
@@ -1271,7 +1310,9 @@ class KernelWorkflow:
     @workflow.update
     async def withdraw(self, request: WithdrawRequest) -> OperationResult:
         self.validate_withdraw(request)
-        self._close(CaseStatus.withdrawn, actor=request.actor, legal_basis=self._definition.legal_basis, reason=request.reason)
+        self._close(
+            CaseStatus.withdrawn, actor=request.actor, legal_basis=self._definition.legal_basis, reason=request.reason
+        )
         return await self._accepted()
 
     @withdraw.validator
@@ -1297,7 +1338,10 @@ class KernelWorkflow:
         )
         self._set_status(CaseStatus.awaiting_supplement)
         self._send_log(
-            event, self._case.applicant.id, "case.supplement_requested", f"补正: {self._case.title}",
+            event,
+            self._case.applicant.id,
+            "case.supplement_requested",
+            f"补正: {self._case.title}",
             {"items": [item.model_dump() for item in request.items]},
         )
         return await self._accepted()

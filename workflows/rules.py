@@ -141,7 +141,10 @@ def condition_rule(name: str) -> Callable[[ConditionRule], ConditionRule]:
     def register(rule: ConditionRule) -> ConditionRule:
         # The workflow sandbox re-imports process modules, registering the same function again.
         existing = CONDITION_RULES.get(name)
-        if existing is not None and (existing.__module__, existing.__qualname__) != (rule.__module__, rule.__qualname__):
+        if existing is not None and (existing.__module__, existing.__qualname__) != (
+            rule.__module__,
+            rule.__qualname__,
+        ):
             raise ValueError(f"condition rule {name!r} is already registered by {existing.__module__}")
         CONDITION_RULES[name] = rule
         return rule
