@@ -84,6 +84,25 @@ class Settings(BaseSettings):
     publication_webhook_url: str | None = Field(
         None, description="Where disclosure notices (Art. 18) are POSTed; unset: logged only."
     )
+    auth_tokens_file: Path | None = Field(
+        None,
+        description="JSON list of bearer tokens -> principals ({token or token_sha256, id, name, unit, roles}); "
+        "compared by SHA-256. `approvals dev` uses `<DATA_DIR>/dev-tokens.json`. For development.",
+    )
+    jwt_hs256_secret: str | None = Field(
+        None, description="Shared secret verifying HS256-signed JWT bearer tokens (production)."
+    )
+    jwt_rs256_public_key_path: Path | None = Field(
+        None, description="PEM public key verifying RS256-signed JWT bearer tokens (production)."
+    )
+    jwt_audience: str | None = Field(None, description="Required `aud` claim of JWT bearer tokens, when set.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim of JWT bearer tokens, when set.")
+    max_payload_bytes: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=2_000_000,
+        description="Largest request body the API accepts (413 above it); Temporal refuses payloads over 2 MB.",
+    )
 
     @field_validator("temporal_address")
     @classmethod

@@ -1,0 +1,298 @@
+"""RFC 9457 problem details: every error the API returns is ``application/problem+json``.
+
+One shape for all of them: ``type`` (a stable URI per reason), ``title``, ``status``, ``detail`` (what went
+wrong and where, in a sentence), ``code`` (machine-readable reason: the kernel's reason code for a refused
+operation, e.g. ``NOT_ASSIGNEE``) and, for validation errors, ``errors`` with the field path of each.
+
+Also here: the body-size guard (413 before a byte reaches Temporal, whose payloads are limited to 2 MB)
+and the mapping of :mod:`approvals.service` errors to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from approvals import service
+
+__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "ProblemError", "install", "problem_response"]
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://approvals.alashankou.gov.cn/problems/"
+RETRY_AFTER_SECONDS = 5
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `applicant.id` or `steps.0.mode`.")
+    location: str = Field(description="`body`, `query`, `path` or `header`.")
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
+    instance: str | None = None
+    code: str = Field(description="Machine-readable reason, e.g. NOT_ASSIGNEE, IDEMPOTENCY_CONFLICT.")
+    errors: list[FieldError] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text, "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status, text in {
+        401: "Missing or invalid bearer token",
+        403: "The principal may not do this (the reason is in `detail`)",
+        404: "Unknown process, case or task",
+        409: "Refused by the case's rules in its current state, or an idempotency-key conflict",
+        413: "Request body over MAX_PAYLOAD_BYTES",
+        422: "Invalid request (field paths in `errors`) or refused by a rule on the request's content",
+        503: "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds",
+    }.items()
+}
+"""Declared on every route so the OpenAPI document (and clients generated from it) know the error shape."""
+
+
+class ProblemError(Exception):
+    """Raised anywhere in the API layer to answer with a problem."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or _TITLES.get(status, "Error")
+        self.headers = headers or {}
+        self.extra = extra
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code.lower().replace("_", "-"),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    body.update({key: value for key, value in extra.items() if value is not None})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def field_errors(errors: list[Any], *, location: str | None = None) -> list[dict[str, Any]]:
+    """pydantic/FastAPI error dicts -> ``FieldError`` dicts with a dotted field path."""
+    found = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        where = location
+        if where is None and loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
+            where, loc = loc[0], loc[1:]
+        found.append(
+            {
+                "field": ".".join(loc) or "(body)",
+                "location": where or "body",
+                "message": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return found
+
+
+def validation_problem(errors: list[dict[str, Any]], instance: str) -> JSONResponse:
+    summary = "; ".join(f"{e['location']} {e['field']}: {e['message']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return problem_response(
+        422, "VALIDATION_ERROR", f"invalid request: {summary}{more}", instance=instance, errors=errors
+    )
+
+
+# --- service errors -> HTTP ---------------------------------------------------------------------------
+
+
+def service_problem(error: service.ServiceError, instance: str) -> JSONResponse:
+    headers = {}
+    if isinstance(error, service.Unavailable):
+        headers["Retry-After"] = str(error.retry_after or RETRY_AFTER_SECONDS)
+    if isinstance(error, service.Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="approvals"'
+    extra: dict[str, Any] = {}
+    if isinstance(error, service.Denied):
+        extra = {"operation": error.operation, "case_id": error.case_id, "task_id": error.task_id}
+    if isinstance(error, service.InvalidRequest):
+        return validation_problem(error.errors, instance)
+    return problem_response(
+        error.status, error.code, error.detail, instance=instance, headers=headers, **extra
+    )
+
+
+# --- body size guard ----------------------------------------------------------------------------------
+
+
+class BodySizeLimit:
+    """Refuses bodies over ``limit`` bytes with 413: from Content-Length before reading, or while reading a
+    chunked body (buffered up to the limit, then replayed to the app)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await self._refuse(scope, send, 400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")
+                return
+            if length > self.limit:
+                await self._too_large(scope, send, f"{length} bytes declared")
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, send, f"more than {self.limit} bytes sent")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send, what: str) -> None:
+        await self._refuse(
+            scope,
+            send,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"request body too large: {what}, the limit is {self.limit} bytes (MAX_PAYLOAD_BYTES); "
+            "send attachments by reference (uri + sha256), never inline",
+        )
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+        response = problem_response(status, code, detail, instance=scope.get("path"))
+        await response(scope, _drain, send)
+
+
+async def _drain() -> Message:
+    return {"type": "http.disconnect"}
+
+
+# --- installation -------------------------------------------------------------------------------------
+
+
+def install(app: FastAPI, *, max_payload_bytes: int) -> None:
+    """Exception handlers and the body-size guard; called by ``api.app.create_app``."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(
+            error.status, error.code, error.detail, instance=request.url.path, title=error.title,
+            headers=error.headers, **error.extra,
+        )  # fmt: skip
+
+    @app.exception_handler(service.ServiceError)
+    async def _service(request: Request, error: service.ServiceError) -> JSONResponse:
+        return service_problem(error, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        return validation_problem(field_errors(list(error.errors())), request.url.path)
+
+    @app.exception_handler(ValidationError)
+    async def _validation(request: Request, error: ValidationError) -> JSONResponse:
+        return validation_problem(field_errors(error.errors(), location="body"), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, f"HTTP_{error.status_code}")
+        detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
+        if error.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}"
+        return problem_response(
+            error.status_code, code, detail, instance=request.url.path, headers=getattr(error, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        unavailable = service.as_unavailable(error)
+        if unavailable is not None:
+            return service_problem(unavailable, request.url.path)
+        log.exception("api.unexpected_error", path=request.url.path)
+        return problem_response(
+            500, "INTERNAL_ERROR", f"unexpected {type(error).__name__}; the server log has the details",
+            instance=request.url.path,
+        )  # fmt: skip
+
+    app.add_middleware(BodySizeLimit, limit=max_payload_bytes)

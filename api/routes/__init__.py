@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; ``api.app`` includes every module's ``router``."""

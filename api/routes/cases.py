@@ -1,0 +1,142 @@
+"""Cases: start (idempotent by business key), read, list, case-level operations, timeline, history."""
+
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.auth import CurrentPrincipal, Service
+from api.routes._common import ERRORS, CaseId, IdempotencyKey, body_model
+from approvals.processes import PROCESSES
+from approvals.service import CASE_OPERATIONS, CaseDetail, DeniedAttempt, Page, StartedCase, TimelineEntry
+from schemas.case import OperationResult
+from schemas.records import CaseProjection
+
+router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
+
+PROCESS_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
+
+
+@router.get("/processes", summary="Registered processes and the JSON schema of their start request")
+async def list_processes(principal: CurrentPrincipal) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": entry.name,
+            "title": entry.title,
+            "start_path": f"/v1/cases/{entry.name}",
+            "start_request_schema": entry.request_model.model_json_schema(),
+        }
+        for entry in PROCESSES.values()
+    ]
+
+
+@router.post(
+    "/cases/{process}",
+    summary="Start a case (a repeat with the same business key and payload returns the same case)",
+    status_code=201,
+    responses={200: {"model": StartedCase, "description": "The case already started with this business key"}},
+    response_model=StartedCase,
+)
+async def start_case(
+    process: str,
+    principal: CurrentPrincipal,
+    service: Service,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="The process's start request; `GET /v1/processes` gives each one's JSON schema. "
+            "`callback_url` is POSTed on every status change, signed (X-Approvals-Signature).",
+        ),
+    ],
+) -> Any:
+    started = await service.start_case(principal, process, body)
+    return JSONResponse(
+        started.model_dump(mode="json"),
+        status_code=201 if started.created else 200,
+        headers={"Location": f"/v1/cases/{started.case_id}"},
+    )
+
+
+@router.get("/cases", summary="Cases I may read, most recently updated first")
+async def list_cases(
+    principal: CurrentPrincipal,
+    service: Service,
+    process: Annotated[str | None, Query(pattern=PROCESS_PATTERN)] = None,
+    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
+    stage: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = None,
+    business_key: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = None,
+    applicant_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[CaseProjection]:
+    return await service.list_cases(
+        principal, process=process, status=status, stage=stage, business_key=business_key,
+        applicant_id=applicant_id, limit=limit, offset=offset,
+    )  # fmt: skip
+
+
+@router.get("/cases/{case_id}", summary="A case: status, stages, tasks, decisions, due dates")
+async def get_case(
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    service: Service,
+    live: Annotated[bool, Query(description="Also ask the workflow for its live view.")] = False,
+) -> CaseDetail:
+    return await service.get_case(principal, case_id, live=live)
+
+
+@router.get("/cases/{case_id}/timeline", summary="Every recorded event: actor, time, legal basis, data")
+async def timeline(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[TimelineEntry]:
+    return await service.timeline(principal, case_id)
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    summary="The raw Temporal history (the JSON `temporal workflow show --output json` prints)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
+async def history(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> Response:
+    body = await service.history_json(principal, case_id)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{case_id.replace(":", "_")}.history.json"'},
+    )
+
+
+@router.get("/cases/{case_id}/denied-attempts", summary="Refused operations on the case (auditors, admins)")
+async def denied_attempts(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[DeniedAttempt]:
+    return await service.denied_attempts(principal, case_id)
+
+
+def _case_operation_route(name: str) -> None:
+    operation = CASE_OPERATIONS[name]
+    model = body_model(f"{operation.request_model.__name__.removesuffix('Request')}CaseBody", operation.request_model)
+
+    async def act(
+        case_id: CaseId,
+        principal: CurrentPrincipal,
+        service: Service,
+        body: model,  # type: ignore[valid-type]
+        idempotency_key: IdempotencyKey = None,
+    ) -> OperationResult:
+        return await service.act(
+            principal, operation, case_id, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
+        )
+
+    act.__name__ = f"case_{name.replace('-', '_')}"
+    router.add_api_route(
+        f"/cases/{{case_id}}/{name}",
+        act,
+        methods=["POST"],
+        summary=f"{name} (case operation)",
+        response_model=OperationResult,
+    )
+
+
+for _name in CASE_OPERATIONS:
+    _case_operation_route(_name)

@@ -1,0 +1,690 @@
+"""The one service layer behind the HTTP API and the CLI: who may do what, and how it reaches Temporal.
+
+Rules live here once: which roles may start and read cases, how a start is made idempotent, how an
+operation becomes a Workflow Update with the caller's principal as actor (never from the request body),
+how a refusal by the workflow's validator is recorded (Temporal keeps no trace of a rejected update), and
+how an aborted update is retried with the same update id so it is applied once.
+
+Reads are answered from the PostgreSQL projections (plus, on request, the workflow's live ``view``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, Literal, TypeVar
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import queries
+from approvals.processes import PROCESSES, ProcessEntry
+from approvals.settings import Settings
+from schemas.case import (
+    AddSignerRequest,
+    CaseView,
+    CcRequest,
+    ClaimRequest,
+    CommentRequest,
+    DecideRequest,
+    DelegateRequest,
+    ExtendRequest,
+    OperationResult,
+    RequestSupplementRequest,
+    SupplementRequest,
+    TransferRequest,
+    UnclaimRequest,
+    UrgeRequest,
+    WithdrawRequest,
+)
+from schemas.events import DomainEvent, canonical_json
+from schemas.principal import Principal
+from schemas.records import CaseProjection, TaskProjection
+
+__all__ = [
+    "CASE_OPERATIONS",
+    "TASK_OPERATIONS",
+    "ApprovalsService",
+    "CaseDetail",
+    "Denied",
+    "Forbidden",
+    "IdempotencyConflict",
+    "InvalidRequest",
+    "NotFound",
+    "Operation",
+    "ServiceError",
+    "StartedCase",
+    "Unauthenticated",
+    "Unavailable",
+    "as_unavailable",
+    "case_id_of_task",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+SERVICE, AUDITOR, ADMIN = "service", "auditor", "admin"
+START_ROLES = (SERVICE, ADMIN)
+READ_ALL_ROLES = (AUDITOR, ADMIN)
+
+MEMO_PAYLOAD_SHA256 = "start_payload_sha256"
+MEMO_STARTED_BY = "started_by"
+
+UPDATE_DEADLINE_SECONDS = 30.0
+"""Total time an operation may take, retries included, before the caller gets 503 (and retries with the
+same Idempotency-Key, which the workflow applies at most once)."""
+UPDATE_MAX_ATTEMPTS = 6
+UPDATE_BACKOFF_FIRST_SECONDS = 0.2
+UPDATE_BACKOFF_MAX_SECONDS = 3.0
+POSTGRES_CHECK_SECONDS = 2.0
+
+UNPROCESSABLE_REASONS = frozenset(
+    {
+        "COMMENT_REQUIRED",
+        "DECISION_NOT_ALLOWED",
+        "INVALID_RETURN_TARGET",
+        "INVALID_TARGET",
+        "DUPLICATE_SIGNER",
+        "ADD_SIGNER_NOT_ALLOWED",
+    }
+)
+"""Refusals about the request's content (422); every other refusal is about the case's state (409)."""
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "ERROR"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class Unauthenticated(ServiceError):
+    status, code = 401, "UNAUTHENTICATED"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "NOT_FOUND"
+
+
+class IdempotencyConflict(ServiceError):
+    status, code = 409, "IDEMPOTENCY_CONFLICT"
+
+
+class InvalidRequest(ServiceError):
+    status, code = 422, "VALIDATION_ERROR"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class Denied(ServiceError):
+    """The case's rules refused the operation (the workflow validator's reason code); it was recorded."""
+
+    def __init__(self, code: str, detail: str, *, operation: str, case_id: str | None, task_id: str | None) -> None:
+        super().__init__(detail, code=code)
+        self.status = 422 if code in UNPROCESSABLE_REASONS else 409
+        self.operation = operation
+        self.case_id = case_id
+        self.task_id = task_id
+
+
+class Unavailable(ServiceError):
+    status, code = 503, "UNAVAILABLE"
+
+    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+_UNAVAILABLE_RPC = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+def as_unavailable(error: BaseException) -> Unavailable | None:
+    """The 503 for an error meaning Temporal or PostgreSQL cannot be reached, else None."""
+    if isinstance(error, Unavailable):
+        return error
+    if isinstance(error, RPCError) and error.status in _UNAVAILABLE_RPC:
+        return Unavailable(f"Temporal is unavailable ({error.status.name}: {error.message}); retry later")
+    if isinstance(
+        error,
+        (
+            OSError,
+            TimeoutError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.ConnectionFailureError,
+        ),
+    ):
+        return Unavailable(f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later")
+    return None
+
+
+def _validation_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or "(body)",
+            "location": "body",
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        for item in error.errors()
+    ]
+
+
+def invalid(error: ValidationError, what: str) -> InvalidRequest:
+    errors = _validation_errors(error)
+    first = errors[0] if errors else {"field": "(body)", "message": str(error)}
+    return InvalidRequest(f"invalid {what}: {first['field']}: {first['message']}", errors)
+
+
+# --- operations -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One kernel operation as clients name it (URL segment / CLI command) and the Workflow Update it runs."""
+
+    name: str
+    update: str
+    request_model: type[BaseModel]
+    scope: Literal["task", "case"]
+    fixed: Mapping[str, Any] | None = None
+
+    def build(self, actor: Principal, target_id: str, body: Mapping[str, Any]) -> BaseModel:
+        """The kernel request: the body's fields, the target, and the actor from the token, never the body."""
+        fields: dict[str, Any] = {**body, **(self.fixed or {})}
+        fields.pop("actor", None)
+        if self.scope == "task":
+            fields["task_id"] = target_id
+        fields["actor"] = actor
+        try:
+            return self.request_model.model_validate(fields)
+        except ValidationError as error:
+            raise invalid(error, f"{self.name} request") from None
+
+
+TASK_OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("claim", "claim", ClaimRequest, "task"),
+        Operation("unclaim", "unclaim", UnclaimRequest, "task"),
+        Operation("decide", "decide", DecideRequest, "task"),
+        Operation("transfer", "transfer", TransferRequest, "task"),
+        Operation("delegate", "delegate", DelegateRequest, "task"),
+        Operation("add-signer", "add_signer", AddSignerRequest, "task"),
+        Operation("return", "decide", DecideRequest, "task", fixed={"decision": "return"}),
+        Operation("comment", "comment", CommentRequest, "task"),
+        Operation("urge", "urge", UrgeRequest, "task"),
+        Operation("cc", "cc", CcRequest, "task"),
+    )
+}
+
+CASE_OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("withdraw", "withdraw", WithdrawRequest, "case"),
+        Operation("supplement", "supplement", SupplementRequest, "case"),
+        Operation("request-supplement", "request_supplement", RequestSupplementRequest, "case"),
+        Operation("extend", "extend", ExtendRequest, "case"),
+        Operation("comment", "comment", CommentRequest, "case"),
+        Operation("cc", "cc", CcRequest, "case"),
+    )
+}
+
+
+def case_id_of_task(task_id: str) -> str:
+    """Task ids are ``<case id>/<stage>/<n>``."""
+    parts = task_id.rsplit("/", 2)
+    if len(parts) != 3 or not parts[0] or not parts[2].isdigit():
+        raise NotFound(f"{task_id!r} is not a task id (expected <case id>/<stage>/<n>)", code="TASK_NOT_FOUND")
+    return parts[0]
+
+
+# --- results --------------------------------------------------------------------------------------------
+
+
+class StartedCase(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    process: str
+    business_key: str
+    run_id: str | None
+    created: bool = Field(description="False: the business key was already used with this payload.")
+
+
+class CaseDetail(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    case: CaseProjection | None = Field(description="The PostgreSQL projection (None just after the start).")
+    tasks: list[TaskProjection] = Field(default_factory=list, description="Every task, open or finished.")
+    live: CaseView | None = Field(None, description="The workflow's own view (with `live=true`).")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; None on the last page.")
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    type: str
+    at: Any
+    actor: Principal
+    legal_basis: str
+    stage_id: str | None
+    task_id: str | None
+    data: dict[str, Any]
+    hash: str
+    prev_hash: str
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> TimelineEntry:
+        return cls(
+            seq=event.seq, type=event.type, at=event.at, actor=event.actor, legal_basis=event.legal_basis,
+            stage_id=event.stage_id, task_id=event.task_id, data=event.payload, hash=event.hash,
+            prev_hash=event.prev_hash,
+        )  # fmt: skip
+
+
+class DeniedAttempt(BaseModel):
+    id: int
+    at: Any
+    actor_id: str
+    actor_roles: list[str]
+    case_id: str | None
+    task_id: str | None
+    operation: str
+    reason_code: str
+    message: str
+    request: dict[str, Any]
+
+
+def _page(items: list[T], limit: int, offset: int) -> Page[T]:
+    return Page[T](items=items, limit=limit, offset=offset, next_offset=offset + limit if len(items) == limit else None)
+
+
+def _clean(value: Any) -> Any:
+    """JSON PostgreSQL's jsonb accepts: no NUL characters, no lone surrogates."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {_clean(str(key)): _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    return value
+
+
+# --- the service ----------------------------------------------------------------------------------------
+
+
+class ApprovalsService:
+    def __init__(self, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.client = client
+        self.pool = pool
+        self.settings = settings
+
+    # ---------------------------------------------------------------- starting cases
+
+    async def start_case(self, principal: Principal, process: str, body: Any) -> StartedCase:
+        """Starts a case, or returns the one already started with the same business key and payload.
+
+        The workflow id is ``<process>:<business key>``; a SHA-256 of the canonical start payload (and the
+        starting principal) is kept in the workflow memo, so the same key with another payload is a 409.
+        """
+        entry = self._process(process)
+        if not principal.has_any_role(START_ROLES):
+            await self._record_denial(
+                principal, f"start:{process}", None, None, "ROLE_REQUIRED",
+                f"starting cases needs the role service or admin; {principal.id} has {list(principal.roles)}",
+                body if isinstance(body, Mapping) else {},
+            )  # fmt: skip
+            raise Forbidden(
+                f"starting cases needs the role `service` or `admin`; {principal.id} has {list(principal.roles)}",
+                code="ROLE_REQUIRED",
+            )
+        try:
+            request = entry.request_model.model_validate(body)
+        except ValidationError as error:
+            raise invalid(error, f"{process} start request") from None
+        try:
+            case_input = entry.to_case_input(request, principal)
+        except ValidationError as error:
+            raise invalid(error, f"{process} application") from None
+        except (ValueError, ApplicationError) as error:
+            raise InvalidRequest(
+                f"invalid {process} application: {error}",
+                [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
+            ) from None
+        digest = hashlib.sha256(
+            canonical_json({"process": process, "started_by": principal.id, "request": request.model_dump(mode="json")})
+        ).hexdigest()
+        workflow_id = entry.workflow_id(request.business_key)
+        created, run_id = False, None
+        try:
+            handle = await self.client.start_workflow(
+                entry.workflow.run,  # type: ignore[attr-defined]
+                case_input,
+                id=workflow_id,
+                task_queue=self.settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                memo={MEMO_PAYLOAD_SHA256: digest, MEMO_STARTED_BY: principal.id},
+            )
+            response = getattr(handle, "_start_workflow_response", None)
+            created = bool(getattr(response, "started", False))
+            run_id = handle.result_run_id
+        except WorkflowAlreadyStartedError as error:  # the case with this key has already ended
+            run_id = error.run_id
+        except RPCError as error:
+            raise as_unavailable(error) or error from None
+        if not created:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+            memo = await description.memo()
+            if memo.get(MEMO_PAYLOAD_SHA256) != digest:
+                raise IdempotencyConflict(
+                    f"business key {request.business_key!r} already started case {workflow_id} with a different "
+                    "payload (or by another principal); use a new business key for a new case",
+                )
+            run_id = description.run_id
+        log.info("case.start", case_id=workflow_id, created=created, by=principal.id)
+        return StartedCase(
+            case_id=workflow_id, process=process, business_key=request.business_key, run_id=run_id, created=created
+        )
+
+    def _process(self, process: str) -> ProcessEntry:
+        entry = PROCESSES.get(process)
+        if entry is None:
+            raise NotFound(
+                f"unknown process {process!r}; registered: {', '.join(sorted(PROCESSES))}", code="UNKNOWN_PROCESS"
+            )
+        return entry
+
+    # ---------------------------------------------------------------- reading
+
+    async def may_read(self, principal: Principal, case_id: str) -> bool:
+        """Auditors and admins read every case; others read cases they started, applied for, hold or held a
+        task in (by id or role), or were copied on."""
+        if principal.has_any_role(READ_ALL_ROLES):
+            return True
+        return bool(
+            await self.pool.fetchval(
+                """
+                SELECT EXISTS (SELECT 1 FROM audit_events
+                               WHERE case_id = $1 AND type = 'case.started' AND actor_id = $2)
+                    OR EXISTS (SELECT 1 FROM cases WHERE case_id = $1 AND applicant_id = $2)
+                    OR EXISTS (SELECT 1 FROM tasks WHERE case_id = $1
+                               AND (assignee_id = $2 OR claimed_by = $2 OR delegate_id = $2
+                                    OR candidate_roles && $3::text[]))
+                    OR EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1 AND type = 'case.cc'
+                               AND payload -> 'observers' ? $2)
+                """,
+                case_id,
+                principal.id,
+                list(principal.roles),
+            )
+        )
+
+    async def _readable(self, principal: Principal, case_id: str) -> CaseProjection | None:
+        """The projection of a case the principal may read; NotFound/Forbidden otherwise. None: the case
+        runs but its first record is not written yet (only its starter may read it then)."""
+        projection = await queries.get_case(self.pool, case_id)
+        if projection is None:
+            memo = await self._memo(case_id)
+            if principal.has_any_role(READ_ALL_ROLES) or memo.get(MEMO_STARTED_BY) == principal.id:
+                return None
+            raise Forbidden(f"{principal.id} may not read case {case_id}", code="NOT_A_CASE_READER")
+        if not await self.may_read(principal, case_id):
+            raise Forbidden(
+                f"{principal.id} may not read case {case_id}: not its starter, applicant, reviewer or observer",
+                code="NOT_A_CASE_READER",
+            )
+        return projection
+
+    async def _memo(self, case_id: str) -> Mapping[str, Any]:
+        try:
+            description = await self.client.get_workflow_handle(case_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
+        return await description.memo()
+
+    async def get_case(self, principal: Principal, case_id: str, *, live: bool = False) -> CaseDetail:
+        projection = await self._readable(principal, case_id)
+        tasks = await queries.case_tasks(self.pool, case_id)
+        view = None
+        if live or projection is None:
+            try:
+                view = await self.client.get_workflow_handle(case_id).query("view", result_type=CaseView)
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+                raise as_unavailable(error) or error from None
+        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view)
+
+    async def list_cases(
+        self,
+        principal: Principal,
+        *,
+        process: str | None = None,
+        status: str | None = None,
+        stage: str | None = None,
+        business_key: str | None = None,
+        applicant_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[CaseProjection]:
+        """Cases the principal may read matching every filter, most recently updated first."""
+        everything = principal.has_any_role(READ_ALL_ROLES)
+        rows = await self.pool.fetch(
+            """
+            SELECT case_id, process, business_key, title, status, current_stages, applicant_id, priority,
+                   clock_state, due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq
+            FROM cases c
+            WHERE ($1::text IS NULL OR process = $1)
+              AND ($2::text IS NULL OR status = $2)
+              AND ($3::text IS NULL OR $3 = ANY(current_stages))
+              AND ($4::text IS NULL OR business_key = $4)
+              AND ($5::text IS NULL OR applicant_id = $5)
+              AND ($6::boolean
+                   OR applicant_id = $7
+                   OR EXISTS (SELECT 1 FROM audit_events e
+                              WHERE e.case_id = c.case_id AND e.type = 'case.started' AND e.actor_id = $7)
+                   OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
+                              AND (t.assignee_id = $7 OR t.claimed_by = $7 OR t.delegate_id = $7
+                                   OR t.candidate_roles && $8::text[]))
+                   OR EXISTS (SELECT 1 FROM audit_events e WHERE e.case_id = c.case_id AND e.type = 'case.cc'
+                              AND e.payload -> 'observers' ? $7))
+            ORDER BY updated_at DESC, case_id
+            LIMIT $9 OFFSET $10
+            """,
+            process, status, stage, business_key, applicant_id, everything, principal.id, list(principal.roles),
+            limit, offset,
+        )  # fmt: skip
+        items = [CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])}) for row in rows]
+        return _page(items, limit, offset)
+
+    async def inbox(
+        self,
+        principal: Principal,
+        *,
+        process: str | None = None,
+        stage: str | None = None,
+        priority: bool | None = None,
+        overdue: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[TaskProjection]:
+        items = await queries.inbox(
+            self.pool, principal.id, principal.roles, process=process, stage=stage, priority=priority,
+            overdue=overdue, limit=limit, offset=offset,
+        )  # fmt: skip
+        return _page(items, limit, offset)
+
+    async def timeline(self, principal: Principal, case_id: str) -> list[TimelineEntry]:
+        await self._readable(principal, case_id)
+        return [TimelineEntry.of(event) for event in await queries.case_events(self.pool, case_id)]
+
+    async def history_json(self, principal: Principal, case_id: str) -> str:
+        """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints."""
+        await self._readable(principal, case_id)
+        try:
+            history = await self.client.get_workflow_handle(case_id).fetch_history()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no Temporal history for case {case_id}", code="CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
+        return history.to_json()
+
+    async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
+        if not principal.has_any_role(READ_ALL_ROLES):
+            raise Forbidden("denied attempts are read by auditors and admins", code="ROLE_REQUIRED")
+        rows = await self.pool.fetch(
+            "SELECT id, at, actor_id, actor_roles, case_id, task_id, operation, reason_code, message, "
+            "request::text AS request FROM denied_attempts WHERE case_id = $1 ORDER BY at, id",
+            case_id,
+        )
+        return [DeniedAttempt.model_validate({**dict(row), "request": json.loads(row["request"])}) for row in rows]
+
+    # ---------------------------------------------------------------- operations
+
+    async def act(
+        self,
+        principal: Principal,
+        operation: Operation,
+        target_id: str,
+        body: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> OperationResult:
+        """Runs one kernel operation as ``principal``; at most once per ``idempotency_key``."""
+        case_id = case_id_of_task(target_id) if operation.scope == "task" else target_id
+        task_id = target_id if operation.scope == "task" else None
+        if not principal.roles or set(principal.roles) <= {AUDITOR}:
+            reason = f"{principal.id} has read-only access (roles {list(principal.roles)}); {operation.name} changes the case"
+            await self._record_denial(principal, operation.name, case_id, task_id, "READ_ONLY", reason, body)
+            raise Forbidden(reason, code="READ_ONLY")
+        request = operation.build(principal, target_id, body)
+        await self._check_postgres()
+        update_id = f"{operation.update}:{idempotency_key or uuid.uuid4().hex}"
+        handle = self.client.get_workflow_handle(case_id)
+        try:
+            return await self._execute_update(handle, operation.update, request, update_id)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            code = cause.type if isinstance(cause, ApplicationError) and cause.type else "REFUSED"
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            await self._record_denial(principal, operation.name, case_id, task_id, code, message, body)
+            raise Denied(code, message, operation=operation.name, case_id=case_id, task_id=task_id) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND and "completed" in error.message.lower():
+                message = f"case {case_id} has ended; nothing can change it now"
+                await self._record_denial(principal, operation.name, case_id, task_id, "CASE_CLOSED", message, body)
+                raise Denied("CASE_CLOSED", message, operation=operation.name, case_id=case_id, task_id=task_id) from None
+            if error.status == RPCStatusCode.NOT_FOUND:
+                what = f"task {task_id}: no case {case_id}" if task_id else f"case {case_id}"
+                raise NotFound(f"no {what}", code="TASK_NOT_FOUND" if task_id else "CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
+
+    async def _execute_update(
+        self, handle: WorkflowHandle[Any, Any], update: str, request: BaseModel, update_id: str
+    ) -> OperationResult:
+        """Retries an aborted or timed-out update with the same id (applied once), with bounded backoff."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + UPDATE_DEADLINE_SECONDS
+        delay = UPDATE_BACKOFF_FIRST_SECONDS
+        last: BaseException | None = None
+        for attempt in range(1, UPDATE_MAX_ATTEMPTS + 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                return await handle.execute_update(
+                    update,
+                    request,
+                    id=update_id,
+                    result_type=OperationResult,
+                    rpc_timeout=timedelta(seconds=remaining),
+                )
+            except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+                last = error
+            except RPCError as error:
+                if not _retryable(error):
+                    raise
+                last = error
+            log.warning("update.retry", update=update, update_id=update_id, attempt=attempt, error=str(last))
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())) * (0.5 + random.random() / 2))
+            delay = min(delay * 2, UPDATE_BACKOFF_MAX_SECONDS)
+        raise Unavailable(
+            f"the case did not complete {update} in time ({last}); retry with the same Idempotency-Key, "
+            "it is applied at most once"
+        )
+
+    async def _check_postgres(self) -> None:
+        """Refuses before anything reaches Temporal when the audit store is unreachable."""
+        try:
+            async with asyncio.timeout(POSTGRES_CHECK_SECONDS):
+                await self.pool.fetchval("SELECT 1")
+        except Exception as error:  # noqa: BLE001 - any failure here means unreachable
+            raise Unavailable(f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later") from None
+
+    async def _record_denial(
+        self,
+        principal: Principal,
+        operation: str,
+        case_id: str | None,
+        task_id: str | None,
+        code: str,
+        message: str,
+        request: Mapping[str, Any],
+    ) -> None:
+        """Who tried what, when, and why it was refused: Temporal history keeps no trace of a rejected update."""
+        try:
+            await self.pool.execute(
+                "INSERT INTO denied_attempts (actor_id, actor_roles, case_id, task_id, operation, reason_code, "
+                "message, request) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
+                principal.id, list(principal.roles), _clean(case_id), _clean(task_id), operation, code,
+                _clean(message), json.dumps(_clean(dict(request)), ensure_ascii=False, default=str),
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - the refusal stands even when its record cannot be written
+            log.exception("denied_attempt.not_recorded", actor=principal.id, operation=operation, code=code)
+        log.info("operation.denied", actor=principal.id, operation=operation, case_id=case_id, code=code)
+
+
+def _retryable(error: RPCError) -> bool:
+    message = error.message.lower()
+    return "aborted" in message or error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
