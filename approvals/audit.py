@@ -1,0 +1,1162 @@
+"""Auditing a case without trusting its operators: export, verify, replay, explain, reconstruct.
+
+Two independent records exist for every case. Temporal's event history is immutable and replays
+deterministically through the workflow code; the PostgreSQL audit log is hash-chained
+(:mod:`schemas.events`). Every domain event is sealed inside the workflow and handed to the
+``record_events`` activity, so the inputs of the ``record_events`` activity tasks in the history hold
+exactly the events the log must hold. This module checks each record on its own (hash chain, replay)
+and against the other (cross-check), and turns the events into a plain-language timeline and a
+point-in-time state.
+
+Everything here is a plain function over events and histories (no I/O) except the ``export_*`` and
+``load_*`` helpers, so the HTTP API and the CLI share it. Results are frozen pydantic models: they
+serialise to JSON as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter, deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
+from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content
+from schemas.records import RecordBatch
+
+CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
+"""Auditors read times in the zone's local time (China has no daylight saving)."""
+
+HISTORY_FILE = "history.json"
+EVENTS_FILE = "events.json"
+MANIFEST_FILE = "manifest.json"
+BUNDLE_FORMAT = "approvals-audit-bundle/1"
+
+RECORD_ACTIVITY = "record_events"
+
+
+# ---------------------------------------------------------------------------------------------- findings
+
+
+class Severity(StrEnum):
+    error = "error"
+    """The record cannot be trusted as it stands."""
+    note = "note"
+    """Worth knowing, not a breach (e.g. events of a running case not yet written)."""
+
+
+class FindingKind(StrEnum):
+    edited = "edited"
+    """A row's content no longer matches its own hash."""
+    reordered = "reordered"
+    """A row was sealed under another sequence number than the one it is stored under."""
+    deleted = "deleted"
+    """A sequence number is missing."""
+    inserted = "inserted"
+    """A row whose content does not match its hash and whose hash no other row vouches for: forged."""
+    chain_broken = "chain_broken"
+    """A genuine row does not link to the row stored before it: something before it was changed."""
+    foreign_case = "foreign_case"
+    out_of_order = "out_of_order"
+    missing_from_log = "missing_from_log"
+    """An event the workflow recorded (history) is not in the audit log."""
+    not_in_history = "not_in_history"
+    """A row of the audit log the workflow never emitted."""
+    differs_from_history = "differs_from_history"
+    pending = "pending"
+    bundle_digest = "bundle_digest"
+    history_unreadable = "history_unreadable"
+
+
+class Finding(BaseModel):
+    """One problem found in a case's record, pinned to the sequence number it concerns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int | None = Field(description="Sequence number of the event concerned (None: the whole record).")
+    kind: FindingKind
+    message: str
+    severity: Severity = Severity.error
+
+
+def _finding(seq: int | None, kind: FindingKind, message: str, severity: Severity = Severity.error) -> Finding:
+    return Finding(seq=seq, kind=kind, message=message, severity=severity)
+
+
+def _hash_as(event: DomainEvent, seq: int) -> str:
+    content = event_content(event)
+    content["seq"] = seq
+    return compute_hash(content)
+
+
+# ---------------------------------------------------------------------------------------------- hash chain
+
+_BRUTE_FORCE_LIMIT = 50
+"""Rows whose original position is searched exhaustively; beyond it only the chain's hint is tried."""
+
+
+def verify_chain(events: Sequence[DomainEvent], *, case_id: str | None = None) -> list[Finding]:
+    """Recomputes the hash chain of one case's stored events, in stored order (by ``seq``).
+
+    Every sealed event carries its own hash (over its content, ``seq`` and ``prev_hash`` included) and
+    its predecessor's hash, so:
+
+    - an **edited** row no longer matches its own hash;
+    - a **deleted** row leaves a gap in the sequence numbers (the last row's deletion leaves no trace
+      in the chain: :func:`cross_check` against the history finds it);
+    - a **reordered** row (sequence numbers swapped or shifted) matches its hash only under the number it
+      was sealed with, which is reported;
+    - an **inserted** (forged) row matches neither its hash nor its predecessor; a forger who seals it
+      correctly at the end of the chain is caught by :func:`cross_check`, never by the chain alone;
+    - a row edited *and re-sealed* breaks the link of the row after it (``chain_broken``).
+
+    Returns:
+        Findings in sequence order; empty when the chain is intact.
+    """
+    findings: list[Finding] = []
+    if not events:
+        return findings
+    case_id = case_id or events[0].case_id
+    by_hash = {event.hash: event for event in events}
+    referenced = {(event.prev_hash, event.seq) for event in events}
+    hash_owners = Counter(event.hash for event in events)
+    genuine = {event.seq: compute_hash(event_content(event)) == event.hash for event in events}
+    tampered = sum(1 for ok in genuine.values() if not ok)
+    max_seq = max(event.seq for event in events)
+    expected_seq = 1
+    previous: DomainEvent | None = None
+    for event in events:
+        if event.case_id != case_id:
+            findings.append(
+                _finding(event.seq, FindingKind.foreign_case, f"seq {event.seq} belongs to case {event.case_id}")
+            )
+        if previous is not None and event.seq <= previous.seq:
+            findings.append(
+                _finding(event.seq, FindingKind.out_of_order, f"seq {event.seq} is stored after seq {previous.seq}")
+            )
+        gap = event.seq > expected_seq
+        for missing in range(expected_seq, event.seq):
+            findings.append(
+                _finding(missing, FindingKind.deleted, f"seq {missing} is missing from the audit log (deleted)")
+            )
+        expected_prev = previous.hash if previous is not None else GENESIS_HASH
+        linked = event.prev_hash == expected_prev
+        if not genuine[event.seq]:
+            sealed_as = _sealed_seq(event, by_hash, max_seq, brute_force=tampered <= _BRUTE_FORCE_LIMIT)
+            if sealed_as is not None:
+                findings.append(
+                    _finding(
+                        event.seq,
+                        FindingKind.reordered,
+                        f"the row stored as seq {event.seq} ({event.type}) was sealed as seq {sealed_as}: "
+                        "rows were reordered, or a row was inserted or deleted before it and the rest renumbered",
+                    )
+                )
+            elif hash_owners[event.hash] == 1 and (
+                any(h == event.hash and s != event.seq for h, s in referenced) or (linked and event.seq == max_seq)
+            ):
+                # Its stored hash is still vouched for by the row after it: a genuine row, edited.
+                findings.append(
+                    _finding(
+                        event.seq,
+                        FindingKind.edited,
+                        f"seq {event.seq} ({event.type}) does not match its hash: its content was changed after "
+                        "it was recorded",
+                    )
+                )
+            else:
+                findings.append(
+                    _finding(
+                        event.seq,
+                        FindingKind.inserted,
+                        f"seq {event.seq} ({event.type}) matches neither its own hash nor the chain: a forged "
+                        "or inserted row",
+                    )
+                )
+        elif not linked and not gap:
+            before = f"seq {previous.seq}" if previous is not None else "the genesis hash"
+            findings.append(
+                _finding(
+                    event.seq,
+                    FindingKind.chain_broken,
+                    f"seq {event.seq} does not link to {before}: "
+                    f"{before} was changed (and re-sealed) or a row was inserted before seq {event.seq}",
+                )
+            )
+        expected_seq = max(expected_seq, event.seq + 1)
+        previous = event
+    return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
+
+
+def _sealed_seq(event: DomainEvent, by_hash: dict[str, DomainEvent], max_seq: int, *, brute_force: bool) -> int | None:
+    """The sequence number ``event`` was sealed with, when its content is otherwise genuine."""
+    candidates: list[int] = []
+    if event.prev_hash == GENESIS_HASH:
+        candidates.append(1)
+    predecessor = by_hash.get(event.prev_hash)
+    if predecessor is not None:
+        candidates.append(predecessor.seq + 1)
+    if brute_force:
+        candidates.extend(range(1, max_seq + 2))
+    for seq in dict.fromkeys(candidates):
+        if seq != event.seq and _hash_as(event, seq) == event.hash:
+            return seq
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
+def history_from_json(data: str | bytes | dict[str, Any], *, workflow_id: str | None = None) -> WorkflowHistory:
+    """Parses a history as ``temporal workflow show --output json`` (or the Web UI) prints it."""
+    parsed = json.loads(data) if isinstance(data, str | bytes) else data
+    history = WorkflowHistory.from_json(workflow_id or "", parsed)
+    if not workflow_id:
+        history = WorkflowHistory(workflow_id_of(history) or "", history.events)
+    return history
+
+
+def workflow_id_of(history: WorkflowHistory) -> str | None:
+    """The workflow id a history file belongs to, which replay needs (task ids are built from it).
+
+    ``temporal workflow show`` output does not carry it at the top level; servers fill it into the start
+    event, but the time-skipping test server leaves it empty. The engine's own record then tells it:
+    every ``record_events`` input names its case, and the case id is the workflow id.
+    """
+    if not history.events:
+        return None
+    started = history.events[0].workflow_execution_started_event_attributes
+    if started.workflow_id:
+        return started.workflow_id
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == RECORD_ACTIVITY:
+                converter = pydantic_data_converter.payload_converter
+                [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+                return batch.case_id
+    return None
+
+
+class RecordedBatch(BaseModel):
+    """One ``record_events`` activity task of the history, decoded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scheduled_event_id: int
+    completed: bool
+    batch: RecordBatch
+
+
+def recorded_batches(history: WorkflowHistory) -> list[RecordedBatch]:
+    """The ``record_events`` inputs of a history, decoded with the pydantic converter, in history order."""
+    converter = pydantic_data_converter.payload_converter
+    completed = {
+        event.activity_task_completed_event_attributes.scheduled_event_id
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    }
+    batches: list[RecordedBatch] = []
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributes = event.activity_task_scheduled_event_attributes
+        if attributes.activity_type.name != RECORD_ACTIVITY:
+            continue
+        [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+        batches.append(RecordedBatch(scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch))
+    return batches
+
+
+def history_events(history: WorkflowHistory) -> list[DomainEvent]:
+    """Every domain event the workflow handed to ``record_events``, in sequence order."""
+    events = {event.seq: event for recorded in recorded_batches(history) for event in recorded.batch.events}
+    return [events[seq] for seq in sorted(events)]
+
+
+_COMPARED_FIELDS = ("type", "actor", "at", "legal_basis", "stage_id", "task_id", "payload", "prev_hash", "hash")
+
+
+def cross_check(events: Sequence[DomainEvent], history: WorkflowHistory) -> list[Finding]:
+    """Compares the audit log with the events the workflow recorded according to its Temporal history.
+
+    Every event in the history must be in the log with the same actor, payload, hash and every other
+    field; every row of the log must be in the history. Events of a ``record_events`` task that has not
+    completed yet (a running case) may legitimately be missing from the log: that is a note.
+    """
+    findings: list[Finding] = []
+    try:
+        batches = recorded_batches(history)
+    except Exception as error:  # noqa: BLE001 - an unreadable history is a finding, not a crash
+        return [_finding(None, FindingKind.history_unreadable, f"record_events inputs cannot be decoded: {error}")]
+    recorded: dict[int, tuple[DomainEvent, bool]] = {}
+    for item in batches:
+        for event in item.batch.events:
+            known = recorded.get(event.seq)
+            if known is not None and known[0].hash != event.hash:
+                findings.append(
+                    _finding(
+                        event.seq,
+                        FindingKind.differs_from_history,
+                        f"the history records seq {event.seq} twice with different hashes",
+                    )
+                )
+            recorded[event.seq] = (event, item.completed or (known is not None and known[1]))
+    logged: dict[int, DomainEvent] = {}
+    for event in events:
+        logged.setdefault(event.seq, event)
+    for seq in sorted(recorded.keys() | logged.keys()):
+        in_history, in_log = recorded.get(seq), logged.get(seq)
+        if in_log is None:
+            assert in_history is not None
+            event, completed = in_history
+            if completed:
+                findings.append(
+                    _finding(
+                        seq,
+                        FindingKind.missing_from_log,
+                        f"seq {seq} ({event.type} by {event.actor.id}) is in the Temporal history but not in the "
+                        "audit log (deleted)",
+                    )
+                )
+            else:
+                findings.append(
+                    _finding(
+                        seq,
+                        FindingKind.pending,
+                        f"seq {seq} ({event.type}) is being recorded (its record_events task has not completed)",
+                        Severity.note,
+                    )
+                )
+            continue
+        if in_history is None:
+            findings.append(
+                _finding(
+                    seq,
+                    FindingKind.not_in_history,
+                    f"seq {seq} ({in_log.type} by {in_log.actor.id}) is in the audit log but the workflow never "
+                    "recorded it (forged or inserted)",
+                )
+            )
+            continue
+        differences = _differences(in_log, in_history[0])
+        if differences:
+            findings.append(
+                _finding(
+                    seq,
+                    FindingKind.differs_from_history,
+                    f"seq {seq} differs from the history in {', '.join(differences)}",
+                )
+            )
+    return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
+
+
+def _differences(logged: DomainEvent, recorded: DomainEvent) -> list[str]:
+    differences = []
+    for name in _COMPARED_FIELDS:
+        ours, theirs = getattr(logged, name), getattr(recorded, name)
+        if name == "actor":
+            ours, theirs = ours.model_dump(mode="json"), theirs.model_dump(mode="json")
+            if ours != theirs:
+                differences.append(f"actor (log: {ours['id']!r}, history: {theirs['id']!r})")
+            continue
+        if name == "payload":
+            ours, theirs = json.loads(json.dumps(ours, default=str)), json.loads(json.dumps(theirs, default=str))
+        if ours != theirs:
+            if name in ("payload", "hash", "prev_hash"):
+                differences.append(name)
+            else:
+                differences.append(f"{name} (log: {ours!r}, history: {theirs!r})")
+    return differences
+
+
+class VerifyReport(BaseModel):
+    """The verdict on one case's record: intact when no finding is an error."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    events: int
+    history_events: int | None = Field(None, description="Domain events in the history; None when not checked.")
+    last_seq: int | None
+    last_hash: str | None
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not any(finding.severity is Severity.error for finding in self.findings)
+
+
+def verify(
+    case_id: str,
+    events: Sequence[DomainEvent],
+    history: WorkflowHistory | None = None,
+    *,
+    extra_findings: Iterable[Finding] = (),
+) -> VerifyReport:
+    """Hash chain, and when a history is given, the cross-check against it."""
+    findings = list(extra_findings) + verify_chain(events, case_id=case_id)
+    recorded = None
+    if history is not None:
+        findings += cross_check(events, history)
+        recorded = len(history_events(history))
+    last = events[-1] if events else None
+    return VerifyReport(
+        case_id=case_id,
+        events=len(events),
+        history_events=recorded,
+        last_seq=last.seq if last else None,
+        last_hash=last.hash if last else None,
+        findings=sorted(findings, key=lambda f: (f.seq or 0, f.kind.value)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- bundles
+
+
+def engine_version() -> str:
+    try:
+        return metadata.version("alashankou-approvals")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout without install
+        return "unknown"
+
+
+def bundle_dirname(case_id: str) -> str:
+    """A file-system-safe directory name for a case id (``process:key`` -> ``process_key``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_bundle(out_dir: Path, case_id: str, history: WorkflowHistory, events: Sequence[DomainEvent]) -> Path:
+    """Writes ``history.json``, ``events.json`` and ``manifest.json`` (SHA-256 of both) to ``out_dir/<case>``.
+
+    ``history.json`` is ``WorkflowHistory.to_json()``, the format ``temporal workflow show --output json``
+    prints, so the Temporal CLI, the Web UI and ``Replayer`` all read it.
+    """
+    directory = out_dir / bundle_dirname(case_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        HISTORY_FILE: history.to_json().encode(),
+        EVENTS_FILE: json.dumps(
+            [event.model_dump(mode="json") for event in events], ensure_ascii=False, indent=2
+        ).encode(),
+    }
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    first = history.events[0] if history.events else None
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "case_id": case_id,
+        "workflow_id": history.workflow_id or case_id,
+        "run_id": history.run_id if first is not None else None,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "engine_version": engine_version(),
+        "temporalio_version": metadata.version("temporalio"),
+        "history_events": len(history.events),
+        "audit_events": len(events),
+        "last_seq": events[-1].seq if events else None,
+        "last_hash": events[-1].hash if events else None,
+        "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
+    }
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    return directory
+
+
+class Bundle(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    case_id: str
+    manifest: dict[str, Any]
+    history: WorkflowHistory
+    events: list[DomainEvent]
+    findings: list[Finding] = Field(default_factory=list, description="Files whose digest differs.")
+
+
+def is_bundle(path: Path) -> bool:
+    return path.is_dir() and (path / MANIFEST_FILE).is_file() and (path / HISTORY_FILE).is_file()
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Reads a bundle; every file whose SHA-256 differs from the manifest becomes a finding."""
+    manifest = json.loads((path / MANIFEST_FILE).read_text())
+    findings = []
+    for name, expected in manifest.get("files", {}).items():
+        actual = _sha256((path / name).read_bytes()) if (path / name).is_file() else None
+        if actual != expected["sha256"]:
+            findings.append(
+                _finding(
+                    None,
+                    FindingKind.bundle_digest,
+                    f"{name} {'is missing' if actual is None else 'differs from its SHA-256 in the manifest'}",
+                )
+            )
+    case_id = manifest["case_id"]
+    history = history_from_json((path / HISTORY_FILE).read_text(), workflow_id=manifest.get("workflow_id") or case_id)
+    events = [DomainEvent.model_validate(item) for item in json.loads((path / EVENTS_FILE).read_text())]
+    return Bundle(path=path, case_id=case_id, manifest=manifest, history=history, events=events, findings=findings)
+
+
+def verify_bundle(path: Path) -> VerifyReport:
+    bundle = load_bundle(path)
+    return verify(bundle.case_id, bundle.events, bundle.history, extra_findings=bundle.findings)
+
+
+async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[WorkflowHistory, list[DomainEvent]]:
+    """The case's history (latest run) and its audit events; the history is read last, so it has them all."""
+    from activities.queries import case_events
+
+    events = await case_events(pool, case_id)
+    history = await client.get_workflow_handle(case_id).fetch_history()
+    return history, events
+
+
+async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) -> Path:
+    history, events = await fetch_case(client, pool, case_id)
+    return write_bundle(out_dir, case_id, history, events)
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+
+class ReplayVerdict(BaseModel):
+    """Whether a history replays through the current workflow code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = Field(description="File, bundle or case the history came from.")
+    workflow_id: str
+    run_id: str | None
+    ok: bool
+    error_type: str | None = None
+    message: str | None = None
+    event_id: int | None = Field(None, description="History event where replay diverged, when the error says.")
+    history_events: int = 0
+
+
+_EVENT_ID = re.compile(r"HistoryEvent\(id: (\d+)|event[ _]?id[\s:=#]+(\d+)", re.IGNORECASE)
+_CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+
+
+def _diverged_at(message: str) -> int | None:
+    """The history event id core names in a nondeterminism error (``HistoryEvent(id: 35, ...)``)."""
+    match = _EVENT_ID.search(message)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _short(message: str) -> str:
+    """Core wraps the reason in a Debug dump of the failure; the quoted message is what a person reads."""
+    match = _CORE_MESSAGE.search(message)
+    return match.group(1) if match else message
+
+
+HistorySource = WorkflowHistory | Path | str | tuple[str, WorkflowHistory]
+
+
+def _load_history(item: HistorySource) -> tuple[str, WorkflowHistory]:
+    if isinstance(item, WorkflowHistory):
+        if not item.workflow_id:
+            item = WorkflowHistory(workflow_id_of(item) or "", item.events)
+        return item.workflow_id, item
+    if isinstance(item, tuple):
+        return item
+    path = Path(item)
+    if is_bundle(path):
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+        workflow_id = manifest.get("workflow_id") or manifest["case_id"]
+        return str(path), history_from_json((path / HISTORY_FILE).read_text(), workflow_id=workflow_id)
+    history = history_from_json(path.read_text())
+    if not history.workflow_id:
+        history = WorkflowHistory(path.stem, history.events)
+    return str(path), history
+
+
+def history_paths(paths: Iterable[Path | str]) -> list[Path]:
+    """Expands directories: bundles count once, other ``*.json`` files are histories."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if is_bundle(path) or path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            for child in sorted(path.rglob("*.json")):
+                if is_bundle(child.parent):
+                    if child.name == HISTORY_FILE:
+                        found.append(child.parent)
+                else:
+                    found.append(child)
+        else:
+            raise FileNotFoundError(f"no such history file or bundle: {path}")
+    return found
+
+
+def make_replayer(workflows: Sequence[type] | None = None) -> Replayer:
+    if workflows is None:
+        from workflows import WORKFLOWS
+
+        workflows = WORKFLOWS
+    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+
+
+async def replay(
+    histories: Iterable[HistorySource] | AsyncIterable[HistorySource],
+    *,
+    workflows: Sequence[type] | None = None,
+) -> AsyncIterator[ReplayVerdict]:
+    """Replays each history through the workflow code (no server needed), yielding one verdict each.
+
+    Histories are read lazily, one at a time, so thousands of files stream through in constant memory.
+    An unreadable file is a failed verdict, not an exception.
+    """
+    replayer = make_replayer(workflows)
+    sources: deque[tuple[str, int]] = deque()  # the replayer works through histories one at a time, in order
+    broken: list[ReplayVerdict] = []
+
+    async def items() -> AsyncIterator[HistorySource]:
+        if isinstance(histories, AsyncIterable):
+            async for item in histories:
+                yield item
+        else:
+            for item in histories:
+                yield item
+
+    async def loaded() -> AsyncIterator[WorkflowHistory]:
+        async for item in items():
+            try:
+                source, history = _load_history(item)
+                history.run_id  # noqa: B018 - raises when the history has no start event
+            except Exception as error:  # noqa: BLE001 - reported as a verdict
+                broken.append(
+                    ReplayVerdict(
+                        source=str(item), workflow_id="", run_id=None, ok=False,
+                        error_type=type(error).__name__, message=str(error),
+                    )
+                )
+                continue
+            sources.append((source, len(history.events)))
+            yield history
+
+    async with replayer.workflow_replay_iterator(loaded()) as results:
+        async for result in results:
+            while broken:
+                yield broken.pop(0)
+            history = result.history
+            source, count = sources.popleft() if sources else (history.workflow_id, len(history.events))
+            failure = result.replay_failure
+            yield ReplayVerdict(
+                source=source,
+                workflow_id=history.workflow_id,
+                run_id=history.run_id,
+                ok=failure is None,
+                error_type=type(failure).__name__ if failure else None,
+                message=_short(str(failure)) if failure else None,
+                event_id=_diverged_at(str(failure)) if failure else None,
+                history_events=count,
+            )
+    for verdict in broken:
+        yield verdict
+
+
+async def replay_all(
+    histories: Iterable[HistorySource] | AsyncIterable[HistorySource], *, workflows: Sequence[type] | None = None
+) -> list[ReplayVerdict]:
+    return [verdict async for verdict in replay(histories, workflows=workflows)]
+
+
+def _replay_chunk(paths: list[str]) -> list[dict[str, Any]]:
+    """Runs in a worker process: replays a chunk of files, returns JSON-ready verdicts."""
+    import asyncio
+
+    async def run() -> list[dict[str, Any]]:
+        return [v.model_dump(mode="json") for v in await replay_all(paths)]
+
+    return asyncio.run(run())
+
+
+def replay_parallel(paths: Sequence[Path | str], *, jobs: int) -> Iterable[ReplayVerdict]:
+    """Replays files in ``jobs`` processes (replay is CPU-bound Python; one process uses one core)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    chunk = max(1, min(200, len(paths) // (jobs * 4) or 1))
+    chunks = [[str(p) for p in paths[i : i + chunk]] for i in range(0, len(paths), chunk)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_replay_chunk, c) for c in chunks]
+        for future in as_completed(futures):
+            for item in future.result():
+                yield ReplayVerdict.model_validate(item)
+
+
+# ---------------------------------------------------------------------------------------------- timeline
+
+
+class TimelineRow(BaseModel):
+    """One event told in plain language."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime = Field(description="When, UTC.")
+    local_time: str = Field(description="When, in the zone's local time (UTC+8).")
+    type: str
+    action: str = Field(description="What happened, in plain language.")
+    actor_id: str
+    actor_name: str
+    actor_unit: str
+    roles: list[str]
+    legal_basis: str
+    stage_id: str | None = None
+    stage_title: str | None = None
+    task_id: str | None = None
+    comment: str = ""
+    duration: str | None = Field(None, description="For a completed stage: how long it took.")
+    working_days_used: int | None = None
+    working_days_allowed: int | None = None
+    due_at: datetime | None = None
+    on_time: bool | None = None
+    clock: Literal["stopped", "resumed"] | None = Field(None, description="Where the clock stopped (补正).")
+
+
+def local(at: datetime) -> str:
+    return at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes or not (days or hours) else ""]
+    return " ".join(part for part in parts if part)
+
+
+def _stages_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    stages: dict[str, dict[str, Any]] = {}
+    for step in definition.get("steps", []):
+        if step.get("kind", "stage") == "stage" and "id" in step:
+            stages[step["id"]] = step
+        for branch in step.get("branches", []) or []:
+            for stage in branch:
+                stages[stage["id"]] = stage
+    return stages
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _who(event: DomainEvent) -> str:
+    return event.actor.name or event.actor.id
+
+
+def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(action, comment) of an event, in plain language."""
+    p = event.payload
+    who = _who(event)
+    stage_title = stages.get(event.stage_id or "", {}).get("title", event.stage_id)
+    comment = str(p.get("comment") or p.get("text") or p.get("reason") or "")
+    match event.type:
+        case "case.started":
+            applicant = (p.get("applicant") or {}).get("name") or (p.get("applicant") or {}).get("id")
+            return f"{who} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}", ""
+        case "stage.started":
+            due = _parse_time(p.get("due_at"))
+            due_text = f", due {local(due)}" if due else ""
+            return f"stage “{stage_title}” opened (round {p.get('round')}, {p.get('mode')}){due_text}", ""
+        case "stage.skipped":
+            return f"stage “{stage_title}” skipped: its condition does not hold for this case", ""
+        case "task.created":
+            target = p.get("assignee_id") or "any of " + ", ".join(p.get("candidate_roles") or [])
+            waits = f" (waits for {p['waiting_for']})" if p.get("waiting_for") else ""
+            by = f"{who} added a task for {target}" if event.actor.id != "system" else f"task for {target}"
+            return f"{by}{waits}", ""
+        case "task.claimed":
+            return f"{who} claimed the task", ""
+        case "task.unclaimed":
+            return f"{who} released the task back to the pool", ""
+        case "task.decided":
+            decision = str(p.get("decision", "")).replace("_", " ")
+            text = f"{who} decided: {decision}"
+            if p.get("conditions"):
+                text += f" (conditions: {'; '.join(p['conditions'])})"
+            if p.get("return_to"):
+                text += f", back to stage {p['return_to']}"
+            if p.get("on_behalf_of"):
+                text += f", on behalf of {p['on_behalf_of']}"
+            return text, comment
+        case "task.activated":
+            return f"task opened after {p.get('after')} approved", ""
+        case "task.transferred":
+            return f"{who} transferred the task from {p.get('from')} to {p.get('to')}", comment
+        case "task.delegated":
+            return f"{who} delegated the task to {p.get('delegate')} (stays accountable)", comment
+        case "task.signer_added":
+            return f"{who} added signer {p.get('signer')} {p.get('position')} this task", comment
+        case "task.urged":
+            return f"{who} urged the task holder (催办)", comment
+        case "task.cancelled":
+            return "task cancelled", comment
+        case "task.expired":
+            return "vote not cast by the deadline: counted as absent", comment
+        case "stage.completed":
+            text = f"stage “{stage_title}” completed: {str(p.get('outcome', '')).replace('_', ' ')}"
+            if p.get("tally"):
+                text += " (" + ", ".join(f"{k} {v}" for k, v in p["tally"].items()) + ")"
+            if p.get("conditions"):
+                text += f"; conditions: {'; '.join(p['conditions'])}"
+            return text, ""
+        case "case.decided":
+            return f"case decided: {str(p.get('outcome', '')).replace('_', ' ')}", ""
+        case "case.rejected" | "case.withdrawn" | "case.approved":
+            return f"{who} ended the case: {event.type.split('.', 1)[1]}", comment
+        case "case.commented":
+            return f"{who} commented", comment
+        case "case.cc":
+            return f"{who} copied the case to {', '.join(p.get('observers') or [])} (抄送)", comment
+        case "case.supplement_requested":
+            items = "; ".join(item.get("item", "") for item in p.get("items") or [])
+            return f"{who} requested supplementary material (补正): {items} — the clock stops", comment
+        case "case.supplemented":
+            count = len(p.get("documents") or [])
+            return f"{who} supplied the material ({count} document(s)) — the clock runs again", comment
+        case "case.extended":
+            due = _parse_time(p.get("due_at"))
+            return (
+                f"{who} extended the statutory period by {p.get('working_days')} working days"
+                + (f" to {local(due)}" if due else ""),
+                comment,
+            )
+        case "clock.started":
+            due = _parse_time(p.get("due_at"))
+            return (
+                f"statutory period started: {p.get('working_days')} working days"
+                + (f", due {local(due)}" if due else ""),
+                "",
+            )
+        case "clock.reminder":
+            due = _parse_time(p.get("due_at"))
+            return f"reminder: {p.get('clock')} is due {local(due) if due else '?'}", ""
+        case "clock.escalated":
+            to = f", escalated to {p['escalated_to_role']}" if p.get("escalated_to_role") else ""
+            return f"deadline of {p.get('clock')} passed{to}; overdue: {', '.join(p.get('overdue_tasks') or []) or '-'}", ""
+        case "case.calendar_assumption":
+            return f"no official holiday schedule for {p.get('year')}: working days counted Monday to Friday", ""
+        case _:
+            return event.type, comment
+
+
+def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:
+    """The case told event by event: who did what, when (UTC+8), in which role, on which legal basis.
+
+    A completed stage carries how long it took (calendar time, and working days with the time the clock
+    stood still for 补正 taken out) against its working-day deadline; the rows requesting and supplying
+    material mark where the clock stopped and resumed.
+    """
+    calendar = calendar or load_calendar()
+    stages: dict[str, dict[str, Any]] = {}
+    opened: dict[tuple[str, int], DomainEvent] = {}
+    dues: dict[str, datetime] = {}
+    stops: list[tuple[datetime, datetime | None]] = []
+    rows: list[TimelineRow] = []
+
+    def wd(start: datetime, end: datetime) -> int:
+        return working_days_between(calendar, start, end, beyond_known_years=BeyondKnownYears.weekends_only).days
+
+    for event in events:
+        p = event.payload
+        if event.type == "case.started":
+            stages = _stages_of(p.get("definition") or {})
+        action, comment = _describe(event, stages)
+        extra: dict[str, Any] = {}
+        if event.type == "stage.started":
+            opened[(event.stage_id or "", int(p.get("round") or 1))] = event
+            due = _parse_time(p.get("due_at"))
+            if due:
+                dues[f"stage:{event.stage_id}:{p.get('round')}"] = due
+                extra["due_at"] = due
+        elif event.type == "case.supplement_requested":
+            stops.append((event.at, None))
+            extra["clock"] = "stopped"
+        elif event.type == "case.supplemented":
+            if stops and stops[-1][1] is None:
+                stopped_at = stops[-1][0]
+                stops[-1] = (stopped_at, event.at)
+                action += f" (stopped {_duration(event.at - stopped_at)}, {wd(stopped_at, event.at)} working days)"
+            for key, value in (p.get("due_at") or {}).items():
+                if (moved := _parse_time(value)) is not None:
+                    dues[key] = moved
+            extra["clock"] = "resumed"
+        elif event.type == "stage.completed":
+            round_ = int(p.get("round") or 1)
+            start = opened.get((event.stage_id or "", round_))
+            if start is not None:
+                stopped_days = sum(
+                    wd(max(a, start.at), min(b or event.at, event.at))
+                    for a, b in stops
+                    if a < event.at and (b or event.at) > start.at
+                )
+                used = max(0, wd(start.at, event.at) - stopped_days)
+                deadline = (stages.get(event.stage_id or "", {}).get("deadline") or {}).get("working_days")
+                due = dues.get(f"stage:{event.stage_id}:{round_}")
+                extra.update(
+                    duration=_duration(event.at - start.at),
+                    working_days_used=used,
+                    working_days_allowed=deadline,
+                    due_at=due,
+                    on_time=(event.at <= due) if due else None,
+                )
+                verdict = ""
+                if due:
+                    verdict = "on time" if event.at <= due else f"LATE by {_duration(event.at - due)}"
+                    verdict = f"; {used} of {deadline} working days, {verdict}" if deadline else f"; {verdict}"
+                action += f" after {extra['duration']}{verdict}"
+        rows.append(
+            TimelineRow(
+                seq=event.seq,
+                at=event.at,
+                local_time=local(event.at),
+                type=event.type,
+                action=action,
+                actor_id=event.actor.id,
+                actor_name=event.actor.name,
+                actor_unit=event.actor.unit,
+                roles=list(event.actor.roles),
+                legal_basis=event.legal_basis,
+                stage_id=event.stage_id,
+                stage_title=stages.get(event.stage_id or "", {}).get("title") if event.stage_id else None,
+                task_id=event.task_id,
+                comment=comment,
+                **extra,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- state at
+
+
+class TaskState(BaseModel):
+    task_id: str
+    stage_id: str
+    round: int = 1
+    status: str
+    assignee_id: str | None = None
+    candidate_roles: list[str] = Field(default_factory=list)
+    claimed_by: str | None = None
+    delegate_id: str | None = None
+    waiting_for: str | None = None
+    overdue: bool = False
+    decision: str | None = None
+    decided_by: str | None = None
+    comment: str = ""
+    version: int = 1
+
+
+class StageResultState(BaseModel):
+    stage_id: str
+    outcome: str
+    round: int
+    conditions: list[str] = Field(default_factory=list)
+    tally: dict[str, int] = Field(default_factory=dict)
+    decided_at: datetime
+
+
+class CaseState(BaseModel):
+    """A case as it stood right after one event, rebuilt by folding the events up to it."""
+
+    case_id: str | None = None
+    process: str | None = None
+    business_key: str | None = None
+    title: str | None = None
+    as_of_seq: int = 0
+    as_of: datetime | None = None
+    status: str = "not_started"
+    outcome: str | None = None
+    current_stages: list[str] = Field(default_factory=list)
+    tasks: list[TaskState] = Field(default_factory=list)
+    stage_results: list[StageResultState] = Field(default_factory=list)
+    clocks: dict[str, datetime] = Field(default_factory=dict, description="Running deadlines: key -> due time.")
+    clock_state: Literal["running", "stopped", "none"] = "none"
+    pending_supplement: list[str] = Field(default_factory=list)
+    extended: bool = False
+    observers: list[str] = Field(default_factory=list)
+    last_hash: str = GENESIS_HASH
+
+    @property
+    def open_tasks(self) -> list[TaskState]:
+        return [task for task in self.tasks if task.status in ("open", "claimed")]
+
+
+_OUTCOME_STATUS = {"approved": "approved", "approved_with_conditions": "approved_with_conditions", "rejected": "rejected"}
+
+
+def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime | None = None) -> CaseState:
+    """The case's state as of event ``seq`` (inclusive) or instant ``at`` (inclusive); the latest by default.
+
+    A pure fold over the events in sequence order, independent of the workflow code, so it also answers
+    "what did the inbox show on that day" for cases recorded by older code.
+    """
+    if at is not None and at.tzinfo is None:
+        raise ValueError("`at` must be timezone-aware")
+    state = CaseState()
+    tasks: dict[str, TaskState] = {}
+    results: dict[str, StageResultState] = {}
+    for event in sorted(events, key=lambda e: e.seq):
+        if (seq is not None and event.seq > seq) or (at is not None and event.at > at):
+            break
+        _apply(state, tasks, results, event)
+        state.as_of_seq, state.as_of, state.last_hash = event.seq, event.at, event.hash
+    state.tasks = list(tasks.values())
+    state.stage_results = list(results.values())
+    if not state.clocks:
+        state.clock_state = "none"
+    else:
+        state.clock_state = "stopped" if state.status == "awaiting_supplement" else "running"
+    return state
+
+
+def _apply(state: CaseState, tasks: dict[str, TaskState], results: dict[str, StageResultState], event: DomainEvent) -> None:
+    p = event.payload
+    task = tasks.get(event.task_id or "")
+    if task is not None and "version" in p:
+        task.version = int(p["version"])
+    match event.type:
+        case "case.started":
+            state.case_id = event.case_id
+            state.process = (p.get("definition") or {}).get("process")
+            state.business_key, state.title = p.get("business_key"), p.get("title")
+            state.status = "in_review"
+        case "stage.started":
+            if event.stage_id and event.stage_id not in state.current_stages:
+                state.current_stages.append(event.stage_id)
+            if p.get("due_at"):
+                state.clocks[f"stage:{event.stage_id}:{p.get('round')}"] = _parse_time(p["due_at"])  # type: ignore[assignment]
+        case "task.created":
+            tasks[event.task_id or ""] = TaskState(
+                task_id=event.task_id or "",
+                stage_id=event.stage_id or "",
+                round=int(p.get("round") or 1),
+                status="waiting" if p.get("waiting_for") else "open",
+                assignee_id=p.get("assignee_id"),
+                candidate_roles=list(p.get("candidate_roles") or []),
+                waiting_for=p.get("waiting_for"),
+            )
+        case "task.claimed" if task:
+            task.claimed_by, task.status = event.actor.id, "claimed"
+        case "task.unclaimed" if task:
+            task.claimed_by = task.delegate_id = None
+            task.status = "open"
+        case "task.decided" if task:
+            task.status, task.decision, task.decided_by = "completed", p.get("decision"), event.actor.id
+            task.comment = p.get("comment") or ""
+        case "task.activated" if task:
+            task.status, task.waiting_for = "open", None
+        case "task.transferred" if task:
+            task.assignee_id, task.candidate_roles = p.get("to"), []
+            task.claimed_by = task.delegate_id = None
+            task.status = "open"
+        case "task.delegated" if task:
+            if task.assignee_id is None:
+                task.claimed_by, task.status = p.get("owner"), "claimed"
+            task.delegate_id = p.get("delegate")
+        case "task.signer_added" if task:
+            added = p.get("added_task_id")
+            if p.get("position") == "before":
+                task.waiting_for, task.status = added, "waiting"
+            else:
+                for other in tasks.values():
+                    if other.waiting_for == task.task_id and other.task_id != added:
+                        other.waiting_for = added
+        case "task.cancelled" if task:
+            task.status = "cancelled"
+        case "task.expired" if task:
+            task.status = "expired"
+        case "stage.completed":
+            if event.stage_id in state.current_stages:
+                state.current_stages.remove(event.stage_id)
+            state.clocks.pop(f"stage:{event.stage_id}:{p.get('round')}", None)
+            results[event.stage_id or ""] = StageResultState(
+                stage_id=event.stage_id or "",
+                outcome=p.get("outcome", ""),
+                round=int(p.get("round") or 1),
+                conditions=list(p.get("conditions") or []),
+                tally=dict(p.get("tally") or {}),
+                decided_at=event.at,
+            )
+        case "case.decided":
+            state.outcome = p.get("outcome")
+            state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
+            state.clocks.clear()
+            state.current_stages.clear()
+        case "case.rejected" | "case.withdrawn":
+            state.status = state.outcome = event.type.split(".", 1)[1]
+            state.clocks.clear()
+            state.current_stages.clear()
+        case "case.supplement_requested":
+            state.status = "awaiting_supplement"
+            state.pending_supplement = [item.get("item", "") for item in p.get("items") or []]
+        case "case.supplemented":
+            state.status = "in_review"
+            state.pending_supplement = []
+            for key, value in (p.get("due_at") or {}).items():
+                state.clocks[key] = _parse_time(value)  # type: ignore[assignment]
+        case "case.extended":
+            state.extended = True
+            if p.get("due_at"):
+                state.clocks["case"] = _parse_time(p["due_at"])  # type: ignore[assignment]
+        case "clock.started":
+            if p.get("due_at"):
+                state.clocks[p.get("clock") or "case"] = _parse_time(p["due_at"])  # type: ignore[assignment]
+        case "clock.escalated":
+            for task_id in p.get("overdue_tasks") or []:
+                if task_id in tasks:
+                    tasks[task_id].overdue = True
+        case "case.cc":
+            state.observers += [o for o in p.get("observers") or [] if o not in state.observers]
+        case _:
+            pass
+
+
+__all__ = [
+    "Bundle",
+    "CaseState",
+    "Finding",
+    "FindingKind",
+    "ReplayVerdict",
+    "Severity",
+    "TimelineRow",
+    "VerifyReport",
+    "cross_check",
+    "export_case",
+    "fetch_case",
+    "history_events",
+    "history_from_json",
+    "history_paths",
+    "load_bundle",
+    "recorded_batches",
+    "replay",
+    "replay_all",
+    "replay_parallel",
+    "state_at",
+    "timeline",
+    "verify",
+    "verify_bundle",
+    "verify_chain",
+    "write_bundle",
+]

@@ -1,0 +1,320 @@
+"""Auditing: tampering with the stored log is found at the right sequence number, the log is cross-checked
+against the Temporal history, histories replay, and the events read as a timeline and a state at any point."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from approvals import audit
+from approvals.audit import FindingKind
+from schemas.case import (
+    ClaimRequest,
+    DecideRequest,
+    MissingItem,
+    RequestSupplementRequest,
+    SupplementRequest,
+)
+from schemas.events import compute_hash, event_content
+from schemas.process import Deadline, Decision
+from workflows.generic import ApprovalWorkflow
+from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
+
+OFFICER = person("officer-1", "one_window")
+DIRECTOR = person("director-1", "director")
+
+
+async def _approve(handle, stage_id: str, actor) -> None:  # type: ignore[no-untyped-def]
+    [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, stage_id))), stage_id)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=actor, task_id=task.task_id))
+    await handle.execute_update(
+        ApprovalWorkflow.decide,
+        DecideRequest(actor=actor, task_id=task.task_id, decision=Decision.approve, comment="材料齐全，符合条件"),
+    )
+
+
+async def run_two_stage_case(env: WorkflowEnvironment, queue: str) -> str:
+    """acceptance (one_window) -> approval (director); 12 events, both stages approved."""
+    handle = await start_case(
+        env.client,
+        queue,
+        definition(
+            stage("acceptance", candidate_roles=("one_window",)),
+            stage("approval", candidate_roles=("director",), legal_basis="Art. 12"),
+        ),
+    )
+    await _approve(handle, "acceptance", OFFICER)
+    await _approve(handle, "approval", DIRECTOR)
+    await handle.result()
+    return handle.id
+
+
+@pytest.fixture
+async def finished_case(time_skipping_env: WorkflowEnvironment, engine_worker) -> str:  # type: ignore[no-untyped-def]
+    async with engine_worker(time_skipping_env) as queue:
+        return await run_two_stage_case(time_skipping_env, queue)
+
+
+@pytest.fixture
+async def tamper(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection on which the append-only trigger is off, as an operator with table rights could do."""
+    async with db_pool.acquire() as connection:
+        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        try:
+            yield connection
+        finally:
+            await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+
+
+async def _report(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, case_id: str) -> audit.VerifyReport:
+    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, case_id)
+    return audit.verify(case_id, events, history)
+
+
+def _errors(report: audit.VerifyReport) -> set[tuple[int | None, FindingKind]]:
+    return {(f.seq, f.kind) for f in report.findings if f.severity is audit.Severity.error}
+
+
+# ------------------------------------------------------------------ verify: chain and cross-check
+
+
+async def test_a_clean_case_verifies(time_skipping_env, db_pool, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    assert report.ok, report.findings
+    assert report.findings == []
+    assert report.events == report.history_events == report.last_seq == 12
+
+
+async def test_an_edited_payload_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    await tamper.execute(
+        "UPDATE audit_events SET payload = jsonb_set(payload, '{comment}', '\"不符合条件\"') "
+        "WHERE case_id = $1 AND seq = 5",
+        finished_case,
+    )
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    assert not report.ok
+    assert _errors(report) == {(5, FindingKind.edited), (5, FindingKind.differs_from_history)}
+    assert "payload" in next(f.message for f in report.findings if f.kind is FindingKind.differs_from_history)
+
+
+async def test_a_deleted_row_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 4", finished_case)
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    assert _errors(report) == {(4, FindingKind.deleted), (4, FindingKind.missing_from_log)}
+
+
+async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_check(  # type: ignore[no-untyped-def]
+    time_skipping_env, db_pool, tamper, finished_case: str
+) -> None:
+    await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 12", finished_case)
+    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+
+    assert audit.verify_chain(events) == []
+    assert _errors(audit.verify(finished_case, events, history)) == {(12, FindingKind.missing_from_log)}
+
+
+async def test_two_swapped_rows_are_found_at_their_seqs(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    for old, new in ((3, 1000), (6, 3), (1000, 6)):
+        await tamper.execute("UPDATE audit_events SET seq = $3 WHERE case_id = $1 AND seq = $2", finished_case, old, new)
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    reordered = {f.seq: f.message for f in report.findings if f.kind is FindingKind.reordered}
+    assert set(reordered) == {3, 6}
+    assert "sealed as seq 6" in reordered[3] and "sealed as seq 3" in reordered[6]
+    assert {(3, FindingKind.differs_from_history), (6, FindingKind.differs_from_history)} <= _errors(report)
+    assert {f.seq for f in report.findings} <= {3, 4, 6, 7}
+
+
+async def test_a_forged_row_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    """A careless forgery breaks the chain; a careful one (correctly sealed at the end) only the cross-check finds."""
+    events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    last = events[1][-1]
+    careful = {**event_content(last), "seq": 13, "type": "case.commented", "payload": {"text": "补充说明"}, "prev_hash": last.hash}
+    await tamper.execute(
+        """INSERT INTO audit_events (case_id, seq, type, actor_id, actor_name, actor_roles, actor_unit, at,
+               legal_basis, payload, prev_hash, hash)
+           VALUES ($1, 13, 'case.commented', $2, $3, $4, $5, $6, 'Art. 4', $7::text::jsonb, $8, $9)""",
+        finished_case, last.actor.id, last.actor.name, list(last.actor.roles), last.actor.unit, last.at,
+        json.dumps({"text": "补充说明"}, ensure_ascii=False), last.hash,
+        compute_hash({**careful, "legal_basis": "Art. 4"}),
+    )  # fmt: skip
+    history, events_now = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    assert audit.verify_chain(events_now) == []
+    assert _errors(audit.verify(finished_case, events_now, history)) == {(13, FindingKind.not_in_history)}
+
+    await tamper.execute(
+        "INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, prev_hash, hash) "
+        "VALUES ($1, 14, 'task.decided', 'intruder', now(), 'Art. 10', $2, $3)",
+        finished_case, "f" * 64, "e" * 64,
+    )  # fmt: skip
+    report = await _report(time_skipping_env, db_pool, finished_case)
+    assert _errors(report) == {(13, FindingKind.not_in_history), (14, FindingKind.inserted), (14, FindingKind.not_in_history)}
+
+
+async def test_a_row_inserted_mid_chain_and_renumbered_is_found(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    for seq in range(12, 7, -1):
+        await tamper.execute("UPDATE audit_events SET seq = seq + 1 WHERE case_id = $1 AND seq = $2", finished_case, seq)
+    await tamper.execute(
+        "INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, prev_hash, hash) "
+        "SELECT case_id, 8, 'case.commented', 'intruder', at, legal_basis, hash, hash FROM audit_events "
+        "WHERE case_id = $1 AND seq = 7",
+        finished_case,
+    )
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    assert (8, FindingKind.inserted) in _errors(report)
+    assert {f.seq for f in report.findings if f.kind is FindingKind.reordered} == {9, 10, 11, 12, 13}
+
+
+async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_history(  # type: ignore[no-untyped-def]
+    time_skipping_env, db_pool, finished_case: str
+) -> None:
+    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    # Rewritten and re-sealed all the way down: the chain alone cannot see it, the history can.
+    forged, prev = [], events[0].prev_hash
+    for event in events:
+        content = {**event_content(event), "prev_hash": prev}
+        if event.seq == 5:
+            content["actor"] = {**content["actor"], "id": "officer-2", "name": "Officer-2"}
+        forged.append(event.model_validate({**content, "hash": compute_hash(content)}))
+        prev = forged[-1].hash
+
+    assert audit.verify_chain(forged) == []
+    findings = audit.cross_check(forged, history)
+    assert {(f.seq, f.kind) for f in findings} == {(seq, FindingKind.differs_from_history) for seq in range(5, 13)}
+    assert "actor (log: 'officer-2', history: 'officer-1')" in findings[0].message
+
+
+# ------------------------------------------------------------------ export and bundles
+
+
+async def test_export_writes_a_bundle_that_verifies_offline(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    directory = await audit.export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["case_id"] == finished_case and manifest["audit_events"] == 12
+    assert set(manifest["files"]) == {"history.json", "events.json"}
+    history_json = (directory / "history.json").read_text()
+    assert json.loads(history_json)["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert WorkflowHistory.from_json(finished_case, history_json).run_id == manifest["run_id"]
+    assert audit.verify_bundle(directory).ok
+
+    events = json.loads((directory / "events.json").read_text())
+    events[2]["payload"]["candidate_roles"] = ["anyone"]
+    (directory / "events.json").write_text(json.dumps(events))
+    report = audit.verify_bundle(directory)
+    assert {(f.seq, f.kind) for f in report.findings} == {
+        (None, FindingKind.bundle_digest), (3, FindingKind.edited), (3, FindingKind.differs_from_history),
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------ replay
+
+
+async def test_replay_of_a_good_and_a_broken_history(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    history, _ = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    good = tmp_path / "good.json"
+    good.write_text(history.to_json())
+    # The recorded history says the first stage was "acceptance"; the code now reads "intake".
+    broken_data = json.loads(history.to_json())
+    started = broken_data["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
+    import base64
+
+    case_input = json.loads(base64.b64decode(started["data"]))
+    case_input["definition"]["steps"][0]["id"] = "intake"
+    started["data"] = base64.b64encode(json.dumps(case_input).encode()).decode()
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(broken_data))
+    unreadable = tmp_path / "unreadable.json"
+    unreadable.write_text("{not json")
+
+    verdicts = {Path(v.source).name: v for v in await audit.replay_all([good, broken, unreadable])}
+
+    assert verdicts["good.json"].ok, verdicts["good.json"].message
+    assert verdicts["good.json"].workflow_id == finished_case
+    assert not verdicts["broken.json"].ok
+    assert verdicts["broken.json"].error_type == "NondeterminismError"
+    assert verdicts["broken.json"].event_id is not None, verdicts["broken.json"].message
+    assert not verdicts["unreadable.json"].ok
+
+
+# ------------------------------------------------------------------ timeline and state at
+
+
+async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(  # type: ignore[no-untyped-def]
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(
+            time_skipping_env.client,
+            queue,
+            definition(
+                stage(
+                    "acceptance",
+                    candidate_roles=("one_window",),
+                    may_request_supplement=True,
+                    deadline=Deadline(working_days=5, remind_before_working_days=0),
+                    legal_basis="Art. 8",
+                )
+            ),
+        )
+        [task] = open_tasks(await view_when(handle, open_tasks))
+        await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
+        await handle.execute_update(
+            ApprovalWorkflow.request_supplement,
+            RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="营业执照副本")], comment="缺少营业执照"),
+        )
+        await time_skipping_env.sleep(timedelta(days=3))
+        await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="已补正"))
+        await handle.execute_update(
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, comment="同意受理"),
+        )
+        await handle.result()
+    events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
+
+    rows = audit.timeline(events[1])
+    by_type = {row.type: row for row in rows}
+    stopped, resumed = by_type["case.supplement_requested"], by_type["case.supplemented"]
+    assert stopped.clock == "stopped" and resumed.clock == "resumed"
+    assert stopped.actor_id == OFFICER.id and stopped.roles == ["one_window"] and stopped.comment == "缺少营业执照"
+    assert "营业执照副本" in stopped.action and "clock stops" in stopped.action
+    assert "stopped 3d" in resumed.action
+    decided = by_type["task.decided"]
+    assert decided.comment == "同意受理" and decided.legal_basis == "Art. 8" and "approve" in decided.action
+    assert decided.local_time == audit.local(decided.at)
+    completed = by_type["stage.completed"]
+    assert completed.working_days_allowed == 5 and completed.on_time is True
+    assert completed.duration is not None and completed.duration.startswith("3d")
+    assert completed.due_at is not None and completed.due_at > by_type["stage.started"].due_at  # moved by 补正
+
+
+async def test_state_at_any_seq_or_time(time_skipping_env, db_pool, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+    _, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    types = [event.type for event in events]
+
+    after_claim = audit.state_at(events, seq=types.index("task.claimed") + 1)
+    assert after_claim.status == "in_review" and after_claim.current_stages == ["acceptance"]
+    [task] = after_claim.open_tasks
+    assert task.status == "claimed" and task.claimed_by == OFFICER.id and task.version == 2
+
+    second_stage = audit.state_at(events, seq=9)
+    assert [r.stage_id for r in second_stage.stage_results] == ["acceptance"]
+    assert [t.stage_id for t in second_stage.open_tasks] == ["approval"]
+
+    final = audit.state_at(events)
+    assert final.status == "approved" and final.outcome == "approved" and final.open_tasks == []
+    assert final.last_hash == events[-1].hash and final.as_of_seq == 12
+
+    assert audit.state_at(events, at=events[0].at - timedelta(seconds=1)).status == "not_started"
+    assert audit.state_at(events, at=events[-1].at).as_of_seq == 12
