@@ -1,0 +1,107 @@
+"""A live API for tests: the real app served by uvicorn on a free port, against the dev server,
+real PostgreSQL and the engine's worker, with a tokens file of test principals."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import ApiServer, create_app
+from approvals.settings import Settings, load_settings
+from tests.fixtures.postgres import free_port
+
+PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "service": ("svc-portal", ("service",)),
+    "other_service": ("svc-other", ("service",)),
+    "applicant": ("ent-001", ("applicant",)),
+    "officer": ("officer-1", ("one_window",)),
+    "officer2": ("officer-2", ("one_window",)),
+    "alice": ("alice", ("reviewer",)),
+    "bob": ("bob", ("reviewer",)),
+    "head": ("head-1", ("head",)),
+    "auditor": ("auditor-1", ("auditor",)),
+    "admin": ("admin-1", ("admin",)),
+    "nobody": ("nobody", ("visitor",)),
+}
+JWT_SECRET = "test-hs256-secret-of-at-least-32-bytes!"
+JWT_ISSUER = "https://sso.example.test"
+JWT_AUDIENCE = "approvals"
+
+
+@dataclass
+class LiveApi:
+    url: str
+    tokens: dict[str, str]
+    settings: Settings
+    task_queue: str
+    rsa_private_pem: bytes
+
+    def headers(self, who: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}", **extra}
+
+
+def write_tokens_file(path: Path) -> dict[str, str]:
+    """Half the entries carry the plain token (as `approvals dev` writes them), half only its SHA-256."""
+    tokens, entries = {}, []
+    for index, (who, (user_id, roles)) in enumerate(PEOPLE.items()):
+        token = f"tok-{who}-{uuid.uuid4().hex}"
+        tokens[who] = token
+        entry: dict[str, Any] = {"id": user_id, "name": user_id.title(), "unit": "test", "roles": list(roles)}
+        if index % 2:
+            entry["token_sha256"] = hashlib.sha256(token.encode()).hexdigest()
+        else:
+            entry["token"] = token
+        entries.append(entry)
+    path.write_text(json.dumps(entries))
+    return tokens
+
+
+@asynccontextmanager
+async def live_api(
+    env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str, task_queue: str, directory: Path
+) -> AsyncIterator[LiveApi]:
+    tokens = write_tokens_file(directory / "tokens.json")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (directory / "jwt.pub.pem").write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    settings = load_settings(
+        database_url=database_url,
+        temporal_task_queue=task_queue,
+        api_host="127.0.0.1",
+        api_port=free_port(),
+        auth_tokens_file=directory / "tokens.json",
+        jwt_hs256_secret=JWT_SECRET,
+        jwt_rs256_public_key_path=directory / "jwt.pub.pem",
+        jwt_issuer=JWT_ISSUER,
+        jwt_audience=JWT_AUDIENCE,
+    )
+    server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve_until(stop))
+    for _ in range(200):
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    if serving.done():
+        serving.result()
+    try:
+        yield LiveApi(f"http://127.0.0.1:{settings.api_port}", tokens, settings, task_queue, private_pem)
+    finally:
+        stop.set()
+        await serving

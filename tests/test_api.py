@@ -1,0 +1,512 @@
+"""The HTTP API over real HTTP: uvicorn on a free port, the Temporal dev server, PostgreSQL, the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PEOPLE, LiveApi, live_api
+from tests.fixtures.temporal import EngineWorker
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(
+    dev_server_env: WorkflowEnvironment,
+    engine_worker: EngineWorker,
+    db_pool: asyncpg.Pool,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LiveApi]:
+    async with engine_worker(dev_server_env) as task_queue:
+        async with live_api(dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp("api")) as live:
+            yield live
+
+
+@pytest_asyncio.fixture
+async def http(api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+        yield client
+
+
+DEFINITION: dict[str, Any] = {
+    "process": "generic",
+    "title": "Outdoor advertising permit",
+    "legal_basis": "Art. 4",
+    "steps": [
+        {
+            "kind": "stage",
+            "id": "acceptance",
+            "title": "受理 (acceptance)",
+            "legal_basis": "Art. 6",
+            "candidate_roles": ["one_window"],
+            "may_request_supplement": True,
+        },
+        {"kind": "stage", "id": "review", "title": "审查 (review)", "legal_basis": "Art. 10", "assignees": ["alice"]},
+    ],
+    "deadline": {"working_days": 20, "extension_working_days": 10, "extension_role": "head"},
+}
+
+
+def start_body(business_key: str | None = None, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "business_key": business_key or f"API-{uuid.uuid4().hex[:10]}",
+        "title": "Billboard at Border Road 7",
+        "applicant": {"id": "ent-001", "name": "Alashankou Metals Co.", "unit": "enterprise", "roles": ["applicant"]},
+        "definition": DEFINITION,
+        "data": {"site": "Border Road 7"},
+    }
+    body.update(changes)
+    return body
+
+
+async def start(http: httpx.AsyncClient, api: LiveApi, **changes: Any) -> dict[str, Any]:
+    response = await http.post("/v1/cases/generic", json=start_body(**changes), headers=api.headers("service"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def inbox_ids(http: httpx.AsyncClient, api: LiveApi, who: str, **params: Any) -> list[str]:
+    response = await http.get("/v1/inbox", params=params, headers=api.headers(who))
+    assert response.status_code == 200, response.text
+    return [task["task_id"] for task in response.json()["items"]]
+
+
+async def wait_for_task(
+    http: httpx.AsyncClient, api: LiveApi, who: str, case_id: str, stage: str, timeout: float = 20
+) -> str:
+    """The open task of ``stage`` in ``who``'s inbox (the case starts asynchronously to the API call)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [t for t in await inbox_ids(http, api, who, stage=stage) if t.startswith(case_id + "/")]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {stage} task of {case_id} in {who}'s inbox")
+
+
+async def act(
+    http: httpx.AsyncClient, api: LiveApi, who: str, path: str, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
+    return await http.post(path, json=body or {}, headers=api.headers(who, **headers))
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["code"] == code, body
+    assert body["title"] and body["detail"] and body["type"]
+    return body
+
+
+# --- health and authentication ------------------------------------------------------------------------
+
+
+async def test_health_reports_temporal_and_postgres(http: httpx.AsyncClient) -> None:
+    body = (await http.get("/health")).json()
+    assert body["status"] == "ok" and body["temporal"]["ok"] and body["postgres"]["ok"]
+
+
+async def test_missing_or_unknown_token_is_401(http: httpx.AsyncClient) -> None:
+    missing = problem(await http.get("/v1/inbox"), 401, "MISSING_TOKEN")
+    assert "Authorization: Bearer" in missing["detail"]
+    response = await http.get("/v1/inbox", headers={"Authorization": "Bearer not-a-token"})
+    problem(response, 401, "INVALID_TOKEN")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_tokens_file_accepts_plain_and_hashed_entries(http: httpx.AsyncClient, api: LiveApi) -> None:
+    for who, (user_id, roles) in PEOPLE.items():
+        me = (await http.get("/v1/me", headers=api.headers(who))).json()
+        assert me["id"] == user_id and tuple(me["roles"]) == roles
+
+
+def _jwt(api: LiveApi, algorithm: str, **claims: Any) -> str:
+    payload = {
+        "sub": "jwt-reviewer", "name": "JWT Reviewer", "unit": "planning", "roles": ["reviewer"],
+        "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "exp": int(time.time()) + 300, **claims,
+    }  # fmt: skip
+    key = JWT_SECRET if algorithm == "HS256" else api.rsa_private_pem
+    return jwt.encode(payload, key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "RS256"])
+async def test_signed_jwt_maps_to_principal(http: httpx.AsyncClient, api: LiveApi, algorithm: str) -> None:
+    token = _jwt(api, algorithm)
+    me = (await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+    assert me == {"id": "jwt-reviewer", "name": "JWT Reviewer", "unit": "planning", "roles": ["reviewer"]}
+
+
+@pytest.mark.parametrize(
+    ("claims", "code", "needle"),
+    [
+        ({"exp": int(time.time()) - 3600}, "TOKEN_EXPIRED", "expired"),
+        ({"aud": "someone-else"}, "INVALID_TOKEN", "audience"),
+        ({"iss": "https://evil.example"}, "INVALID_TOKEN", "issuer"),
+    ],
+)
+async def test_bad_jwt_is_401_with_the_reason(
+    http: httpx.AsyncClient, api: LiveApi, claims: dict[str, Any], code: str, needle: str
+) -> None:
+    token = _jwt(api, "HS256", **claims)
+    body = problem(await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"}), 401, code)
+    assert needle in body["detail"].lower()
+
+
+async def test_jwt_signed_with_another_key_is_401(http: httpx.AsyncClient) -> None:
+    forged = jwt.encode({"sub": "admin", "roles": ["admin"], "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256")
+    problem(await http.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401, "INVALID_TOKEN")
+
+
+# --- starting cases -----------------------------------------------------------------------------------
+
+
+async def test_start_is_idempotent_by_business_key(http: httpx.AsyncClient, api: LiveApi) -> None:
+    body = start_body()
+    first = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    assert first.status_code == 201, first.text
+    started = first.json()
+    assert started["case_id"] == f"generic:{body['business_key']}" and started["created"] is True
+    assert first.headers["location"] == f"/v1/cases/{started['case_id']}"
+
+    again = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    assert again.status_code == 200
+    assert again.json() == {**started, "created": False}
+
+    changed = await http.post("/v1/cases/generic", json={**body, "title": "Another"}, headers=api.headers("service"))
+    conflict = problem(changed, 409, "IDEMPOTENCY_CONFLICT")
+    assert body["business_key"] in conflict["detail"]
+
+    by_other = await http.post("/v1/cases/generic", json=body, headers=api.headers("other_service"))
+    problem(by_other, 409, "IDEMPOTENCY_CONFLICT")
+
+
+async def test_twenty_parallel_starts_of_one_key_make_one_workflow(
+    http: httpx.AsyncClient, api: LiveApi, dev_server_env: WorkflowEnvironment
+) -> None:
+    body = start_body()
+    responses = await asyncio.gather(
+        *(http.post("/v1/cases/generic", json=body, headers=api.headers("service")) for _ in range(20))
+    )
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201], [r.text for r in responses]
+    assert len({r.json()["run_id"] for r in responses}) == 1
+    case_id = responses[0].json()["case_id"]
+    runs = [w async for w in dev_server_env.client.list_workflows(f"WorkflowId = '{case_id}'")]
+    deadline = time.monotonic() + 10
+    while not runs and time.monotonic() < deadline:  # visibility is eventually consistent
+        await asyncio.sleep(0.2)
+        runs = [w async for w in dev_server_env.client.list_workflows(f"WorkflowId = '{case_id}'")]
+    assert len(runs) == 1
+
+
+async def test_start_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
+    unknown = problem(await http.post("/v1/cases/no-such-process", json=start_body(), headers=api.headers("service")), 404, "UNKNOWN_PROCESS")
+    assert "generic" in unknown["detail"]
+
+    bad = start_body(applicant={"name": "no id"}, business_key="bad key!")
+    invalid = problem(await http.post("/v1/cases/generic", json=bad, headers=api.headers("service")), 422, "VALIDATION_ERROR")
+    fields = {error["field"] for error in invalid["errors"]}
+    assert {"applicant.id", "business_key"} <= fields
+
+    stage_error = start_body(definition={**DEFINITION, "steps": [{**DEFINITION["steps"][0], "mode": "sideways"}]})
+    invalid = problem(await http.post("/v1/cases/generic", json=stage_error, headers=api.headers("service")), 422, "VALIDATION_ERROR")
+    assert any(error["field"].startswith("definition.steps.0") for error in invalid["errors"])
+
+    not_json = await http.post(
+        "/v1/cases/generic", content=b"{not json", headers={**api.headers("service"), "content-type": "application/json"}
+    )
+    problem(not_json, 422, "VALIDATION_ERROR")
+
+    forbidden = problem(await http.post("/v1/cases/generic", json=start_body(), headers=api.headers("alice")), 403, "ROLE_REQUIRED")
+    assert "service" in forbidden["detail"]
+
+
+async def test_payload_over_the_limit_is_413_before_temporal(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    body = start_body(data={"blob": "x" * (api.settings.max_payload_bytes + 10)})
+    response = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    assert "MAX_PAYLOAD_BYTES" in problem(response, 413, "PAYLOAD_TOO_LARGE")["detail"]
+
+    async def chunked() -> AsyncIterator[bytes]:
+        encoded = json.dumps(body).encode()
+        for index in range(0, len(encoded), 65536):
+            yield encoded[index : index + 65536]
+
+    streamed = await http.post(
+        "/v1/cases/generic", content=chunked(), headers={**api.headers("service"), "content-type": "application/json"}
+    )
+    problem(streamed, 413, "PAYLOAD_TOO_LARGE")
+    assert await db_pool.fetchval("SELECT count(*) FROM cases WHERE business_key = $1", body["business_key"]) == 0
+
+
+# --- a whole case -------------------------------------------------------------------------------------
+
+
+async def test_reviewers_work_a_case_and_the_inbox_follows(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    assert task_id in await inbox_ids(http, api, "officer2", stage="acceptance")
+
+    # The service that started it reads it; a stranger does not; the auditor reads everything.
+    detail = (await http.get(f"/v1/cases/{case_id}", params={"live": True}, headers=api.headers("service"))).json()
+    assert detail["case"]["status"] == "in_review" and detail["case"]["current_stages"] == ["acceptance"]
+    assert detail["live"]["tasks"][0]["task_id"] == task_id
+    problem(await http.get(f"/v1/cases/{case_id}", headers=api.headers("bob")), 403, "NOT_A_CASE_READER")
+    assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("auditor"))).status_code == 200
+
+    claimed = await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["task"]["claimed_by"] == "officer-1"
+    assert task_id not in await inbox_ids(http, api, "officer2")
+
+    decided = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "comment": "complete"})
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["task"]["status"] == "completed"
+    # decide returns after the projection is written: the task is gone from the inbox at once
+    assert task_id not in await inbox_ids(http, api, "officer")
+
+    review = await wait_for_task(http, api, "alice", case_id, "review")
+    assert review.endswith("/review/1")
+    assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("alice"))).status_code == 200
+    approved = await act(http, api, "alice", f"/v1/tasks/{review}/decide", {"decision": "approve"})
+    assert approved.status_code == 200, approved.text
+
+    deadline = time.monotonic() + 15
+    while (await http.get(f"/v1/cases/{case_id}", headers=api.headers("service"))).json()["case"]["status"] != "approved":
+        assert time.monotonic() < deadline, "case never reached approved"
+        await asyncio.sleep(0.1)
+
+    listed = (await http.get("/v1/cases", params={"status": "approved", "process": "generic"}, headers=api.headers("service"))).json()
+    assert case_id in [case["case_id"] for case in listed["items"]]
+    assert case_id not in [c["case_id"] for c in (await http.get("/v1/cases", headers=api.headers("other_service"))).json()["items"]]
+
+    timeline = (await http.get(f"/v1/cases/{case_id}/timeline", headers=api.headers("auditor"))).json()
+    types = [event["type"] for event in timeline]
+    assert types[0] == "case.started" and "task.claimed" in types and "task.decided" in types
+    claimed_event = next(event for event in timeline if event["type"] == "task.claimed")
+    assert claimed_event["actor"]["id"] == "officer-1" and claimed_event["legal_basis"] == "Art. 6"
+    assert claimed_event["at"] and claimed_event["hash"]
+    assert [e["seq"] for e in timeline] == list(range(1, len(timeline) + 1))
+
+    history = await http.get(f"/v1/cases/{case_id}/history", headers=api.headers("auditor"))
+    assert history.status_code == 200 and history.headers["content-type"].startswith("application/json")
+    events = history.json()["events"]
+    assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert any(e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED" for e in events)
+
+    # An operation on the ended case is refused and recorded.
+    late = await act(http, api, "alice", f"/v1/tasks/{review}/comment", {"text": "too late?"})
+    problem(late, 409, "CASE_CLOSED")
+
+
+async def test_denied_operation_is_a_problem_and_is_recorded(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+
+    denied = await act(http, api, "bob", f"/v1/tasks/{task_id}/claim", {"expected_version": 1})
+    body = problem(denied, 409, "NOT_ASSIGNEE")
+    assert body["operation"] == "claim" and body["task_id"] == task_id and "bob" in body["detail"]
+
+    row = await db_pool.fetchrow(
+        "SELECT actor_id, actor_roles, case_id, task_id, operation, reason_code, message, request::text AS request, at "
+        "FROM denied_attempts WHERE case_id = $1 AND actor_id = 'bob'",
+        case_id,
+    )
+    assert row is not None
+    assert (row["actor_roles"], row["task_id"], row["operation"], row["reason_code"]) == (
+        ["reviewer"], task_id, "claim", "NOT_ASSIGNEE"
+    )
+    assert "bob" in row["message"] and json.loads(row["request"]) == {"expected_version": 1} and row["at"]
+
+    # a refusal about the request's content is 422 with the reason code
+    await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")
+    no_reason = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "reject"})
+    problem(no_reason, 422, "COMMENT_REQUIRED")
+    stale = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "expected_version": 1})
+    problem(stale, 409, "STALE_TASK_VERSION")
+
+    # read-only principals are refused by the API itself, also recorded
+    problem(await act(http, api, "auditor", f"/v1/tasks/{task_id}/comment", {"text": "hi"}), 403, "READ_ONLY")
+    audited = (await http.get(f"/v1/cases/{case_id}/denied-attempts", headers=api.headers("auditor"))).json()
+    assert [(d["actor_id"], d["reason_code"]) for d in audited] == [
+        ("bob", "NOT_ASSIGNEE"), ("officer-1", "COMMENT_REQUIRED"), ("officer-1", "STALE_TASK_VERSION"),
+        ("auditor-1", "READ_ONLY"),
+    ]  # fmt: skip
+    problem(await http.get(f"/v1/cases/{case_id}/denied-attempts", headers=api.headers("service")), 403, "ROLE_REQUIRED")
+
+
+async def test_actor_comes_from_the_token_never_the_body(http: httpx.AsyncClient, api: LiveApi) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    smuggled = await act(http, api, "bob", f"/v1/tasks/{task_id}/claim", {"actor": {"id": "officer-1", "roles": ["one_window"]}})
+    invalid = problem(smuggled, 422, "VALIDATION_ERROR")
+    assert invalid["errors"][0]["field"] == "actor"
+
+
+async def test_retried_operation_with_the_same_idempotency_key_is_applied_once(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    key = uuid.uuid4().hex
+    path = f"/v1/tasks/{task_id}/comment"
+    first, second = await asyncio.gather(
+        act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": key}),
+        act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": key}),
+    )
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json() == second.json()
+    third = await act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": key})
+    assert third.json() == first.json()
+    count = await db_pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE case_id = $1 AND type = 'case.commented'", case_id
+    )
+    assert count == 1
+    other = await act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": uuid.uuid4().hex})
+    assert other.json()["last_seq"] > first.json()["last_seq"]
+
+
+async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+
+    async def ok(who: str, operation: str, body: dict[str, Any] | None = None, target: str = task_id) -> dict[str, Any]:
+        response = await act(http, api, who, f"/v1/tasks/{target}/{operation}", body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    await ok("officer", "claim")
+    await ok("officer", "unclaim")
+    await ok("officer", "claim")
+    await ok("officer", "urge", {"comment": "please hurry"})
+    await ok("officer", "cc", {"observers": ["head-1"], "comment": "fyi"})
+    await ok("officer", "add-signer", {"signer": "officer-2", "position": "after", "comment": "second look"})
+    delegated = await ok("officer", "delegate", {"to_user": "officer-2"})
+    assert delegated["task"]["delegate_id"] == "officer-2"
+    await ok("officer2", "decide", {"decision": "approve", "comment": "for officer-1"})
+    # the added signer (officer-2) signs after: their task opened
+    signer_task = await wait_for_task(http, api, "officer2", case_id, "acceptance")
+    transferred = await ok("officer2", "transfer", {"to_user": "officer-1", "comment": "back to you"}, target=signer_task)
+    assert transferred["task"]["assignee_id"] == "officer-1"
+    await ok("officer", "decide", {"decision": "approve"}, target=signer_task)
+
+    review = await wait_for_task(http, api, "alice", case_id, "review")
+    returned = await ok("alice", "return", {"comment": "site plan missing", "return_to": "acceptance"}, target=review)
+    assert returned["task"]["decision"] == "return"
+    again = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    assert again != task_id
+    # the copied user now reads the case
+    assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("head"))).status_code == 200
+    types = [r["type"] for r in await db_pool.fetch("SELECT type FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)]
+    for expected in ("task.urged", "case.cc", "task.signer_added", "task.delegated", "task.transferred", "task.unclaimed"):
+        assert expected in types
+
+
+async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> None:
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")
+
+    requested = await act(
+        http, api, "officer", f"/v1/cases/{case_id}/request-supplement",
+        {"items": [{"item": "site plan", "reason": "not signed"}], "comment": "补正"},
+    )  # fmt: skip
+    assert requested.status_code == 200 and requested.json()["status"] == "awaiting_supplement", requested.text
+    problem(await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve"}), 409, "CASE_PAUSED")
+    supplied = await act(
+        http, api, "service", f"/v1/cases/{case_id}/supplement",
+        {"documents": [{"uri": "s3://docs/plan.pdf", "sha256": "b" * 64, "size": 10, "name": "plan"}]},
+    )  # fmt: skip
+    assert supplied.status_code == 200 and supplied.json()["status"] == "in_review", supplied.text
+
+    problem(await act(http, api, "officer", f"/v1/cases/{case_id}/extend", {"reason": "complex"}), 409, "NOT_ALLOWED")
+    extended = await act(http, api, "head", f"/v1/cases/{case_id}/extend", {"reason": "complex site"})
+    assert extended.status_code == 200, extended.text
+    commented = await act(http, api, "officer", f"/v1/cases/{case_id}/comment", {"text": "on the case"})
+    assert commented.status_code == 200, commented.text
+
+    problem(await act(http, api, "officer", f"/v1/cases/{case_id}/withdraw", {"reason": "x"}), 409, "NOT_APPLICANT")
+    withdrawn = await act(http, api, "service", f"/v1/cases/{case_id}/withdraw", {"reason": "applicant withdrew"})
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn", withdrawn.text
+
+
+async def test_unknown_and_malformed_targets(http: httpx.AsyncClient, api: LiveApi) -> None:
+    problem(await http.get("/v1/cases/generic:NOPE-404", headers=api.headers("admin")), 404, "CASE_NOT_FOUND")
+    problem(await http.get("/v1/cases/generic:NOPE-404/timeline", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND")
+    problem(await http.get("/v1/cases/generic:NOPE-404/history", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND")
+    gone = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404/acceptance/1/claim")
+    problem(gone, 404, "TASK_NOT_FOUND")
+    encoded = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404%2Facceptance%2F1/claim")
+    problem(encoded, 404, "TASK_NOT_FOUND")
+    problem(await act(http, api, "officer", "/v1/cases/generic:NOPE-404/withdraw", {"reason": "r"}), 404, "CASE_NOT_FOUND")
+    problem(await http.get("/v1/cases/not a case", headers=api.headers("admin")), 422, "VALIDATION_ERROR")
+    problem(await act(http, api, "officer", "/v1/tasks/generic:X/acceptance/1/fly"), 404, "NOT_FOUND")
+    listed = problem(await http.get("/v1/inbox", params={"limit": 0}, headers=api.headers("alice")), 422, "VALIDATION_ERROR")
+    assert listed["errors"][0] == {"field": "limit", "location": "query", "message": listed["errors"][0]["message"], "type": "greater_than_equal"}
+
+
+async def test_inbox_filters_and_pages(http: httpx.AsyncClient, api: LiveApi) -> None:
+    cases = [(await start(http, api, priority=bool(n % 2)))["case_id"] for n in range(3)]
+    for case_id in cases:
+        await wait_for_task(http, api, "officer", case_id, "acceptance")
+    priority = await inbox_ids(http, api, "officer", priority=True, process="generic")
+    assert any(t.startswith(cases[1] + "/") for t in priority)
+    assert not any(t.startswith(cases[0] + "/") for t in priority)
+    first = (await http.get("/v1/inbox", params={"limit": 2}, headers=api.headers("officer"))).json()
+    assert len(first["items"]) == 2 and first["next_offset"] == 2
+    second = (await http.get("/v1/inbox", params={"limit": 2, "offset": 2}, headers=api.headers("officer"))).json()
+    assert not {t["task_id"] for t in first["items"]} & {t["task_id"] for t in second["items"]}
+    assert await inbox_ids(http, api, "nobody") == []
+
+
+async def test_callback_url_is_registered_at_start(http: httpx.AsyncClient, api: LiveApi, dev_server_env: WorkflowEnvironment) -> None:
+    from schemas.case import CaseInput
+
+    started = await start(http, api, callback_url="https://portal.example.test/hooks/approvals")
+    handle = dev_server_env.client.get_workflow_handle(started["case_id"])
+    history = await handle.fetch_history()
+    first = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    case = CaseInput.model_validate_json(first.data)
+    assert str(case.callback_url) == "https://portal.example.test/hooks/approvals"
+    assert case.started_by.id == "svc-portal"
+
+
+async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/cases/{process}", "/v1/cases", "/v1/cases/{case_id}", "/v1/inbox", "/v1/cases/{case_id}/timeline",
+        "/v1/cases/{case_id}/history", "/health",
+    ):  # fmt: skip
+        assert path in paths
+    for operation in ("claim", "unclaim", "decide", "transfer", "delegate", "add-signer", "return", "comment", "urge", "cc"):
+        assert f"/v1/tasks/{{task_id}}/{operation}" in paths
+    for operation in ("withdraw", "supplement", "request-supplement", "extend"):
+        assert f"/v1/cases/{{case_id}}/{operation}" in paths
+
+
+def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
+    from api.auth import TokensFile
+    from approvals.devstack import write_dev_tokens
+
+    entries = write_dev_tokens(tmp_path / "dev-tokens.json")
+    source = TokensFile(tmp_path / "dev-tokens.json")
+    principal = source.lookup(entries[0]["token"])
+    assert principal is not None and principal.id == entries[0]["id"]
+    assert source.lookup("wrong") is None
