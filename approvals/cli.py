@@ -160,6 +160,11 @@ def settings_markdown() -> str:
     return "\n".join(rows)
 
 
+from approvals.cli_audit import app as audit_app  # noqa: E402 - the sub-app is registered once `app` exists
+
+app.add_typer(audit_app, name="audit")
+
+
 def main() -> None:  # pragma: no cover - `python -m approvals.cli`
     app()
 

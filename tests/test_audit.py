@@ -318,3 +318,67 @@ async def test_state_at_any_seq_or_time(time_skipping_env, db_pool, finished_cas
 
     assert audit.state_at(events, at=events[0].at - timedelta(seconds=1)).status == "not_started"
     assert audit.state_at(events, at=events[-1].at).as_of_seq == 12
+
+
+# ------------------------------------------------------------------ the `approvals audit` command
+
+
+@pytest.fixture
+def exported(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    return asyncio.get_event_loop().run_until_complete(
+        audit.export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+    )
+
+
+@pytest.fixture
+def live_settings(monkeypatch: pytest.MonkeyPatch, time_skipping_env, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", time_skipping_env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", time_skipping_env.client.namespace)
+
+
+def _cli(*args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from approvals.cli import app
+
+    return CliRunner(env={"COLUMNS": "250"}).invoke(app, ["audit", *args], catch_exceptions=False)
+
+
+def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
+    verified = _cli("verify", str(exported))
+    assert verified.exit_code == 0, verified.output
+    assert "chain intact" in verified.output
+
+    rows = json.loads(_cli("timeline", str(exported), "--json").output)
+    assert [row["seq"] for row in rows] == list(range(1, 13))
+    table = _cli("timeline", str(exported)).output
+    assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table
+
+    state = json.loads(_cli("state", str(exported), "--seq", "4", "--json").output)
+    assert state["as_of_seq"] == 4 and state["tasks"][0]["status"] == "claimed"
+
+    replayed = _cli("replay", str(exported.parent))
+    assert replayed.exit_code == 0, replayed.output
+    assert "1 of 1 replayed cleanly" in replayed.output
+
+    events = json.loads((exported / "events.json").read_text())
+    events[6]["actor"]["id"] = "someone-else"
+    (exported / "events.json").write_text(json.dumps(events))
+    tampered = _cli("verify", str(exported), "--json")
+    assert tampered.exit_code == 3
+    assert {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]} >= {(7, "edited")}
+
+
+def test_cli_on_live_cases(live_settings, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    exported = _cli("export", finished_case, "--out", str(tmp_path))
+    assert exported.exit_code == 0, exported.output
+    [bundle] = tmp_path.iterdir()
+    assert audit.verify_bundle(bundle).ok
+
+    assert _cli("verify", finished_case).exit_code == 0
+    assert _cli("replay", "--case", finished_case).exit_code == 0
+    assert "approved" in _cli("state", finished_case).output
+    assert _cli("replay", str(tmp_path / "nothing-here")).exit_code == 2

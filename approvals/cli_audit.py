@@ -1,0 +1,358 @@
+"""``approvals audit``: export, replay, verify and explain cases, for people who did not write the code.
+
+Every command takes either a live case id (read from DATABASE_URL and TEMPORAL_ADDRESS) or an exported
+bundle directory (offline: no server, no database). Exit status: 0 the record is intact / every history
+replays, 3 it is not (findings are printed), 1 a service is unreachable, 2 a setting is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import asyncpg
+    from temporalio.client import Client
+
+    from approvals.audit import VerifyReport
+    from schemas.events import DomainEvent
+
+AUDIT_FAILED = 3
+"""Exit status when a record does not verify or a history does not replay."""
+
+app = typer.Typer(
+    name="audit",
+    help="Export, replay, verify and explain cases (live case ids or exported bundle directories).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    from approvals.cli import _reported_errors
+
+    with _reported_errors():
+        return asyncio.run(coroutine)
+
+
+@asynccontextmanager
+async def _services(*, temporal: bool = True, database: bool = True) -> AsyncIterator[tuple[Client | None, asyncpg.Pool | None]]:
+    from approvals import db
+    from approvals import temporal as temporal_client
+    from approvals.settings import load_settings
+
+    settings = load_settings()
+    client = await temporal_client.connect(settings) if temporal else None
+    pool = await db.create_pool(settings, max_size=8) if database else None
+    try:
+        yield client, pool
+    finally:
+        if pool is not None:
+            await pool.close()
+
+
+def _is_bundle(source: str) -> bool:
+    from approvals.audit import is_bundle
+
+    return is_bundle(Path(source))
+
+
+async def _events_of(source: str) -> list[DomainEvent]:
+    """Audit events of a bundle (offline) or of a live case (PostgreSQL only)."""
+    from activities.queries import case_events
+    from approvals.audit import load_bundle
+
+    if _is_bundle(source):
+        return load_bundle(Path(source)).events
+    async with _services(temporal=False) as (_, pool):
+        assert pool is not None
+        events = await case_events(pool, source)
+    if not events:
+        raise _fail(f"case {source} has no audit events (unknown case id, or not a bundle directory)", 1)
+    return events
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+# ------------------------------------------------------------------ export
+
+
+@app.command()
+def export(
+    cases: Annotated[list[str] | None, typer.Argument(help="Case (workflow) ids to export.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory the bundles are written to.")] = Path("audit-export"),
+    all_cases: Annotated[bool, typer.Option("--all", help="Every case in the database.")] = False,
+    process: Annotated[str | None, typer.Option(help="Only cases of this process (with --all or alone).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only cases with this status (with --all or alone).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Cases exported at the same time.")] = 8,
+) -> None:
+    """Write one bundle per case: history.json (as `temporal workflow show --output json`), events.json, manifest.json."""
+    if not cases and not (all_cases or process or status):
+        raise _fail("name case ids, or select cases with --all / --process / --status", 2)
+    written, failed = _run(_export(list(cases or []), out, all_cases or bool(process or status), process, status, concurrency))
+    console.print(f"exported {written} case(s) to {out}" + (f", [red]{failed} failed[/red]" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _export(
+    case_ids: list[str], out: Path, select: bool, process: str | None, status: str | None, concurrency: int
+) -> tuple[int, int]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from activities.queries import list_cases
+    from approvals.audit import export_case
+
+    async with _services() as (client, pool):
+        assert client is not None and pool is not None
+        if select:
+            offset = 0
+            while page := await list_cases(pool, process=process, status=status, limit=500, offset=offset):
+                case_ids += [case.case_id for case in page]
+                offset += len(page)
+        case_ids = list(dict.fromkeys(case_ids))
+        gate = asyncio.Semaphore(concurrency)
+        failed = 0
+        with Progress(
+            TextColumn("export"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=errors
+        ) as progress:
+            bar = progress.add_task("export", total=len(case_ids))
+
+            async def one(case_id: str) -> None:
+                nonlocal failed
+                async with gate:
+                    try:
+                        await export_case(client, pool, case_id, out)
+                    except Exception as error:  # noqa: BLE001 - one unreadable case does not stop the rest
+                        failed += 1
+                        progress.console.print(f"[red]✘[/red] {case_id}: {error}", highlight=False)
+                    progress.advance(bar)
+
+            await asyncio.gather(*(one(case_id) for case_id in case_ids))
+    return len(case_ids) - failed, failed
+
+
+# ------------------------------------------------------------------ replay
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path] | None, typer.Argument(help="History files, bundle directories, or directories of them.")] = None,
+    case: Annotated[list[str] | None, typer.Option("--case", help="Live case id to fetch and replay (repeatable).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes replaying in parallel.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON verdict per line.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print failures and the summary only.")] = False,
+) -> None:
+    """Replay histories through the current workflow code (no server needed); exit 3 if any fails."""
+    from approvals.audit import history_paths
+
+    if not paths and not case:
+        raise _fail("give history paths or --case ids", 2)
+    try:
+        files = history_paths(paths or [])
+    except FileNotFoundError as error:
+        raise _fail(str(error), 2) from None
+    started = time.perf_counter()
+    total, failed = _run(_replay(files, list(case or []), jobs, as_json, quiet))
+    elapsed = time.perf_counter() - started
+    if not as_json:
+        rate = total / elapsed if elapsed else 0.0
+        colour = "red" if failed else "green"
+        console.print(
+            f"[{colour}]{total - failed} of {total} replayed cleanly[/{colour}]"
+            f" ({failed} failed) in {elapsed:.1f}s, {rate:.0f} histories/s"
+        )
+    if failed or not total:
+        raise typer.Exit(AUDIT_FAILED)
+
+
+async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bool, quiet: bool) -> tuple[int, int]:
+    from approvals.audit import HistorySource, ReplayVerdict, replay, replay_parallel
+
+    total = failed = 0
+
+    def report(verdict: ReplayVerdict) -> None:
+        nonlocal total, failed
+        total += 1
+        failed += not verdict.ok
+        if as_json:
+            typer.echo(verdict.model_dump_json())
+        elif not verdict.ok:
+            where = f" at history event {verdict.event_id}" if verdict.event_id else ""
+            console.print(f"[red]✘[/red] {verdict.source}{where}: {verdict.error_type}: {verdict.message}", highlight=False)
+        elif not quiet:
+            console.print(f"[green]✔[/green] {verdict.source} ({verdict.history_events} events)", highlight=False)
+
+    if files and jobs > 1:
+        loop = asyncio.get_running_loop()
+        verdicts = await loop.run_in_executor(None, lambda: list(replay_parallel(files, jobs=jobs)))
+        for verdict in verdicts:
+            report(verdict)
+    elif files:
+        async for verdict in replay(files):
+            report(verdict)
+    if case_ids:
+        async with _services(database=False) as (client, _):
+            assert client is not None
+
+            async def fetched() -> AsyncIterator[HistorySource]:
+                for case_id in case_ids:
+                    yield (f"case {case_id}", await client.get_workflow_handle(case_id).fetch_history())
+
+            async for verdict in replay(fetched()):
+                report(verdict)
+    return total, failed
+
+
+# ------------------------------------------------------------------ verify
+
+
+@app.command()
+def verify(
+    sources: Annotated[list[str], typer.Argument(help="Case ids or bundle directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
+) -> None:
+    """Recompute the hash chain and cross-check the audit log against the Temporal history; exit 3 on findings."""
+    reports = _run(_verify(sources))
+    if as_json:
+        _print_json([report.model_dump(mode="json") | {"ok": report.ok} for report in reports])
+    else:
+        for report in reports:
+            _print_report(report)
+    if not all(report.ok for report in reports):
+        raise typer.Exit(AUDIT_FAILED)
+
+
+async def _verify(sources: list[str]) -> list[VerifyReport]:
+    from approvals.audit import fetch_case
+    from approvals.audit import verify as verify_case
+    from approvals.audit import verify_bundle
+
+    reports = [verify_bundle(Path(source)) for source in sources if _is_bundle(source)]
+    live = [source for source in sources if not _is_bundle(source)]
+    if live:
+        async with _services() as (client, pool):
+            assert client is not None and pool is not None
+            for case_id in live:
+                history, events = await fetch_case(client, pool, case_id)
+                reports.append(verify_case(case_id, events, history))
+    return reports
+
+
+def _print_report(report: VerifyReport) -> None:
+    if report.ok:
+        console.print(
+            f"[green]✔ {report.case_id}[/green]: {report.events} events, chain intact, "
+            f"matches the Temporal history ({report.history_events} events); last hash {report.last_hash}",
+            highlight=False,
+        )
+    else:
+        console.print(f"[red]✘ {report.case_id}[/red]: {report.events} events", highlight=False)
+    for finding in report.findings:
+        colour = "red" if finding.severity.value == "error" else "yellow"
+        seq = f"seq {finding.seq}" if finding.seq is not None else "bundle"
+        console.print(f"  [{colour}]{seq:>8}  {finding.kind.value:<22}[/{colour}] {finding.message}", highlight=False)
+
+
+# ------------------------------------------------------------------ timeline
+
+
+@app.command()
+def timeline(
+    source: Annotated[str, typer.Argument(help="Case id or bundle directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
+) -> None:
+    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times, clock stops."""
+    from approvals.audit import timeline as build_timeline
+
+    rows = build_timeline(_run(_events_of(source)))
+    if as_json:
+        _print_json([row.model_dump(mode="json") for row in rows])
+        return
+    table = Table(title=f"{source} — times in UTC+8", show_lines=False, expand=True)
+    for column, style in (("#", "dim"), ("when", ""), ("who", "cyan"), ("what", ""), ("basis", "magenta"), ("comment", "")):
+        table.add_column(column, style=style, overflow="fold")
+    for row in rows:
+        who = row.actor_name or row.actor_id
+        if row.roles:
+            who += f" ({', '.join(row.roles)})"
+        what = row.action
+        if row.clock == "stopped":
+            what = f"[bold yellow]⏸ {what}[/bold yellow]"
+        elif row.clock == "resumed":
+            what = f"[bold green]▶ {what}[/bold green]"
+        elif row.on_time is False:
+            what = f"[red]{what}[/red]"
+        table.add_row(str(row.seq), row.local_time, who, what, row.legal_basis, row.comment)
+    console.print(table)
+
+
+# ------------------------------------------------------------------ state at a point in time
+
+
+@app.command()
+def state(
+    source: Annotated[str, typer.Argument(help="Case id or bundle directory.")],
+    seq: Annotated[int | None, typer.Option("--seq", min=1, help="As of this event number (inclusive).")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="As of this time, ISO 8601; without an offset it is UTC+8 local time.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The state as JSON.")] = False,
+) -> None:
+    """The case as it stood after event N or at a moment: status, open tasks, stage results, clocks."""
+    from approvals.audit import CHINA_TIME, local, state_at
+
+    if seq is not None and at is not None:
+        raise _fail("give --seq or --at, not both", 2)
+    moment: datetime | None = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise _fail(f"--at {at!r} is not an ISO 8601 time (e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z)", 2) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=CHINA_TIME)
+    result = state_at(_run(_events_of(source)), seq=seq, at=moment)
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+        return
+    when = local(result.as_of) if result.as_of else "-"
+    console.print(f"[bold]{result.case_id}[/bold] as of seq {result.as_of_seq} ({when} UTC+8)", highlight=False)
+    console.print(f"  status: [bold]{result.status}[/bold]   outcome: {result.outcome or '-'}   clock: {result.clock_state}")
+    console.print(f"  current stages: {', '.join(result.current_stages) or '-'}")
+    for key, due in result.clocks.items():
+        console.print(f"  clock {key}: due {local(due)}")
+    if result.pending_supplement:
+        console.print(f"  waiting for material (补正): {'; '.join(result.pending_supplement)}")
+    table = Table(title="tasks", expand=True)
+    for column in ("task", "status", "holder", "decision", "comment"):
+        table.add_column(column, overflow="fold")
+    for task in result.tasks:
+        holder = task.delegate_id or task.claimed_by or task.assignee_id or ", ".join(task.candidate_roles)
+        table.add_row(task.task_id, task.status, holder, task.decision or "", task.comment)
+    console.print(table)
+    for stage_result in result.stage_results:
+        console.print(f"  stage {stage_result.stage_id}: {stage_result.outcome} (round {stage_result.round})")
