@@ -164,6 +164,10 @@ from approvals.cli_audit import app as audit_app  # noqa: E402 - the sub-app is 
 
 app.add_typer(audit_app, name="audit")
 
+from approvals.cli_cases import register as register_case_commands  # noqa: E402 - needs `app`
+
+register_case_commands(app)
+
 
 def main() -> None:  # pragma: no cover - `python -m approvals.cli`
     app()

@@ -449,7 +449,12 @@ class DevStack:
             database_url = _with_database(self.postgres.url, DEV_DATABASE)
         self.database_url = database_url
         settings = self.settings = settings.model_copy(
-            update={"database_url": database_url, "temporal_address": temporal.address}
+            update={
+                "database_url": database_url,
+                "temporal_address": temporal.address,
+                # the API authenticates with the dev tokens unless a token source is configured
+                "auth_tokens_file": settings.auth_tokens_file or self.data_dir / TOKENS_FILE,
+            }
         )
 
         pool = await db.create_pool(settings)

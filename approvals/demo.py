@@ -1,0 +1,346 @@
+"""``approvals demo``: against a running ``approvals dev``, one complete case of each registered process.
+
+Every role acts in turn with its dev token (from ``<DATA_DIR>/dev-tokens.json``), over the HTTP API like
+any client; one refused action is shown (and recorded as a denied attempt); each case's timeline is
+printed at the end. The generic case follows a script that shows the kernel's operations (claim, 补正,
+urge, comment, parallel review, approval with conditions); every other process is started from a sample
+application and driven to its end by giving each open task to a dev principal who may work it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from approvals.cli_cases import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError, timeline_table
+
+console = Console()
+
+WAIT_SECONDS = 30.0
+FINAL_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn"}
+DEMO_APPLICANT = {"id": "ent-applicant", "name": "新疆示例物流有限公司 经办人", "unit": "新疆示例物流有限公司", "roles": ["applicant"]}
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+class Cast:
+    """The dev principals and an API client per principal."""
+
+    def __init__(self, api_url: str, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.clients = {entry["id"]: ApiClient(api_url, entry["token"]) for entry in entries if entry.get("token")}
+        self.roles = {entry["id"]: list(entry.get("roles", [])) for entry in entries}
+
+    def with_role(self, role: str) -> str:
+        for user_id, roles in self.roles.items():
+            if role in roles and user_id in self.clients:
+                return user_id
+        raise DemoError(f"no dev principal with the role {role!r} in the tokens file")
+
+    def __getitem__(self, user_id: str) -> ApiClient:
+        if user_id not in self.clients:
+            raise DemoError(f"no dev token for {user_id!r} in the tokens file")
+        return self.clients[user_id]
+
+
+def _say(user_id: str, roles: list[str], what: str, result: str = "") -> None:
+    console.print(f"  [cyan]{user_id}[/] [dim]({','.join(roles)})[/] {what}" + (f" -> {result}" if result else ""), highlight=False)
+
+
+def act(cast: Cast, user_id: str, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+    result: dict[str, Any] = cast[user_id].post(path, body, idempotency_key=uuid.uuid4().hex)
+    _say(user_id, cast.roles[user_id], what, f"case {result['status']}")
+    return result
+
+
+def show_denial(cast: Cast, user_id: str, path: str, body: dict[str, Any], what: str) -> None:
+    try:
+        cast[user_id].post(path, body, idempotency_key=uuid.uuid4().hex)
+    except ApiError as error:
+        _say(user_id, cast.roles[user_id], what, f"[bold red]refused[/] {error.message}")
+        return
+    raise DemoError(f"{what} by {user_id} was expected to be refused but was accepted")
+
+
+def wait_for_task(cast: Cast, user_id: str, case_id: str, stage: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        page = cast[user_id].get("/v1/inbox", stage=stage, limit=200)
+        for task in page["items"]:
+            if task["case_id"] == case_id:
+                return task  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise DemoError(f"no {stage} task of {case_id} reached {user_id}'s inbox within {WAIT_SECONDS:g}s")
+
+
+def wait_for_status(cast: Cast, reader: str, case_id: str) -> str:
+    deadline = time.monotonic() + WAIT_SECONDS
+    status = ""
+    while time.monotonic() < deadline:
+        case = cast[reader].get(f"/v1/cases/{case_id}").get("case") or {}
+        status = case.get("status", "")
+        if status in FINAL_STATUSES:
+            return status
+        time.sleep(0.2)
+    raise DemoError(f"case {case_id} is still {status or 'starting'} after {WAIT_SECONDS:g}s")
+
+
+def start(cast: Cast, process: str, body: dict[str, Any]) -> str:
+    service = cast.with_role("service")
+    started = cast[service].post(f"/v1/cases/{process}", body)
+    _say(service, cast.roles[service], f"starts {process} case {body['business_key']!r}", started["case_id"])
+    return str(started["case_id"])
+
+
+# --- the generic case ---------------------------------------------------------------------------------
+
+GENERIC_DEFINITION: dict[str, Any] = {
+    "process": "generic",
+    "title": "户外广告设置许可 Outdoor advertising permit (demo)",
+    "legal_basis": "Administrative Licensing Law Art. 29",
+    "steps": [
+        {
+            "kind": "stage", "id": "acceptance", "title": "受理 Acceptance",
+            "legal_basis": "Administrative Licensing Law Art. 32", "candidate_roles": ["one_window"],
+            "may_request_supplement": True,
+        },
+        {
+            "kind": "parallel", "id": "reviews", "title": "会审 Joint review",
+            "branches": [
+                [{
+                    "kind": "stage", "id": "planning", "title": "规划审查 Planning review", "legal_basis": "Art. 10",
+                    "assignees": ["reviewer-planning"],
+                    "deadline": {"working_days": 5, "escalate_to_role": "supervisor"},
+                }],
+                [{
+                    "kind": "stage", "id": "safety", "title": "安全审查 Safety review", "legal_basis": "Art. 10",
+                    "candidate_roles": ["reviewer_safety"],
+                }],
+            ],
+        },
+        {
+            "kind": "stage", "id": "decision", "title": "审批决定 Decision", "legal_basis": "Art. 10",
+            "candidate_roles": ["head"],
+            "allowed_decisions": ["approve", "approve_with_conditions", "reject", "return"],
+        },
+    ],
+    "deadline": {"working_days": 20, "extension_working_days": 10, "extension_role": "head"},
+}  # fmt: skip
+
+
+def generic_request(business_key: str) -> dict[str, Any]:
+    return {
+        "business_key": business_key,
+        "title": "阿拉山口口岸大道户外广告牌 Billboard on Port Avenue",
+        "applicant": DEMO_APPLICANT,
+        "definition": GENERIC_DEFINITION,
+        "data": {"site": "Port Avenue 7", "area_m2": 24},
+    }
+
+
+def run_generic(cast: Cast) -> str:
+    case_id = start(cast, "generic", generic_request(f"DEMO-{uuid.uuid4().hex[:8]}"))
+    officer, service = cast.with_role("one_window"), cast.with_role("service")
+    acceptance = wait_for_task(cast, officer, case_id, "acceptance")["task_id"]
+    show_denial(
+        cast, cast.with_role("reviewer_safety"), f"/v1/tasks/{acceptance}/claim", {},
+        "tries to claim the acceptance task (not a one-window officer)",
+    )  # fmt: skip
+    act(cast, officer, f"/v1/tasks/{acceptance}/claim", {}, "claims the acceptance task")
+    act(
+        cast, officer, f"/v1/cases/{case_id}/request-supplement",
+        {"items": [{"item": "设置位置平面图 site plan", "reason": "not signed"}], "comment": "请补正"},
+        "asks for supplementary material (补正, the clock stops)",
+    )  # fmt: skip
+    act(
+        cast, service, f"/v1/cases/{case_id}/supplement",
+        {"documents": [{"uri": "s3://portal/demo/site-plan.pdf", "sha256": "c" * 64, "size": 48213, "name": "site plan"}]},
+        "supplies the signed site plan for the applicant (the clock restarts)",
+    )  # fmt: skip
+    act(cast, officer, f"/v1/tasks/{acceptance}/decide", {"decision": "approve", "comment": "材料齐全"}, "accepts the application")
+
+    planner = "reviewer-planning"
+    planning = wait_for_task(cast, planner, case_id, "planning")["task_id"]
+    safety_reviewer = cast.with_role("reviewer_safety")
+    safety = wait_for_task(cast, safety_reviewer, case_id, "safety")["task_id"]
+    act(cast, planner, f"/v1/tasks/{planning}/comment", {"text": "符合控制性详细规划"}, "comments")
+    act(cast, planner, f"/v1/tasks/{planning}/decide", {"decision": "approve"}, "approves the planning review")
+    supervisor = cast.with_role("supervisor")
+    act(cast, supervisor, f"/v1/tasks/{safety}/urge", {"comment": "请尽快办理"}, "urges the safety review (催办)")
+    act(cast, safety_reviewer, f"/v1/tasks/{safety}/claim", {}, "claims the safety review")
+    act(cast, safety_reviewer, f"/v1/tasks/{safety}/decide", {"decision": "approve"}, "approves the safety review")
+
+    head = cast.with_role("head")
+    decision = wait_for_task(cast, head, case_id, "decision")["task_id"]
+    act(cast, head, f"/v1/tasks/{decision}/claim", {}, "claims the decision")
+    act(
+        cast, head, f"/v1/tasks/{decision}/decide",
+        {"decision": "approve_with_conditions", "conditions": ["广告牌夜间照明不得晚于23:00"], "comment": "同意"},
+        "approves with a condition",
+    )  # fmt: skip
+    return case_id
+
+
+# --- any other process: a sample application, then every open task to someone who may work it ----------
+
+
+def project_request(business_key: str) -> dict[str, Any]:
+    return {
+        "business_key": business_key,
+        "title": "进口铜精矿保税加工项目 Imported copper concentrate bonded processing (demo)",
+        "applicant": DEMO_APPLICANT,
+        "application": {
+            "enterprise": {
+                "name": "新疆示例物流有限公司",
+                "unified_social_credit_code": "91350100M000100Y43",
+                "contact": {"name": "马林", "phone": "+86 909 555 0101", "email": "ma.lin@example.com"},
+            },
+            "project_name": "进口铜精矿保税加工生产线",
+            "description": "Bonded processing of imported metal ores (Art. 12), four-storey plant.",
+            "industry_code": "C3311",
+            "priority_industry": True,
+            "total_investment_cny": "120000000.00",
+            "fixed_asset_investment_cny": "90000000.00",
+            "plot_id": "ALSK-B-07",
+            "land_area_m2": "36000",
+            "planned_land_use": "industrial",
+            "zoned_land_use": "industrial",
+            "storeys": 4,
+            "floor_area_ratio": "1.60",
+            "environmental_impact_category": "report_form",
+            "major_hazard_source": False,
+            "attachments": [
+                {"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}
+            ],
+        },
+    }
+
+
+SAMPLE_REQUESTS: dict[str, Callable[[str], dict[str, Any]]] = {"project-approval": project_request}
+"""Start requests of the processes the demo drives generically; add one when a process is registered."""
+
+
+def _who_may_work(cast: Cast, task: dict[str, Any]) -> str | None:
+    holder = task.get("delegate_id") or task.get("claimed_by") or task.get("assignee_id")
+    if holder:
+        return holder if holder in cast.clients else None
+    for role in task.get("candidate_roles") or []:
+        try:
+            return cast.with_role(role)
+        except DemoError:
+            continue
+    return None
+
+
+def drive(cast: Cast, case_id: str) -> None:
+    """Gives every open task to a dev principal who may work it and approves, until the case ends."""
+    reader = cast.with_role("admin")
+    deadline = time.monotonic() + WAIT_SECONDS * 4
+    done: set[str] = set()
+    while time.monotonic() < deadline:
+        view = cast[reader].get(f"/v1/cases/{case_id}", live="true").get("live") or {}
+        if view.get("status") in FINAL_STATUSES:
+            return
+        open_tasks = [t for t in view.get("tasks", []) if t["status"] in ("open", "claimed") and t["task_id"] not in done]
+        if not open_tasks:
+            time.sleep(0.2)
+            continue
+        for task in open_tasks:
+            user_id = _who_may_work(cast, task)
+            if user_id is None:
+                raise DemoError(f"no dev principal may work task {task['task_id']} (roles {task['candidate_roles']})")
+            path = f"/v1/tasks/{task['task_id']}"
+            if task["status"] == "open" and not task.get("assignee_id"):
+                act(cast, user_id, f"{path}/claim", {}, f"claims {task['stage_title']}")
+            try:
+                act(cast, user_id, f"{path}/decide", {"decision": "approve", "comment": "同意"}, f"approves {task['stage_title']}")
+            except ApiError as error:
+                if error.body and error.body.get("code") != "DECISION_NOT_ALLOWED":
+                    raise
+                act(
+                    cast, user_id, f"{path}/decide",
+                    {"decision": "approve_with_conditions", "conditions": ["按审查意见整改"], "comment": "同意"},
+                    f"approves {task['stage_title']} with a condition",
+                )  # fmt: skip
+            done.add(task["task_id"])
+    raise DemoError(f"case {case_id} did not end within {WAIT_SECONDS * 4:g}s")
+
+
+def print_timeline(cast: Cast, case_id: str) -> None:
+    auditor = cast.with_role("auditor")
+    events = cast[auditor].get(f"/v1/cases/{case_id}/timeline")
+    console.print(timeline_table(events, f"timeline of {case_id} (read by {auditor})"))
+    denied = cast[auditor].get(f"/v1/cases/{case_id}/denied-attempts")
+    for attempt in denied:
+        console.print(
+            f"  denied attempt recorded: {attempt['actor_id']} {attempt['operation']} {attempt['task_id'] or ''} "
+            f"-> {attempt['reason_code']} ({attempt['message']})",
+            highlight=False,
+        )
+
+
+def run_demo(api_url: str, tokens_path: Path) -> None:
+    try:
+        entries = json.loads(tokens_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DemoError(
+            f"cannot read the dev tokens {tokens_path} ({error}); run `approvals dev` first (it writes them), "
+            "or pass --tokens"
+        ) from None
+    cast = Cast(api_url, entries)
+    processes = [p["name"] for p in cast[cast.with_role("admin")].get("/v1/processes")]
+    console.rule("generic")
+    case_id = run_generic(cast)
+    status = wait_for_status(cast, cast.with_role("service"), case_id)
+    console.print(f"[bold]{case_id}: {status}[/]", highlight=False)
+    print_timeline(cast, case_id)
+    for process in processes:
+        if process == "generic":
+            continue
+        console.rule(process)
+        sample = SAMPLE_REQUESTS.get(process)
+        if sample is None:
+            console.print(f"no sample start request for {process}: add one to approvals/demo.py SAMPLE_REQUESTS")
+            continue
+        case_id = start(cast, process, sample(f"DEMO-{uuid.uuid4().hex[:8]}"))
+        drive(cast, case_id)
+        status = wait_for_status(cast, cast.with_role("service"), case_id)
+        console.print(f"[bold]{case_id}: {status}[/]", highlight=False)
+        print_timeline(cast, case_id)
+
+
+def demo(
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", envvar="APPROVALS_API_URL", help="Default: http://API_HOST:API_PORT.")
+    ] = None,
+    tokens: Annotated[
+        Path | None, typer.Option("--tokens", help="Dev tokens file [default: AUTH_TOKENS_FILE or <DATA_DIR>/dev-tokens.json].")
+    ] = None,
+) -> None:
+    """Run one complete case of each registered process against a running `approvals dev`."""
+    from approvals.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        console.print(f"error: {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    url = api_url or f"http://{settings.api_host}:{settings.api_port}"
+    path = tokens or settings.auth_tokens_file or settings.data_dir / "dev-tokens.json"
+    try:
+        run_demo(url, path)
+    except ApiError as error:
+        console.print(f"[bold red]error[/]: {error.message}", highlight=False)
+        raise typer.Exit(error.exit_code) from None
+    except DemoError as error:
+        console.print(f"[bold red]error[/]: {error}", highlight=False)
+        raise typer.Exit(EXIT_SERVER) from None
