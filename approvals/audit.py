@@ -276,7 +276,9 @@ def recorded_batches(history: WorkflowHistory) -> list[RecordedBatch]:
         if attributes.activity_type.name != RECORD_ACTIVITY:
             continue
         [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
-        batches.append(RecordedBatch(scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch))
+        batches.append(
+            RecordedBatch(scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch)
+        )
     return batches
 
 
@@ -643,8 +645,12 @@ async def replay(
             except Exception as error:  # noqa: BLE001 - reported as a verdict
                 broken.append(
                     ReplayVerdict(
-                        source=str(item), workflow_id="", run_id=None, ok=False,
-                        error_type=type(error).__name__, message=str(error),
+                        source=str(item),
+                        workflow_id="",
+                        run_id=None,
+                        ok=False,
+                        error_type=type(error).__name__,
+                        message=str(error),
                     )
                 )
                 continue
@@ -739,7 +745,11 @@ def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes or not (days or hours) else ""]
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes or not (days or hours) else "",
+    ]
     return " ".join(part for part in parts if part)
 
 
@@ -854,7 +864,10 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
             return f"reminder: {p.get('clock')} is due {local(due) if due else '?'}", ""
         case "clock.escalated":
             to = f", escalated to {p['escalated_to_role']}" if p.get("escalated_to_role") else ""
-            return f"deadline of {p.get('clock')} passed{to}; overdue: {', '.join(p.get('overdue_tasks') or []) or '-'}", ""
+            return (
+                f"deadline of {p.get('clock')} passed{to}; overdue: {', '.join(p.get('overdue_tasks') or []) or '-'}",
+                "",
+            )
         case "case.calendar_assumption":
             return f"no official holiday schedule for {p.get('year')}: working days counted Monday to Friday", ""
         case _:
@@ -1003,7 +1016,11 @@ class CaseState(BaseModel):
         return [task for task in self.tasks if task.status in ("open", "claimed")]
 
 
-_OUTCOME_STATUS = {"approved": "approved", "approved_with_conditions": "approved_with_conditions", "rejected": "rejected"}
+_OUTCOME_STATUS = {
+    "approved": "approved",
+    "approved_with_conditions": "approved_with_conditions",
+    "rejected": "rejected",
+}
 
 
 def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime | None = None) -> CaseState:
@@ -1031,7 +1048,9 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
     return state
 
 
-def _apply(state: CaseState, tasks: dict[str, TaskState], results: dict[str, StageResultState], event: DomainEvent) -> None:
+def _apply(
+    state: CaseState, tasks: dict[str, TaskState], results: dict[str, StageResultState], event: DomainEvent
+) -> None:
     p = event.payload
     task = tasks.get(event.task_id or "")
     if task is not None and "version" in p:

@@ -52,7 +52,9 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 @asynccontextmanager
-async def _services(*, temporal: bool = True, database: bool = True) -> AsyncIterator[tuple[Client | None, asyncpg.Pool | None]]:
+async def _services(
+    *, temporal: bool = True, database: bool = True
+) -> AsyncIterator[tuple[Client | None, asyncpg.Pool | None]]:
     from approvals import db
     from approvals import temporal as temporal_client
     from approvals.settings import load_settings
@@ -103,16 +105,21 @@ def _print_json(data: Any) -> None:
 @app.command()
 def export(
     cases: Annotated[list[str] | None, typer.Argument(help="Case (workflow) ids to export.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory the bundles are written to.")] = Path("audit-export"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory the bundles are written to.")] = Path(
+        "audit-export"
+    ),
     all_cases: Annotated[bool, typer.Option("--all", help="Every case in the database.")] = False,
     process: Annotated[str | None, typer.Option(help="Only cases of this process (with --all or alone).")] = None,
     status: Annotated[str | None, typer.Option(help="Only cases with this status (with --all or alone).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Cases exported at the same time.")] = 8,
 ) -> None:
-    """Write one bundle per case: history.json (as `temporal workflow show --output json`), events.json, manifest.json."""
+    """One bundle per case: history.json (as `temporal workflow show --output json` prints it), events.json,
+    manifest.json (SHA-256 of both)."""
     if not cases and not (all_cases or process or status):
         raise _fail("name case ids, or select cases with --all / --process / --status", 2)
-    written, failed = _run(_export(list(cases or []), out, all_cases or bool(process or status), process, status, concurrency))
+    written, failed = _run(
+        _export(list(cases or []), out, all_cases or bool(process or status), process, status, concurrency)
+    )
     console.print(f"exported {written} case(s) to {out}" + (f", [red]{failed} failed[/red]" if failed else ""))
     if failed:
         raise typer.Exit(1)
@@ -160,8 +167,12 @@ async def _export(
 
 @app.command()
 def replay(
-    paths: Annotated[list[Path] | None, typer.Argument(help="History files, bundle directories, or directories of them.")] = None,
-    case: Annotated[list[str] | None, typer.Option("--case", help="Live case id to fetch and replay (repeatable).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="History files, bundle directories, or directories of them.")
+    ] = None,
+    case: Annotated[
+        list[str] | None, typer.Option("--case", help="Live case id to fetch and replay (repeatable).")
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes replaying in parallel.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON verdict per line.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print failures and the summary only.")] = False,
@@ -202,7 +213,9 @@ async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bo
             typer.echo(verdict.model_dump_json())
         elif not verdict.ok:
             where = f" at history event {verdict.event_id}" if verdict.event_id else ""
-            console.print(f"[red]✘[/red] {verdict.source}{where}: {verdict.error_type}: {verdict.message}", highlight=False)
+            console.print(
+                f"[red]✘[/red] {verdict.source}{where}: {verdict.error_type}: {verdict.message}", highlight=False
+            )
         elif not quiet:
             console.print(f"[green]✔[/green] {verdict.source} ({verdict.history_events} events)", highlight=False)
 
@@ -247,9 +260,8 @@ def verify(
 
 
 async def _verify(sources: list[str]) -> list[VerifyReport]:
-    from approvals.audit import fetch_case
+    from approvals.audit import fetch_case, verify_bundle
     from approvals.audit import verify as verify_case
-    from approvals.audit import verify_bundle
 
     reports = [verify_bundle(Path(source)) for source in sources if _is_bundle(source)]
     live = [source for source in sources if not _is_bundle(source)]
@@ -293,7 +305,14 @@ def timeline(
         _print_json([row.model_dump(mode="json") for row in rows])
         return
     table = Table(title=f"{source} — times in UTC+8", show_lines=False, expand=True)
-    for column, style in (("#", "dim"), ("when", ""), ("who", "cyan"), ("what", ""), ("basis", "magenta"), ("comment", "")):
+    for column, style in (
+        ("#", "dim"),
+        ("when", ""),
+        ("who", "cyan"),
+        ("what", ""),
+        ("basis", "magenta"),
+        ("comment", ""),
+    ):
         table.add_column(column, style=style, overflow="fold")
     for row in rows:
         who = row.actor_name or row.actor_id
@@ -332,7 +351,9 @@ def state(
         try:
             moment = datetime.fromisoformat(at)
         except ValueError:
-            raise _fail(f"--at {at!r} is not an ISO 8601 time (e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z)", 2) from None
+            raise _fail(
+                f"--at {at!r} is not an ISO 8601 time (e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z)", 2
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=CHINA_TIME)
     result = state_at(_run(_events_of(source)), seq=seq, at=moment)
@@ -341,7 +362,9 @@ def state(
         return
     when = local(result.as_of) if result.as_of else "-"
     console.print(f"[bold]{result.case_id}[/bold] as of seq {result.as_of_seq} ({when} UTC+8)", highlight=False)
-    console.print(f"  status: [bold]{result.status}[/bold]   outcome: {result.outcome or '-'}   clock: {result.clock_state}")
+    console.print(
+        f"  status: [bold]{result.status}[/bold]   outcome: {result.outcome or '-'}   clock: {result.clock_state}"
+    )
     console.print(f"  current stages: {', '.join(result.current_stages) or '-'}")
     for key, due in result.clocks.items():
         console.print(f"  clock {key}: due {local(due)}")

@@ -3,6 +3,7 @@ against the Temporal history, histories replay, and the events read as a timelin
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -10,12 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
 
 from approvals import audit
 from approvals.audit import FindingKind
 from schemas.case import (
+    CaseView,
     ClaimRequest,
     DecideRequest,
     MissingItem,
@@ -23,15 +26,17 @@ from schemas.case import (
     SupplementRequest,
 )
 from schemas.events import compute_hash, event_content
+from schemas.principal import Principal
 from schemas.process import Deadline, Decision
-from workflows.generic import ApprovalWorkflow
 from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
+from tests.fixtures.temporal import EngineWorker
+from workflows.generic import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
 DIRECTOR = person("director-1", "director")
 
 
-async def _approve(handle, stage_id: str, actor) -> None:  # type: ignore[no-untyped-def]
+async def _approve(handle: WorkflowHandle[ApprovalWorkflow, CaseView], stage_id: str, actor: Principal) -> None:
     [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, stage_id))), stage_id)
     await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=actor, task_id=task.task_id))
     await handle.execute_update(
@@ -57,7 +62,7 @@ async def run_two_stage_case(env: WorkflowEnvironment, queue: str) -> str:
 
 
 @pytest.fixture
-async def finished_case(time_skipping_env: WorkflowEnvironment, engine_worker) -> str:  # type: ignore[no-untyped-def]
+async def finished_case(time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker) -> str:
     async with engine_worker(time_skipping_env) as queue:
         return await run_two_stage_case(time_skipping_env, queue)
 
@@ -85,7 +90,9 @@ def _errors(report: audit.VerifyReport) -> set[tuple[int | None, FindingKind]]:
 # ------------------------------------------------------------------ verify: chain and cross-check
 
 
-async def test_a_clean_case_verifies(time_skipping_env, db_pool, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_clean_case_verifies(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
+) -> None:
     report = await _report(time_skipping_env, db_pool, finished_case)
 
     assert report.ok, report.findings
@@ -93,7 +100,9 @@ async def test_a_clean_case_verifies(time_skipping_env, db_pool, finished_case: 
     assert report.events == report.history_events == report.last_seq == 12
 
 
-async def test_an_edited_payload_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_an_edited_payload_is_found_at_its_seq(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
     await tamper.execute(
         "UPDATE audit_events SET payload = jsonb_set(payload, '{comment}', '\"不符合条件\"') "
         "WHERE case_id = $1 AND seq = 5",
@@ -106,15 +115,17 @@ async def test_an_edited_payload_is_found_at_its_seq(time_skipping_env, db_pool,
     assert "payload" in next(f.message for f in report.findings if f.kind is FindingKind.differs_from_history)
 
 
-async def test_a_deleted_row_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_deleted_row_is_found_at_its_seq(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
     await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 4", finished_case)
     report = await _report(time_skipping_env, db_pool, finished_case)
 
     assert _errors(report) == {(4, FindingKind.deleted), (4, FindingKind.missing_from_log)}
 
 
-async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_check(  # type: ignore[no-untyped-def]
-    time_skipping_env, db_pool, tamper, finished_case: str
+async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_check(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
 ) -> None:
     await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 12", finished_case)
     history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
@@ -123,9 +134,13 @@ async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_c
     assert _errors(audit.verify(finished_case, events, history)) == {(12, FindingKind.missing_from_log)}
 
 
-async def test_two_swapped_rows_are_found_at_their_seqs(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_two_swapped_rows_are_found_at_their_seqs(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
     for old, new in ((3, 1000), (6, 3), (1000, 6)):
-        await tamper.execute("UPDATE audit_events SET seq = $3 WHERE case_id = $1 AND seq = $2", finished_case, old, new)
+        await tamper.execute(
+            "UPDATE audit_events SET seq = $3 WHERE case_id = $1 AND seq = $2", finished_case, old, new
+        )
     report = await _report(time_skipping_env, db_pool, finished_case)
 
     reordered = {f.seq: f.message for f in report.findings if f.kind is FindingKind.reordered}
@@ -135,11 +150,19 @@ async def test_two_swapped_rows_are_found_at_their_seqs(time_skipping_env, db_po
     assert {f.seq for f in report.findings} <= {3, 4, 6, 7}
 
 
-async def test_a_forged_row_is_found_at_its_seq(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_forged_row_is_found_at_its_seq(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
     """A careless forgery breaks the chain; a careful one (correctly sealed at the end) only the cross-check finds."""
     events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
     last = events[1][-1]
-    careful = {**event_content(last), "seq": 13, "type": "case.commented", "payload": {"text": "补充说明"}, "prev_hash": last.hash}
+    careful = {
+        **event_content(last),
+        "seq": 13,
+        "type": "case.commented",
+        "payload": {"text": "补充说明"},
+        "prev_hash": last.hash,
+    }
     await tamper.execute(
         """INSERT INTO audit_events (case_id, seq, type, actor_id, actor_name, actor_roles, actor_unit, at,
                legal_basis, payload, prev_hash, hash)
@@ -158,12 +181,20 @@ async def test_a_forged_row_is_found_at_its_seq(time_skipping_env, db_pool, tamp
         finished_case, "f" * 64, "e" * 64,
     )  # fmt: skip
     report = await _report(time_skipping_env, db_pool, finished_case)
-    assert _errors(report) == {(13, FindingKind.not_in_history), (14, FindingKind.inserted), (14, FindingKind.not_in_history)}
+    assert _errors(report) == {
+        (13, FindingKind.not_in_history),
+        (14, FindingKind.inserted),
+        (14, FindingKind.not_in_history),
+    }
 
 
-async def test_a_row_inserted_mid_chain_and_renumbered_is_found(time_skipping_env, db_pool, tamper, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_row_inserted_mid_chain_and_renumbered_is_found(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
     for seq in range(12, 7, -1):
-        await tamper.execute("UPDATE audit_events SET seq = seq + 1 WHERE case_id = $1 AND seq = $2", finished_case, seq)
+        await tamper.execute(
+            "UPDATE audit_events SET seq = seq + 1 WHERE case_id = $1 AND seq = $2", finished_case, seq
+        )
     await tamper.execute(
         "INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, prev_hash, hash) "
         "SELECT case_id, 8, 'case.commented', 'intruder', at, legal_basis, hash, hash FROM audit_events "
@@ -176,8 +207,8 @@ async def test_a_row_inserted_mid_chain_and_renumbered_is_found(time_skipping_en
     assert {f.seq for f in report.findings if f.kind is FindingKind.reordered} == {9, 10, 11, 12, 13}
 
 
-async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_history(  # type: ignore[no-untyped-def]
-    time_skipping_env, db_pool, finished_case: str
+async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_history(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
 ) -> None:
     history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
     # Rewritten and re-sealed all the way down: the chain alone cannot see it, the history can.
@@ -198,7 +229,9 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
 # ------------------------------------------------------------------ export and bundles
 
 
-async def test_export_writes_a_bundle_that_verifies_offline(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_export_writes_a_bundle_that_verifies_offline(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
+) -> None:
     directory = await audit.export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
 
     manifest = json.loads((directory / "manifest.json").read_text())
@@ -221,15 +254,15 @@ async def test_export_writes_a_bundle_that_verifies_offline(time_skipping_env, d
 # ------------------------------------------------------------------ replay
 
 
-async def test_replay_of_a_good_and_a_broken_history(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_replay_of_a_good_and_a_broken_history(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
+) -> None:
     history, _ = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
     good = tmp_path / "good.json"
     good.write_text(history.to_json())
     # The recorded history says the first stage was "acceptance"; the code now reads "intake".
     broken_data = json.loads(history.to_json())
     started = broken_data["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
-    import base64
-
     case_input = json.loads(base64.b64decode(started["data"]))
     case_input["definition"]["steps"][0]["id"] = "intake"
     started["data"] = base64.b64encode(json.dumps(case_input).encode()).decode()
@@ -251,8 +284,8 @@ async def test_replay_of_a_good_and_a_broken_history(time_skipping_env, db_pool,
 # ------------------------------------------------------------------ timeline and state at
 
 
-async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(  # type: ignore[no-untyped-def]
-    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool
+async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
+    time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(
@@ -299,7 +332,9 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(  # type:
     assert completed.due_at is not None and completed.due_at > by_type["stage.started"].due_at  # moved by 补正
 
 
-async def test_state_at_any_seq_or_time(time_skipping_env, db_pool, finished_case: str) -> None:  # type: ignore[no-untyped-def]
+async def test_state_at_any_seq_or_time(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
+) -> None:
     _, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
     types = [event.type for event in events]
 
@@ -324,7 +359,7 @@ async def test_state_at_any_seq_or_time(time_skipping_env, db_pool, finished_cas
 
 
 @pytest.fixture
-def exported(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def exported(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path) -> Path:
     import asyncio
 
     return asyncio.get_event_loop().run_until_complete(
@@ -333,15 +368,13 @@ def exported(time_skipping_env, db_pool, finished_case: str, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def live_settings(monkeypatch: pytest.MonkeyPatch, time_skipping_env, database_url: str) -> None:  # type: ignore[no-untyped-def]
+def live_settings(monkeypatch: pytest.MonkeyPatch, time_skipping_env: WorkflowEnvironment, database_url: str) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TEMPORAL_ADDRESS", time_skipping_env.client.service_client.config.target_host)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", time_skipping_env.client.namespace)
 
 
-def _cli(*args: str):  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
-
+def _cli(*args: str) -> Result:
     from approvals.cli import app
 
     return CliRunner(env={"COLUMNS": "250"}).invoke(app, ["audit", *args], catch_exceptions=False)
@@ -372,7 +405,8 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     assert {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]} >= {(7, "edited")}
 
 
-def test_cli_on_live_cases(live_settings, finished_case: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("live_settings")
+def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
     exported = _cli("export", finished_case, "--out", str(tmp_path))
     assert exported.exit_code == 0, exported.output
     [bundle] = tmp_path.iterdir()

@@ -20,8 +20,9 @@ with workflow.unsafe.imports_passed_through():
 
     from approvals import audit
     from schemas.case import CaseInput, CaseView
-    from workflows.review import KernelWorkflow
+    from tests.fixtures.temporal import EngineWorker
     from tests.test_audit import run_two_stage_case
+    from workflows.review import KernelWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 CORPUS = sorted(HISTORIES.glob("*.json"))
@@ -49,7 +50,7 @@ class PatchedTimerBeforeFirstStage(KernelWorkflow):
 
 
 @pytest.fixture(scope="module")
-async def recorded(time_skipping_env: WorkflowEnvironment, engine_worker, db_pool) -> list[WorkflowHistory]:  # type: ignore[no-untyped-def]
+async def recorded(time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker) -> list[WorkflowHistory]:
     """Every corpus history, and one recorded now (so the proof holds even while the corpus is empty)."""
     async with engine_worker(time_skipping_env) as queue:
         case_id = await run_two_stage_case(time_skipping_env, queue)
