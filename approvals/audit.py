@@ -533,6 +533,26 @@ async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) ->
     return write_bundle(out_dir, case_id, history, events)
 
 
+async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
+    """Hash chain and cross-check of a live case (what ``GET /cases/{id}/verification`` should return)."""
+    history, events = await fetch_case(client, pool, case_id)
+    return verify(case_id, events, history)
+
+
+async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:
+    """The timeline of a live case from PostgreSQL alone (empty for an unknown case)."""
+    from activities.queries import case_events
+
+    return timeline(await case_events(pool, case_id), calendar=calendar)
+
+
+async def case_state(pool: Any, case_id: str, *, seq: int | None = None, at: datetime | None = None) -> CaseState:
+    """A live case as of event ``seq`` or instant ``at``, from PostgreSQL alone."""
+    from activities.queries import case_events
+
+    return state_at(await case_events(pool, case_id), seq=seq, at=at)
+
+
 # ---------------------------------------------------------------------------------------------- replay
 
 
@@ -696,11 +716,13 @@ def _replay_chunk(paths: list[str]) -> list[dict[str, Any]]:
 
 def replay_parallel(paths: Sequence[Path | str], *, jobs: int) -> Iterable[ReplayVerdict]:
     """Replays files in ``jobs`` processes (replay is CPU-bound Python; one process uses one core)."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     chunk = max(1, min(200, len(paths) // (jobs * 4) or 1))
     chunks = [[str(p) for p in paths[i : i + chunk]] for i in range(0, len(paths), chunk)]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # spawn, not fork: the parent may already run Temporal's core runtime threads, which fork does not copy.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_replay_chunk, c) for c in chunks]
         for future in as_completed(futures):
             for item in future.result():
@@ -739,6 +761,25 @@ class TimelineRow(BaseModel):
 
 def local(at: datetime) -> str:
     return at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_due(at: datetime) -> str:
+    """A working-day deadline ends at local midnight: say "end of <day>" rather than "<next day> 00:00"."""
+    moment = at.astimezone(CHINA_TIME)
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        return f"end of {(moment - timedelta(days=1)).strftime('%Y-%m-%d')}"
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _clock_name(key: str | None, stages: dict[str, dict[str, Any]]) -> str:
+    """``stage:<id>:<round>`` -> the stage's title; ``case`` -> the statutory period."""
+    if key == "case":
+        return "the statutory period"
+    parts = (key or "").split(":")
+    if len(parts) == 3 and parts[0] == "stage":
+        title = stages.get(parts[1], {}).get("title", parts[1])
+        return f"stage “{title}”" + (f" (round {parts[2]})" if parts[2] != "1" else "")
+    return key or "?"
 
 
 def _duration(delta: timedelta) -> str:
@@ -787,12 +828,12 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
             return f"{who} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}", ""
         case "stage.started":
             due = _parse_time(p.get("due_at"))
-            due_text = f", due {local(due)}" if due else ""
+            due_text = f", due {local_due(due)}" if due else ""
             return f"stage “{stage_title}” opened (round {p.get('round')}, {p.get('mode')}){due_text}", ""
         case "stage.skipped":
             return f"stage “{stage_title}” skipped: its condition does not hold for this case", ""
         case "task.created":
-            target = p.get("assignee_id") or "any of " + ", ".join(p.get("candidate_roles") or [])
+            target = p.get("assignee_id") or "any holder of role " + " or ".join(p.get("candidate_roles") or [])
             waits = f" (waits for {p['waiting_for']})" if p.get("waiting_for") else ""
             by = f"{who} added a task for {target}" if event.actor.id != "system" else f"task for {target}"
             return f"{by}{waits}", ""
@@ -849,25 +890,23 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
             due = _parse_time(p.get("due_at"))
             return (
                 f"{who} extended the statutory period by {p.get('working_days')} working days"
-                + (f" to {local(due)}" if due else ""),
+                + (f" to {local_due(due)}" if due else ""),
                 comment,
             )
         case "clock.started":
             due = _parse_time(p.get("due_at"))
             return (
                 f"statutory period started: {p.get('working_days')} working days"
-                + (f", due {local(due)}" if due else ""),
+                + (f", due {local_due(due)}" if due else ""),
                 "",
             )
         case "clock.reminder":
             due = _parse_time(p.get("due_at"))
-            return f"reminder: {p.get('clock')} is due {local(due) if due else '?'}", ""
+            return f"reminder: {_clock_name(p.get('clock'), stages)} is due {local_due(due) if due else '?'}", ""
         case "clock.escalated":
-            to = f", escalated to {p['escalated_to_role']}" if p.get("escalated_to_role") else ""
-            return (
-                f"deadline of {p.get('clock')} passed{to}; overdue: {', '.join(p.get('overdue_tasks') or []) or '-'}",
-                "",
-            )
+            to = f", escalated to role {p['escalated_to_role']}" if p.get("escalated_to_role") else ""
+            overdue = ", ".join(p.get("overdue_tasks") or []) or "none"
+            return f"deadline of {_clock_name(p.get('clock'), stages)} passed{to}; overdue tasks: {overdue}", ""
         case "case.calendar_assumption":
             return f"no official holiday schedule for {p.get('year')}: working days counted Monday to Friday", ""
         case _:
@@ -1155,6 +1194,8 @@ def _apply(
 __all__ = [
     "Bundle",
     "CaseState",
+    "case_state",
+    "case_timeline",
     "Finding",
     "FindingKind",
     "ReplayVerdict",
@@ -1176,6 +1217,7 @@ __all__ = [
     "timeline",
     "verify",
     "verify_bundle",
+    "verify_case",
     "verify_chain",
     "write_bundle",
 ]

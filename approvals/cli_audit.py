@@ -245,7 +245,7 @@ async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bo
 
 @app.command()
 def verify(
-    sources: Annotated[list[str], typer.Argument(help="Case ids or bundle directories.")],
+    sources: Annotated[list[str], typer.Argument(help="Case ids, bundle directories, or export directories.")],
     as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
 ) -> None:
     """Recompute the hash chain and cross-check the audit log against the Temporal history; exit 3 on findings."""
@@ -255,6 +255,10 @@ def verify(
     else:
         for report in reports:
             _print_report(report)
+        if len(reports) > 1:
+            intact = sum(report.ok for report in reports)
+            colour = "green" if intact == len(reports) else "red"
+            console.print(f"[{colour}]{intact} of {len(reports)} cases intact[/{colour}]")
     if not all(report.ok for report in reports):
         raise typer.Exit(AUDIT_FAILED)
 
@@ -263,8 +267,19 @@ async def _verify(sources: list[str]) -> list[VerifyReport]:
     from approvals.audit import fetch_case, verify_bundle
     from approvals.audit import verify as verify_case
 
-    reports = [verify_bundle(Path(source)) for source in sources if _is_bundle(source)]
-    live = [source for source in sources if not _is_bundle(source)]
+    bundles: list[Path] = []
+    live: list[str] = []
+    for source in sources:
+        path = Path(source)
+        if _is_bundle(source):
+            bundles.append(path)
+        elif path.is_dir():  # an export directory: every bundle in it
+            bundles += sorted(
+                manifest.parent for manifest in path.rglob("manifest.json") if _is_bundle(str(manifest.parent))
+            )
+        else:
+            live.append(source)
+    reports = [verify_bundle(path) for path in bundles]
     if live:
         async with _services() as (client, pool):
             assert client is not None and pool is not None

@@ -93,7 +93,7 @@ def _errors(report: audit.VerifyReport) -> set[tuple[int | None, FindingKind]]:
 async def test_a_clean_case_verifies(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
 ) -> None:
-    report = await _report(time_skipping_env, db_pool, finished_case)
+    report = await audit.verify_case(time_skipping_env.client, db_pool, finished_case)
 
     assert report.ok, report.findings
     assert report.findings == []
@@ -271,14 +271,23 @@ async def test_replay_of_a_good_and_a_broken_history(
     unreadable = tmp_path / "unreadable.json"
     unreadable.write_text("{not json")
 
-    verdicts = {Path(v.source).name: v for v in await audit.replay_all([good, broken, unreadable])}
+    again = tmp_path / "again.json"
+    again.write_text(history.to_json())
 
+    in_order = await audit.replay_all([good, broken, unreadable, again])
+    verdicts = {Path(v.source).name: v for v in in_order}
+
+    assert sorted(verdicts) == ["again.json", "broken.json", "good.json", "unreadable.json"]
+    assert [verdicts[name].ok for name in ("good.json", "broken.json", "again.json")] == [True, False, True]
     assert verdicts["good.json"].ok, verdicts["good.json"].message
     assert verdicts["good.json"].workflow_id == finished_case
     assert not verdicts["broken.json"].ok
     assert verdicts["broken.json"].error_type == "NondeterminismError"
     assert verdicts["broken.json"].event_id is not None, verdicts["broken.json"].message
     assert not verdicts["unreadable.json"].ok
+
+    in_parallel = {Path(v.source).name: v for v in audit.replay_parallel([good, broken, unreadable, again], jobs=2)}
+    assert {name: v.ok for name, v in in_parallel.items()} == {name: v.ok for name, v in verdicts.items()}
 
 
 # ------------------------------------------------------------------ timeline and state at
@@ -330,6 +339,42 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
     assert completed.working_days_allowed == 5 and completed.on_time is True
     assert completed.duration is not None and completed.duration.startswith("3d")
     assert completed.due_at is not None and completed.due_at > by_type["stage.started"].due_at  # moved by 补正
+
+
+async def test_timeline_shows_a_stage_that_overran_its_working_day_deadline(
+    time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(
+            time_skipping_env.client,
+            queue,
+            definition(
+                stage(
+                    "acceptance",
+                    candidate_roles=("one_window",),
+                    deadline=Deadline(working_days=1, remind_before_working_days=0, escalate_to_role="director"),
+                )
+            ),
+        )
+        [task] = open_tasks(await view_when(handle, open_tasks))
+        await time_skipping_env.sleep(timedelta(days=8))
+        await view_when(handle, lambda view: any(t.overdue for t in view.tasks))
+        await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
+        await handle.execute_update(
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve),
+        )
+        await handle.result()
+
+    rows = {row.type: row for row in await audit.case_timeline(db_pool, handle.id)}
+
+    assert rows["clock.escalated"].action.startswith(
+        "deadline of stage “Acceptance” passed, escalated to role director"
+    )
+    completed = rows["stage.completed"]
+    assert completed.on_time is False and "LATE by" in completed.action
+    assert completed.working_days_allowed == 1 and completed.working_days_used is not None
+    assert completed.working_days_used >= 4
 
 
 async def test_state_at_any_seq_or_time(
