@@ -27,8 +27,8 @@ EXIT_USAGE, EXIT_DENIED, EXIT_SERVER = 2, 3, 4
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 TIMEOUT_SECONDS = 60.0
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 ApiUrl = Annotated[str, typer.Option("--api-url", envvar="APPROVALS_API_URL", help="Base URL of the HTTP API.")]
 Token = Annotated[

@@ -510,3 +510,62 @@ def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     principal = source.lookup(entries[0]["token"])
     assert principal is not None and principal.id == entries[0]["id"]
     assert source.lookup("wrong") is None
+
+
+# --- the CLI over the same API ------------------------------------------------------------------------
+
+
+async def test_cli_commands_and_exit_codes(http: httpx.AsyncClient, api: LiveApi, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from approvals.cli import app
+
+    runner = CliRunner()
+
+    def parsed(output: str) -> Any:
+        """The command's JSON (the in-process server's log lines share the captured stdout)."""
+        start = next(i for i, line in enumerate(output.splitlines(keepends=True)) if line[:1] in "{[")
+        text = "".join(output.splitlines(keepends=True)[start:])
+        return json.JSONDecoder().raw_decode(text)[0]
+
+    async def cli(who: str | None, *args: str) -> Any:
+        env = {"APPROVALS_API_URL": api.url, "APPROVALS_TOKEN": api.tokens[who] if who else "", "COLUMNS": "250"}
+        return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+
+    request = tmp_path / "start.json"
+    business_key = f"CLI-{uuid.uuid4().hex[:8]}"
+    request.write_text(json.dumps(start_body(business_key)))
+    started = await cli("service", "start", "generic", "--file", str(request), "--json")
+    assert started.exit_code == 0, started.output
+    case_id = parsed(started.stdout)["case_id"]
+    again = await cli("service", "start", "generic", "--file", str(request))
+    assert again.exit_code == 0 and "already started" in again.stdout
+
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    inbox = await cli("officer", "inbox", "--stage", "acceptance", "--json")
+    assert task_id in [t["task_id"] for t in parsed(inbox.stdout)["items"]]
+
+    denied = await cli("bob", "claim", task_id)
+    assert denied.exit_code == 3 and "NOT_ASSIGNEE" in denied.output
+    assert (await cli("officer", "claim", task_id)).exit_code == 0
+    no_comment = await cli("officer", "decide", task_id, "reject")
+    assert no_comment.exit_code == 3 and "COMMENT_REQUIRED" in no_comment.output
+    decided = await cli("officer", "decide", task_id, "approve", "-m", "ok")
+    assert decided.exit_code == 0 and "done" in decided.stdout
+
+    shown = await cli("service", "case", case_id)
+    assert shown.exit_code == 0 and task_id in shown.stdout
+    timeline = await cli("auditor", "timeline", case_id, "--json")
+    assert [e["type"] for e in parsed(timeline.stdout)][0] == "case.started"
+    exported = tmp_path / "history.json"
+    assert (await cli("auditor", "history", "export", case_id, "-o", str(exported))).exit_code == 0
+    assert json.loads(exported.read_text())["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+
+    assert (await cli("service", "start", "nope", "--file", str(request))).exit_code == 2  # unknown process
+    assert (await cli("service", "case")).exit_code == 2  # missing argument
+    assert (await cli(None, "inbox")).exit_code == 2  # no token
+    assert (await cli("auditor", "comment", case_id, "hi")).exit_code == 3  # read-only
+    unreachable = await asyncio.to_thread(
+        runner.invoke, app, ["inbox", "--api-url", "http://127.0.0.1:9"], env={"APPROVALS_TOKEN": "x"}
+    )
+    assert unreachable.exit_code == 4 and "cannot reach" in unreachable.output
