@@ -470,6 +470,7 @@ def write_bundle(out_dir: Path, case_id: str, history: WorkflowHistory, events: 
         "engine_version": engine_version(),
         "temporalio_version": metadata.version("temporalio"),
         "history_events": len(history.events),
+        "workflow_closed": not is_running(history),
         "audit_events": len(events),
         "last_seq": events[-1].seq if events else None,
         "last_hash": events[-1].hash if events else None,
@@ -520,12 +521,43 @@ def verify_bundle(path: Path) -> VerifyReport:
 
 
 async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[WorkflowHistory, list[DomainEvent]]:
-    """The case's history (latest run) and its audit events; the history is read last, so it has them all."""
+    """The case's history (latest run) and its audit events, read so that they describe the same moment.
+
+    ``record_events`` is scheduled in the history before it writes, so a log read *before* the history
+    holds nothing the history lacks. The log is read again after the history: when both reads agree,
+    nothing was recorded in between and every completed record of the history must be in the log. A
+    busy running case is retried a few times, then cut at the last event the history holds.
+    """
     from activities.queries import case_events
 
+    handle = client.get_workflow_handle(case_id)
     events = await case_events(pool, case_id)
-    history = await client.get_workflow_handle(case_id).fetch_history()
-    return history, events
+    for _ in range(5):
+        history = await handle.fetch_history()
+        again = await case_events(pool, case_id)
+        if _last_seq(again) == _last_seq(events):
+            return history, events
+        events = again
+    last_recorded = max((e.seq for batch in recorded_batches(history) for e in batch.batch.events), default=0)
+    return history, [event for event in events if event.seq <= last_recorded]
+
+
+def _last_seq(events: Sequence[DomainEvent]) -> int:
+    return events[-1].seq if events else 0
+
+
+_CLOSED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+
+def is_running(history: WorkflowHistory) -> bool:
+    return bool(history.events) and history.events[-1].event_type not in _CLOSED
 
 
 async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) -> Path:
@@ -534,9 +566,22 @@ async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) ->
 
 
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
-    """Hash chain and cross-check of a live case (what ``GET /cases/{id}/verification`` should return)."""
+    """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification``)."""
+    from activities.queries import get_case
+
     history, events = await fetch_case(client, pool, case_id)
-    return verify(case_id, events, history)
+    projection = await get_case(pool, case_id)
+    extra = []
+    if projection is not None and projection.last_seq > _last_seq(events) and not is_running(history):
+        extra.append(
+            _finding(
+                projection.last_seq,
+                FindingKind.missing_from_log,
+                f"the case projection reflects seq {projection.last_seq} but the audit log ends at seq "
+                f"{_last_seq(events)}: recorded rows were removed",
+            )
+        )
+    return verify(case_id, events, history, extra_findings=extra)
 
 
 async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:

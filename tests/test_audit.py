@@ -100,6 +100,21 @@ async def test_a_clean_case_verifies(
     assert report.events == report.history_events == report.last_seq == 12
 
 
+async def test_a_running_case_verifies(
+    time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(
+            time_skipping_env.client, queue, definition(stage("acceptance", candidate_roles=("one_window",)))
+        )
+        [task] = open_tasks(await view_when(handle, open_tasks))
+        await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
+        report = await audit.verify_case(time_skipping_env.client, db_pool, handle.id)
+        await handle.terminate("test over")
+
+    assert report.ok and report.findings == [] and report.last_seq == 4
+
+
 async def test_an_edited_payload_is_found_at_its_seq(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
 ) -> None:
@@ -132,6 +147,10 @@ async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_c
 
     assert audit.verify_chain(events) == []
     assert _errors(audit.verify(finished_case, events, history)) == {(12, FindingKind.missing_from_log)}
+    report = await audit.verify_case(time_skipping_env.client, db_pool, finished_case)
+    assert [f.message for f in report.findings if f.kind is FindingKind.missing_from_log][0].startswith(
+        "the case projection reflects seq 12 but the audit log ends at seq 11"
+    )
 
 
 async def test_two_swapped_rows_are_found_at_their_seqs(
