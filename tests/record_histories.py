@@ -1,0 +1,192 @@
+"""Records the workflow histories of representative kernel runs into ``tests/histories/kernel-*.json``.
+
+    .venv/bin/python -m tests.record_histories
+
+Starts what the test fixtures start (an embedded PostgreSQL, unless DATABASE_URL names a server; the
+Temporal dev server; the engine's worker), drives each case to its end and saves its
+history. ``tests/test_replay.py`` replays every saved history against the current workflow code, so a
+change that would break running cases (non-determinism) fails the suite. Re-record only when a change
+of the workflow is meant to be incompatible, and then version the workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import build_activities
+from approvals.embedded_pg import EmbeddedPostgres
+from approvals.migrate import migrate
+from approvals.settings import load_settings
+from schemas.case import (
+    CaseView,
+    ClaimRequest,
+    DecideRequest,
+    MissingItem,
+    RequestSupplementRequest,
+    SupplementRequest,
+)
+from schemas.principal import Principal
+from schemas.process import Decision, QuorumRule, RoutingMode
+from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
+from tests.fixtures.postgres import free_port, url_with_database
+from workflows import WORKFLOWS
+from workflows.generic import ApprovalWorkflow
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+HISTORIES = Path(__file__).parent / "histories"
+BIN = Path(sys.executable).parent
+
+Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
+
+
+async def decide(handle: Handle, actor: Principal, task_id: str, decision: Decision = Decision.approve, **fields: object) -> None:
+    await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields))  # type: ignore[arg-type]
+
+
+async def first_open(handle: Handle, stage_id: str | None = None) -> str:
+    view = await view_when(handle, lambda v: bool(open_tasks(v, stage_id)))
+    return open_tasks(view, stage_id)[0].task_id
+
+
+async def single_approve(client: Client, queue: str) -> Handle:
+    officer = person("officer-1", "one_window")
+    handle = await start_case(client, queue, definition(stage("acceptance", candidate_roles=("one_window",))))
+    task_id = await first_open(handle)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=officer, task_id=task_id))
+    await decide(handle, officer, task_id)
+    return handle
+
+
+async def all_with_reject(client: Client, queue: str) -> Handle:
+    handle = await start_case(client, queue, definition(stage("joint", mode=RoutingMode.all, assignees=("alice", "bob", "carol"))))
+    view = await view_when(handle, lambda v: len(open_tasks(v)) == 3)
+    by_user = {t.assignee_id: t.task_id for t in open_tasks(view)}
+    await decide(handle, person("alice", "reviewer"), by_user["alice"])
+    await decide(handle, person("bob", "reviewer"), by_user["bob"], Decision.reject, comment="land use not settled")
+    return handle
+
+
+async def quorum_vote(client: Client, queue: str) -> Handle:
+    members = [person(f"member-{n}", "committee") for n in range(1, 6)]
+    process = definition(
+        stage(
+            "vote", mode=RoutingMode.quorum, assignees=tuple(m.id for m in members),
+            quorum=QuorumRule(threshold_numerator=2, threshold_denominator=3, min_attendance=3),
+            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain),
+        )
+    )  # fmt: skip
+    handle = await start_case(client, queue, process)
+    view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
+    by_user = {t.assignee_id: t.task_id for t in open_tasks(view)}
+    votes = [Decision.approve, Decision.approve, Decision.approve, Decision.approve, Decision.abstain]
+    for member, vote in zip(members, votes):
+        await decide(handle, member, by_user[member.id], vote)
+    return handle
+
+
+async def supplement_then_approve(client: Client, queue: str) -> Handle:
+    from schemas.process import CaseDeadline, Deadline
+
+    alice = person("alice", "reviewer")
+    process = definition(
+        stage("review", assignees=("alice",), may_request_supplement=True, deadline=Deadline(working_days=5)),
+        deadline=CaseDeadline(working_days=20, extension_working_days=10, extension_role="head"),
+    )
+    handle = await start_case(client, queue, process)
+    task_id = await first_open(handle)
+    await handle.execute_update(
+        ApprovalWorkflow.request_supplement,
+        RequestSupplementRequest(actor=alice, items=[MissingItem(item="环评批复"), MissingItem(item="land title")]),
+    )
+    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="attached"))
+    await decide(handle, alice, task_id)
+    return handle
+
+
+async def return_and_rereview(client: Client, queue: str) -> Handle:
+    alice, bob = person("alice", "reviewer"), person("bob", "reviewer")
+    handle = await start_case(client, queue, definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",))))
+    await decide(handle, alice, await first_open(handle, "acceptance"))
+    await decide(handle, bob, await first_open(handle, "review"), Decision.return_, comment="verify the land title")
+    await decide(handle, alice, await first_open(handle, "acceptance"))
+    await decide(handle, bob, await first_open(handle, "review"))
+    return handle
+
+
+CASES: dict[str, Callable[[Client, str], Awaitable[Handle]]] = {
+    "kernel-single-approve": single_approve,
+    "kernel-all-with-reject": all_with_reject,
+    "kernel-quorum-vote": quorum_vote,
+    "kernel-supplement-then-approve": supplement_then_approve,
+    "kernel-return-and-rereview": return_and_rereview,
+}
+
+
+async def record(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    # The dev server (the real Temporal server, as in production): the Java time-skipping test server orders
+    # update events in a way the SDK's replayer does not accept, so its histories cannot be replayed.
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=WAL"],
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            queue = f"histories-{uuid.uuid4().hex[:8]}"
+            async with Worker(
+                env.client, task_queue=queue, workflows=WORKFLOWS,
+                activities=build_activities(pool, load_settings(webhook_timeout_seconds=2), http),
+            ):  # fmt: skip
+                HISTORIES.mkdir(exist_ok=True)
+                for name, run in CASES.items():
+                    handle = await run(env.client, queue)
+                    view = await handle.result()
+                    history = await handle.fetch_history()
+                    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
+                    print(f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events")
+    finally:
+        await env.shutdown()
+        await pool.close()
+
+
+async def with_database(server_url: str) -> None:
+    name = f"approvals_histories_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        url = url_with_database(server_url, name)
+        await migrate(url)
+        await record(url)
+    finally:
+        admin = await asyncpg.connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> None:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        asyncio.run(with_database(configured))
+        return
+    with tempfile.TemporaryDirectory() as directory, EmbeddedPostgres.start(Path(directory), free_port()) as server:
+        asyncio.run(with_database(server.url))
+
+
+if __name__ == "__main__":
+    main()
