@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from approvals import service
@@ -283,6 +285,20 @@ def install(app: FastAPI, *, max_payload_bytes: int) -> None:
         return problem_response(
             error.status_code, code, detail, instance=request.url.path, headers=getattr(error, "headers", None)
         )
+
+    async def _infrastructure(request: Request, error: Exception) -> JSONResponse:
+        unavailable = service.as_unavailable(error)
+        if unavailable is not None:
+            log.warning("api.unavailable", path=request.url.path, error=unavailable.detail)
+            return service_problem(unavailable, request.url.path)
+        return await _unexpected(request, error)
+
+    # Handled here (not by the catch-all, which Starlette re-raises after answering) so a 503 is one log line.
+    for infrastructure_error in (
+        RPCError, RuntimeError, OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+    ):  # fmt: skip
+        app.add_exception_handler(infrastructure_error, _infrastructure)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -174,6 +174,8 @@ def as_unavailable(error: BaseException) -> Unavailable | None:
         return error
     if isinstance(error, RPCError) and error.status in _UNAVAILABLE_RPC:
         return Unavailable(f"Temporal is unavailable ({error.status.name}: {error.message}); retry later")
+    if isinstance(error, RuntimeError) and "failed client connect" in str(error).lower():
+        return Unavailable(f"Temporal is unavailable ({' '.join(str(error).split())[:300]}); retry later")
     if isinstance(
         error,
         (
@@ -182,7 +184,7 @@ def as_unavailable(error: BaseException) -> Unavailable | None:
             asyncpg.InterfaceError,
             asyncpg.CannotConnectNowError,
             asyncpg.TooManyConnectionsError,
-            asyncpg.ConnectionFailureError,
+            asyncpg.PostgresConnectionError,
         ),
     ):
         return Unavailable(f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later")
@@ -389,6 +391,7 @@ class ApprovalsService:
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
+        await self._check_postgres()  # refuse before Temporal when the audit store is down: nothing half-written
         digest = hashlib.sha256(
             canonical_json({"process": process, "started_by": principal.id, "request": request.model_dump(mode="json")})
         ).hexdigest()

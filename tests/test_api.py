@@ -569,3 +569,58 @@ async def test_cli_commands_and_exit_codes(http: httpx.AsyncClient, api: LiveApi
         runner.invoke, app, ["inbox", "--api-url", "http://127.0.0.1:9"], env={"APPROVALS_TOKEN": "x"}
     )
     assert unreachable.exit_code == 4 and "cannot reach" in unreachable.output
+
+
+async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
+    api: LiveApi, database_url: str, db_pool: asyncpg.Pool
+) -> None:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from api.app import ApiServer, create_app
+    from tests.fixtures.postgres import free_port
+
+    closed_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    await closed_pool.close()  # PostgreSQL "down": every query fails
+    dead_temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter)
+    settings = api.settings.model_copy(update={"api_port": free_port()})
+    server = ApiServer(create_app(settings, pool=closed_pool, temporal_client=dead_temporal), settings)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve_until(stop))
+    try:
+        while not server.started:
+            assert not serving.done(), serving
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as down:
+            for method, path, body in (
+                ("GET", "/v1/inbox", None),
+                ("POST", "/v1/cases/generic", start_body()),
+                ("POST", "/v1/tasks/generic:X-1/acceptance/1/claim", {}),
+            ):
+                response = await down.request(method, path, json=body, headers=api.headers("service"))
+                assert "PostgreSQL is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
+                assert int(response.headers["retry-after"]) > 0
+            health = await down.get("/health")
+            assert health.status_code == 503
+    finally:
+        stop.set()
+        await serving
+
+    # PostgreSQL up, Temporal down
+    settings = api.settings.model_copy(update={"api_port": free_port()})
+    server = ApiServer(create_app(settings, pool=db_pool, temporal_client=dead_temporal), settings)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(server.serve_until(stop))
+    try:
+        while not server.started:
+            assert not serving.done(), serving
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as down:
+            body = start_body()
+            response = await down.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+            assert "Temporal is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
+            assert int(response.headers["retry-after"]) > 0
+            assert await db_pool.fetchval("SELECT count(*) FROM cases WHERE business_key = $1", body["business_key"]) == 0
+    finally:
+        stop.set()
+        await serving
