@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -467,6 +468,33 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     tampered = _cli("verify", str(exported), "--json")
     assert tampered.exit_code == 3
     assert {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]} >= {(7, "edited")}
+
+
+@pytest.fixture
+async def cases_of_one_process(time_skipping_env: WorkflowEnvironment, engine_worker: EngineWorker) -> list[str]:
+    """Three approved cases of a process no other test uses, so `export --process` selects exactly them."""
+    process = definition(stage("acceptance", candidate_roles=("one_window",)), process=f"audit-{uuid.uuid4().hex[:8]}")
+    case_ids = []
+    async with engine_worker(time_skipping_env) as queue:
+        for _ in range(3):
+            handle = await start_case(time_skipping_env.client, queue, process)
+            await _approve(handle, "acceptance", OFFICER)
+            await handle.result()
+            case_ids.append(handle.id)
+    return case_ids
+
+
+@pytest.mark.usefixtures("live_settings")
+def test_cli_exports_a_selection_with_a_progress_bar(cases_of_one_process: list[str], tmp_path: Path) -> None:
+    process = cases_of_one_process[0].split(":")[0]
+    exported = _cli("export", "--process", process, "--status", "approved", "--out", str(tmp_path))
+
+    assert exported.exit_code == 0, exported.output
+    assert "exported 3 case(s)" in exported.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(map(audit.bundle_dirname, cases_of_one_process))
+    verified = _cli("verify", str(tmp_path))
+    assert verified.exit_code == 0 and "3 of 3 cases intact" in verified.output
+    assert "3 of 3 replayed cleanly" in _cli("replay", str(tmp_path), "--quiet").output
 
 
 @pytest.mark.usefixtures("live_settings")
