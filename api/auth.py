@@ -160,7 +160,9 @@ class Authenticator:
                 roles=tuple(str(role) for role in roles),
             )  # fmt: skip
         except ValueError as error:
-            raise Unauthenticated(f"the JWT's claims do not describe a principal: {error}", code="INVALID_TOKEN") from None
+            raise Unauthenticated(
+                f"the JWT's claims do not describe a principal: {error}", code="INVALID_TOKEN"
+            ) from None
 
 
 _bearer = HTTPBearer(auto_error=False, description="A dev token from AUTH_TOKENS_FILE, or a signed JWT.")

@@ -20,8 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.service import RPCError
 
 from approvals import service
 
@@ -173,9 +173,7 @@ def service_problem(error: service.ServiceError, instance: str) -> JSONResponse:
         extra = {"operation": error.operation, "case_id": error.case_id, "task_id": error.task_id}
     if isinstance(error, service.InvalidRequest):
         return validation_problem(error.errors, instance)
-    return problem_response(
-        error.status, error.code, error.detail, instance=instance, headers=headers, **extra
-    )
+    return problem_response(error.status, error.code, error.detail, instance=instance, headers=headers, **extra)
 
 
 # --- body size guard ----------------------------------------------------------------------------------

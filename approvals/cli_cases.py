@@ -173,10 +173,15 @@ def timeline_table(events: list[dict[str, Any]], title: str) -> Table:
     for column in ("#", "at", "event", "actor", "legal basis", "task / stage", "data"):
         table.add_column(column, overflow="fold")
     for event in events:
-        data = {k: v for k, v in event.get("data", {}).items() if k not in ("definition", "version") and v not in (None, "", [], {})}
+        data = {
+            k: v
+            for k, v in event.get("data", {}).items()
+            if k not in ("definition", "version") and v not in (None, "", [], {})
+        }
         actor = event["actor"]
         table.add_row(
-            str(event["seq"]), _short(event["at"]), event["type"], f"{actor['id']} ({','.join(actor.get('roles', []))})",
+            str(event["seq"]), _short(event["at"]), event["type"],
+            f"{actor['id']} ({','.join(actor.get('roles', []))})",
             event["legal_basis"], event.get("task_id") or event.get("stage_id") or "",
             json.dumps(data, ensure_ascii=False)[:160],
         )  # fmt: skip
@@ -217,7 +222,9 @@ def _without_none(**fields: Any) -> dict[str, Any]:
 def start(
     process: Annotated[str, typer.Argument(help="Registered process, e.g. generic, project-approval.")],
     file: Annotated[Path, typer.Option("--file", "-f", help="JSON start request (`-` reads stdin).", allow_dash=True)],
-    business_key: Annotated[str | None, typer.Option("--business-key", help="Overrides the file's business_key.")] = None,
+    business_key: Annotated[
+        str | None, typer.Option("--business-key", help="Overrides the file's business_key.")
+    ] = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     token: Token = None,
     as_json: AsJson = False,
@@ -292,7 +299,8 @@ def case(
     console.print(
         f"status {summary.get('status') or live_view.get('status')}, stages "
         f"{','.join(summary.get('current_stages') or live_view.get('current_stages') or []) or '-'}, "
-        f"applicant {summary.get('applicant_id') or live_view.get('applicant_id')}, due {_short(summary.get('due_at')) or '-'}, "
+        f"applicant {summary.get('applicant_id') or live_view.get('applicant_id')}, "
+        f"due {_short(summary.get('due_at')) or '-'}, "
         f"outcome {summary.get('outcome') or '-'}",
         highlight=False,
     )
@@ -302,7 +310,9 @@ def case(
 def inbox(
     process: Annotated[str | None, typer.Option()] = None,
     stage: Annotated[str | None, typer.Option()] = None,
-    priority: Annotated[bool | None, typer.Option("--priority/--no-priority", help="Only (non-)priority cases.")] = None,
+    priority: Annotated[
+        bool | None, typer.Option("--priority/--no-priority", help="Only (non-)priority cases.")
+    ] = None,
     overdue: Annotated[bool | None, typer.Option("--overdue/--not-overdue")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
@@ -500,7 +510,9 @@ def request_supplement(
     """Ask the applicant for supplementary material (the statutory clock stops)."""
     items = [dict(zip(("item", "reason"), spec.split(":", 1), strict=False)) for spec in item]
     body = {"items": items, "comment": comment}
-    _operate(api_url, token, as_json, "request-supplement", f"/v1/cases/{case_id}/request-supplement", body, idempotency_key)
+    _operate(
+        api_url, token, as_json, "request-supplement", f"/v1/cases/{case_id}/request-supplement", body, idempotency_key
+    )
 
 
 def extend(
@@ -515,9 +527,7 @@ def extend(
     _operate(api_url, token, as_json, "extend", f"/v1/cases/{case_id}/extend", {"reason": reason}, idempotency_key)
 
 
-def timeline(
-    case_id: str, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False
-) -> None:
+def timeline(case_id: str, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False) -> None:
     """Every recorded event of a case: actor, time, legal basis, data."""
     client = _client(api_url, token)
     try:
@@ -553,7 +563,9 @@ def whoami(api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJs
         me = client.get("/v1/me")
     except ApiError as error:
         _fail(error)
-    _print_json(me) if as_json else console.print(f"{me['id']} {me['name']} ({me['unit']}) roles: {', '.join(me['roles'])}")
+    _print_json(me) if as_json else console.print(
+        f"{me['id']} {me['name']} ({me['unit']}) roles: {', '.join(me['roles'])}"
+    )
 
 
 def register(app: typer.Typer) -> None:

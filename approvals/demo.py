@@ -25,7 +25,12 @@ console = Console()
 
 WAIT_SECONDS = 30.0
 FINAL_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn"}
-DEMO_APPLICANT = {"id": "ent-applicant", "name": "新疆示例物流有限公司 经办人", "unit": "新疆示例物流有限公司", "roles": ["applicant"]}
+DEMO_APPLICANT = {
+    "id": "ent-applicant",
+    "name": "新疆示例物流有限公司 经办人",
+    "unit": "新疆示例物流有限公司",
+    "roles": ["applicant"],
+}
 
 
 class DemoError(RuntimeError):
@@ -53,7 +58,10 @@ class Cast:
 
 
 def _say(user_id: str, roles: list[str], what: str, result: str = "") -> None:
-    console.print(f"  [cyan]{user_id}[/] [dim]({','.join(roles)})[/] {what}" + (f" -> {result}" if result else ""), highlight=False)
+    console.print(
+        f"  [cyan]{user_id}[/] [dim]({','.join(roles)})[/] {what}" + (f" -> {result}" if result else ""),
+        highlight=False,
+    )
 
 
 def act(cast: Cast, user_id: str, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
@@ -163,10 +171,16 @@ def run_generic(cast: Cast) -> str:
     )  # fmt: skip
     act(
         cast, service, f"/v1/cases/{case_id}/supplement",
-        {"documents": [{"uri": "s3://portal/demo/site-plan.pdf", "sha256": "c" * 64, "size": 48213, "name": "site plan"}]},
+        {"documents": [{"uri": "s3://portal/demo/site-plan.pdf", "sha256": "c" * 64, "size": 48213, "name": "plan"}]},
         "supplies the signed site plan for the applicant (the clock restarts)",
     )  # fmt: skip
-    act(cast, officer, f"/v1/tasks/{acceptance}/decide", {"decision": "approve", "comment": "材料齐全"}, "accepts the application")
+    act(
+        cast,
+        officer,
+        f"/v1/tasks/{acceptance}/decide",
+        {"decision": "approve", "comment": "材料齐全"},
+        "accepts the application",
+    )
 
     planner = "reviewer-planning"
     planning = wait_for_task(cast, planner, case_id, "planning")["task_id"]
@@ -250,7 +264,9 @@ def drive(cast: Cast, case_id: str) -> None:
         view = cast[reader].get(f"/v1/cases/{case_id}", live="true").get("live") or {}
         if view.get("status") in FINAL_STATUSES:
             return
-        open_tasks = [t for t in view.get("tasks", []) if t["status"] in ("open", "claimed") and t["task_id"] not in done]
+        open_tasks = [
+            t for t in view.get("tasks", []) if t["status"] in ("open", "claimed") and t["task_id"] not in done
+        ]
         if not open_tasks:
             time.sleep(0.2)
             continue
@@ -262,7 +278,13 @@ def drive(cast: Cast, case_id: str) -> None:
             if task["status"] == "open" and not task.get("assignee_id"):
                 act(cast, user_id, f"{path}/claim", {}, f"claims {task['stage_title']}")
             try:
-                act(cast, user_id, f"{path}/decide", {"decision": "approve", "comment": "同意"}, f"approves {task['stage_title']}")
+                act(
+                    cast,
+                    user_id,
+                    f"{path}/decide",
+                    {"decision": "approve", "comment": "同意"},
+                    f"approves {task['stage_title']}",
+                )
             except ApiError as error:
                 if error.body and error.body.get("code") != "DECISION_NOT_ALLOWED":
                     raise
@@ -323,7 +345,8 @@ def demo(
         str | None, typer.Option("--api-url", envvar="APPROVALS_API_URL", help="Default: http://API_HOST:API_PORT.")
     ] = None,
     tokens: Annotated[
-        Path | None, typer.Option("--tokens", help="Dev tokens file [default: AUTH_TOKENS_FILE or <DATA_DIR>/dev-tokens.json].")
+        Path | None,
+        typer.Option("--tokens", help="Dev tokens file [default: AUTH_TOKENS_FILE or <DATA_DIR>/dev-tokens.json]."),
     ] = None,
 ) -> None:
     """Run one complete case of each registered process against a running `approvals dev`."""

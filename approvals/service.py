@@ -598,7 +598,10 @@ class ApprovalsService:
         case_id = case_id_of_task(target_id) if operation.scope == "task" else target_id
         task_id = target_id if operation.scope == "task" else None
         if not principal.roles or set(principal.roles) <= {AUDITOR}:
-            reason = f"{principal.id} has read-only access (roles {list(principal.roles)}); {operation.name} changes the case"
+            reason = (
+                f"{principal.id} has read-only access (roles {list(principal.roles)}); "
+                f"{operation.name} changes the case"
+            )
             await self._record_denial(principal, operation.name, case_id, task_id, "READ_ONLY", reason, body)
             raise Forbidden(reason, code="READ_ONLY")
         request = operation.build(principal, target_id, body)
@@ -617,7 +620,9 @@ class ApprovalsService:
             if error.status == RPCStatusCode.NOT_FOUND and "completed" in error.message.lower():
                 message = f"case {case_id} has ended; nothing can change it now"
                 await self._record_denial(principal, operation.name, case_id, task_id, "CASE_CLOSED", message, body)
-                raise Denied("CASE_CLOSED", message, operation=operation.name, case_id=case_id, task_id=task_id) from None
+                raise Denied(
+                    "CASE_CLOSED", message, operation=operation.name, case_id=case_id, task_id=task_id
+                ) from None
             if error.status == RPCStatusCode.NOT_FOUND:
                 what = f"task {task_id}: no case {case_id}" if task_id else f"case {case_id}"
                 raise NotFound(f"no {what}", code="TASK_NOT_FOUND" if task_id else "CASE_NOT_FOUND") from None

@@ -212,24 +212,36 @@ async def test_twenty_parallel_starts_of_one_key_make_one_workflow(
 
 
 async def test_start_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
-    unknown = problem(await http.post("/v1/cases/no-such-process", json=start_body(), headers=api.headers("service")), 404, "UNKNOWN_PROCESS")
+    unknown = problem(
+        await http.post("/v1/cases/no-such-process", json=start_body(), headers=api.headers("service")),
+        404,
+        "UNKNOWN_PROCESS",
+    )
     assert "generic" in unknown["detail"]
 
     bad = start_body(applicant={"name": "no id"}, business_key="bad key!")
-    invalid = problem(await http.post("/v1/cases/generic", json=bad, headers=api.headers("service")), 422, "VALIDATION_ERROR")
+    invalid = problem(
+        await http.post("/v1/cases/generic", json=bad, headers=api.headers("service")), 422, "VALIDATION_ERROR"
+    )
     fields = {error["field"] for error in invalid["errors"]}
     assert {"applicant.id", "business_key"} <= fields
 
     stage_error = start_body(definition={**DEFINITION, "steps": [{**DEFINITION["steps"][0], "mode": "sideways"}]})
-    invalid = problem(await http.post("/v1/cases/generic", json=stage_error, headers=api.headers("service")), 422, "VALIDATION_ERROR")
+    invalid = problem(
+        await http.post("/v1/cases/generic", json=stage_error, headers=api.headers("service")), 422, "VALIDATION_ERROR"
+    )
     assert any(error["field"].startswith("definition.steps.0") for error in invalid["errors"])
 
     not_json = await http.post(
-        "/v1/cases/generic", content=b"{not json", headers={**api.headers("service"), "content-type": "application/json"}
+        "/v1/cases/generic",
+        content=b"{not json",
+        headers={**api.headers("service"), "content-type": "application/json"},
     )
     problem(not_json, 422, "VALIDATION_ERROR")
 
-    forbidden = problem(await http.post("/v1/cases/generic", json=start_body(), headers=api.headers("alice")), 403, "ROLE_REQUIRED")
+    forbidden = problem(
+        await http.post("/v1/cases/generic", json=start_body(), headers=api.headers("alice")), 403, "ROLE_REQUIRED"
+    )
     assert "service" in forbidden["detail"]
 
 
@@ -274,7 +286,9 @@ async def test_reviewers_work_a_case_and_the_inbox_follows(
     assert claimed.json()["task"]["claimed_by"] == "officer-1"
     assert task_id not in await inbox_ids(http, api, "officer2")
 
-    decided = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "comment": "complete"})
+    decided = await act(
+        http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "comment": "complete"}
+    )
     assert decided.status_code == 200, decided.text
     assert decided.json()["task"]["status"] == "completed"
     # decide returns after the projection is written: the task is gone from the inbox at once
@@ -287,13 +301,19 @@ async def test_reviewers_work_a_case_and_the_inbox_follows(
     assert approved.status_code == 200, approved.text
 
     deadline = time.monotonic() + 15
-    while (await http.get(f"/v1/cases/{case_id}", headers=api.headers("service"))).json()["case"]["status"] != "approved":
+    while (await http.get(f"/v1/cases/{case_id}", headers=api.headers("service"))).json()["case"][
+        "status"
+    ] != "approved":
         assert time.monotonic() < deadline, "case never reached approved"
         await asyncio.sleep(0.1)
 
-    listed = (await http.get("/v1/cases", params={"status": "approved", "process": "generic"}, headers=api.headers("service"))).json()
+    listed = (
+        await http.get("/v1/cases", params={"status": "approved", "process": "generic"}, headers=api.headers("service"))
+    ).json()
     assert case_id in [case["case_id"] for case in listed["items"]]
-    assert case_id not in [c["case_id"] for c in (await http.get("/v1/cases", headers=api.headers("other_service"))).json()["items"]]
+    assert case_id not in [
+        c["case_id"] for c in (await http.get("/v1/cases", headers=api.headers("other_service"))).json()["items"]
+    ]
 
     timeline = (await http.get(f"/v1/cases/{case_id}/timeline", headers=api.headers("auditor"))).json()
     types = [event["type"] for event in timeline]
@@ -331,7 +351,10 @@ async def test_denied_operation_is_a_problem_and_is_recorded(
     )
     assert row is not None
     assert (row["actor_roles"], row["task_id"], row["operation"], row["reason_code"]) == (
-        ["reviewer"], task_id, "claim", "NOT_ASSIGNEE"
+        ["reviewer"],
+        task_id,
+        "claim",
+        "NOT_ASSIGNEE",
     )
     assert "bob" in row["message"] and json.loads(row["request"]) == {"expected_version": 1} and row["at"]
 
@@ -339,7 +362,9 @@ async def test_denied_operation_is_a_problem_and_is_recorded(
     await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")
     no_reason = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "reject"})
     problem(no_reason, 422, "COMMENT_REQUIRED")
-    stale = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "expected_version": 1})
+    stale = await act(
+        http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve", "expected_version": 1}
+    )
     problem(stale, 409, "STALE_TASK_VERSION")
 
     # read-only principals are refused by the API itself, also recorded
@@ -349,13 +374,17 @@ async def test_denied_operation_is_a_problem_and_is_recorded(
         ("bob", "NOT_ASSIGNEE"), ("officer-1", "COMMENT_REQUIRED"), ("officer-1", "STALE_TASK_VERSION"),
         ("auditor-1", "READ_ONLY"),
     ]  # fmt: skip
-    problem(await http.get(f"/v1/cases/{case_id}/denied-attempts", headers=api.headers("service")), 403, "ROLE_REQUIRED")
+    problem(
+        await http.get(f"/v1/cases/{case_id}/denied-attempts", headers=api.headers("service")), 403, "ROLE_REQUIRED"
+    )
 
 
 async def test_actor_comes_from_the_token_never_the_body(http: httpx.AsyncClient, api: LiveApi) -> None:
     case_id = (await start(http, api))["case_id"]
     task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
-    smuggled = await act(http, api, "bob", f"/v1/tasks/{task_id}/claim", {"actor": {"id": "officer-1", "roles": ["one_window"]}})
+    smuggled = await act(
+        http, api, "bob", f"/v1/tasks/{task_id}/claim", {"actor": {"id": "officer-1", "roles": ["one_window"]}}
+    )
     invalid = problem(smuggled, 422, "VALIDATION_ERROR")
     assert invalid["errors"][0]["field"] == "actor"
 
@@ -403,7 +432,9 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
     await ok("officer2", "decide", {"decision": "approve", "comment": "for officer-1"})
     # the added signer (officer-2) signs after: their task opened
     signer_task = await wait_for_task(http, api, "officer2", case_id, "acceptance")
-    transferred = await ok("officer2", "transfer", {"to_user": "officer-1", "comment": "back to you"}, target=signer_task)
+    transferred = await ok(
+        "officer2", "transfer", {"to_user": "officer-1", "comment": "back to you"}, target=signer_task
+    )
     assert transferred["task"]["assignee_id"] == "officer-1"
     await ok("officer", "decide", {"decision": "approve"}, target=signer_task)
 
@@ -414,8 +445,17 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
     assert again != task_id
     # the copied user now reads the case
     assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("head"))).status_code == 200
-    types = [r["type"] for r in await db_pool.fetch("SELECT type FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)]
-    for expected in ("task.urged", "case.cc", "task.signer_added", "task.delegated", "task.transferred", "task.unclaimed"):
+    types = [
+        r["type"] for r in await db_pool.fetch("SELECT type FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
+    ]
+    for expected in (
+        "task.urged",
+        "case.cc",
+        "task.signer_added",
+        "task.delegated",
+        "task.transferred",
+        "task.unclaimed",
+    ):
         assert expected in types
 
 
@@ -449,17 +489,28 @@ async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> No
 
 async def test_unknown_and_malformed_targets(http: httpx.AsyncClient, api: LiveApi) -> None:
     problem(await http.get("/v1/cases/generic:NOPE-404", headers=api.headers("admin")), 404, "CASE_NOT_FOUND")
-    problem(await http.get("/v1/cases/generic:NOPE-404/timeline", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND")
+    problem(
+        await http.get("/v1/cases/generic:NOPE-404/timeline", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND"
+    )
     problem(await http.get("/v1/cases/generic:NOPE-404/history", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND")
     gone = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404/acceptance/1/claim")
     problem(gone, 404, "TASK_NOT_FOUND")
     encoded = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404%2Facceptance%2F1/claim")
     problem(encoded, 404, "TASK_NOT_FOUND")
-    problem(await act(http, api, "officer", "/v1/cases/generic:NOPE-404/withdraw", {"reason": "r"}), 404, "CASE_NOT_FOUND")
+    problem(
+        await act(http, api, "officer", "/v1/cases/generic:NOPE-404/withdraw", {"reason": "r"}), 404, "CASE_NOT_FOUND"
+    )
     problem(await http.get("/v1/cases/not a case", headers=api.headers("admin")), 422, "VALIDATION_ERROR")
     problem(await act(http, api, "officer", "/v1/tasks/generic:X/acceptance/1/fly"), 404, "NOT_FOUND")
-    listed = problem(await http.get("/v1/inbox", params={"limit": 0}, headers=api.headers("alice")), 422, "VALIDATION_ERROR")
-    assert listed["errors"][0] == {"field": "limit", "location": "query", "message": listed["errors"][0]["message"], "type": "greater_than_equal"}
+    listed = problem(
+        await http.get("/v1/inbox", params={"limit": 0}, headers=api.headers("alice")), 422, "VALIDATION_ERROR"
+    )
+    assert listed["errors"][0] == {
+        "field": "limit",
+        "location": "query",
+        "message": listed["errors"][0]["message"],
+        "type": "greater_than_equal",
+    }
 
 
 async def test_inbox_filters_and_pages(http: httpx.AsyncClient, api: LiveApi) -> None:
@@ -476,7 +527,9 @@ async def test_inbox_filters_and_pages(http: httpx.AsyncClient, api: LiveApi) ->
     assert await inbox_ids(http, api, "nobody") == []
 
 
-async def test_callback_url_is_registered_at_start(http: httpx.AsyncClient, api: LiveApi, dev_server_env: WorkflowEnvironment) -> None:
+async def test_callback_url_is_registered_at_start(
+    http: httpx.AsyncClient, api: LiveApi, dev_server_env: WorkflowEnvironment
+) -> None:
     from schemas.case import CaseInput
 
     started = await start(http, api, callback_url="https://portal.example.test/hooks/approvals")
@@ -495,7 +548,18 @@ async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
         "/v1/cases/{case_id}/history", "/health",
     ):  # fmt: skip
         assert path in paths
-    for operation in ("claim", "unclaim", "decide", "transfer", "delegate", "add-signer", "return", "comment", "urge", "cc"):
+    for operation in (
+        "claim",
+        "unclaim",
+        "decide",
+        "transfer",
+        "delegate",
+        "add-signer",
+        "return",
+        "comment",
+        "urge",
+        "cc",
+    ):
         assert f"/v1/tasks/{{task_id}}/{operation}" in paths
     for operation in ("withdraw", "supplement", "request-supplement", "extend"):
         assert f"/v1/cases/{{case_id}}/{operation}" in paths
@@ -620,7 +684,50 @@ async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
             response = await down.post("/v1/cases/generic", json=body, headers=api.headers("service"))
             assert "Temporal is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
             assert int(response.headers["retry-after"]) > 0
-            assert await db_pool.fetchval("SELECT count(*) FROM cases WHERE business_key = $1", body["business_key"]) == 0
+            assert (
+                await db_pool.fetchval("SELECT count(*) FROM cases WHERE business_key = $1", body["business_key"]) == 0
+            )
     finally:
         stop.set()
         await serving
+
+
+async def test_aborted_or_timed_out_update_is_retried_with_the_same_id() -> None:
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from approvals import service as service_module
+    from approvals.service import ApprovalsService
+    from schemas.case import CaseStatus, CommentRequest, OperationResult
+    from schemas.principal import Principal
+
+    result = OperationResult(case_id="generic:R-1", status=CaseStatus.in_review, last_seq=7)
+    failures: list[BaseException] = [
+        RPCError("workflow update was aborted", RPCStatusCode.UNAVAILABLE, b""),
+        WorkflowUpdateRPCTimeoutOrCancelledError(),
+    ]
+    seen_ids: list[str] = []
+
+    class Handle:
+        async def execute_update(self, update: str, request: Any, *, id: str, **_: Any) -> OperationResult:
+            seen_ids.append(id)
+            if failures:
+                raise failures.pop(0)
+            return result
+
+    engine = ApprovalsService(client=None, pool=None, settings=None)  # type: ignore[arg-type]
+    request = CommentRequest(actor=Principal(id="u"), text="t")
+    assert await engine._execute_update(Handle(), "comment", request, "comment:key-1") == result  # type: ignore[arg-type]
+    assert seen_ids == ["comment:key-1"] * 3
+
+    class Stuck:
+        async def execute_update(self, *args: Any, **kwargs: Any) -> OperationResult:
+            raise RPCError("workflow update was aborted", RPCStatusCode.UNAVAILABLE, b"")
+
+    original = service_module.UPDATE_DEADLINE_SECONDS
+    service_module.UPDATE_DEADLINE_SECONDS = 1.0
+    try:
+        with pytest.raises(service_module.Unavailable, match="same Idempotency-Key"):
+            await engine._execute_update(Stuck(), "comment", request, "comment:key-2")  # type: ignore[arg-type]
+    finally:
+        service_module.UPDATE_DEADLINE_SECONDS = original

@@ -7,9 +7,9 @@ real running case and task, in positive and negative generation modes; bounded t
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 

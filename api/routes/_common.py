@@ -12,7 +12,9 @@ from api.problems import PROBLEM_RESPONSES
 CASE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 TASK_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}/[a-z][a-z0-9_]{0,63}/[0-9]{1,9}$"
 
-CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="`<process>:<business key>`", examples=["generic:A-1"])]
+CaseId = Annotated[
+    str, Path(pattern=CASE_ID_PATTERN, description="`<process>:<business key>`", examples=["generic:A-1"])
+]
 TaskId = Annotated[
     str,
     Path(

@@ -1,6 +1,5 @@
 """Cases: start (idempotent by business key), read, list, case-level operations, timeline, history."""
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response

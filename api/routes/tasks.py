@@ -1,6 +1,5 @@
 """Task operations: every one a Workflow Update with the caller as actor, applied once per Idempotency-Key."""
 
-
 from fastapi import APIRouter
 
 from api.auth import CurrentPrincipal, Service
