@@ -606,7 +606,8 @@ class ApprovalsService:
             raise Forbidden(reason, code="READ_ONLY")
         request = operation.build(principal, target_id, body)
         await self._check_postgres()
-        update_id = f"{operation.update}:{idempotency_key or uuid.uuid4().hex}"
+        # Scoped to the operation, its target and the caller: a key reused elsewhere is a new operation.
+        update_id = f"{operation.name}:{target_id}:{principal.id}:{idempotency_key or uuid.uuid4().hex}"
         handle = self.client.get_workflow_handle(case_id)
         try:
             return await self._execute_update(handle, operation.update, request, update_id)

@@ -410,6 +410,9 @@ async def test_retried_operation_with_the_same_idempotency_key_is_applied_once(
     assert count == 1
     other = await act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": uuid.uuid4().hex})
     assert other.json()["last_seq"] > first.json()["last_seq"]
+    # the key is scoped to operation, target and caller: reused for another operation it is a new one
+    urged = await act(http, api, "officer", f"/v1/tasks/{task_id}/urge", {}, **{"Idempotency-Key": key})
+    assert urged.status_code == 200 and urged.json()["last_seq"] > other.json()["last_seq"]
 
 
 async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool) -> None:
