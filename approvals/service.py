@@ -322,6 +322,11 @@ class TimelineEntry(BaseModel):
         )  # fmt: skip
 
 
+class Verification(BaseModel):
+    ok: bool = Field(description="True when no finding is an error.")
+    report: dict[str, Any] = Field(description="approvals.audit.VerifyReport: counts, last hash, findings.")
+
+
 class DeniedAttempt(BaseModel):
     id: int
     at: Any
@@ -572,6 +577,20 @@ class ApprovalsService:
                 raise NotFound(f"no Temporal history for case {case_id}", code="CASE_NOT_FOUND") from None
             raise as_unavailable(error) or error from None
         return history.to_json()
+
+    async def verification(self, principal: Principal, case_id: str) -> Verification:
+        """The audit verdict: hash chain of the log, cross-check against the Temporal history, projections."""
+        from approvals.audit import verify_case
+
+        if not principal.has_any_role(READ_ALL_ROLES):
+            raise Forbidden("verification is for auditors and admins", code="ROLE_REQUIRED")
+        try:
+            report = await verify_case(self.client, self.pool, case_id)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
+        return Verification(ok=report.ok, report=report.model_dump(mode="json"))
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
         if not principal.has_any_role(READ_ALL_ROLES):

@@ -329,6 +329,10 @@ async def test_reviewers_work_a_case_and_the_inbox_follows(
     assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert any(e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED" for e in events)
 
+    verdict = (await http.get(f"/v1/cases/{case_id}/verification", headers=api.headers("auditor"))).json()
+    assert verdict["ok"] is True and verdict["report"]["last_seq"] == len(timeline), verdict
+    problem(await http.get(f"/v1/cases/{case_id}/verification", headers=api.headers("service")), 403, "ROLE_REQUIRED")
+
     # An operation on the ended case is refused and recorded.
     late = await act(http, api, "alice", f"/v1/tasks/{review}/comment", {"text": "too late?"})
     problem(late, 409, "CASE_CLOSED")
@@ -496,6 +500,9 @@ async def test_unknown_and_malformed_targets(http: httpx.AsyncClient, api: LiveA
         await http.get("/v1/cases/generic:NOPE-404/timeline", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND"
     )
     problem(await http.get("/v1/cases/generic:NOPE-404/history", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND")
+    problem(
+        await http.get("/v1/cases/generic:NOPE-404/verification", headers=api.headers("auditor")), 404, "CASE_NOT_FOUND"
+    )
     gone = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404/acceptance/1/claim")
     problem(gone, 404, "TASK_NOT_FOUND")
     encoded = await act(http, api, "officer", "/v1/tasks/generic:NOPE-404%2Facceptance%2F1/claim")

@@ -8,7 +8,15 @@ from fastapi.responses import JSONResponse
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS, CaseId, IdempotencyKey, body_model
 from approvals.processes import PROCESSES
-from approvals.service import CASE_OPERATIONS, CaseDetail, DeniedAttempt, Page, StartedCase, TimelineEntry
+from approvals.service import (
+    CASE_OPERATIONS,
+    CaseDetail,
+    DeniedAttempt,
+    Page,
+    StartedCase,
+    TimelineEntry,
+    Verification,
+)
 from schemas.case import OperationResult
 from schemas.records import CaseProjection
 
@@ -105,6 +113,14 @@ async def history(case_id: CaseId, principal: CurrentPrincipal, service: Service
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{case_id.replace(":", "_")}.history.json"'},
     )
+
+
+@router.get(
+    "/cases/{case_id}/verification",
+    summary="Audit verdict: hash chain, cross-check with the Temporal history, projections (auditors, admins)",
+)
+async def verification(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> Verification:
+    return await service.verification(principal, case_id)
 
 
 @router.get("/cases/{case_id}/denied-attempts", summary="Refused operations on the case (auditors, admins)")
