@@ -84,6 +84,16 @@ async def finished(env: WorkflowEnvironment, handle: Handle) -> CaseView:
         return await handle.result()
 
 
+async def wind_up(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Ends a case the test is done with: the applicant withdraws and the case finishes its notifications.
+
+    Terminating instead would abandon notification activities in flight, and an activity the test server
+    still counts as running keeps its clock from skipping for later tests.
+    """
+    await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
+    await finished(env, handle)
+
+
 async def update(handle: Handle, operation: Any, request: BaseModel) -> Any:
     return await handle.execute_update(operation, request)
 
@@ -308,7 +318,7 @@ async def test_transfer_of_a_pool_task_makes_it_a_named_task(time_skipping_env: 
         await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
         moved = (await update(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER, task_id=task.task_id, to_user="officer-2"))).task
         assert (moved.assignee_id, moved.candidate_roles, moved.claimed_by) == ("officer-2", [], None)
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_delegate_acts_and_the_event_says_on_whose_behalf(
@@ -407,7 +417,7 @@ async def test_add_signer_after_in_a_sequence_goes_before_the_next_signer(
         await decide(handle, DAVE, task_of(view, "dave"), Decision.approve)
         view = await handle.query(ApprovalWorkflow.view)
         assert [t.assignee_id for t in open_tasks(view)] == ["bob"]
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 # ---------------------------------------------------------------- comment, urge, cc
@@ -422,7 +432,7 @@ async def test_comment_is_recorded_on_the_case_or_a_task(
         await update(handle, ApprovalWorkflow.comment, CommentRequest(actor=APPLICANT, text="营业执照已上传"))
         result = await update(handle, ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="checking", task_id=task.task_id))
         assert result.task.task_id == task.task_id
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
     comments = [e for e in await events(db_pool, handle.id) if e["type"] == "case.commented"]
     assert [(c["actor_id"], c["task_id"], c["payload"]["text"]) for c in comments] == [
         (APPLICANT.id, None, "营业执照已上传"), ("alice", task.task_id, "checking"),
@@ -518,7 +528,7 @@ async def test_a_process_supplement_role_may_request_material_without_a_task(
         await first_open(handle)
         request = RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="seal")])
         assert (await update(handle, ApprovalWorkflow.request_supplement, request)).status is CaseStatus.awaiting_supplement
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_extend_lengthens_the_statutory_period_once(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -530,7 +540,7 @@ async def test_extend_lengthens_the_statutory_period_once(time_skipping_env: Wor
         view = await handle.query(ApprovalWorkflow.view)
         assert view.extended and view.clocks[0].due_at > clock.due_at
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="again"), "EXTENSION_USED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 # ---------------------------------------------------------------- every refusal, with its reason code
@@ -546,7 +556,7 @@ async def test_an_accepted_update_is_in_the_history_unlike_a_refused_one(
         await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id), id="accepted-claim")
         assert "accepted-claim" in await update_ids_in_history(handle)
         await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER_2, task_id=task.task_id), "ALREADY_CLAIMED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_not_assignee_when_someone_else_decides_an_assigned_task(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -555,7 +565,7 @@ async def test_refused_not_assignee_when_someone_else_decides_an_assigned_task(t
         task = await first_open(handle)
         cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
         assert "alice" in cause.message and "bob" in cause.message
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_not_assignee_when_the_actor_holds_no_candidate_role(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -565,7 +575,7 @@ async def test_refused_not_assignee_when_the_actor_holds_no_candidate_role(time_
         await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OUTSIDER, task_id=task.task_id), "NOT_ASSIGNEE")
         await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=OUTSIDER, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
         await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OUTSIDER, task_id=task.task_id, to_user="mallory-2"), "NOT_ASSIGNEE")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_task_not_open_for_a_decided_task_and_a_waiting_one(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -578,7 +588,7 @@ async def test_refused_task_not_open_for_a_decided_task_and_a_waiting_one(time_s
         await decide(handle, ALICE, first, Decision.approve)
         await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=first.task_id, decision=Decision.reject, comment="changed my mind"), "TASK_NOT_OPEN")
         await denied(handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=third.task_id), "TASK_NOT_OPEN")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_members_vote(
@@ -600,7 +610,7 @@ async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_membe
         await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="m1"))
         cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=m1, task_id=task_of(view, "m2").task_id, decision=Decision.approve), "DUPLICATE_VOTE")
         assert "m1" in cause.message
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_stale_task_version(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -626,7 +636,7 @@ async def test_refused_separation_of_duties_when_the_applicant_acts_on_their_own
         await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id), "SEPARATION_OF_DUTIES")
         await denied(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id), "SEPARATION_OF_DUTIES")
         await denied(handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=APPLICANT_AS_OFFICER, items=[MissingItem(item="x")]), "SEPARATION_OF_DUTIES")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_decision_not_allowed_at_the_stage(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -640,7 +650,7 @@ async def test_refused_decision_not_allowed_at_the_stage(time_skipping_env: Work
         )  # fmt: skip
         assert "approve_with_conditions" in cause.message
         await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.abstain), "DECISION_NOT_ALLOWED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 @pytest.mark.parametrize("decision", [Decision.reject, Decision.return_])
@@ -653,7 +663,7 @@ async def test_refused_comment_required_to_reject_or_return(
         task = await first_open(handle, "review")
         await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=decision), "COMMENT_REQUIRED")
         await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=decision, comment="   "), "COMMENT_REQUIRED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_claimed_by_other_and_already_claimed(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -667,7 +677,7 @@ async def test_refused_claimed_by_other_and_already_claimed(time_skipping_env: W
         assert OFFICER.id in cause.message
         await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER_2, task_id=task.task_id, to_user="dave"), "CLAIMED_BY_OTHER")
         await denied(handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=OFFICER_2, task_id=task.task_id), "NOT_CLAIMANT")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_approval_blocked_while_a_blocking_stage_stands_rejected(
@@ -701,7 +711,7 @@ async def test_refused_invalid_return_target(time_skipping_env: WorkflowEnvironm
         task = await first_open(handle, "review")
         for target in ("decision", "review", "nowhere"):
             await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.return_, comment="?", return_to=target), "INVALID_RETURN_TARGET")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_case_closed_after_the_decision(
@@ -755,7 +765,7 @@ async def test_refused_no_supplement_pending(time_skipping_env: WorkflowEnvironm
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         await first_open(handle)
         await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="unasked"), "NO_SUPPLEMENT_PENDING")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_not_applicant_when_a_reviewer_withdraws(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -776,7 +786,7 @@ async def test_refused_extension_used_and_not_allowed(time_skipping_env: Workflo
         assert "head" in cause.message
         await update(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="hearing"))
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="another"), "EXTENSION_USED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refused_not_allowed_to_request_supplement_without_a_task_at_a_stage_that_allows_it(
@@ -787,13 +797,13 @@ async def test_refused_not_allowed_to_request_supplement_without_a_task_at_a_sta
         await first_open(handle)
         request = RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="seal")])
         await denied(handle, ApprovalWorkflow.request_supplement, request, "NOT_ALLOWED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         await first_open(handle)
         request = RequestSupplementRequest(actor=BOB, items=[MissingItem(item="seal")])  # not the stage's reviewer
         await denied(handle, ApprovalWorkflow.request_supplement, request, "NOT_ALLOWED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
@@ -820,12 +830,12 @@ async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowE
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="x"), "NO_EXTENSION")
         await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="dave"))
         await denied(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=DAVE, task_id=task.task_id, to_user="bob"), "ALREADY_DELEGATED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
         handle = await start_case(time_skipping_env.client, queue, quorum)
         task = await first_open(handle)
         await denied(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"), "ADD_SIGNER_NOT_ALLOWED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
         late = definition(
             stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",)),
@@ -834,7 +844,7 @@ async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowE
         handle = await start_case(time_skipping_env.client, queue, late)
         await first_open(handle)
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="x"), "CLOCK_NOT_STARTED")
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 @pytest.mark.xfail(
@@ -858,4 +868,4 @@ async def test_a_stage_in_a_parallel_branch_may_return_the_case_to_a_stage_befor
             view = await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")), timeout=3)
             assert open_tasks(view, "acceptance")[0].round == 2
         finally:
-            await handle.terminate("test over")
+            await wind_up(time_skipping_env, handle)

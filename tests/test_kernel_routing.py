@@ -10,10 +10,10 @@ import asyncpg
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.case import CaseStatus, CaseView, ClaimRequest, DecideRequest, TaskStatus, TaskView
+from schemas.case import CaseStatus, CaseView, ClaimRequest, DecideRequest, TaskStatus, TaskView, WithdrawRequest
 from schemas.principal import Principal
 from schemas.process import Condition, Deadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
-from tests.cases import definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
 from workflows.generic import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
@@ -41,6 +41,16 @@ async def finished(env: WorkflowEnvironment, handle: Handle) -> CaseView:
     """
     with env.auto_time_skipping_disabled():
         return await handle.result()
+
+
+async def wind_up(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Ends a case the test is done with: the applicant withdraws and the case finishes its notifications.
+
+    Terminating instead would abandon notification activities in flight, and an activity the test server
+    still counts as running keeps its clock from skipping for later tests.
+    """
+    await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
+    await finished(env, handle)
 
 
 def task_of(view: CaseView, user_id: str, stage_id: str | None = None) -> TaskView:
@@ -298,7 +308,7 @@ async def test_quorum_a_reject_vote_does_not_close_the_vote(time_skipping_env: W
         await decide(handle, MEMBERS[0], task_of(view, MEMBERS[0].id), Decision.reject, comment="against")
         view = await handle.query(ApprovalWorkflow.view)
         assert view.status is CaseStatus.in_review and len(open_tasks(view)) == 4
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_quorum_vote_closes_at_the_deadline_counting_non_voters_as_absent(
@@ -337,7 +347,7 @@ async def test_quorum_without_minimum_attendance_reopens_the_vote_in_a_new_round
         await time_skipping_env.sleep(due - await time_skipping_env.get_current_time() + timedelta(minutes=1))
         view = await view_when(handle, lambda v: any(t.round == 2 for t in open_tasks(v)))
         assert len([t for t in open_tasks(view) if t.round == 2]) == 5
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
     rows = await events(db_pool, handle.id)
     [completed] = [r for r in rows if r["type"] == "stage.completed"]
@@ -495,7 +505,7 @@ async def test_return_without_a_target_goes_back_to_the_previous_stage(
         await decide(handle, BOB, task_of(view, "bob"), Decision.return_, comment="missing stamp")
         view = await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
         assert task_of(view, "alice", "acceptance").round == 2
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
 
 async def test_return_inside_a_parallel_branch_reruns_only_that_branch(
