@@ -137,8 +137,7 @@ CASES: dict[str, Callable[[Client, str], Awaitable[Handle]]] = {
 
 async def record(database_url: str) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
-    # The dev server (the real Temporal server, as in production): the Java time-skipping test server orders
-    # update events in a way the SDK's replayer does not accept, so its histories cannot be replayed.
+    # The dev server: the real Temporal server, so the histories are what production writes.
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"),
