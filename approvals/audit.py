@@ -1188,6 +1188,7 @@ def _apply(
                         other.waiting_for = added
         case "task.cancelled" if task:
             task.status = "cancelled"
+            task.version += 1  # the workflow touches a cancelled task; the event carries no version
         case "task.expired" if task:
             task.status = "expired"
         case "stage.completed":
@@ -1230,6 +1231,7 @@ def _apply(
             for task_id in p.get("overdue_tasks") or []:
                 if task_id in tasks:
                     tasks[task_id].overdue = True
+                    tasks[task_id].version += 1
         case "case.cc":
             state.observers += [o for o in p.get("observers") or [] if o not in state.observers]
         case _:

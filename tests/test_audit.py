@@ -343,9 +343,10 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
             DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, comment="同意受理"),
         )
         await handle.result()
-    events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
+    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
+    assert_state_agrees_with_the_recorded_projections(history)
 
-    rows = audit.timeline(events[1])
+    rows = audit.timeline(events)
     by_type = {row.type: row for row in rows}
     stopped, resumed = by_type["case.supplement_requested"], by_type["case.supplemented"]
     assert stopped.clock == "stopped" and resumed.clock == "resumed"
@@ -387,6 +388,7 @@ async def test_timeline_shows_a_stage_that_overran_its_working_day_deadline(
         await handle.result()
 
     rows = {row.type: row for row in await audit.case_timeline(db_pool, handle.id)}
+    assert_state_agrees_with_the_recorded_projections(await handle.fetch_history())
 
     assert rows["clock.escalated"].action.startswith(
         "deadline of stage “Acceptance” passed, escalated to role director"
@@ -508,3 +510,40 @@ def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
     assert _cli("replay", "--case", finished_case).exit_code == 0
     assert "approved" in _cli("state", finished_case).output
     assert _cli("replay", str(tmp_path / "nothing-here")).exit_code == 2
+
+
+CORPUS = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def assert_state_agrees_with_the_recorded_projections(history: WorkflowHistory) -> None:
+    """Each record_events batch carries the workflow's own projections as of its last event: the fold of
+    the events up to that event must arrive at the same case status, stages, clock and task states."""
+    events = audit.history_events(history)
+    assert audit.verify_chain(events) == []
+    for recorded in audit.recorded_batches(history):
+        case = recorded.batch.case
+        state = audit.state_at(events, seq=case.last_seq)
+        at = f"{history.workflow_id} seq {case.last_seq}"
+        assert (state.status, state.outcome) == (case.status, case.outcome), at
+        # The workflow drops a decided stage from its projection only at its next record; the fold drops it
+        # at `stage.completed`, which is when it stopped being current.
+        decided = {result.stage_id for result in state.stage_results}
+        assert set(state.current_stages) <= set(case.current_stages), at
+        assert set(case.current_stages) - set(state.current_stages) <= decided, at
+        assert state.clock_state == case.clock_state, at
+        tasks = {task.task_id: task for task in state.tasks}
+        for task in recorded.batch.tasks:
+            folded = tasks[task.task_id]
+            assert (folded.status, folded.claimed_by, folded.delegate_id) == (
+                task.status, task.claimed_by, task.delegate_id
+            ), f"{at} {task.task_id}"  # fmt: skip
+            assert (folded.assignee_id, folded.decision, folded.version) == (
+                task.assignee_id, task.decision, task.version
+            ), f"{at} {task.task_id}"  # fmt: skip
+            assert folded.overdue == task.overdue, f"{at} {task.task_id}"
+
+
+@pytest.mark.skipif(not CORPUS, reason="tests/histories/ is empty")
+@pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
+def test_state_at_agrees_with_every_projection_recorded_in_the_corpus(path: Path) -> None:
+    assert_state_agrees_with_the_recorded_projections(audit.history_from_json(path.read_text()))
