@@ -9,7 +9,7 @@ with the calendar functions the kernel uses, never from a hard-coded date.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -124,7 +124,7 @@ async def test_a_reminder_fires_before_the_due_time_and_notifies_the_assignee(
 
     [reminder] = await events(db_pool, handle.id, "clock.reminder")
     assert remind_at <= reminder["at"] < due
-    assert reminder["payload"] == {"clock": f"stage:review:1", "due_at": due.isoformat()}
+    assert reminder["payload"] == {"clock": "stage:review:1", "due_at": due.isoformat()}
     assert reminder["actor_id"] == "system" and reminder["legal_basis"] == "Art. 10"
     assert await events(db_pool, handle.id, "clock.escalated") == []
     sent = await db_pool.fetch("SELECT recipient FROM outbox WHERE case_id = $1 AND kind = 'task.reminder'", handle.id)
@@ -277,11 +277,6 @@ async def test_the_head_extends_the_period_once_from_its_previous_end(
     assert extended["payload"]["due_at"] == add(due, 10).isoformat()
 
 
-@pytest.mark.xfail(
-    reason="kernel bug: an extension granted while 补正 stops the clock is lost when the clock restarts "
-    "(_resume_clocks recomputes due_at from working_days_left taken at the pause; extend does not add to it)",
-    strict=True,
-)
 async def test_an_extension_granted_during_supplement_survives_the_restart(
     time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
 ) -> None:
@@ -316,7 +311,7 @@ def local(year: int, month: int, day: int, hour: int = 0) -> datetime:
 
 def end_of_local_day(year: int, month: int, day: int) -> datetime:
     """A period ends at the end of its last working day: local midnight starting the next day."""
-    return datetime.combine(date(year, month, day) + timedelta(days=1), time(0), tzinfo=CST).astimezone(timezone.utc)
+    return datetime.combine(date(year, month, day) + timedelta(days=1), time(0), tzinfo=CST).astimezone(UTC)
 
 
 def test_spring_festival_a_stage_due_date_skips_the_holiday_and_counts_the_make_up_saturdays() -> None:

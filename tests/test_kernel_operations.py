@@ -847,11 +847,6 @@ async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowE
         await wind_up(time_skipping_env, handle)
 
 
-@pytest.mark.xfail(
-    reason="kernel limitation: a stage heading a parallel branch cannot return to a stage before the parallel step "
-    "(_return_targets looks only inside the branch, and _run_parallel never passes a return target on)",
-    strict=True,
-)
 async def test_a_stage_in_a_parallel_branch_may_return_the_case_to_a_stage_before_the_branches(
     time_skipping_env: WorkflowEnvironment, engine_worker
 ) -> None:

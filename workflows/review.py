@@ -154,6 +154,7 @@ class KernelWorkflow:
         self._active_stages: list[str] = []
         self._clocks: dict[str, Clock] = {}
         self._clock_epoch = 0
+        self._abandoned_steps: set[str] = set()
         self._pending_supplement: list[MissingItem] = []
         self._extended = False
         self._outcome: str | None = None
@@ -242,23 +243,54 @@ class KernelWorkflow:
             if isinstance(steps[index], Parallel):
                 only_stage = returned_to
 
-    async def _run_parallel(self, step: Parallel, only_stage: str | None) -> None:
-        """Runs every branch (or, after a return, only the branch holding ``only_stage``) to its end."""
+    async def _run_parallel(self, step: Parallel, only_stage: str | None) -> str | None:
+        """Runs every branch (or, after a return, only the branch holding ``only_stage``) to its end.
+
+        Returns the stage a branch sent the case back to when that stage lies before this step; the
+        other branches are abandoned then, since the case will come through them again.
+        """
+        self._abandoned_steps.discard(step.id)
         branches = [
             (branch, [stage.id for stage in branch].index(only_stage) if only_stage else 0)
             for branch in step.branches
             if only_stage is None or any(stage.id == only_stage for stage in branch)
         ]
-        await asyncio.gather(*(self._run_branch(branch, start) for branch, start in branches))
+        targets = await asyncio.gather(*(self._run_branch(step, branch, start) for branch, start in branches))
+        return next((target for target in targets if target is not None), None)
 
-    async def _run_branch(self, stages: tuple[Stage, ...], start: int) -> None:
+    async def _run_branch(self, step: Parallel, stages: tuple[Stage, ...], start: int) -> str | None:
+        ids = [stage.id for stage in stages]
         index = start
-        while index < len(stages) and not self._status.is_final:
+        while index < len(stages) and not self._status.is_final and step.id not in self._abandoned_steps:
             run = await self._run_stage(stages[index])
-            if run and run.outcome == rules.StageOutcome.returned and run.return_to:
-                index = [stage.id for stage in stages].index(run.return_to)
-            else:
+            if run is None or run.outcome != rules.StageOutcome.returned or not run.return_to:
                 index += 1
+            elif run.return_to in ids:
+                index = ids.index(run.return_to)
+            else:
+                self._abandon_branches(step, reason=f"returned by {run.stage.id} to {run.return_to}")
+                return run.return_to
+        return None
+
+    def _abandon_branches(self, step: Parallel, *, reason: str) -> None:
+        """Stops every still-running stage of a parallel step: its open tasks are cancelled."""
+        self._abandoned_steps.add(step.id)
+        for stage in (stage for branch in step.branches for stage in branch):
+            run = self._runs.get(stage.id)
+            if run is None or run.outcome is not None:
+                continue
+            for task_id in run.task_ids:
+                if self._tasks[task_id].status in (TaskStatus.open, TaskStatus.claimed, TaskStatus.waiting):
+                    self._cancel_task(self._tasks[task_id], reason=reason)
+            self._stop_clock(f"stage:{stage.id}:{run.round}")
+            run.outcome = rules.StageOutcome.abandoned
+            self._emit(
+                "stage.abandoned",
+                actor=SYSTEM,
+                legal_basis=stage.legal_basis,
+                stage_id=stage.id,
+                payload={"round": run.round, "reason": reason},
+            )
 
     def _step_index(self, stage_id: str) -> int:
         for index, step in enumerate(self._definition.steps):
@@ -1084,20 +1116,23 @@ class KernelWorkflow:
         return target[-1]
 
     def _return_targets(self, stage: Stage) -> list[str]:
-        """Stages a return from ``stage`` may go back to: earlier ones of its branch, or of earlier steps."""
-        for step in self._definition.steps:
-            if isinstance(step, Parallel):
-                for branch in step.branches:
-                    ids = [s.id for s in branch]
-                    if stage.id in ids:
-                        return [s for s in ids[: ids.index(stage.id)] if s in self._results]
+        """Stages a return from ``stage`` may go back to, nearest last: decided stages of earlier steps,
+        then, inside a parallel branch, the earlier stages of the same branch."""
         earlier: list[str] = []
         for step in self._definition.steps:
-            if step is stage or (isinstance(step, Stage) and step.id == stage.id):
-                break
-            stages = [step] if isinstance(step, Stage) else [s for b in step.branches for s in b]
-            earlier.extend(s.id for s in stages if s.id in self._results)
-        return earlier
+            if isinstance(step, Stage):
+                if step.id == stage.id:
+                    break
+                stages = [step]
+            else:
+                branch = next((b for b in step.branches if any(s.id == stage.id for s in b)), None)
+                if branch is not None:
+                    ids = [s.id for s in branch]
+                    earlier.extend(ids[: ids.index(stage.id)])
+                    break
+                stages = [s for b in step.branches for s in b]
+            earlier.extend(s.id for s in stages)
+        return [stage_id for stage_id in earlier if stage_id in self._results]
 
     def _check_return_target(self, stage: Stage, target: str | None) -> None:
         targets = self._return_targets(stage)
@@ -1409,6 +1444,8 @@ class KernelWorkflow:
         assert deadline is not None
         clock = self._clocks["case"]
         previous = clock.due_at
+        if not clock.running:  # stopped for 补正: the days left grow, the due date follows on resume
+            clock.working_days_left += deadline.extension_working_days
         clock.due_at = self._add_working_days(previous, deadline.extension_working_days)
         clock.remind_at = self._reminder_time(clock)
         clock.reminded = clock.escalated = False

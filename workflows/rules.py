@@ -19,6 +19,7 @@ class StageOutcome:
     rejected = "rejected"
     returned = "returned"
     no_quorum = "no_quorum"
+    abandoned = "abandoned"  # a parallel branch stopped because another branch returned the case
 
 
 APPROVING = frozenset({Decision.approve, Decision.approve_with_conditions})
