@@ -52,8 +52,12 @@ BIN = Path(sys.executable).parent
 Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
 
-async def decide(handle: Handle, actor: Principal, task_id: str, decision: Decision = Decision.approve, **fields: object) -> None:
-    await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields))  # type: ignore[arg-type]
+async def decide(
+    handle: Handle, actor: Principal, task_id: str, decision: Decision = Decision.approve, **fields: object
+) -> None:
+    await handle.execute_update(
+        ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields)
+    )  # type: ignore[arg-type]
 
 
 async def first_open(handle: Handle, stage_id: str | None = None) -> str:
@@ -71,7 +75,9 @@ async def single_approve(client: Client, queue: str) -> Handle:
 
 
 async def all_with_reject(client: Client, queue: str) -> Handle:
-    handle = await start_case(client, queue, definition(stage("joint", mode=RoutingMode.all, assignees=("alice", "bob", "carol"))))
+    handle = await start_case(
+        client, queue, definition(stage("joint", mode=RoutingMode.all, assignees=("alice", "bob", "carol")))
+    )
     view = await view_when(handle, lambda v: len(open_tasks(v)) == 3)
     by_user = {t.assignee_id: t.task_id for t in open_tasks(view)}
     await decide(handle, person("alice", "reviewer"), by_user["alice"])
@@ -92,7 +98,7 @@ async def quorum_vote(client: Client, queue: str) -> Handle:
     view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
     by_user = {t.assignee_id: t.task_id for t in open_tasks(view)}
     votes = [Decision.approve, Decision.approve, Decision.approve, Decision.approve, Decision.abstain]
-    for member, vote in zip(members, votes):
+    for member, vote in zip(members, votes, strict=False):
         await decide(handle, member, by_user[member.id], vote)
     return handle
 
@@ -118,7 +124,9 @@ async def supplement_then_approve(client: Client, queue: str) -> Handle:
 
 async def return_and_rereview(client: Client, queue: str) -> Handle:
     alice, bob = person("alice", "reviewer"), person("bob", "reviewer")
-    handle = await start_case(client, queue, definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",))))
+    handle = await start_case(
+        client, queue, definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",)))
+    )
     await decide(handle, alice, await first_open(handle, "acceptance"))
     await decide(handle, bob, await first_open(handle, "review"), Decision.return_, comment="verify the land title")
     await decide(handle, alice, await first_open(handle, "acceptance"))
@@ -157,7 +165,9 @@ async def record(database_url: str) -> None:
                     view = await handle.result()
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
-                    print(f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events")
+                    print(
+                        f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events"
+                    )
     finally:
         await env.shutdown()
         await pool.close()

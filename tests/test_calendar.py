@@ -6,7 +6,7 @@ The expected dates below are computed by hand from the State Council notices, ne
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from schemas.calendar import (
     working_days_between,
 )
 
-UTC = timezone.utc
+UTC = UTC
 CST = timezone(timedelta(hours=8))
 STRICT = BeyondKnownYears.error
 LENIENT = BeyondKnownYears.weekends_only

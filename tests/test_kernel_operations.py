@@ -100,7 +100,9 @@ async def update(handle: Handle, operation: Any, request: BaseModel) -> Any:
 
 async def decide(handle: Handle, actor: Principal, task: TaskView | str, decision: Decision, **fields: Any) -> Any:
     task_id = task if isinstance(task, str) else task.task_id
-    return await update(handle, ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields))
+    return await update(
+        handle, ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields)
+    )
 
 
 async def first_open(handle: Handle, stage_id: str | None = None) -> TaskView:
@@ -213,7 +215,9 @@ async def test_claim_takes_a_pool_task_and_unclaim_returns_it_to_the_pool(
 
         claimed = (await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))).task
         assert (claimed.status, claimed.claimed_by, claimed.version) == (TaskStatus.claimed, OFFICER.id, 2)
-        released = (await update(handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=OFFICER, task_id=task.task_id))).task
+        released = (
+            await update(handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=OFFICER, task_id=task.task_id))
+        ).task
         assert (released.status, released.claimed_by, released.version) == (TaskStatus.open, None, 3)
 
         # Back in the pool: another candidate claims and decides.
@@ -297,10 +301,21 @@ async def test_transfer_hands_the_task_to_another_reviewer_who_then_decides(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        moved = (await update(handle, ApprovalWorkflow.transfer, TransferRequest(actor=ALICE, task_id=task.task_id, to_user="dave", comment="on leave"))).task
+        moved = (
+            await update(
+                handle,
+                ApprovalWorkflow.transfer,
+                TransferRequest(actor=ALICE, task_id=task.task_id, to_user="dave", comment="on leave"),
+            )
+        ).task
         assert (moved.assignee_id, moved.status, moved.version) == ("dave", TaskStatus.open, 2)
 
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve),
+            "NOT_ASSIGNEE",
+        )
         await decide(handle, DAVE, task, Decision.approve)
         view = await finished(time_skipping_env, handle)
 
@@ -311,12 +326,20 @@ async def test_transfer_hands_the_task_to_another_reviewer_who_then_decides(
     assert ("task.assigned", "dave") in {(r["kind"], r["recipient"]) for r in await outbox(db_pool, handle.id)}
 
 
-async def test_transfer_of_a_pool_task_makes_it_a_named_task(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_transfer_of_a_pool_task_makes_it_a_named_task(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
         await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        moved = (await update(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER, task_id=task.task_id, to_user="officer-2"))).task
+        moved = (
+            await update(
+                handle,
+                ApprovalWorkflow.transfer,
+                TransferRequest(actor=OFFICER, task_id=task.task_id, to_user="officer-2"),
+            )
+        ).task
         assert (moved.assignee_id, moved.candidate_roles, moved.claimed_by) == ("officer-2", [], None)
         await wind_up(time_skipping_env, handle)
 
@@ -327,16 +350,30 @@ async def test_delegate_acts_and_the_event_says_on_whose_behalf(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        delegated = (await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="dave"))).task
+        delegated = (
+            await update(
+                handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="dave")
+            )
+        ).task
         assert (delegated.assignee_id, delegated.delegate_id) == ("alice", "dave")
 
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve),
+            "NOT_ASSIGNEE",
+        )
         await decide(handle, DAVE, task, Decision.approve, comment="checked for alice")
         view = await finished(time_skipping_env, handle)
 
     # The owner stays accountable: the task is still hers, and she sees who decided for her.
     [done] = view.tasks
-    assert (done.assignee_id, done.delegate_id, done.decided_by, done.decision) == ("alice", "dave", "dave", Decision.approve)
+    assert (done.assignee_id, done.delegate_id, done.decided_by, done.decision) == (
+        "alice",
+        "dave",
+        "dave",
+        Decision.approve,
+    )
     stored = await events(db_pool, handle.id)
     [delegation] = [e for e in stored if e["type"] == "task.delegated"]
     assert delegation["payload"]["owner"] == "alice" and delegation["payload"]["delegate"] == "dave"
@@ -350,8 +387,16 @@ async def test_delegating_a_pool_task_claims_it_for_the_accountable_owner(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
-        delegated = (await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=OFFICER, task_id=task.task_id, to_user="dave"))).task
-        assert (delegated.claimed_by, delegated.delegate_id, delegated.status) == (OFFICER.id, "dave", TaskStatus.claimed)
+        delegated = (
+            await update(
+                handle, ApprovalWorkflow.delegate, DelegateRequest(actor=OFFICER, task_id=task.task_id, to_user="dave")
+            )
+        ).task
+        assert (delegated.claimed_by, delegated.delegate_id, delegated.status) == (
+            OFFICER.id,
+            "dave",
+            TaskStatus.claimed,
+        )
         await decide(handle, DAVE, task, Decision.approve)
         await finished(time_skipping_env, handle)
     [decided] = [e for e in await events(db_pool, handle.id) if e["type"] == "task.decided"]
@@ -364,13 +409,22 @@ async def test_add_signer_before_makes_the_current_signer_wait_for_the_new_one(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        result = await update(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="before"))
+        result = await update(
+            handle,
+            ApprovalWorkflow.add_signer,
+            AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="before"),
+        )
         assert result.task.status is TaskStatus.waiting
         view = await handle.query(ApprovalWorkflow.view)
         added = task_of(view, "dave")
         assert (added.status, added.added_by) == (TaskStatus.open, "alice")
         assert task_of(view, "alice").waiting_for == added.task_id
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve), "TASK_NOT_OPEN")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve),
+            "TASK_NOT_OPEN",
+        )
 
         await decide(handle, DAVE, added, Decision.approve)
         view = await handle.query(ApprovalWorkflow.view)
@@ -389,7 +443,11 @@ async def test_add_signer_after_opens_the_new_signer_once_the_current_one_approv
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        await update(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"))
+        await update(
+            handle,
+            ApprovalWorkflow.add_signer,
+            AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"),
+        )
         view = await handle.query(ApprovalWorkflow.view)
         added = task_of(view, "dave")
         assert (added.status, added.waiting_for) == (TaskStatus.waiting, task.task_id)
@@ -408,7 +466,11 @@ async def test_add_signer_after_in_a_sequence_goes_before_the_next_signer(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         task = await first_open(handle)
-        await update(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"))
+        await update(
+            handle,
+            ApprovalWorkflow.add_signer,
+            AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"),
+        )
         view = await handle.query(ApprovalWorkflow.view)
         assert task_of(view, "bob").waiting_for == task_of(view, "dave").task_id
         await decide(handle, ALICE, task, Decision.approve)
@@ -430,7 +492,9 @@ async def test_comment_is_recorded_on_the_case_or_a_task(
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
         await update(handle, ApprovalWorkflow.comment, CommentRequest(actor=APPLICANT, text="营业执照已上传"))
-        result = await update(handle, ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="checking", task_id=task.task_id))
+        result = await update(
+            handle, ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="checking", task_id=task.task_id)
+        )
         assert result.task.task_id == task.task_id
         await wind_up(time_skipping_env, handle)
     comments = [e for e in await events(db_pool, handle.id) if e["type"] == "case.commented"]
@@ -445,7 +509,9 @@ async def test_urge_notifies_the_assignee(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        await update(handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=task.task_id, comment="请尽快"))
+        await update(
+            handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=task.task_id, comment="请尽快")
+        )
         await decide(handle, ALICE, task, Decision.approve)
         await finished(time_skipping_env, handle)  # the case ends only once its notifications are out
     [urged] = [e for e in await events(db_pool, handle.id) if e["type"] == "task.urged"]
@@ -481,7 +547,9 @@ async def test_applicant_withdraws_before_the_decision_and_open_tasks_are_cancel
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, TWO_STAGES)
         await first_open(handle)
-        result = await update(handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="project relocated"))
+        result = await update(
+            handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="project relocated")
+        )
         assert result.status is CaseStatus.withdrawn
         view = await finished(time_skipping_env, handle)
     assert view.status is CaseStatus.withdrawn and view.outcome == "withdrawn"
@@ -498,12 +566,16 @@ async def test_request_supplement_pauses_the_case_and_supplement_resumes_it(
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         task = await first_open(handle)
         items = [MissingItem(item="环评批复", reason="missing"), MissingItem(item="land title", reason="expired")]
-        paused = await update(handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=ALICE, items=items))
+        paused = await update(
+            handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=ALICE, items=items)
+        )
         assert paused.status is CaseStatus.awaiting_supplement
         view = await handle.query(ApprovalWorkflow.view)
         assert view.pending_supplement == items and view.clock_state == "stopped"
 
-        resumed = await update(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="attached"))
+        resumed = await update(
+            handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="attached")
+        )
         assert resumed.status is CaseStatus.in_review
         view = await handle.query(ApprovalWorkflow.view)
         assert view.pending_supplement == [] and view.clock_state == "running"
@@ -527,11 +599,15 @@ async def test_a_process_supplement_role_may_request_material_without_a_task(
         handle = await start_case(time_skipping_env.client, queue, process)
         await first_open(handle)
         request = RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="seal")])
-        assert (await update(handle, ApprovalWorkflow.request_supplement, request)).status is CaseStatus.awaiting_supplement
+        assert (
+            await update(handle, ApprovalWorkflow.request_supplement, request)
+        ).status is CaseStatus.awaiting_supplement
         await wind_up(time_skipping_env, handle)
 
 
-async def test_extend_lengthens_the_statutory_period_once(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_extend_lengthens_the_statutory_period_once(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         view = await view_when(handle, open_tasks)
@@ -553,41 +629,78 @@ async def test_an_accepted_update_is_in_the_history_unlike_a_refused_one(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
-        await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id), id="accepted-claim")
+        await handle.execute_update(
+            ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id), id="accepted-claim"
+        )
         assert "accepted-claim" in await update_ids_in_history(handle)
-        await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER_2, task_id=task.task_id), "ALREADY_CLAIMED")
+        await denied(
+            handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER_2, task_id=task.task_id), "ALREADY_CLAIMED"
+        )
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_not_assignee_when_someone_else_decides_an_assigned_task(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_refused_not_assignee_when_someone_else_decides_an_assigned_task(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
-        cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
+        cause = await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.approve),
+            "NOT_ASSIGNEE",
+        )
         assert "alice" in cause.message and "bob" in cause.message
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_not_assignee_when_the_actor_holds_no_candidate_role(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_refused_not_assignee_when_the_actor_holds_no_candidate_role(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
         await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OUTSIDER, task_id=task.task_id), "NOT_ASSIGNEE")
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=OUTSIDER, task_id=task.task_id, decision=Decision.approve), "NOT_ASSIGNEE")
-        await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OUTSIDER, task_id=task.task_id, to_user="mallory-2"), "NOT_ASSIGNEE")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=OUTSIDER, task_id=task.task_id, decision=Decision.approve),
+            "NOT_ASSIGNEE",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.transfer,
+            TransferRequest(actor=OUTSIDER, task_id=task.task_id, to_user="mallory-2"),
+            "NOT_ASSIGNEE",
+        )
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_task_not_open_for_a_decided_task_and_a_waiting_one(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_refused_task_not_open_for_a_decided_task_and_a_waiting_one(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     process = definition(stage("chain", mode=RoutingMode.sequential, assignees=("alice", "bob", "dave")))
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         view = await view_when(handle, lambda v: len(v.tasks) == 3)
         first, second, third = view.tasks
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=second.task_id, decision=Decision.approve), "TASK_NOT_OPEN")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=BOB, task_id=second.task_id, decision=Decision.approve),
+            "TASK_NOT_OPEN",
+        )
         await decide(handle, ALICE, first, Decision.approve)
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=first.task_id, decision=Decision.reject, comment="changed my mind"), "TASK_NOT_OPEN")
-        await denied(handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=third.task_id), "TASK_NOT_OPEN")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=first.task_id, decision=Decision.reject, comment="changed my mind"),
+            "TASK_NOT_OPEN",
+        )
+        await denied(
+            handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=third.task_id), "TASK_NOT_OPEN"
+        )
         await wind_up(time_skipping_env, handle)
 
 
@@ -607,8 +720,17 @@ async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_membe
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 3)
         await decide(handle, m1, task_of(view, "m1"), Decision.approve)
         # m2 delegates their vote to m1, who has voted already: one member, one vote.
-        await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="m1"))
-        cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=m1, task_id=task_of(view, "m2").task_id, decision=Decision.approve), "DUPLICATE_VOTE")
+        await update(
+            handle,
+            ApprovalWorkflow.delegate,
+            DelegateRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="m1"),
+        )
+        cause = await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=m1, task_id=task_of(view, "m2").task_id, decision=Decision.approve),
+            "DUPLICATE_VOTE",
+        )
         assert "m1" in cause.message
         await wind_up(time_skipping_env, handle)
 
@@ -617,9 +739,16 @@ async def test_refused_stale_task_version(time_skipping_env: WorkflowEnvironment
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
-        await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id, expected_version=1))
+        await update(
+            handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id, expected_version=1)
+        )
         # The officer's screen still shows version 1.
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, expected_version=1), "STALE_TASK_VERSION")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, expected_version=1),
+            "STALE_TASK_VERSION",
+        )
         await decide(handle, OFFICER, task, Decision.approve, expected_version=2)
         assert (await finished(time_skipping_env, handle)).status is CaseStatus.approved
 
@@ -630,12 +759,37 @@ async def test_refused_separation_of_duties_when_the_applicant_acts_on_their_own
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
-        await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=APPLICANT_AS_OFFICER, task_id=task.task_id), "SEPARATION_OF_DUTIES")
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=APPLICANT_AS_OFFICER, task_id=task.task_id, decision=Decision.approve), "SEPARATION_OF_DUTIES")
+        await denied(
+            handle,
+            ApprovalWorkflow.claim,
+            ClaimRequest(actor=APPLICANT_AS_OFFICER, task_id=task.task_id),
+            "SEPARATION_OF_DUTIES",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=APPLICANT_AS_OFFICER, task_id=task.task_id, decision=Decision.approve),
+            "SEPARATION_OF_DUTIES",
+        )
         await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id), "SEPARATION_OF_DUTIES")
-        await denied(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id), "SEPARATION_OF_DUTIES")
-        await denied(handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=APPLICANT_AS_OFFICER, items=[MissingItem(item="x")]), "SEPARATION_OF_DUTIES")
+        await denied(
+            handle,
+            ApprovalWorkflow.transfer,
+            TransferRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id),
+            "SEPARATION_OF_DUTIES",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.delegate,
+            DelegateRequest(actor=OFFICER, task_id=task.task_id, to_user=APPLICANT.id),
+            "SEPARATION_OF_DUTIES",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.request_supplement,
+            RequestSupplementRequest(actor=APPLICANT_AS_OFFICER, items=[MissingItem(item="x")]),
+            "SEPARATION_OF_DUTIES",
+        )
         await wind_up(time_skipping_env, handle)
 
 
@@ -649,7 +803,12 @@ async def test_refused_decision_not_allowed_at_the_stage(time_skipping_env: Work
             "DECISION_NOT_ALLOWED",
         )  # fmt: skip
         assert "approve_with_conditions" in cause.message
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.abstain), "DECISION_NOT_ALLOWED")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.abstain),
+            "DECISION_NOT_ALLOWED",
+        )
         await wind_up(time_skipping_env, handle)
 
 
@@ -661,22 +820,50 @@ async def test_refused_comment_required_to_reject_or_return(
         handle = await start_case(time_skipping_env.client, queue, TWO_STAGES)
         await decide(handle, ALICE, await first_open(handle), Decision.approve)
         task = await first_open(handle, "review")
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=decision), "COMMENT_REQUIRED")
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=decision, comment="   "), "COMMENT_REQUIRED")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=BOB, task_id=task.task_id, decision=decision),
+            "COMMENT_REQUIRED",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=BOB, task_id=task.task_id, decision=decision, comment="   "),
+            "COMMENT_REQUIRED",
+        )
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_claimed_by_other_and_already_claimed(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_refused_claimed_by_other_and_already_claimed(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, POOL)
         task = await first_open(handle)
         await update(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER_2, task_id=task.task_id), "ALREADY_CLAIMED")
-        await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id), "ALREADY_CLAIMED")
-        cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=OFFICER_2, task_id=task.task_id, decision=Decision.approve), "CLAIMED_BY_OTHER")
+        await denied(
+            handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER_2, task_id=task.task_id), "ALREADY_CLAIMED"
+        )
+        await denied(
+            handle, ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id), "ALREADY_CLAIMED"
+        )
+        cause = await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=OFFICER_2, task_id=task.task_id, decision=Decision.approve),
+            "CLAIMED_BY_OTHER",
+        )
         assert OFFICER.id in cause.message
-        await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=OFFICER_2, task_id=task.task_id, to_user="dave"), "CLAIMED_BY_OTHER")
-        await denied(handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=OFFICER_2, task_id=task.task_id), "NOT_CLAIMANT")
+        await denied(
+            handle,
+            ApprovalWorkflow.transfer,
+            TransferRequest(actor=OFFICER_2, task_id=task.task_id, to_user="dave"),
+            "CLAIMED_BY_OTHER",
+        )
+        await denied(
+            handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=OFFICER_2, task_id=task.task_id), "NOT_CLAIMANT"
+        )
         await wind_up(time_skipping_env, handle)
 
 
@@ -691,7 +878,12 @@ async def test_refused_approval_blocked_while_a_blocking_stage_stands_rejected(
         handle = await start_case(time_skipping_env.client, queue, process)
         await decide(handle, ALICE, await first_open(handle), Decision.reject, comment="no legal basis")
         task = await first_open(handle, "decision")
-        cause = await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.approve), "APPROVAL_BLOCKED")
+        cause = await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.approve),
+            "APPROVAL_BLOCKED",
+        )
         assert "legality" in cause.message
         # Rejecting, or returning the case to the blocking stage, stays possible.
         await decide(handle, BOB, task, Decision.return_, comment="re-examine legality", return_to="legality")
@@ -702,15 +894,31 @@ async def test_refused_approval_blocked_while_a_blocking_stage_stands_rejected(
 
 
 async def test_refused_invalid_return_target(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
-    process = definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",)), stage("decision", assignees=("dave",)))
+    process = definition(
+        stage("acceptance", assignees=("alice",)),
+        stage("review", assignees=("bob",)),
+        stage("decision", assignees=("dave",)),
+    )
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         first = await first_open(handle)
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=first.task_id, decision=Decision.return_, comment="?"), "INVALID_RETURN_TARGET")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=first.task_id, decision=Decision.return_, comment="?"),
+            "INVALID_RETURN_TARGET",
+        )
         await decide(handle, ALICE, first, Decision.approve)
         task = await first_open(handle, "review")
         for target in ("decision", "review", "nowhere"):
-            await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=BOB, task_id=task.task_id, decision=Decision.return_, comment="?", return_to=target), "INVALID_RETURN_TARGET")
+            await denied(
+                handle,
+                ApprovalWorkflow.decide,
+                DecideRequest(
+                    actor=BOB, task_id=task.task_id, decision=Decision.return_, comment="?", return_to=target
+                ),
+                "INVALID_RETURN_TARGET",
+            )
         await wind_up(time_skipping_env, handle)
 
 
@@ -730,9 +938,21 @@ async def test_refused_case_closed_after_the_decision(
         await decide(handle, ALICE, task, Decision.approve)
         await view_when(handle, lambda v: v.status is CaseStatus.approved)
 
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.reject, comment="x"), "CASE_CLOSED")
-        await denied(handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="too late"), "CASE_CLOSED")
-        await denied(handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="x")]), "CASE_CLOSED")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.reject, comment="x"),
+            "CASE_CLOSED",
+        )
+        await denied(
+            handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="too late"), "CASE_CLOSED"
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.request_supplement,
+            RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="x")]),
+            "CASE_CLOSED",
+        )
         await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT), "CASE_CLOSED")
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="x"), "CASE_CLOSED")
         await denied(handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=task.task_id), "CASE_CLOSED")
@@ -747,8 +967,17 @@ async def test_refused_case_paused_while_waiting_for_supplementary_material(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         task = await first_open(handle)
-        await update(handle, ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="seal")]))
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve), "CASE_PAUSED")
+        await update(
+            handle,
+            ApprovalWorkflow.request_supplement,
+            RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="seal")]),
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve),
+            "CASE_PAUSED",
+        )
         await denied(
             handle, ApprovalWorkflow.request_supplement,
             RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="one more thing")]), "SUPPLEMENT_ALREADY_PENDING",
@@ -764,17 +993,28 @@ async def test_refused_no_supplement_pending(time_skipping_env: WorkflowEnvironm
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
         await first_open(handle)
-        await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="unasked"), "NO_SUPPLEMENT_PENDING")
+        await denied(
+            handle,
+            ApprovalWorkflow.supplement,
+            SupplementRequest(actor=APPLICANT, comment="unasked"),
+            "NO_SUPPLEMENT_PENDING",
+        )
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_not_applicant_when_a_reviewer_withdraws(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_refused_not_applicant_when_a_reviewer_withdraws(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         await first_open(handle)
-        await denied(handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=ALICE, reason="I'd rather not"), "NOT_APPLICANT")
+        await denied(
+            handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=ALICE, reason="I'd rather not"), "NOT_APPLICANT"
+        )
         # The service that filed the case for the applicant may withdraw it.
-        assert (await update(handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=SERVICE, reason="filed twice"))).status is CaseStatus.withdrawn
+        assert (
+            await update(handle, ApprovalWorkflow.withdraw, WithdrawRequest(actor=SERVICE, reason="filed twice"))
+        ).status is CaseStatus.withdrawn
         await finished(time_skipping_env, handle)
 
 
@@ -816,25 +1056,61 @@ async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowE
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
         task = await first_open(handle)
         missing = f"{handle.id}/review/99"
-        await denied(handle, ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=missing, decision=Decision.approve), "TASK_NOT_FOUND")
-        await denied(handle, ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="x", task_id=missing), "TASK_NOT_FOUND")
+        await denied(
+            handle,
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=missing, decision=Decision.approve),
+            "TASK_NOT_FOUND",
+        )
+        await denied(
+            handle, ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="x", task_id=missing), "TASK_NOT_FOUND"
+        )
         await denied(handle, ApprovalWorkflow.claim, ClaimRequest(actor=ALICE, task_id=task.task_id), "NOT_CLAIMABLE")
-        await denied(handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=ALICE, task_id=task.task_id), "NOT_CLAIMANT")
-        await denied(handle, ApprovalWorkflow.transfer, TransferRequest(actor=ALICE, task_id=task.task_id, to_user="alice"), "INVALID_TARGET")
-        await denied(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="alice"), "INVALID_TARGET")
-        await denied(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="alice", position="after"), "DUPLICATE_SIGNER")
+        await denied(
+            handle, ApprovalWorkflow.unclaim, UnclaimRequest(actor=ALICE, task_id=task.task_id), "NOT_CLAIMANT"
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.transfer,
+            TransferRequest(actor=ALICE, task_id=task.task_id, to_user="alice"),
+            "INVALID_TARGET",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.delegate,
+            DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="alice"),
+            "INVALID_TARGET",
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.add_signer,
+            AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="alice", position="after"),
+            "DUPLICATE_SIGNER",
+        )
         await denied(handle, ApprovalWorkflow.comment, CommentRequest(actor=OUTSIDER, text="hello"), "NOT_INVOLVED")
         await denied(handle, ApprovalWorkflow.urge, UrgeRequest(actor=OUTSIDER, task_id=task.task_id), "NOT_INVOLVED")
         await denied(handle, ApprovalWorkflow.cc, CcRequest(actor=OUTSIDER, observers=["x"]), "NOT_INVOLVED")
         await denied(handle, ApprovalWorkflow.cc, CcRequest(actor=APPLICANT, observers=["x"]), "SEPARATION_OF_DUTIES")
         await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="x"), "NO_EXTENSION")
-        await update(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="dave"))
-        await denied(handle, ApprovalWorkflow.delegate, DelegateRequest(actor=DAVE, task_id=task.task_id, to_user="bob"), "ALREADY_DELEGATED")
+        await update(
+            handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=task.task_id, to_user="dave")
+        )
+        await denied(
+            handle,
+            ApprovalWorkflow.delegate,
+            DelegateRequest(actor=DAVE, task_id=task.task_id, to_user="bob"),
+            "ALREADY_DELEGATED",
+        )
         await wind_up(time_skipping_env, handle)
 
         handle = await start_case(time_skipping_env.client, queue, quorum)
         task = await first_open(handle)
-        await denied(handle, ApprovalWorkflow.add_signer, AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"), "ADD_SIGNER_NOT_ALLOWED")
+        await denied(
+            handle,
+            ApprovalWorkflow.add_signer,
+            AddSignerRequest(actor=ALICE, task_id=task.task_id, signer="dave", position="after"),
+            "ADD_SIGNER_NOT_ALLOWED",
+        )
         await wind_up(time_skipping_env, handle)
 
         late = definition(
@@ -852,14 +1128,20 @@ async def test_a_stage_in_a_parallel_branch_may_return_the_case_to_a_stage_befor
 ) -> None:
     process = definition(
         stage("acceptance", assignees=("alice",)),
-        Parallel(id="opinions", title="Opinions", branches=((stage("land", assignees=("bob",)),), (stage("environment", assignees=("dave",)),))),
+        Parallel(
+            id="opinions",
+            title="Opinions",
+            branches=((stage("land", assignees=("bob",)),), (stage("environment", assignees=("dave",)),)),
+        ),
     )
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         await decide(handle, ALICE, await first_open(handle), Decision.approve)
         land = await first_open(handle, "land")
         try:
-            await decide(handle, BOB, land, Decision.return_, comment="acceptance missed the land title", return_to="acceptance")
+            await decide(
+                handle, BOB, land, Decision.return_, comment="acceptance missed the land title", return_to="acceptance"
+            )
             view = await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")), timeout=3)
             assert open_tasks(view, "acceptance")[0].round == 2
         finally:

@@ -81,7 +81,9 @@ def payload(row: asyncpg.Record) -> dict[str, Any]:
 # ---------------------------------------------------------------- single
 
 
-async def test_single_pool_stage_approved_by_a_candidate(time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool) -> None:
+async def test_single_pool_stage_approved_by_a_candidate(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(
             time_skipping_env.client, queue, definition(stage("acceptance", candidate_roles=("one_window",)))
@@ -97,9 +99,17 @@ async def test_single_pool_stage_approved_by_a_candidate(time_skipping_env: Work
         result = await finished(time_skipping_env, handle)
 
     assert result.status is CaseStatus.approved
-    rows = await db_pool.fetch("SELECT seq, type, actor_id FROM audit_events WHERE case_id = $1 ORDER BY seq", handle.id)
+    rows = await db_pool.fetch(
+        "SELECT seq, type, actor_id FROM audit_events WHERE case_id = $1 ORDER BY seq", handle.id
+    )
     assert [row["type"] for row in rows] == [
-        "case.started", "stage.started", "task.created", "task.claimed", "task.decided", "stage.completed", "case.decided",
+        "case.started",
+        "stage.started",
+        "task.created",
+        "task.claimed",
+        "task.decided",
+        "stage.completed",
+        "case.decided",
     ]
     assert rows[3]["actor_id"] == OFFICER.id
 
@@ -128,7 +138,9 @@ async def test_approval_with_conditions_carries_the_conditions_to_the_case(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         view = await view_when(handle, open_tasks)
-        await decide(handle, ALICE, task_of(view, "alice"), Decision.approve_with_conditions, conditions=["report yearly"])
+        await decide(
+            handle, ALICE, task_of(view, "alice"), Decision.approve_with_conditions, conditions=["report yearly"]
+        )
         result = await finished(time_skipping_env, handle)
 
     assert result.status is CaseStatus.approved_with_conditions
@@ -275,7 +287,7 @@ async def test_quorum_vote_with_abstention_records_the_tally_in_stage_completed(
         handle = await start_case(time_skipping_env.client, queue, definition(committee()))
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
         votes = [Decision.approve, Decision.approve, Decision.approve, Decision.approve, Decision.abstain]
-        for member, vote in zip(MEMBERS, votes):
+        for member, vote in zip(MEMBERS, votes, strict=False):
             await decide(handle, member, task_of(view, member.id), vote)
         result = await finished(time_skipping_env, handle)
 
@@ -294,14 +306,18 @@ async def test_quorum_vote_an_abstention_can_defeat_the_motion(
         handle = await start_case(time_skipping_env.client, queue, definition(committee()))
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
         votes = [Decision.approve, Decision.approve, Decision.approve, Decision.reject, Decision.abstain]
-        for member, vote in zip(MEMBERS, votes):
-            await decide(handle, member, task_of(view, member.id), vote, comment="" if vote is not Decision.reject else "no")
+        for member, vote in zip(MEMBERS, votes, strict=False):
+            await decide(
+                handle, member, task_of(view, member.id), vote, comment="" if vote is not Decision.reject else "no"
+            )
         result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.rejected
     assert result.stage_results[0].tally["required"] == 4
 
 
-async def test_quorum_a_reject_vote_does_not_close_the_vote(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+async def test_quorum_a_reject_vote_does_not_close_the_vote(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, definition(committee()))
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
@@ -319,7 +335,7 @@ async def test_quorum_vote_closes_at_the_deadline_counting_non_voters_as_absent(
         handle = await start_case(time_skipping_env.client, queue, process)
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 5)
         due = open_tasks(view)[0].due_at
-        for member, vote in zip(MEMBERS[:3], [Decision.approve, Decision.approve, Decision.abstain]):
+        for member, vote in zip(MEMBERS[:3], [Decision.approve, Decision.approve, Decision.abstain], strict=False):
             await decide(handle, member, task_of(view, member.id), vote)
         await time_skipping_env.sleep(timedelta(days=7))  # past 3 working days, whatever the weekday
         result = await finished(time_skipping_env, handle)
@@ -472,7 +488,14 @@ async def test_return_to_an_earlier_stage_reruns_it_then_the_returning_stage(
         view = await view_when(handle, lambda v: bool(open_tasks(v, "review")))
         await decide(handle, BOB, task_of(view, "bob"), Decision.approve)
         view = await view_when(handle, lambda v: bool(open_tasks(v, "decision")))
-        await decide(handle, CAROL, task_of(view, "carol"), Decision.return_, comment="verify the land title", return_to="acceptance")
+        await decide(
+            handle,
+            CAROL,
+            task_of(view, "carol"),
+            Decision.return_,
+            comment="verify the land title",
+            return_to="acceptance",
+        )
 
         view = await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
         again = task_of(view, "alice", "acceptance")
@@ -488,7 +511,14 @@ async def test_return_to_an_earlier_stage_reruns_it_then_the_returning_stage(
     assert result.status is CaseStatus.approved
     rows = await events(db_pool, handle.id)
     started = [(r["stage_id"], payload(r)["round"]) for r in rows if r["type"] == "stage.started"]
-    assert started == [("acceptance", 1), ("review", 1), ("decision", 1), ("acceptance", 2), ("review", 2), ("decision", 2)]
+    assert started == [
+        ("acceptance", 1),
+        ("review", 1),
+        ("decision", 1),
+        ("acceptance", 2),
+        ("review", 2),
+        ("decision", 2),
+    ]
     returned = [payload(r) for r in rows if r["type"] == "stage.completed" and payload(r)["outcome"] == "returned"]
     assert returned == [{"outcome": "returned", "round": 1, "conditions": [], "tally": {}, "return_to": "acceptance"}]
 

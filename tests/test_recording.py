@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.queries import case_events, case_tasks, get_case, inbox
 from activities.storage import StorageActivities
-from schemas.case import CaseStatus, CaseView, ClaimRequest, CommentRequest, DecideRequest, TaskStatus, TransferRequest, WithdrawRequest
+from schemas.case import (
+    CaseView,
+    ClaimRequest,
+    CommentRequest,
+    DecideRequest,
+    TaskStatus,
+    TransferRequest,
+    WithdrawRequest,
+)
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content, seal_event
 from schemas.principal import SYSTEM
 from schemas.process import Decision, RoutingMode
@@ -30,7 +38,7 @@ async def finished(env: WorkflowEnvironment, handle) -> CaseView:  # type: ignor
 
 
 def a_batch(case_id: str, count: int) -> RecordBatch:
-    at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     events: list[DomainEvent] = []
     prev = GENESIS_HASH
     for seq in range(1, count + 1):
@@ -78,17 +86,21 @@ async def test_a_finished_case_has_a_verifiable_hash_chain_and_complete_events(
         handle = await start_case(time_skipping_env.client, queue, process, title="链式审计 case")
         [task] = open_tasks(await view_when(handle, open_tasks))
         await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve))
+        await handle.execute_update(
+            ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve)
+        )
         view = await view_when(handle, lambda v: len(open_tasks(v, "review")) == 2)
         for reviewer in (ALICE, BOB):
             [mine] = [t for t in open_tasks(view) if t.assignee_id == reviewer.id]
-            await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=reviewer, task_id=mine.task_id, decision=Decision.approve))
+            await handle.execute_update(
+                ApprovalWorkflow.decide, DecideRequest(actor=reviewer, task_id=mine.task_id, decision=Decision.approve)
+            )
         result = await finished(time_skipping_env, handle)
 
     stored = await case_events(db_pool, handle.id)
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))  # no gaps
     assert stored[0].prev_hash == GENESIS_HASH
-    for earlier, later in zip(stored, stored[1:]):
+    for earlier, later in zip(stored, stored[1:], strict=False):
         assert later.prev_hash == earlier.hash
     for event in stored:
         assert compute_hash(event_content(event)) == event.hash, f"event {event.seq} does not verify"
@@ -103,7 +115,9 @@ async def test_a_tampered_event_breaks_the_chain_from_that_point(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, definition(stage("review", assignees=("alice",))))
         [task] = open_tasks(await view_when(handle, open_tasks))
-        await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve))
+        await handle.execute_update(
+            ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve)
+        )
         await finished(time_skipping_env, handle)
     stored = await case_events(db_pool, handle.id)
     decided = next(e for e in stored if e.type == "task.decided")
@@ -119,9 +133,12 @@ async def test_the_projections_reflect_the_final_state(
         handle = await start_case(time_skipping_env.client, queue, process)
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 2)
         alices = next(t for t in view.tasks if t.assignee_id == "alice")
-        await handle.execute_update(ApprovalWorkflow.transfer, TransferRequest(actor=ALICE, task_id=alices.task_id, to_user="dave"))
         await handle.execute_update(
-            ApprovalWorkflow.decide, DecideRequest(actor=person("dave"), task_id=alices.task_id, decision=Decision.approve)
+            ApprovalWorkflow.transfer, TransferRequest(actor=ALICE, task_id=alices.task_id, to_user="dave")
+        )
+        await handle.execute_update(
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=person("dave"), task_id=alices.task_id, decision=Decision.approve),
         )
         result = await finished(time_skipping_env, handle)
 
@@ -135,7 +152,12 @@ async def test_the_projections_reflect_the_final_state(
     assert {r.assignee_id: r.status for r in rows.values()} == {"dave": "completed", "bob": "cancelled"}
     case = await get_case(db_pool, handle.id)
     assert case is not None
-    assert (case.status, case.outcome, case.last_seq, case.current_stages) == ("approved", "approved", result.last_seq, [])
+    assert (case.status, case.outcome, case.last_seq, case.current_stages) == (
+        "approved",
+        "approved",
+        result.last_seq,
+        [],
+    )
 
 
 async def test_the_inbox_finds_open_tasks_by_user_and_by_role_from_the_database_alone(
@@ -154,12 +176,16 @@ async def test_the_inbox_finds_open_tasks_by_user_and_by_role_from_the_database_
         assert task.task_id in [t.task_id for t in await inbox(db_pool, OFFICER.id, [])]
         assert task.task_id not in [t.task_id for t in await inbox(db_pool, OFFICER_2.id, ["one_window"])]
 
-        await handle.execute_update(ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve))
+        await handle.execute_update(
+            ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve)
+        )
         [review] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))), "review")
         # The update returns once PostgreSQL has its result: the decided task has left every inbox.
         assert task.task_id not in [t.task_id for t in await inbox(db_pool, OFFICER.id, ["one_window"])]
         # The next stage opens after the decision was recorded; any later accepted update is recorded after it.
-        await handle.execute_update(ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="looking", task_id=review.task_id))
+        await handle.execute_update(
+            ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="looking", task_id=review.task_id)
+        )
         # By user id: the named reviewer's task, whatever their roles.
         assert [t.task_id for t in await inbox(db_pool, "alice", []) if t.case_id == handle.id] == [review.task_id]
         # The query reads PostgreSQL only (it takes a pool, no Temporal client).

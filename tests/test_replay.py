@@ -6,10 +6,9 @@ recorded by ``.venv/bin/python -m tests.record_histories``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory

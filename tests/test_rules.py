@@ -12,7 +12,15 @@ import pytest
 
 from schemas.process import Condition, Decision, QuorumRule, RoutingMode
 from workflows import rules
-from workflows.rules import StageOutcome, TaskFacts, case_outcome, condition_holds, merge_conditions, stage_outcome, tally_votes
+from workflows.rules import (
+    StageOutcome,
+    TaskFacts,
+    case_outcome,
+    condition_holds,
+    merge_conditions,
+    stage_outcome,
+    tally_votes,
+)
 
 A = Decision.approve
 R = Decision.reject
