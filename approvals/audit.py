@@ -34,6 +34,7 @@ from temporalio.worker import Replayer
 
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content
+from schemas.principal import Principal
 from schemas.records import RecordBatch
 
 CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
@@ -75,6 +76,8 @@ class FindingKind(StrEnum):
     not_in_history = "not_in_history"
     """A row of the audit log the workflow never emitted."""
     differs_from_history = "differs_from_history"
+    decision_not_logged = "decision_not_logged"
+    """A reviewer's request the workflow accepted (a Workflow Update in the history) has no matching row."""
     pending = "pending"
     bundle_digest = "bundle_digest"
     history_unreadable = "history_unreadable"
@@ -288,6 +291,127 @@ def history_events(history: WorkflowHistory) -> list[DomainEvent]:
     return [events[seq] for seq in sorted(events)]
 
 
+UPDATE_EVENTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "claim": ("task.claimed", ()),
+    "unclaim": ("task.unclaimed", ()),
+    "decide": ("task.decided", (("decision", "decision"), ("comment", "comment"), ("conditions", "conditions"))),
+    "transfer": ("task.transferred", (("to_user", "to"), ("comment", "comment"))),
+    "delegate": ("task.delegated", (("to_user", "delegate"), ("comment", "comment"))),
+    "add_signer": ("task.signer_added", (("signer", "signer"), ("position", "position"), ("comment", "comment"))),
+    "urge": ("task.urged", (("comment", "comment"),)),
+    "comment": ("case.commented", (("text", "text"),)),
+    "cc": ("case.cc", (("observers", "observers"), ("comment", "comment"))),
+    "withdraw": ("case.withdrawn", (("reason", "reason"),)),
+    "request_supplement": ("case.supplement_requested", (("items", "items"), ("comment", "comment"))),
+    "supplement": ("case.supplemented", (("documents", "documents"), ("comment", "comment"))),
+    "extend": ("case.extended", (("reason", "reason"),)),
+}
+"""Workflow Update name -> the event it must leave, and (request field, payload field) pairs that must agree."""
+
+
+class DecisionRequest(BaseModel):
+    """A reviewer's or applicant's request as the Temporal history holds it (an accepted Workflow Update)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    update_id: str
+    name: str
+    request: dict[str, Any]
+    accepted_event_id: int
+    after_seq: int = Field(description="Last event seq recorded before the update was accepted.")
+    result_last_seq: int | None = Field(None, description="`last_seq` of the update's result; None: failed/open.")
+
+
+def decision_requests(history: WorkflowHistory) -> list[DecisionRequest]:
+    """Every accepted Workflow Update of the history with its request and, once completed, its result."""
+    converter = pydantic_data_converter.payload_converter
+    accepted: dict[str, DecisionRequest] = {}
+    recorded_upto = 0
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name == RECORD_ACTIVITY:
+                [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+                recorded_upto = max([recorded_upto, *(e.seq for e in batch.events)])
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            args = converter.from_payloads(list(request.input.args.payloads))
+            accepted[request.meta.update_id] = DecisionRequest(
+                update_id=request.meta.update_id,
+                name=request.input.name,
+                request=args[0] if args and isinstance(args[0], dict) else {},
+                accepted_event_id=event.event_id,
+                after_seq=recorded_upto,
+            )
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            attributes = event.workflow_execution_update_completed_event_attributes
+            known = accepted.get(attributes.meta.update_id)
+            if known is not None and attributes.outcome.HasField("success"):
+                [result] = converter.from_payloads(list(attributes.outcome.success.payloads)) or [None]
+                last_seq = result.get("last_seq") if isinstance(result, dict) else None
+                accepted[known.update_id] = known.model_copy(update={"result_last_seq": last_seq})
+    return list(accepted.values())
+
+
+def check_decisions(events: Sequence[DomainEvent], history: WorkflowHistory) -> list[Finding]:
+    """Every request the workflow accepted and completed is in the log: same actor, task and content.
+
+    The ``record_events`` inputs are what the workflow *made* of the requests; the accepted Workflow
+    Updates are the requests themselves, as the API sent them. Comparing the log with both means neither
+    a rewritten row nor workflow code that recorded something else than what was asked goes unnoticed.
+    """
+    findings: list[Finding] = []
+    for decision in decision_requests(history):
+        if decision.name not in UPDATE_EVENTS or decision.result_last_seq is None:
+            continue
+        event_type, fields = UPDATE_EVENTS[decision.name]
+        request = decision.request
+        actor = request.get("actor") or {}
+        candidates = [
+            event
+            for event in events
+            if decision.after_seq < event.seq <= decision.result_last_seq
+            and event.type == event_type
+            and (request.get("task_id") is None or event.task_id == request.get("task_id"))
+        ]
+        candidates.sort(key=lambda event: event.actor.id != actor.get("id"))  # the requester's own row first
+        described = f"the {decision.name} request by {actor.get('id')} (history event {decision.accepted_event_id})"
+        if not candidates:
+            findings.append(
+                _finding(
+                    decision.after_seq + 1,
+                    FindingKind.decision_not_logged,
+                    f"{described} has no {event_type} row in seq "
+                    f"{decision.after_seq + 1}..{decision.result_last_seq} of the audit log",
+                )
+            )
+            continue
+        event = candidates[0]
+        differing = [
+            name
+            for name, key in fields
+            if _json_ready(request.get(name)) != _json_ready(event.payload.get(key))
+            and not (request.get(name) in (None, "", []) and event.payload.get(key) in (None, "", []))
+        ]
+        if _json_ready(event.actor.model_dump(mode="json")) != _json_ready(
+            Principal.model_validate(actor).model_dump(mode="json")
+        ):
+            differing.insert(0, "actor")
+        if differing:
+            findings.append(
+                _finding(
+                    event.seq,
+                    FindingKind.differs_from_history,
+                    f"seq {event.seq} ({event.type}) does not say what {described} asked: {', '.join(differing)}",
+                )
+            )
+    return findings
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
 _COMPARED_FIELDS = ("type", "actor", "at", "legal_basis", "stage_id", "task_id", "payload", "prev_hash", "hash")
 
 
@@ -362,6 +486,7 @@ def cross_check(events: Sequence[DomainEvent], history: WorkflowHistory) -> list
                     f"seq {seq} differs from the history in {', '.join(differences)}",
                 )
             )
+    findings += check_decisions(events, history)
     return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
 
 
@@ -1249,7 +1374,9 @@ __all__ = [
     "Severity",
     "TimelineRow",
     "VerifyReport",
+    "check_decisions",
     "cross_check",
+    "decision_requests",
     "export_case",
     "fetch_case",
     "history_events",

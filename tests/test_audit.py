@@ -128,7 +128,9 @@ async def test_an_edited_payload_is_found_at_its_seq(
 
     assert not report.ok
     assert _errors(report) == {(5, FindingKind.edited), (5, FindingKind.differs_from_history)}
-    assert "payload" in next(f.message for f in report.findings if f.kind is FindingKind.differs_from_history)
+    messages = [f.message for f in report.findings if f.kind is FindingKind.differs_from_history]
+    assert any(message.endswith("differs from the history in payload") for message in messages)
+    assert any("does not say what the decide request by officer-1" in message for message in messages)
 
 
 async def test_a_deleted_row_is_found_at_its_seq(
@@ -137,7 +139,11 @@ async def test_a_deleted_row_is_found_at_its_seq(
     await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 4", finished_case)
     report = await _report(time_skipping_env, db_pool, finished_case)
 
-    assert _errors(report) == {(4, FindingKind.deleted), (4, FindingKind.missing_from_log)}
+    assert _errors(report) == {
+        (4, FindingKind.deleted),
+        (4, FindingKind.missing_from_log),
+        (4, FindingKind.decision_not_logged),  # the claim request in the history has no row any more
+    }
 
 
 async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_check(
@@ -243,7 +249,9 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
     assert audit.verify_chain(forged) == []
     findings = audit.cross_check(forged, history)
     assert {(f.seq, f.kind) for f in findings} == {(seq, FindingKind.differs_from_history) for seq in range(5, 13)}
-    assert "actor (log: 'officer-2', history: 'officer-1')" in findings[0].message
+    messages = [finding.message for finding in findings if finding.seq == 5]
+    assert any("actor (log: 'officer-2', history: 'officer-1')" in message for message in messages)
+    assert any("does not say what the decide request by officer-1" in m and "actor" in m for m in messages)
 
 
 # ------------------------------------------------------------------ export and bundles
@@ -520,6 +528,8 @@ def assert_state_agrees_with_the_recorded_projections(history: WorkflowHistory) 
     the events up to that event must arrive at the same case status, stages, clock and task states."""
     events = audit.history_events(history)
     assert audit.verify_chain(events) == []
+    assert audit.cross_check(events, history) == []  # every accepted request left its row, as asked
+    assert {d.name for d in audit.decision_requests(history)} <= set(audit.UPDATE_EVENTS)
     for recorded in audit.recorded_batches(history):
         case = recorded.batch.case
         state = audit.state_at(events, seq=case.last_seq)
