@@ -9,9 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from schemas.calendar import load_calendar
-from schemas.case import CaseInput, CaseView, TaskView
+from schemas.case import CaseInput, CaseView, TaskView, WithdrawRequest
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition, Stage
 from workflows.generic import ApprovalWorkflow
@@ -81,3 +82,19 @@ async def view_when(
 
 def open_tasks(view: CaseView, stage_id: str | None = None) -> list[TaskView]:
     return [t for t in view.tasks if t.status.is_actionable and (stage_id is None or t.stage_id == stage_id)]
+
+
+async def finished(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> CaseView:
+    """The result without unlocking time skipping (which would jump the test server's clock to the timeout)."""
+    with env.auto_time_skipping_disabled():
+        return await handle.result()
+
+
+async def wind_up(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> None:
+    """Ends a case the test is done with: the applicant withdraws and the case finishes its notifications.
+
+    Terminating instead would abandon notification activities in flight, and an activity the test server
+    still counts as running keeps its clock from skipping for later tests.
+    """
+    await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
+    await finished(env, handle)

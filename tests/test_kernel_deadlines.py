@@ -35,11 +35,21 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
     TaskView,
-    WithdrawRequest,
 )
 from schemas.principal import Principal
 from schemas.process import CaseDeadline, Deadline, Decision
-from tests.cases import APPLICANT, CALENDAR, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import (
+    APPLICANT,
+    CALENDAR,
+    definition,
+    finished,
+    open_tasks,
+    person,
+    stage,
+    start_case,
+    view_when,
+    wind_up,
+)
 from workflows.generic import ApprovalWorkflow
 
 CST = timezone(timedelta(hours=8))
@@ -58,22 +68,6 @@ Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
 def add(start: datetime, days: int, cal: WorkingCalendar = CALENDAR) -> datetime:
     return add_working_days(cal, start, days, beyond_known_years=POLICY).at
-
-
-async def finished(env: WorkflowEnvironment, handle: Handle) -> CaseView:
-    """The result without unlocking time skipping (which would jump the test server's clock 400 days)."""
-    with env.auto_time_skipping_disabled():
-        return await handle.result()
-
-
-async def wind_up(env: WorkflowEnvironment, handle: Handle) -> None:
-    """Ends a case the test is done with: the applicant withdraws and the case finishes its notifications.
-
-    Terminating instead would abandon notification activities in flight, and an activity the test server
-    still counts as running keeps its clock from skipping for later tests.
-    """
-    await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
-    await finished(env, handle)
 
 
 async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:

@@ -49,7 +49,19 @@ from schemas.case import (
 )
 from schemas.principal import Principal
 from schemas.process import CaseDeadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
-from tests.cases import APPLICANT, CALENDAR, SERVICE, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import (
+    APPLICANT,
+    CALENDAR,
+    SERVICE,
+    definition,
+    finished,
+    open_tasks,
+    person,
+    stage,
+    start_case,
+    view_when,
+    wind_up,
+)
 from workflows import WORKFLOWS
 from workflows.generic import ApprovalWorkflow
 from workflows.review import KernelWorkflow
@@ -76,22 +88,6 @@ SUPPLEMENTABLE = definition(
 
 
 # ---------------------------------------------------------------- helpers
-
-
-async def finished(env: WorkflowEnvironment, handle: Handle) -> CaseView:
-    """The result without unlocking time skipping (which would jump the test server's clock 400 days)."""
-    with env.auto_time_skipping_disabled():
-        return await handle.result()
-
-
-async def wind_up(env: WorkflowEnvironment, handle: Handle) -> None:
-    """Ends a case the test is done with: the applicant withdraws and the case finishes its notifications.
-
-    Terminating instead would abandon notification activities in flight, and an activity the test server
-    still counts as running keeps its clock from skipping for later tests.
-    """
-    await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
-    await finished(env, handle)
 
 
 async def update(handle: Handle, operation: Any, request: BaseModel) -> Any:

@@ -28,7 +28,7 @@ from schemas.case import (
 from schemas.principal import Principal
 from schemas.process import Decision
 from schemas.project import ProjectApplication, validate_uscc
-from tests.cases import APPLICANT, CALENDAR, SERVICE, open_tasks, person, view_when
+from tests.cases import APPLICANT, CALENDAR, SERVICE, finished, open_tasks, person, view_when, wind_up
 from workflows.project_approval import DIMENSIONS, ProjectApprovalWorkflow, project_case_input
 
 OFFICER = person("officer-li", "one_window", unit="one-window service centre")
@@ -168,7 +168,7 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
         await decide(
             handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["environment: condition"]
         )
-        result = await handle.result()
+        result = await finished(time_skipping_env, handle)
 
     assert result.status is CaseStatus.approved_with_conditions
     assert result.conditions == ["environment: condition", "safety: condition"]
@@ -203,7 +203,7 @@ async def test_a_rejected_dimension_blocks_approval_until_returned_and_re_review
         view = await decide(handle, "environment", REVIEWERS["environment"], Decision.approve)
         assert [r.round for r in view.stage_results if r.stage_id == "environment"] == [2]
         await decide(handle, "decision", OFFICIAL, Decision.approve)
-        result = await handle.result()
+        result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.approved
 
 
@@ -213,7 +213,7 @@ async def test_acceptance_refused_ends_the_case_without_reviews(
     async with engine_worker(time_skipping_env) as queue:
         handle = await start(time_skipping_env, queue)
         await decide(handle, "acceptance", OFFICER, Decision.reject, comment="the plot is outside the zone")
-        result = await handle.result()
+        result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.rejected
     assert {t.stage_id for t in result.tasks} == {"acceptance"}
 
@@ -230,7 +230,7 @@ async def test_land_use_change_review_joins_only_when_the_use_differs_from_the_p
         await review_all(handle)
         await decide(handle, "land_use_change", REVIEWERS["land_use_change"])
         await decide(handle, "decision", OFFICIAL)
-        result = await handle.result()
+        result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.approved
     assert {"land_use_change", "safety_risk_assessment"} <= {r.stage_id for r in result.stage_results}
 
@@ -256,7 +256,7 @@ async def test_reviewers_act_only_in_their_department_and_the_applicant_never_on
         await handle.execute_update(
             ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="site changed")
         )
-        result = await handle.result()
+        result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.withdrawn
     assert not open_tasks(result)
     history = await handle.fetch_history()
@@ -282,9 +282,7 @@ async def test_the_statutory_period_is_extended_once_by_the_head(
         assert await denial(handle.execute_update(ProjectApprovalWorkflow.extend, request)) == "EXTENSION_USED"
         view = await handle.query(ProjectApprovalWorkflow.view)
         [after] = [c.due_at for c in view.clocks if c.key == "case"]
-        await handle.execute_update(
-            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
-        )
+        await wind_up(time_skipping_env, handle)
     assert (
         before and after == add_working_days(CALENDAR, before, 10, beyond_known_years=BeyondKnownYears.weekends_only).at
     )
@@ -300,9 +298,7 @@ async def test_an_overdue_dimension_is_escalated_to_the_supervisor(
         await time_skipping_env.sleep(timedelta(days=20))  # more than 10 working days
         view = await view_when(handle, lambda v: all(t.overdue for t in open_tasks(v)))
         assert {t.stage_id for t in open_tasks(view)} == {s.id for s in DIMENSIONS}
-        await handle.execute_update(
-            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
-        )
+        await wind_up(time_skipping_env, handle)
     escalations = await db_pool.fetch(
         "SELECT payload FROM audit_events WHERE case_id = $1 AND type = 'clock.escalated'", handle.id
     )
@@ -359,9 +355,7 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
             ProjectApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached")
         )
         view = await handle.query(ProjectApprovalWorkflow.view)
-        await handle.execute_update(
-            ProjectApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="done testing")
-        )
+        await wind_up(time_skipping_env, handle)
 
     assert view.status is CaseStatus.in_review and view.clock_state == "running"
     requested = await db_pool.fetchrow(
