@@ -8,9 +8,10 @@ exactly the events the log must hold. This module checks each record on its own 
 and against the other (cross-check), and turns the events into a plain-language timeline and a
 point-in-time state.
 
-Everything here is a plain function over events and histories (no I/O) except the ``export_*`` and
-``load_*`` helpers, so the HTTP API and the CLI share it. Results are frozen pydantic models: they
-serialise to JSON as they are.
+Everything here is a plain function over events and histories (no I/O), except ``fetch_case``,
+``export_case``, ``verify_case``, ``case_timeline``, ``case_state`` (a Temporal client and/or an asyncpg
+pool) and the bundle readers and writers, so the HTTP API and the CLI share it. Results are pydantic
+models: they serialise to JSON as they are.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -521,8 +522,10 @@ class VerifyReport(BaseModel):
     last_hash: str | None
     findings: list[Finding]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
+        """Serialised with the report, so API clients need not re-derive it."""
         return not any(finding.severity is Severity.error for finding in self.findings)
 
 

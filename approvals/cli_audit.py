@@ -251,7 +251,7 @@ def verify(
     """Recompute the hash chain and cross-check the audit log against the Temporal history; exit 3 on findings."""
     reports = _run(_verify(sources))
     if as_json:
-        _print_json([report.model_dump(mode="json") | {"ok": report.ok} for report in reports])
+        _print_json([report.model_dump(mode="json") for report in reports])
     else:
         for report in reports:
             _print_report(report)

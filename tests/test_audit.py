@@ -477,6 +477,7 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     (exported / "events.json").write_text(json.dumps(events))
     tampered = _cli("verify", str(exported), "--json")
     assert tampered.exit_code == 3
+    assert json.loads(tampered.output)[0]["ok"] is False
     assert {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]} >= {(7, "edited")}
 
 
