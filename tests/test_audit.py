@@ -29,7 +29,7 @@ from schemas.case import (
 from schemas.events import compute_hash, event_content
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision
-from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when, wind_up
 from tests.fixtures.temporal import EngineWorker
 from workflows.generic import ApprovalWorkflow
 
@@ -58,7 +58,7 @@ async def run_two_stage_case(env: WorkflowEnvironment, queue: str) -> str:
     )
     await _approve(handle, "acceptance", OFFICER)
     await _approve(handle, "approval", DIRECTOR)
-    await handle.result()
+    await finished(env, handle)
     return handle.id
 
 
@@ -111,7 +111,7 @@ async def test_a_running_case_verifies(
         [task] = open_tasks(await view_when(handle, open_tasks))
         await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
         report = await audit.verify_case(time_skipping_env.client, db_pool, handle.id)
-        await handle.terminate("test over")
+        await wind_up(time_skipping_env, handle)
 
     assert report.ok and report.findings == [] and report.last_seq == 4
 
@@ -350,7 +350,7 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
             ApprovalWorkflow.decide,
             DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, comment="同意受理"),
         )
-        await handle.result()
+        await finished(time_skipping_env, handle)
     history, events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
     assert_state_agrees_with_the_recorded_projections(history)
 
@@ -393,7 +393,7 @@ async def test_timeline_shows_a_stage_that_overran_its_working_day_deadline(
             ApprovalWorkflow.decide,
             DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve),
         )
-        await handle.result()
+        await finished(time_skipping_env, handle)
 
     rows = {row.type: row for row in await audit.case_timeline(db_pool, handle.id)}
     assert_state_agrees_with_the_recorded_projections(await handle.fetch_history())
@@ -490,7 +490,7 @@ async def cases_of_one_process(time_skipping_env: WorkflowEnvironment, engine_wo
         for _ in range(3):
             handle = await start_case(time_skipping_env.client, queue, process)
             await _approve(handle, "acceptance", OFFICER)
-            await handle.result()
+            await finished(time_skipping_env, handle)
             case_ids.append(handle.id)
     return case_ids
 
