@@ -21,12 +21,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import build_activities
 from approvals.embedded_pg import EmbeddedPostgres
 from approvals.migrate import migrate
 from approvals.settings import load_settings
@@ -42,7 +40,10 @@ from schemas.principal import Principal
 from schemas.process import Decision, QuorumRule, RoutingMode
 from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.postgres import free_port, url_with_database
-from workflows import WORKFLOWS
+from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
+from tests.project_cases import decide as decide_project
+from tests.project_cases import start as start_project
+from worker import build_worker
 from workflows.generic import ApprovalWorkflow
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -65,7 +66,8 @@ async def first_open(handle: Handle, stage_id: str | None = None) -> str:
     return open_tasks(view, stage_id)[0].task_id
 
 
-async def single_approve(client: Client, queue: str) -> Handle:
+async def single_approve(env: WorkflowEnvironment, queue: str) -> Handle:
+    client = env.client
     officer = person("officer-1", "one_window")
     handle = await start_case(client, queue, definition(stage("acceptance", candidate_roles=("one_window",))))
     task_id = await first_open(handle)
@@ -74,7 +76,8 @@ async def single_approve(client: Client, queue: str) -> Handle:
     return handle
 
 
-async def all_with_reject(client: Client, queue: str) -> Handle:
+async def all_with_reject(env: WorkflowEnvironment, queue: str) -> Handle:
+    client = env.client
     handle = await start_case(
         client, queue, definition(stage("joint", mode=RoutingMode.all, assignees=("alice", "bob", "carol")))
     )
@@ -85,7 +88,8 @@ async def all_with_reject(client: Client, queue: str) -> Handle:
     return handle
 
 
-async def quorum_vote(client: Client, queue: str) -> Handle:
+async def quorum_vote(env: WorkflowEnvironment, queue: str) -> Handle:
+    client = env.client
     members = [person(f"member-{n}", "committee") for n in range(1, 6)]
     process = definition(
         stage(
@@ -103,7 +107,8 @@ async def quorum_vote(client: Client, queue: str) -> Handle:
     return handle
 
 
-async def supplement_then_approve(client: Client, queue: str) -> Handle:
+async def supplement_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
+    client = env.client
     from schemas.process import CaseDeadline, Deadline
 
     alice = person("alice", "reviewer")
@@ -122,7 +127,8 @@ async def supplement_then_approve(client: Client, queue: str) -> Handle:
     return handle
 
 
-async def return_and_rereview(client: Client, queue: str) -> Handle:
+async def return_and_rereview(env: WorkflowEnvironment, queue: str) -> Handle:
+    client = env.client
     alice, bob = person("alice", "reviewer"), person("bob", "reviewer")
     handle = await start_case(
         client, queue, definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",)))
@@ -134,12 +140,32 @@ async def return_and_rereview(client: Client, queue: str) -> Handle:
     return handle
 
 
-CASES: dict[str, Callable[[Client, str], Awaitable[Handle]]] = {
+async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
+    """补正 at acceptance, a land-use change, one dimension rejected then returned and re-reviewed, approval
+    with the departments' conditions merged, and the Art. 18 disclosure."""
+    handle = await start_project(env, queue, application(planned_land_use="logistics_warehousing"))
+    await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
+    await handle.execute_update(
+        ApprovalWorkflow.request_supplement,
+        RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="用地预审意见", reason="not attached")]),
+    )
+    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="attached"))
+    await decide_project(handle, "acceptance", OFFICER)
+    await review_all(handle, environment=Decision.reject, safety=Decision.approve_with_conditions)
+    await decide_project(handle, "land_use_change", REVIEWERS["land_use_change"])
+    await decide_project(handle, "decision", OFFICIAL, Decision.return_, return_to="environment")
+    await decide_project(handle, "environment", REVIEWERS["environment"])
+    await decide_project(handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["noise barrier"])
+    return handle
+
+
+CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-single-approve": single_approve,
     "kernel-all-with-reject": all_with_reject,
     "kernel-quorum-vote": quorum_vote,
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
+    "project-approval-full": project_approval_full,
 }
 
 
@@ -154,14 +180,11 @@ async def record(database_url: str) -> None:
     )
     try:
         async with httpx.AsyncClient() as http:
-            queue = f"histories-{uuid.uuid4().hex[:8]}"
-            async with Worker(
-                env.client, task_queue=queue, workflows=WORKFLOWS,
-                activities=build_activities(pool, load_settings(webhook_timeout_seconds=2), http),
-            ):  # fmt: skip
+            settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
+            async with build_worker(env.client, settings, pool=pool, http_client=http):
                 HISTORIES.mkdir(exist_ok=True)
                 for name, run in CASES.items():
-                    handle = await run(env.client, queue)
+                    handle = await run(env, settings.temporal_task_queue)
                     view = await handle.result()
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Every saved history of a representative kernel run replays against the current workflow code.
+"""Every saved history of a representative run (kernel and processes) replays against the current workflow code.
 
 A change to the workflows that would make a running case non-deterministic fails here. The histories are
 recorded by ``.venv/bin/python -m tests.record_histories``.
@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows import WORKFLOWS
+from workflows import WORKFLOWS, workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -35,7 +35,7 @@ def test_the_representative_runs_are_recorded() -> None:
     names = {path.stem for path in HISTORIES}
     assert {
         "kernel-single-approve", "kernel-all-with-reject", "kernel-quorum-vote",
-        "kernel-supplement-then-approve", "kernel-return-and-rereview",
+        "kernel-supplement-then-approve", "kernel-return-and-rereview", "project-approval-full",
     } <= names  # fmt: skip
 
 
@@ -43,6 +43,6 @@ def test_the_representative_runs_are_recorded() -> None:
 async def test_history_replays_without_non_determinism(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     history = WorkflowHistory.from_json(workflow_id_of(json.loads(text)), text)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
