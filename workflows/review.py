@@ -762,6 +762,9 @@ class KernelWorkflow:
         )
         self._last_seq, self._last_hash = event.seq, event.hash
         self._unrecorded.append(event)
+        workflow.logger.info(
+            "%s seq=%d stage=%s task=%s actor=%s basis=%s", type_, event.seq, stage_id, task_id, actor.id, legal_basis
+        )
         return event
 
     async def _record(self) -> None:
