@@ -801,11 +801,15 @@ def history_paths(paths: Iterable[Path | str]) -> list[Path]:
 
 
 def make_replayer(workflows: Sequence[type] | None = None) -> Replayer:
-    if workflows is None:
-        from workflows import WORKFLOWS
+    """A replayer configured as the worker is: same workflows, converter and sandbox."""
+    import workflows as engine_workflows
 
-        workflows = WORKFLOWS
-    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+    runner = getattr(engine_workflows, "workflow_runner", None)
+    return Replayer(
+        workflows=list(engine_workflows.WORKFLOWS if workflows is None else workflows),
+        data_converter=pydantic_data_converter,
+        **({"workflow_runner": runner()} if runner is not None else {}),
+    )
 
 
 async def replay(
