@@ -37,6 +37,7 @@ from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, w
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content
 from schemas.principal import Principal
 from schemas.records import RecordBatch
+from workflows import WORKFLOWS, workflow_runner
 
 CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
 """Auditors read times in the zone's local time (China has no daylight saving)."""
@@ -802,13 +803,10 @@ def history_paths(paths: Iterable[Path | str]) -> list[Path]:
 
 def make_replayer(workflows: Sequence[type] | None = None) -> Replayer:
     """A replayer configured as the worker is: same workflows, converter and sandbox."""
-    import workflows as engine_workflows
-
-    runner = getattr(engine_workflows, "workflow_runner", None)
     return Replayer(
-        workflows=list(engine_workflows.WORKFLOWS if workflows is None else workflows),
+        workflows=list(WORKFLOWS if workflows is None else workflows),
         data_converter=pydantic_data_converter,
-        **({"workflow_runner": runner()} if runner is not None else {}),
+        workflow_runner=workflow_runner(),
     )
 
 

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from approvals.cli_cases import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError, timeline_table
+from schemas.project import EXAMPLE_APPLICATION
 
 console = Console()
 
@@ -213,28 +214,13 @@ def project_request(business_key: str) -> dict[str, Any]:
         "title": "进口铜精矿保税加工项目 Imported copper concentrate bonded processing (demo)",
         "applicant": DEMO_APPLICANT,
         "application": {
+            **EXAMPLE_APPLICATION,
             "enterprise": {
                 "name": "新疆示例物流有限公司",
                 "unified_social_credit_code": "91350100M000100Y43",
                 "contact": {"name": "马林", "phone": "+86 909 555 0101", "email": "ma.lin@example.com"},
             },
             "project_name": "进口铜精矿保税加工生产线",
-            "description": "Bonded processing of imported metal ores (Art. 12), four-storey plant.",
-            "industry_code": "C3311",
-            "priority_industry": True,
-            "total_investment_cny": "120000000.00",
-            "fixed_asset_investment_cny": "90000000.00",
-            "plot_id": "ALSK-B-07",
-            "land_area_m2": "36000",
-            "planned_land_use": "industrial",
-            "zoned_land_use": "industrial",
-            "storeys": 4,
-            "floor_area_ratio": "1.60",
-            "environmental_impact_category": "report_form",
-            "major_hazard_source": False,
-            "attachments": [
-                {"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}
-            ],
         },
     }
 

@@ -78,8 +78,35 @@ class Enterprise(BaseModel):
         return validate_uscc(code)
 
 
+EXAMPLE_APPLICATION: dict[str, object] = {
+    "enterprise": {
+        "name": "Alashankou Metals Co.",
+        "unified_social_credit_code": "91350100M000100Y43",
+        "contact": {"name": "Ma Lin", "phone": "+86 909 555 0101", "email": "ma.lin@example.com"},
+    },
+    "project_name": "Imported copper concentrate bonded processing line",
+    "description": "Bonded processing of imported metal ores (Art. 12), four-storey plant.",
+    "industry_code": "C3311",
+    "priority_industry": True,
+    "total_investment_cny": "120000000.00",
+    "fixed_asset_investment_cny": "90000000.00",
+    "plot_id": "ALSK-B-07",
+    "land_area_m2": "36000",
+    "planned_land_use": "industrial",
+    "zoned_land_use": "industrial",
+    "storeys": 4,
+    "floor_area_ratio": "1.60",
+    "environmental_impact_category": "report_form",
+    "major_hazard_source": False,
+    "attachments": [
+        {"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}
+    ],
+}
+"""A valid application: shown in the OpenAPI schema, used by `approvals demo` and the tests."""
+
+
 class ProjectApplication(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [EXAMPLE_APPLICATION]})
 
     enterprise: Enterprise
     project_name: str = Field(min_length=1, max_length=200)

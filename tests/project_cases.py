@@ -13,7 +13,7 @@ from schemas.calendar import WorkingCalendar
 from schemas.case import CaseView, DecideRequest
 from schemas.principal import Principal
 from schemas.process import Decision
-from schemas.project import ProjectApplication
+from schemas.project import EXAMPLE_APPLICATION, ProjectApplication
 from tests.cases import APPLICANT, CALENDAR, SERVICE, open_tasks, person, view_when
 from workflows.project_approval import DIMENSIONS, ProjectApprovalWorkflow, project_case_input
 
@@ -34,32 +34,8 @@ ProjectHandle = WorkflowHandle[ProjectApprovalWorkflow, CaseView]
 
 
 def application(**changes: Any) -> ProjectApplication:
-    fields: dict[str, Any] = {
-        "enterprise": {
-            "name": "Alashankou Metals Co.",
-            "unified_social_credit_code": "91350100M000100Y43",
-            "contact": {"name": "Ma Lin", "phone": "+86 909 555 0101", "email": "ma.lin@example.com"},
-        },
-        "project_name": "Imported copper concentrate bonded processing line",
-        "description": "Bonded processing of imported metal ores (Art. 12), four-storey plant.",
-        "industry_code": "C3311",
-        "priority_industry": True,
-        "total_investment_cny": "120000000.00",
-        "fixed_asset_investment_cny": "90000000.00",
-        "plot_id": "ALSK-B-07",
-        "land_area_m2": "36000",
-        "planned_land_use": "industrial",
-        "zoned_land_use": "industrial",
-        "storeys": 4,
-        "floor_area_ratio": "1.60",
-        "environmental_impact_category": "report_form",
-        "major_hazard_source": False,
-        "attachments": [
-            {"uri": "s3://docs/feasibility.pdf", "sha256": "a" * 64, "size": 1048576, "name": "可行性研究报告"}
-        ],
-    }
-    fields.update(changes)
-    return ProjectApplication.model_validate(fields)
+    """The documented example application, with ``changes`` applied."""
+    return ProjectApplication.model_validate({**EXAMPLE_APPLICATION, **changes})
 
 
 async def start(

@@ -1,34 +1,18 @@
-"""Every saved history of a representative run (kernel and processes) replays against the current workflow code.
+"""Every saved history of a representative run (kernel and processes) replays against the current code.
 
 A change to the workflows that would make a running case non-deterministic fails here. The histories are
-recorded by ``.venv/bin/python -m tests.record_histories``.
+recorded by ``.venv/bin/python -m tests.record_histories`` (see ``tests/histories/README.md``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
-from workflows import WORKFLOWS, workflow_runner
+from approvals.audit import history_from_json, make_replayer
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-
-
-def workflow_id_of(history: dict) -> str:
-    """The case id the kernel recorded (it is the workflow id): replay must run under the same id, since
-    task ids in the recorded update requests are derived from it."""
-    for event in history["events"]:
-        attributes = event.get("activityTaskScheduledEventAttributes")
-        if attributes and attributes["activityType"]["name"] == "record_events":
-            batch = json.loads(base64.b64decode(attributes["input"]["payloads"][0]["data"]))
-            return str(batch["case_id"])
-    raise AssertionError("no record_events activity in the history")
 
 
 def test_the_representative_runs_are_recorded() -> None:
@@ -41,8 +25,6 @@ def test_the_representative_runs_are_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
 async def test_history_replays_without_non_determinism(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
-    history = WorkflowHistory.from_json(workflow_id_of(json.loads(text)), text)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    history = history_from_json(path.read_text(encoding="utf-8"))
+    result = await make_replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
