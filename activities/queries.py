@@ -25,7 +25,7 @@ _TASK_COLUMNS = """
 
 _CASE_COLUMNS = """
     case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
-    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq
+    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers
 """
 
 _EVENT_COLUMNS = """

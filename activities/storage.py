@@ -16,7 +16,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from schemas.records import CaseProjection, RecordBatch, TaskProjection
+from schemas.records import RecordBatch, TaskProjection
 
 log = structlog.get_logger(__name__)
 
@@ -46,16 +46,22 @@ _STORED_HASHES = "SELECT seq, hash FROM audit_events WHERE case_id = $1 AND seq 
 _UPSERT_CASE = """
 INSERT INTO cases (
     case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
-    due_at, outcome, started_at, updated_at, summary, last_seq
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15)
+    due_at, outcome, started_at, updated_at, summary, last_seq, started_by, observers
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text::jsonb, $15, $16, $17::text[])
 ON CONFLICT (case_id) DO UPDATE SET
     process = EXCLUDED.process, business_key = EXCLUDED.business_key, title = EXCLUDED.title,
     status = EXCLUDED.status, current_stages = EXCLUDED.current_stages, applicant_id = EXCLUDED.applicant_id,
     priority = EXCLUDED.priority, clock_state = EXCLUDED.clock_state, due_at = EXCLUDED.due_at,
     outcome = EXCLUDED.outcome, started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
-    summary = EXCLUDED.summary, last_seq = EXCLUDED.last_seq
+    summary = EXCLUDED.summary, last_seq = EXCLUDED.last_seq,
+    started_by = coalesce(EXCLUDED.started_by, cases.started_by),
+    observers = CASE WHEN $18::boolean THEN EXCLUDED.observers
+                     ELSE cases.observers || array(SELECT o FROM unnest(EXCLUDED.observers) AS o
+                                                   WHERE o <> ALL (cases.observers)) END
 WHERE EXCLUDED.last_seq >= cases.last_seq
 """
+"""$18: ``observers`` ($17) is the case's whole list; otherwise (a batch from before the projection carried
+it) $17 holds only those the batch's ``case.cc`` events copied, added to the stored ones."""
 
 _UPSERT_TASK = """
 INSERT INTO tasks (
@@ -91,12 +97,37 @@ def _event_rows(batch: RecordBatch) -> str:
     return json.dumps(rows, ensure_ascii=False)
 
 
-def _case_args(case: CaseProjection) -> tuple[Any, ...]:
+def _case_args(batch: RecordBatch) -> tuple[Any, ...]:
+    case = batch.case
+    started_by, observers, observers_complete = _starter_and_observers(batch)
     return (
         case.case_id, case.process, case.business_key, case.title, case.status, case.current_stages,
         case.applicant_id, case.priority, case.clock_state, case.due_at, case.outcome, case.started_at,
         case.updated_at, json.dumps(case.summary, ensure_ascii=False, default=str), case.last_seq,
+        started_by, observers, observers_complete,
     )  # fmt: skip
+
+
+def _starter_and_observers(batch: RecordBatch) -> tuple[str | None, list[str], bool]:
+    """``started_by``, ``observers`` and whether that is the case's whole observer list.
+
+    A projection made before it carried these fields (an activity task an older worker scheduled) leaves
+    them None: the starter is then the actor of the batch's ``case.started`` event (None keeps the stored
+    one), and the observers are those its ``case.cc`` events copied, to add to the stored ones.
+    """
+    case = batch.case
+    started_by = case.started_by
+    if started_by is None:
+        started_by = next((event.actor.id for event in batch.events if event.type == "case.started"), None)
+    if case.observers is not None:
+        return started_by, list(case.observers), True
+    copied = [
+        str(observer)
+        for event in batch.events
+        if event.type == "case.cc" and isinstance(event.payload.get("observers"), list)
+        for observer in event.payload["observers"]
+    ]
+    return started_by, list(dict.fromkeys(copied)), False
 
 
 def _task_args(task: TaskProjection) -> tuple[Any, ...]:
@@ -165,7 +196,7 @@ class StorageActivities:
                         type=AUDIT_CONFLICT,
                         non_retryable=True,
                     )
-            await connection.execute(_UPSERT_CASE, *_case_args(batch.case))
+            await connection.execute(_UPSERT_CASE, *_case_args(batch))
             if batch.tasks:
                 await connection.executemany(_UPSERT_TASK, [_task_args(task) for task in batch.tasks])
         log.info(

@@ -451,14 +451,11 @@ class ApprovalsService:
         return bool(
             await self.pool.fetchval(
                 """
-                SELECT EXISTS (SELECT 1 FROM audit_events
-                               WHERE case_id = $1 AND type = 'case.started' AND actor_id = $2)
-                    OR EXISTS (SELECT 1 FROM cases WHERE case_id = $1 AND applicant_id = $2)
+                SELECT EXISTS (SELECT 1 FROM cases WHERE case_id = $1
+                               AND (started_by = $2 OR applicant_id = $2 OR observers @> ARRAY[$2]::text[]))
                     OR EXISTS (SELECT 1 FROM tasks WHERE case_id = $1
                                AND (assignee_id = $2 OR claimed_by = $2 OR delegate_id = $2
                                     OR candidate_roles && $3::text[]))
-                    OR EXISTS (SELECT 1 FROM audit_events WHERE case_id = $1 AND type = 'case.cc'
-                               AND payload -> 'observers' ? $2)
                 """,
                 case_id,
                 principal.id,
@@ -521,7 +518,8 @@ class ApprovalsService:
         rows = await self.pool.fetch(
             """
             SELECT case_id, process, business_key, title, status, current_stages, applicant_id, priority,
-                   clock_state, due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq
+                   clock_state, due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq,
+                   started_by, observers
             FROM cases c
             WHERE ($1::text IS NULL OR process = $1)
               AND ($2::text IS NULL OR status = $2)
@@ -530,13 +528,11 @@ class ApprovalsService:
               AND ($5::text IS NULL OR applicant_id = $5)
               AND ($6::boolean
                    OR applicant_id = $7
-                   OR EXISTS (SELECT 1 FROM audit_events e
-                              WHERE e.case_id = c.case_id AND e.type = 'case.started' AND e.actor_id = $7)
+                   OR started_by = $7
+                   OR observers @> ARRAY[$7]::text[]
                    OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
                               AND (t.assignee_id = $7 OR t.claimed_by = $7 OR t.delegate_id = $7
-                                   OR t.candidate_roles && $8::text[]))
-                   OR EXISTS (SELECT 1 FROM audit_events e WHERE e.case_id = c.case_id AND e.type = 'case.cc'
-                              AND e.payload -> 'observers' ? $7))
+                                   OR t.candidate_roles && $8::text[])))
             ORDER BY updated_at DESC, case_id
             LIMIT $9 OFFSET $10
             """,

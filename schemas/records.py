@@ -32,6 +32,14 @@ class CaseProjection(BaseModel):
     updated_at: datetime
     summary: dict[str, Any] = Field(default_factory=dict, description="Small, searchable facts of the case.")
     last_seq: int
+    # Defaults: batches recorded before these fields existed (histories, activity tasks scheduled by an older
+    # worker) must still decode; the recording activity then derives or keeps the stored values.
+    started_by: str | None = Field(
+        None, description="Principal id of who started the case (the actor of `case.started`)."
+    )
+    observers: list[str] | None = Field(
+        None, description="Users copied on the case (抄送), each once, in the order first copied."
+    )
 
 
 class TaskProjection(BaseModel):

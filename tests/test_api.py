@@ -277,6 +277,7 @@ async def test_reviewers_work_a_case_and_the_inbox_follows(
     # The service that started it reads it; a stranger does not; the auditor reads everything.
     detail = (await http.get(f"/v1/cases/{case_id}", params={"live": True}, headers=api.headers("service"))).json()
     assert detail["case"]["status"] == "in_review" and detail["case"]["current_stages"] == ["acceptance"]
+    assert detail["case"]["started_by"] == "svc-portal" and detail["case"]["observers"] == []
     assert detail["live"]["tasks"][0]["task_id"] == task_id
     problem(await http.get(f"/v1/cases/{case_id}", headers=api.headers("bob")), 403, "NOT_A_CASE_READER")
     assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("auditor"))).status_code == 200
@@ -450,8 +451,13 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
     assert returned["task"]["decision"] == "return"
     again = await wait_for_task(http, api, "officer", case_id, "acceptance")
     assert again != task_id
-    # the copied user now reads the case
-    assert (await http.get(f"/v1/cases/{case_id}", headers=api.headers("head"))).status_code == 200
+    # the copied user now reads the case, and finds it among the cases they may list
+    seen_by_head = await http.get(f"/v1/cases/{case_id}", headers=api.headers("head"))
+    assert seen_by_head.status_code == 200
+    assert seen_by_head.json()["case"]["observers"] == ["head-1"]
+    business_key = case_id.split(":", 1)[1]
+    listed = await http.get("/v1/cases", params={"business_key": business_key}, headers=api.headers("head"))
+    assert [item["case_id"] for item in listed.json()["items"]] == [case_id], listed.text
     types = [
         r["type"] for r in await db_pool.fetch("SELECT type FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
@@ -95,3 +96,96 @@ async def test_concurrent_runners_apply_each_migration_exactly_once(create_datab
     applied = [version for result in results for version in result]
     assert sorted(applied) == sorted(migration.version for migration in migrations)
     assert await recorded_versions(url) == sorted(migration.version for migration in migrations)
+
+
+# --- 0002: cases.started_by and cases.observers ------------------------------------------------------------
+
+_OLD_EVENT = """
+INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, payload, prev_hash, hash)
+VALUES ($1, $2, $3, $4, '2026-03-02T09:00:00Z', 'Art. 10', $5::text::jsonb, 'prev', 'hash')
+"""
+_OLD_CASE = """
+INSERT INTO cases (case_id, process, business_key, title, status, applicant_id, started_at, updated_at, last_seq)
+VALUES ($1, 'generic', $1, 'A case', 'in_review', 'ent-1', now(), now(), $2)
+"""
+
+
+def migrations_up_to(version: str) -> list[Migration]:
+    return [migration for migration in load_migrations() if migration.version <= version]
+
+
+async def database_at_0001(create_database: CreateDatabase) -> str:
+    url = await create_database()
+    assert await migrate(url, migrations=migrations_up_to("0001_initial")) == ["0001_initial"]
+    return url
+
+
+async def test_0002_backfills_starter_and_observers_of_existing_cases(create_database: CreateDatabase) -> None:
+    url = await database_at_0001(create_database)
+    connection = await asyncpg.connect(url)
+    try:
+        # Rows as the recording activity wrote them before 0002: the facts only in the audit log.
+        copied = ("C-1", [("case.started", "svc-portal", {"title": "A"}),
+                          ("task.claimed", "officer-1", {}),
+                          ("case.cc", "officer-1", {"observers": ["head-1", "clerk-2"], "comment": "fyi"}),
+                          ("case.cc", "head-1", {"observers": ["clerk-2", "auditor-3", "auditor-3"]}),
+                          ("case.cc", "head-1", {"comment": "no observers key"})])  # fmt: skip
+        plain = ("C-2", [("case.started", "officer-9", {})])
+        for case_id, case_events in (copied, plain):
+            for seq, (kind, actor, payload) in enumerate(case_events, start=1):
+                await connection.execute(_OLD_EVENT, case_id, seq, kind, actor, json.dumps(payload))
+            await connection.execute(_OLD_CASE, case_id, len(case_events))
+
+        assert await migrate(url) == ["0002_case_started_by_and_observers"]
+
+        rows = {
+            row["case_id"]: (row["started_by"], row["observers"])
+            for row in await connection.fetch("SELECT case_id, started_by, observers FROM cases")
+        }
+        assert rows == {"C-1": ("svc-portal", ["head-1", "clerk-2", "auditor-3"]), "C-2": ("officer-9", [])}
+        assert await column_is_not_null(connection, "started_by")
+        assert await column_is_not_null(connection, "observers")
+        indexes = {row["indexname"] for row in await connection.fetch("SELECT indexname FROM pg_indexes")}
+        assert {"cases_started_by_idx", "cases_observers_idx"} <= indexes
+        assert "gin" in await connection.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+                                                  "cases_observers_idx")  # fmt: skip
+    finally:
+        await connection.close()
+
+
+async def test_0002_on_an_empty_database_makes_started_by_required(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    await migrate(url)
+    connection = await asyncpg.connect(url)
+    try:
+        assert await column_is_not_null(connection, "started_by")
+        with pytest.raises(asyncpg.NotNullViolationError):
+            await connection.execute(_OLD_CASE, "C-NEW", 1)
+    finally:
+        await connection.close()
+
+
+async def test_0002_leaves_started_by_nullable_when_a_case_has_no_start_event(
+    create_database: CreateDatabase,
+) -> None:
+    """A case row without its case.started event (never written so by the engine) must not fail the upgrade."""
+    url = await database_at_0001(create_database)
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(_OLD_CASE, "C-ORPHAN", 1)
+
+        assert await migrate(url) == ["0002_case_started_by_and_observers"]
+
+        assert await connection.fetchrow("SELECT started_by, observers FROM cases") == (None, [])
+        assert not await column_is_not_null(connection, "started_by")
+    finally:
+        await connection.close()
+
+
+async def column_is_not_null(connection: asyncpg.Connection, column: str) -> bool:
+    return bool(
+        await connection.fetchval(
+            "SELECT is_nullable = 'NO' FROM information_schema.columns WHERE table_name = 'cases' AND column_name = $1",
+            column,
+        )
+    )

@@ -50,7 +50,7 @@ def a_batch(case_id: str, count: int) -> RecordBatch:
         prev = event.hash
     case = CaseProjection(
         case_id=case_id, process="generic", business_key=case_id, title="Recorded twice", status="in_review",
-        applicant_id="ent-001", started_at=at, updated_at=at, last_seq=count,
+        applicant_id="ent-001", started_at=at, updated_at=at, last_seq=count, started_by=SYSTEM.id, observers=[],
     )  # fmt: skip
     task = TaskProjection(
         task_id=f"{case_id}/review/1", case_id=case_id, process="generic", stage_id="review", stage_title="Review",

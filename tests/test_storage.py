@@ -46,7 +46,13 @@ def events(case_id: str, count: int, *, start: int = 1, prev_hash: str = GENESIS
 
 
 def case(
-    case_id: str, last_seq: int, *, status: str = "in_review", process: str = "project_approval"
+    case_id: str,
+    last_seq: int,
+    *,
+    status: str = "in_review",
+    process: str = "project_approval",
+    started_by: str | None = "svc-portal",
+    observers: list[str] | None = None,
 ) -> CaseProjection:
     return CaseProjection(
         case_id=case_id,
@@ -60,6 +66,22 @@ def case(
         updated_at=T0 + timedelta(minutes=last_seq),
         summary={"investment_wan_yuan": 5000},
         last_seq=last_seq,
+        started_by=started_by,
+        observers=[] if observers is None and started_by is not None else observers,
+    )
+
+
+def cc_event(case_id: str, seq: int, prev_hash: str, observers: list[str]) -> DomainEvent:
+    return seal_event(
+        case_id=case_id,
+        seq=seq,
+        type="case.cc",
+        actor=REVIEWER,
+        at=T0 + timedelta(minutes=seq),
+        legal_basis="Art. 10",
+        task_id=f"{case_id}/review/1",
+        payload={"observers": observers, "comment": "请知悉"},
+        prev_hash=prev_hash,
     )
 
 
@@ -256,6 +278,72 @@ async def test_get_case_and_list_cases(db_pool: asyncpg.Pool) -> None:
     assert [
         c.case_id for c in await queries.list_cases(db_pool, process=process, stage="review", limit=1, offset=1)
     ] == [first]
+
+
+async def test_the_case_row_carries_its_starter_and_observers(db_pool: asyncpg.Pool) -> None:
+    case_id = unique("project_approval:WHO")
+    chain = events(case_id, 1)
+    chain.append(cc_event(case_id, 2, chain[-1].hash, ["head-1", "clerk-2"]))
+    await record(
+        db_pool,
+        RecordBatch(case_id=case_id, events=chain, case=case(case_id, 2, observers=["head-1", "clerk-2"])),
+    )
+
+    stored = await queries.get_case(db_pool, case_id)
+    assert stored is not None
+    assert (stored.started_by, stored.observers) == ("svc-portal", ["head-1", "clerk-2"])
+    [listed] = await queries.list_cases(db_pool, business_key=case_id.split(":")[-1])
+    assert (listed.started_by, listed.observers) == ("svc-portal", ["head-1", "clerk-2"])
+    # A late write does not roll the observers back either.
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain[:1], case=case(case_id, 1)))
+    stored = await queries.get_case(db_pool, case_id)
+    assert stored is not None and stored.observers == ["head-1", "clerk-2"]
+
+
+async def test_a_batch_from_before_the_projection_carried_them_derives_starter_and_observers(
+    db_pool: asyncpg.Pool,
+) -> None:
+    """An activity task scheduled by an older worker (or a recorded history) has neither field: the starter
+    is the actor of its case.started event, its case.cc events add observers, and nothing is lost."""
+    case_id = unique("project_approval:OLD")
+    chain = events(case_id, 1)
+    chain.append(cc_event(case_id, 2, chain[-1].hash, ["head-1", "clerk-2", "head-1"]))
+    chain.append(cc_event(case_id, 3, chain[-1].hash, ["clerk-2", "auditor-3"]))
+    legacy = {"started_by": None, "observers": None}
+
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain[:2], case=case(case_id, 2, **legacy)))
+    stored = await queries.get_case(db_pool, case_id)
+    assert stored is not None and (stored.started_by, stored.observers) == (REVIEWER.id, ["head-1", "clerk-2"])
+
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain, case=case(case_id, 3, **legacy)))
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain, case=case(case_id, 3, **legacy)))  # a retry
+    stored = await queries.get_case(db_pool, case_id)
+    assert stored is not None
+    assert (stored.started_by, stored.observers) == (REVIEWER.id, ["head-1", "clerk-2", "auditor-3"])
+
+    # The next batch of a current worker carries the whole list.
+    await record(
+        db_pool,
+        RecordBatch(case_id=case_id, events=chain, case=case(case_id, 3, started_by=REVIEWER.id, observers=["head-1"])),
+    )
+    stored = await queries.get_case(db_pool, case_id)
+    assert stored is not None and stored.observers == ["head-1"]
+
+
+async def test_readers_by_starter_and_observer_can_use_the_case_indexes(db_pool: asyncpg.Pool) -> None:
+    async with db_pool.acquire() as connection, connection.transaction():
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        plans = {
+            index: "\n".join(
+                row[0] for row in await connection.fetch(f"EXPLAIN SELECT case_id FROM cases WHERE {where}", "u-1")
+            )
+            for index, where in {
+                "cases_started_by_idx": "started_by = $1",
+                "cases_observers_idx": "observers @> ARRAY[$1]::text[]",
+            }.items()
+        }
+    for index, plan in plans.items():
+        assert index in plan, plan
 
 
 class TestInbox:

@@ -899,6 +899,8 @@ class KernelWorkflow:
             updated_at=workflow.now(),
             summary={"conditions": self.merged_conditions(), "extended": self._extended},
             last_seq=self._last_seq,
+            started_by=self._case.started_by.id,
+            observers=list(self._observers),
         )
 
     @workflow.query
