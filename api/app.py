@@ -89,13 +89,18 @@ def _routers() -> list[APIRouter]:
 
 
 async def health(request: Request) -> JSONResponse:
-    """200 when both Temporal and PostgreSQL answer within the timeout, 503 naming the one that did not."""
+    """200 when both Temporal and PostgreSQL answer within the timeout, 503 naming the one that did not
+    (with ``Retry-After``, as every 503 of the API has)."""
+    from api.problems import RETRY_AFTER_SECONDS
+
     state = request.app.state
     settings: Settings = state.settings
     temporal, postgres = await asyncio.gather(_check_temporal(state.temporal, settings), _check_postgres(state.pool))
     ok = temporal["ok"] and postgres["ok"]
     body = {"status": "ok" if ok else "unavailable", "temporal": temporal, "postgres": postgres}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if ok:
+        return JSONResponse(body, status_code=200)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _timed(check: Any) -> dict[str, Any]:

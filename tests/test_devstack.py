@@ -208,7 +208,7 @@ async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run: NewR
     assert sum("committee_member" in entry["roles"] for entry in tokens) == 3
 
     pids = run.pids()
-    assert set(pids) == {"approvals_dev", "temporal", "postgres"}
+    assert set(pids) == {"approvals_dev", "temporal", "postgres", "postgres_supervisor"}
     postgres_backends = [child.pid for child in psutil.Process(pids["postgres"]).children(recursive=True)]
 
     assert run.stop(signal.SIGTERM) == 0, run.output
@@ -262,6 +262,26 @@ async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(
     assert "Temporal dev server exited unexpectedly" in run.output
     assert "temporal.log" in run.output
     assert_gone(list(pids.values()))
+
+
+async def test_a_sigkilled_dev_leaves_no_child_running(new_run: NewRun) -> None:
+    """No chance to stop anything in order: Temporal gets its parent-death signal, PostgreSQL's supervisor
+    sees its parent gone and shuts the server down; nothing may keep the ports or the data directory."""
+    run = new_run()
+    run.start()
+    await run.wait_healthy()
+    pids = run.pids()
+    assert set(pids) == {"approvals_dev", "temporal", "postgres", "postgres_supervisor"}
+    # Neither child is in our process group, so a Ctrl-C in a terminal reaches only `approvals dev`.
+    dev_group = os.getpgid(pids["approvals_dev"])
+    assert all(os.getpgid(pids[name]) != dev_group for name in ("temporal", "postgres", "postgres_supervisor"))
+    postgres_backends = [child.pid for child in psutil.Process(pids["postgres"]).children(recursive=True)]
+
+    os.kill(pids["approvals_dev"], signal.SIGKILL)
+    assert run.wait_exit() == -signal.SIGKILL
+
+    assert_gone([*pids.values(), *postgres_backends])
+    assert processes_mentioning(run.data_dir) == []
 
 
 def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run: NewRun) -> None:
@@ -335,3 +355,5 @@ async def test_health_is_503_naming_what_is_down(
     assert {name for name in ("temporal", "postgres") if not body[name]["ok"]} == down
     for name in down:
         assert body[name]["error"]
+    # A 503 tells load balancers and clients when to ask again, as the API's other 503s do.
+    assert response.headers.get("Retry-After") == ("5" if down else None)
