@@ -103,6 +103,7 @@ UNPROCESSABLE_REASONS = frozenset(
         "INVALID_TARGET",
         "DUPLICATE_SIGNER",
         "ADD_SIGNER_NOT_ALLOWED",
+        "FINDINGS_INCOMPLETE",
     }
 )
 """Refusals about the request's content (422); every other refusal is about the case's state (409)."""

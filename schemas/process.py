@@ -109,6 +109,11 @@ class Stage(BaseModel):
         (), description="Stage ids: approving here is refused while any of them stands rejected."
     )
     may_request_supplement: bool = Field(False, description="Its reviewers may ask for 补正 material.")
+    criteria: tuple[str, ...] = Field(
+        (),
+        description="Statutory criteria every approve/reject here must give a finding on (e.g. Art. 25's five "
+        "conditions), each with its evidence references.",
+    )
     when: Condition | None = None
 
     @model_validator(mode="after")
@@ -126,6 +131,8 @@ class Stage(BaseModel):
                 raise ValueError(f"stage {self.id}: a vote needs approve and reject among allowed_decisions")
         elif Decision.abstain in self.allowed_decisions:
             raise ValueError(f"stage {self.id}: abstain is only a vote (mode quorum)")
+        if len(set(self.criteria)) != len(self.criteria):
+            raise ValueError(f"stage {self.id}: a criterion is listed twice")
         return self
 
 

@@ -28,6 +28,7 @@ from activities import build_activities
 from approvals.settings import load_settings
 from schemas.case import (
     AddSignerRequest,
+    AttachmentRef,
     CaseInput,
     CaseStatus,
     CaseView,
@@ -37,6 +38,7 @@ from schemas.case import (
     DecideRequest,
     DelegateRequest,
     ExtendRequest,
+    Finding,
     MissingItem,
     RequestSupplementRequest,
     SupplementRequest,
@@ -806,6 +808,41 @@ async def test_refused_decision_not_allowed_at_the_stage(time_skipping_env: Work
             "DECISION_NOT_ALLOWED",
         )
         await wind_up(time_skipping_env, handle)
+
+
+async def test_a_decision_on_statutory_criteria_needs_one_finding_on_each(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    criteria = ("reform_direction", "lawful_procedure", "no_dereliction", "no_improper_benefit", "no_harm")
+    process = definition(stage("findings", assignees=("alice",), legal_basis="Art. 25", criteria=criteria))
+    evidence = AttachmentRef(uri="s3://evidence/minutes.pdf", sha256="b" * 64, size=2048, name="会议纪要")
+    findings = [Finding(criterion=c, holds=True, evidence=[evidence]) for c in criteria]
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        task = await first_open(handle)
+        cause = await denied(
+            handle, ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=findings[:3] + [findings[0]]),
+            "FINDINGS_INCOMPLETE",
+        )  # fmt: skip
+        assert "no_improper_benefit" in cause.message and "reform_direction" in cause.message
+        unknown = Finding(criterion="popular_with_the_press", holds=True)
+        await denied(
+            handle, ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=[*findings, unknown]),
+            "FINDINGS_INCOMPLETE",
+        )  # fmt: skip
+        await handle.execute_update(
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=findings),
+        )
+        await finished(time_skipping_env, handle)
+    decided = await db_pool.fetchval(
+        "SELECT payload FROM audit_events WHERE case_id = $1 AND type = 'task.decided'", handle.id
+    )
+    recorded = json.loads(decided)["findings"]
+    assert [f["criterion"] for f in recorded] == list(criteria)
+    assert recorded[0]["evidence"][0]["sha256"] == "b" * 64
 
 
 @pytest.mark.parametrize("decision", [Decision.reject, Decision.return_])

@@ -1111,6 +1111,29 @@ class KernelWorkflow:
                 )
         if request.decision is Decision.return_:
             self._check_return_target(stage, request.return_to)
+        elif stage.criteria:
+            self._check_findings(stage, request)
+
+    def _check_findings(self, stage: Stage, request: DecideRequest) -> None:
+        """A decision on statutory criteria states a finding on each, once, and on nothing else."""
+        given = [finding.criterion for finding in request.findings]
+        missing = [criterion for criterion in stage.criteria if criterion not in given]
+        unknown = [criterion for criterion in given if criterion not in stage.criteria]
+        repeated = sorted({criterion for criterion in given if given.count(criterion) > 1})
+        if missing or unknown or repeated:
+            raise deny(
+                "FINDINGS_INCOMPLETE",
+                f"stage {stage.id} decides on the criteria {list(stage.criteria)}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"no finding on {missing}" if missing else "",
+                        f"unknown criteria {unknown}" if unknown else "",
+                        f"more than one finding on {repeated}" if repeated else "",
+                    )
+                    if part
+                ),
+            )
 
     def _result_outcome(self, stage_id: str) -> str | None:
         result = self._results.get(stage_id)
