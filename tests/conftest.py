@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal", "tests.fixtures.webhooks"]

@@ -377,6 +377,11 @@ async def test_delegate_acts_and_the_event_says_on_whose_behalf(
     assert delegation["payload"]["owner"] == "alice" and delegation["payload"]["delegate"] == "dave"
     [decided] = [e for e in stored if e["type"] == "task.decided"]
     assert decided["actor_id"] == "dave" and decided["payload"]["on_behalf_of"] == "alice"
+    told = await db_pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE case_id = $1 AND kind = 'task.decided_by_delegate' AND recipient = 'alice'",
+        handle.id,
+    )
+    assert told == 1
 
 
 async def test_delegating_a_pool_task_claims_it_for_the_accountable_owner(

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
@@ -25,50 +22,9 @@ from activities.notifications import (
 )
 from approvals.settings import load_settings
 from schemas.notifications import Channel, DeliveryResult, Notification
+from tests.fixtures.webhooks import WebhookReceiver, closed_port
 
 SECRET = "test-webhook-secret"
-
-
-@dataclass
-class ReceivedRequest:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class WebhookReceiver:
-    """A minimal HTTP/1.1 server on 127.0.0.1 answering each POST with the next scripted status."""
-
-    statuses: list[int] = field(default_factory=lambda: [200])
-    received: list[ReceivedRequest] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/approvals"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request_line = (await reader.readline()).decode()
-        headers: dict[str, str] = {}
-        while (line := (await reader.readline()).decode().rstrip("\r\n")) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.received.append(ReceivedRequest(path=request_line.split()[1], headers=headers, body=body))
-        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        writer.write(f"HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield receiver
 
 
 @pytest.fixture
@@ -104,12 +60,6 @@ async def outbox_row(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
     )
     assert row is not None
     return row
-
-
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_webhook_is_posted_signed_with_the_agreed_body_and_headers(

@@ -1065,7 +1065,8 @@ class KernelWorkflow:
         task.conditions = list(request.conditions)
         if request.decision is Decision.return_:
             run.return_to = request.return_to or self._default_return_target(run.stage)
-        self._changed(
+        owner = (task.assignee_id or task.claimed_by) if task.delegate_id else None
+        event = self._changed(
             task,
             "task.decided",
             request.actor,
@@ -1074,10 +1075,18 @@ class KernelWorkflow:
                 "comment": request.comment,
                 "conditions": request.conditions,
                 "return_to": run.return_to if request.decision is Decision.return_ else None,
-                "on_behalf_of": task.assignee_id or task.claimed_by if task.delegate_id else None,
+                "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
             },
         )
+        if owner:  # the owner stays accountable for what the delegate decided, so they are told
+            self._send_log(
+                event,
+                owner,
+                "task.decided_by_delegate",
+                f"{run.stage.title}: {self._case.title}",
+                {"task_id": task.id, "delegate": request.actor.id, "decision": request.decision.value},
+            )
         if request.decision in rules.APPROVING:
             self._activate_waiting_on(task)
         self._settle(run, actor=request.actor)

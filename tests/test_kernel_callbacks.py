@@ -1,0 +1,66 @@
+"""Services registered a callback URL at start: every status change is POSTed to it, signed."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import SIGNATURE_HEADER, verify_signature
+from approvals.settings import load_settings
+from schemas.case import CaseStatus, DecideRequest, MissingItem, RequestSupplementRequest, SupplementRequest
+from schemas.process import Decision
+from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when
+from tests.fixtures.webhooks import WebhookReceiver, closed_port
+from workflows.generic import ApprovalWorkflow
+
+ALICE = person("alice", "reviewer")
+PROCESS = definition(stage("review", assignees=("alice",), may_request_supplement=True))
+
+
+async def drive_to_approval(env: WorkflowEnvironment, queue: str, callback_url: str):
+    handle = await start_case(env.client, queue, PROCESS, callback_url=callback_url)
+    [task] = open_tasks(await view_when(handle, open_tasks))
+    await handle.execute_update(
+        ApprovalWorkflow.request_supplement,
+        RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="land title")]),
+    )
+    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
+    await handle.execute_update(
+        ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve)
+    )
+    return handle, await finished(env, handle)
+
+
+async def test_every_status_change_is_posted_signed_to_the_callback_url(
+    time_skipping_env: WorkflowEnvironment, engine_worker, receiver: WebhookReceiver
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle, result = await drive_to_approval(time_skipping_env, queue, receiver.url)
+
+    assert result.status is CaseStatus.approved
+    bodies = [json.loads(request.body) for request in receiver.received]
+    assert [(b["data"]["previous_status"], b["data"]["status"]) for b in bodies] == [
+        ("in_review", "awaiting_supplement"),
+        ("awaiting_supplement", "in_review"),
+        ("in_review", "approved"),
+    ]
+    assert all(b["case_id"] == handle.id and b["kind"] == "case.status_changed" for b in bodies)
+    secret = load_settings().webhook_signing_secret
+    for request in receiver.received:
+        assert verify_signature(secret, request.body, request.headers[SIGNATURE_HEADER.lower()])
+
+
+async def test_an_unreachable_callback_never_blocks_the_case_and_stays_in_the_outbox(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle, result = await drive_to_approval(time_skipping_env, queue, f"http://127.0.0.1:{closed_port()}/hook")
+
+    assert result.status is CaseStatus.approved
+    failed = await db_pool.fetch(
+        "SELECT status, last_error FROM outbox WHERE case_id = $1 AND kind = 'case.status_changed'", handle.id
+    )
+    assert len(failed) == 3 and {row["status"] for row in failed} == {"failed"}
+    assert all("127.0.0.1" in row["last_error"] for row in failed)
