@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.queries import inbox
 from schemas.calendar import BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
 from schemas.case import (
     CaseStatus,
@@ -23,8 +26,10 @@ from schemas.case import (
     SupplementRequest,
     WithdrawRequest,
 )
+from schemas.principal import Principal
 from schemas.process import Decision
 from schemas.project import validate_uscc
+from schemas.records import TaskProjection
 from tests.cases import APPLICANT, CALENDAR, finished, open_tasks, view_when, wind_up
 from tests.project_cases import HEAD, OFFICER, OFFICIAL, REVIEWERS, application, decide, review_all, start
 from workflows.project_approval import DIMENSIONS, ProjectApprovalWorkflow
@@ -34,6 +39,19 @@ async def denial(call: Any) -> str:
     with pytest.raises(WorkflowUpdateFailedError) as failure:
         await call
     return failure.value.cause.type  # type: ignore[union-attr]
+
+
+async def inbox_when(
+    pool: asyncpg.Pool, reviewer: Principal, predicate: Callable[[list[TaskProjection]], bool]
+) -> list[TaskProjection]:
+    """The reviewer's priority inbox (PostgreSQL only) once ``predicate`` holds; the next stage's tasks are
+    recorded right after the decision that opens it."""
+    for _ in range(200):
+        tasks = await inbox(pool, reviewer.id, reviewer.roles, priority=True)
+        if predicate(tasks):
+            return tasks
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"inbox of {reviewer.id} never showed the expected tasks: {tasks}")
 
 
 async def events_of(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
@@ -83,6 +101,8 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
         handle = await start(time_skipping_env, queue)
         await decide(handle, "acceptance", OFFICER)
         await review_all(handle, environment=Decision.approve_with_conditions, safety=Decision.approve_with_conditions)
+        flagged = await inbox_when(db_pool, OFFICIAL, lambda tasks: any(t.case_id == handle.id for t in tasks))
+        assert [t.stage_id for t in flagged if t.case_id == handle.id] == ["decision"]  # an Art. 12 industry
         await decide(
             handle, "decision", OFFICIAL, Decision.approve_with_conditions, conditions=["environment: condition"]
         )
