@@ -119,27 +119,41 @@ async def list_cases(
     applicant_id: str | None = None,
     business_key: str | None = None,
     stage: str | None = None,
+    reader: Principal | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[CaseProjection]:
-    """Cases matching every given filter, most recently updated first."""
+    """Cases matching every given filter, most recently updated first.
+
+    With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
+    hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
+    """
     rows = await pool.fetch(
         f"""
         SELECT {_CASE_COLUMNS}
-        FROM cases
+        FROM cases c
         WHERE ($1::text IS NULL OR process = $1)
           AND ($2::text IS NULL OR status = $2)
           AND ($3::text IS NULL OR applicant_id = $3)
           AND ($4::text IS NULL OR business_key = $4)
           AND ($5::text IS NULL OR $5 = ANY(current_stages))
+          AND ($6::text IS NULL
+               OR applicant_id = $6
+               OR started_by = $6
+               OR observers @> ARRAY[$6]::text[]
+               OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
+                          AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
+                               OR t.candidate_roles && $7::text[])))
         ORDER BY updated_at DESC, case_id
-        LIMIT $6 OFFSET $7
+        LIMIT $8 OFFSET $9
         """,
         process,
         status,
         applicant_id,
         business_key,
         stage,
+        reader.id if reader else None,
+        list(reader.roles) if reader else [],
         limit,
         offset,
     )

@@ -926,7 +926,11 @@ class TimelineRow(BaseModel):
     stage_title: str | None = None
     task_id: str | None = None
     comment: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, description="The event's recorded payload, as it was sealed.")
     duration: str | None = Field(None, description="For a completed stage: how long it took.")
+    stage_time: str | None = Field(
+        None, description="For a completed stage: how long it took against its working-day deadline, in words."
+    )
     working_days_used: int | None = None
     working_days_allowed: int | None = None
     due_at: datetime | None = None
@@ -1152,7 +1156,8 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
                 if due:
                     verdict = "on time" if event.at <= due else f"LATE by {_duration(event.at - due)}"
                     verdict = f"; {used} of {deadline} working days, {verdict}" if deadline else f"; {verdict}"
-                action += f" after {extra['duration']}{verdict}"
+                extra["stage_time"] = f"{extra['duration']}{verdict}"
+                action += f" after {extra['stage_time']}"
         rows.append(
             TimelineRow(
                 seq=event.seq,
@@ -1169,6 +1174,7 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
                 stage_title=stages.get(event.stage_id or "", {}).get("title") if event.stage_id else None,
                 task_id=event.task_id,
                 comment=comment,
+                data=p,
                 **extra,
             )
         )

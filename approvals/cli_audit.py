@@ -312,36 +312,16 @@ def timeline(
     source: Annotated[str, typer.Argument(help="Case id or bundle directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
 ) -> None:
-    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times, clock stops."""
+    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times, clock stops
+    (`--json`: every event's data too)."""
     from approvals.audit import timeline as build_timeline
+    from approvals.cli_cases import timeline_table
 
     rows = build_timeline(_run(_events_of(source)))
     if as_json:
         _print_json([row.model_dump(mode="json") for row in rows])
         return
-    table = Table(title=f"{source} — times in UTC+8", show_lines=False, expand=True)
-    for column, style in (
-        ("#", "dim"),
-        ("when", ""),
-        ("who", "cyan"),
-        ("what", ""),
-        ("basis", "magenta"),
-        ("comment", ""),
-    ):
-        table.add_column(column, style=style, overflow="fold")
-    for row in rows:
-        who = row.actor_name or row.actor_id
-        if row.roles:
-            who += f" ({', '.join(row.roles)})"
-        what = row.action
-        if row.clock == "stopped":
-            what = f"[bold yellow]⏸ {what}[/bold yellow]"
-        elif row.clock == "resumed":
-            what = f"[bold green]▶ {what}[/bold green]"
-        elif row.on_time is False:
-            what = f"[red]{what}[/red]"
-        table.add_row(str(row.seq), row.local_time, who, what, row.legal_basis, row.comment)
-    console.print(table)
+    console.print(timeline_table(rows, source))
 
 
 # ------------------------------------------------------------------ state at a point in time

@@ -13,15 +13,21 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["EXIT_DENIED", "EXIT_SERVER", "EXIT_USAGE", "ApiClient", "ApiError", "register"]
+if TYPE_CHECKING:
+    from approvals.audit import TimelineRow
+
+__all__ = ["EXIT_DENIED", "EXIT_SERVER", "EXIT_USAGE", "ApiClient", "ApiError", "register", "timeline_table"]
 
 EXIT_USAGE, EXIT_DENIED, EXIT_SERVER = 2, 3, 4
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -168,23 +174,41 @@ def cases_table(cases: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def timeline_table(events: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("#", "at", "event", "actor", "legal basis", "task / stage", "data"):
-        table.add_column(column, overflow="fold")
-    for event in events:
-        data = {
-            k: v
-            for k, v in event.get("data", {}).items()
-            if k not in ("definition", "version") and v not in (None, "", [], {})
-        }
-        actor = event["actor"]
-        table.add_row(
-            str(event["seq"]), _short(event["at"]), event["type"],
-            f"{actor['id']} ({','.join(actor.get('roles', []))})",
-            event["legal_basis"], event.get("task_id") or event.get("stage_id") or "",
-            json.dumps(data, ensure_ascii=False)[:160],
-        )  # fmt: skip
+def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str) -> Table:
+    """The one readable timeline (``approvals timeline``, ``approvals audit timeline``, ``approvals demo``).
+
+    A row an event: its number; when, in UTC+8; who, with their roles; what happened in plain language, the
+    comment under it, and for a completed stage how long it took against its working-day deadline (red when
+    late); the legal basis. Readable in 80 columns; the payloads are left to ``--json``.
+    """
+    from approvals.audit import TimelineRow
+
+    table = Table(
+        title=f"{title} — times in UTC+8", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
+    )
+    table.add_column("#", style="dim", no_wrap=True, justify="right")
+    table.add_column("when", no_wrap=True)
+    table.add_column("who", style="cyan", ratio=2, overflow="fold")
+    table.add_column("what", ratio=5, overflow="fold")
+    table.add_column("basis", style="magenta", ratio=2, overflow="fold")
+    for item in rows:
+        row = item if isinstance(item, TimelineRow) else TimelineRow.model_validate(item)
+        who = row.actor_name or row.actor_id
+        what = row.action.removesuffix(f" after {row.stage_time}") if row.stage_time else row.action
+        what = escape(what.removeprefix(f"{who} "))  # the actor stands in its own column
+        if row.clock == "stopped":
+            what = f"[bold yellow]⏸ {what}[/bold yellow]"
+        elif row.clock == "resumed":
+            what = f"[bold green]▶ {what}[/bold green]"
+        if row.comment:
+            what += f"\n[italic]“{escape(row.comment)}”[/italic]"
+        if row.stage_time:
+            took = f"took {escape(row.stage_time)}"
+            what += f"\n[red]{took}[/red]" if row.on_time is False else f"\n{took}"
+        if row.roles:
+            who += f" ({', '.join(row.roles)})"
+        when = row.local_time.replace(" ", "\n")  # date over time: a narrow column
+        table.add_row(str(row.seq), when, escape(who), what, escape(row.legal_basis))
     return table
 
 
@@ -200,23 +224,60 @@ def _print_result(result: dict[str, Any], operation: str) -> None:
 # --- commands -----------------------------------------------------------------------------------------
 
 
-def _operate(
-    api_url: str, token: str | None, as_json: bool, operation: str, path: str, body: dict[str, Any], key: str | None
-) -> None:
+def _call(
+    api_url: str,
+    token: str | None,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    params: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> httpx.Response:
+    """One request with the caller's token; a failure ends the command with its exit status."""
     client = _client(api_url, token)
     try:
-        result = client.post(path, body, idempotency_key=key or uuid.uuid4().hex)
+        return client.request(method, path, body=body, params=params, idempotency_key=idempotency_key)
     except ApiError as error:
         _fail(error)
-    _print_json(result) if as_json else _print_result(result, operation)
+
+
+def _get(api_url: str, token: str | None, path: str, **params: Any) -> Any:
+    return _call(api_url, token, "GET", path, params=params).json()
+
+
+def _operate(api_url: str, token: str | None, as_json: bool, path: str, body: dict[str, Any], key: str | None) -> None:
+    """POSTs one operation (the last segment of ``path``), applied once per idempotency key."""
+    result = _call(api_url, token, "POST", path, body=body, idempotency_key=key or uuid.uuid4().hex).json()
+    _print_json(result) if as_json else _print_result(result, path.rsplit("/", 1)[-1])
+
+
+def _print_page(page: dict[str, Any], table: Table) -> None:
+    console.print(table)
+    if page.get("next_offset") is not None:
+        console.print(f"more: --offset {page['next_offset']}")
 
 
 def _task_path(task_id: str, operation: str) -> str:
     return f"/v1/tasks/{task_id}/{operation}"
 
 
+def _case_path(case_id: str, operation: str) -> str:
+    return f"/v1/cases/{case_id}/{operation}"
+
+
+def _target_path(target: str, operation: str) -> str:
+    return _task_path(target, operation) if "/" in target else _case_path(target, operation)
+
+
 def _without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _named(command: Callable[..., None], name: str, doc: str) -> Callable[..., None]:
+    command.__name__ = command.__qualname__ = name.replace("-", "_")
+    command.__doc__ = doc
+    return command
 
 
 def start(
@@ -237,11 +298,7 @@ def start(
         _fail(ApiError(EXIT_USAGE, f"cannot read the start request from {file}: {error}"))
     if business_key:
         body["business_key"] = business_key
-    client = _client(api_url, token)
-    try:
-        result = client.post(f"/v1/cases/{process}", body)
-    except ApiError as error:
-        _fail(error)
+    result = _call(api_url, token, "POST", f"/v1/cases/{process}", body=body).json()
     if as_json:
         _print_json(result)
     else:
@@ -261,20 +318,11 @@ def cases(
     as_json: AsJson = False,
 ) -> None:
     """List the cases you may read, most recently updated first."""
-    client = _client(api_url, token)
-    try:
-        page = client.get(
-            "/v1/cases", process=process, status=status, stage=stage, business_key=business_key,
-            applicant_id=applicant, limit=limit, offset=offset,
-        )  # fmt: skip
-    except ApiError as error:
-        _fail(error)
-    if as_json:
-        _print_json(page)
-        return
-    console.print(cases_table(page["items"], f"cases (offset {offset})"))
-    if page.get("next_offset") is not None:
-        console.print(f"more: --offset {page['next_offset']}")
+    page = _get(
+        api_url, token, "/v1/cases", process=process, status=status, stage=stage, business_key=business_key,
+        applicant_id=applicant, limit=limit, offset=offset,
+    )  # fmt: skip
+    _print_json(page) if as_json else _print_page(page, cases_table(page["items"], f"cases (offset {offset})"))
 
 
 def case(
@@ -285,11 +333,7 @@ def case(
     as_json: AsJson = False,
 ) -> None:
     """Show a case: status, stages, tasks, decisions, due dates."""
-    client = _client(api_url, token)
-    try:
-        detail = client.get(f"/v1/cases/{case_id}", live=str(live).lower())
-    except ApiError as error:
-        _fail(error)
+    detail = _get(api_url, token, f"/v1/cases/{case_id}", live=str(live).lower())
     if as_json:
         _print_json(detail)
         return
@@ -321,39 +365,29 @@ def inbox(
     as_json: AsJson = False,
 ) -> None:
     """Open tasks for you or your roles, by due date."""
-    client = _client(api_url, token)
-    try:
-        page = client.get(
-            "/v1/inbox", process=process, stage=stage,
-            priority=None if priority is None else str(priority).lower(),
-            overdue=None if overdue is None else str(overdue).lower(), limit=limit, offset=offset,
-        )  # fmt: skip
-    except ApiError as error:
-        _fail(error)
-    if as_json:
-        _print_json(page)
-        return
-    console.print(tasks_table(page["items"], "inbox"))
-    if page.get("next_offset") is not None:
-        console.print(f"more: --offset {page['next_offset']}")
+    page = _get(
+        api_url, token, "/v1/inbox", process=process, stage=stage,
+        priority=None if priority is None else str(priority).lower(),
+        overdue=None if overdue is None else str(overdue).lower(), limit=limit, offset=offset,
+    )  # fmt: skip
+    _print_json(page) if as_json else _print_page(page, tasks_table(page["items"], "inbox"))
 
 
-def claim(
-    task_id: str, expected_version: ExpectedVersion = None, idempotency_key: IdemKey = None,
-    api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
-) -> None:  # fmt: skip
-    """Take a pool task for yourself."""
-    body = _without_none(expected_version=expected_version)
-    _operate(api_url, token, as_json, "claim", _task_path(task_id, "claim"), body, idempotency_key)
+def _claim_command(operation: str, doc: str) -> Callable[..., None]:
+    """claim and unclaim: a task and, optionally, the version you read."""
+
+    def command(
+        task_id: str, expected_version: ExpectedVersion = None, idempotency_key: IdemKey = None,
+        api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
+    ) -> None:  # fmt: skip
+        body = _without_none(expected_version=expected_version)
+        _operate(api_url, token, as_json, _task_path(task_id, operation), body, idempotency_key)
+
+    return _named(command, operation, doc)
 
 
-def unclaim(
-    task_id: str, expected_version: ExpectedVersion = None, idempotency_key: IdemKey = None,
-    api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
-) -> None:  # fmt: skip
-    """Give a claimed task back to the pool."""
-    body = _without_none(expected_version=expected_version)
-    _operate(api_url, token, as_json, "unclaim", _task_path(task_id, "unclaim"), body, idempotency_key)
+claim = _claim_command("claim", "Take a pool task for yourself.")
+unclaim = _claim_command("unclaim", "Give a claimed task back to the pool.")
 
 
 def decide(
@@ -373,7 +407,7 @@ def decide(
         decision=decision, comment=comment, conditions=condition or None, return_to=return_to,
         expected_version=expected_version,
     )  # fmt: skip
-    _operate(api_url, token, as_json, "decide", _task_path(task_id, "decide"), body, idempotency_key)
+    _operate(api_url, token, as_json, _task_path(task_id, "decide"), body, idempotency_key)
 
 
 def return_(
@@ -388,25 +422,25 @@ def return_(
 ) -> None:
     """退回: send the case back to an earlier stage."""
     body = _without_none(comment=comment, return_to=to, expected_version=expected_version)
-    _operate(api_url, token, as_json, "return", _task_path(task_id, "return"), body, idempotency_key)
+    _operate(api_url, token, as_json, _task_path(task_id, "return"), body, idempotency_key)
 
 
-def transfer(
-    task_id: str, to_user: str, comment: Comment = "", expected_version: ExpectedVersion = None,
-    idempotency_key: IdemKey = None, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
-) -> None:  # fmt: skip
-    """转交: hand the task to another user."""
-    body = _without_none(to_user=to_user, comment=comment, expected_version=expected_version)
-    _operate(api_url, token, as_json, "transfer", _task_path(task_id, "transfer"), body, idempotency_key)
+def _hand_over_command(operation: str, doc: str) -> Callable[..., None]:
+    """transfer and delegate: a task, the user it goes to, a comment."""
+
+    def command(
+        task_id: str, to_user: str, comment: Comment = "", expected_version: ExpectedVersion = None,
+        idempotency_key: IdemKey = None, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None,
+        as_json: AsJson = False,
+    ) -> None:  # fmt: skip
+        body = _without_none(to_user=to_user, comment=comment, expected_version=expected_version)
+        _operate(api_url, token, as_json, _task_path(task_id, operation), body, idempotency_key)
+
+    return _named(command, operation, doc)
 
 
-def delegate(
-    task_id: str, to_user: str, comment: Comment = "", expected_version: ExpectedVersion = None,
-    idempotency_key: IdemKey = None, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
-) -> None:  # fmt: skip
-    """Let another user act for you (you stay accountable)."""
-    body = _without_none(to_user=to_user, comment=comment, expected_version=expected_version)
-    _operate(api_url, token, as_json, "delegate", _task_path(task_id, "delegate"), body, idempotency_key)
+transfer = _hand_over_command("transfer", "转交: hand the task to another user.")
+delegate = _hand_over_command("delegate", "Let another user act for you (you stay accountable).")
 
 
 def add_signer(
@@ -422,7 +456,7 @@ def add_signer(
 ) -> None:
     """加签: add a signer before or after you."""
     body = _without_none(signer=signer, position=position, comment=comment, expected_version=expected_version)
-    _operate(api_url, token, as_json, "add-signer", _task_path(task_id, "add-signer"), body, idempotency_key)
+    _operate(api_url, token, as_json, _task_path(task_id, "add-signer"), body, idempotency_key)
 
 
 def urge(
@@ -430,11 +464,7 @@ def urge(
     api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False,
 ) -> None:  # fmt: skip
     """催办: remind the task's holder."""
-    _operate(api_url, token, as_json, "urge", _task_path(task_id, "urge"), {"comment": comment}, idempotency_key)
-
-
-def _target_path(target: str, operation: str) -> str:
-    return _task_path(target, operation) if "/" in target else f"/v1/cases/{target}/{operation}"
+    _operate(api_url, token, as_json, _task_path(task_id, "urge"), {"comment": comment}, idempotency_key)
 
 
 def comment(
@@ -446,7 +476,7 @@ def comment(
     as_json: AsJson = False,
 ) -> None:
     """Comment on a task or a case."""
-    _operate(api_url, token, as_json, "comment", _target_path(target, "comment"), {"text": text}, idempotency_key)
+    _operate(api_url, token, as_json, _target_path(target, "comment"), {"text": text}, idempotency_key)
 
 
 def cc(
@@ -460,19 +490,28 @@ def cc(
 ) -> None:
     """抄送: inform other users."""
     body = {"observers": observers, "comment": comment}
-    _operate(api_url, token, as_json, "cc", _target_path(target, "cc"), body, idempotency_key)
+    _operate(api_url, token, as_json, _target_path(target, "cc"), body, idempotency_key)
 
 
-def withdraw(
-    case_id: str,
-    reason: Annotated[str, typer.Option("--reason", help="Why the applicant withdraws.")],
-    idempotency_key: IdemKey = None,
-    api_url: ApiUrl = DEFAULT_API_URL,
-    token: Token = None,
-    as_json: AsJson = False,
-) -> None:
-    """撤回: withdraw the application (applicant or the starting service)."""
-    _operate(api_url, token, as_json, "withdraw", f"/v1/cases/{case_id}/withdraw", {"reason": reason}, idempotency_key)
+def _reason_command(operation: str, doc: str, reason_help: str) -> Callable[..., None]:
+    """withdraw and extend: a case and the reason."""
+
+    def command(
+        case_id: str, reason: str, idempotency_key: IdemKey = None, api_url: ApiUrl = DEFAULT_API_URL,
+        token: Token = None, as_json: AsJson = False,
+    ) -> None:  # fmt: skip
+        _operate(api_url, token, as_json, _case_path(case_id, operation), {"reason": reason}, idempotency_key)
+
+    command.__annotations__["reason"] = Annotated[str, typer.Option("--reason", help=reason_help)]
+    return _named(command, operation, doc)
+
+
+withdraw = _reason_command(
+    "withdraw", "撤回: withdraw the application (applicant or the starting service).", "Why the applicant withdraws."
+)
+extend = _reason_command(
+    "extend", "Extend the statutory period once (needs the process's extension role).", "Why the period is extended."
+)
 
 
 def _document(spec: str) -> dict[str, Any]:
@@ -495,7 +534,7 @@ def supplement(
 ) -> None:
     """补正: supply the requested material (the clock restarts)."""
     body = {"documents": [_document(spec) for spec in document or []], "comment": comment}
-    _operate(api_url, token, as_json, "supplement", f"/v1/cases/{case_id}/supplement", body, idempotency_key)
+    _operate(api_url, token, as_json, _case_path(case_id, "supplement"), body, idempotency_key)
 
 
 def request_supplement(
@@ -510,31 +549,14 @@ def request_supplement(
     """Ask the applicant for supplementary material (the statutory clock stops)."""
     items = [dict(zip(("item", "reason"), spec.split(":", 1), strict=False)) for spec in item]
     body = {"items": items, "comment": comment}
-    _operate(
-        api_url, token, as_json, "request-supplement", f"/v1/cases/{case_id}/request-supplement", body, idempotency_key
-    )
-
-
-def extend(
-    case_id: str,
-    reason: Annotated[str, typer.Option("--reason")],
-    idempotency_key: IdemKey = None,
-    api_url: ApiUrl = DEFAULT_API_URL,
-    token: Token = None,
-    as_json: AsJson = False,
-) -> None:
-    """Extend the statutory period once (needs the process's extension role)."""
-    _operate(api_url, token, as_json, "extend", f"/v1/cases/{case_id}/extend", {"reason": reason}, idempotency_key)
+    _operate(api_url, token, as_json, _case_path(case_id, "request-supplement"), body, idempotency_key)
 
 
 def timeline(case_id: str, api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False) -> None:
-    """Every recorded event of a case: actor, time, legal basis, data."""
-    client = _client(api_url, token)
-    try:
-        events = client.get(f"/v1/cases/{case_id}/timeline")
-    except ApiError as error:
-        _fail(error)
-    _print_json(events) if as_json else console.print(timeline_table(events, f"timeline of {case_id}"))
+    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times (`--json`:
+    every event's data too)."""
+    rows = _get(api_url, token, f"/v1/cases/{case_id}/timeline")
+    _print_json(rows) if as_json else console.print(timeline_table(rows, f"timeline of {case_id}"))
 
 
 def history_export(
@@ -544,11 +566,7 @@ def history_export(
     token: Token = None,
 ) -> None:
     """Export the raw Temporal history (the JSON `temporal workflow show --output json` prints)."""
-    client = _client(api_url, token)
-    try:
-        text = client.request("GET", f"/v1/cases/{case_id}/history").text
-    except ApiError as error:
-        _fail(error)
+    text = _call(api_url, token, "GET", f"/v1/cases/{case_id}/history").text
     if output is None:
         sys.stdout.write(text + "\n")
     else:
@@ -558,11 +576,7 @@ def history_export(
 
 def whoami(api_url: ApiUrl = DEFAULT_API_URL, token: Token = None, as_json: AsJson = False) -> None:
     """The principal your token stands for."""
-    client = _client(api_url, token)
-    try:
-        me = client.get("/v1/me")
-    except ApiError as error:
-        _fail(error)
+    me = _get(api_url, token, "/v1/me")
     _print_json(me) if as_json else console.print(
         f"{me['id']} {me['name']} ({me['unit']}) roles: {', '.join(me['roles'])}"
     )

@@ -285,8 +285,8 @@ def drive(cast: Cast, case_id: str) -> None:
 
 def print_timeline(cast: Cast, case_id: str) -> None:
     auditor = cast.with_role("auditor")
-    events = cast[auditor].get(f"/v1/cases/{case_id}/timeline")
-    console.print(timeline_table(events, f"timeline of {case_id} (read by {auditor})"))
+    rows = cast[auditor].get(f"/v1/cases/{case_id}/timeline")
+    console.print(timeline_table(rows, f"timeline of {case_id} (read by {auditor})"))
     denied = cast[auditor].get(f"/v1/cases/{case_id}/denied-attempts")
     for attempt in denied:
         console.print(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -53,9 +53,12 @@ from schemas.case import (
     UrgeRequest,
     WithdrawRequest,
 )
-from schemas.events import DomainEvent, canonical_json
+from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
+
+if TYPE_CHECKING:
+    from approvals.audit import TimelineRow
 
 __all__ = [
     "CASE_OPERATIONS",
@@ -302,27 +305,6 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None = Field(description="Offset of the next page; None on the last page.")
 
 
-class TimelineEntry(BaseModel):
-    seq: int
-    type: str
-    at: Any
-    actor: Principal
-    legal_basis: str
-    stage_id: str | None
-    task_id: str | None
-    data: dict[str, Any]
-    hash: str
-    prev_hash: str
-
-    @classmethod
-    def of(cls, event: DomainEvent) -> TimelineEntry:
-        return cls(
-            seq=event.seq, type=event.type, at=event.at, actor=event.actor, legal_basis=event.legal_basis,
-            stage_id=event.stage_id, task_id=event.task_id, data=event.payload, hash=event.hash,
-            prev_hash=event.prev_hash,
-        )  # fmt: skip
-
-
 class Verification(BaseModel):
     ok: bool = Field(description="True when no finding is an error.")
     report: dict[str, Any] = Field(description="approvals.audit.VerifyReport: counts, last hash, findings.")
@@ -515,32 +497,11 @@ class ApprovalsService:
         offset: int = 0,
     ) -> Page[CaseProjection]:
         """Cases the principal may read matching every filter, most recently updated first."""
-        everything = principal.has_any_role(READ_ALL_ROLES)
-        rows = await self.pool.fetch(
-            """
-            SELECT case_id, process, business_key, title, status, current_stages, applicant_id, priority,
-                   clock_state, due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq,
-                   started_by, observers
-            FROM cases c
-            WHERE ($1::text IS NULL OR process = $1)
-              AND ($2::text IS NULL OR status = $2)
-              AND ($3::text IS NULL OR $3 = ANY(current_stages))
-              AND ($4::text IS NULL OR business_key = $4)
-              AND ($5::text IS NULL OR applicant_id = $5)
-              AND ($6::boolean
-                   OR applicant_id = $7
-                   OR started_by = $7
-                   OR observers @> ARRAY[$7]::text[]
-                   OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
-                              AND (t.assignee_id = $7 OR t.claimed_by = $7 OR t.delegate_id = $7
-                                   OR t.candidate_roles && $8::text[])))
-            ORDER BY updated_at DESC, case_id
-            LIMIT $9 OFFSET $10
-            """,
-            process, status, stage, business_key, applicant_id, everything, principal.id, list(principal.roles),
-            limit, offset,
+        items = await queries.list_cases(
+            self.pool, process=process, status=status, stage=stage, business_key=business_key,
+            applicant_id=applicant_id, reader=None if principal.has_any_role(READ_ALL_ROLES) else principal,
+            limit=limit, offset=offset,
         )  # fmt: skip
-        items = [CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])}) for row in rows]
         return _page(items, limit, offset)
 
     async def inbox(
@@ -560,9 +521,12 @@ class ApprovalsService:
         )  # fmt: skip
         return _page(items, limit, offset)
 
-    async def timeline(self, principal: Principal, case_id: str) -> list[TimelineEntry]:
+    async def timeline(self, principal: Principal, case_id: str) -> list[TimelineRow]:
+        """Every recorded event in plain language, with its actor, time, legal basis and data."""
+        from approvals.audit import case_timeline
+
         await self._readable(principal, case_id)
-        return [TimelineEntry.of(event) for event in await queries.case_events(self.pool, case_id)]
+        return await case_timeline(self.pool, case_id)
 
     async def history_json(self, principal: Principal, case_id: str) -> str:
         """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints."""

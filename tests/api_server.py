@@ -1,5 +1,7 @@
 """A live API for tests: the real app served by uvicorn on a free port, against the dev server,
-real PostgreSQL and the engine's worker, with a tokens file of test principals."""
+real PostgreSQL and the engine's worker, with a tokens file of test principals.
+
+A test module gets it as its ``api`` fixture with ``api = live_api_fixture("<temp dir name>")``."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
+import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
@@ -21,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import ApiServer, create_app
 from approvals.settings import Settings, load_settings
 from tests.fixtures.postgres import free_port
+from tests.fixtures.temporal import EngineWorker
 
 PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "service": ("svc-portal", ("service",)),
@@ -105,3 +110,24 @@ async def live_api(
     finally:
         stop.set()
         await serving
+
+
+def live_api_fixture(directory: str) -> Callable[..., AsyncIterator[LiveApi]]:
+    """A module-scoped ``api`` fixture: one live API (and engine worker on its own task queue) per module,
+    its tokens and keys in a temporary directory named ``directory``."""
+
+    @pytest_asyncio.fixture(scope="module")
+    async def api(
+        dev_server_env: WorkflowEnvironment,
+        engine_worker: EngineWorker,
+        db_pool: asyncpg.Pool,
+        database_url: str,
+        tmp_path_factory: pytest.TempPathFactory,
+    ) -> AsyncIterator[LiveApi]:
+        async with engine_worker(dev_server_env) as task_queue:
+            async with live_api(
+                dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp(directory)
+            ) as live:
+                yield live
+
+    return api

@@ -1,20 +1,23 @@
-"""Building blocks for tests that drive whole cases: people, definitions, a started case."""
+"""Building blocks for tests that drive whole cases: people, definitions, a started case, decisions, and the
+events it recorded."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.calendar import load_calendar
-from schemas.case import CaseInput, CaseView, TaskView, WithdrawRequest
+from schemas.case import CaseInput, CaseView, DecideRequest, TaskView, WithdrawRequest
 from schemas.principal import Principal
-from schemas.process import ProcessDefinition, Stage
+from schemas.process import Decision, ProcessDefinition, Stage
 from workflows.generic import ApprovalWorkflow
 
 CALENDAR = load_calendar()
@@ -25,6 +28,11 @@ APPLICANT = Principal(id="ent-001", name="Alashankou Metals Co.", unit="enterpri
 
 def person(user_id: str, *roles: str, unit: str = "committee") -> Principal:
     return Principal(id=user_id, name=user_id.title(), unit=unit, roles=roles)
+
+
+ALICE = person("alice", "reviewer")
+BOB = person("bob", "reviewer")
+HEAD = person("head-1", "head")
 
 
 def definition(*steps: Any, process: str = "generic", **extra: Any) -> ProcessDefinition:
@@ -98,3 +106,28 @@ async def wind_up(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView
     """
     await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
     await finished(env, handle)
+
+
+async def decide(
+    handle: WorkflowHandle[Any, CaseView],
+    actor: Principal,
+    task: TaskView | str,
+    decision: Decision = Decision.approve,
+    **fields: Any,
+) -> Any:
+    """``actor`` decides ``task`` (a view or its id); the update's result."""
+    task_id = task if isinstance(task, str) else task.task_id
+    return await handle.execute_update(
+        ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields)
+    )
+
+
+async def events(db_pool: asyncpg.Pool, case_id: str, type_: str | None = None) -> list[dict[str, Any]]:
+    """The case's recorded events (of ``type_`` only, if given) as rows, their payloads decoded, by seq."""
+    rows = await db_pool.fetch(
+        "SELECT seq, type, actor_id, at, legal_basis, stage_id, task_id, payload::text AS payload FROM audit_events "
+        "WHERE case_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY seq",
+        case_id,
+        type_,
+    )
+    return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]

@@ -17,21 +17,9 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PEOPLE, LiveApi, live_api
-from tests.fixtures.temporal import EngineWorker
+from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PEOPLE, LiveApi, live_api_fixture
 
-
-@pytest_asyncio.fixture(scope="module")
-async def api(
-    dev_server_env: WorkflowEnvironment,
-    engine_worker: EngineWorker,
-    db_pool: asyncpg.Pool,
-    database_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[LiveApi]:
-    async with engine_worker(dev_server_env) as task_queue:
-        async with live_api(dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp("api")) as live:
-            yield live
+api = live_api_fixture("api")
 
 
 @pytest_asyncio.fixture
@@ -320,8 +308,13 @@ async def test_reviewers_work_a_case_and_the_inbox_follows(
     types = [event["type"] for event in timeline]
     assert types[0] == "case.started" and "task.claimed" in types and "task.decided" in types
     claimed_event = next(event for event in timeline if event["type"] == "task.claimed")
-    assert claimed_event["actor"]["id"] == "officer-1" and claimed_event["legal_basis"] == "Art. 6"
-    assert claimed_event["at"] and claimed_event["hash"]
+    assert claimed_event["actor_id"] == "officer-1" and claimed_event["roles"] == ["one_window"]
+    assert claimed_event["legal_basis"] == "Art. 6" and claimed_event["action"] == "Officer-1 claimed the task"
+    assert claimed_event["at"] and claimed_event["local_time"] and claimed_event["task_id"] == task_id
+    decided_event = next(event for event in timeline if event["type"] == "task.decided")
+    assert decided_event["data"]["decision"] == "approve" and decided_event["comment"] == "complete"
+    started_event = timeline[0]
+    assert started_event["data"]["business_key"] == case_id.split(":", 1)[1] and "definition" in started_event["data"]
     assert [e["seq"] for e in timeline] == list(range(1, len(timeline) + 1))
 
     history = await http.get(f"/v1/cases/{case_id}/history", headers=api.headers("auditor"))
@@ -636,7 +629,12 @@ async def test_cli_commands_and_exit_codes(http: httpx.AsyncClient, api: LiveApi
     shown = await cli("service", "case", case_id)
     assert shown.exit_code == 0 and task_id in shown.stdout
     timeline = await cli("auditor", "timeline", case_id, "--json")
-    assert [e["type"] for e in parsed(timeline.stdout)][0] == "case.started"
+    rows = parsed(timeline.stdout)
+    assert rows[0]["type"] == "case.started" and rows[0]["data"]["business_key"] == business_key
+    table = await cli("auditor", "timeline", case_id)
+    assert table.exit_code == 0, table.output
+    assert "Officer-1 (one_window)" in table.stdout and "decided: approve" in table.stdout and "“ok”" in table.stdout
+    assert "times in UTC+8" in table.stdout and '"definition"' not in table.stdout  # no raw payloads
     exported = tmp_path / "history.json"
     assert (await cli("auditor", "history", "export", case_id, "-o", str(exported))).exit_code == 0
     assert json.loads(exported.read_text())["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"

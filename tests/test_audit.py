@@ -360,6 +360,7 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
     assert stopped.clock == "stopped" and resumed.clock == "resumed"
     assert stopped.actor_id == OFFICER.id and stopped.roles == ["one_window"] and stopped.comment == "缺少营业执照"
     assert "营业执照副本" in stopped.action and "clock stops" in stopped.action
+    assert stopped.data == events[stopped.seq - 1].payload and stopped.data["items"][0]["item"] == "营业执照副本"
     assert "stopped 3d" in resumed.action
     decided = by_type["task.decided"]
     assert decided.comment == "同意受理" and decided.legal_basis == "Art. 8" and "approve" in decided.action
@@ -367,6 +368,8 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
     completed = by_type["stage.completed"]
     assert completed.working_days_allowed == 5 and completed.on_time is True
     assert completed.duration is not None and completed.duration.startswith("3d")
+    assert completed.stage_time == f"{completed.duration}; {completed.working_days_used} of 5 working days, on time"
+    assert completed.action.endswith(f" after {completed.stage_time}")
     assert completed.due_at is not None and completed.due_at > by_type["stage.started"].due_at  # moved by 补正
 
 
@@ -462,8 +465,10 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
 
     rows = json.loads(_cli("timeline", str(exported), "--json").output)
     assert [row["seq"] for row in rows] == list(range(1, 13))
+    assert rows[0]["data"]["definition"]["process"] == "generic" and rows[0]["type"] == "case.started"
     table = _cli("timeline", str(exported)).output
     assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table
+    assert "times in UTC+8" in table and "took " in table and '"definition"' not in table  # no raw payloads
 
     state = json.loads(_cli("state", str(exported), "--seq", "4", "--json").output)
     assert state["as_of_seq"] == 4 and state["tasks"][0]["status"] == "claimed"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any
 
 import asyncpg
 import pytest
@@ -29,22 +28,23 @@ from schemas.calendar import (
 from schemas.case import (
     CaseStatus,
     CaseView,
-    DecideRequest,
     ExtendRequest,
     MissingItem,
     RequestSupplementRequest,
     SupplementRequest,
-    TaskView,
 )
-from schemas.principal import Principal
-from schemas.process import CaseDeadline, Deadline, Decision
+from schemas.process import CaseDeadline, Deadline
 from tests.cases import (
+    ALICE,
     APPLICANT,
+    BOB,
     CALENDAR,
+    HEAD,
+    decide,
     definition,
+    events,
     finished,
     open_tasks,
-    person,
     stage,
     start_case,
     view_when,
@@ -56,9 +56,6 @@ CST = timezone(timedelta(hours=8))
 POLICY = BeyondKnownYears.weekends_only
 """What the kernel counts with: a year outside the calendar is counted Monday-Friday and recorded."""
 
-ALICE = person("alice", "reviewer")
-BOB = person("bob", "reviewer")
-HEAD = person("head-1", "head")
 
 Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
@@ -74,22 +71,6 @@ async def sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
     delta = moment - await env.get_current_time()
     if delta > timedelta(0):
         await env.sleep(delta)
-
-
-async def decide(handle: Handle, actor: Principal, task: TaskView, decision: Decision = Decision.approve) -> None:
-    await handle.execute_update(
-        ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task.task_id, decision=decision)
-    )
-
-
-async def events(db_pool: asyncpg.Pool, case_id: str, type_: str | None = None) -> list[dict[str, Any]]:
-    rows = await db_pool.fetch(
-        "SELECT seq, type, actor_id, at, legal_basis, stage_id, task_id, payload::text AS payload FROM audit_events "
-        "WHERE case_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY seq",
-        case_id,
-        type_,
-    )
-    return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
 
 
 async def event_at(db_pool: asyncpg.Pool, case_id: str, type_: str) -> datetime:

@@ -52,10 +52,15 @@ from schemas.case import (
 from schemas.principal import Principal
 from schemas.process import CaseDeadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
 from tests.cases import (
+    ALICE,
     APPLICANT,
+    BOB,
     CALENDAR,
+    HEAD,
     SERVICE,
+    decide,
     definition,
+    events,
     finished,
     open_tasks,
     person,
@@ -71,10 +76,7 @@ from workflows.review import KernelWorkflow
 OFFICER = person("officer-1", "one_window")
 OFFICER_2 = person("officer-2", "one_window")
 OUTSIDER = person("mallory", "tourist", unit="elsewhere")
-ALICE = person("alice", "reviewer")
-BOB = person("bob", "reviewer")
 DAVE = person("dave", "reviewer")
-HEAD = person("head-1", "head")
 # The applicant's own staff member who also holds a reviewer role at the bureau: still the applicant.
 APPLICANT_AS_OFFICER = Principal(id=APPLICANT.id, name=APPLICANT.name, unit=APPLICANT.unit, roles=("one_window",))
 
@@ -96,13 +98,6 @@ async def update(handle: Handle, operation: Any, request: BaseModel) -> Any:
     return await handle.execute_update(operation, request)
 
 
-async def decide(handle: Handle, actor: Principal, task: TaskView | str, decision: Decision, **fields: Any) -> Any:
-    task_id = task if isinstance(task, str) else task.task_id
-    return await update(
-        handle, ApprovalWorkflow.decide, DecideRequest(actor=actor, task_id=task_id, decision=decision, **fields)
-    )
-
-
 async def first_open(handle: Handle, stage_id: str | None = None) -> TaskView:
     view = await view_when(handle, lambda v: bool(open_tasks(v, stage_id)))
     return open_tasks(view, stage_id)[0]
@@ -111,15 +106,6 @@ async def first_open(handle: Handle, stage_id: str | None = None) -> TaskView:
 def task_of(view: CaseView, user_id: str) -> TaskView:
     [task] = [t for t in view.tasks if t.assignee_id == user_id and t.status is not TaskStatus.cancelled]
     return task
-
-
-async def events(db_pool: asyncpg.Pool, case_id: str) -> list[dict[str, Any]]:
-    rows = await db_pool.fetch(
-        "SELECT seq, type, actor_id, stage_id, task_id, payload::text AS payload FROM audit_events "
-        "WHERE case_id = $1 ORDER BY seq",
-        case_id,
-    )
-    return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
 
 
 async def outbox(db_pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:

@@ -10,39 +10,23 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
-import pytest
-import pytest_asyncio
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from temporalio.testing import WorkflowEnvironment
 
-from tests.api_server import LiveApi, live_api
-from tests.fixtures.temporal import EngineWorker
+from tests.api_server import LiveApi, live_api_fixture
 from tests.test_api import start_body
 
 MAX_EXAMPLES = 8
 BUDGET_SECONDS = 90
 
 
-@pytest_asyncio.fixture(scope="module")
-async def api(
-    dev_server_env: WorkflowEnvironment,
-    engine_worker: EngineWorker,
-    db_pool: asyncpg.Pool,
-    database_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[LiveApi]:
-    async with engine_worker(dev_server_env) as task_queue:
-        async with live_api(dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp("st")) as live:
-            yield live
+api = live_api_fixture("st")
 
 
 async def _real_case(api: LiveApi) -> tuple[str, str]:

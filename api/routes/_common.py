@@ -1,13 +1,19 @@
-"""What the route modules share: path/query patterns, body models derived from the kernel's requests."""
+"""What the route modules share: path/query patterns, body models derived from the kernel's requests, and
+the one factory of operation routes (task and case operations alike)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
-from fastapi import Header, Path
+from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, ConfigDict, create_model
 
+from api.auth import CurrentPrincipal, Service
 from api.problems import PROBLEM_RESPONSES
+from approvals.service import ApprovalsService, Operation
+from schemas.case import OperationResult
+from schemas.principal import Principal
 
 CASE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 TASK_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}/[a-z][a-z0-9_]{0,63}/[0-9]{1,9}$"
@@ -48,3 +54,40 @@ def body_model(name: str, kernel_model: type[BaseModel], *, without: tuple[str, 
     return create_model(  # type: ignore[call-overload,no-any-return]
         name, __config__=ConfigDict(extra="forbid"), __doc__=kernel_model.__doc__, **fields
     )
+
+
+def add_operation_route(
+    router: APIRouter,
+    operation: Operation,
+    *,
+    path: str,
+    target: tuple[str, Any],
+    body_name: str,
+    summary: str,
+    without: tuple[str, ...] = (),
+) -> None:
+    """``POST <path>``: runs ``operation`` on the target in the path parameter ``target`` (its name and its
+    annotation, ``("case_id", CaseId)`` or ``("task_id", TaskId)``) with the caller as actor, applied once
+    per Idempotency-Key; the body is the kernel request without actor and target (see ``body_model``)."""
+    target_name, target_type = target
+    model = body_model(body_name, operation.request_model, without=without)
+
+    async def act(
+        principal: Principal, service: ApprovalsService, body: BaseModel, idempotency_key: str | None, **ids: str
+    ) -> OperationResult:
+        fields = body.model_dump(exclude_unset=True)
+        return await service.act(principal, operation, ids[target_name], fields, idempotency_key=idempotency_key)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    act.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(target_name, keyword, annotation=target_type),
+            inspect.Parameter("principal", keyword, annotation=CurrentPrincipal),
+            inspect.Parameter("service", keyword, annotation=Service),
+            inspect.Parameter("body", keyword, annotation=model),
+            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
+        ],
+        return_annotation=OperationResult,
+    )
+    act.__name__ = f"{operation.scope}_{operation.name.replace('-', '_')}"
+    router.add_api_route(path, act, methods=["POST"], summary=summary, response_model=OperationResult)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
-from api.routes._common import ERRORS, CaseId, IdempotencyKey, body_model
+from api.routes._common import ERRORS, CaseId, add_operation_route
+from approvals.audit import TimelineRow
 from approvals.processes import PROCESSES
 from approvals.service import (
     CASE_OPERATIONS,
@@ -14,10 +15,8 @@ from approvals.service import (
     DeniedAttempt,
     Page,
     StartedCase,
-    TimelineEntry,
     Verification,
 )
-from schemas.case import OperationResult
 from schemas.records import CaseProjection
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
@@ -95,8 +94,11 @@ async def get_case(
     return await service.get_case(principal, case_id, live=live)
 
 
-@router.get("/cases/{case_id}/timeline", summary="Every recorded event: actor, time, legal basis, data")
-async def timeline(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[TimelineEntry]:
+@router.get(
+    "/cases/{case_id}/timeline",
+    summary="Every recorded event: actor, time, legal basis, data, and what happened in plain language",
+)
+async def timeline(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[TimelineRow]:
     return await service.timeline(principal, case_id)
 
 
@@ -128,30 +130,12 @@ async def denied_attempts(case_id: CaseId, principal: CurrentPrincipal, service:
     return await service.denied_attempts(principal, case_id)
 
 
-def _case_operation_route(name: str) -> None:
-    operation = CASE_OPERATIONS[name]
-    model = body_model(f"{operation.request_model.__name__.removesuffix('Request')}CaseBody", operation.request_model)
-
-    async def act(
-        case_id: CaseId,
-        principal: CurrentPrincipal,
-        service: Service,
-        body: model,  # type: ignore[valid-type]
-        idempotency_key: IdempotencyKey = None,
-    ) -> OperationResult:
-        return await service.act(
-            principal, operation, case_id, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
-        )
-
-    act.__name__ = f"case_{name.replace('-', '_')}"
-    router.add_api_route(
-        f"/cases/{{case_id}}/{name}",
-        act,
-        methods=["POST"],
-        summary=f"{name} (case operation)",
-        response_model=OperationResult,
+for _name, _operation in CASE_OPERATIONS.items():
+    add_operation_route(
+        router,
+        _operation,
+        path=f"/cases/{{case_id}}/{_name}",
+        target=("case_id", CaseId),
+        body_name=f"{_operation.request_model.__name__.removesuffix('Request')}CaseBody",
+        summary=f"{_name} (case operation)",
     )
-
-
-for _name in CASE_OPERATIONS:
-    _case_operation_route(_name)

@@ -2,10 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.auth import CurrentPrincipal, Service
-from api.routes._common import ERRORS, IdempotencyKey, TaskId, body_model
+from api.routes._common import ERRORS, TaskId, add_operation_route
 from approvals.service import TASK_OPERATIONS
-from schemas.case import OperationResult
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERRORS)
 
@@ -23,32 +21,14 @@ _DESCRIPTIONS = {
 }
 
 
-def _task_operation_route(name: str) -> None:
-    operation = TASK_OPERATIONS[name]
-    without = ("decision",) if name == "return" else ()
-    base = operation.request_model.__name__.removesuffix("Request")
-    model = body_model(f"{'Return' if name == 'return' else base}TaskBody", operation.request_model, without=without)
-
-    async def act(
-        task_id: TaskId,
-        principal: CurrentPrincipal,
-        service: Service,
-        body: model,  # type: ignore[valid-type]
-        idempotency_key: IdempotencyKey = None,
-    ) -> OperationResult:
-        return await service.act(
-            principal, operation, task_id, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
-        )
-
-    act.__name__ = f"task_{name.replace('-', '_')}"
-    router.add_api_route(
-        f"/tasks/{{task_id:path}}/{name}",
-        act,
-        methods=["POST"],
-        summary=_DESCRIPTIONS[name],
-        response_model=OperationResult,
+for _name, _operation in TASK_OPERATIONS.items():
+    _base = "Return" if _name == "return" else _operation.request_model.__name__.removesuffix("Request")
+    add_operation_route(
+        router,
+        _operation,
+        path=f"/tasks/{{task_id:path}}/{_name}",
+        target=("task_id", TaskId),
+        body_name=f"{_base}TaskBody",
+        summary=_DESCRIPTIONS[_name],
+        without=("decision",) if _name == "return" else (),
     )
-
-
-for _name in TASK_OPERATIONS:
-    _task_operation_route(_name)
