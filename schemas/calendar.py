@@ -195,9 +195,7 @@ def is_working_day(cal: WorkingCalendar, day: date) -> bool:
     ``cal.covers(day)`` first if the year may be unknown.
     """
     if isinstance(day, datetime):
-        raise TypeError(
-            "is_working_day takes a local date, not a datetime: pass instant.astimezone(cal.tzinfo).date()"
-        )
+        raise TypeError("is_working_day takes a local date, not a datetime: pass instant.astimezone(cal.tzinfo).date()")
     return _is_working(cal, day, BeyondKnownYears.error, set())
 
 
@@ -283,9 +281,7 @@ def load_calendar(path: Path | None = None) -> WorkingCalendar:
     try:
         return WorkingCalendar.model_validate_json(text)
     except ValidationError as error:
-        lines = [
-            f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in error.errors()
-        ]
+        lines = [f"{'.'.join(str(part) for part in item['loc']) or '(root)'}: {item['msg']}" for item in error.errors()]
         raise CalendarError(f"calendar {origin} is invalid:\n  " + "\n  ".join(lines)) from None
 
 
