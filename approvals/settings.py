@@ -27,9 +27,7 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
 
-    temporal_address: str = Field(
-        "localhost:7233", description="Temporal frontend gRPC address, host:port."
-    )
+    temporal_address: str = Field("localhost:7233", description="Temporal frontend gRPC address, host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace the engine uses.")
     temporal_task_queue: str = Field("approvals", description="Task queue of the engine's worker.")
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
@@ -42,9 +40,7 @@ class Settings(BaseSettings):
     temporal_tls_key_path: Path | None = Field(
         None, description="PEM private key of the client certificate (mutual TLS)."
     )
-    temporal_api_key: str | None = Field(
-        None, description="API key sent to Temporal (Temporal Cloud); implies TLS."
-    )
+    temporal_api_key: str | None = Field(None, description="API key sent to Temporal (Temporal Cloud); implies TLS.")
     database_url: str | None = Field(
         None,
         description="PostgreSQL URL, postgresql://user:password@host:port/db. Required by worker, api "
@@ -131,7 +127,9 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise SettingsError("DATABASE_URL is not set: give the PostgreSQL URL, postgresql://user:password@host:port/db")
+            raise SettingsError(
+                "DATABASE_URL is not set: give the PostgreSQL URL, postgresql://user:password@host:port/db"
+            )
         return self.database_url
 
 
@@ -140,9 +138,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        lines = [
-            f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}" for item in error.errors()
-        ]
+        lines = [f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}" for item in error.errors()]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
