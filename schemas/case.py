@@ -22,6 +22,7 @@ class CaseStatus(StrEnum):
     approved_with_conditions = "approved_with_conditions"
     rejected = "rejected"
     withdrawn = "withdrawn"  # 撤回
+    under_supervision = "under_supervision"  # 监督: decided, in force, reviewed periodically
 
     @property
     def is_final(self) -> bool:
@@ -57,6 +58,30 @@ class AttachmentRef(BaseModel):
     name: str = Field("", max_length=300)
 
 
+class CarriedCase(BaseModel):
+    """What a case carries into its next workflow run (continue-as-new keeps long supervision bounded).
+
+    Open tasks and running clocks are never carried: a case continues as new only between reviews.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    run: int = Field(ge=1, description="Runs before this one.")
+    status: CaseStatus
+    started_at: datetime
+    last_seq: int
+    last_hash: str
+    results: list[StageResult]
+    rounds: dict[str, int]
+    task_numbers: dict[str, int]
+    observers: list[str]
+    warnings: list[str]
+    extended: bool
+    outcome: str | None
+    supervision_round: int
+    next_review_at: datetime | None
+
+
 class CaseInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -71,6 +96,7 @@ class CaseInput(BaseModel):
     calendar: WorkingCalendar | None = Field(
         None, description="Working-day calendar; None: loaded once through an activity at start."
     )
+    carried: CarriedCase | None = Field(None, description="Set by the engine when a case continues as new.")
 
 
 class TaskRequest(BaseModel):

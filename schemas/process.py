@@ -164,6 +164,31 @@ class CaseDeadline(BaseModel):
     escalate_to_role: str | None = None
 
 
+class Supervision(BaseModel):
+    """After an approving decision, periodic reviews for as long as the decision is in force (Art. 3: guide,
+    supervise and dynamically adjust; annual reviews of talent policies). A review that finds adjustment
+    needed (outcome rejected) opens the adjustment process as a child case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    every_days: int = Field(ge=1, le=3660, description="Calendar days from one review to the next.")
+    review: Stage
+    adjustment: ProcessDefinition | None = Field(None, description="Started as a child case when a review rejects.")
+    max_rounds: int | None = Field(None, ge=1, description="None: until the case is withdrawn.")
+    rounds_per_run: int = Field(
+        10, ge=1, le=1000, description="Reviews per workflow run; the case then continues as new (bounded history)."
+    )
+    legal_basis: str = "Art. 3"
+
+    @model_validator(mode="after")
+    def _review_never_ends_the_case(self) -> Supervision:
+        if self.review.on_reject is not OnReject.continue_:
+            raise ValueError("supervision.review: on_reject must be `continue` (a rejection means adjust)")
+        if Decision.return_ in self.review.allowed_decisions:
+            raise ValueError("supervision.review: a periodic review has no earlier stage to return to")
+        return self
+
+
 class ProcessDefinition(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -175,6 +200,7 @@ class ProcessDefinition(BaseModel):
     supplement_role: str | None = Field(
         None, description="Besides stage reviewers allowed to, this role may request 补正 at any time."
     )
+    supervision: Supervision | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProcessDefinition:
@@ -199,6 +225,8 @@ class ProcessDefinition(BaseModel):
                 found.append(step)
             else:
                 found.extend(stage for branch in step.branches for stage in branch)
+        if self.supervision:
+            found.append(self.supervision.review)
         return found
 
     def stage(self, stage_id: str) -> Stage:
@@ -206,3 +234,6 @@ class ProcessDefinition(BaseModel):
             if stage.id == stage_id:
                 return stage
         raise KeyError(stage_id)
+
+
+Supervision.model_rebuild()

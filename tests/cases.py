@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.calendar import load_calendar
@@ -79,10 +80,16 @@ async def view_when(
 ) -> CaseView:
     """The case view once ``predicate`` holds (the workflow runs asynchronously to the test)."""
     deadline = asyncio.get_running_loop().time() + timeout
+    view: CaseView | None = None
     while True:
-        view = await handle.query(ApprovalWorkflow.view)
-        if predicate(view):
-            return view
+        try:
+            view = await handle.query(ApprovalWorkflow.view)
+        except RPCError as error:  # a child case the parent is about to start does not exist yet
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if predicate(view):
+                return view
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"case {handle.id} never reached the expected state; last view: {view}")
         await asyncio.sleep(0.05)

@@ -288,7 +288,7 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
 
         await time_skipping_env.sleep(timedelta(days=16))  # two weekends and the holiday pass, clock stopped
         resumed_at = await time_skipping_env.get_current_time()
-        assert resumed_at.date() > holiday.last
+        assert resumed_at.astimezone(calendar.tzinfo).date() > holiday.last
         await handle.execute_update(
             ProjectApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached")
         )

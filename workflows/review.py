@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from schemas.calendar import (
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.case import (
         AddSignerRequest,
+        CarriedCase,
         CaseInput,
         CaseStatus,
         CaseView,
@@ -56,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.events import GENESIS_HASH, DomainEvent, seal_event
     from schemas.notifications import Channel, Notification
     from schemas.principal import SYSTEM, Principal
-    from schemas.process import Decision, OnReject, Parallel, ProcessDefinition, RoutingMode, Stage
+    from schemas.process import Decision, OnReject, Parallel, ProcessDefinition, RoutingMode, Stage, Supervision
     from schemas.records import CaseProjection, RecordBatch, TaskProjection
     from workflows import rules
     from workflows.search_attributes import BUSINESS_KEY, CASE_STAGE, CASE_STATUS, CASE_TYPE
@@ -168,11 +170,15 @@ class KernelWorkflow:
         self._record_lock = asyncio.Lock()
         self._notifications: list[asyncio.Future[Any]] = []
         self._finished = False
+        self._supervision_round = 0
+        self._next_review_at: datetime | None = None
+        if case.carried:
+            self._restore(case.carried)
 
     # ------------------------------------------------------------------ running a case
 
     async def run_case(self) -> CaseView:
-        """Runs the definition's steps to a final status; the caller may act on the result afterwards."""
+        """Runs the definition's steps to a final status, then any supervision; returns the final view."""
         case = self._case
         if self._calendar is None:
             self._calendar = await workflow.execute_activity(
@@ -188,42 +194,204 @@ class KernelWorkflow:
                 CASE_STATUS.value_set(self._status.value),
             ]
         )
-        self._emit(
-            "case.started",
-            actor=case.started_by,
-            legal_basis=self._definition.legal_basis,
-            payload={
-                "business_key": case.business_key,
-                "title": case.title,
-                "applicant": case.applicant.model_dump(mode="json"),
-                "priority": case.priority,
-                "data": case.data,
-                "definition": self._definition.model_dump(mode="json"),
-            },
-        )
-        deadline = self._definition.deadline
-        if deadline and deadline.starts_after_stage is None:
-            self._start_case_clock()
+        if case.carried:
+            self._emit(
+                "case.continued",
+                actor=SYSTEM,
+                legal_basis=self._definition.supervision.legal_basis if self._definition.supervision else "-",
+                payload={
+                    "run": case.carried.run + 1,
+                    "previous_run_id": workflow.info().continued_run_id,
+                    "supervision_round": self._supervision_round,
+                },
+            )
+        else:
+            self._emit(
+                "case.started",
+                actor=case.started_by,
+                legal_basis=self._definition.legal_basis,
+                payload={
+                    "business_key": case.business_key,
+                    "title": case.title,
+                    "applicant": case.applicant.model_dump(mode="json"),
+                    "priority": case.priority,
+                    "data": case.data,
+                    "definition": self._definition.model_dump(mode="json"),
+                },
+            )
+            deadline = self._definition.deadline
+            if deadline and deadline.starts_after_stage is None:
+                self._start_case_clock()
         await self._record()
         watcher = asyncio.create_task(self._watch_clocks())
         try:
-            await self._run_steps()
-            if not self._status.is_final:
-                self._decide_case()
-            await self.on_final()
+            if case.carried is None:
+                await self._run_steps()
+                if not self._status.is_final:
+                    self._decide_case()
+                await self.on_final()
+            if self._definition.supervision and self._outcome in rules.APPROVING_OUTCOMES:
+                await self._supervise(self._definition.supervision)
         finally:
             self._finished = True
             self._clock_epoch += 1
         await watcher
+        await self._settle_side_effects()
+        return self.view()
+
+    async def _settle_side_effects(self) -> None:
+        """Before the run ends: every update answered, every event recorded, every notification handed over."""
         await self._record()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._record()
         for notification in self._notifications:
             await notification
-        return self.view()
 
     async def on_final(self) -> None:
         """Runs once the case has its final status, before the workflow ends (e.g. Art. 18 disclosure)."""
+
+    # ------------------------------------------------------------------ supervision, timers, child cases
+
+    async def _supervise(self, supervision: Supervision) -> None:
+        """Periodic reviews while the decision is in force; a review that rejects opens an adjustment case."""
+        if self._status is not CaseStatus.under_supervision:
+            self._next_review_at = workflow.now() + timedelta(days=supervision.every_days)
+            self._emit(
+                "supervision.started",
+                actor=SYSTEM,
+                legal_basis=supervision.legal_basis,
+                payload={
+                    "every_days": supervision.every_days,
+                    "max_rounds": supervision.max_rounds,
+                    "first_review_at": self._next_review_at.isoformat(),
+                },
+            )
+            self._set_status(CaseStatus.under_supervision)
+            await self._record()
+        rounds_this_run = 0
+        while self._status is CaseStatus.under_supervision and (
+            supervision.max_rounds is None or self._supervision_round < supervision.max_rounds
+        ):
+            if rounds_this_run == supervision.rounds_per_run:
+                await self._continue_as_new()
+            assert self._next_review_at is not None
+            if not await self.wait_until(
+                self._next_review_at, label=f"review {self._supervision_round + 1}", legal_basis=supervision.legal_basis
+            ):
+                return
+            self._supervision_round += 1
+            rounds_this_run += 1
+            self._next_review_at += timedelta(days=supervision.every_days)
+            run = await self._run_stage(supervision.review)
+            if run and run.outcome == rules.StageOutcome.rejected and supervision.adjustment:
+                await self._adjust(supervision)
+        if self._status is CaseStatus.under_supervision:
+            self._emit(
+                "supervision.ended",
+                actor=SYSTEM,
+                legal_basis=supervision.legal_basis,
+                payload={"rounds": self._supervision_round},
+            )
+            self._set_status(CaseStatus(self._outcome))
+            await self._record()
+
+    async def wait_until(self, moment: datetime, *, label: str, legal_basis: str) -> bool:
+        """A recorded timer (an effective date, the next periodic review); False when the case closed first."""
+        self._emit(
+            "timer.started",
+            actor=SYSTEM,
+            legal_basis=legal_basis,
+            payload={"label": label, "until": moment.isoformat()},
+        )
+        await self._record()
+        seconds = (moment - workflow.now()).total_seconds()
+        if seconds > 0:
+            try:
+                await workflow.wait_condition(lambda: self._status.is_final, timeout=seconds)
+            except TimeoutError:
+                pass
+        if self._status.is_final:
+            return False
+        self._emit("timer.fired", actor=SYSTEM, legal_basis=legal_basis, payload={"label": label})
+        await self._record()
+        return True
+
+    async def _adjust(self, supervision: Supervision) -> CaseView:
+        """Runs the adjustment process as a child case of its own (own id, own record) and waits for it."""
+        assert supervision.adjustment is not None
+        business_key = f"{self._case.business_key}.adj{self._supervision_round}"
+        child_id = f"{supervision.adjustment.process}:{business_key}"
+        child = CaseInput(
+            business_key=business_key,
+            definition=supervision.adjustment,
+            title=f"{self._case.title}: adjustment after review {self._supervision_round}",
+            applicant=self._case.applicant,
+            started_by=SYSTEM,
+            data={**self._case.data, "parent_case_id": self._case_id, "review_round": self._supervision_round},
+            priority=self._case.priority,
+            calendar=self._calendar,
+        )
+        self._emit(
+            "case.child_started",
+            actor=SYSTEM,
+            legal_basis=supervision.legal_basis,
+            payload={
+                "child_case_id": child_id,
+                "process": supervision.adjustment.process,
+                "review_round": self._supervision_round,
+            },
+        )
+        await self._record()
+        result = await workflow.execute_child_workflow(
+            "ApprovalWorkflow",
+            child,
+            id=child_id,
+            result_type=CaseView,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        self._emit(
+            "case.child_completed",
+            actor=SYSTEM,
+            legal_basis=supervision.legal_basis,
+            payload={"child_case_id": child_id, "status": result.status.value, "conditions": result.conditions},
+        )
+        await self._record()
+        return result
+
+    async def _continue_as_new(self) -> None:
+        """Starts the next run of this case with its state carried over; the event chain goes on unbroken."""
+        await self._settle_side_effects()
+        carried = CarriedCase(
+            run=(self._case.carried.run if self._case.carried else 0) + 1,
+            status=self._status,
+            started_at=self._started_at,
+            last_seq=self._last_seq,
+            last_hash=self._last_hash,
+            results=list(self._results.values()),
+            rounds=dict(self._rounds),
+            task_numbers=dict(self._task_numbers),
+            observers=list(self._observers),
+            warnings=list(self._warnings),
+            extended=self._extended,
+            outcome=self._outcome,
+            supervision_round=self._supervision_round,
+            next_review_at=self._next_review_at,
+        )
+        workflow.continue_as_new(self._case.model_copy(update={"carried": carried, "calendar": self._calendar}))
+
+    def _restore(self, carried: CarriedCase) -> None:
+        self._status = carried.status
+        self._started_at = carried.started_at
+        self._last_seq, self._last_hash = carried.last_seq, carried.last_hash
+        self._results = {result.stage_id: result for result in carried.results}
+        self._rounds = dict(carried.rounds)
+        self._task_numbers = dict(carried.task_numbers)
+        self._observers = list(carried.observers)
+        self._warnings = list(carried.warnings)
+        self._extended = carried.extended
+        self._outcome = carried.outcome
+        self._supervision_round = carried.supervision_round
+        self._next_review_at = carried.next_review_at
 
     async def _run_steps(self) -> None:
         steps = self._definition.steps
