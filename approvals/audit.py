@@ -43,9 +43,11 @@ CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
 """Auditors read times in the zone's local time (China has no daylight saving)."""
 
 HISTORY_FILE = "history.json"
+"""The history of the case's first (usually only) workflow run; run N > 1 is in ``history-run-N.json``."""
 EVENTS_FILE = "events.json"
 MANIFEST_FILE = "manifest.json"
-BUNDLE_FORMAT = "approvals-audit-bundle/1"
+BUNDLE_FORMAT = "approvals-audit-bundle/2"
+"""/2 added ``runs`` (every workflow run of a case continued as new); a /1 bundle is its ``history.json`` alone."""
 
 RECORD_ACTIVITY = "record_events"
 
@@ -83,6 +85,8 @@ class FindingKind(StrEnum):
     pending = "pending"
     bundle_digest = "bundle_digest"
     history_unreadable = "history_unreadable"
+    run_missing = "run_missing"
+    """A workflow run of the case (continue-as-new) is not in the record, or the runs do not link up."""
 
 
 class Finding(BaseModel):
@@ -224,6 +228,135 @@ def _sealed_seq(event: DomainEvent, by_hash: dict[str, DomainEvent], max_seq: in
 # ---------------------------------------------------------------------------------------------- history
 
 
+Histories = WorkflowHistory | Sequence[WorkflowHistory]
+"""One run's history, or every run of a case in order (a case that continued as new has several)."""
+
+
+def runs_of(history: Histories) -> list[WorkflowHistory]:
+    """The runs of ``history`` in order: a single history is a case with one run."""
+    return [history] if isinstance(history, WorkflowHistory) else list(history)
+
+
+def history_file(run: int) -> str:
+    """Bundle file name of the ``run``-th run (1-based): ``history.json``, then ``history-run-2.json`` …"""
+    return HISTORY_FILE if run == 1 else f"history-run-{run}.json"
+
+
+def continued_from(history: WorkflowHistory) -> str | None:
+    """The run this run continued (continue-as-new), from its start event; None for a first run."""
+    if not history.events:
+        return None
+    return history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
+
+
+def continued_as(history: WorkflowHistory) -> str | None:
+    """The run this run continued as new into, from its last event; None when it did not."""
+    if not history.events:
+        return None
+    last = history.events[-1]
+    if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        return None
+    return last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None
+
+
+def _run_id(history: WorkflowHistory) -> str | None:
+    try:
+        return history.run_id or None
+    except Exception:  # noqa: BLE001 - no start event
+        return None
+
+
+def carried_in(history: WorkflowHistory) -> tuple[int, str] | None:
+    """``(last_seq, last_hash)`` a continued run carried in from the run before it (its start input)."""
+    if not continued_from(history):
+        return None
+    payloads = list(history.events[0].workflow_execution_started_event_attributes.input.payloads)
+    try:
+        [case_input] = pydantic_data_converter.payload_converter.from_payloads(payloads)
+        carried = case_input.get("carried") or {}
+        return int(carried["last_seq"]), str(carried["last_hash"])
+    except Exception:  # noqa: BLE001 - not an engine case input
+        return None
+
+
+def check_runs(history: Histories) -> list[Finding]:
+    """The runs link up: each continued run names the run before it, and the last run did not continue.
+
+    A first run that itself continued an earlier run means earlier runs are not in the record (their
+    histories were not exported, or the server no longer retains them): a note, since the events they
+    recorded are still vouched for by the hash chain the first present run carried in
+    (see :func:`cross_check`).
+    """
+    runs = runs_of(history)
+    findings: list[Finding] = []
+    for index, run in enumerate(runs, start=1):
+        previous = continued_from(run)
+        if index == 1 and previous:
+            findings.append(
+                _finding(
+                    None,
+                    FindingKind.run_missing,
+                    f"run 1 of the record continues run {previous}, which is not in the record: the events before "
+                    "it are checked against the hash it carried in, not against a history",
+                    Severity.note,
+                )
+            )
+        elif index > 1 and previous != _run_id(runs[index - 2]):
+            findings.append(
+                _finding(
+                    None,
+                    FindingKind.run_missing,
+                    f"run {index} ({_run_id(run)}) continues run {previous}, not run {index - 1} "
+                    f"({_run_id(runs[index - 2])}): a run is missing or the runs are out of order",
+                )
+            )
+        if index == len(runs) and (following := continued_as(run)):
+            findings.append(
+                _finding(
+                    None,
+                    FindingKind.run_missing,
+                    f"run {index} ({_run_id(run)}) continued as new into run {following}, which is not in the record",
+                )
+            )
+    return findings
+
+
+async def fetch_runs(client: Client, case_id: str) -> list[WorkflowHistory]:
+    """Every run of a case, first to latest, following continue-as-new back from the latest run.
+
+    The chain is followed through the start events' ``continuedExecutionRunId`` (and forward through a
+    ``workflowExecutionContinuedAsNew`` event's ``newExecutionRunId`` should the case continue while it is
+    read), which every Temporal server keeps, unlike visibility queries (the time-skipping test server has
+    none). A run whose history the server no longer retains ends the walk back: :func:`check_runs` notes it.
+    """
+    from temporalio.service import RPCError, RPCStatusCode
+
+    latest = await client.get_workflow_handle(case_id).fetch_history()
+    runs = [latest]
+    seen = {_run_id(latest)}
+    while (previous := continued_from(runs[0])) and previous not in seen:
+        try:
+            runs.insert(0, await client.get_workflow_handle(case_id, run_id=previous).fetch_history())
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            break
+        seen.add(previous)
+    return await _follow(client, case_id, runs)
+
+
+async def _follow(client: Client, case_id: str, runs: list[WorkflowHistory]) -> list[WorkflowHistory]:
+    """Refreshes the last run when it was still open, and follows it into the runs it continued as new."""
+    runs = list(runs)
+    if is_running(runs[-1]):
+        runs[-1] = await client.get_workflow_handle(case_id, run_id=_run_id(runs[-1])).fetch_history()
+    seen = {_run_id(run) for run in runs}
+    while (following := continued_as(runs[-1])) and following not in seen:
+        runs.append(await client.get_workflow_handle(case_id, run_id=following).fetch_history())
+        seen.add(following)
+    return runs
+
+
 def history_from_json(data: str | bytes | dict[str, Any], *, workflow_id: str | None = None) -> WorkflowHistory:
     """Parses a history as ``temporal workflow show --output json`` (or the Web UI) prints it."""
     parsed = json.loads(data) if isinstance(data, str | bytes) else data
@@ -263,32 +396,36 @@ class RecordedBatch(BaseModel):
     scheduled_event_id: int
     completed: bool
     batch: RecordBatch
+    run: int = Field(1, description="Which run of the case (1-based) scheduled it; event ids restart per run.")
 
 
-def recorded_batches(history: WorkflowHistory) -> list[RecordedBatch]:
-    """The ``record_events`` inputs of a history, decoded with the pydantic converter, in history order."""
+def recorded_batches(history: Histories) -> list[RecordedBatch]:
+    """The ``record_events`` inputs of a history (every run), decoded with the pydantic converter, in order."""
     converter = pydantic_data_converter.payload_converter
-    completed = {
-        event.activity_task_completed_event_attributes.scheduled_event_id
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-    }
     batches: list[RecordedBatch] = []
-    for event in history.events:
-        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            continue
-        attributes = event.activity_task_scheduled_event_attributes
-        if attributes.activity_type.name != RECORD_ACTIVITY:
-            continue
-        [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
-        batches.append(
-            RecordedBatch(scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch)
-        )
+    for run, one in enumerate(runs_of(history), start=1):
+        completed = {
+            event.activity_task_completed_event_attributes.scheduled_event_id
+            for event in one.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        }
+        for event in one.events:
+            if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                continue
+            attributes = event.activity_task_scheduled_event_attributes
+            if attributes.activity_type.name != RECORD_ACTIVITY:
+                continue
+            [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+            batches.append(
+                RecordedBatch(
+                    scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch, run=run
+                )
+            )
     return batches
 
 
-def history_events(history: WorkflowHistory) -> list[DomainEvent]:
-    """Every domain event the workflow handed to ``record_events``, in sequence order."""
+def history_events(history: Histories) -> list[DomainEvent]:
+    """Every domain event the workflow handed to ``record_events`` (in every run), in sequence order."""
     events = {event.seq: event for recorded in recorded_batches(history) for event in recorded.batch.events}
     return [events[seq] for seq in sorted(events)]
 
@@ -322,13 +459,31 @@ class DecisionRequest(BaseModel):
     accepted_event_id: int
     after_seq: int = Field(description="Last event seq recorded before the update was accepted.")
     result_last_seq: int | None = Field(None, description="`last_seq` of the update's result; None: failed/open.")
+    run: int = Field(1, description="Which run of the case (1-based) accepted it.")
+
+    @property
+    def where(self) -> str:
+        return f"history event {self.accepted_event_id}" + (f" of run {self.run}" if self.run > 1 else "")
 
 
-def decision_requests(history: WorkflowHistory) -> list[DecisionRequest]:
-    """Every accepted Workflow Update of the history with its request and, once completed, its result."""
-    converter = pydantic_data_converter.payload_converter
-    accepted: dict[str, DecisionRequest] = {}
+def decision_requests(history: Histories) -> list[DecisionRequest]:
+    """Every accepted Workflow Update of the history (every run, in order), with its request and result.
+
+    An update never spans runs (a run continues as new only once every handler has finished); the seq
+    recorded before it carries over from the run before, or from what a continued run carried in.
+    """
+    accepted: dict[tuple[int, str], DecisionRequest] = {}
     recorded_upto = 0
+    for run, one in enumerate(runs_of(history), start=1):
+        recorded_upto = max(recorded_upto, (carried_in(one) or (0, ""))[0])
+        recorded_upto = _run_decision_requests(one, run, recorded_upto, accepted)
+    return list(accepted.values())
+
+
+def _run_decision_requests(
+    history: WorkflowHistory, run: int, recorded_upto: int, accepted: dict[tuple[int, str], DecisionRequest]
+) -> int:
+    converter = pydantic_data_converter.payload_converter
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attributes = event.activity_task_scheduled_event_attributes
@@ -338,24 +493,25 @@ def decision_requests(history: WorkflowHistory) -> list[DecisionRequest]:
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             args = converter.from_payloads(list(request.input.args.payloads))
-            accepted[request.meta.update_id] = DecisionRequest(
+            accepted[(run, request.meta.update_id)] = DecisionRequest(
                 update_id=request.meta.update_id,
                 name=request.input.name,
                 request=args[0] if args and isinstance(args[0], dict) else {},
                 accepted_event_id=event.event_id,
                 after_seq=recorded_upto,
+                run=run,
             )
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             attributes = event.workflow_execution_update_completed_event_attributes
-            known = accepted.get(attributes.meta.update_id)
+            known = accepted.get((run, attributes.meta.update_id))
             if known is not None and attributes.outcome.HasField("success"):
                 [result] = converter.from_payloads(list(attributes.outcome.success.payloads)) or [None]
                 last_seq = result.get("last_seq") if isinstance(result, dict) else None
-                accepted[known.update_id] = known.model_copy(update={"result_last_seq": last_seq})
-    return list(accepted.values())
+                accepted[(run, known.update_id)] = known.model_copy(update={"result_last_seq": last_seq})
+    return recorded_upto
 
 
-def check_decisions(events: Sequence[DomainEvent], history: WorkflowHistory) -> list[Finding]:
+def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[Finding]:
     """Every request the workflow accepted and completed is in the log: same actor, task and content.
 
     The ``record_events`` inputs are what the workflow *made* of the requests; the accepted Workflow
@@ -377,7 +533,7 @@ def check_decisions(events: Sequence[DomainEvent], history: WorkflowHistory) -> 
             and (request.get("task_id") is None or event.task_id == request.get("task_id"))
         ]
         candidates.sort(key=lambda event: event.actor.id != actor.get("id"))  # the requester's own row first
-        described = f"the {decision.name} request by {actor.get('id')} (history event {decision.accepted_event_id})"
+        described = f"the {decision.name} request by {actor.get('id')} ({decision.where})"
         if not candidates:
             findings.append(
                 _finding(
@@ -417,18 +573,35 @@ def _json_ready(value: Any) -> Any:
 _COMPARED_FIELDS = ("type", "actor", "at", "legal_basis", "stage_id", "task_id", "payload", "prev_hash", "hash")
 
 
-def cross_check(events: Sequence[DomainEvent], history: WorkflowHistory) -> list[Finding]:
+def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Finding]:
     """Compares the audit log with the events the workflow recorded according to its Temporal history.
 
-    Every event in the history must be in the log with the same actor, payload, hash and every other
-    field; every row of the log must be in the history. Events of a ``record_events`` task that has not
-    completed yet (a running case) may legitimately be missing from the log: that is a note.
+    ``history`` is every run of the case (a case that continued as new has several; one sequence and one
+    hash chain run through all of them). Every event in the runs' ``record_events`` inputs must be in the
+    log with the same actor, payload, hash and every other field; every row of the log must be in one of
+    them. Events of a ``record_events`` task that has not completed yet (a running case) may legitimately
+    be missing from the log: that is a note. When the first run present continued an earlier run that is
+    not, the log's rows up to the seq it carried in are checked against the hash it carried instead.
     """
-    findings: list[Finding] = []
+    runs = runs_of(history)
+    findings: list[Finding] = check_runs(runs)
     try:
-        batches = recorded_batches(history)
+        batches = recorded_batches(runs)
     except Exception as error:  # noqa: BLE001 - an unreadable history is a finding, not a crash
         return [_finding(None, FindingKind.history_unreadable, f"record_events inputs cannot be decoded: {error}")]
+    carried = carried_in(runs[0]) if runs else None
+    before = carried[0] if carried else 0
+    if carried:
+        last_seq, last_hash = carried
+        row = next((event for event in events if event.seq == last_seq), None)
+        if row is not None and row.hash != last_hash:
+            findings.append(
+                _finding(
+                    last_seq,
+                    FindingKind.differs_from_history,
+                    f"seq {last_seq} does not have the hash the next run carried in from it ({last_hash[:12]}…)",
+                )
+            )
     recorded: dict[int, tuple[DomainEvent, bool]] = {}
     for item in batches:
         for event in item.batch.events:
@@ -470,6 +643,8 @@ def cross_check(events: Sequence[DomainEvent], history: WorkflowHistory) -> list
                 )
             continue
         if in_history is None:
+            if seq <= before:
+                continue  # recorded by an earlier run not in the record: vouched for by the carried hash
             findings.append(
                 _finding(
                     seq,
@@ -488,7 +663,7 @@ def cross_check(events: Sequence[DomainEvent], history: WorkflowHistory) -> list
                     f"seq {seq} differs from the history in {', '.join(differences)}",
                 )
             )
-    findings += check_decisions(events, history)
+    findings += check_decisions(events, runs)
     return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
 
 
@@ -519,6 +694,9 @@ class VerifyReport(BaseModel):
     case_id: str
     events: int
     history_events: int | None = Field(None, description="Domain events in the history; None when not checked.")
+    run_ids: list[str] = Field(
+        default_factory=list, description="The workflow runs checked, first to latest (continue-as-new)."
+    )
     last_seq: int | None
     last_hash: str | None
     findings: list[Finding]
@@ -533,21 +711,27 @@ class VerifyReport(BaseModel):
 def verify(
     case_id: str,
     events: Sequence[DomainEvent],
-    history: WorkflowHistory | None = None,
+    history: Histories | None = None,
     *,
     extra_findings: Iterable[Finding] = (),
 ) -> VerifyReport:
-    """Hash chain, and when a history is given, the cross-check against it."""
+    """Hash chain, and when a history is given (one run, or every run of the case), the cross-check against it."""
     findings = list(extra_findings) + verify_chain(events, case_id=case_id)
     recorded = None
+    run_ids: list[str] = []
     if history is not None:
         findings += cross_check(events, history)
-        recorded = len(history_events(history))
+        try:
+            recorded = len(history_events(history))
+        except Exception:  # noqa: BLE001 - cross_check reported it
+            recorded = None
+        run_ids = [run_id for run in runs_of(history) if (run_id := _run_id(run))]
     last = events[-1] if events else None
     return VerifyReport(
         case_id=case_id,
         events=len(events),
         history_events=recorded,
+        run_ids=run_ids,
         last_seq=last.seq if last else None,
         last_hash=last.hash if last else None,
         findings=sorted(findings, key=lambda f: (f.seq or 0, f.kind.value)),
@@ -573,36 +757,60 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(out_dir: Path, case_id: str, history: WorkflowHistory, events: Sequence[DomainEvent]) -> Path:
-    """Writes ``history.json``, ``events.json`` and ``manifest.json`` (SHA-256 of both) to ``out_dir/<case>``.
+def write_bundle(out_dir: Path, case_id: str, history: Histories, events: Sequence[DomainEvent]) -> Path:
+    """Writes the runs' histories, ``events.json`` and ``manifest.json`` (SHA-256 of each) to ``out_dir/<case>``.
 
-    ``history.json`` is ``WorkflowHistory.to_json()``, the format ``temporal workflow show --output json``
-    prints, so the Temporal CLI, the Web UI and ``Replayer`` all read it.
+    The first run's history is ``history.json``; a case that continued as new has its later runs in
+    ``history-run-2.json``, ``history-run-3.json`` …, and the manifest lists the runs in order (``runs``:
+    run number, run id, file, history events, the run it continued). Each is ``WorkflowHistory.to_json()``,
+    the format ``temporal workflow show --output json`` prints, so the Temporal CLI, the Web UI and
+    ``Replayer`` all read it. Child cases have their own records: ``child_case_ids`` names them, to be
+    exported as cases of their own.
     """
+    runs = runs_of(history)
+    if not runs:
+        raise ValueError(f"case {case_id}: no history to export")
     directory = out_dir / bundle_dirname(case_id)
     directory.mkdir(parents=True, exist_ok=True)
-    files = {
-        HISTORY_FILE: history.to_json().encode(),
-        EVENTS_FILE: json.dumps(
-            [event.model_dump(mode="json") for event in events], ensure_ascii=False, indent=2
-        ).encode(),
-    }
+    for stale in directory.glob("history-run-*.json"):  # a re-export of fewer runs leaves none behind
+        stale.unlink()
+    files = {history_file(run): one.to_json().encode() for run, one in enumerate(runs, start=1)}
+    files[EVENTS_FILE] = json.dumps(
+        [event.model_dump(mode="json") for event in events], ensure_ascii=False, indent=2
+    ).encode()
     for name, data in files.items():
         (directory / name).write_bytes(data)
-    first = history.events[0] if history.events else None
     manifest = {
         "format": BUNDLE_FORMAT,
         "case_id": case_id,
-        "workflow_id": history.workflow_id or case_id,
-        "run_id": history.run_id if first is not None else None,
+        "workflow_id": runs[0].workflow_id or case_id,
+        "run_id": _run_id(runs[0]),
+        "run_ids": [_run_id(run) for run in runs],
+        "runs": [
+            {
+                "run": number,
+                "run_id": _run_id(run),
+                "file": history_file(number),
+                "history_events": len(run.events),
+                "continued_from": continued_from(run),
+            }
+            for number, run in enumerate(runs, start=1)
+        ],
         "exported_at": datetime.now(UTC).isoformat(),
         "engine_version": engine_version(),
         "temporalio_version": metadata.version("temporalio"),
-        "history_events": len(history.events),
-        "workflow_closed": not is_running(history),
+        "history_events": sum(len(run.events) for run in runs),
+        "workflow_closed": not is_running(runs),
         "audit_events": len(events),
         "last_seq": events[-1].seq if events else None,
         "last_hash": events[-1].hash if events else None,
+        "child_case_ids": list(
+            dict.fromkeys(
+                str(event.payload["child_case_id"])
+                for event in events
+                if event.type == "case.child_started" and event.payload.get("child_case_id")
+            )
+        ),
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
     }
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
@@ -615,7 +823,7 @@ class Bundle(BaseModel):
     path: Path
     case_id: str
     manifest: dict[str, Any]
-    history: WorkflowHistory
+    runs: list[WorkflowHistory] = Field(description="The histories of the case's workflow runs, first to latest.")
     events: list[DomainEvent]
     findings: list[Finding] = Field(default_factory=list, description="Files whose digest differs.")
 
@@ -624,11 +832,25 @@ def is_bundle(path: Path) -> bool:
     return path.is_dir() and (path / MANIFEST_FILE).is_file() and (path / HISTORY_FILE).is_file()
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+\.json$")
+
+
+def bundle_run_files(manifest: dict[str, Any]) -> list[str]:
+    """The history files of a bundle's runs, in order (a /1 bundle, or a one-run case: ``history.json``)."""
+    runs = manifest.get("runs") or [{"file": HISTORY_FILE}]
+    names = [str(run.get("file") or "") for run in runs]
+    for name in names:
+        if not _PLAIN_NAME.match(name) or name.startswith("."):
+            raise ValueError(f"manifest names a history file outside the bundle: {name!r}")
+    return names
+
+
 def load_bundle(path: Path) -> Bundle:
     """Reads a bundle; every file whose SHA-256 differs from the manifest becomes a finding."""
     manifest = json.loads((path / MANIFEST_FILE).read_text())
     findings = []
-    for name, expected in manifest.get("files", {}).items():
+    listed = manifest.get("files", {})
+    for name, expected in listed.items():
         actual = _sha256((path / name).read_bytes()) if (path / name).is_file() else None
         if actual != expected["sha256"]:
             findings.append(
@@ -639,36 +861,51 @@ def load_bundle(path: Path) -> Bundle:
                 )
             )
     case_id = manifest["case_id"]
-    history = history_from_json((path / HISTORY_FILE).read_text(), workflow_id=manifest.get("workflow_id") or case_id)
+    workflow_id = manifest.get("workflow_id") or case_id
+    runs = []
+    for name in bundle_run_files(manifest):
+        if name not in listed:
+            findings.append(_finding(None, FindingKind.bundle_digest, f"{name} has no SHA-256 in the manifest"))
+        if not (path / name).is_file():
+            if name in listed:
+                continue  # reported as missing above
+            findings.append(_finding(None, FindingKind.bundle_digest, f"{name} is missing"))
+            continue
+        runs.append(history_from_json((path / name).read_text(), workflow_id=workflow_id))
     events = [DomainEvent.model_validate(item) for item in json.loads((path / EVENTS_FILE).read_text())]
-    return Bundle(path=path, case_id=case_id, manifest=manifest, history=history, events=events, findings=findings)
+    return Bundle(path=path, case_id=case_id, manifest=manifest, runs=runs, events=events, findings=findings)
 
 
 def verify_bundle(path: Path) -> VerifyReport:
     bundle = load_bundle(path)
-    return verify(bundle.case_id, bundle.events, bundle.history, extra_findings=bundle.findings)
+    return verify(bundle.case_id, bundle.events, bundle.runs, extra_findings=bundle.findings)
 
 
-async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[WorkflowHistory, list[DomainEvent]]:
-    """The case's history (latest run) and its audit events, read so that they describe the same moment.
+async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[list[WorkflowHistory], list[DomainEvent]]:
+    """Every run's history (first to latest) and the audit events, read so that they describe the same moment.
+
+    A case that continued as new has several workflow runs under one workflow id (:func:`fetch_runs`);
+    its events and hash chain run through all of them, so every check takes them all.
 
     ``record_events`` is scheduled in the history before it writes, so a log read *before* the history
     holds nothing the history lacks. The log is read again after the history: when both reads agree,
     nothing was recorded in between and every completed record of the history must be in the log. A
-    busy running case is retried a few times, then cut at the last event the history holds.
+    busy running case is retried a few times (only its open run is read again), then cut at the last
+    event the history holds.
     """
     from activities.queries import case_events
 
-    handle = client.get_workflow_handle(case_id)
     events = await case_events(pool, case_id)
-    for _ in range(5):
-        history = await handle.fetch_history()
+    runs = await fetch_runs(client, case_id)
+    for attempt in range(5):
+        if attempt:
+            runs = await _follow(client, case_id, runs)
         again = await case_events(pool, case_id)
         if _last_seq(again) == _last_seq(events):
-            return history, events
+            return runs, events
         events = again
-    last_recorded = max((e.seq for batch in recorded_batches(history) for e in batch.batch.events), default=0)
-    return history, [event for event in events if event.seq <= last_recorded]
+    last_recorded = max((e.seq for batch in recorded_batches(runs) for e in batch.batch.events), default=0)
+    return runs, [event for event in events if event.seq <= last_recorded]
 
 
 def _last_seq(events: Sequence[DomainEvent]) -> int:
@@ -685,23 +922,25 @@ _CLOSED = {
 }
 
 
-def is_running(history: WorkflowHistory) -> bool:
-    return bool(history.events) and history.events[-1].event_type not in _CLOSED
+def is_running(history: Histories) -> bool:
+    """Whether the case's latest run is still open (a run that continued as new is closed)."""
+    runs = runs_of(history)
+    return bool(runs) and bool(runs[-1].events) and runs[-1].events[-1].event_type not in _CLOSED
 
 
 async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) -> Path:
-    history, events = await fetch_case(client, pool, case_id)
-    return write_bundle(out_dir, case_id, history, events)
+    runs, events = await fetch_case(client, pool, case_id)
+    return write_bundle(out_dir, case_id, runs, events)
 
 
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
     """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification``)."""
     from activities.queries import get_case
 
-    history, events = await fetch_case(client, pool, case_id)
+    runs, events = await fetch_case(client, pool, case_id)
     projection = await get_case(pool, case_id)
     extra = []
-    if projection is not None and projection.last_seq > _last_seq(events) and not is_running(history):
+    if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             _finding(
                 projection.last_seq,
@@ -710,7 +949,7 @@ async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
                 f"{_last_seq(events)}: recorded rows were removed",
             )
         )
-    return verify(case_id, events, history, extra_findings=extra)
+    return verify(case_id, events, runs, extra_findings=extra)
 
 
 async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:
@@ -762,24 +1001,33 @@ def _short(message: str) -> str:
 
 
 HistorySource = WorkflowHistory | Path | str | tuple[str, WorkflowHistory]
+"""A history, a history file, a bundle directory (every run in it), or ``(source name, history)``."""
 
 
-def _load_history(item: HistorySource) -> tuple[str, WorkflowHistory]:
+def _load_histories(item: HistorySource) -> list[tuple[str, WorkflowHistory]]:
+    """The runs ``item`` holds, each named for the verdicts: a bundle of a continued case holds several."""
     if isinstance(item, WorkflowHistory):
         if not item.workflow_id:
             item = WorkflowHistory(workflow_id_of(item) or "", item.events)
-        return item.workflow_id, item
+        return [(item.workflow_id, item)]
     if isinstance(item, tuple):
-        return item
+        return [item]
     path = Path(item)
     if is_bundle(path):
         manifest = json.loads((path / MANIFEST_FILE).read_text())
         workflow_id = manifest.get("workflow_id") or manifest["case_id"]
-        return str(path), history_from_json((path / HISTORY_FILE).read_text(), workflow_id=workflow_id)
+        names = bundle_run_files(manifest)
+        return [
+            (
+                str(path) if len(names) == 1 else f"{path} (run {number} of {len(names)})",
+                history_from_json((path / name).read_text(), workflow_id=workflow_id),
+            )
+            for number, name in enumerate(names, start=1)
+        ]
     history = history_from_json(path.read_text())
     if not history.workflow_id:
         history = WorkflowHistory(path.stem, history.events)
-    return str(path), history
+    return [(str(path), history)]
 
 
 def history_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -817,6 +1065,8 @@ async def replay(
 ) -> AsyncIterator[ReplayVerdict]:
     """Replays each history through the workflow code (no server needed), yielding one verdict each.
 
+    Each workflow run is a replay of its own: a bundle of a case that continued as new yields one verdict
+    per run (a continued run's history starts with the run it continued and the state it carried in).
     Histories are read lazily, one at a time, so thousands of files stream through in constant memory.
     An unreadable file is a failed verdict, not an exception.
     """
@@ -835,8 +1085,9 @@ async def replay(
     async def loaded() -> AsyncIterator[WorkflowHistory]:
         async for item in items():
             try:
-                source, history = _load_history(item)
-                history.run_id  # noqa: B018 - raises when the history has no start event
+                loaded_runs = _load_histories(item)
+                for _, history in loaded_runs:
+                    history.run_id  # noqa: B018 - raises when the history has no start event
             except Exception as error:  # noqa: BLE001 - reported as a verdict
                 broken.append(
                     ReplayVerdict(
@@ -849,8 +1100,9 @@ async def replay(
                     )
                 )
                 continue
-            sources.append((source, len(history.events)))
-            yield history
+            for source, history in loaded_runs:
+                sources.append((source, len(history.events)))
+                yield history
 
     async with replayer.workflow_replay_iterator(loaded()) as results:
         async for result in results:
@@ -981,6 +1233,9 @@ def _stages_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for branch in step.get("branches", []) or []:
             for stage in branch:
                 stages[stage["id"]] = stage
+    review = (definition.get("supervision") or {}).get("review")
+    if review and "id" in review:
+        stages[review["id"]] = review
     return stages
 
 
@@ -1004,7 +1259,9 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
     match event.type:
         case "case.started":
             applicant = (p.get("applicant") or {}).get("name") or (p.get("applicant") or {}).get("id")
-            return f"{who} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}", ""
+            parent = (p.get("data") or {}).get("parent_case_id")
+            child_of = f", a child case of {parent}" if parent else ""
+            return f"{who} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}{child_of}", ""
         case "stage.started":
             due = _parse_time(p.get("due_at"))
             due_text = f", due {local_due(due)}" if due else ""
@@ -1088,6 +1345,45 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
             return f"deadline of {_clock_name(p.get('clock'), stages)} passed{to}; overdue tasks: {overdue}", ""
         case "case.calendar_assumption":
             return f"no official holiday schedule for {p.get('year')}: working days counted Monday to Friday", ""
+        case "stage.abandoned":
+            return (
+                f"stage “{stage_title}” abandoned (round {p.get('round')}): another branch returned the case"
+                + (f" ({p['reason']})" if p.get("reason") else ""),
+                "",
+            )
+        case "supervision.started":
+            first = _parse_time(p.get("first_review_at"))
+            limit = f", at most {p['max_rounds']} reviews" if p.get("max_rounds") else ", until withdrawn"
+            return (
+                f"supervision started: the decision stays in force under review every {p.get('every_days')} days"
+                + limit
+                + (f"; first review {local(first)}" if first else ""),
+                "",
+            )
+        case "supervision.ended":
+            return f"supervision ended after {p.get('rounds')} review(s): the decision stands", ""
+        case "timer.started":
+            until = _parse_time(p.get("until"))
+            return f"timer started for {p.get('label')}: fires {local(until) if until else '?'}", ""
+        case "timer.fired":
+            return f"timer fired: {p.get('label')} is due", ""
+        case "case.child_started":
+            after = f" after review {p['review_round']}" if p.get("review_round") else ""
+            return (
+                f"child case {p.get('child_case_id')} started ({p.get('process')}){after}; it keeps its own record",
+                "",
+            )
+        case "case.child_completed":
+            status = str(p.get("status", "")).replace("_", " ")
+            conditions = f" (conditions: {'; '.join(p['conditions'])})" if p.get("conditions") else ""
+            return f"child case {p.get('child_case_id')} completed: {status}{conditions}", ""
+        case "case.continued":
+            previous = f" (previous run {p['previous_run_id']})" if p.get("previous_run_id") else ""
+            return (
+                f"case continued as new in run {p.get('run')}{previous}, state and hash chain carried over; "
+                f"{p.get('supervision_round', 0)} review(s) so far",
+                "",
+            )
         case _:
             return event.type, comment
 
@@ -1229,6 +1525,12 @@ class CaseState(BaseModel):
     pending_supplement: list[str] = Field(default_factory=list)
     extended: bool = False
     observers: list[str] = Field(default_factory=list)
+    run: int = Field(1, description="Workflow run of the case (continue-as-new starts the next).")
+    supervision_round: int = Field(0, description="Periodic reviews started while under supervision.")
+    next_review_at: datetime | None = Field(None, description="When the next periodic review is due.")
+    child_cases: dict[str, str | None] = Field(
+        default_factory=dict, description="Child case id -> its final status (None while it runs)."
+    )
     last_hash: str = GENESIS_HASH
 
     @property
@@ -1348,6 +1650,7 @@ def _apply(
             state.status = state.outcome = event.type.split(".", 1)[1]
             state.clocks.clear()
             state.current_stages.clear()
+            state.next_review_at = None
         case "case.supplement_requested":
             state.status = "awaiting_supplement"
             state.pending_supplement = [item.get("item", "") for item in p.get("items") or []]
@@ -1370,6 +1673,28 @@ def _apply(
                     tasks[task_id].version += 1
         case "case.cc":
             state.observers += [o for o in p.get("observers") or [] if o not in state.observers]
+        case "stage.abandoned":
+            if event.stage_id in state.current_stages:
+                state.current_stages.remove(event.stage_id)
+            state.clocks.pop(f"stage:{event.stage_id}:{p.get('round')}", None)
+        case "supervision.started":
+            state.status = "under_supervision"
+            state.next_review_at = _parse_time(p.get("first_review_at"))
+        case "timer.started" if state.status == "under_supervision":
+            state.next_review_at = _parse_time(p.get("until")) or state.next_review_at
+        case "timer.fired" if state.status == "under_supervision":
+            state.supervision_round += 1
+        case "supervision.ended":
+            state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
+            state.supervision_round = int(p.get("rounds") or state.supervision_round)
+            state.next_review_at = None
+        case "case.child_started" if p.get("child_case_id"):
+            state.child_cases[str(p["child_case_id"])] = None
+        case "case.child_completed" if p.get("child_case_id"):
+            state.child_cases[str(p["child_case_id"])] = p.get("status")
+        case "case.continued":
+            state.run = int(p.get("run") or state.run + 1)
+            state.supervision_round = int(p.get("supervision_round") or state.supervision_round)
         case _:
             pass
 
@@ -1388,8 +1713,10 @@ __all__ = [
     "check_decisions",
     "cross_check",
     "decision_requests",
+    "check_runs",
     "export_case",
     "fetch_case",
+    "fetch_runs",
     "history_events",
     "history_from_json",
     "history_paths",
@@ -1398,6 +1725,7 @@ __all__ = [
     "replay",
     "replay_all",
     "replay_parallel",
+    "runs_of",
     "state_at",
     "timeline",
     "verify",

@@ -113,8 +113,9 @@ def export(
     status: Annotated[str | None, typer.Option(help="Only cases with this status (with --all or alone).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Cases exported at the same time.")] = 8,
 ) -> None:
-    """One bundle per case: history.json (as `temporal workflow show --output json` prints it), events.json,
-    manifest.json (SHA-256 of both)."""
+    """One bundle per case: history.json (as `temporal workflow show --output json` prints it; a case that
+    continued as new adds history-run-2.json … for its later runs), events.json, manifest.json (SHA-256 of
+    each file, the run ids in order)."""
     if not cases and not (all_cases or process or status):
         raise _fail("name case ids, or select cases with --all / --process / --status", 2)
     written, failed = _run(
@@ -201,7 +202,7 @@ def replay(
 
 
 async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bool, quiet: bool) -> tuple[int, int]:
-    from approvals.audit import HistorySource, ReplayVerdict, replay, replay_parallel
+    from approvals.audit import HistorySource, ReplayVerdict, fetch_runs, replay, replay_parallel
 
     total = failed = 0
 
@@ -233,7 +234,10 @@ async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bo
 
             async def fetched() -> AsyncIterator[HistorySource]:
                 for case_id in case_ids:
-                    yield (f"case {case_id}", await client.get_workflow_handle(case_id).fetch_history())
+                    runs = await fetch_runs(client, case_id)  # every run of a case continued as new
+                    for number, history in enumerate(runs, start=1):
+                        suffix = f" (run {number} of {len(runs)})" if len(runs) > 1 else ""
+                        yield (f"case {case_id}{suffix}", history)
 
             async for verdict in replay(fetched()):
                 report(verdict)
@@ -284,16 +288,17 @@ async def _verify(sources: list[str]) -> list[VerifyReport]:
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                history, events = await fetch_case(client, pool, case_id)
-                reports.append(verify_case(case_id, events, history))
+                runs, events = await fetch_case(client, pool, case_id)  # every run of the case
+                reports.append(verify_case(case_id, events, runs))
     return reports
 
 
 def _print_report(report: VerifyReport) -> None:
     if report.ok:
+        runs = f" of {len(report.run_ids)} runs" if len(report.run_ids) > 1 else ""
         console.print(
             f"[green]✔ {report.case_id}[/green]: {report.events} events, chain intact, "
-            f"matches the Temporal history ({report.history_events} events); last hash {report.last_hash}",
+            f"matches the Temporal history{runs} ({report.history_events} events); last hash {report.last_hash}",
             highlight=False,
         )
     else:

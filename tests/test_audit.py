@@ -285,7 +285,7 @@ async def test_export_writes_a_bundle_that_verifies_offline(
 async def test_replay_of_a_good_and_a_broken_history(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
 ) -> None:
-    history, _ = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    [history], _ = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)  # one run
     good = tmp_path / "good.json"
     good.write_text(history.to_json())
     # The recorded history says the first stage was "acceptance"; the code now reads "intake".
@@ -529,21 +529,25 @@ def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
 CORPUS = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def assert_state_agrees_with_the_recorded_projections(history: WorkflowHistory) -> None:
+def assert_state_agrees_with_the_recorded_projections(history: audit.Histories) -> None:
     """Each record_events batch carries the workflow's own projections as of its last event: the fold of
-    the events up to that event must arrive at the same case status, stages, clock and task states."""
-    events = audit.history_events(history)
+    the events up to that event must arrive at the same case status, stages, clock and task states.
+    ``history`` may be every run of a case that continued as new: one fold runs through all of them."""
+    runs = audit.runs_of(history)
+    events = audit.history_events(runs)
     assert audit.verify_chain(events) == []
-    assert audit.cross_check(events, history) == []  # every accepted request left its row, as asked
-    assert {d.name for d in audit.decision_requests(history)} <= set(audit.UPDATE_EVENTS)
-    for recorded in audit.recorded_batches(history):
+    assert audit.cross_check(events, runs) == []  # every accepted request left its row, as asked
+    assert {d.name for d in audit.decision_requests(runs)} <= set(audit.UPDATE_EVENTS)
+    for recorded in audit.recorded_batches(runs):
         case = recorded.batch.case
         state = audit.state_at(events, seq=case.last_seq)
-        at = f"{history.workflow_id} seq {case.last_seq}"
+        at = f"{runs[0].workflow_id} run {recorded.run} seq {case.last_seq}"
         assert (state.status, state.outcome) == (case.status, case.outcome), at
-        # The workflow drops a decided stage from its projection only at its next record; the fold drops it
-        # at `stage.completed`, which is when it stopped being current.
-        decided = {result.stage_id for result in state.stage_results}
+        # The workflow drops a decided (or abandoned) stage from its projection only at its next record; the
+        # fold drops it at `stage.completed` (`stage.abandoned`), which is when it stopped being current.
+        decided = {result.stage_id for result in state.stage_results} | {
+            event.stage_id for event in events if event.type == "stage.abandoned" and event.seq <= case.last_seq
+        }
         assert set(state.current_stages) <= set(case.current_stages), at
         assert set(case.current_stages) - set(state.current_stages) <= decided, at
         assert state.clock_state == case.clock_state, at
