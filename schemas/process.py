@@ -51,7 +51,9 @@ class QuorumRule(BaseModel):
 
     threshold_numerator: int = Field(2, ge=1)
     threshold_denominator: int = Field(3, ge=1)
-    min_attendance: int = Field(1, ge=1, description="Members who must vote for the vote to count.")
+    min_attendance: int | None = Field(
+        None, ge=1, description="Members who must vote for the vote to count; None: a majority of the members."
+    )
 
     @model_validator(mode="after")
     def _fraction(self) -> QuorumRule:

@@ -37,7 +37,7 @@ from schemas.case import (
     SupplementRequest,
 )
 from schemas.principal import Principal
-from schemas.process import Decision, QuorumRule, RoutingMode
+from schemas.process import Deadline, Decision, QuorumRule, RoutingMode
 from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.postgres import free_port, url_with_database
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
@@ -95,7 +95,7 @@ async def quorum_vote(env: WorkflowEnvironment, queue: str) -> Handle:
         stage(
             "vote", mode=RoutingMode.quorum, assignees=tuple(m.id for m in members),
             quorum=QuorumRule(threshold_numerator=2, threshold_denominator=3, min_attendance=3),
-            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain),
+            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain), deadline=Deadline(working_days=5),
         )
     )  # fmt: skip
     handle = await start_case(client, queue, process)

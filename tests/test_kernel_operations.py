@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -50,7 +50,7 @@ from schemas.case import (
     WithdrawRequest,
 )
 from schemas.principal import Principal
-from schemas.process import CaseDeadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
+from schemas.process import CaseDeadline, Condition, Deadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
 from tests.cases import (
     ALICE,
     APPLICANT,
@@ -501,12 +501,20 @@ async def test_urge_notifies_the_assignee(
         await update(
             handle, ApprovalWorkflow.urge, UrgeRequest(actor=APPLICANT, task_id=task.task_id, comment="请尽快")
         )
+        again = UrgeRequest(actor=APPLICANT, task_id=task.task_id, comment="再催")
+        await denied(handle, ApprovalWorkflow.urge, again, "URGED_RECENTLY")  # once a day is a reminder
+        await time_skipping_env.sleep(timedelta(days=1, minutes=1))
+        await update(handle, ApprovalWorkflow.urge, again)
         await decide(handle, ALICE, task, Decision.approve)
         await finished(time_skipping_env, handle)  # the case ends only once its notifications are out
-    [urged] = [e for e in await events(db_pool, handle.id) if e["type"] == "task.urged"]
-    assert urged["actor_id"] == APPLICANT.id and urged["payload"]["comment"] == "请尽快"
-    [sent] = [r for r in await outbox(db_pool, handle.id) if r["kind"] == "task.urged"]
-    assert sent["recipient"] == "alice" and json.loads(sent["data"])["comment"] == "请尽快"
+    urged = [e for e in await events(db_pool, handle.id) if e["type"] == "task.urged"]
+    assert [(e["actor_id"], e["payload"]["comment"]) for e in urged] == [
+        (APPLICANT.id, "请尽快"),
+        (APPLICANT.id, "再催"),
+    ]
+    first, second = [r for r in await outbox(db_pool, handle.id) if r["kind"] == "task.urged"]
+    assert first["recipient"] == "alice" and json.loads(first["data"])["comment"] == "请尽快"
+    assert json.loads(second["data"])["comment"] == "再催"
 
 
 async def test_cc_adds_observers_and_notifies_each(
@@ -519,8 +527,9 @@ async def test_cc_adds_observers_and_notifies_each(
         await update(handle, ApprovalWorkflow.cc, CcRequest(actor=ALICE, observers=["li"]))
         view = await handle.query(ApprovalWorkflow.view)
         assert view.observers == ["zhang", "li"]
-        # An observer takes part in the case from now on: they may comment.
+        # An observer takes part in the case from now on: they may comment, but not copy in others in turn.
         await update(handle, ApprovalWorkflow.comment, CommentRequest(actor=person("zhang"), text="noted"))
+        await denied(handle, ApprovalWorkflow.cc, CcRequest(actor=person("zhang"), observers=["wang"]), "NOT_INVOLVED")
         await decide(handle, ALICE, task, Decision.approve)
         await finished(time_skipping_env, handle)
     ccs = [(r["recipient"]) for r in await outbox(db_pool, handle.id) if r["kind"] == "case.cc"]
@@ -528,6 +537,24 @@ async def test_cc_adds_observers_and_notifies_each(
 
 
 # ---------------------------------------------------------------- withdraw, 补正
+
+
+async def test_a_definition_that_cannot_run_fails_the_case_at_once_with_its_problems(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    process = definition(
+        stage("review", assignees=("alice", "alice"), mode=RoutingMode.all, when=Condition(rule="no_such_rule")),
+        stage("vote", mode=RoutingMode.quorum, assignees=("m1",), quorum=QuorumRule(min_attendance=2)),
+    )
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await finished(time_skipping_env, handle)
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "INVALID_DEFINITION"
+    problems = cause.details[0]["problems"]
+    assert any("no_such_rule" in p for p in problems) and any("listed twice" in p for p in problems)
+    assert any("needs a deadline" in p for p in problems) and any("exceeds the 1 members" in p for p in problems)
 
 
 async def test_applicant_withdraws_before_the_decision_and_open_tasks_are_cancelled(
@@ -693,14 +720,14 @@ async def test_refused_task_not_open_for_a_decided_task_and_a_waiting_one(
         await wind_up(time_skipping_env, handle)
 
 
-async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_members_vote(
+async def test_one_member_one_vote_a_vote_is_neither_cast_twice_nor_handed_on(
     time_skipping_env: WorkflowEnvironment, engine_worker
 ) -> None:
     members = ("m1", "m2", "m3")
     process = definition(
         stage(
             "vote", mode=RoutingMode.quorum, assignees=members, quorum=QuorumRule(min_attendance=2),
-            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain),
+            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain), deadline=Deadline(working_days=5),
         )
     )  # fmt: skip
     m1, m2 = person("m1", "committee"), person("m2", "committee")
@@ -708,12 +735,6 @@ async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_membe
         handle = await start_case(time_skipping_env.client, queue, process)
         view = await view_when(handle, lambda v: len(open_tasks(v)) == 3)
         await decide(handle, m1, task_of(view, "m1"), Decision.approve)
-        # m2 delegates their vote to m1, who has voted already: one member, one vote.
-        await update(
-            handle,
-            ApprovalWorkflow.delegate,
-            DelegateRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="m1"),
-        )
         cause = await denied(
             handle,
             ApprovalWorkflow.decide,
@@ -721,6 +742,37 @@ async def test_refused_duplicate_vote_when_a_member_who_voted_gets_another_membe
             "DUPLICATE_VOTE",
         )
         assert "m1" in cause.message
+        for operation, request in (
+            (ApprovalWorkflow.delegate, DelegateRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="m1")),
+            (ApprovalWorkflow.transfer, TransferRequest(actor=m2, task_id=task_of(view, "m2").task_id, to_user="x")),
+        ):
+            await denied(handle, operation, request, "REASSIGN_NOT_ALLOWED")
+        await wind_up(time_skipping_env, handle)
+
+
+async def test_one_person_signs_a_countersign_stage_once(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
+    """会签 needs every assignee: handing a task to someone who signs already must not let one person sign twice."""
+    process = definition(stage("joint", mode=RoutingMode.all, assignees=("alice", "bob")))
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        view = await view_when(handle, lambda v: len(open_tasks(v)) == 2)
+        alice_task, bob_task = task_of(view, "alice"), task_of(view, "bob")
+        for operation, request in (
+            (ApprovalWorkflow.transfer, TransferRequest(actor=ALICE, task_id=alice_task.task_id, to_user="bob")),
+            (ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=alice_task.task_id, to_user="bob")),
+        ):
+            await denied(handle, operation, request, "DUPLICATE_SIGNER")
+        await decide(handle, BOB, bob_task, Decision.approve)
+        await update(
+            handle, ApprovalWorkflow.delegate, DelegateRequest(actor=ALICE, task_id=alice_task.task_id, to_user="dave")
+        )
+        dave = person("dave", "reviewer")
+        await denied(
+            handle,
+            ApprovalWorkflow.transfer,
+            TransferRequest(actor=dave, task_id=alice_task.task_id, to_user="mallory"),
+            "REASSIGN_NOT_ALLOWED",
+        )
         await wind_up(time_skipping_env, handle)
 
 
@@ -1074,7 +1126,7 @@ async def test_refusals_of_the_remaining_operations(time_skipping_env: WorkflowE
     """Codes beyond the issue's list: each operation refuses what makes no sense, with its own code."""
     quorum = definition(
         stage("vote", mode=RoutingMode.quorum, assignees=("alice", "bob"), quorum=QuorumRule(min_attendance=1),
-              allowed_decisions=(Decision.approve, Decision.reject)),
+              allowed_decisions=(Decision.approve, Decision.reject), deadline=Deadline(working_days=5)),
     )  # fmt: skip
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, ASSIGNED)

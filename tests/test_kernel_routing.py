@@ -270,6 +270,7 @@ async def test_sequential_mode_a_first_reject_never_opens_the_second(
 
 
 def committee(**extra: Any) -> Any:
+    extra.setdefault("deadline", Deadline(working_days=5, remind_before_working_days=0))
     return stage(
         "vote",
         mode=RoutingMode.quorum,

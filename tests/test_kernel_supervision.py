@@ -10,9 +10,29 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.queries import case_events
 from approvals.audit import verify_chain
-from schemas.case import CaseStatus, CaseView, DecideRequest, WithdrawRequest
-from schemas.process import Decision, OnReject, Supervision
-from tests.cases import APPLICANT, definition, events, finished, open_tasks, person, stage, start_case, view_when
+from schemas.calendar import BeyondKnownYears, add_working_days
+from schemas.case import (
+    CaseStatus,
+    CaseView,
+    DecideRequest,
+    MissingItem,
+    RequestSupplementRequest,
+    SupplementRequest,
+    WithdrawRequest,
+)
+from schemas.process import Deadline, Decision, OnReject, Supervision
+from tests.cases import (
+    APPLICANT,
+    CALENDAR,
+    definition,
+    events,
+    finished,
+    open_tasks,
+    person,
+    stage,
+    start_case,
+    view_when,
+)
 from workflows.generic import ApprovalWorkflow
 
 OFFICIAL = person("official", "approving_official")
@@ -119,3 +139,34 @@ def test_a_periodic_review_can_neither_end_the_case_nor_return_it() -> None:
         Supervision(every_days=365, review=stage("annual_review", assignees=("inspector",)))
     with pytest.raises(ValidationError, match="no earlier stage to return to"):
         Supervision(every_days=365, review=REVIEW.model_copy(update={"allowed_decisions": (Decision.return_,)}))
+
+
+async def test_a_review_opened_while_supplementary_material_is_awaited_starts_with_its_clock_stopped(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    env = time_skipping_env
+    officer = person("officer", "one_window")
+    timed_review = REVIEW.model_copy(update={"deadline": Deadline(working_days=10, remind_before_working_days=0)})
+    process = supervised(review=timed_review, max_rounds=1).model_copy(update={"supplement_role": "one_window"})
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, process)
+        await decide_open(env, handle.id, OFFICIAL)
+        await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
+        await handle.execute_update(
+            ApprovalWorkflow.request_supplement,
+            RequestSupplementRequest(actor=officer, items=[MissingItem(item="annual self-assessment")]),
+        )
+        await env.sleep(timedelta(days=45))  # the review falls due while the case waits for the material
+        paused = await view_when(handle, lambda v: bool(open_tasks(v)))
+        await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
+        supplied_at = await env.get_current_time()
+        resumed = await handle.query(ApprovalWorkflow.view)
+        await decide_open(env, handle.id, INSPECTOR)
+        result = await finished(env, handle)
+
+    assert paused.status is CaseStatus.awaiting_supplement and paused.clock_state == "stopped"
+    assert resumed.status is CaseStatus.under_supervision  # back to what it was before 补正
+    [clock] = resumed.clocks
+    expected = add_working_days(CALENDAR, supplied_at, 10, beyond_known_years=BeyondKnownYears.weekends_only).at
+    assert abs(clock.due_at - expected) <= timedelta(days=1) and not clock.overdue  # the whole period, none used
+    assert result.status is CaseStatus.approved

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from schemas.process import Condition, Decision, QuorumRule, RoutingMode
+from schemas.process import Condition, Decision, ProcessDefinition, QuorumRule, RoutingMode, Stage
 from workflows import rules
 from workflows.rules import (
     StageOutcome,
     TaskFacts,
     case_outcome,
     condition_holds,
+    definition_problems,
     merge_conditions,
     stage_outcome,
     tally_votes,
@@ -319,3 +320,25 @@ def test_a_condition_gives_exactly_one_of_rule_or_path() -> None:
         Condition()
     with pytest.raises(ValueError):
         Condition(rule="x", path="y")
+
+
+def test_without_a_stated_minimum_a_majority_of_the_members_must_vote() -> None:
+    majority = QuorumRule(threshold_numerator=2, threshold_denominator=3)
+    one_of_nine = [Decision.approve] + [None] * 8
+    assert tally_votes(one_of_nine, majority).outcome == StageOutcome.no_quorum
+    five_of_nine = [Decision.approve] * 4 + [Decision.reject] + [None] * 4
+    assert tally_votes(five_of_nine, majority).outcome == StageOutcome.approved
+
+
+def test_definition_problems_name_what_would_leave_a_case_stuck() -> None:
+    fine = ProcessDefinition(
+        process="generic", title="t", legal_basis="Art. 4",
+        steps=(Stage(id="a", title="A", legal_basis="Art. 4", assignees=("alice",)),),
+    )  # fmt: skip
+    assert definition_problems(fine) == []
+    vote = Stage(
+        id="vote", title="Vote", legal_basis="Art. 22", mode=RoutingMode.quorum, assignees=("m1", "m2"),
+        quorum=QuorumRule(min_attendance=3), allowed_decisions=(Decision.approve, Decision.reject),
+    )  # fmt: skip
+    problems = definition_problems(fine.model_copy(update={"steps": (vote,)}))
+    assert len(problems) == 2 and "needs a deadline" in problems[0] and "exceeds the 2 members" in problems[1]

@@ -73,6 +73,13 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interv
 
 ROUTING_WITH_SIGNERS = (RoutingMode.single, RoutingMode.sequential, RoutingMode.all)
 
+OPTIONAL_UPDATE_BUDGET = 1500
+"""Temporal accepts 2,000 updates per workflow run: past this many, comments, urges and copies are refused
+so that decisions, withdrawal and 补正 always find room."""
+
+URGE_INTERVAL = timedelta(days=1)
+"""One urge (催办) per person per task per day is a reminder; more would be noise."""
+
 
 def deny(code: str, message: str) -> ApplicationError:
     """A refusal: ``code`` is the machine-readable reason the API turns into a problem response."""
@@ -172,6 +179,9 @@ class KernelWorkflow:
         self._finished = False
         self._supervision_round = 0
         self._next_review_at: datetime | None = None
+        self._status_before_supplement = CaseStatus.in_review
+        self._updates_accepted = 0
+        self._last_urged: dict[tuple[str, str], datetime] = {}
         if case.carried:
             self._restore(case.carried)
 
@@ -180,6 +190,15 @@ class KernelWorkflow:
     async def run_case(self) -> CaseView:
         """Runs the definition's steps to a final status, then any supervision; returns the final view."""
         case = self._case
+        if case.carried is None and workflow.patched("refuse-unrunnable-definitions"):
+            problems = rules.definition_problems(self._definition)
+            if problems:
+                raise ApplicationError(
+                    "the process definition cannot run: " + "; ".join(problems),
+                    {"reason": "INVALID_DEFINITION", "problems": problems},
+                    type="INVALID_DEFINITION",
+                    non_retryable=True,
+                )
         if self._calendar is None:
             self._calendar = await workflow.execute_activity(
                 "load_calendar",
@@ -269,7 +288,7 @@ class KernelWorkflow:
             self._set_status(CaseStatus.under_supervision)
             await self._record()
         rounds_this_run = 0
-        while self._status is CaseStatus.under_supervision and (
+        while not self._status.is_final and (
             supervision.max_rounds is None or self._supervision_round < supervision.max_rounds
         ):
             if rounds_this_run == supervision.rounds_per_run:
@@ -285,7 +304,7 @@ class KernelWorkflow:
             run = await self._run_stage(supervision.review)
             if run and run.outcome == rules.StageOutcome.rejected and supervision.adjustment:
                 await self._adjust(supervision)
-        if self._status is CaseStatus.under_supervision:
+        if not self._status.is_final:
             self._emit(
                 "supervision.ended",
                 actor=SYSTEM,
@@ -319,7 +338,7 @@ class KernelWorkflow:
     async def _adjust(self, supervision: Supervision) -> CaseView:
         """Runs the adjustment process as a child case of its own (own id, own record) and waits for it."""
         assert supervision.adjustment is not None
-        business_key = f"{self._case.business_key}.adj{self._supervision_round}"
+        business_key = f"{self._case.business_key[:110]}.adj{self._supervision_round}"  # keys stay <= 128
         child_id = f"{supervision.adjustment.process}:{business_key}"
         child = CaseInput(
             business_key=business_key,
@@ -516,7 +535,8 @@ class KernelWorkflow:
                     remind_before=stage.deadline.remind_before_working_days,
                     escalate_to_role=stage.deadline.escalate_to_role,
                     stage_id=stage.id,
-                )
+                ),
+                working_days=stage.deadline.working_days,
             )
         self._emit(
             "stage.started",
@@ -746,7 +766,11 @@ class KernelWorkflow:
         self._calendar_result(result, "reminder")
         return result.at
 
-    def _start_clock(self, clock: Clock) -> None:
+    def _start_clock(self, clock: Clock, *, working_days: int) -> None:
+        if self._status is CaseStatus.awaiting_supplement:
+            # A period that begins while 补正 stops the clock begins stopped, whole, until the material arrives.
+            clock.running = False
+            clock.working_days_left = working_days
         clock.remind_at = self._reminder_time(clock)
         self._clocks[clock.key] = clock
         self._clock_epoch += 1
@@ -762,7 +786,7 @@ class KernelWorkflow:
             remind_before=deadline.remind_before_working_days,
             escalate_to_role=deadline.escalate_to_role,
         )
-        self._start_clock(clock)
+        self._start_clock(clock, working_days=deadline.working_days)
         self._emit(
             "clock.started",
             actor=SYSTEM,
@@ -1107,6 +1131,7 @@ class KernelWorkflow:
 
     async def _accepted(self, task: Task | None = None) -> OperationResult:
         """Records what the update did; the caller gets the result once PostgreSQL has it."""
+        self._updates_accepted += 1
         await self._record()
         return OperationResult(
             case_id=self._case_id,
@@ -1161,7 +1186,9 @@ class KernelWorkflow:
         if user_id == self._case.applicant.id:
             raise deny("SEPARATION_OF_DUTIES", f"the applicant {user_id} cannot be made {what} of their own case")
 
-    def _involved(self, actor: Principal) -> bool:
+    def _involved(self, actor: Principal, *, observers_count: bool = True) -> bool:
+        """Whether the actor takes part: applicant, starter, a role or assignee of the process, a task holder,
+        or (when ``observers_count``) someone copied on the case."""
         definition = self._definition
         roles = {role for stage in definition.stages() for role in stage.candidate_roles}
         roles |= {stage.deadline.escalate_to_role for stage in definition.stages() if stage.deadline}
@@ -1169,12 +1196,38 @@ class KernelWorkflow:
             roles |= {definition.deadline.extension_role, definition.deadline.escalate_to_role}
         if definition.supplement_role:
             roles.add(definition.supplement_role)
-        users = {self._case.applicant.id, self._case.started_by.id, *self._observers}
+        users = {self._case.applicant.id, self._case.started_by.id}
+        if observers_count:
+            users |= set(self._observers)
         users |= {user for stage in definition.stages() for user in stage.assignees}
         users |= {
             u for task in self._tasks.values() for u in (task.assignee_id, task.claimed_by, task.delegate_id) if u
         }
         return actor.id in users or actor.has_any_role([r for r in roles if r])
+
+    def _check_optional_budget(self) -> None:
+        if self._updates_accepted >= OPTIONAL_UPDATE_BUDGET:
+            raise deny(
+                "UPDATE_BUDGET_EXHAUSTED",
+                f"case {self._case_id} has taken {self._updates_accepted} operations; comments, urges and copies "
+                "are closed so that decisions always get through",
+            )
+
+    def _check_reassignable(self, task: Task, actor: Principal, target: str) -> None:
+        """Transfer and delegation hand a task on; they must not let one person sign twice or dissolve
+        accountability."""
+        stage = self._definition.stage(task.stage_id)
+        if stage.mode is RoutingMode.quorum:
+            raise deny(
+                "REASSIGN_NOT_ALLOWED", f"a committee member's vote at {stage.id} is personal: it cannot be handed on"
+            )
+        if task.delegate_id == actor.id:
+            raise deny(
+                "REASSIGN_NOT_ALLOWED", f"{actor.id} acts for {task.assignee_id or task.claimed_by} and may only decide"
+            )
+        others = [self._tasks[t] for t in self._runs[stage.id].task_ids if t != task.id]
+        if any(target in (o.holder, o.decided_by) for o in others if o.status is not TaskStatus.cancelled):
+            raise deny("DUPLICATE_SIGNER", f"{target} already signs at stage {stage.id}; one person, one signature")
 
     def _check_not_paused(self) -> None:
         if self._status is CaseStatus.awaiting_supplement:
@@ -1264,10 +1317,12 @@ class KernelWorkflow:
     def validate_decide(self, request: DecideRequest) -> None:
         task = self._task_for(request)
         stage = self._definition.stage(task.stage_id)
-        if stage.mode is RoutingMode.quorum and any(
+        if stage.mode is not RoutingMode.any and any(
             self._tasks[other].decided_by == request.actor.id for other in self._runs[stage.id].task_ids
         ):
-            raise deny("DUPLICATE_VOTE", f"{request.actor.id} has already voted in stage {stage.id}")
+            if stage.mode is RoutingMode.quorum:
+                raise deny("DUPLICATE_VOTE", f"{request.actor.id} has already voted in stage {stage.id}")
+            raise deny("ALREADY_SIGNED", f"{request.actor.id} has already signed at stage {stage.id}")
         self._check_holder(task, request.actor)
         self._check_not_paused()
         if request.decision not in stage.allowed_decisions:
@@ -1382,6 +1437,7 @@ class KernelWorkflow:
         self._check_user(request.to_user, "the reviewer")
         if request.to_user == task.holder:
             raise deny("INVALID_TARGET", f"task {task.id} is already with {request.to_user}")
+        self._check_reassignable(task, request.actor, request.to_user)
 
     @workflow.update
     async def delegate(self, request: DelegateRequest) -> OperationResult:
@@ -1409,6 +1465,7 @@ class KernelWorkflow:
         self._check_user(request.to_user, "a delegate")
         if request.to_user == request.actor.id:
             raise deny("INVALID_TARGET", "a task cannot be delegated to its own holder")
+        self._check_reassignable(task, request.actor, request.to_user)
 
     @workflow.update
     async def add_signer(self, request: AddSignerRequest) -> OperationResult:
@@ -1450,6 +1507,8 @@ class KernelWorkflow:
         if stage.mode not in ROUTING_WITH_SIGNERS:
             raise deny("ADD_SIGNER_NOT_ALLOWED", f"signers cannot be added to a {stage.mode.value} stage")
         self._check_user(request.signer, "a signer")
+        if task.delegate_id == request.actor.id:
+            raise deny("REASSIGN_NOT_ALLOWED", f"{request.actor.id} acts for another and may only decide")
         holders = {
             self._tasks[t].holder
             for t in self._runs[stage.id].task_ids
@@ -1470,6 +1529,7 @@ class KernelWorkflow:
             task_id=task.id,
             payload={"comment": request.comment},
         )
+        self._last_urged[(task.id, request.actor.id)] = workflow.now()
         self._notify_task_holders(task, "task.urged", event, comment=request.comment)
         return await self._accepted(task)
 
@@ -1481,6 +1541,10 @@ class KernelWorkflow:
             raise deny("TASK_NOT_OPEN", f"case {self._case_id} has no open task {request.task_id}")
         if not self._involved(request.actor):
             raise deny("NOT_INVOLVED", f"{request.actor.id} takes no part in case {self._case_id}")
+        self._check_optional_budget()
+        last = self._last_urged.get((task.id, request.actor.id))
+        if last is not None and workflow.now() - last < URGE_INTERVAL:
+            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {last.isoformat()}; once a day")
 
     @workflow.update
     async def comment(self, request: CommentRequest) -> OperationResult:
@@ -1502,6 +1566,7 @@ class KernelWorkflow:
             raise deny("TASK_NOT_FOUND", f"case {self._case_id} has no task {request.task_id}")
         if not self._involved(request.actor):
             raise deny("NOT_INVOLVED", f"{request.actor.id} takes no part in case {self._case_id}")
+        self._check_optional_budget()
 
     @workflow.update
     async def cc(self, request: CcRequest) -> OperationResult:
@@ -1530,8 +1595,9 @@ class KernelWorkflow:
         if request.task_id is not None and request.task_id not in self._tasks:
             raise deny("TASK_NOT_FOUND", f"case {self._case_id} has no task {request.task_id}")
         self._check_not_applicant(request.actor)
-        if not self._involved(request.actor):
-            raise deny("NOT_INVOLVED", f"{request.actor.id} takes no part in case {self._case_id}")
+        if not self._involved(request.actor, observers_count=False):
+            raise deny("NOT_INVOLVED", f"{request.actor.id} may not copy others on case {self._case_id}")
+        self._check_optional_budget()
 
     def _changed(self, task: Task, type_: str, actor: Principal, payload: dict[str, Any]) -> DomainEvent:
         task.touch()
@@ -1576,6 +1642,7 @@ class KernelWorkflow:
                 "working_days_left": {clock.key: clock.working_days_left for clock in self._clocks.values()},
             },
         )
+        self._status_before_supplement = self._status
         self._set_status(CaseStatus.awaiting_supplement)
         self._send_log(
             event,
@@ -1631,7 +1698,7 @@ class KernelWorkflow:
         for task in self._tasks.values():
             if task.status.is_actionable:
                 self._dirty_tasks.add(task.id)
-        self._set_status(CaseStatus.in_review)
+        self._set_status(self._status_before_supplement)
         return await self._accepted()
 
     @supplement.validator

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.process import Condition, Decision, QuorumRule, RoutingMode
+from schemas.process import Condition, Decision, Parallel, ProcessDefinition, QuorumRule, RoutingMode
 
 
 class StageOutcome:
@@ -68,7 +68,8 @@ def tally_votes(decisions: Sequence[Decision | None], rule: QuorumRule) -> Quoru
     absent = sum(1 for d in decisions if d is None)
     present = approve + reject + abstain
     required = -(-present * rule.threshold_numerator // rule.threshold_denominator)  # ceiling division
-    attendance_met = present >= rule.min_attendance
+    min_attendance = rule.min_attendance if rule.min_attendance is not None else len(decisions) // 2 + 1
+    attendance_met = present >= min_attendance
     if not attendance_met:
         outcome = StageOutcome.no_quorum
     elif approve >= required and approve > 0:
@@ -174,3 +175,35 @@ def condition_holds(condition: Condition | None, data: Mapping[str, Any]) -> boo
         return rule(data)
     assert condition.path is not None
     return read_path(data, condition.path) == condition.equals
+
+
+def definition_problems(definition: ProcessDefinition) -> list[str]:
+    """What would leave a case of this definition stuck or meaningless, for refusal before it starts.
+
+    Kept out of the model validators on purpose: definitions of running cases are decoded again on every
+    replay, and a stricter model would fail them.
+    """
+    problems: list[str] = []
+    stages = definition.stages()
+    if definition.supervision and definition.supervision.adjustment:
+        stages = stages + definition.supervision.adjustment.stages()
+    for stage in stages:
+        if stage.when and stage.when.rule and stage.when.rule not in CONDITION_RULES:
+            problems.append(
+                f"stage {stage.id}: unknown condition rule {stage.when.rule!r}; known: {sorted(CONDITION_RULES)}"
+            )
+        if len(set(stage.assignees)) != len(stage.assignees):
+            problems.append(f"stage {stage.id}: an assignee is listed twice")
+        if stage.mode is RoutingMode.quorum:
+            if stage.deadline is None:
+                problems.append(f"stage {stage.id}: a vote needs a deadline, or a member who never votes blocks it")
+            quorum = stage.quorum
+            if quorum and quorum.min_attendance is not None and quorum.min_attendance > len(stage.assignees):
+                members = len(stage.assignees)
+                problems.append(
+                    f"stage {stage.id}: min_attendance {quorum.min_attendance} exceeds the {members} members"
+                )
+    for step in definition.steps:
+        if isinstance(step, Parallel) and any(not branch for branch in step.branches):
+            problems.append(f"parallel step {step.id}: a branch has no stage")
+    return problems
