@@ -972,13 +972,18 @@ class KernelWorkflow:
                 case=self._case_projection(),
                 tasks=[self._task_projection(self._tasks[task_id]) for task_id in sorted(task_ids)],
             )
-            await workflow.execute_activity(
-                "record_events",
-                batch,
-                result_type=int,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-            )
+            try:
+                await workflow.execute_activity(
+                    "record_events",
+                    batch,
+                    result_type=int,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                )
+            except BaseException:  # e.g. AUDIT_CONFLICT or cancellation: nothing sealed may be forgotten
+                self._unrecorded = events + self._unrecorded
+                self._dirty_tasks |= task_ids
+                raise
 
     def _send(self, notification: Notification) -> None:
         """Fire and forget: a failing channel never blocks or fails the case (the outbox keeps it)."""
