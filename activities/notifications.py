@@ -5,8 +5,11 @@ or fail a case. So a webhook is retried a few times within the activity and, if 
 outbox row is marked ``failed`` (kept for redelivery) and the activity returns normally. A delivered
 key is never sent again, however often Temporal retries the activity.
 
-Webhooks are signed: ``X-Approvals-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>`` with
-the ``WEBHOOK_SIGNING_SECRET``; receivers check it with :func:`verify_signature` (or its equivalent).
+Webhooks are signed with the ``WEBHOOK_SIGNING_SECRET``: ``X-Approvals-Timestamp: <Unix seconds>`` and
+``X-Approvals-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." followed by the exact body bytes>``.
+The timestamp is signed, so a captured webhook cannot be replayed later under a fresh one: receivers check
+the signature with :func:`verify_signature` (or its equivalent) and refuse a timestamp too far from their
+clock (:data:`DEFAULT_TOLERANCE_SECONDS`), and deduplicate by ``X-Approvals-Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -52,14 +55,40 @@ WHERE idempotency_key = $1
 """
 
 
-def sign_body(secret: str, body: bytes) -> str:
-    """The ``X-Approvals-Signature`` value for ``body``: ``sha256=`` and the hex HMAC-SHA256."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+DEFAULT_TOLERANCE_SECONDS = 300
+"""How far a webhook's timestamp may be from the receiver's clock before :func:`verify_signature` refuses it."""
 
 
-def verify_signature(secret: str, body: bytes, signature: str) -> bool:
-    """Whether ``signature`` (the header value) signs ``body``; constant-time, for receivers."""
-    return hmac.compare_digest(sign_body(secret, body), signature)
+def signed_content(timestamp: str | int, body: bytes) -> bytes:
+    """What the signature covers: the ``X-Approvals-Timestamp`` value, a dot, then the body bytes."""
+    return f"{timestamp}.".encode() + body
+
+
+def sign_body(secret: str, timestamp: str | int, body: bytes) -> str:
+    """The ``X-Approvals-Signature`` value for ``body`` sent with ``timestamp``: ``sha256=`` and the hex
+    HMAC-SHA256 of ``f"{timestamp}."`` followed by the body."""
+    return "sha256=" + hmac.new(secret.encode(), signed_content(timestamp, body), hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | int,
+    body: bytes,
+    signature: str,
+    *,
+    tolerance_seconds: float | None = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """Whether ``signature`` (the header value) signs ``timestamp`` and ``body``, and the timestamp is within
+    ``tolerance_seconds`` of ``now`` (default: the clock; None: any age). Constant-time, for receivers."""
+    timestamp = str(timestamp)
+    if not timestamp.isdigit():
+        return False
+    if tolerance_seconds is not None:
+        current = time.time() if now is None else now
+        if abs(current - int(timestamp)) > tolerance_seconds:
+            return False
+    return hmac.compare_digest(sign_body(secret, timestamp, body), signature)
 
 
 def webhook_body(notification: Notification) -> bytes:
@@ -164,18 +193,19 @@ class NotificationActivities:
         body = webhook_body(notification)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: sign_body(self._settings.webhook_signing_secret, body),
             IDEMPOTENCY_KEY_HEADER: notification.idempotency_key,
         }
         error: str | None = None
         for attempt in range(1, self._retry.attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self._retry.delay_before(attempt))
+            timestamp = str(int(time.time()))  # signed with the body: each attempt is signed afresh
+            signature = sign_body(self._settings.webhook_signing_secret, timestamp, body)
             try:
                 response = await self._http.post(
                     notification.recipient,
                     content=body,
-                    headers={**headers, TIMESTAMP_HEADER: str(int(time.time()))},
+                    headers={**headers, TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature},
                     timeout=self._settings.webhook_timeout_seconds,
                 )
             except (httpx.HTTPError, httpx.InvalidURL) as failure:

@@ -63,7 +63,9 @@ def create_app(
     app.state.settings = settings
     from api.problems import install as install_problems  # problem+json errors, 413 guard
 
-    install_problems(app, max_payload_bytes=settings.max_payload_bytes)
+    install_problems(
+        app, max_payload_bytes=settings.max_payload_bytes, operation_max_bytes=settings.operation_max_bytes
+    )
     app.add_api_route(
         "/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?"
     )

@@ -4,13 +4,15 @@ One shape for all of them: ``type`` (a stable URI per reason), ``title``, ``stat
 wrong and where, in a sentence), ``code`` (machine-readable reason: the kernel's reason code for a refused
 operation, e.g. ``NOT_ASSIGNEE``) and, for validation errors, ``errors`` with the field path of each.
 
-Also here: the body-size guard (413 before a byte reaches Temporal, whose payloads are limited to 2 MB)
+Also here: the body-size guard (413 before a byte reaches Temporal, whose payloads are limited to 2 MB;
+operations get the smaller OPERATION_MAX_BYTES)
 and the mapping of :mod:`approvals.service` errors to HTTP statuses.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import asyncpg
@@ -62,7 +64,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "The principal may not do this (the reason is in `detail`)",
         404: "Unknown process, case or task",
         409: "Refused by the case's rules in its current state, or an idempotency-key conflict",
-        413: "Request body over MAX_PAYLOAD_BYTES",
+        413: "Request body over MAX_PAYLOAD_BYTES (OPERATION_MAX_BYTES for task and case operations)",
         422: "Invalid request (field paths in `errors`) or refused by a rule on the request's content",
         503: "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds",
     }.items()
@@ -179,18 +181,29 @@ def service_problem(error: service.ServiceError, instance: str) -> JSONResponse:
 # --- body size guard ----------------------------------------------------------------------------------
 
 
-class BodySizeLimit:
-    """Refuses bodies over ``limit`` bytes with 413: from Content-Length before reading, or while reading a
-    chunked body (buffered up to the limit, then replayed to the app)."""
+OPERATION_PATH = re.compile(r"^/v1/(?:tasks/.+|cases/[^/]+/[^/]+)$")
+"""Task and case operations (``/v1/tasks/{task_id}/{op}``, ``/v1/cases/{case_id}/{op}``), not starts
+(``/v1/cases/{process}``): their bodies are a comment and a few fields, so they get the smaller limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class BodySizeLimit:
+    """Refuses bodies over the limit with 413: from Content-Length before reading, or while reading a
+    chunked body (buffered up to the limit, then replayed to the app). The limit is ``operation_limit``
+    (OPERATION_MAX_BYTES) for task and case operations, ``limit`` (MAX_PAYLOAD_BYTES) for everything else."""
+
+    def __init__(self, app: ASGIApp, limit: int, operation_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.operation_limit = operation_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
             await self.app(scope, receive, send)
             return
+        if self.operation_limit is not None and OPERATION_PATH.match(scope.get("path", "")):
+            limit, setting = min(self.limit, self.operation_limit), "OPERATION_MAX_BYTES"
+        else:
+            limit, setting = self.limit, "MAX_PAYLOAD_BYTES"
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
@@ -199,8 +212,8 @@ class BodySizeLimit:
             except ValueError:
                 await self._refuse(scope, send, 400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")
                 return
-            if length > self.limit:
-                await self._too_large(scope, send, f"{length} bytes declared")
+            if length > limit:
+                await self._too_large(scope, send, f"{length} bytes declared", limit, setting)
                 return
             await self.app(scope, receive, send)
             return
@@ -212,8 +225,8 @@ class BodySizeLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                await self._too_large(scope, send, f"more than {self.limit} bytes sent")
+            if size > limit:
+                await self._too_large(scope, send, f"more than {limit} bytes sent", limit, setting)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -230,13 +243,13 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, send: Send, what: str) -> None:
+    async def _too_large(self, scope: Scope, send: Send, what: str, limit: int, setting: str) -> None:
         await self._refuse(
             scope,
             send,
             413,
             "PAYLOAD_TOO_LARGE",
-            f"request body too large: {what}, the limit is {self.limit} bytes (MAX_PAYLOAD_BYTES); "
+            f"request body too large: {what}, the limit is {limit} bytes ({setting}); "
             "send attachments by reference (uri + sha256), never inline",
         )
 
@@ -252,7 +265,7 @@ async def _drain() -> Message:
 # --- installation -------------------------------------------------------------------------------------
 
 
-def install(app: FastAPI, *, max_payload_bytes: int) -> None:
+def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | None = None) -> None:
     """Exception handlers and the body-size guard; called by ``api.app.create_app``."""
 
     @app.exception_handler(ProblemError)
@@ -309,4 +322,4 @@ def install(app: FastAPI, *, max_payload_bytes: int) -> None:
             instance=request.url.path,
         )  # fmt: skip
 
-    app.add_middleware(BodySizeLimit, limit=max_payload_bytes)
+    app.add_middleware(BodySizeLimit, limit=max_payload_bytes, operation_limit=operation_max_bytes)

@@ -89,6 +89,7 @@ def worker(
     settings = _settings()
     _configure_logging(settings)
     with _reported_errors():
+        settings.require_webhook_signing_secret()
         asyncio.run(run_worker(settings, apply_migrations=apply_migrations))
 
 
@@ -98,6 +99,7 @@ def api() -> None:
     settings = _settings()
     _configure_logging(settings)
     with _reported_errors():
+        settings.require_webhook_signing_secret()
         asyncio.run(_serve_api(settings))
 
 

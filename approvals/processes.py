@@ -11,17 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, ConfigDict, Field
 
 from schemas.case import CaseInput
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition
 from schemas.project import ProjectApplication
+from schemas.text import CleanModel
 from workflows.generic import ApprovalWorkflow
 from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
 
 
-class StartRequest(BaseModel):
+class StartRequest(CleanModel):
     """What a service sends to start a case of any process."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -268,6 +268,29 @@ CASE_OPERATIONS: dict[str, Operation] = {
 }
 
 
+BODY_DIGEST_HEX_CHARS = 16
+"""Length of the body digest in an update id: 64 bits of SHA-256, enough to tell two bodies apart."""
+
+
+def body_digest(request: BaseModel) -> str:
+    """A short SHA-256 of the operation's canonical body (the kernel request without its actor)."""
+    body = request.model_dump(mode="json", exclude={"actor"})
+    return hashlib.sha256(canonical_json(body)).hexdigest()[:BODY_DIGEST_HEX_CHARS]
+
+
+def operation_update_id(
+    operation: Operation, target_id: str, principal: Principal, request: BaseModel, idempotency_key: str | None
+) -> str:
+    """The Workflow Update id of one operation, which Temporal applies at most once.
+
+    Scoped to the operation, its target and the caller (a key reused elsewhere is a new operation) and bound
+    to the body by its digest: the same Idempotency-Key with a different body is a different operation,
+    never the silent replay of the first one's result. Without a key, every call is new.
+    """
+    key = idempotency_key or uuid.uuid4().hex
+    return f"{operation.name}:{target_id}:{principal.id}:{key}:{body_digest(request)}"
+
+
 def case_id_of_task(task_id: str) -> str:
     """Task ids are ``<case id>/<stage>/<n>``."""
     parts = task_id.rsplit("/", 2)
@@ -325,6 +348,26 @@ class DeniedAttempt(BaseModel):
 
 def _page(items: list[T], limit: int, offset: int) -> Page[T]:
     return Page[T](items=items, limit=limit, offset=offset, next_offset=offset + limit if len(items) == limit else None)
+
+
+DENIED_REQUEST_MAX_BYTES = 16 * 1024
+"""Largest request JSON kept with a denied attempt; a longer one is kept as its head (valid JSON)."""
+
+
+def denied_request_json(request: Mapping[str, Any]) -> str:
+    """The JSON stored in ``denied_attempts.request``: the request as sent, or, when it is longer than
+    :data:`DENIED_REQUEST_MAX_BYTES`, ``{"truncated": true, "bytes": <its size>, "head": "<its start>"}``
+    (still valid JSON, and under the limit)."""
+    text = json.dumps(_clean(dict(request)), ensure_ascii=False, default=str)
+    size = len(text.encode())
+    if size <= DENIED_REQUEST_MAX_BYTES:
+        return text
+    head = text.encode()[: DENIED_REQUEST_MAX_BYTES // 2].decode("utf-8", "ignore")
+    while True:  # JSON escapes may lengthen the head: shorten until the whole record fits
+        stored = json.dumps({"truncated": True, "bytes": size, "head": head}, ensure_ascii=False)
+        if len(stored.encode()) <= DENIED_REQUEST_MAX_BYTES:
+            return stored
+        head = head[: len(head) * 3 // 4]
 
 
 def _clean(value: Any) -> Any:
@@ -586,8 +629,7 @@ class ApprovalsService:
             raise Forbidden(reason, code="READ_ONLY")
         request = operation.build(principal, target_id, body)
         await self._check_postgres()
-        # Scoped to the operation, its target and the caller: a key reused elsewhere is a new operation.
-        update_id = f"{operation.name}:{target_id}:{principal.id}:{idempotency_key or uuid.uuid4().hex}"
+        update_id = operation_update_id(operation, target_id, principal, request, idempotency_key)
         handle = self.client.get_workflow_handle(case_id)
         try:
             return await self._execute_update(handle, operation.update, request, update_id)
@@ -667,7 +709,7 @@ class ApprovalsService:
                 "INSERT INTO denied_attempts (actor_id, actor_roles, case_id, task_id, operation, reason_code, "
                 "message, request) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                 principal.id, list(principal.roles), _clean(case_id), _clean(task_id), operation, code,
-                _clean(message), json.dumps(_clean(dict(request)), ensure_ascii=False, default=str),
+                _clean(message), denied_request_json(request),
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - the refusal stands even when its record cannot be written
             log.exception("denied_attempt.not_recorded", actor=principal.id, operation=operation, code=code)

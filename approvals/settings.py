@@ -20,6 +20,10 @@ class LogFormat(StrEnum):
     console = "console"
 
 
+DEV_WEBHOOK_SIGNING_SECRET = "dev-only-webhook-secret"
+"""The built-in webhook key: `approvals dev` only; `approvals worker` and `approvals api` refuse it."""
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -73,8 +77,9 @@ class Settings(BaseSettings):
         "known years; extend it when the State Council publishes the next year).",
     )
     webhook_signing_secret: str = Field(
-        "dev-only-webhook-secret",
-        description="HMAC-SHA256 key that signs every webhook (X-Approvals-Signature). Set it in production.",
+        DEV_WEBHOOK_SIGNING_SECRET,
+        description="HMAC-SHA256 key that signs every webhook (X-Approvals-Signature over the timestamp and the "
+        "body). Required by worker and api, which refuse the built-in default; `approvals dev` uses it.",
     )
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook POST.")
     publication_webhook_url: str | None = Field(
@@ -98,6 +103,13 @@ class Settings(BaseSettings):
         ge=1_000,
         le=2_000_000,
         description="Largest request body the API accepts (413 above it); Temporal refuses payloads over 2 MB.",
+    )
+    operation_max_bytes: int = Field(
+        65_536,
+        ge=1_000,
+        le=2_000_000,
+        description="Largest body of a task or case operation (claim, decide, comment, supplement, …; 413 above "
+        "it); starting a case is bounded by MAX_PAYLOAD_BYTES.",
     )
 
     @field_validator("temporal_address")
@@ -124,6 +136,17 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return level
+
+    def require_webhook_signing_secret(self) -> str:
+        """The webhook key of a production process (``approvals worker``, ``approvals api``): never the
+        built-in development default, never empty."""
+        secret = self.webhook_signing_secret
+        if not secret or secret == DEV_WEBHOOK_SIGNING_SECRET:
+            raise SettingsError(
+                "WEBHOOK_SIGNING_SECRET is not set (the built-in default is for `approvals dev` only): give the "
+                "HMAC key that signs webhooks and share it with their receivers, e.g. `openssl rand -hex 32`"
+            )
+        return secret
 
     def require_database_url(self) -> str:
         if not self.database_url:

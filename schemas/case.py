@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.calendar import WorkingCalendar
+from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ProcessDefinition
+from schemas.text import CleanModel
 
 BusinessKey = str
+
+DATA_MAX_BYTES = 256 * 1024
+"""Largest application data of a case, as canonical JSON: it travels in the start event, which is
+recorded with every batch of events and must stay far below Temporal's 2 MB payload limit."""
+
+MAX_CONDITIONS = 20
+MAX_FINDINGS = 50
+MAX_EVIDENCE = 20
+
+Condition = Annotated[str, Field(min_length=1, max_length=1000)]
+UserId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class CaseStatus(StrEnum):
@@ -47,7 +60,7 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.open, TaskStatus.claimed)
 
 
-class AttachmentRef(BaseModel):
+class AttachmentRef(CleanModel):
     """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline."""
 
     model_config = ConfigDict(frozen=True)
@@ -82,7 +95,7 @@ class CarriedCase(BaseModel):
     next_review_at: datetime | None
 
 
-class CaseInput(BaseModel):
+class CaseInput(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     business_key: BusinessKey = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -98,8 +111,19 @@ class CaseInput(BaseModel):
     )
     carried: CarriedCase | None = Field(None, description="Set by the engine when a case continues as new.")
 
+    @field_validator("data")
+    @classmethod
+    def _data_size(cls, data: dict[str, Any]) -> dict[str, Any]:
+        size = len(canonical_json(data))
+        if size > DATA_MAX_BYTES:
+            raise ValueError(
+                f"application data is {size} bytes as canonical JSON, over the limit of {DATA_MAX_BYTES} bytes "
+                "(256 KB); send documents by reference (uri + sha256), never inline"
+            )
+        return data
 
-class TaskRequest(BaseModel):
+
+class TaskRequest(CleanModel):
     """Common to every task operation. ``actor`` is set by the API from the bearer token."""
 
     model_config = ConfigDict(frozen=True)
@@ -119,23 +143,25 @@ class UnclaimRequest(TaskRequest):
     pass
 
 
-class Finding(BaseModel):
+class Finding(CleanModel):
     """A reviewer's conclusion on one statutory criterion (e.g. one of Art. 25's five conditions)."""
 
     model_config = ConfigDict(frozen=True)
 
-    criterion: str
+    criterion: str = Field(max_length=300)
     holds: bool
     note: str = Field("", max_length=4000)
-    evidence: list[AttachmentRef] = Field(default_factory=list)
+    evidence: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
 class DecideRequest(TaskRequest):
     decision: Decision
     comment: str = Field("", max_length=4000)
-    conditions: list[str] = Field(default_factory=list, description="For approve_with_conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=MAX_CONDITIONS, description="For approve_with_conditions."
+    )
     return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
 
     @model_validator(mode="after")
     def _conditions_match(self) -> DecideRequest:
@@ -172,7 +198,7 @@ class UrgeRequest(TaskRequest):
     comment: str = Field("", max_length=4000)
 
 
-class CommentRequest(BaseModel):
+class CommentRequest(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Principal
@@ -180,30 +206,30 @@ class CommentRequest(BaseModel):
     task_id: str | None = None
 
 
-class CcRequest(BaseModel):
+class CcRequest(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Principal
-    observers: list[str] = Field(min_length=1, max_length=50, description="User ids to inform (抄送).")
+    observers: list[UserId] = Field(min_length=1, max_length=50, description="User ids to inform (抄送).")
     comment: str = Field("", max_length=4000)
     task_id: str | None = None
 
 
-class WithdrawRequest(BaseModel):
+class WithdrawRequest(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Principal
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class MissingItem(BaseModel):
+class MissingItem(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     item: str = Field(min_length=1, max_length=300)
     reason: str = Field("", max_length=2000)
 
 
-class RequestSupplementRequest(BaseModel):
+class RequestSupplementRequest(CleanModel):
     """补正: everything missing, listed at once; the statutory clock stops until the applicant answers."""
 
     model_config = ConfigDict(frozen=True)
@@ -213,7 +239,7 @@ class RequestSupplementRequest(BaseModel):
     comment: str = Field("", max_length=4000)
 
 
-class SupplementRequest(BaseModel):
+class SupplementRequest(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Principal
@@ -221,7 +247,7 @@ class SupplementRequest(BaseModel):
     comment: str = Field("", max_length=4000)
 
 
-class ExtendRequest(BaseModel):
+class ExtendRequest(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     actor: Principal

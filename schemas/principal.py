@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from schemas.text import CleanModel
 
 
-class Principal(BaseModel):
+class Principal(CleanModel):
     """A person or service, as authenticated by the API; never taken from a request body."""
 
     model_config = ConfigDict(frozen=True)

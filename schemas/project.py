@@ -9,9 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from schemas.case import AttachmentRef
+from schemas.text import CleanModel
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """GB 32100-2015: the 31 characters of a unified social credit code (no I, O, S, V, Z)."""
@@ -57,7 +58,7 @@ class EnvironmentalImpactCategory(StrEnum):
     registration_form = "registration_form"  # 环境影响登记表: very small impact
 
 
-class Contact(BaseModel):
+class Contact(CleanModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
@@ -65,7 +66,7 @@ class Contact(BaseModel):
     email: EmailStr | None = None
 
 
-class Enterprise(BaseModel):
+class Enterprise(CleanModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -105,7 +106,7 @@ EXAMPLE_APPLICATION: dict[str, object] = {
 """A valid application: shown in the OpenAPI schema, used by `approvals demo` and the tests."""
 
 
-class ProjectApplication(BaseModel):
+class ProjectApplication(CleanModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [EXAMPLE_APPLICATION]})
 
     enterprise: Enterprise

@@ -252,6 +252,81 @@ async def test_payload_over_the_limit_is_413_before_temporal(
     assert await db_pool.fetchval("SELECT count(*) FROM cases WHERE business_key = $1", body["business_key"]) == 0
 
 
+async def test_operation_body_over_its_limit_is_413_but_a_start_of_that_size_is_not(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    limit = api.settings.operation_max_bytes
+    assert limit < api.settings.max_payload_bytes
+    started = await start(http, api, data={"notes": "x" * (limit + 1000)})  # starts are bounded by the larger limit
+    task_id = await wait_for_task(http, api, "officer", started["case_id"], "acceptance")
+
+    conditions = ["c" * 1000] * (limit // 1000 + 5)
+    too_big = await act(
+        http,
+        api,
+        "officer",
+        f"/v1/tasks/{task_id}/decide",
+        {"decision": "approve_with_conditions", "conditions": conditions},
+    )
+    assert "OPERATION_MAX_BYTES" in problem(too_big, 413, "PAYLOAD_TOO_LARGE")["detail"]
+    case_too_big = await act(http, api, "head", f"/v1/cases/{started['case_id']}/extend", {"reason": "r" * (limit + 1)})
+    problem(case_too_big, 413, "PAYLOAD_TOO_LARGE")
+    assert await db_pool.fetchval("SELECT count(*) FROM denied_attempts WHERE task_id = $1", task_id) == 0
+
+
+async def test_unstorable_text_and_numbers_are_422_with_the_field_path(http: httpx.AsyncClient, api: LiveApi) -> None:
+    """PostgreSQL refuses NUL in text and jsonb, and jsonb rewrites 1e20 and -0.0: refused before any workflow."""
+
+    async def refused(response: httpx.Response) -> set[str]:
+        body = problem(response, 422, "VALIDATION_ERROR")
+        return {error["field"] for error in body["errors"]}
+
+    service = api.headers("service")
+    assert await refused(
+        await http.post("/v1/cases/generic", json=start_body(title="Bill\u0000board"), headers=service)
+    ) == {"title"}
+    nested = start_body(data={"site": {"lines": ["Border Road 7", "gate\u0000 2"]}})
+    assert await refused(await http.post("/v1/cases/generic", json=nested, headers=service)) == {"data.site.lines.1"}
+    surrogate = start_body(applicant={"id": "ent-001", "name": "bad \ud800 name"})
+    assert await refused(
+        await http.post(
+            "/v1/cases/generic", content=json.dumps(surrogate), headers={**service, "content-type": "application/json"}
+        )
+    ) == {"applicant.name"}
+    huge = start_body(data={"area_m2": 1e20, "ratio": 24.5})
+    fields = await refused(await http.post("/v1/cases/generic", json=huge, headers=service))
+    assert fields == {"data.area_m2"}
+    negative_zero = start_body(data={"offset": -0.0})
+    assert await refused(await http.post("/v1/cases/generic", json=negative_zero, headers=service)) == {"data.offset"}
+
+    from schemas.project import EXAMPLE_APPLICATION
+
+    application = json.loads(json.dumps(EXAMPLE_APPLICATION))
+    application["enterprise"]["contact"]["name"] = "Ma\u0000Lin"
+    project = {
+        "business_key": f"API-{uuid.uuid4().hex[:10]}",
+        "title": "Copper line",
+        "applicant": {"id": "ent-001", "roles": ["applicant"]},
+        "application": application,
+    }
+    assert await refused(await http.post("/v1/cases/project-approval", json=project, headers=service)) == {
+        "application.enterprise.contact.name"
+    }
+
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    comment = await act(http, api, "officer", f"/v1/tasks/{task_id}/comment", {"text": "received\u0000"})
+    assert await refused(comment) == {"text"}
+    decided = await act(
+        http, api, "officer", f"/v1/tasks/{task_id}/decide",
+        {"decision": "approve_with_conditions", "conditions": ["ok", "bad\u0000"]},
+    )  # fmt: skip
+    assert await refused(decided) == {"conditions.1"}
+    # nothing reached the case: it still works, and its record has no trace of the refused content
+    fine = await act(http, api, "officer", f"/v1/tasks/{task_id}/comment", {"text": "received"})
+    assert fine.status_code == 200, fine.text
+
+
 # --- a whole case -------------------------------------------------------------------------------------
 
 
@@ -377,6 +452,33 @@ async def test_denied_operation_is_a_problem_and_is_recorded(
     )
 
 
+async def test_a_large_denied_request_is_stored_truncated_as_valid_json(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    from approvals.service import DENIED_REQUEST_MAX_BYTES
+
+    case_id = (await start(http, api))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+    body = {"decision": "approve_with_conditions", "conditions": [f"{i}:" + "条" * 900 for i in range(20)]}
+    sent = json.dumps(body, ensure_ascii=False).encode()
+    assert DENIED_REQUEST_MAX_BYTES < len(sent) < api.settings.operation_max_bytes
+    denied = await http.post(
+        f"/v1/tasks/{task_id}/decide",
+        content=sent,
+        headers={**api.headers("bob"), "content-type": "application/json"},
+    )
+    assert denied.status_code == 409, denied.text
+    stored = await db_pool.fetchval(
+        "SELECT request::text FROM denied_attempts WHERE case_id = $1 AND actor_id = 'bob'", case_id
+    )
+    assert len(stored.encode()) <= DENIED_REQUEST_MAX_BYTES + 100  # jsonb's own spacing
+    record = json.loads(stored)
+    assert record["truncated"] is True and record["bytes"] == len(json.dumps(body, ensure_ascii=False).encode())
+    assert record["head"].startswith('{"decision": "approve_with_conditions"')
+    [audited] = (await http.get(f"/v1/cases/{case_id}/denied-attempts", headers=api.headers("auditor"))).json()
+    assert audited["request"]["truncated"] is True
+
+
 async def test_actor_comes_from_the_token_never_the_body(http: httpx.AsyncClient, api: LiveApi) -> None:
     case_id = (await start(http, api))["case_id"]
     task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
@@ -408,6 +510,21 @@ async def test_retried_operation_with_the_same_idempotency_key_is_applied_once(
     assert count == 1
     other = await act(http, api, "officer", path, {"text": "received"}, **{"Idempotency-Key": uuid.uuid4().hex})
     assert other.json()["last_seq"] > first.json()["last_seq"]
+    # the key is bound to the body: reused with another body it is another operation, not the first's result
+    changed = await act(http, api, "officer", path, {"text": "received twice?"}, **{"Idempotency-Key": key})
+    assert changed.status_code == 200 and changed.json()["last_seq"] > other.json()["last_seq"]
+    again = await act(http, api, "officer", path, {"text": "received twice?"}, **{"Idempotency-Key": key})
+    assert again.json() == changed.json()
+    texts = [
+        json.loads(row["payload"])["text"]
+        for row in await db_pool.fetch(
+            "SELECT payload::text AS payload FROM audit_events WHERE case_id = $1 AND type = 'case.commented' "
+            "ORDER BY seq",
+            case_id,
+        )
+    ]
+    assert texts == ["received", "received", "received twice?"]
+    other = changed
     # the key is scoped to operation, target and caller: reused for another operation it is a new one
     urged = await act(http, api, "officer", f"/v1/tasks/{task_id}/urge", {}, **{"Idempotency-Key": key})
     assert urged.status_code == 200 and urged.json()["last_seq"] > other.json()["last_seq"]
@@ -428,16 +545,15 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
     await ok("officer", "urge", {"comment": "please hurry"})
     await ok("officer", "cc", {"observers": ["head-1"], "comment": "fyi"})
     await ok("officer", "add-signer", {"signer": "officer-2", "position": "after", "comment": "second look"})
-    delegated = await ok("officer", "delegate", {"to_user": "officer-2"})
-    assert delegated["task"]["delegate_id"] == "officer-2"
-    await ok("officer2", "decide", {"decision": "approve", "comment": "for officer-1"})
+    # one person signs a stage once: the delegate is not the added signer
+    delegated = await ok("officer", "delegate", {"to_user": "bob"})
+    assert delegated["task"]["delegate_id"] == "bob"
+    await ok("bob", "decide", {"decision": "approve", "comment": "for officer-1"})
     # the added signer (officer-2) signs after: their task opened
     signer_task = await wait_for_task(http, api, "officer2", case_id, "acceptance")
-    transferred = await ok(
-        "officer2", "transfer", {"to_user": "officer-1", "comment": "back to you"}, target=signer_task
-    )
-    assert transferred["task"]["assignee_id"] == "officer-1"
-    await ok("officer", "decide", {"decision": "approve"}, target=signer_task)
+    transferred = await ok("officer2", "transfer", {"to_user": "nobody", "comment": "over to you"}, target=signer_task)
+    assert transferred["task"]["assignee_id"] == "nobody"
+    await ok("nobody", "decide", {"decision": "approve"}, target=signer_task)
 
     review = await wait_for_task(http, api, "alice", case_id, "review")
     returned = await ok("alice", "return", {"comment": "site plan missing", "return_to": "acceptance"}, target=review)

@@ -7,7 +7,7 @@ import json
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notifications import SIGNATURE_HEADER, verify_signature
+from activities.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from approvals.settings import load_settings
 from schemas.case import CaseStatus, DecideRequest, MissingItem, RequestSupplementRequest, SupplementRequest
 from schemas.process import Decision
@@ -49,7 +49,8 @@ async def test_every_status_change_is_posted_signed_to_the_callback_url(
     assert all(b["case_id"] == handle.id and b["kind"] == "case.status_changed" for b in bodies)
     secret = load_settings().webhook_signing_secret
     for request in receiver.received:
-        assert verify_signature(secret, request.body, request.headers[SIGNATURE_HEADER.lower()])
+        timestamp = request.headers[TIMESTAMP_HEADER.lower()]
+        assert verify_signature(secret, timestamp, request.body, request.headers[SIGNATURE_HEADER.lower()])
 
 
 async def test_an_unreachable_callback_never_blocks_the_case_and_stays_in_the_outbox(

@@ -8,6 +8,7 @@ import json
 import asyncpg
 import pytest
 
+from activities.queries import INBOX_SQL
 from approvals.migrate import Migration, MigrationError, load_migrations, migrate
 from tests.fixtures.postgres import CreateDatabase
 
@@ -110,6 +111,10 @@ VALUES ($1, 'generic', $1, 'A case', 'in_review', 'ent-1', now(), now(), $2)
 """
 
 
+V0002 = "0002_case_started_by_and_observers"
+V0003 = "0003_partial_inbox_indexes"
+
+
 def migrations_up_to(version: str) -> list[Migration]:
     return [migration for migration in load_migrations() if migration.version <= version]
 
@@ -136,7 +141,7 @@ async def test_0002_backfills_starter_and_observers_of_existing_cases(create_dat
                 await connection.execute(_OLD_EVENT, case_id, seq, kind, actor, json.dumps(payload))
             await connection.execute(_OLD_CASE, case_id, len(case_events))
 
-        assert await migrate(url) == ["0002_case_started_by_and_observers"]
+        assert await migrate(url, migrations=migrations_up_to(V0002)) == [V0002]
 
         rows = {
             row["case_id"]: (row["started_by"], row["observers"])
@@ -174,7 +179,7 @@ async def test_0002_leaves_started_by_nullable_when_a_case_has_no_start_event(
     try:
         await connection.execute(_OLD_CASE, "C-ORPHAN", 1)
 
-        assert await migrate(url) == ["0002_case_started_by_and_observers"]
+        assert await migrate(url, migrations=migrations_up_to(V0002)) == [V0002]
 
         assert await connection.fetchrow("SELECT started_by, observers FROM cases") == (None, [])
         assert not await column_is_not_null(connection, "started_by")
@@ -189,3 +194,85 @@ async def column_is_not_null(connection: asyncpg.Connection, column: str) -> boo
             column,
         )
     )
+
+
+# --- 0003: partial indexes of the live inbox --------------------------------------------------------------
+
+_TASKS = """
+INSERT INTO tasks (task_id, case_id, process, stage_id, stage_title, legal_basis, status, assignee_id,
+                   candidate_roles, claimed_by, delegate_id, due_at, version, created_at, updated_at, last_seq)
+SELECT 'generic:' || $1 || '-' || n || '/review/1', 'generic:' || $1 || '-' || n, 'generic', 'review', 'Review',
+       'Art. 10', $2, {assignee}, {roles}, {claimed}, {delegate}, now() + n * interval '1 minute', 1, now(), now(), 1
+FROM generate_series(1, $3) AS n
+"""
+
+
+async def add_tasks(connection: asyncpg.Connection, prefix: str, status: str, count: int, **columns: str) -> None:
+    """``count`` tasks; each column an SQL expression of ``n`` (default NULL, roles none)."""
+    fields = {"assignee": "NULL", "roles": "'{}'::text[]", "claimed": "NULL", "delegate": "NULL", **columns}
+    await connection.execute(_TASKS.format(**fields), prefix, status, count)
+
+
+PARTIAL_INBOX_INDEXES = (
+    "tasks_inbox_assignee_idx",
+    "tasks_inbox_claimed_by_idx",
+    "tasks_inbox_delegate_idx",
+    "tasks_inbox_candidate_roles_idx",
+)
+
+
+async def test_0003_the_inbox_reads_partial_indexes_of_live_tasks(create_database: CreateDatabase) -> None:
+    url = await create_database()
+    assert await migrate(url, migrations=migrations_up_to(V0002)) == ["0001_initial", V0002]
+    connection = await asyncpg.connect(url)
+    try:
+        # Years of history: 20,000 finished tasks of 1,000 users and 50 roles (u-1 and r-1 among them),
+        # 2,000 live tasks of other users, and the few live tasks of u-1 and r-1 the inbox must find.
+        every = {"assignee": "'u-' || n % 1000", "roles": "ARRAY['r-' || n % 50]"}
+        await add_tasks(connection, "DONE-A", "completed", 10000, **every)
+        await add_tasks(connection, "DONE-C", "completed", 5000, **every, claimed="'u-' || n % 1000")
+        await add_tasks(connection, "DONE-D", "cancelled", 5000, **every, delegate="'u-' || n % 1000")
+        await add_tasks(connection, "OTHERS", "open", 2000, assignee="'v-' || n % 200")
+        await add_tasks(connection, "LIVE-A", "open", 3, assignee="'u-1'")
+        await add_tasks(connection, "LIVE-R", "open", 3, roles="ARRAY['r-1']")
+        await add_tasks(connection, "LIVE-C", "claimed", 2, roles="ARRAY['r-1']", claimed="'u-1'")
+        await add_tasks(connection, "LIVE-D", "open", 1, assignee="'v-7'", delegate="'u-1'")
+
+        assert await migrate(url) == [V0003]
+        await connection.execute("ANALYZE tasks")
+
+        definitions = dict(
+            await connection.fetch(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks' AND indexname = ANY($1)",
+                list(PARTIAL_INBOX_INDEXES),
+            )
+        )
+        assert set(definitions) == set(PARTIAL_INBOX_INDEXES)
+        assert all(" WHERE " in definition for definition in definitions.values())
+        assert "gin" in definitions["tasks_inbox_candidate_roles_idx"]
+
+        params = ("u-1", ["r-1"], None, None, None, None, 50, 0)
+        async with connection.transaction():
+            await connection.execute("SET LOCAL enable_seqscan = off")
+            custom = "\n".join(row[0] for row in await connection.fetch("EXPLAIN " + INBOX_SQL, *params))
+            # A prepared statement's generic plan knows no parameter values: the literal statuses still
+            # prove the indexes' predicates.
+            await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            await connection.execute("PREPARE inbox_generic AS " + INBOX_SQL)
+            generic = "\n".join(
+                row[0]
+                for row in await connection.fetch(
+                    "EXPLAIN EXECUTE inbox_generic('u-1', '{r-1}', NULL, NULL, NULL, NULL, 50, 0)"
+                )
+            )
+            await connection.execute("DEALLOCATE inbox_generic")
+        for plan in (custom, generic):
+            for index in PARTIAL_INBOX_INDEXES:
+                assert index in plan, plan
+            for superseded in ("tasks_assignee_idx", "tasks_claimed_by_idx", "tasks_delegate_idx"):
+                assert superseded not in plan, plan
+
+        found = await connection.fetch(INBOX_SQL, *params)
+        assert len(found) == 9 and {row["status"] for row in found} == {"open", "claimed"}
+    finally:
+        await connection.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -72,11 +75,14 @@ async def test_webhook_is_posted_signed_with_the_agreed_body_and_headers(
     assert (result.status, result.attempts, result.error) == ("delivered", 1, None)
     [request] = receiver.received
     assert request.path == "/hooks/approvals"
-    assert verify_signature(SECRET, request.body, request.headers[SIGNATURE_HEADER.lower()])
-    assert request.headers[SIGNATURE_HEADER.lower()] == sign_body(SECRET, request.body)
-    assert not verify_signature("another-secret", request.body, request.headers[SIGNATURE_HEADER.lower()])
+    timestamp, signature = request.headers[TIMESTAMP_HEADER.lower()], request.headers[SIGNATURE_HEADER.lower()]
+    assert timestamp.isdigit() and abs(int(timestamp) - time.time()) < 60
+    assert verify_signature(SECRET, timestamp, request.body, signature)
+    assert signature == sign_body(SECRET, timestamp, request.body)
+    expected = hmac.new(SECRET.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
+    assert signature == f"sha256={expected}"  # the documented scheme, computed independently
+    assert not verify_signature("another-secret", timestamp, request.body, signature)
     assert request.headers[IDEMPOTENCY_KEY_HEADER.lower()] == message.idempotency_key
-    assert request.headers[TIMESTAMP_HEADER.lower()].isdigit()
     assert json.loads(request.body) == {
         "idempotency_key": message.idempotency_key,
         "case_id": message.case_id,
@@ -87,6 +93,22 @@ async def test_webhook_is_posted_signed_with_the_agreed_body_and_headers(
     row = await outbox_row(db_pool, message.idempotency_key)
     assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 1, None)
     assert row["delivered_at"] is not None
+
+
+def test_the_timestamp_is_signed_so_a_captured_webhook_cannot_be_replayed() -> None:
+    body = b'{"case_id":"generic:A-1","kind":"case.status_changed"}'
+    sent_at = 1_767_225_600
+    signature = sign_body(SECRET, sent_at, body)
+
+    assert verify_signature(SECRET, str(sent_at), body, signature, now=sent_at + 10)
+    # replayed later under a fresh timestamp: the signature no longer matches
+    assert not verify_signature(SECRET, str(sent_at + 3600), body, signature, now=sent_at + 3600)
+    # replayed later with its own timestamp: too old
+    assert not verify_signature(SECRET, str(sent_at), body, signature, now=sent_at + 3600)
+    assert verify_signature(SECRET, str(sent_at), body, signature, now=sent_at + 3600, tolerance_seconds=None)
+    # the body is covered as before, and a malformed timestamp is refused
+    assert not verify_signature(SECRET, str(sent_at), body + b" ", signature, now=sent_at)
+    assert not verify_signature(SECRET, "-1", body, signature, tolerance_seconds=None)
 
 
 async def test_a_delivered_key_is_not_posted_again(notifier: NotificationActivities, receiver: WebhookReceiver) -> None:
@@ -108,6 +130,11 @@ async def test_a_transient_failure_is_retried_within_the_activity(
 
     assert (result.status, result.attempts) == ("delivered", 2)
     assert len(receiver.received) == 2
+    for request in receiver.received:  # every attempt carries its own timestamp, signed with the body
+        headers = request.headers
+        assert verify_signature(
+            SECRET, headers[TIMESTAMP_HEADER.lower()], request.body, headers[SIGNATURE_HEADER.lower()]
+        )
     assert receiver.received[0].body == receiver.received[1].body
 
 

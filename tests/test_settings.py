@@ -12,7 +12,7 @@ import pytest
 
 from approvals import db
 from approvals.cli import settings_markdown
-from approvals.settings import Settings, SettingsError, load_settings
+from approvals.settings import DEV_WEBHOOK_SIGNING_SECRET, Settings, SettingsError, load_settings
 from approvals.temporal import TemporalUnreachableError, connect, tls_config
 
 APPROVALS = Path(sys.executable).parent / "approvals"
@@ -21,12 +21,20 @@ UNREACHABLE_DATABASE = "postgresql://approvals:secret@127.0.0.1:1/approvals"
 FAST_SECONDS = 15
 
 
-def run_approvals(*args: str, **env: str) -> tuple[int, str, float]:
+PRODUCTION_SECRET = "test-production-webhook-secret"
+
+
+def run_approvals(*args: str, **env: str | None) -> tuple[int, str, float]:
+    """Runs the command with the given environment; a production webhook key unless ``env`` says otherwise
+    (None: unset)."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "LOG_FORMAT"}}
+    clean["WEBHOOK_SIGNING_SECRET"] = PRODUCTION_SECRET
+    clean.update(env)  # type: ignore[arg-type]
+    clean = {k: v for k, v in clean.items() if v is not None}
     started = time.monotonic()
     result = subprocess.run(
         [str(APPROVALS), *args],
-        env={**clean, **env},
+        env=clean,
         capture_output=True,
         text=True,
         timeout=60,
@@ -72,6 +80,31 @@ def test_unreachable_temporal_fails_fast_naming_temporal_address(command: str) -
     assert f"TEMPORAL_ADDRESS={UNREACHABLE_TEMPORAL}" in output
     assert "Traceback" not in output
     assert seconds < FAST_SECONDS
+
+
+@pytest.mark.parametrize("command", ["worker", "api"])
+@pytest.mark.parametrize("secret", [None, DEV_WEBHOOK_SIGNING_SECRET, ""])
+def test_production_commands_refuse_the_default_webhook_secret(command: str, secret: str | None) -> None:
+    code, output, seconds = run_approvals(
+        command,
+        WEBHOOK_SIGNING_SECRET=secret,
+        TEMPORAL_ADDRESS=UNREACHABLE_TEMPORAL,
+        DATABASE_URL=UNREACHABLE_DATABASE,
+    )
+    assert code == 2, output
+    assert "WEBHOOK_SIGNING_SECRET" in output and "Traceback" not in output
+    assert "TEMPORAL_ADDRESS" not in output  # refused before connecting to anything
+    assert seconds < FAST_SECONDS
+
+
+def test_only_the_dev_stack_may_sign_with_the_built_in_webhook_secret() -> None:
+    assert load_settings(webhook_signing_secret=DEV_WEBHOOK_SIGNING_SECRET).webhook_signing_secret
+    assert Settings.model_fields["webhook_signing_secret"].default == DEV_WEBHOOK_SIGNING_SECRET
+    with pytest.raises(SettingsError, match="WEBHOOK_SIGNING_SECRET"):
+        load_settings(webhook_signing_secret=DEV_WEBHOOK_SIGNING_SECRET).require_webhook_signing_secret()
+    with pytest.raises(SettingsError, match="WEBHOOK_SIGNING_SECRET"):
+        load_settings(webhook_signing_secret="").require_webhook_signing_secret()
+    assert load_settings(webhook_signing_secret="s3cret").require_webhook_signing_secret() == "s3cret"
 
 
 def test_migrate_with_unreachable_database_fails_fast_naming_database_url_without_the_password() -> None:

@@ -14,6 +14,7 @@ from api.problems import PROBLEM_RESPONSES
 from approvals.service import ApprovalsService, Operation
 from schemas.case import OperationResult
 from schemas.principal import Principal
+from schemas.text import CleanModel
 
 CASE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 TASK_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}/[a-z][a-z0-9_]{0,63}/[0-9]{1,9}$"
@@ -34,7 +35,9 @@ IdempotencyKey = Annotated[
     Header(
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
-        description="Your request id: a retried call with the same key is applied once. "
+        description="Your request id: a retried call with the same key and the same body is applied once. "
+        "The key is scoped to the operation, its target and the caller, and bound to the body (a SHA-256 of "
+        "it is part of the operation's id): the same key with a different body is a different operation. "
         "Without it, every call is a new operation.",
     ),
 ]
@@ -42,9 +45,17 @@ IdempotencyKey = Annotated[
 ERRORS: dict[int | str, dict[str, Any]] = PROBLEM_RESPONSES
 
 
+class _Body(CleanModel):
+    """Base of every operation body: unknown fields refused, unstorable text and numbers refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def body_model(name: str, kernel_model: type[BaseModel], *, without: tuple[str, ...] = ()) -> type[BaseModel]:
     """The request body clients send: the kernel request without ``actor`` (taken from the token) and
-    the target id (taken from the path). Unknown fields are refused, so ``actor`` cannot be smuggled in."""
+    the target id (taken from the path). Unknown fields are refused, so ``actor`` cannot be smuggled in;
+    NUL characters, lone surrogates and floats PostgreSQL would not store as sent are refused with their
+    field path (see ``schemas.text``)."""
     excluded = {"actor", "task_id", *without}
     fields: dict[str, Any] = {
         field_name: (info.annotation, info)
@@ -52,7 +63,7 @@ def body_model(name: str, kernel_model: type[BaseModel], *, without: tuple[str, 
         if field_name not in excluded
     }
     return create_model(  # type: ignore[call-overload,no-any-return]
-        name, __config__=ConfigDict(extra="forbid"), __doc__=kernel_model.__doc__, **fields
+        name, __base__=_Body, __doc__=kernel_model.__doc__, **fields
     )
 
 

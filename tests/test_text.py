@@ -1,0 +1,156 @@
+"""The edge refuses what PostgreSQL cannot store exactly as it was hashed, and bounds what a request carries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from approvals.processes import GenericStartRequest
+from approvals.service import DENIED_REQUEST_MAX_BYTES, denied_request_json
+from schemas.case import (
+    DATA_MAX_BYTES,
+    CaseInput,
+    CcRequest,
+    CommentRequest,
+    DecideRequest,
+    Finding,
+    SupplementRequest,
+)
+from schemas.principal import Principal
+from schemas.text import MAX_REPORTED, CleanModel, unstorable
+from tests.cases import APPLICANT, SERVICE, definition, stage
+
+ACTOR = {"id": "alice", "roles": ["reviewer"]}
+
+
+def fields(error: pytest.ExceptionInfo[ValidationError]) -> list[str]:
+    return [".".join(str(part) for part in item["loc"]) for item in error.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ("a\x00b", ()),
+        ({"a": ["ok", {"b": "x\x00"}]}, ("a", 1, "b")),
+        ({"bad\x00key": 1}, ("bad\x00key",)),
+        (["\ud800"], (0,)),
+        ({"x": "\udfff tail"}, ("x",)),
+        ({"n": 1e20}, ("n",)),
+        ({"n": 1e-7}, ("n",)),
+        ({"n": -0.0}, ("n",)),
+        ({"n": float("inf")}, ("n",)),
+        ({"n": float("nan")}, ("n",)),
+        ((1, (2, -1e300)), (1, 1)),
+    ],
+)
+def test_the_walker_finds_unstorable_values_with_their_path(value: Any, path: tuple[Any, ...]) -> None:
+    [(found, reason)] = unstorable(value)
+    assert found == path and reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "中文 text, emoji 😀, tab\t and newline\n", 24.5, 0.0, 1.0, 123456.789, 10**30, -3, True, None,
+     {"a": [1, 2.5, {"b": "c"}]}, Principal(id="p")],
+)  # fmt: skip
+def test_plain_text_and_decimals_are_storable(value: Any) -> None:
+    assert unstorable(value) == []
+
+
+def test_the_walker_reports_a_bounded_number_of_problems_and_survives_deep_nesting() -> None:
+    assert len(unstorable(["\x00"] * 1000)) == MAX_REPORTED
+    deep: Any = "\x00"
+    for _ in range(5000):
+        deep = [deep]
+    [(path, _reason)] = unstorable(deep)
+    assert path == (0,) * 5000
+
+
+def test_every_request_model_refuses_with_the_field_path() -> None:
+    with pytest.raises(ValidationError) as error:
+        CommentRequest.model_validate({"actor": ACTOR, "text": "hello\x00"})
+    assert fields(error) == ["text"]
+    assert "NUL" in error.value.errors()[0]["msg"]
+
+    with pytest.raises(ValidationError) as error:
+        CommentRequest.model_validate({"actor": {"id": "al\x00ice"}, "text": "hello"})
+    assert fields(error) == ["actor.id"]
+
+    with pytest.raises(ValidationError) as error:
+        DecideRequest.model_validate(
+            {"actor": ACTOR, "task_id": "t", "decision": "approve",
+             "findings": [{"criterion": "c1", "holds": True, "note": "ok"},
+                          {"criterion": "c2", "holds": True, "evidence": [{"uri": "s3://x\x00", "sha256": "a" * 64,
+                                                                           "size": 1}]}]}
+        )  # fmt: skip
+    assert fields(error) == ["findings.1.evidence.0.uri"]
+
+    with pytest.raises(ValidationError) as error:
+        GenericStartRequest.model_validate(
+            {"business_key": "K-1", "title": "t", "applicant": {"id": "a"}, "definition": {},
+             "data": {"area": 1e20, "ok": 24.5, "zero": -0.0}}
+        )  # fmt: skip
+    assert fields(error) == ["data.area", "data.zero"]
+    assert "exponent" in error.value.errors()[0]["msg"]
+
+    # the models constructed from already-validated models are not re-walked into (and pass)
+    assert CommentRequest(actor=Principal(id="a"), text="fine").text == "fine"
+    assert issubclass(SupplementRequest, CleanModel) and issubclass(Principal, CleanModel)
+
+
+def test_decide_request_bounds() -> None:
+    base = {"actor": ACTOR, "task_id": "t", "decision": "approve_with_conditions"}
+    assert len(DecideRequest.model_validate({**base, "conditions": ["c" * 1000] * 20}).conditions) == 20
+    for conditions, field in (
+        (["c"] * 21, "conditions"),
+        (["c" * 1001], "conditions.0"),
+        ([""], "conditions.0"),
+    ):
+        with pytest.raises(ValidationError) as error:
+            DecideRequest.model_validate({**base, "conditions": conditions})
+        assert fields(error) == [field]
+    finding = {"criterion": "c", "holds": True}
+    with pytest.raises(ValidationError) as error:
+        DecideRequest.model_validate({**base, "decision": "approve", "findings": [finding] * 51})
+    assert fields(error) == ["findings"]
+    evidence = {"uri": "s3://x", "sha256": "a" * 64, "size": 1}
+    with pytest.raises(ValidationError) as error:
+        Finding.model_validate({**finding, "evidence": [evidence] * 21})
+    assert fields(error) == ["evidence"]
+    with pytest.raises(ValidationError) as error:
+        CcRequest.model_validate({"actor": ACTOR, "observers": ["ok", "u" * 129]})
+    assert fields(error) == ["observers.1"]
+
+
+def test_case_data_is_bounded_by_its_canonical_json_size() -> None:
+    def case_input(data: dict[str, Any]) -> CaseInput:
+        return CaseInput(
+            business_key="K-1",
+            definition=definition(stage("review", assignees=("alice",))),
+            title="t",
+            applicant=APPLICANT,
+            started_by=SERVICE,
+            data=data,
+        )
+
+    assert case_input({"blob": "x" * (DATA_MAX_BYTES - 100)}).data
+    with pytest.raises(ValidationError) as error:
+        case_input({"blob": "条" * (DATA_MAX_BYTES // 3 + 10)})
+    assert fields(error) == ["data"]
+    message = error.value.errors()[0]["msg"]
+    assert str(DATA_MAX_BYTES) in message and "bytes" in message
+
+
+def test_a_denied_request_is_stored_whole_when_small_and_truncated_as_valid_json_when_large() -> None:
+    small = {"text": "hello"}
+    assert json.loads(denied_request_json(small)) == small
+    large = {"conditions": ['"quoted" 条件' * 100] * 200, "nul": "a\x00b"}
+    stored = denied_request_json(large)
+    assert len(stored.encode()) <= DENIED_REQUEST_MAX_BYTES
+    record = json.loads(stored)
+    assert record["truncated"] is True and record["bytes"] > DENIED_REQUEST_MAX_BYTES
+    assert record["head"].startswith('{"conditions": ["\\"quoted\\" 条件')
+    assert "\x00" not in stored
