@@ -988,10 +988,23 @@ _EVENT_ID = re.compile(r"HistoryEvent\(id: (\d+)|event[ _]?id[\s:=#]+(\d+)", re.
 _CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
 
 
-def _diverged_at(message: str) -> int | None:
-    """The history event id core names in a nondeterminism error (``HistoryEvent(id: 35, ...)``)."""
+_PATCH_ID = re.compile(r"patch marker encountered for change (\S+?),")
+
+
+def _diverged_at(message: str, history: WorkflowHistory) -> int | None:
+    """The history event where replay diverged: the id core names (``HistoryEvent(id: 35, ...)``), or, for
+    a patch marker the code no longer asks for, the marker event recording that change id."""
     match = _EVENT_ID.search(message)
-    return int(match.group(1) or match.group(2)) if match else None
+    if match:
+        return int(match.group(1) or match.group(2))
+    patch = _PATCH_ID.search(message)
+    if patch:
+        for event in history.events:
+            if event.HasField("marker_recorded_event_attributes") and patch.group(1).encode() in (
+                event.marker_recorded_event_attributes.SerializeToString()
+            ):
+                return event.event_id
+    return None
 
 
 def _short(message: str) -> str:
@@ -1118,7 +1131,7 @@ async def replay(
                 ok=failure is None,
                 error_type=type(failure).__name__ if failure else None,
                 message=_short(str(failure)) if failure else None,
-                event_id=_diverged_at(str(failure)) if failure else None,
+                event_id=_diverged_at(str(failure), history) if failure else None,
                 history_events=count,
             )
     for verdict in broken:
