@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AnyHttpUrl, ConfigDict, Field
+from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
 from schemas.principal import Principal
@@ -20,6 +20,7 @@ from schemas.project import ProjectApplication
 from schemas.text import CleanModel
 from workflows.generic import ApprovalWorkflow
 from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
+from workflows.rules import definition_problems
 
 
 class StartRequest(CleanModel):
@@ -42,6 +43,13 @@ class GenericStartRequest(StartRequest):
     definition: ProcessDefinition
     data: dict[str, Any] = Field(default_factory=dict)
     priority: bool = False
+
+    @model_validator(mode="after")
+    def _runnable(self) -> GenericStartRequest:
+        problems = definition_problems(self.definition)
+        if problems:
+            raise ValueError("the process definition cannot run: " + "; ".join(problems))
+        return self
 
 
 class ProjectApprovalStartRequest(StartRequest):

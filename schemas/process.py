@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from schemas.text import CleanModel
 
 
 class RoutingMode(StrEnum):
@@ -40,7 +42,7 @@ class OnReject(StrEnum):
     review dimensions); a later stage decides with all outcomes in view."""
 
 
-class QuorumRule(BaseModel):
+class QuorumRule(CleanModel):
     """A committee vote: approvals >= ceil(threshold * members present), with enough members present.
 
     A member is present when they voted, abstentions included (they count toward attendance but are
@@ -62,7 +64,7 @@ class QuorumRule(BaseModel):
         return self
 
 
-class Condition(BaseModel):
+class Condition(CleanModel):
     """Includes a stage only when a pure rule holds for the case data.
 
     ``rule`` names a function registered in ``workflows.rules.CONDITION_RULES``; ``path`` + ``equals``
@@ -82,7 +84,7 @@ class Condition(BaseModel):
         return self
 
 
-class Deadline(BaseModel):
+class Deadline(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     working_days: int = Field(ge=1, le=365)
@@ -93,7 +95,7 @@ class Deadline(BaseModel):
 StageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
-class Stage(BaseModel):
+class Stage(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["stage"] = "stage"
@@ -138,7 +140,7 @@ class Stage(BaseModel):
         return self
 
 
-class Parallel(BaseModel):
+class Parallel(CleanModel):
     """Branches that run at the same time and join: the step ends when every branch has ended."""
 
     model_config = ConfigDict(frozen=True)
@@ -152,7 +154,7 @@ class Parallel(BaseModel):
 Step = Annotated[Stage | Parallel, Field(discriminator="kind")]
 
 
-class CaseDeadline(BaseModel):
+class CaseDeadline(CleanModel):
     """The statutory period of the whole case, e.g. 20 working days from acceptance, extendable by 10."""
 
     model_config = ConfigDict(frozen=True)
@@ -166,7 +168,7 @@ class CaseDeadline(BaseModel):
     escalate_to_role: str | None = None
 
 
-class Supervision(BaseModel):
+class Supervision(CleanModel):
     """After an approving decision, periodic reviews for as long as the decision is in force (Art. 3: guide,
     supervise and dynamically adjust; annual reviews of talent policies). A review that finds adjustment
     needed (outcome rejected) opens the adjustment process as a child case."""
@@ -191,7 +193,7 @@ class Supervision(BaseModel):
         return self
 
 
-class ProcessDefinition(BaseModel):
+class ProcessDefinition(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     process: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$", description="e.g. `project-approval`.")

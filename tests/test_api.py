@@ -274,6 +274,21 @@ async def test_operation_body_over_its_limit_is_413_but_a_start_of_that_size_is_
     assert await db_pool.fetchval("SELECT count(*) FROM denied_attempts WHERE task_id = $1", task_id) == 0
 
 
+async def test_a_definition_that_could_never_finish_is_422_before_any_workflow(
+    http: httpx.AsyncClient, api: LiveApi
+) -> None:
+    vote = {
+        "kind": "stage", "id": "vote", "title": "Committee vote", "legal_basis": "Art. 22", "mode": "quorum",
+        "assignees": ["m1", "m2"], "quorum": {"min_attendance": 3}, "allowed_decisions": ["approve", "reject"],
+    }  # fmt: skip
+    body = start_body(definition={**DEFINITION, "steps": [vote]})
+    response = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    problem(response, 422, "VALIDATION_ERROR")
+    assert "needs a deadline" in response.text and "exceeds the 2 members" in response.text
+    listed = await http.get("/v1/cases", params={"business_key": body["business_key"]}, headers=api.headers("admin"))
+    assert listed.json()["items"] == []
+
+
 async def test_unstorable_text_and_numbers_are_422_with_the_field_path(http: httpx.AsyncClient, api: LiveApi) -> None:
     """PostgreSQL refuses NUL in text and jsonb, and jsonb rewrites 1e20 and -0.0: refused before any workflow."""
 
