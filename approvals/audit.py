@@ -1323,7 +1323,7 @@ def _describe(event: DomainEvent, stages: dict[str, dict[str, Any]]) -> tuple[st
             return text, ""
         case "case.decided":
             return f"case decided: {str(p.get('outcome', '')).replace('_', ' ')}", ""
-        case "case.rejected" | "case.withdrawn" | "case.approved":
+        case "case.rejected" | "case.withdrawn" | "case.approved" | "case.cancelled":
             return f"{who} ended the case: {event.type.split('.', 1)[1]}", comment
         case "case.commented":
             return f"{who} commented", comment
@@ -1659,7 +1659,7 @@ def _apply(
             state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
             state.clocks.clear()
             state.current_stages.clear()
-        case "case.rejected" | "case.withdrawn":
+        case "case.rejected" | "case.withdrawn" | "case.cancelled":
             state.status = state.outcome = event.type.split(".", 1)[1]
             state.clocks.clear()
             state.current_stages.clear()

@@ -36,6 +36,7 @@ class CaseStatus(StrEnum):
     rejected = "rejected"
     withdrawn = "withdrawn"  # 撤回
     under_supervision = "under_supervision"  # 监督: decided, in force, reviewed periodically
+    cancelled = "cancelled"  # stopped by an operator through Temporal, not by a decision
 
     @property
     def is_final(self) -> bool:
@@ -43,7 +44,13 @@ class CaseStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset(
-    {CaseStatus.approved, CaseStatus.approved_with_conditions, CaseStatus.rejected, CaseStatus.withdrawn}
+    {
+        CaseStatus.approved,
+        CaseStatus.approved_with_conditions,
+        CaseStatus.rejected,
+        CaseStatus.withdrawn,
+        CaseStatus.cancelled,
+    }
 )
 
 

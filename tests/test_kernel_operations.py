@@ -1222,3 +1222,19 @@ async def test_a_stage_in_a_parallel_branch_may_return_the_case_to_a_stage_befor
             assert open_tasks(view, "acceptance")[0].round == 2
         finally:
             await wind_up(time_skipping_env, handle)
+
+
+async def test_an_operator_cancelling_the_workflow_closes_the_case_and_its_tasks_on_record(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, ASSIGNED)
+        await first_open(handle)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await finished(time_skipping_env, handle)
+    recorded = await events(db_pool, handle.id)
+    assert [row["type"] for row in recorded[-2:]] == ["task.cancelled", "case.cancelled"]
+    statuses = await db_pool.fetch("SELECT status FROM tasks WHERE case_id = $1", handle.id)
+    assert {row["status"] for row in statuses} == {"cancelled"}
+    assert await db_pool.fetchval("SELECT status FROM cases WHERE case_id = $1", handle.id) == "cancelled"

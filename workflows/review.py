@@ -243,6 +243,7 @@ class KernelWorkflow:
                 self._start_case_clock()
         await self._record()
         watcher = asyncio.create_task(self._watch_clocks())
+        cancelled = False
         try:
             if case.carried is None:
                 await self._run_steps()
@@ -251,11 +252,23 @@ class KernelWorkflow:
                 await self.on_final()
             if self._definition.supervision and self._outcome in rules.APPROVING_OUTCOMES:
                 await self._supervise(self._definition.supervision)
+        except asyncio.CancelledError:
+            # An operator cancelled the workflow: record it, so no task lingers in an inbox, then end as cancelled.
+            cancelled = True
+            if not self._status.is_final:
+                self._close(
+                    CaseStatus.cancelled,
+                    actor=SYSTEM,
+                    legal_basis=self._definition.legal_basis,
+                    reason="the workflow was cancelled by an operator",
+                )
         finally:
             self._finished = True
             self._clock_epoch += 1
         await watcher
         await self._settle_side_effects()
+        if cancelled:
+            raise asyncio.CancelledError("cancelled by an operator")
         return self.view()
 
     async def _settle_side_effects(self) -> None:
