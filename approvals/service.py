@@ -107,6 +107,7 @@ UNPROCESSABLE_REASONS = frozenset(
         "DUPLICATE_SIGNER",
         "ADD_SIGNER_NOT_ALLOWED",
         "FINDINGS_INCOMPLETE",
+        "FINDINGS_CONTRADICT_APPROVAL",
     }
 )
 """Refusals about the request's content (422); every other refusal is about the case's state (409)."""

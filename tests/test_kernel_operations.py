@@ -875,6 +875,12 @@ async def test_a_decision_on_statutory_criteria_needs_one_finding_on_each(
             DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=[*findings, unknown]),
             "FINDINGS_INCOMPLETE",
         )  # fmt: skip
+        one_fails = [*findings[:4], findings[4].model_copy(update={"holds": False})]
+        await denied(
+            handle, ApprovalWorkflow.decide,
+            DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=one_fails),
+            "FINDINGS_CONTRADICT_APPROVAL",
+        )  # fmt: skip
         await handle.execute_update(
             ApprovalWorkflow.decide,
             DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve, findings=findings),

@@ -1370,6 +1370,12 @@ class KernelWorkflow:
         missing = [criterion for criterion in stage.criteria if criterion not in given]
         unknown = [criterion for criterion in given if criterion not in stage.criteria]
         repeated = sorted({criterion for criterion in given if given.count(criterion) > 1})
+        failing = [finding.criterion for finding in request.findings if not finding.holds]
+        if request.decision in rules.APPROVING and failing and not (missing or unknown or repeated):
+            raise deny(
+                "FINDINGS_CONTRADICT_APPROVAL",
+                f"stage {stage.id} cannot approve while criteria {failing} do not hold: reject, or correct the findings",
+            )
         if missing or unknown or repeated:
             raise deny(
                 "FINDINGS_INCOMPLETE",
