@@ -1374,7 +1374,7 @@ class KernelWorkflow:
         if request.decision in rules.APPROVING and failing and not (missing or unknown or repeated):
             raise deny(
                 "FINDINGS_CONTRADICT_APPROVAL",
-                f"stage {stage.id} cannot approve while criteria {failing} do not hold: reject, or correct the findings",
+                f"stage {stage.id} cannot approve while criteria {failing} do not hold: reject, or correct them",
             )
         if missing or unknown or repeated:
             raise deny(
