@@ -423,6 +423,19 @@ class ApprovalsService:
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
+        callback = case_input.callback_url
+        if callback is not None and not self.settings.callback_host_allowed(callback.host or ""):
+            raise InvalidRequest(
+                f"callback_url host {callback.host!r} is not in CALLBACK_ALLOWED_HOSTS",
+                [
+                    {
+                        "field": "callback_url",
+                        "location": "body",
+                        "message": f"host {callback.host!r} is not in CALLBACK_ALLOWED_HOSTS",
+                        "type": "value_error",
+                    }
+                ],
+            )
         await self._check_postgres()  # refuse before Temporal when the audit store is down: nothing half-written
         digest = hashlib.sha256(
             canonical_json({"process": process, "started_by": principal.id, "request": request.model_dump(mode="json")})

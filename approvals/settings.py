@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         "body). Required by worker and api, which refuse the built-in default; `approvals dev` uses it.",
     )
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook POST.")
+    callback_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names a case's callback_url may point at (exact, or `.example.com` for "
+        "a domain and its subdomains); empty: any host (development). Set it in production: callbacks are "
+        "POSTed from inside the network.",
+    )
     publication_webhook_url: str | None = Field(
         None, description="Where disclosure notices (Art. 18) are POSTed; unset: logged only."
     )
@@ -147,6 +153,14 @@ class Settings(BaseSettings):
                 "HMAC key that signs webhooks and share it with their receivers, e.g. `openssl rand -hex 32`"
             )
         return secret
+
+    def callback_host_allowed(self, host: str) -> bool:
+        allowed = [entry.strip().lower() for entry in self.callback_allowed_hosts.split(",") if entry.strip()]
+        host = host.lower()
+        return not allowed or any(
+            host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:]))
+            for entry in allowed
+        )
 
     def require_database_url(self) -> str:
         if not self.database_url:

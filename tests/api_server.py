@@ -95,6 +95,7 @@ async def live_api(
         jwt_rs256_public_key_path=directory / "jwt.pub.pem",
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
+        callback_allowed_hosts=".example.test",
     )
     server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
     stop = asyncio.Event()

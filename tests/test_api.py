@@ -681,6 +681,14 @@ async def test_callback_url_is_registered_at_start(
     assert case.started_by.id == "svc-portal"
 
 
+async def test_a_callback_to_a_host_outside_the_allowlist_is_422(http: httpx.AsyncClient, api: LiveApi) -> None:
+    """Callbacks are POSTed from inside the network: an internal address must not be reachable through them."""
+    body = start_body(callback_url="http://169.254.169.254/latest/meta-data")
+    response = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    problem(response, 422, "VALIDATION_ERROR")
+    assert "CALLBACK_ALLOWED_HOSTS" in response.text and "callback_url" in response.text
+
+
 async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
     paths = (await http.get("/openapi.json")).json()["paths"]
     for path in (

@@ -153,3 +153,11 @@ def test_settings_command_prints_every_setting_as_a_markdown_table() -> None:
     assert len(lines) == 2 + len(Settings.model_fields)
     assert "| `TEMPORAL_ADDRESS` | `localhost:7233` |" in settings_markdown()
     assert "| `DATABASE_URL` | (unset) |" in settings_markdown()
+
+
+def test_callback_hosts_are_exact_names_or_dot_domains() -> None:
+    assert load_settings().callback_host_allowed("anything.internal")  # unset: development
+    allowed = load_settings(callback_allowed_hosts="portal.gov.cn, .alashankou.gov.cn")
+    assert allowed.callback_host_allowed("PORTAL.gov.cn") and allowed.callback_host_allowed("a.alashankou.gov.cn")
+    assert allowed.callback_host_allowed("alashankou.gov.cn")
+    assert not allowed.callback_host_allowed("evil-alashankou.gov.cn") and not allowed.callback_host_allowed("10.0.0.5")
