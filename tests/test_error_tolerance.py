@@ -1,0 +1,356 @@
+"""Error tolerance (容错, Art. 25) end to end: whole cases on the Temporal test server and real PostgreSQL.
+
+The module runs its own worker with the error-tolerance workflow added, so it does not depend on the
+workflow being registered in ``workflows.WORKFLOWS``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import ValidationError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import build_activities
+from activities.queries import case_events
+from approvals.audit import state_at, verify_chain
+from approvals.settings import load_settings
+from schemas.case import AttachmentRef, CaseInput, CaseStatus, CaseView, DecideRequest, Finding, WithdrawRequest
+from schemas.error_tolerance import (
+    CONDITION_IDS,
+    EXAMPLE_APPLICATION,
+    RECTIFICATION_CRITERIA,
+    ErrorToleranceApplication,
+    RectificationEffect,
+)
+from schemas.principal import Principal
+from schemas.process import Decision
+from tests.cases import CALENDAR, SERVICE, events, finished, open_tasks, person, view_when
+from workflows import WORKFLOWS, workflow_runner
+from workflows.error_tolerance import ErrorToleranceWorkflow, error_tolerance_case_input
+
+UNIT_OFFICER = person("unit-officer-liu", "applicant", unit="经济发展局")
+INSPECTOR = person("inspector-wei", "discipline_inspector", unit="纪检监察工委")
+CHAIR = person("chair-chu", "committee_chair", unit="评审委员会")
+MEMBERS = {m: person(m, "committee_member") for m in ("committee-member-a", "committee-member-b", "committee-member-c")}
+EVIDENCE = [AttachmentRef(uri="s3://evidence/interview-1.pdf", sha256="c" * 64, size=1024, name="谈话笔录")]
+
+Handle = WorkflowHandle[ErrorToleranceWorkflow, CaseView]
+
+
+@asynccontextmanager
+async def worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> AsyncIterator[str]:
+    queue = f"test-et-{uuid.uuid4().hex[:8]}"
+    extra = [] if ErrorToleranceWorkflow in WORKFLOWS else [ErrorToleranceWorkflow]
+    async with httpx.AsyncClient() as http:
+        async with Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[*WORKFLOWS, *extra],
+            activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2), http),
+            workflow_runner=workflow_runner(),
+        ):
+            yield queue
+
+
+def application(today: date, **changes: Any) -> ErrorToleranceApplication:
+    """The documented example, dated around ``today`` (the test server's clock moves between tests)."""
+    data = json.loads(json.dumps(EXAMPLE_APPLICATION))
+    data["measure"]["decision_date"] = (today - timedelta(days=120)).isoformat()
+    data["shortfall"]["identified_on"] = (today - timedelta(days=30)).isoformat()
+    data["liability_proceeding"]["opened_on"] = (today - timedelta(days=20)).isoformat()
+    data["rectification_plan"]["promised_completion_date"] = (today + timedelta(days=30)).isoformat()
+    return ErrorToleranceApplication.model_validate({**data, **changes})
+
+
+async def start(env: WorkflowEnvironment, queue: str, *, applicant: Principal = UNIT_OFFICER) -> Handle:
+    today = (await env.get_current_time()).astimezone(CALENDAR.tzinfo).date()
+    key = f"ET-{uuid.uuid4().hex[:10]}"
+    case = error_tolerance_case_input(
+        business_key=key, application=application(today), applicant=applicant, started_by=SERVICE, calendar=CALENDAR
+    )
+    return await env.client.start_workflow(
+        ErrorToleranceWorkflow.run,
+        case,
+        id=f"error-tolerance:{key}",
+        task_queue=queue,
+        execution_timeout=timedelta(days=400),
+    )
+
+
+def findings(criteria: tuple[str, ...], failing: tuple[str, ...] = ()) -> list[Finding]:
+    return [
+        Finding(criterion=c, holds=c not in failing, note=f"{c}: see the evidence", evidence=EVIDENCE) for c in criteria
+    ]
+
+
+async def act(
+    handle: Handle, stage_id: str, actor: Principal, decision: Decision = Decision.approve, **fields: Any
+) -> None:
+    view = await view_when(handle, lambda v: bool(open_tasks(v, stage_id)))
+    tasks = [t for t in open_tasks(view, stage_id) if t.assignee_id in (None, actor.id)]
+    if decision in (Decision.reject, Decision.return_):
+        fields.setdefault("comment", "reasons given in the written opinion")
+    await handle.execute_update(
+        ErrorToleranceWorkflow.decide,
+        DecideRequest(actor=actor, task_id=tasks[0].task_id, decision=decision, **fields),
+    )
+
+
+async def denial(call: Any) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as failure:
+        await call
+    return failure.value.cause.type  # type: ignore[union-attr]
+
+
+async def vote(handle: Handle, *decisions: Decision) -> None:
+    for member, decision in zip(MEMBERS.values(), decisions, strict=True):
+        await act(handle, "deliberation", member, decision)
+
+
+async def through_vote(handle: Handle, *, failing: tuple[str, ...] = ()) -> None:
+    await act(handle, "acceptance", INSPECTOR)
+    if failing:
+        await act(handle, "investigation", INSPECTOR, Decision.reject, findings=findings(CONDITION_IDS, failing))
+    else:
+        await act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS))
+    await vote(handle, Decision.approve, Decision.approve, Decision.abstain)
+
+
+async def summary(db_pool: asyncpg.Pool, case_id: str) -> dict[str, Any]:
+    row = await db_pool.fetchrow("SELECT status, summary::text AS summary FROM cases WHERE case_id = $1", case_id)
+    return {"status": row["status"], **json.loads(row["summary"])}
+
+
+# ---------------------------------------------------------------- whole cases
+
+
+async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_recorded(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    async with worker(env, db_pool) as queue:
+        handle = await start(env, queue)
+        await through_vote(handle)
+        await act(handle, "decision", CHAIR)
+        following = await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
+        determined = await handle.query(ErrorToleranceWorkflow.error_tolerance)
+        await env.sleep(timedelta(days=32))  # past the promised completion date
+        await act(handle, "rectification_check", INSPECTOR, findings=findings(RECTIFICATION_CRITERIA))
+        result = await finished(env, handle)
+        notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
+
+    assert following.outcome == "approved" and not open_tasks(following)
+    [vote_result] = [r for r in following.stage_results if r.stage_id == "deliberation"]
+    assert (
+        vote_result.outcome == "approved" and vote_result.tally["abstain"] == 1 and vote_result.tally["required"] == 2
+    )
+    assert determined is not None and determined.determination == "exemption"
+    assert determined.rectification is not None and determined.rectification.rectified_in_time is None
+    assert result.status is CaseStatus.approved and result.outcome == "approved"
+    assert notice is not None and notice.rectification is not None and notice.rectification.rectified_in_time
+    assert notice.rectification.effect is RectificationEffect.no_effect
+
+    recorded = await events(db_pool, handle.id)
+    types = [row["type"] for row in recorded]
+    assert types.index("case.decided") < types.index("error_tolerance.determined") < types.index("timer.fired")
+    assert (
+        types.index("timer.fired") < types.index("error_tolerance.effect_recorded") < types.index("supervision.ended")
+    )
+    [effect] = [row for row in recorded if row["type"] == "error_tolerance.effect_recorded"]
+    assert effect["legal_basis"] == "Art. 25"
+    assert effect["payload"]["rectification"]["effect"] == RectificationEffect.no_effect.value
+    assert (
+        "no effect on performance assessment, awards, promotion or commendation"
+        in (effect["payload"]["rectification"]["effect_text"])
+    )
+    [timer] = [row for row in recorded if row["type"] == "timer.started"]
+    promised = date.fromisoformat(notice.rectification.promised_completion_date.isoformat())
+    assert datetime.fromisoformat(timer["payload"]["until"]).astimezone(CALENDAR.tzinfo).date() == promised + timedelta(
+        days=1
+    )
+    [decided] = [row for row in recorded if row["type"] == "task.decided" and row["stage_id"] == "investigation"]
+    assert {f["criterion"] for f in decided["payload"]["findings"]} == set(CONDITION_IDS)
+    assert await summary(db_pool, handle.id) == {
+        "status": "approved",
+        "conditions": [],
+        "extended": False,
+        "determination": "exemption",
+        "rectified_in_time": True,
+        "effect": RectificationEffect.no_effect.value,
+    }
+    chain = await case_events(db_pool, handle.id)
+    assert verify_chain(chain) == [] and state_at(chain).status == "approved"
+    recipients = await db_pool.fetch(
+        "SELECT recipient FROM outbox WHERE case_id = $1 AND kind = 'error_tolerance.effect_recorded'", handle.id
+    )
+    assert {r["recipient"] for r in recipients} == {"unit-officer-liu", "official-ma", "official-he", "role:hr_officer"}
+
+
+async def test_a_condition_that_fails_blocks_approval_and_the_case_ends_not_applicable(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    async with worker(env, db_pool) as queue:
+        handle = await start(env, queue)
+        await act(handle, "acceptance", INSPECTOR)
+        failing = findings(CONDITION_IDS, failing=("no_improper_benefit",))
+        refused = await denial(act(handle, "investigation", INSPECTOR, findings=failing))
+        await act(handle, "investigation", INSPECTOR, Decision.reject, findings=failing)
+        await vote(handle, Decision.approve, Decision.approve, Decision.approve)
+        blocked = await denial(act(handle, "decision", CHAIR))
+        await act(handle, "decision", CHAIR, Decision.reject)
+        result = await finished(env, handle)
+        notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
+
+    assert refused == "FINDINGS_CONTRADICT_APPROVAL" and blocked == "APPROVAL_BLOCKED"
+    assert result.status is CaseStatus.rejected
+    assert notice is not None and notice.determination == "not_applicable" and notice.rectification is None
+    types = [row["type"] for row in await events(db_pool, handle.id)]
+    assert "error_tolerance.determined" in types
+    assert not {"timer.started", "supervision.started", "error_tolerance.effect_recorded"} & set(types)
+    assert (await summary(db_pool, handle.id))["determination"] == "not_applicable"
+
+
+async def test_reduced_liability_with_conditions_and_late_rectification_loses_the_protection(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    conditions = ["通报批评 circulated criticism", "complete the rollback before the promised date"]
+    async with worker(env, db_pool) as queue:
+        handle = await start(env, queue)
+        await through_vote(handle)
+        await act(handle, "decision", CHAIR, Decision.approve_with_conditions, conditions=conditions)
+        await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
+        await env.sleep(timedelta(days=32))
+        late = findings(RECTIFICATION_CRITERIA, failing=("completed_by_promised_date",))
+        refused = await denial(act(handle, "rectification_check", INSPECTOR, findings=late))
+        await act(handle, "rectification_check", INSPECTOR, Decision.reject, findings=late)
+        result = await finished(env, handle)
+        notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
+
+    assert refused == "FINDINGS_CONTRADICT_APPROVAL"
+    assert result.status is CaseStatus.approved_with_conditions and result.conditions == conditions
+    assert notice is not None and notice.determination == "reduced_liability" and notice.conditions == conditions
+    assert notice.rectification is not None and notice.rectification.rectified_in_time is False
+    assert notice.rectification.effect is RectificationEffect.protection_not_applicable
+    [effect] = await events(db_pool, handle.id, "error_tolerance.effect_recorded")
+    assert effect["legal_basis"] == "Art. 25"
+    assert effect["payload"]["rectification"]["effect"] == RectificationEffect.protection_not_applicable.value
+    assert "no effect on performance" not in effect["payload"]["rectification"]["effect_text"]
+    assert (await summary(db_pool, handle.id))["rectified_in_time"] is False
+
+
+async def test_a_person_concerned_cannot_act_on_their_own_case(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    concerned = person("official-ma", "applicant", "discipline_inspector", unit="经济发展局")
+    async with worker(env, db_pool) as queue:
+        handle = await start(env, queue, applicant=concerned)
+        refused = await denial(act(handle, "acceptance", concerned))
+        await act(handle, "acceptance", INSPECTOR)
+        await handle.execute_update(
+            ErrorToleranceWorkflow.withdraw, WithdrawRequest(actor=concerned, reason="test over")
+        )
+        result = await finished(env, handle)
+
+    assert refused == "SEPARATION_OF_DUTIES"
+    assert result.status is CaseStatus.withdrawn
+
+
+async def test_a_case_with_an_invalid_application_fails_before_any_stage(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    env = time_skipping_env
+    today = (await env.get_current_time()).date()
+    case = error_tolerance_case_input(
+        business_key=f"ET-{uuid.uuid4().hex[:10]}",
+        application=application(today),
+        applicant=UNIT_OFFICER,
+        started_by=SERVICE,
+        calendar=CALENDAR,
+    )
+    broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "committee": ["only-one"]}})
+    async with worker(env, db_pool) as queue:
+        handle = await env.client.start_workflow(
+            ErrorToleranceWorkflow.run, broken, id=f"error-tolerance:{broken.business_key}", task_queue=queue
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await finished(env, handle)
+    assert failure.value.cause.type == "INVALID_APPLICATION"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- the application
+
+
+TODAY = date(2026, 7, 1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"committee": ["committee-member-a", "committee-member-b"]}, "at least 3 items"),
+        ({"committee": ["committee-member-a", "committee-member-a", "committee-member-b"]}, "more than once"),
+        ({"committee": ["official-ma", "committee-member-b", "committee-member-c"]}, "recuse"),
+        ({"persons_concerned": []}, "at least 1 item"),
+        (
+            {"persons_concerned": [{"id": "official-ma", "name": "马某", "post": "局长"}] * 2},
+            "persons_concerned lists",
+        ),
+        ({"loss_cny": "-1"}, "greater than or equal to 0"),
+        ({"loss_cny": "12.345"}, "decimal places"),
+        ({"loss_cny": 1e20}, "exponent"),
+        ({"liability_proceeding": {"reference": "", "authority": "纪检监察工委"}}, "at least 1 character"),
+        ({"unexpected": True}, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_applications_are_refused_with_the_field_at_fault(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        application(TODAY, **changes)
+
+
+def test_dates_procedure_and_unit_code_are_checked() -> None:
+    valid = application(TODAY)
+    assert valid.loss_cny is not None and str(valid.loss_cny) == "350000.00"
+    measure = valid.measure.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="listed more than once"):
+        application(TODAY, measure={**measure, "procedure_followed": ["legality_review", "legality_review"]})
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        application(TODAY, measure={**measure, "documents": []})
+    with pytest.raises(ValidationError, match="cannot fall short before it exists"):
+        application(TODAY, measure={**measure, "decision_date": "2026-06-25"})
+    plan = valid.rectification_plan.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="before the shortfall was identified"):
+        application(TODAY, rectification_plan={**plan, "promised_completion_date": "2026-05-01"})
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        application(TODAY, rectification_plan={**plan, "measures": []})
+    unit = valid.applying_unit.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="check character"):
+        application(TODAY, applying_unit={**unit, "unified_social_credit_code": "91350100M000100Y44"})
+    with pytest.raises(ValidationError, match="NUL"):
+        application(TODAY, shortfall={**valid.shortfall.model_dump(mode="json"), "what_happened": "bad\x00"})
+
+
+def test_an_applicant_on_the_committee_is_refused() -> None:
+    member = person("committee-member-a", "applicant")
+    with pytest.raises(ValueError, match="recuse"):
+        error_tolerance_case_input(
+            business_key="ET-1", application=application(TODAY), applicant=member, started_by=SERVICE
+        )
+    case = error_tolerance_case_input(
+        business_key="ET-1", application=application(TODAY), applicant=UNIT_OFFICER, started_by=SERVICE
+    )
+    [vote_stage] = [s for s in case.definition.stages() if s.id == "deliberation"]
+    assert vote_stage.assignees == ("committee-member-a", "committee-member-b", "committee-member-c")
+    assert case.definition.stage("investigation").criteria == CONDITION_IDS
