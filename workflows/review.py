@@ -328,7 +328,12 @@ class KernelWorkflow:
             await self._record()
 
     async def wait_until(self, moment: datetime, *, label: str, legal_basis: str) -> bool:
-        """A recorded timer (an effective date, the next periodic review); False when the case closed first."""
+        """A recorded timer (an effective date, the next periodic review, a rectification deadline).
+
+        Returns False when the case is ended early (withdrawn or cancelled) before the moment; a case that
+        already has its decision still waits, so processes may time what follows the decision.
+        """
+        ended_early = (CaseStatus.withdrawn, CaseStatus.cancelled)
         self._emit(
             "timer.started",
             actor=SYSTEM,
@@ -339,10 +344,10 @@ class KernelWorkflow:
         seconds = (moment - workflow.now()).total_seconds()
         if seconds > 0:
             try:
-                await workflow.wait_condition(lambda: self._status.is_final, timeout=seconds)
+                await workflow.wait_condition(lambda: self._status in ended_early, timeout=seconds)
             except TimeoutError:
                 pass
-        if self._status.is_final:
+        if self._status in ended_early:
             return False
         self._emit("timer.fired", actor=SYSTEM, legal_basis=legal_basis, payload={"label": label})
         await self._record()
