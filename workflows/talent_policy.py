@@ -255,7 +255,7 @@ class TalentPolicyWorkflow(KernelWorkflow):
         is applied here (see the report: an ``on_adjusted`` hook in the kernel would replace this)."""
         result = await super()._adjust(supervision)
         if result.status is CaseStatus.rejected and not self._status.is_final:
-            child_id = f"{ADJUSTMENT_PROCESS}:{self._case.business_key[:110]}.adj{self._supervision_round}"
+            child_id = result.case_id
             event = self._emit(
                 "supervision.ended",
                 actor=SYSTEM,
