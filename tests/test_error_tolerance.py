@@ -18,14 +18,26 @@ import httpx
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities import build_activities
 from activities.queries import case_events
-from approvals.audit import state_at, verify_chain
+from approvals.audit import state_at, timeline, verify_chain
 from approvals.settings import load_settings
-from schemas.case import AttachmentRef, CaseInput, CaseStatus, CaseView, DecideRequest, Finding, WithdrawRequest
+from schemas.case import (
+    AttachmentRef,
+    CaseInput,
+    CaseStatus,
+    CaseView,
+    DecideRequest,
+    Finding,
+    MissingItem,
+    RequestSupplementRequest,
+    SupplementRequest,
+    WithdrawRequest,
+)
 from schemas.error_tolerance import (
     CONDITION_IDS,
     EXAMPLE_APPLICATION,
@@ -149,7 +161,12 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
         await act(handle, "rectification_check", INSPECTOR, findings=findings(RECTIFICATION_CRITERIA))
         result = await finished(env, handle)
         notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
+        history = await handle.fetch_history()
 
+    replayer = Replayer(
+        workflows=[ErrorToleranceWorkflow], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+    )
+    await replayer.replay_workflow(history)  # deterministic: the recorded history replays through this code
     assert following.outcome == "approved" and not open_tasks(following)
     [vote_result] = [r for r in following.stage_results if r.stage_id == "deliberation"]
     assert (
@@ -191,6 +208,8 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     }
     chain = await case_events(db_pool, handle.id)
     assert verify_chain(chain) == [] and state_at(chain).status == "approved"
+    assert [r for r in timeline(chain, calendar=CALENDAR) if r.legal_basis == "Art. 25"]
+    assert state_at(chain, seq=effect["seq"]).status == "under_supervision"  # the fold follows the follow-up
     recipients = await db_pool.fetch(
         "SELECT recipient FROM outbox WHERE case_id = $1 AND kind = 'error_tolerance.effect_recorded'", handle.id
     )
@@ -259,6 +278,14 @@ async def test_a_person_concerned_cannot_act_on_their_own_case(
     async with worker(env, db_pool) as queue:
         handle = await start(env, queue, applicant=concerned)
         refused = await denial(act(handle, "acceptance", concerned))
+        await handle.execute_update(
+            ErrorToleranceWorkflow.request_supplement,
+            RequestSupplementRequest(actor=INSPECTOR, items=[MissingItem(item="会议纪要原件 original minutes")]),
+        )
+        paused = await handle.query(ErrorToleranceWorkflow.view)
+        await handle.execute_update(
+            ErrorToleranceWorkflow.supplement, SupplementRequest(actor=concerned, documents=EVIDENCE)
+        )
         await act(handle, "acceptance", INSPECTOR)
         await handle.execute_update(
             ErrorToleranceWorkflow.withdraw, WithdrawRequest(actor=concerned, reason="test over")
@@ -266,6 +293,7 @@ async def test_a_person_concerned_cannot_act_on_their_own_case(
         result = await finished(env, handle)
 
     assert refused == "SEPARATION_OF_DUTIES"
+    assert paused.status is CaseStatus.awaiting_supplement and paused.clock_state == "stopped"  # 补正
     assert result.status is CaseStatus.withdrawn
 
 
