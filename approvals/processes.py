@@ -14,13 +14,17 @@ from typing import Any
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
+from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition
 from schemas.project import ProjectApplication
+from schemas.talent import TalentPolicyApplication
 from schemas.text import CleanModel
 from workflows.generic import ApprovalWorkflow
+from workflows.power_adjustment import PowerAdjustmentWorkflow, power_adjustment_case_input
 from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
 from workflows.rules import definition_problems
+from workflows.talent_policy import TalentPolicyWorkflow, talent_policy_case_input
 
 
 class StartRequest(CleanModel):
@@ -58,6 +62,18 @@ class ProjectApprovalStartRequest(StartRequest):
     application: ProjectApplication
 
 
+class PowerAdjustmentStartRequest(StartRequest):
+    """The Committee's proposed catalogue of management and service functions (Art. 3, Art. 4)."""
+
+    application: PowerCatalogueProposal
+
+
+class TalentPolicyStartRequest(StartRequest):
+    """A one-case-one-policy proposal for an urgently needed talent (Art. 22, pay forms of Art. 7)."""
+
+    application: TalentPolicyApplication
+
+
 @dataclass(frozen=True)
 class ProcessEntry:
     name: str
@@ -84,15 +100,20 @@ def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseIn
     )
 
 
-def _project_case(request: ProjectApprovalStartRequest, started_by: Principal) -> CaseInput:
-    return project_case_input(
-        business_key=request.business_key,
-        application=request.application,
-        title=request.title,
-        applicant=request.applicant,
-        started_by=started_by,
-        callback_url=request.callback_url,
-    )
+def _from_application(build: Callable[..., CaseInput]) -> Callable[[Any, Principal], CaseInput]:
+    """A statutory process builds its case (stages, priority, data) from the validated application."""
+
+    def to_case_input(request: Any, started_by: Principal) -> CaseInput:
+        return build(
+            business_key=request.business_key,
+            application=request.application,
+            title=request.title,
+            applicant=request.applicant,
+            started_by=started_by,
+            callback_url=request.callback_url,
+        )
+
+    return to_case_input
 
 
 PROCESSES: dict[str, ProcessEntry] = {}
@@ -120,6 +141,24 @@ register(
         title="建设项目审查 Construction project approval (Art. 10)",
         workflow=ProjectApprovalWorkflow,
         request_model=ProjectApprovalStartRequest,
-        to_case_input=_project_case,
+        to_case_input=_from_application(project_case_input),
+    )
+)
+register(
+    ProcessEntry(
+        name="power-adjustment",
+        title="职能目录 Delegated powers: catalogue, approval, publication, supervision (Art. 3, Art. 4)",
+        workflow=PowerAdjustmentWorkflow,
+        request_model=PowerAdjustmentStartRequest,
+        to_case_input=_from_application(power_adjustment_case_input),
+    )
+)
+register(
+    ProcessEntry(
+        name="talent-policy",
+        title="一事一议 一人一策 Talent policy (Art. 22, Art. 7)",
+        workflow=TalentPolicyWorkflow,
+        request_model=TalentPolicyStartRequest,
+        to_case_input=_from_application(talent_policy_case_input),
     )
 )

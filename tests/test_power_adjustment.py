@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import build_activities
-from approvals.settings import load_settings
 from schemas.case import CaseStatus, CaseView, DecideRequest, Finding, WithdrawRequest
 from schemas.power import EXAMPLE_PROPOSAL, PowerCatalogueProposal
 from schemas.principal import Principal
 from schemas.process import Decision
 from tests.cases import CALENDAR, SERVICE, events, finished, open_tasks, person, view_when
-from workflows import WORKFLOWS, workflow_runner
 from workflows.generic import ApprovalWorkflow
 from workflows.power_adjustment import (
     ADJUSTMENT_PROCESS,
@@ -53,22 +47,6 @@ def proposal(**changes: Any) -> PowerCatalogueProposal:
 def item(code: str, **changes: Any) -> dict[str, Any]:
     base = dict(EXAMPLE_PROPOSAL["items"][0])  # type: ignore[index]
     return {**base, "code": code, **changes}
-
-
-@asynccontextmanager
-async def power_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    """The engine's workflows and activities, with this process even before it is registered in WORKFLOWS."""
-    queue = f"test-power-{uuid.uuid4().hex[:8]}"
-    extra = [] if PowerAdjustmentWorkflow in WORKFLOWS else [PowerAdjustmentWorkflow]
-    async with httpx.AsyncClient() as http:
-        async with Worker(
-            env.client,
-            task_queue=queue,
-            workflows=[*WORKFLOWS, *extra],
-            activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2), http),
-            workflow_runner=workflow_runner(),
-        ):
-            yield queue
 
 
 async def start(env: WorkflowEnvironment, queue: str, app: PowerCatalogueProposal | None = None) -> Handle:
@@ -176,10 +154,10 @@ def test_other_incoherent_proposals_are_refused() -> None:
 
 
 async def test_catalogue_approved_by_vote_published_supervised_adjusted_and_withdrawn(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with power_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         with pytest.raises(WorkflowUpdateFailedError) as refused:  # a criterion that fails cannot be approved
             await decide(handle, "legal_review", LEGAL, findings=findings(capacity_sufficient="one officer short"))
@@ -241,10 +219,10 @@ async def test_catalogue_approved_by_vote_published_supervised_adjusted_and_with
 
 
 async def test_a_vote_below_attendance_reconvenes_then_approves(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with power_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await reviewed(handle)
         await decide(handle, "executive_meeting", MEMBERS[0])
@@ -271,10 +249,10 @@ async def test_a_vote_below_attendance_reconvenes_then_approves(
 
 
 async def test_a_failed_legality_review_rejects_and_nothing_is_published(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with power_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await decide(
             handle,

@@ -4,30 +4,23 @@ rules, and whole cases on the time-skipping Temporal server and real PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import build_activities
 from activities.queries import case_events
 from approvals.audit import verify_chain
-from approvals.settings import load_settings
 from schemas.case import AttachmentRef, CaseStatus, CaseView, DecideRequest, Finding
 from schemas.principal import Principal
 from schemas.process import Decision
 from schemas.talent import EXAMPLE_APPLICATION, PayForm, TalentPolicyApplication
 from tests.cases import APPLICANT, CALENDAR, SERVICE, events, finished, open_tasks, person, view_when, wind_up
-from workflows import WORKFLOWS, workflow_runner
 from workflows.rules import definition_problems
 from workflows.talent_policy import (
     HEAD_APPROVAL_THRESHOLDS_CNY,
@@ -128,22 +121,6 @@ def test_head_approval_rule_uses_the_thresholds_in_force() -> None:
 # ---------------------------------------------------------------- whole cases
 
 
-@asynccontextmanager
-async def talent_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    """The engine's worker with this process added (until it is registered in WORKFLOWS)."""
-    queue = f"test-talent-{uuid.uuid4().hex[:8]}"
-    workflows = [*WORKFLOWS, *([] if TalentPolicyWorkflow in WORKFLOWS else [TalentPolicyWorkflow])]
-    async with httpx.AsyncClient() as http:
-        async with Worker(
-            env.client,
-            task_queue=queue,
-            workflows=workflows,
-            activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2), http),
-            workflow_runner=workflow_runner(),
-        ):
-            yield queue
-
-
 async def start(env: WorkflowEnvironment, queue: str, app: TalentPolicyApplication) -> Handle:
     key = f"TAL-{uuid.uuid4().hex[:10]}"
     case = talent_policy_case_input(
@@ -192,11 +169,11 @@ async def denial(call: Any) -> str:
 
 
 async def test_approved_by_vote_notified_not_published_reviewed_yearly_adjusted_and_ends_with_its_term(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
     app = application()  # agreement wage 480,000: below the head-approval threshold
-    async with talent_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue, app)
         await decide(handle, "hr_review", HR)
         await decide(handle, "committee_deliberation", MEMBERS[0])
@@ -247,11 +224,11 @@ async def test_approved_by_vote_notified_not_published_reviewed_yearly_adjusted_
 
 
 async def test_a_high_agreement_wage_goes_to_the_head_and_a_failed_review_can_end_the_package(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
     app = application(package={"annual_amount_cny": "850000.00", "term_years": 4})
-    async with talent_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue, app)
         await decide(handle, "hr_review", HR)
         await vote(handle, Decision.approve, Decision.approve, Decision.approve, Decision.reject)
@@ -278,10 +255,10 @@ async def test_a_high_agreement_wage_goes_to_the_head_and_a_failed_review_can_en
 
 
 async def test_a_rejecting_vote_blocks_the_chairs_approval(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with talent_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue, application())
         await decide(handle, "hr_review", HR)
         await vote(handle, Decision.reject, Decision.reject, Decision.approve, Decision.abstain)
@@ -293,11 +270,13 @@ async def test_a_rejecting_vote_blocks_the_chairs_approval(
     assert notified["payload"]["decision"] == "rejected"
 
 
-async def test_hr_may_ask_for_supplementary_material(time_skipping_env: WorkflowEnvironment, db_pool) -> None:
+async def test_hr_may_ask_for_supplementary_material(
+    time_skipping_env: WorkflowEnvironment, db_pool, engine_worker
+) -> None:
     from schemas.case import MissingItem, RequestSupplementRequest
 
     env = time_skipping_env
-    async with talent_worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue, application())
         await view_when(handle, lambda v: bool(open_tasks(v, "hr_review")))
         await handle.execute_update(

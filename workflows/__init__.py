@@ -3,9 +3,11 @@
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.generic import ApprovalWorkflow
+from workflows.power_adjustment import PowerAdjustmentWorkflow
 from workflows.project_approval import ProjectApprovalWorkflow
+from workflows.talent_policy import TalentPolicyWorkflow
 
-WORKFLOWS: list[type] = [ApprovalWorkflow, ProjectApprovalWorkflow]
+WORKFLOWS: list[type] = [ApprovalWorkflow, ProjectApprovalWorkflow, PowerAdjustmentWorkflow, TalentPolicyWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
