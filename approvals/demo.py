@@ -20,12 +20,17 @@ import typer
 from rich.console import Console
 
 from approvals.cli_cases import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError, timeline_table
+from schemas.error_tolerance import EXAMPLE_APPLICATION as ERROR_TOLERANCE_APPLICATION
+from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.project import EXAMPLE_APPLICATION
+from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
 
 console = Console()
 
 WAIT_SECONDS = 30.0
-FINAL_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn"}
+FINAL_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn", "cancelled"}
+SETTLED_STATUSES = FINAL_STATUSES | {"under_supervision"}
+"""Where the demo stops driving: decided, or decided and now under periodic supervision (which runs for years)."""
 DEMO_APPLICANT = {
     "id": "ent-applicant",
     "name": "新疆示例物流有限公司 经办人",
@@ -225,7 +230,23 @@ def project_request(business_key: str) -> dict[str, Any]:
     }
 
 
-SAMPLE_REQUESTS: dict[str, Callable[[str], dict[str, Any]]] = {"project-approval": project_request}
+def application_request(title: str, application: dict[str, Any], applicant: dict[str, Any] = DEMO_APPLICANT):
+    def request(business_key: str) -> dict[str, Any]:
+        return {"business_key": business_key, "title": title, "applicant": applicant, "application": application}
+
+    return request
+
+
+SAMPLE_REQUESTS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "project-approval": project_request,
+    "power-adjustment": application_request(
+        "阿拉山口综保区管委会管理和服务职能目录 Function catalogue (demo)",
+        POWER_PROPOSAL,
+        {"id": "organ-head", "name": "管委会主任 冯主任 (organ head)", "unit": "管委会", "roles": ["head"]},
+    ),
+    "error-tolerance": application_request("容错申请 铁路货物保税转关一次申报试点 (demo)", ERROR_TOLERANCE_APPLICATION),
+    "talent-policy": application_request("一人一策 首席冶金工程师 (demo)", TALENT_APPLICATION),
+}
 """Start requests of the processes the demo drives generically; add one when a process is registered."""
 
 
@@ -248,7 +269,7 @@ def drive(cast: Cast, case_id: str) -> None:
     done: set[str] = set()
     while time.monotonic() < deadline:
         view = cast[reader].get(f"/v1/cases/{case_id}", live="true").get("live") or {}
-        if view.get("status") in FINAL_STATUSES:
+        if view.get("status") in SETTLED_STATUSES:
             return
         open_tasks = [
             t for t in view.get("tasks", []) if t["status"] in ("open", "claimed") and t["task_id"] not in done
@@ -263,20 +284,23 @@ def drive(cast: Cast, case_id: str) -> None:
             path = f"/v1/tasks/{task['task_id']}"
             if task["status"] == "open" and not task.get("assignee_id"):
                 act(cast, user_id, f"{path}/claim", {}, f"claims {task['stage_title']}")
+            findings = [{"criterion": c, "holds": True, "note": "核查属实"} for c in task.get("criteria") or []]
             try:
                 act(
                     cast,
                     user_id,
                     f"{path}/decide",
-                    {"decision": "approve", "comment": "同意"},
-                    f"approves {task['stage_title']}",
+                    {"decision": "approve", "comment": "同意", "findings": findings},
+                    f"approves {task['stage_title']}"
+                    + (" (a finding on each statutory criterion)" if findings else ""),
                 )
             except ApiError as error:
                 if error.body and error.body.get("code") != "DECISION_NOT_ALLOWED":
                     raise
                 act(
                     cast, user_id, f"{path}/decide",
-                    {"decision": "approve_with_conditions", "conditions": ["按审查意见整改"], "comment": "同意"},
+                    {"decision": "approve_with_conditions", "conditions": ["按审查意见整改"], "comment": "同意",
+                     "findings": findings},
                     f"approves {task['stage_title']} with a condition",
                 )  # fmt: skip
             done.add(task["task_id"])

@@ -105,6 +105,7 @@ DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
     DemoPrincipal("reviewer-environment", "环保审查 赵审 (environment)", "生态环境分局", ("reviewer_environment",)),
     DemoPrincipal("reviewer-safety", "安全审查 钱审 (safety)", "应急管理局", ("reviewer_safety",)),
     DemoPrincipal("reviewer-land-use", "用地审查 孙审 (land use)", "自然资源局", ("reviewer_land_use",)),
+    DemoPrincipal("reviewer-legal", "合法性审查 李法审 (legal review)", "司法局", ("reviewer_legal",)),
     DemoPrincipal(
         "land-use-change-reviewer", "用地变更审查 周审 (land-use change)", "自然资源局", ("land_use_change_reviewer",)
     ),
@@ -131,15 +132,18 @@ DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
 
 
 def write_dev_tokens(path: Path) -> list[dict[str, Any]]:
-    """Writes one random bearer token per demo principal, once: an existing file is kept as it is, so
-    tokens stay valid across restarts (delete the file to rotate them)."""
-    if path.exists():
-        entries: list[dict[str, Any]] = json.loads(path.read_text())
-        return entries
-    entries = [
+    """One random bearer token per demo principal. Existing tokens are kept, so they stay valid across
+    restarts (delete the file to rotate them); a principal added to the engine since gets a token of its own."""
+    entries: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    known = {entry["id"] for entry in entries}
+    added = [
         {"token": secrets.token_urlsafe(32), **asdict(principal), "roles": list(principal.roles)}
         for principal in DEMO_PRINCIPALS
+        if principal.id not in known
     ]
+    if not added:
+        return entries
+    entries += added
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
     tmp.chmod(0o600)

@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput
+from schemas.error_tolerance import ErrorToleranceApplication
 from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition
 from schemas.project import ProjectApplication
 from schemas.talent import TalentPolicyApplication
 from schemas.text import CleanModel
+from workflows.error_tolerance import ErrorToleranceWorkflow, error_tolerance_case_input
 from workflows.generic import ApprovalWorkflow
 from workflows.power_adjustment import PowerAdjustmentWorkflow, power_adjustment_case_input
 from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
@@ -66,6 +68,12 @@ class PowerAdjustmentStartRequest(StartRequest):
     """The Committee's proposed catalogue of management and service functions (Art. 3, Art. 4)."""
 
     application: PowerCatalogueProposal
+
+
+class ErrorToleranceStartRequest(StartRequest):
+    """A unit's request for exemption or reduced liability after a reform fell short (Art. 25 容错)."""
+
+    application: ErrorToleranceApplication
 
 
 class TalentPolicyStartRequest(StartRequest):
@@ -151,6 +159,15 @@ register(
         workflow=PowerAdjustmentWorkflow,
         request_model=PowerAdjustmentStartRequest,
         to_case_input=_from_application(power_adjustment_case_input),
+    )
+)
+register(
+    ProcessEntry(
+        name="error-tolerance",
+        title="容错免责 Error tolerance: exemption or reduced liability (Art. 25)",
+        workflow=ErrorToleranceWorkflow,
+        request_model=ErrorToleranceStartRequest,
+        to_case_input=_from_application(error_tolerance_case_input),
     )
 )
 register(

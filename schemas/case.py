@@ -284,6 +284,7 @@ class TaskView(BaseModel):
     comment: str
     conditions: list[str]
     created_at: datetime
+    criteria: list[str] = Field(default_factory=list, description="Statutory criteria a decision must find on.")
 
 
 class StageResult(BaseModel):

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from activities import build_activities
 from activities.queries import case_events
 from approvals.audit import state_at, timeline, verify_chain
-from approvals.settings import load_settings
 from schemas.case import (
     AttachmentRef,
     CaseInput,
@@ -48,7 +43,7 @@ from schemas.error_tolerance import (
 from schemas.principal import Principal
 from schemas.process import Decision
 from tests.cases import CALENDAR, SERVICE, events, finished, open_tasks, person, view_when
-from workflows import WORKFLOWS, workflow_runner
+from workflows import workflow_runner
 from workflows.error_tolerance import ErrorToleranceWorkflow, error_tolerance_case_input
 
 UNIT_OFFICER = person("unit-officer-liu", "applicant", unit="经济发展局")
@@ -58,21 +53,6 @@ MEMBERS = {m: person(m, "committee_member") for m in ("committee-member-a", "com
 EVIDENCE = [AttachmentRef(uri="s3://evidence/interview-1.pdf", sha256="c" * 64, size=1024, name="谈话笔录")]
 
 Handle = WorkflowHandle[ErrorToleranceWorkflow, CaseView]
-
-
-@asynccontextmanager
-async def worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> AsyncIterator[str]:
-    queue = f"test-et-{uuid.uuid4().hex[:8]}"
-    extra = [] if ErrorToleranceWorkflow in WORKFLOWS else [ErrorToleranceWorkflow]
-    async with httpx.AsyncClient() as http:
-        async with Worker(
-            env.client,
-            task_queue=queue,
-            workflows=[*WORKFLOWS, *extra],
-            activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2), http),
-            workflow_runner=workflow_runner(),
-        ):
-            yield queue
 
 
 def application(today: date, **changes: Any) -> ErrorToleranceApplication:
@@ -148,10 +128,10 @@ async def summary(db_pool: asyncpg.Pool, case_id: str) -> dict[str, Any]:
 
 
 async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_recorded(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
         await act(handle, "decision", CHAIR)
@@ -217,10 +197,10 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
 
 
 async def test_a_condition_that_fails_blocks_approval_and_the_case_ends_not_applicable(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
-    async with worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await act(handle, "acceptance", INSPECTOR)
         failing = findings(CONDITION_IDS, failing=("no_improper_benefit",))
@@ -242,11 +222,11 @@ async def test_a_condition_that_fails_blocks_approval_and_the_case_ends_not_appl
 
 
 async def test_reduced_liability_with_conditions_and_late_rectification_loses_the_protection(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
     conditions = ["通报批评 circulated criticism", "complete the rollback before the promised date"]
-    async with worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
         await act(handle, "decision", CHAIR, Decision.approve_with_conditions, conditions=conditions)
@@ -271,11 +251,11 @@ async def test_reduced_liability_with_conditions_and_late_rectification_loses_th
 
 
 async def test_a_person_concerned_cannot_act_on_their_own_case(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
     concerned = person("official-ma", "applicant", "discipline_inspector", unit="经济发展局")
-    async with worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await start(env, queue, applicant=concerned)
         refused = await denial(act(handle, "acceptance", concerned))
         await handle.execute_update(
@@ -298,7 +278,7 @@ async def test_a_person_concerned_cannot_act_on_their_own_case(
 
 
 async def test_a_case_with_an_invalid_application_fails_before_any_stage(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
     env = time_skipping_env
     today = (await env.get_current_time()).date()
@@ -310,7 +290,7 @@ async def test_a_case_with_an_invalid_application_fails_before_any_stage(
         calendar=CALENDAR,
     )
     broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "committee": ["only-one"]}})
-    async with worker(env, db_pool) as queue:
+    async with engine_worker(env) as queue:
         handle = await env.client.start_workflow(
             ErrorToleranceWorkflow.run, broken, id=f"error-tolerance:{broken.business_key}", task_queue=queue
         )

@@ -2,12 +2,19 @@
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from workflows.error_tolerance import ErrorToleranceWorkflow
 from workflows.generic import ApprovalWorkflow
 from workflows.power_adjustment import PowerAdjustmentWorkflow
 from workflows.project_approval import ProjectApprovalWorkflow
 from workflows.talent_policy import TalentPolicyWorkflow
 
-WORKFLOWS: list[type] = [ApprovalWorkflow, ProjectApprovalWorkflow, PowerAdjustmentWorkflow, TalentPolicyWorkflow]
+WORKFLOWS: list[type] = [
+    ApprovalWorkflow,
+    ProjectApprovalWorkflow,
+    PowerAdjustmentWorkflow,
+    ErrorToleranceWorkflow,
+    TalentPolicyWorkflow,
+]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

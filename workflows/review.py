@@ -1065,6 +1065,7 @@ class KernelWorkflow:
             comment=task.comment,
             conditions=list(task.conditions),
             created_at=task.created_at,
+            criteria=list(stage.criteria),
         )
 
     def _task_projection(self, task: Task) -> TaskProjection:
