@@ -1,6 +1,6 @@
-"""Records the workflow histories of representative kernel runs into ``tests/histories/kernel-*.json``.
+"""Records the workflow histories of representative runs (kernel and every process) into ``tests/histories/``.
 
-    .venv/bin/python -m tests.record_histories
+    .venv/bin/python -m tests.record_histories [NAME ...]   # all cases, or only those named
 
 Starts what the test fixtures start (an embedded PostgreSQL, unless DATABASE_URL names a server; the
 Temporal dev server; the engine's worker), drives each case to its end and saves its
@@ -27,25 +27,34 @@ from temporalio.testing import WorkflowEnvironment
 
 from approvals.embedded_pg import EmbeddedPostgres
 from approvals.migrate import migrate
+from approvals.processes import PROCESSES
 from approvals.settings import load_settings
 from schemas.case import (
+    CaseInput,
     CaseView,
     ClaimRequest,
     DecideRequest,
+    Finding,
     MissingItem,
     RequestSupplementRequest,
     SupplementRequest,
 )
+from schemas.error_tolerance import EXAMPLE_APPLICATION as ERROR_TOLERANCE_APPLICATION
+from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision, QuorumRule, RoutingMode
-from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
+from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
+from tests.cases import APPLICANT, SERVICE, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.postgres import free_port, url_with_database
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
 from worker import build_worker
+from workflows.error_tolerance import error_tolerance_case_input
 from workflows.generic import ApprovalWorkflow
+from workflows.power_adjustment import power_adjustment_case_input
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from workflows.talent_policy import talent_policy_case_input
 
 HISTORIES = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
@@ -159,6 +168,47 @@ async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+SETTLED = {"approved", "approved_with_conditions", "rejected", "withdrawn", "under_supervision"}
+
+
+async def drive_to_decision(env: WorkflowEnvironment, queue: str, process: str, case: CaseInput) -> Handle:
+    """Starts a statutory case and approves every task as someone allowed to, with a finding on each
+    criterion, until it is decided (a supervised case goes on for years: its history so far is recorded)."""
+    handle = await env.client.start_workflow(
+        "ApprovalWorkflow" if process == "generic" else PROCESSES[process].workflow,
+        case,
+        id=PROCESSES[process].workflow_id(case.business_key),
+        task_queue=queue,
+        result_type=CaseView,
+    )
+    for _ in range(200):
+        view = await handle.query(ApprovalWorkflow.view)
+        if view.status.value in SETTLED:
+            return handle
+        for task in open_tasks(view):
+            actor = Principal(id=task.assignee_id or f"{task.candidate_roles[0]}-1", roles=tuple(task.candidate_roles))
+            findings = [Finding(criterion=criterion, holds=True) for criterion in task.criteria]
+            await handle.execute_update(
+                ApprovalWorkflow.decide,
+                DecideRequest(actor=actor, task_id=task.task_id, decision=Decision.approve, findings=findings),
+            )
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id} was not decided: {view}")
+
+
+def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object]):
+    async def run(env: WorkflowEnvironment, queue: str) -> Handle:
+        case = build(
+            business_key=f"H-{uuid.uuid4().hex[:10]}",
+            application=PROCESSES[process].request_model.model_fields["application"].annotation.model_validate(example),
+            applicant=APPLICANT,
+            started_by=SERVICE,
+        )
+        return await drive_to_decision(env, queue, process, case)
+
+    return run
+
+
 CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-single-approve": single_approve,
     "kernel-all-with-reject": all_with_reject,
@@ -166,10 +216,15 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
     "project-approval-full": project_approval_full,
+    "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
+    "error-tolerance-rectification-check": statutory(
+        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION
+    ),
+    "talent-policy-under-review": statutory("talent-policy", talent_policy_case_input, TALENT_APPLICATION),
 }
 
 
-async def record(database_url: str) -> None:
+async def record(database_url: str, only: set[str]) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
     # The dev server: the real Temporal server, so the histories are what production writes.
     env = await WorkflowEnvironment.start_local(
@@ -184,8 +239,12 @@ async def record(database_url: str) -> None:
             async with build_worker(env.client, settings, pool=pool, http_client=http):
                 HISTORIES.mkdir(exist_ok=True)
                 for name, run in CASES.items():
+                    if only and name not in only:
+                        continue
                     handle = await run(env, settings.temporal_task_queue)
-                    view = await handle.result()
+                    view = await handle.query(ApprovalWorkflow.view)
+                    if not view.status.value == "under_supervision":
+                        view = await handle.result()
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
                     print(
@@ -196,7 +255,7 @@ async def record(database_url: str) -> None:
         await pool.close()
 
 
-async def with_database(server_url: str) -> None:
+async def with_database(server_url: str, only: set[str]) -> None:
     name = f"approvals_histories_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -204,7 +263,7 @@ async def with_database(server_url: str) -> None:
     try:
         url = url_with_database(server_url, name)
         await migrate(url)
-        await record(url)
+        await record(url, only)
     finally:
         admin = await asyncpg.connect(server_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -212,12 +271,16 @@ async def with_database(server_url: str) -> None:
 
 
 def main() -> None:
+    only = set(sys.argv[1:])  # names of the cases to (re-)record; none: all of them
+    unknown = only - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown case names {sorted(unknown)}; known: {sorted(CASES)}")
     configured = os.environ.get("DATABASE_URL")
     if configured:
-        asyncio.run(with_database(configured))
+        asyncio.run(with_database(configured, only))
         return
     with tempfile.TemporaryDirectory() as directory, EmbeddedPostgres.start(Path(directory), free_port()) as server:
-        asyncio.run(with_database(server.url))
+        asyncio.run(with_database(server.url, only))
 
 
 if __name__ == "__main__":

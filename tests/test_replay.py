@@ -20,6 +20,7 @@ def test_the_representative_runs_are_recorded() -> None:
     assert {
         "kernel-single-approve", "kernel-all-with-reject", "kernel-quorum-vote",
         "kernel-supplement-then-approve", "kernel-return-and-rereview", "project-approval-full",
+        "power-adjustment-under-supervision", "error-tolerance-rectification-check", "talent-policy-under-review",
     } <= names  # fmt: skip
 
 
