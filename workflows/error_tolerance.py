@@ -19,11 +19,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from schemas.case import CaseInput, CaseStatus, CaseView
     from schemas.error_tolerance import (
         CONDITION_IDS,
@@ -47,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.records import CaseProjection
-    from workflows.review import KernelWorkflow
+    from workflows.review import KernelWorkflow, parse_application
     from workflows.rules import StageOutcome
 
 PROCESS = "error-tolerance"
@@ -174,12 +171,9 @@ class ErrorToleranceWorkflow(KernelWorkflow):
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        try:
-            self._application = ErrorToleranceApplication.model_validate(case.data)
-        except ValidationError as error:
-            raise ApplicationError(
-                f"invalid error-tolerance application: {error}", type="INVALID_APPLICATION", non_retryable=True
-            ) from None
+        self._application = parse_application(
+            ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
+        )
         return await self.run_case()
 
     @workflow.query

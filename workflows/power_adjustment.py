@@ -13,19 +13,14 @@ need adjusting, until the catalogue is withdrawn.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from schemas.case import CaseInput, CaseStatus, CaseView
-    from schemas.notifications import Channel, DisclosureNotice, Notification
+    from schemas.notifications import Channel, Notification
     from schemas.power import PowerCatalogueProposal
-    from schemas.principal import SYSTEM
     from schemas.process import (
         Deadline,
         Decision,
@@ -37,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Supervision,
     )
-    from workflows.review import NOTIFY_RETRY, KernelWorkflow
+    from workflows.review import KernelWorkflow, parse_application
 
 PROCESS = "power-adjustment"
 ADJUSTMENT_PROCESS = "power-catalogue-adjustment"
@@ -182,12 +177,9 @@ def power_adjustment_case_input(
 class PowerAdjustmentWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        try:
-            self._proposal = PowerCatalogueProposal.model_validate(case.data)
-        except ValidationError as error:
-            raise ApplicationError(
-                f"invalid function catalogue proposal: {error}", type="INVALID_APPLICATION", non_retryable=True
-            ) from None
+        self._proposal = parse_application(
+            PowerCatalogueProposal.model_validate, case.data, "function catalogue proposal"
+        )
         return await self.run_case()
 
     async def on_final(self) -> None:
@@ -212,15 +204,9 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
             )
             return
         decided_at = workflow.now()
-        notice = DisclosureNotice(
-            idempotency_key=f"{self._case_id}/{self._last_seq + 1}/disclosure",
-            case_id=self._case_id,
-            process=PROCESS,
-            title=self._case.title,
-            decision=self._status.value,
-            legal_basis=PUBLICATION_LEGAL_BASIS,
-            conditions=self.merged_conditions(),
-            decided_at=decided_at.isoformat(),
+        await self.publish(
+            event_legal_basis=PUBLICATION_LEGAL_BASIS,
+            notice_legal_basis=PUBLICATION_LEGAL_BASIS,
             subject={
                 "proposing_unit": proposal.proposing_unit,
                 "granting_authorities": proposal.granting_authorities,
@@ -228,18 +214,6 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
                 "items": [item.published() for item in proposal.items],
                 "vote": self._results["executive_meeting"].tally,
             },
-        )
-        event = self._emit(
-            "case.published",
-            actor=SYSTEM,
-            legal_basis=PUBLICATION_LEGAL_BASIS,
-            payload=notice.model_dump(mode="json"),
-        )
-        self._send_log(event, self._case.applicant.id, "case.decided", subject, told)
-        await self._record()
-        await workflow.execute_activity(
-            "publish_disclosure",
-            notice,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=NOTIFY_RETRY,
+            applicant_subject=subject,
+            applicant_data=told,
         )

@@ -11,18 +11,12 @@ the head's approval), and the decision is published (Art. 18).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from schemas.case import CaseInput, CaseStatus, CaseView
-    from schemas.notifications import DisclosureNotice
-    from schemas.principal import SYSTEM
     from schemas.process import (
         CaseDeadline,
         Condition,
@@ -34,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from schemas.project import ProjectApplication
-    from workflows.review import NOTIFY_RETRY, KernelWorkflow
+    from workflows.review import KernelWorkflow, parse_application
     from workflows.rules import condition_rule
 
 PROCESS = "project-approval"
@@ -162,12 +156,7 @@ def project_case_input(
 class ProjectApprovalWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        try:
-            self._application = ProjectApplication.model_validate(case.data)
-        except ValidationError as error:
-            raise ApplicationError(
-                f"invalid project application: {error}", type="INVALID_APPLICATION", non_retryable=True
-            ) from None
+        self._application = parse_application(ProjectApplication.model_validate, case.data, "project application")
         return await self.run_case()
 
     async def on_final(self) -> None:
@@ -175,18 +164,10 @@ class ProjectApprovalWorkflow(KernelWorkflow):
         if self._status is CaseStatus.withdrawn:
             return
         decision_stage = self._results.get("decision")
-        legal_basis = "Art. 10" if decision_stage else "Art. 19"
         application = self._application
-        notice_seq = self._last_seq + 1
-        notice = DisclosureNotice(
-            idempotency_key=f"{self._case_id}/{notice_seq}/disclosure",
-            case_id=self._case_id,
-            process=PROCESS,
-            title=self._case.title,
-            decision=self._status.value,
-            legal_basis=legal_basis,
-            conditions=self.merged_conditions(),
-            decided_at=workflow.now().isoformat(),
+        await self.publish(
+            event_legal_basis=PUBLICATION_LEGAL_BASIS,
+            notice_legal_basis="Art. 10" if decision_stage else "Art. 19",
             subject={
                 "project_name": application.project_name,
                 "enterprise": application.enterprise.name,
@@ -194,24 +175,6 @@ class ProjectApprovalWorkflow(KernelWorkflow):
                 "plot_id": application.plot_id,
                 "priority": application.priority,
             },
-        )
-        event = self._emit(
-            "case.published",
-            actor=SYSTEM,
-            legal_basis=PUBLICATION_LEGAL_BASIS,
-            payload=notice.model_dump(mode="json"),
-        )
-        self._send_log(
-            event,
-            self._case.applicant.id,
-            "case.decided",
-            f"审批结果 {self._case.title}: {self._status.value}",
-            {"decision": self._status.value, "conditions": notice.conditions},
-        )
-        await self._record()
-        await workflow.execute_activity(
-            "publish_disclosure",
-            notice,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=NOTIFY_RETRY,
+            applicant_subject=f"审批结果 {self._case.title}: {self._status.value}",
+            applicant_data={"decision": self._status.value, "conditions": self.merged_conditions()},
         )

@@ -11,9 +11,10 @@ projections to PostgreSQL, so a reviewer who refreshes their inbox sees the resu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,6 +22,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from schemas.calendar import (
         BeyondKnownYears,
         CalendarResult,
@@ -56,12 +59,14 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from schemas.events import GENESIS_HASH, DomainEvent, seal_event
-    from schemas.notifications import Channel, Notification
+    from schemas.notifications import Channel, DisclosureNotice, Notification
     from schemas.principal import SYSTEM, Principal
     from schemas.process import Decision, OnReject, Parallel, ProcessDefinition, RoutingMode, Stage, Supervision
     from schemas.records import CaseProjection, RecordBatch, TaskProjection
     from workflows import rules
     from workflows.search_attributes import BUSINESS_KEY, CASE_STAGE, CASE_STATUS, CASE_TYPE
+
+T = TypeVar("T")
 
 SUPPLEMENT_LEGAL_BASIS = "Administrative Licensing Law Art. 32"
 """补正: everything missing is to be listed at once; the period restarts when the material arrives."""
@@ -79,6 +84,14 @@ so that decisions, withdrawal and 补正 always find room."""
 
 URGE_INTERVAL = timedelta(days=1)
 """One urge (催办) per person per task per day is a reminder; more would be noise."""
+
+
+def parse_application(parse: Callable[[Any], T], data: Any, what: str) -> T:
+    """The case data as the process's application; a bad one fails the case at once, saying what is wrong."""
+    try:
+        return parse(data)
+    except ValidationError as error:
+        raise ApplicationError(f"invalid {what}: {error}", type="INVALID_APPLICATION", non_retryable=True) from None
 
 
 def deny(code: str, message: str) -> ApplicationError:
@@ -281,6 +294,41 @@ class KernelWorkflow:
 
     async def on_final(self) -> None:
         """Runs once the case has its final status, before the workflow ends (e.g. Art. 18 disclosure)."""
+
+    async def publish(
+        self,
+        *,
+        event_legal_basis: str,
+        notice_legal_basis: str,
+        subject: dict[str, Any],
+        applicant_subject: str,
+        applicant_data: dict[str, Any],
+    ) -> DisclosureNotice:
+        """Discloses the decision (Art. 18): recorded as ``case.published``, told to the applicant, then handed
+        to the publication channel through the outbox."""
+        notice = DisclosureNotice(
+            idempotency_key=f"{self._case_id}/{self._last_seq + 1}/disclosure",
+            case_id=self._case_id,
+            process=self._definition.process,
+            title=self._case.title,
+            decision=self._status.value,
+            legal_basis=notice_legal_basis,
+            conditions=self.merged_conditions(),
+            decided_at=workflow.now().isoformat(),
+            subject=subject,
+        )
+        event = self._emit(
+            "case.published", actor=SYSTEM, legal_basis=event_legal_basis, payload=notice.model_dump(mode="json")
+        )
+        self._send_log(event, self._case.applicant.id, "case.decided", applicant_subject, applicant_data)
+        await self._record()
+        await workflow.execute_activity(
+            "publish_disclosure",
+            notice,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=NOTIFY_RETRY,
+        )
+        return notice
 
     # ------------------------------------------------------------------ supervision, timers, child cases
 

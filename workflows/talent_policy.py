@@ -20,11 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from schemas.case import CaseInput, CaseStatus, CaseView
     from schemas.principal import SYSTEM
     from schemas.process import (
@@ -39,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.talent import PayForm, TalentPolicyApplication
-    from workflows.review import KernelWorkflow
+    from workflows.review import KernelWorkflow, parse_application
     from workflows.rules import condition_rule
 
 PROCESS = "talent-policy"
@@ -204,12 +201,7 @@ def application_of(data: Mapping[str, Any]) -> TalentPolicyApplication:
 class TalentPolicyWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        try:
-            self._application = application_of(case.data)
-        except ValidationError as error:
-            raise ApplicationError(
-                f"invalid talent policy application: {error}", type="INVALID_APPLICATION", non_retryable=True
-            ) from None
+        self._application = parse_application(application_of, case.data, "talent policy application")
         return await self.run_case()
 
     def _recipients(self) -> list[str]:
