@@ -241,31 +241,22 @@ class ErrorToleranceWorkflow(KernelWorkflow):
     async def _follow_up_rectification(self) -> None:
         """Timer to the end of the promised completion date, then the rectification check; records the effect.
 
-        Runs as the case's one supervision round (status under_supervision), so the audit fold, the inbox and
-        withdrawal all work as for any supervised decision; the kernel's supervision then ends it.
+        The check is the kernel's ``follow_up``: the case's one supervision round, which the kernel then ends.
         """
         supervision = self._definition.supervision
         assert supervision is not None and self._calendar is not None and self._notice is not None
         promised = self._application.rectification_plan.promised_completion_date
         due = datetime.combine(promised + timedelta(days=1), time(0), tzinfo=self._calendar.tzinfo)
-        self._emit(
-            "supervision.started",
-            actor=SYSTEM,
+        run = await self.follow_up(
+            supervision.review,
+            due=due,
+            label="rectification due",
             legal_basis=LEGAL_BASIS,
-            payload={
-                "every_days": max(1, (due - workflow.now()).days),
-                "max_rounds": 1,
-                "first_review_at": due.isoformat(),
+            details={
                 "purpose": "rectification follow-up (Art. 25)",
                 "promised_completion_date": promised.isoformat(),
             },
         )
-        self._set_status(CaseStatus.under_supervision)
-        self._supervision_round = 1  # the kernel's supervision loop finds its one round taken and ends it
-        await self._record()
-        if not await self.wait_until(due, label="rectification due", legal_basis=LEGAL_BASIS):
-            return  # withdrawn meanwhile
-        run = await self._run_stage(supervision.review)
         if run is None or run.outcome not in (StageOutcome.approved, StageOutcome.rejected):
             return
         in_time = run.outcome == StageOutcome.approved

@@ -349,6 +349,7 @@ class KernelWorkflow:
             self._set_status(CaseStatus.under_supervision)
             await self._record()
         rounds_this_run = 0
+        ended_by: dict[str, Any] = {}
         while not self._status.is_final and (
             supervision.max_rounds is None or self._supervision_round < supervision.max_rounds
         ):
@@ -364,16 +365,43 @@ class KernelWorkflow:
             self._next_review_at += timedelta(days=supervision.every_days)
             run = await self._run_stage(supervision.review)
             if run and run.outcome == rules.StageOutcome.rejected and supervision.adjustment:
-                await self._adjust(supervision)
+                adjustment, completed = await self._adjust(supervision)
+                if not await self.on_adjusted(adjustment, completed):
+                    ended_by = {"ended_early": True, "by_child_case": adjustment.case_id}
+                    break
         if not self._status.is_final:
             self._emit(
                 "supervision.ended",
                 actor=SYSTEM,
                 legal_basis=supervision.legal_basis,
-                payload={"rounds": self._supervision_round},
+                payload={"rounds": self._supervision_round, **ended_by},
             )
             self._set_status(CaseStatus(self._outcome))
             await self._record()
+
+    async def on_adjusted(self, adjustment: CaseView, completed: DomainEvent) -> bool:
+        """Called when an adjustment case ends (``completed`` is its ``case.child_completed`` event); returning
+        False ends the supervision early, e.g. when the adjustment ended the decision's effect."""
+        return True
+
+    async def follow_up(
+        self, stage: Stage, *, due: datetime, label: str, legal_basis: str, details: dict[str, Any]
+    ) -> StageRun | None:
+        """One review after the decision at a set moment (e.g. a rectification deadline), run as the case's
+        single supervision round: the case is under supervision while it waits, so withdrawal, the inbox and
+        the audit fold treat it as any supervision. None when the case ended first."""
+        self._emit(
+            "supervision.started",
+            actor=SYSTEM,
+            legal_basis=legal_basis,
+            payload={"max_rounds": 1, "first_review_at": due.isoformat(), **details},
+        )
+        self._set_status(CaseStatus.under_supervision)
+        self._supervision_round = 1
+        await self._record()
+        if not await self.wait_until(due, label=label, legal_basis=legal_basis):
+            return None
+        return await self._run_stage(stage)
 
     async def wait_until(self, moment: datetime, *, label: str, legal_basis: str) -> bool:
         """A recorded timer (an effective date, the next periodic review, a rectification deadline).
@@ -401,7 +429,7 @@ class KernelWorkflow:
         await self._record()
         return True
 
-    async def _adjust(self, supervision: Supervision) -> CaseView:
+    async def _adjust(self, supervision: Supervision) -> tuple[CaseView, DomainEvent]:
         """Runs the adjustment process as a child case of its own (own id, own record) and waits for it."""
         assert supervision.adjustment is not None
         business_key = f"{self._case.business_key[:110]}.adj{self._supervision_round}"  # keys stay <= 128
@@ -434,14 +462,14 @@ class KernelWorkflow:
             result_type=CaseView,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
-        self._emit(
+        completed = self._emit(
             "case.child_completed",
             actor=SYSTEM,
             legal_basis=supervision.legal_basis,
             payload={"child_case_id": child_id, "status": result.status.value, "conditions": result.conditions},
         )
         await self._record()
-        return result
+        return result, completed
 
     async def _continue_as_new(self) -> None:
         """Starts the next run of this case with its state carried over; the event chain goes on unbroken."""

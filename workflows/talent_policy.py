@@ -23,6 +23,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.events import DomainEvent
     from schemas.principal import SYSTEM
     from schemas.process import (
         Condition,
@@ -240,27 +241,14 @@ class TalentPolicyWorkflow(KernelWorkflow):
         self._notify_people(event, "case.decided", f"一人一策决定 {self._case.title}: {self._status.value}", data)
         await self._record()
 
-    async def _adjust(self, supervision: Supervision) -> CaseView:
-        """The chair's adjustment decision; ending the package (rejected) ends the policy's term early.
-
-        Workaround: the kernel's supervision loop ignores the child case's outcome, so ending the package
-        is applied here (see the report: an ``on_adjusted`` hook in the kernel would replace this)."""
-        result = await super()._adjust(supervision)
-        if result.status is CaseStatus.rejected and not self._status.is_final:
-            child_id = result.case_id
-            event = self._emit(
-                "supervision.ended",
-                actor=SYSTEM,
-                legal_basis=LEGAL_BASIS,
-                payload={"rounds": self._supervision_round, "ended_early": True, "by_child_case": child_id},
-            )
-            self._notify_people(
-                event,
-                "policy.ended",
-                f"一人一策终止 {self._case.title}",
-                {"review_round": self._supervision_round, "child_case_id": child_id},
-            )
-            assert self._outcome is not None
-            self._set_status(CaseStatus(self._outcome))
-            await self._record()
-        return result
+    async def on_adjusted(self, adjustment: CaseView, completed: DomainEvent) -> bool:
+        """The chair's adjustment decision: ending the package (rejected) ends the policy's term early."""
+        if adjustment.status is not CaseStatus.rejected:
+            return True
+        self._notify_people(
+            completed,
+            "policy.ended",
+            f"一人一策终止 {self._case.title}",
+            {"review_round": self._supervision_round, "child_case_id": adjustment.case_id},
+        )
+        return False
