@@ -138,3 +138,13 @@ async def events(db_pool: asyncpg.Pool, case_id: str, type_: str | None = None) 
         type_,
     )
     return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
+
+
+async def recorded_when(db_pool: asyncpg.Pool, case_id: str, type_: str, *, timeout: float = 15) -> dict[str, Any]:
+    """The first recorded event of ``type_`` once it is in PostgreSQL (recording runs asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (rows := await events(db_pool, case_id, type_)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"case {case_id} never recorded {type_}")
+        await asyncio.sleep(0.05)
+    return rows[0]

@@ -29,6 +29,7 @@ from tests.cases import (
     finished,
     open_tasks,
     person,
+    recorded_when,
     stage,
     start_case,
     view_when,
@@ -120,7 +121,7 @@ async def test_withdrawing_during_supervision_stops_the_reviews(
     async with engine_worker(env) as queue:
         handle = await start_case(env.client, queue, supervised(max_rounds=None))
         await decide_open(env, handle.id, OFFICIAL)
-        await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
+        await recorded_when(db_pool, handle.id, "timer.started")  # waiting for the first review
         await handle.execute_update(
             ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="the enterprise leaves the zone")
         )
