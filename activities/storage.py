@@ -16,7 +16,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from schemas.records import RecordBatch, TaskProjection
+from schemas.records import RecordBatch, RecordReceipt, TaskProjection
 
 log = structlog.get_logger(__name__)
 
@@ -158,11 +158,11 @@ class StorageActivities:
         self._pool = pool
 
     @activity.defn(name="record_events")
-    async def record_events(self, batch: RecordBatch) -> int:
+    async def record_events(self, batch: RecordBatch) -> RecordReceipt:
         """Stores new events and upserts the case and task projections in one transaction.
 
         Returns:
-            How many events were new (0 when a retry finds everything already stored).
+            The batch and how many of its events were new (0 when a retry finds everything already stored).
 
         Raises:
             ApplicationError: non-retryable, type ``AUDIT_CONFLICT``, when a stored event has the same
@@ -206,4 +206,4 @@ class StorageActivities:
             skipped_events=len(batch.events) - len(inserted),
             last_seq=batch.case.last_seq,
         )
-        return len(inserted)
+        return RecordReceipt(new_events=len(inserted), batch=batch)

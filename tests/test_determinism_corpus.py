@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.review import KernelWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-CORPUS = sorted(HISTORIES.glob("*.json"))
+CORPUS = sorted(HISTORIES.rglob("*.json"))
 
 
 @workflow.defn(name="ApprovalWorkflow")

@@ -12,11 +12,13 @@ import pytest
 
 from approvals.audit import history_from_json, make_replayer
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+CORPUS = Path(__file__).parent / "histories"
+HISTORIES = sorted(CORPUS.rglob("*.json"))
+"""The current recordings, and in sub-directories those of earlier workflow versions cases may still run on."""
 
 
 def test_the_representative_runs_are_recorded() -> None:
-    names = {path.stem for path in HISTORIES}
+    names = {path.stem for path in CORPUS.glob("*.json")}
     assert {
         "kernel-single-approve", "kernel-all-with-reject", "kernel-quorum-vote",
         "kernel-supplement-then-approve", "kernel-return-and-rereview", "project-approval-full",
@@ -24,7 +26,7 @@ def test_the_representative_runs_are_recorded() -> None:
     } <= names  # fmt: skip
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+@pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(CORPUS).with_suffix("")) for path in HISTORIES])
 async def test_history_replays_without_non_determinism(path: Path) -> None:
     history = history_from_json(path.read_text(encoding="utf-8"))
     result = await make_replayer().replay_workflow(history, raise_on_replay_failure=True)
