@@ -1,0 +1,1010 @@
+"""Throughput and reviewer latency of project-approval cases end to end through the HTTP API, next to a bare
+Temporal baseline of the same shape measured in the same run on the same servers.
+
+Per configuration (``--cases`` concurrent cases x ``--workers`` worker processes) a fresh
+``approvals.stack.Stack`` in a temporary directory: embedded PostgreSQL, the Temporal dev server (SQLite,
+WAL), ``--workers`` ``approvals worker`` processes, one ``approvals api`` process, and ``--workers`` bare
+worker processes (``bench/throughput.py --bare-worker``) on their own task queue. Then, in order:
+
+1. **shape**: one project-approval case through the API, one step at a time (it also warms everything up);
+   its Temporal history gives the shape: updates, activities, local activities, timers, workflow tasks.
+2. **bare warm-up**: one ``BareCaseWorkflow`` of that shape (below), one step at a time.
+3. **idle**: ``--idle-cases`` engine cases and as many bare ones, one at a time, nothing else running:
+   the decide latency with no other load (target: p50 <= 80 ms through HTTP, projection write included).
+4. **engine load**: all N cases started through ``POST /v1/cases/project-approval`` (``--start-concurrency``
+   in flight) while reviewer desks (``--desks-per-role`` people per role) work their inboxes: ``GET
+   /v1/inbox``, then ``POST /v1/tasks/{id}/claim`` and ``/decide`` (approve) for every task of every case:
+   acceptance, the five department reviews in parallel, the decision. Desks of one role share the work by
+   case number, as an office would. Done when every workflow has completed (its result read).
+5. **bare load**: the same load shape against the bare workflow directly through the Temporal client (no
+   HTTP, no PostgreSQL): the same N, the same starts in flight, the same desks per role, each desk taking
+   tasks from an in-memory inbox that a step fills when it completes the previous stage.
+
+The bare workflow does exactly the engine case's counts: one update per update of the engine case (claims
+and decides alike), and per update, in its handler and in the workflow's reaction after it, as many no-op
+local activities (awaited) and no-op regular activities (fire and forget, awaited at the end) as the
+engine's history shows at that point. What the engine does beyond that (search-attribute upserts, deadline
+timers, payload sizes, the API, PostgreSQL, the inbox queries) is its own overhead, which the ratio shows.
+
+    .venv/bin/python bench/throughput.py [--cases 200,1000] [--workers 1,2] [--json out.json] [--quick]
+
+Prints a table; never asserts on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+PROCESS = "project-approval"
+BARE_WORKFLOW = "BareCaseWorkflow"
+BARE_UPDATE = "act"
+BARE_ACTIVITY = "bare_noop"
+TARGET_THROUGHPUT_RATIO = 0.8
+TARGET_IDLE_DECIDE_P50_MS = 80.0
+SERVICE_PRINCIPAL = "svc-one-window-portal"
+APPLICANT = {"id": "ent-applicant", "name": "Bench applicant", "unit": "Bench Metals Co.", "roles": ["applicant"]}
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+# ---------------------------------------------------------------------------------------------- the bare baseline
+
+
+@dataclass
+class BareWork:
+    """No-op activities at one point of the case: ``local`` awaited one after another, ``remote`` started."""
+
+    local: int = 0
+    remote: int = 0
+
+
+@dataclass
+class BareShape:
+    """What the engine case did, counted from its history (see :func:`history_shape`)."""
+
+    start: BareWork = field(default_factory=BareWork)
+    handlers: list[BareWork] = field(default_factory=list)
+    """Per update (in the order the engine accepted them): the work its handler did before returning."""
+    after: list[BareWork] = field(default_factory=list)
+    """Per update: the work the workflow did after it returned, before the next update was accepted."""
+
+
+@activity.defn(name=BARE_ACTIVITY)
+async def bare_noop() -> None:
+    return None
+
+
+@workflow.defn(name=BARE_WORKFLOW)
+class BareCaseWorkflow:
+    """A case of the engine's shape that does nothing: the i-th update does the engine's i-th update's work."""
+
+    @workflow.init
+    def __init__(self, shape: BareShape) -> None:
+        self._shape = shape
+        self._accepted = 0
+        self._returned = 0
+        self._background: list[Any] = []
+
+    @workflow.run
+    async def run(self, shape: BareShape) -> int:
+        await self._work(shape.start)
+        for index, work in enumerate(shape.after):
+            await workflow.wait_condition(lambda index=index: self._returned > index)
+            await self._work(work)
+        await asyncio.gather(*self._background)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._returned
+
+    @workflow.update(name=BARE_UPDATE)
+    async def act(self, step: str) -> int:
+        index = self._accepted
+        self._accepted += 1
+        if index < len(self._shape.handlers):
+            await self._work(self._shape.handlers[index])
+        self._returned += 1
+        return index
+
+    async def _work(self, work: BareWork) -> None:
+        for _ in range(work.remote):
+            self._background.append(workflow.start_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(minutes=2)))
+        for _ in range(work.local):
+            await workflow.execute_local_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(seconds=30))
+
+
+async def run_bare_worker(address: str, namespace: str, task_queue: str) -> None:
+    """``--bare-worker``: the bare workflow and its no-op activity on ``task_queue`` until SIGTERM/SIGINT."""
+    # Registered from the module imported by name (not ``__main__``), so the sandbox can re-import it.
+    import throughput  # type: ignore[import-not-found]  # noqa: PLC0415 - this file, by its module name
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    client = await Client.connect(address, namespace=namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[throughput.BareCaseWorkflow],
+        activities=[throughput.bare_noop],
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+    async with worker:
+        await stop.wait()
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+def latency(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 0.50), 2),
+        "p95_ms": round(percentile(values, 0.95), 2),
+        "p99_ms": round(percentile(values, 0.99), 2),
+        "max_ms": round(max(values, default=float("nan")), 2),
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def temporal_version() -> str:
+    try:
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "temporal"), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (out.strip() or "unknown").splitlines()[0]
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# ---------------------------------------------------------------------------------------------- history shape
+
+
+def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
+    """Counts of one completed case's history, and the bare shape doing the same updates and activities.
+
+    Work is attributed by position: before the first update accepted (start); between an update's
+    ``UpdateAccepted`` and its ``UpdateCompleted`` (its handler); after that until the next update is
+    accepted (the workflow's reaction; for the last update, the end of the case).
+    """
+    from temporalio.api.enums.v1 import EventType
+
+    counts: Counter[str] = Counter()
+    activity_types: Counter[str] = Counter()
+    local_types: Counter[str] = Counter()
+    update_names: Counter[str] = Counter()
+    shape = BareShape()
+    open_handlers: dict[str, int] = {}  # update id -> index, while its handler runs
+    current: BareWork = shape.start
+
+    def target() -> BareWork:
+        # Work recorded while exactly one handler is open is that handler's; otherwise the workflow's reaction.
+        if len(open_handlers) == 1:
+            return shape.handlers[next(iter(open_handlers.values()))]
+        return current
+
+    for event in history.events:
+        kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        counts[kind] += 1
+        if kind == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
+            attributes = event.workflow_execution_update_accepted_event_attributes
+            update_names[attributes.accepted_request.input.name] += 1
+            open_handlers[attributes.protocol_instance_id] = len(shape.handlers)
+            shape.handlers.append(BareWork())
+            shape.after.append(BareWork())
+            current = shape.after[-1]
+        elif kind == "WORKFLOW_EXECUTION_UPDATE_COMPLETED":
+            open_handlers.pop(event.workflow_execution_update_completed_event_attributes.meta.update_id, None)
+        elif kind == "ACTIVITY_TASK_SCHEDULED":
+            activity_types[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
+            target().remote += 1
+        elif kind == "MARKER_RECORDED":
+            attributes = event.marker_recorded_event_attributes
+            if attributes.marker_name == LOCAL_ACTIVITY_MARKER:
+                target().local += 1
+                try:
+                    data = json.loads(attributes.details["data"].payloads[0].data)
+                    local_types[str(data.get("activity_type", "?"))] += 1
+                except (KeyError, IndexError, ValueError):
+                    local_types["?"] += 1
+            else:
+                counts[f"MARKER_{attributes.marker_name}"] += 1
+    updates = counts["WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+    workflow_tasks = counts["WORKFLOW_TASK_COMPLETED"]
+    activity_tasks = counts["ACTIVITY_TASK_STARTED"]
+    summary = {
+        "history_events": len(history.events),
+        "history_bytes": sum(event.ByteSize() for event in history.events),
+        "updates": updates,
+        "updates_by_name": dict(update_names),
+        "activities": counts["ACTIVITY_TASK_SCHEDULED"],
+        "activities_by_type": dict(activity_types),
+        "local_activities": sum(local_types.values()),
+        "local_activities_by_type": dict(local_types),
+        "timers_started": counts["TIMER_STARTED"],
+        "timers_canceled": counts["TIMER_CANCELED"],
+        "search_attribute_upserts": counts["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"],
+        "workflow_tasks": workflow_tasks,
+        "activity_tasks": activity_tasks,
+        "workflow_tasks_per_update": round(workflow_tasks / updates, 2) if updates else None,
+        "server_tasks_per_update": round((workflow_tasks + activity_tasks) / updates, 2) if updates else None,
+    }
+    return summary, shape
+
+
+# ---------------------------------------------------------------------------------------------- the process
+
+
+@dataclass(frozen=True)
+class Step:
+    stage_id: str
+    role: str
+
+
+def waves() -> list[list[Step]]:
+    """The project-approval path of an application with no land-use change and no major hazard source:
+    each wave's stages are open at the same time, a wave opens when the previous one is decided."""
+    from schemas.process import Parallel, Stage
+    from workflows.project_approval import DEFINITION
+
+    result: list[list[Step]] = []
+    for step in DEFINITION.steps:
+        stages = [step] if isinstance(step, Stage) else [s for branch in step.branches for s in branch]
+        assert all(isinstance(s, Stage) for s in stages) or isinstance(step, Parallel)
+        wave = [Step(s.id, s.candidate_roles[0]) for s in stages if s.when is None]
+        if wave:
+            result.append(wave)
+    return result
+
+
+def roles_of(path: list[list[Step]]) -> list[str]:
+    return sorted({step.role for wave in path for step in wave})
+
+
+def desk_id(role: str, number: int) -> str:
+    return f"bench-{role.replace('_', '-')}-{number + 1}"
+
+
+def bench_principals(path: list[list[Step]], desks_per_role: int) -> list[Any]:
+    from approvals.devstack import DemoPrincipal
+
+    return [
+        DemoPrincipal(desk_id(role, k), f"Bench desk {k + 1} ({role})", "Bench office", (role,))
+        for role in roles_of(path)
+        for k in range(desks_per_role)
+    ]
+
+
+def application_body(key: str) -> dict[str, Any]:
+    from schemas.project import EXAMPLE_APPLICATION
+
+    application = {**EXAMPLE_APPLICATION, "major_hazard_source": False}
+    application["planned_land_use"] = application["zoned_land_use"]
+    return {"business_key": key, "title": f"Bench case {key}", "applicant": APPLICANT, "application": application}
+
+
+# ---------------------------------------------------------------------------------------------- one configuration
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Context:
+    stack: Any
+    http: Any
+    bare_client: Any
+    bare_queue: str
+    path: list[list[Step]]
+    desks_per_role: int
+    start_concurrency: int
+    timeout: float
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    @property
+    def final_stages(self) -> set[str]:
+        return {step.stage_id for step in self.path[-1]}
+
+
+async def timed(samples: list[float] | None, call: Awaitable[Any]) -> Any:
+    begin = time.perf_counter()
+    result = await call
+    if samples is not None:
+        samples.append((time.perf_counter() - begin) * 1000)
+    return result
+
+
+def expect(response: Any, *statuses: int) -> dict[str, Any]:
+    if response.status_code not in statuses:
+        raise BenchError(
+            f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
+        )
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def engine_start(ctx: Context, key: str, samples: list[float] | None = None) -> str:
+    response = await timed(
+        samples,
+        ctx.http.post(f"/v1/cases/{PROCESS}", json=application_body(key), headers=ctx.stack.headers(SERVICE_PRINCIPAL)),
+    )
+    return str(expect(response, 201)["case_id"])
+
+
+async def engine_final(ctx: Context, case_id: str) -> None:
+    result = await ctx.stack.client.get_workflow_handle(case_id).result()
+    if result.get("status") != "approved":
+        raise BenchError(f"{case_id} ended {result.get('status')}, expected approved")
+
+
+async def engine_sequential(ctx: Context, key: str, decide_ms: list[float] | None) -> str:
+    """One case, one step at a time, with nothing else running; returns its case id."""
+    case_id = await engine_start(ctx, key)
+    for wave in ctx.path:
+        for step in wave:
+            principal = desk_id(step.role, 0)
+            deadline = time.monotonic() + ctx.timeout
+            while True:
+                page = expect(
+                    await ctx.http.get(
+                        "/v1/inbox",
+                        params={"process": PROCESS, "stage": step.stage_id, "limit": 200},
+                        headers=ctx.stack.headers(principal),
+                    ),
+                    200,
+                )
+                tasks = [t for t in page["items"] if t["case_id"] == case_id]
+                if tasks:
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{case_id}: no {step.stage_id} task in {principal}'s inbox")
+                await asyncio.sleep(0.01)
+            task_id = tasks[0]["task_id"]
+            headers = ctx.stack.headers(principal)
+            expect(await ctx.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers), 200)
+            expect(
+                await timed(
+                    decide_ms,
+                    ctx.http.post(f"/v1/tasks/{task_id}/decide", json={"decision": "approve"}, headers=headers),
+                ),
+                200,
+            )
+    await asyncio.wait_for(engine_final(ctx, case_id), ctx.timeout)
+    return case_id
+
+
+async def bare_start(ctx: Context, shape: BareShape, key: str, samples: list[float] | None = None) -> Any:
+    return await timed(
+        samples,
+        ctx.bare_client.start_workflow(BARE_WORKFLOW, shape, id=f"bare:{key}", task_queue=ctx.bare_queue),
+    )
+
+
+async def bare_sequential(ctx: Context, shape: BareShape, key: str, decide_ms: list[float] | None) -> None:
+    handle = await bare_start(ctx, shape, key)
+    for wave in ctx.path:
+        for step in wave:
+            await handle.execute_update(BARE_UPDATE, f"{step.stage_id}/claim", result_type=int)
+            await timed(decide_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/decide", result_type=int))
+    await asyncio.wait_for(handle.result(), ctx.timeout)
+
+
+@dataclass
+class LoadFigures:
+    cases: int
+    wall_seconds: float
+    cases_per_second: float
+    decide: dict[str, float]
+    claim: dict[str, float]
+    start: dict[str, float]
+    inbox: dict[str, float] | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+
+async def run_until(
+    done: asyncio.Event, workers: list[asyncio.Task[Any]], timeout: float, what: Callable[[], str]
+) -> None:
+    """Waits for ``done``; a worker task's failure or the timeout ends the phase with an error."""
+    waiter = asyncio.ensure_future(done.wait())
+    deadline = time.monotonic() + timeout
+    pending: set[asyncio.Future[Any]] = {waiter, *workers}
+    try:
+        while not done.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BenchError(f"{what()}: not finished in {timeout:g}s")
+            finished, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                if task is not waiter and not task.cancelled() and task.exception() is not None:
+                    raise BenchError(f"{what()}: {task.exception()!r}") from task.exception()
+    finally:
+        waiter.cancel()
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def engine_load(ctx: Context, cases: int) -> LoadFigures:
+    """N cases through the API while the desks work their inboxes; until every workflow has completed."""
+    decide_ms: list[float] = []
+    claim_ms: list[float] = []
+    start_ms: list[float] = []
+    inbox_ms: list[float] = []
+    errors: Counter[str] = Counter()
+    done = asyncio.Event()
+    finished = 0
+    end = 0.0
+    waiters: list[asyncio.Task[Any]] = []
+    prefix = f"BT-{ctx.run}-L-"
+
+    async def final(case_id: str) -> None:
+        nonlocal finished, end
+        await engine_final(ctx, case_id)
+        finished += 1
+        if finished == cases:
+            end = time.perf_counter()
+            done.set()
+
+    async def starter() -> None:
+        gate = asyncio.Semaphore(ctx.start_concurrency)
+
+        async def one(number: int) -> None:
+            async with gate:
+                await engine_start(ctx, f"{prefix}{number:06d}", start_ms)
+
+        await asyncio.gather(*(one(number) for number in range(cases)))
+
+    def number_of(case_id: str) -> int:
+        return int(case_id.rsplit("-", 1)[1])
+
+    async def desk(role: str, k: int) -> None:
+        principal = desk_id(role, k)
+        headers = ctx.stack.headers(principal)
+        while not done.is_set():
+            mine: list[dict[str, Any]] = []
+            offset: int | None = 0
+            while offset is not None and not mine and offset < 1000:
+                page = expect(
+                    await timed(
+                        inbox_ms,
+                        ctx.http.get(
+                            "/v1/inbox",
+                            params={"process": PROCESS, "limit": 100, "offset": offset},
+                            headers=headers,
+                        ),
+                    ),
+                    200,
+                )
+                mine = [
+                    t
+                    for t in page["items"]
+                    if t["case_id"].startswith(f"{PROCESS}:{prefix}")
+                    and number_of(t["case_id"]) % ctx.desks_per_role == k
+                ]
+                offset = page["next_offset"]
+            if not mine:
+                await asyncio.sleep(0.05)
+                continue
+            for task in mine:
+                task_id = task["task_id"]
+                if task["claimed_by"] != principal:
+                    response = await timed(
+                        claim_ms, ctx.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers)
+                    )
+                    if response.status_code != 200:
+                        errors[f"claim {response.status_code}"] += 1
+                        continue
+                response = await timed(
+                    decide_ms,
+                    ctx.http.post(f"/v1/tasks/{task_id}/decide", json={"decision": "approve"}, headers=headers),
+                )
+                if response.status_code != 200:
+                    errors[f"decide {response.status_code}"] += 1
+                    continue
+                if task["stage_id"] in ctx.final_stages:
+                    waiters.append(asyncio.create_task(final(task["case_id"])))
+
+    begin = time.perf_counter()
+    tasks = [asyncio.create_task(starter())]
+    tasks += [asyncio.create_task(desk(role, k)) for role in roles_of(ctx.path) for k in range(ctx.desks_per_role)]
+    try:
+        await run_until(
+            done, tasks, ctx.timeout, lambda: f"engine load of {cases} cases ({finished} final, errors {dict(errors)})"
+        )
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    wall = end - begin
+    return LoadFigures(
+        cases=cases,
+        wall_seconds=round(wall, 3),
+        cases_per_second=round(cases / wall, 3),
+        decide=latency(decide_ms),
+        claim=latency(claim_ms),
+        start=latency(start_ms),
+        inbox=latency(inbox_ms),
+        errors=dict(errors),
+    )
+
+
+async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
+    """The same load shape against the bare workflow through the Temporal client; in-memory inboxes."""
+    decide_ms: list[float] = []
+    claim_ms: list[float] = []
+    start_ms: list[float] = []
+    done = asyncio.Event()
+    finished = 0
+    end = 0.0
+    inboxes: dict[str, asyncio.Queue[tuple[Any, int, Step, list[int]]]] = {
+        role: asyncio.Queue() for role in roles_of(ctx.path)
+    }
+    waiters: list[asyncio.Task[Any]] = []
+
+    def open_wave(handle: Any, index: int) -> None:
+        pending = [len(ctx.path[index])]
+        for step in ctx.path[index]:
+            inboxes[step.role].put_nowait((handle, index, step, pending))
+
+    async def final(handle: Any) -> None:
+        nonlocal finished, end
+        await handle.result()
+        finished += 1
+        if finished == cases:
+            end = time.perf_counter()
+            done.set()
+
+    async def starter() -> None:
+        gate = asyncio.Semaphore(ctx.start_concurrency)
+
+        async def one(number: int) -> None:
+            async with gate:
+                handle = await bare_start(ctx, shape, f"{ctx.run}-L-{number:06d}", start_ms)
+            open_wave(handle, 0)
+
+        await asyncio.gather(*(one(number) for number in range(cases)))
+
+    async def desk(role: str) -> None:
+        while True:
+            handle, index, step, pending = await inboxes[role].get()
+            await timed(claim_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/claim", result_type=int))
+            await timed(decide_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/decide", result_type=int))
+            pending[0] -= 1
+            if pending[0] == 0:
+                if index + 1 < len(ctx.path):
+                    open_wave(handle, index + 1)
+                else:
+                    waiters.append(asyncio.create_task(final(handle)))
+
+    begin = time.perf_counter()
+    tasks = [asyncio.create_task(starter())]
+    tasks += [asyncio.create_task(desk(role)) for role in roles_of(ctx.path) for _ in range(ctx.desks_per_role)]
+    try:
+        await run_until(done, tasks, ctx.timeout, lambda: f"bare load of {cases} cases ({finished} final)")
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    wall = end - begin
+    return LoadFigures(
+        cases=cases,
+        wall_seconds=round(wall, 3),
+        cases_per_second=round(cases / wall, 3),
+        decide=latency(decide_ms),
+        claim=latency(claim_ms),
+        start=latency(start_ms),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+@dataclass
+class BareWorker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BareWorker:
+    """``bench/throughput.py --bare-worker`` as a child process, returned once it polls ``task_queue``."""
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from approvals.devstack import _parent_death_signal
+
+    log_path = stack.root / f"{name}.log"
+    settings = stack.settings
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--bare-worker",
+                "--address",
+                settings.temporal_address,
+                "--namespace",
+                settings.temporal_namespace,
+                "--task-queue",
+                task_queue,
+            ],  # fmt: skip
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - no threads of ours touch the fork
+        )
+    worker = BareWorker(process, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise BenchError(f"bare worker exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+        described = await stack.client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=settings.temporal_namespace, task_queue=TaskQueue(name=task_queue))
+        )
+        if any(poller.identity.startswith(f"{process.pid}@") for poller in described.pollers):
+            return worker
+        if time.monotonic() > deadline:
+            worker.stop()
+            raise BenchError(f"bare worker did not poll {task_queue} in 60s:\n{log_path.read_text()[-3000:]}")
+        await asyncio.sleep(0.1)
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds of the processes and their live children (ended children are not counted)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            for member in [process, *process.children(recursive=True)]:
+                try:
+                    times = member.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+    return total
+
+
+def cpu_snapshot(stack: Any, bare_workers: Sequence[BareWorker]) -> dict[str, float]:
+    own = os.times()
+    return {
+        "temporal": cpu_seconds([stack.temporal.process.pid]),
+        "postgres": cpu_seconds([stack.postgres.pid]),
+        "api": cpu_seconds([stack.api.pid] if stack.api else []),
+        "engine_workers": cpu_seconds([w.pid for w in stack.workers]),
+        "bare_workers": cpu_seconds([w.process.pid for w in bare_workers]),
+        "load_generator": own.user + own.system,
+    }
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 2) for name in before}
+
+
+async def run_configuration(
+    cases: int, workers: int, *, desks_per_role: int, start_concurrency: int, idle_cases: int, timeout: float
+) -> dict[str, Any]:
+    import httpx
+    from temporalio.client import Client
+
+    from approvals.stack import Stack
+
+    path = waves()
+    load_before = load_average()
+    root = Path(tempfile.mkdtemp(prefix="approvals-throughput-"))
+    figures: dict[str, Any] = {"cases": cases, "workers": workers, "desks_per_role": desks_per_role}
+    notes: list[str] = []
+    began = time.perf_counter()
+    async with Stack.open(root, principals=bench_principals(path, desks_per_role)) as stack:
+        for _ in range(workers):
+            await stack.start_worker()
+        await stack.start_api()
+        bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
+        bare_workers: list[BareWorker] = []
+        try:
+            for number in range(workers):
+                bare_workers.append(await start_bare_worker(stack, bare_queue, f"bare-worker-{number + 1}"))
+            bare_client = await Client.connect(
+                stack.settings.temporal_address, namespace=stack.settings.temporal_namespace
+            )
+            limits = httpx.Limits(max_connections=desks_per_role * 8 + start_concurrency + 10)
+            async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
+                ctx = Context(stack, http, bare_client, bare_queue, path, desks_per_role, start_concurrency, timeout)
+                figures["startup_seconds"] = round(time.perf_counter() - began, 2)
+
+                # 1. shape (and warm-up) 2. bare warm-up
+                case_id = await engine_sequential(ctx, f"BT-{ctx.run}-S-000000", None)
+                history = await stack.client.get_workflow_handle(case_id).fetch_history()
+                shape_counts, shape = history_shape(history)
+                human_steps = sum(len(wave) for wave in path) * 2
+                shape_counts["human_steps"] = human_steps
+                shape_counts["path"] = [[step.stage_id for step in wave] for wave in path]
+                if shape_counts["updates"] != human_steps:
+                    notes.append(f"the engine case had {shape_counts['updates']} updates for {human_steps} steps")
+                await bare_sequential(ctx, shape, f"{ctx.run}-S-000000", None)
+                bare_history = await bare_client.get_workflow_handle(f"bare:{ctx.run}-S-000000").fetch_history()
+                bare_counts, _ = history_shape(bare_history)
+                for key in ("updates", "activities", "local_activities"):
+                    if bare_counts[key] != shape_counts[key]:
+                        notes.append(f"bare {key} {bare_counts[key]} != engine {shape_counts[key]}")
+                figures["shape"] = {"engine": shape_counts, "bare": bare_counts}
+
+                # 3. idle
+                idle_engine: list[float] = []
+                idle_bare: list[float] = []
+                for number in range(idle_cases):
+                    await engine_sequential(ctx, f"BT-{ctx.run}-I-{number:06d}", idle_engine)
+                for number in range(idle_cases):
+                    await bare_sequential(ctx, shape, f"{ctx.run}-I-{number:06d}", idle_bare)
+                figures["idle"] = {
+                    "cases": idle_cases,
+                    "engine_decide": latency(idle_engine),
+                    "bare_decide": latency(idle_bare),
+                }
+
+                # 4. engine load 5. bare load
+                before = cpu_snapshot(stack, bare_workers)
+                engine = await engine_load(ctx, cases)
+                middle = cpu_snapshot(stack, bare_workers)
+                bare = await bare_load(ctx, shape, cases)
+                after = cpu_snapshot(stack, bare_workers)
+                engine.cpu_seconds = cpu_delta(before, middle)
+                bare.cpu_seconds = cpu_delta(middle, after)
+                figures["engine"] = engine.__dict__
+                figures["bare"] = bare.__dict__
+        finally:
+            for worker in bare_workers:
+                await asyncio.to_thread(worker.stop)
+        for child in [*stack.workers, stack.api]:
+            if child is not None and not child.alive():
+                notes.append(f"{child.name} died during the run: {child.log_tail(5)}")
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    figures["throughput_ratio"] = round(engine.cases_per_second / bare.cases_per_second, 3)
+    for name, load in (("engine", engine), ("bare", bare)):
+        temporal = load.cpu_seconds.get("temporal")
+        figures[f"{name}_temporal_cpu_seconds_per_case"] = round(temporal / cases, 4) if temporal else None
+    figures["load_before"], figures["load_after"] = load_before, load_average()
+    figures["notes"] = notes
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| cases | workers | engine cases/s | bare cases/s | ratio (target >= 0.8) | engine decide p50 / p95 / p99 "
+        "| bare decide p50 / p95 / p99 | idle decide p50 (target <= 80 ms) | idle bare p50 | load before / after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in report["configurations"]:
+        e, b, idle = c["engine"]["decide"], c["bare"]["decide"], c["idle"]
+        lines.append(
+            f"| {c['cases']} | {c['workers']} | {c['engine']['cases_per_second']:.2f} | "
+            f"{c['bare']['cases_per_second']:.2f} | {c['throughput_ratio']:.2f} "
+            f"({verdict(c['throughput_ratio'] >= TARGET_THROUGHPUT_RATIO)}) | "
+            f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f} / {e['p99_ms']:.0f} ms | "
+            f"{b['p50_ms']:.0f} / {b['p95_ms']:.0f} / {b['p99_ms']:.0f} ms | "
+            f"{idle['engine_decide']['p50_ms']:.1f} ms "
+            f"({verdict(idle['engine_decide']['p50_ms'] <= TARGET_IDLE_DECIDE_P50_MS)}) | "
+            f"{idle['bare_decide']['p50_ms']:.1f} ms | {c['load_before']} / {c['load_after']} |"
+        )
+    if report["configurations"]:
+        s = report["configurations"][0]["shape"]["engine"]
+        lines += [
+            "",
+            f"Shape of one case ({s['human_steps']} human steps: claim + decide per task): {s['updates']} updates, "
+            f"{s['activities']} activities {s['activities_by_type']}, {s['local_activities']} local activities "
+            f"{s['local_activities_by_type']}, {s['timers_started']} timers started, "
+            f"{s['search_attribute_upserts']} search-attribute upserts, {s['workflow_tasks']} workflow tasks, "
+            f"{s['history_events']} history events ({s['history_bytes']} bytes); "
+            f"server tasks (workflow + activity) per human step: {s['server_tasks_per_update']} "
+            f"(bare: {report['configurations'][0]['shape']['bare']['server_tasks_per_update']}).",
+        ]
+    return "\n".join(lines)
+
+
+def print_configuration(c: dict[str, Any]) -> None:
+    e, b = c["engine"], c["bare"]
+    ratio = c["throughput_ratio"]
+    target = f"target >= {TARGET_THROUGHPUT_RATIO}: {verdict(ratio >= TARGET_THROUGHPUT_RATIO)}"
+    print(
+        f"  cases/s           engine {e['cases_per_second']:8.2f}   bare {b['cases_per_second']:8.2f}   "
+        f"ratio {ratio:.2f} ({target})"
+    )
+    print(f"  wall              engine {e['wall_seconds']:7.1f}s   bare {b['wall_seconds']:7.1f}s")
+
+    def percentiles(x: dict[str, float]) -> str:
+        return f"{x['p50_ms']:.0f}/{x['p95_ms']:.0f}/{x['p99_ms']:.0f} ms (n={x['n']})"
+
+    for name in ("decide", "claim", "start"):
+        print(f"  {name + ' p50/95/99':<17} engine {percentiles(e[name])}   bare {percentiles(b[name])}")
+    if e.get("inbox"):
+        print(f"  inbox p50/95/99   engine {percentiles(e['inbox'])}")
+    idle = c["idle"]
+    p50 = idle["engine_decide"]["p50_ms"]
+    print(
+        f"  idle decide p50   engine {p50:.1f} ms (target <= {TARGET_IDLE_DECIDE_P50_MS:g} ms: "
+        f"{verdict(p50 <= TARGET_IDLE_DECIDE_P50_MS)})   bare update {idle['bare_decide']['p50_ms']:.1f} ms "
+        f"({idle['cases']} case(s) one at a time each)"
+    )
+    print(f"  CPU seconds       engine phase {e['cpu_seconds']}")
+    print(f"                    bare phase   {b['cpu_seconds']}")
+    print(
+        f"  Temporal CPU s per case   engine {c['engine_temporal_cpu_seconds_per_case']}   "
+        f"bare {c['bare_temporal_cpu_seconds_per_case']}"
+    )
+    if e["errors"]:
+        print(f"  errors            {e['errors']}")
+    print(
+        f"  load average      {c['load_before']} before, {c['load_after']} after; servers up in {c['startup_seconds']}s"
+    )
+    for note in c["notes"]:
+        print(f"  NOTE {note}")
+
+
+def print_shape(shape: dict[str, Any]) -> None:
+    e, b = shape["engine"], shape["bare"]
+    print("history of one case            engine   bare")
+    for key in ("updates", "activities", "local_activities", "timers_started", "search_attribute_upserts",
+                "workflow_tasks", "activity_tasks", "history_events", "history_bytes",
+                "workflow_tasks_per_update", "server_tasks_per_update"):  # fmt: skip
+        print(f"  {key:<28} {e[key]!s:>6} {b[key]!s:>6}")
+    print(f"  engine activities by type: {e['activities_by_type']}; local: {e['local_activities_by_type']}")
+
+
+def parse_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--cases", type=parse_list, default=None, help="concurrent cases per run (default 200,1000)")
+    parser.add_argument("--workers", type=parse_list, default=None, help="worker processes (default 1,2)")
+    parser.add_argument("--desks-per-role", type=int, default=None, help="reviewers per role (default 4)")
+    parser.add_argument("--start-concurrency", type=int, default=10, help="case starts in flight (default 10)")
+    parser.add_argument("--idle-cases", type=int, default=None, help="cases one at a time, no load (default 5)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds a phase may take (default 1800)")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 6 cases, 1 worker, 2 desks per role")
+    parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", default="default", help=argparse.SUPPRESS)
+    parser.add_argument("--task-queue", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    defaults = (
+        {"cases": [6], "workers": [1], "desks_per_role": 2, "idle_cases": 1}
+        if args.quick
+        else {"cases": [200, 1000], "workers": [1, 2], "desks_per_role": 4, "idle_cases": 5}
+    )
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.desks_per_role < 1 or args.start_concurrency < 1 or args.idle_cases < 1:
+        parser.error("--desks-per-role, --start-concurrency and --idle-cases must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.bare_worker:
+        asyncio.run(run_bare_worker(args.address, args.namespace, args.task_queue))
+        return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from approvals.logging import configure_logging
+    from approvals.settings import load_settings
+
+    configure_logging(load_settings(log_level="WARNING", log_format="console"), stream=sys.stderr)
+    report: dict[str, Any] = {
+        "benchmark": "throughput",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "temporal": temporal_version(),
+        "quick": args.quick,
+        "targets": {
+            "throughput_ratio_min": TARGET_THROUGHPUT_RATIO,
+            "idle_decide_p50_ms_max": TARGET_IDLE_DECIDE_P50_MS,
+        },
+        "desks_per_role": args.desks_per_role,
+        "start_concurrency": args.start_concurrency,
+        "configurations": [],
+    }
+    print("throughput: project-approval end to end through the HTTP API vs a bare Temporal workflow of the same shape")
+    print(f"machine: {report['machine']}; {report['temporal']}; {report['date']}")
+    print(
+        f"desks per role {args.desks_per_role}, starts in flight {args.start_concurrency}"
+        + ("  [--quick]" if args.quick else "")
+    )
+    for workers in args.workers:
+        for cases in args.cases:
+            print(f"\n== {cases} cases, {workers} worker process(es) ...", flush=True)
+            figures = asyncio.run(
+                run_configuration(
+                    cases, workers, desks_per_role=args.desks_per_role, start_concurrency=args.start_concurrency,
+                    idle_cases=args.idle_cases, timeout=args.timeout,
+                )
+            )  # fmt: skip
+            report["configurations"].append(figures)
+            if len(report["configurations"]) == 1:
+                print_shape(figures["shape"])
+            print_configuration(figures)
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    table = markdown(report)
+    print("\n" + table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
