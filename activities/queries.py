@@ -72,6 +72,14 @@ INBOX_SQL = f"""
 migration 0003 in a generic plan too. Parameters: user id, roles, process, stage, priority, overdue,
 limit, offset."""
 
+INBOX_PLAN_SETTING = "SET LOCAL plan_cache_mode = force_custom_plan"
+"""asyncpg runs every query as a cached prepared statement, and after five runs PostgreSQL may switch it to
+a generic plan, made without the parameter values. For the inbox that plan is the wrong one for most
+principals: it cannot know how many open tasks the principal's roles hold, nor which filters are set, so it
+estimates a handful of rows and picks "fetch every matching task, then sort" - tens of milliseconds for a
+reviewer whose role holds thousands of open tasks, where walking ``tasks_open_due_idx`` in due order stops
+after one page. Planned with the values, the planner chooses per principal (bench/inbox.py measures it)."""
+
 
 async def inbox(
     pool: asyncpg.Pool,
@@ -90,18 +98,22 @@ async def inbox(
     A claimed task belongs to its claimer: it stays in the claimer's, assignee's and delegate's inbox but
     leaves the inbox of everyone who merely holds a candidate role. ``overdue`` counts a task as overdue
     when the workflow flagged it or its due time has passed. Ordered by due time (none last), then task id.
+
+    The query is planned for these parameter values every time (see :data:`INBOX_PLAN_SETTING`).
     """
-    rows = await pool.fetch(
-        INBOX_SQL,
-        user_id,
-        list(roles),
-        process,
-        stage,
-        priority,
-        overdue,
-        limit,
-        offset,
-    )
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(INBOX_PLAN_SETTING)
+        rows = await connection.fetch(
+            INBOX_SQL,
+            user_id,
+            list(roles),
+            process,
+            stage,
+            priority,
+            overdue,
+            limit,
+            offset,
+        )
     return [_task(row) for row in rows]
 
 
