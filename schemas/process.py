@@ -11,7 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from schemas.events import canonical_json
 from schemas.text import CleanModel
+
+DEFINITION_MAX_BYTES = 64 * 1024
+"""Largest process definition, as canonical JSON. The definition travels in the workflow's input and in the
+case.started event, which the recording carries more than once in one Temporal payload (limited to 2 MB):
+a definition of a few megabytes was accepted and its case then never ran."""
 
 
 class RoutingMode(StrEnum):
@@ -88,7 +94,9 @@ class Deadline(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     working_days: int = Field(ge=1, le=365)
-    remind_before_working_days: int = Field(1, ge=0, description="0: no reminder.")
+    remind_before_working_days: int = Field(
+        1, ge=0, le=365, description="0: no reminder. Bounded: the reminder is counted back day by day."
+    )
     escalate_to_role: str | None = Field(None, description="Supervisor role told at the due time.")
 
 
@@ -164,7 +172,9 @@ class CaseDeadline(CleanModel):
     extension_working_days: int = Field(0, ge=0, le=365)
     extension_role: str | None = Field(None, description="Who may approve the one extension (e.g. the head).")
     legal_basis: str = "Administrative Licensing Law Art. 42"
-    remind_before_working_days: int = Field(2, ge=0)
+    remind_before_working_days: int = Field(
+        2, ge=0, le=365, description="0: no reminder. Bounded: the reminder is counted back day by day."
+    )
     escalate_to_role: str | None = None
 
 
@@ -205,6 +215,16 @@ class ProcessDefinition(CleanModel):
         None, description="Besides stage reviewers allowed to, this role may request 补正 at any time."
     )
     supervision: Supervision | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> ProcessDefinition:
+        size = len(canonical_json(self.model_dump(mode="json")))
+        if size > DEFINITION_MAX_BYTES:
+            raise ValueError(
+                f"the process definition is {size} bytes as canonical JSON, over the limit of "
+                f"{DEFINITION_MAX_BYTES} bytes (64 KB); titles and legal bases are short texts"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ProcessDefinition:

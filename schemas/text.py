@@ -9,7 +9,11 @@ and refuses, naming the field path of each:
 - a string containing a lone surrogate (``\\ud800``-``\\udfff``): not encodable as UTF-8;
 - a float that is not finite, is negative zero or whose ``repr`` uses exponent notation: ``jsonb`` stores
   ``1e20`` as ``100000000000000000000`` and ``-0.0`` as ``0``, so the event read back would no longer
-  match its hash. Plain decimals (``24.5``) are fine.
+  match its hash. Plain decimals (``24.5``) are fine;
+- lists and objects nested more than :data:`MAX_DEPTH` levels deep: Temporal's JSON payload converter
+  refuses to write (or, a little less deep, to read back) a payload nested about 200 levels deep, and the
+  workflow's input and recorded events wrap the request in a few more levels, so such a case would be
+  accepted and then never run.
 
 Content is never cleaned inside a workflow: what was hashed must be what is stored.
 """
@@ -23,10 +27,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["MAX_REPORTED", "CleanModel", "unstorable"]
+__all__ = ["MAX_DEPTH", "MAX_REPORTED", "CleanModel", "unstorable"]
 
 MAX_REPORTED = 20
 """At most this many offending values are reported per model."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of lists and objects below a request's root (the root's own fields are level 1)."""
 
 _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
@@ -63,9 +70,14 @@ def unstorable(value: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
     """Every (field path, reason) in ``value`` that cannot be stored and read back unchanged; at most
     :data:`MAX_REPORTED`. Walks dicts, lists and tuples iteratively (no recursion limit to hit)."""
     found: list[tuple[FieldPath, str]] = []
-    stack: list[tuple[FieldPath, Any]] = [(path, value)]
+    stack: list[tuple[FieldPath, Any, int]] = [(path, value, 0)]
     while stack and len(found) < MAX_REPORTED:
-        where, item = stack.pop()
+        where, item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)) and depth > MAX_DEPTH:
+            found.append(
+                (where, f"is nested more than {MAX_DEPTH} levels deep; Temporal's JSON payloads cannot carry it")
+            )
+            continue
         if isinstance(item, str):
             problem = _string_problem(item)
             if problem:
@@ -81,10 +93,10 @@ def unstorable(value: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
                     problem = _string_problem(key)
                     if problem:
                         found.append(((*where, key), f"the key {problem}"))
-                entries.append(((*where, key if isinstance(key, (str, int)) else str(key)), child))
+                entries.append(((*where, key if isinstance(key, (str, int)) else str(key)), child, depth + 1))
             stack.extend(reversed(entries))
         elif isinstance(item, (list, tuple)):
-            stack.extend(reversed([((*where, index), child) for index, child in enumerate(item)]))
+            stack.extend(reversed([((*where, index), child, depth + 1) for index, child in enumerate(item)]))
         # numbers other than floats, booleans, None and already-built models are fine as they are
     return found[:MAX_REPORTED]
 

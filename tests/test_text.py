@@ -20,7 +20,7 @@ from schemas.case import (
     SupplementRequest,
 )
 from schemas.principal import Principal
-from schemas.text import MAX_REPORTED, CleanModel, unstorable
+from schemas.text import MAX_DEPTH, MAX_REPORTED, CleanModel, unstorable
 from tests.cases import APPLICANT, SERVICE, definition, stage
 
 ACTOR = {"id": "alice", "roles": ["reviewer"]}
@@ -65,8 +65,58 @@ def test_the_walker_reports_a_bounded_number_of_problems_and_survives_deep_nesti
     deep: Any = "\x00"
     for _ in range(5000):
         deep = [deep]
-    [(path, _reason)] = unstorable(deep)
-    assert path == (0,) * 5000
+    [(path, reason)] = unstorable(deep)  # the nesting is reported, where it first goes too deep
+    assert path == (0,) * (MAX_DEPTH + 1) and "nested" in reason
+    assert unstorable(_nested(MAX_DEPTH - 1, "\x00")) == [((*("k",) * (MAX_DEPTH - 1), "k"), unstorable("\x00")[0][1])]
+
+
+def _nested(depth: int, leaf: Any = "leaf") -> Any:
+    """``{"k": {"k": ... leaf}}``: ``depth`` objects below the root's own field ``k``."""
+    value = leaf
+    for _ in range(depth):
+        value = {"k": value}
+    return {"k": value}
+
+
+def test_nesting_deeper_than_temporal_carries_is_refused_at_the_edge() -> None:
+    """Regression (hostile-input fault test): application data nested ~250 levels passed validation, the API
+    answered 201, and the worker could not decode the workflow's input (pydantic's JSON parser stops at a
+    recursion limit) so the case never ran and was never recorded; ~600 levels made the start itself a 500
+    (the Temporal client could not serialise the input)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    def start(data: dict[str, Any]) -> GenericStartRequest:
+        return GenericStartRequest.model_validate(
+            {"business_key": "K-1", "title": "t", "applicant": {"id": "a"}, "data": data,
+             "definition": definition(stage("review", assignees=("alice",))).model_dump(mode="json")}
+        )  # fmt: skip
+
+    for depth in (250, 600):
+        with pytest.raises(ValidationError) as error:
+            start(_nested(depth))
+        [found] = fields(error)
+        assert found.startswith("data.k.k.") and "nested more than" in error.value.errors()[0]["msg"]
+
+    deepest = start(_nested(MAX_DEPTH - 3))  # data.k... up to the limit: carried through Temporal intact
+    case = CaseInput(
+        business_key="K-1", definition=deepest.definition, title="t", applicant=APPLICANT, started_by=SERVICE,
+        data=deepest.data,
+    )  # fmt: skip
+    converter = pydantic_data_converter.payload_converter
+    [back] = converter.from_payloads(converter.to_payloads([case]), [CaseInput])
+    assert back.data == case.data
+
+
+def test_reminders_are_counted_back_a_bounded_number_of_working_days() -> None:
+    """Regression (hostile-input fault test): remind_before_working_days had no upper bound; 10**7 made the
+    workflow count back past year 1 (OverflowError in every workflow task), so the started case never ran."""
+    from schemas.process import CaseDeadline, Deadline
+
+    for model in (Deadline, CaseDeadline):
+        assert model.model_validate({"working_days": 20, "remind_before_working_days": 365})
+        with pytest.raises(ValidationError) as error:
+            model.model_validate({"working_days": 20, "remind_before_working_days": 10**7})
+        assert fields(error) == ["remind_before_working_days"]
 
 
 def test_every_request_model_refuses_with_the_field_path() -> None:
@@ -154,3 +204,17 @@ def test_a_denied_request_is_stored_whole_when_small_and_truncated_as_valid_json
     assert record["truncated"] is True and record["bytes"] > DENIED_REQUEST_MAX_BYTES
     assert record["head"].startswith('{"conditions": ["\\"quoted\\" 条件')
     assert "\x00" not in stored
+
+
+def test_a_process_definition_is_bounded_by_its_canonical_json_size() -> None:
+    """Regression (hostile-input fault test): a generic start whose stage title was 1.9 MB passed the 2 MB body
+    limit and was answered 201, but the recording's marker carried the definition three times (5.7 MB, over
+    Temporal's 2 MB payload limit), so every workflow task failed and the case was never recorded."""
+    from schemas.process import DEFINITION_MAX_BYTES, ProcessDefinition
+
+    steps = [stage("review", assignees=("alice",)).model_dump(mode="json")]
+    fine = {"process": "generic", "title": "t" * (DEFINITION_MAX_BYTES // 2), "legal_basis": "Art. 4", "steps": steps}
+    assert ProcessDefinition.model_validate(fine)
+    with pytest.raises(ValidationError) as error:
+        ProcessDefinition.model_validate({**fine, "steps": [{**steps[0], "title": "x" * 1_900_000}]})
+    assert str(DEFINITION_MAX_BYTES) in error.value.errors()[0]["msg"]
