@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
@@ -33,7 +34,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content
@@ -1092,28 +1093,62 @@ def history_paths(paths: Iterable[Path | str]) -> list[Path]:
     return found
 
 
-def make_replayer(workflows: Sequence[type] | None = None) -> Replayer:
-    """A replayer configured as the worker is: same workflows, converter and sandbox."""
+def make_replayer(workflows: Sequence[type] | None = None, *, sandbox: bool = True) -> Replayer:
+    """A replayer configured as the worker is: same workflows, converter and (by default) sandbox.
+
+    ``sandbox=False`` runs the workflow code without the sandbox: the same command-by-command comparison
+    against the history, without the sandbox's import restrictions (see :data:`SANDBOX_FOR_AUDIT`).
+    """
     return Replayer(
         workflows=list(WORKFLOWS if workflows is None else workflows),
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner() if sandbox else UnsandboxedWorkflowRunner(),
     )
+
+
+SANDBOX_FOR_AUDIT = False
+"""Whether ``approvals audit replay`` runs the workflow code in the sandbox (``--sandbox`` forces it).
+
+Why an audit replay may leave the sandbox out (measured: it costs ~3/4 of the replay time, because every
+workflow run re-imports the workflow modules into a fresh sandbox and re-validates their classes):
+
+- **What detects non-determinism is the same either way.** Temporal's core compares the commands the
+  workflow code issues with the events in the history, command by command; the sandboxed and the
+  unsandboxed runner drive the very same workflow instance code and hand core the same commands. A
+  change made without ``workflow.patched`` fails with the same ``NondeterminismError`` at the same history
+  event (``tests/test_replay.py`` replays the corpus and the unguarded change both ways).
+- **What the sandbox adds is a check of the code, not of the history.** It makes a call that is not
+  deterministic (``datetime.now()``, ``random``, I/O, ...) or a module-level side effect fail the workflow
+  task. That is a property of the workflow code, and the code is held to it where it matters: every
+  worker runs workflows in the sandbox (a forbidden call fails the workflow task in production), and CI
+  replays the determinism corpus in the sandbox (``tests/test_replay.py``, ``tests/test_determinism_corpus``,
+  through :func:`make_replayer` and :func:`replay`, whose default stays ``sandbox=True``).
+- **Isolation between runs** (fresh module globals per replayed history) matters only to code that
+  keeps mutable module-level state; ``workflows/`` keeps none (module globals are constant stage
+  definitions), and ``schemas`` is passed through the sandbox anyway.
+
+What is given up, then: an audit replay of code that calls a forbidden API on a path a history
+exercises reports that history clean when its commands match, where the sandbox would report the failed
+workflow task. Use ``approvals audit replay --sandbox`` to replay exactly as the worker runs (e.g. to
+audit a workflow code change before it ships).
+"""
 
 
 async def replay(
     histories: Iterable[HistorySource] | AsyncIterable[HistorySource],
     *,
     workflows: Sequence[type] | None = None,
+    sandbox: bool = True,
 ) -> AsyncIterator[ReplayVerdict]:
     """Replays each history through the workflow code (no server needed), yielding one verdict each.
 
     Each workflow run is a replay of its own: a bundle of a case that continued as new yields one verdict
     per run (a continued run's history starts with the run it continued and the state it carried in).
     Histories are read lazily, one at a time, so thousands of files stream through in constant memory.
-    An unreadable file is a failed verdict, not an exception.
+    An unreadable file is a failed verdict, not an exception. One replayer (one core worker) replays them
+    all; ``sandbox=False``: see :data:`SANDBOX_FOR_AUDIT`.
     """
-    replayer = make_replayer(workflows)
+    replayer = make_replayer(workflows, sandbox=sandbox)
     sources: deque[tuple[str, int]] = deque()  # the replayer works through histories one at a time, in order
     broken: list[ReplayVerdict] = []
 
@@ -1169,23 +1204,43 @@ async def replay(
 
 
 async def replay_all(
-    histories: Iterable[HistorySource] | AsyncIterable[HistorySource], *, workflows: Sequence[type] | None = None
+    histories: Iterable[HistorySource] | AsyncIterable[HistorySource],
+    *,
+    workflows: Sequence[type] | None = None,
+    sandbox: bool = True,
 ) -> list[ReplayVerdict]:
-    return [verdict async for verdict in replay(histories, workflows=workflows)]
+    return [verdict async for verdict in replay(histories, workflows=workflows, sandbox=sandbox)]
 
 
-def _replay_chunk(paths: list[str]) -> list[dict[str, Any]]:
+def _replay_chunk(paths: list[str], sandbox: bool = True) -> list[dict[str, Any]]:
     """Runs in a worker process: replays a chunk of files, returns JSON-ready verdicts."""
     import asyncio
 
     async def run() -> list[dict[str, Any]]:
-        return [v.model_dump(mode="json") for v in await replay_all(paths)]
+        return [v.model_dump(mode="json") for v in await replay_all(paths, sandbox=sandbox)]
 
     return asyncio.run(run())
 
 
-def replay_parallel(paths: Sequence[Path | str], *, jobs: int) -> Iterable[ReplayVerdict]:
-    """Replays files in ``jobs`` processes (replay is CPU-bound Python; one process uses one core)."""
+def replay_jobs(files: int, jobs: int | None = None) -> int:
+    """Processes worth starting for ``files`` history files: ``jobs`` if given, else one per CPU, but one
+    per :data:`FILES_PER_PROCESS` files at most (starting a process and importing the engine costs about
+    as much as replaying that many histories), and never more than there are files."""
+    if jobs is not None and jobs > 0:
+        return max(1, min(jobs, files))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, files // FILES_PER_PROCESS))
+
+
+FILES_PER_PROCESS = 40
+
+
+def replay_parallel(paths: Sequence[Path | str], *, jobs: int, sandbox: bool = True) -> Iterable[ReplayVerdict]:
+    """Replays files in ``jobs`` processes (replay is CPU-bound Python; one process uses one core).
+
+    Each process keeps one replayer for every chunk it gets and reads its files itself (the parent sends
+    paths, not histories); chunks are small enough that the processes finish together.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -1193,7 +1248,7 @@ def replay_parallel(paths: Sequence[Path | str], *, jobs: int) -> Iterable[Repla
     chunks = [[str(p) for p in paths[i : i + chunk]] for i in range(0, len(paths), chunk)]
     # spawn, not fork: the parent may already run Temporal's core runtime threads, which fork does not copy.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_replay_chunk, c) for c in chunks]
+        futures = [pool.submit(_replay_chunk, c, sandbox) for c in chunks]
         for future in as_completed(futures):
             for item in future.result():
                 yield ReplayVerdict.model_validate(item)
@@ -1767,7 +1822,9 @@ __all__ = [
     "recorded_batches",
     "replay",
     "replay_all",
+    "replay_jobs",
     "replay_parallel",
+    "SANDBOX_FOR_AUDIT",
     "runs_of",
     "state_at",
     "timeline",

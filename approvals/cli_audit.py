@@ -174,12 +174,33 @@ def replay(
     case: Annotated[
         list[str] | None, typer.Option("--case", help="Live case id to fetch and replay (repeatable).")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Processes replaying in parallel.")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Processes replaying in parallel (0: one per CPU, one per 40 histories at most).",
+        ),
+    ] = 0,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run the workflow code in the sandbox, exactly as the worker does (about 3x slower; "
+            "non-determinism is detected the same either way, the sandbox also fails forbidden calls).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON verdict per line.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print failures and the summary only.")] = False,
 ) -> None:
-    """Replay histories through the current workflow code (no server needed); exit 3 if any fails."""
-    from approvals.audit import history_paths
+    """Replay histories through the current workflow code (no server needed); exit 3 if any fails.
+
+    History files are replayed in parallel processes, one replayer per process, without the workflow
+    sandbox unless --sandbox is given: the command-by-command comparison with the history that detects
+    non-determinism is the same either way (why: approvals.audit.SANDBOX_FOR_AUDIT).
+    """
+    from approvals.audit import SANDBOX_FOR_AUDIT, history_paths, replay_jobs
 
     if not paths and not case:
         raise _fail("give history paths or --case ids", 2)
@@ -187,21 +208,27 @@ def replay(
         files = history_paths(paths or [])
     except FileNotFoundError as error:
         raise _fail(str(error), 2) from None
+    sandbox = sandbox or SANDBOX_FOR_AUDIT
+    jobs = replay_jobs(len(files), jobs or None)
     started = time.perf_counter()
-    total, failed = _run(_replay(files, list(case or []), jobs, as_json, quiet))
+    total, failed = _run(_replay(files, list(case or []), jobs, sandbox, as_json, quiet))
     elapsed = time.perf_counter() - started
     if not as_json:
         rate = total / elapsed if elapsed else 0.0
         colour = "red" if failed else "green"
+        how = f"{jobs} processes" if files and jobs > 1 else "1 process"
         console.print(
             f"[{colour}]{total - failed} of {total} replayed cleanly[/{colour}]"
             f" ({failed} failed) in {elapsed:.1f}s, {rate:.0f} histories/s"
+            f" ({how}, {'in the sandbox' if sandbox else 'without the sandbox'})"
         )
     if failed or not total:
         raise typer.Exit(AUDIT_FAILED)
 
 
-async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bool, quiet: bool) -> tuple[int, int]:
+async def _replay(
+    files: list[Path], case_ids: list[str], jobs: int, sandbox: bool, as_json: bool, quiet: bool
+) -> tuple[int, int]:
     from approvals.audit import HistorySource, ReplayVerdict, fetch_runs, replay, replay_parallel
 
     total = failed = 0
@@ -222,11 +249,11 @@ async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bo
 
     if files and jobs > 1:
         loop = asyncio.get_running_loop()
-        verdicts = await loop.run_in_executor(None, lambda: list(replay_parallel(files, jobs=jobs)))
+        verdicts = await loop.run_in_executor(None, lambda: list(replay_parallel(files, jobs=jobs, sandbox=sandbox)))
         for verdict in verdicts:
             report(verdict)
     elif files:
-        async for verdict in replay(files):
+        async for verdict in replay(files, sandbox=sandbox):
             report(verdict)
     if case_ids:
         async with _services(database=False) as (client, _):
@@ -239,7 +266,7 @@ async def _replay(files: list[Path], case_ids: list[str], jobs: int, as_json: bo
                         suffix = f" (run {number} of {len(runs)})" if len(runs) > 1 else ""
                         yield (f"case {case_id}{suffix}", history)
 
-            async for verdict in replay(fetched()):
+            async for verdict in replay(fetched(), sandbox=sandbox):
                 report(verdict)
     return total, failed
 
