@@ -38,7 +38,7 @@ import throughput  # type: ignore[import-not-found]  # bench/throughput.py, next
 
 TARGET_RSS_MB = 400.0
 SAMPLE_SECONDS = 0.25
-SETTLE_SAMPLES = 8
+SETTLE_SAMPLES = 4
 
 
 def rss_mb(pid: int) -> float:
@@ -272,10 +272,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds a phase may take (default 3600)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 cases")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100 cases")
     args = parser.parse_args(argv)
     if args.cases is None:
-        args.cases = 200 if args.quick else 10_000
+        args.cases = 100 if args.quick else 10_000
     if args.cases < 1 or args.start_concurrency < 1:
         parser.error("--cases and --start-concurrency must be at least 1")
     return args

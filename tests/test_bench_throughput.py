@@ -54,7 +54,7 @@ def test_quick_throughput_writes_engine_and_bare_figures(tmp_path: Path) -> None
 
 def test_quick_worker_memory_writes_engine_and_bare_rss(tmp_path: Path) -> None:
     report = run_quick("worker_memory.py", tmp_path / "memory.json")
-    assert report["cases"] == 200
+    assert report["cases"] == 100
     for side in ("engine", "bare"):
         for name in ("idle_rss_mb", "loaded_rss_mb", "peak_rss_mb"):
             assert positive(report[side][name]), report[side]
