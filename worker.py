@@ -1,4 +1,5 @@
-"""Runs the engine's Temporal worker: every workflow and activity, on TEMPORAL_TASK_QUEUE.
+"""Runs the engine's Temporal worker (every workflow and activity, on TEMPORAL_TASK_QUEUE) and, beside it,
+the outbox dispatcher that delivers notifications.
 
 Thin on purpose: what runs is declared in ``workflows.WORKFLOWS`` and ``activities.build_activities``;
 this module only wires the clients, the logging interceptor and the shutdown.
@@ -18,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.notifications import OutboxDispatcher
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
 from workflows import WORKFLOWS, workflow_runner
@@ -30,17 +32,44 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """How long running activities get to finish after a stop request before they are cancelled."""
 
 
-def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient) -> Worker:
-    """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE."""
-    return Worker(
+class EngineWorker:
+    """The Temporal worker and the outbox dispatcher, run together with ``async with``.
+
+    On exit the worker drains first (its last records may queue notifications), then the dispatcher stops;
+    whatever is still queued is delivered by the next worker to start.
+    """
+
+    def __init__(self, worker: Worker, dispatcher: OutboxDispatcher) -> None:
+        self.worker = worker
+        self.dispatcher = dispatcher
+        self._running = AsyncExitStack()
+
+    async def __aenter__(self) -> EngineWorker:
+        async with AsyncExitStack() as starting:
+            await starting.enter_async_context(self.dispatcher.running())
+            await starting.enter_async_context(self.worker)
+            self._running = starting.pop_all()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._running.aclose()
+
+
+def build_worker(
+    client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient
+) -> EngineWorker:
+    """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE, with the
+    dispatcher delivering the outbox through ``http_client``."""
+    worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(pool, settings, http_client),
+        activities=build_activities(pool, settings),
         workflow_runner=workflow_runner(),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+    return EngineWorker(worker, OutboxDispatcher(pool, http_client, settings))
 
 
 async def run_worker(

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-import httpx
 
 from activities.calendar import CalendarActivities
 from activities.notifications import NotificationActivities
@@ -15,12 +14,10 @@ from activities.storage import StorageActivities
 from approvals.settings import Settings
 
 
-def build_activities(
-    pool: asyncpg.Pool, settings: Settings, http_client: httpx.AsyncClient
-) -> list[Callable[..., Any]]:
-    """The activities a worker registers, bound to its shared pool and HTTP client."""
+def build_activities(pool: asyncpg.Pool, settings: Settings) -> list[Callable[..., Any]]:
+    """The activities a worker registers, bound to its shared pool."""
     storage = StorageActivities(pool)
-    notifications = NotificationActivities(pool, http_client, settings)
-    publication = PublicationActivities(notifications, settings.publication_webhook_url)
+    notifications = NotificationActivities(pool)
+    publication = PublicationActivities(pool, settings.publication_webhook_url)
     calendar = CalendarActivities(settings.calendar_path)
     return [storage.record_events, notifications.notify, publication.publish_disclosure, calendar.load_calendar]

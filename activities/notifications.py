@@ -1,9 +1,14 @@
-"""Notification activity: every notification goes through the ``outbox`` table, keyed by its idempotency key.
+"""Notifications leave through the ``outbox`` table, one row per idempotency key, delivered by a dispatcher.
 
-A notification is a courtesy, never a step of the procedure: a receiver that is down must not hold up
-or fail a case. So a webhook is retried a few times within the activity and, if it still fails, the
-outbox row is marked ``failed`` (kept for redelivery) and the activity returns normally. A delivered
-key is never sent again, however often Temporal retries the activity.
+A case's notifications are written by the recording activity in the same transaction as the events that
+caused them (:func:`enqueue`), so a notification exists exactly when its event does and costs the case no
+Temporal activity of its own. The :class:`OutboxDispatcher` running in every worker process delivers due
+rows: it claims them under a lease with ``FOR UPDATE SKIP LOCKED`` (several workers never post the same
+row at once), makes one attempt per claim and, when a receiver fails, schedules the next attempt with
+backoff; after the last attempt the row is ``failed`` and kept. A notification is a courtesy, never a step
+of the procedure: a receiver that is down never holds up or fails a case. A delivered key is never sent
+again; a worker killed between a receiver's answer and the row's update can post one key twice, so
+receivers deduplicate by ``X-Approvals-Idempotency-Key``.
 
 Webhooks are signed with the ``WEBHOOK_SIGNING_SECRET``: ``X-Approvals-Timestamp: <Unix seconds>`` and
 ``X-Approvals-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." followed by the exact body bytes>``.
@@ -19,6 +24,8 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,15 +51,62 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
+OUTBOX_CHANNEL = "outbox_pending"
+"""PostgreSQL NOTIFY channel that wakes the dispatchers when rows are queued (they also poll)."""
+
+_CLAIM_DUE = """
+UPDATE outbox SET claimed_until = now() + make_interval(secs => $2)
+WHERE idempotency_key IN (
+    SELECT idempotency_key FROM outbox
+    WHERE status = 'pending' AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY next_attempt_at, position
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING idempotency_key, case_id, channel, kind, recipient, subject, data::text AS data, attempts, position
+"""
+
 _MARK_DELIVERED = """
-UPDATE outbox SET status = 'delivered', attempts = attempts + $2, last_error = NULL, delivered_at = now()
+UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, delivered_at = now(),
+    claimed_until = NULL
+WHERE idempotency_key = $1
+"""
+
+_RETRY_LATER = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3),
+    claimed_until = NULL
 WHERE idempotency_key = $1
 """
 
 _MARK_FAILED = """
-UPDATE outbox SET status = 'failed', attempts = attempts + $2, last_error = $3
+UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_until = NULL
 WHERE idempotency_key = $1
 """
+
+
+async def enqueue(connection: asyncpg.Connection | asyncpg.Pool, notifications: Sequence[Notification]) -> None:
+    """Queues ``notifications`` (a key already queued is left as it is) and wakes the dispatchers.
+
+    Inside a transaction both take effect at commit: the rows with the events that caused them, or not at all.
+    """
+    if not notifications:
+        return
+    await connection.executemany(
+        _INSERT_OUTBOX,
+        [
+            (
+                n.idempotency_key,
+                n.case_id,
+                n.channel.value,
+                n.kind,
+                n.recipient,
+                n.subject,
+                json.dumps(n.data, ensure_ascii=False, default=str),
+            )
+            for n in notifications
+        ],
+    )
+    await connection.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
 
 
 DEFAULT_TOLERANCE_SECONDS = 300
@@ -109,18 +163,33 @@ def webhook_body(notification: Notification) -> bytes:
 
 @dataclass(frozen=True)
 class WebhookRetry:
-    """In-activity retries of one webhook: ``attempts`` in all, waiting ``first_delay_seconds``, then doubling."""
+    """Delivery attempts of one webhook: ``attempts`` in all, the first retry after ``first_delay_seconds``,
+    then doubling up to ``max_delay_seconds`` (the defaults keep trying for about twenty minutes)."""
 
-    attempts: int = 3
-    first_delay_seconds: float = 0.5
+    attempts: int = 10
+    first_delay_seconds: float = 2.0
+    max_delay_seconds: float = 300.0
 
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before attempt number ``attempt`` (2, 3, ...)."""
-        return self.first_delay_seconds * float(2 ** (attempt - 2))
+    def delay_after(self, attempt: int) -> float:
+        """Seconds between attempt number ``attempt`` (1, 2, ...) and the next one."""
+        return min(self.max_delay_seconds, self.first_delay_seconds * float(2 ** (attempt - 1)))
 
 
 class NotificationActivities:
-    """Sends notifications; one instance per worker, sharing its pool and HTTP client."""
+    """The ``notify`` activity of cases started before notifications went through the record: it only
+    queues (the dispatcher delivers), so those cases and new ones share one delivery path."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @activity.defn(name="notify")
+    async def notify(self, notification: Notification) -> DeliveryResult:
+        await enqueue(self._pool, [notification])
+        return DeliveryResult(idempotency_key=notification.idempotency_key, status="queued")
+
+
+class OutboxDispatcher:
+    """Delivers due outbox rows until stopped; one per worker process, sharing its pool and HTTP client."""
 
     def __init__(
         self,
@@ -129,34 +198,102 @@ class NotificationActivities:
         settings: Settings,
         *,
         retry: WebhookRetry = WebhookRetry(),
+        batch_size: int = 50,
+        poll_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
         self._http = http
         self._settings = settings
         self._retry = retry
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
 
-    @activity.defn(name="notify")
-    async def notify(self, notification: Notification) -> DeliveryResult:
-        """Delivers ``notification`` once; returns ``duplicate`` when its key was delivered before.
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed row is left to its claimant: longer than any one attempt can take, so a live
+        dispatcher never has its row taken over, while one that died releases it within this time."""
+        return 2 * self._settings.webhook_timeout_seconds + 30
 
-        Never raises for a failing receiver: the result is ``failed`` and the outbox row keeps the error.
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Delivers in the background while the block runs; stops (finishing the rows in hand) on exit."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.run(stop), name="outbox-dispatcher")
+        try:
+            yield
+        finally:
+            stop.set()
+            self._wake.set()
+            await task
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Delivers due rows, woken by NOTIFY or every ``poll_seconds``; survives PostgreSQL going away."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self._listen()
+                    delivered = await self.deliver_due()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    log.warning("outbox.unavailable", error=f"{type(error).__name__}: {error}")
+                    await self._drop_listener()
+                    delivered = 0
+                if delivered < self._batch_size:  # a full batch: more may be due at once
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+        finally:
+            await self._drop_listener()
+
+    async def deliver_due(self) -> int:
+        """One pass: claims up to ``batch_size`` due rows and makes one delivery attempt of each.
+
+        Cases are served concurrently, each case's rows one after the other in the order they were queued,
+        so a service sees a case's status changes in the order they happened (``data.seq`` orders them
+        anyway, should a retried one arrive late).
         """
-        key = notification.idempotency_key
-        await self._pool.execute(
-            _INSERT_OUTBOX,
-            key,
-            notification.case_id,
-            notification.channel.value,
-            notification.kind,
-            notification.recipient,
-            notification.subject,
-            json.dumps(notification.data, ensure_ascii=False, default=str),
-        )
-        status = await self._pool.fetchval("SELECT status FROM outbox WHERE idempotency_key = $1", key)
-        if status == "delivered":
-            log.info("notification.duplicate", idempotency_key=key, case_id=notification.case_id)
-            return DeliveryResult(idempotency_key=key, status="duplicate")
+        rows = await self._pool.fetch(_CLAIM_DUE, self._batch_size, self.lease_seconds)
+        by_case: dict[str, list[asyncpg.Record]] = {}
+        for row in sorted(rows, key=lambda row: row["position"]):
+            by_case.setdefault(row["case_id"], []).append(row)
+        await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
+        return len(rows)
 
+    async def _deliver_in_order(self, rows: list[asyncpg.Record]) -> None:
+        for row in rows:
+            await self._deliver(row)
+
+    async def _listen(self) -> None:
+        """Holds one pooled connection LISTENing on :data:`OUTBOX_CHANNEL` (taken again after it broke)."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        await self._drop_listener()
+        listener = await self._pool.acquire()
+        self._listener = listener
+        await listener.add_listener(OUTBOX_CHANNEL, self._on_queued)
+
+    def _on_queued(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with suppress(Exception):
+                await listener.remove_listener(OUTBOX_CHANNEL, self._on_queued)
+            await self._pool.release(listener)
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        notification = Notification(
+            idempotency_key=row["idempotency_key"],
+            case_id=row["case_id"],
+            channel=Channel(row["channel"]),
+            kind=row["kind"],
+            recipient=row["recipient"],
+            subject=row["subject"],
+            data=json.loads(row["data"]),
+        )
+        key, attempt = notification.idempotency_key, row["attempts"] + 1
         if notification.channel is Channel.log:
             log.info(
                 "notification",
@@ -167,59 +304,49 @@ class NotificationActivities:
                 subject=notification.subject,
                 data=notification.data,
             )
-            await self._pool.execute(_MARK_DELIVERED, key, 1)
-            return DeliveryResult(idempotency_key=key, status="delivered", attempts=1)
-
-        attempts, error = await self._post_webhook(notification)
+            await self._pool.execute(_MARK_DELIVERED, key)
+            return
+        error, worth_retrying = await self._post_webhook(notification)
         if error is None:
-            await self._pool.execute(_MARK_DELIVERED, key, attempts)
+            await self._pool.execute(_MARK_DELIVERED, key)
             log.info(
-                "notification.webhook_delivered", idempotency_key=key, case_id=notification.case_id, attempts=attempts
+                "notification.webhook_delivered", idempotency_key=key, case_id=notification.case_id, attempt=attempt
             )
-            return DeliveryResult(idempotency_key=key, status="delivered", attempts=attempts)
-        await self._pool.execute(_MARK_FAILED, key, attempts, error)
-        log.warning(
-            "notification.webhook_failed",
-            idempotency_key=key,
-            case_id=notification.case_id,
-            url=notification.recipient,
-            attempts=attempts,
-            error=error,
-        )
-        return DeliveryResult(idempotency_key=key, status="failed", attempts=attempts, error=error)
+        elif worth_retrying and attempt < self._retry.attempts:
+            delay = self._retry.delay_after(attempt)
+            await self._pool.execute(_RETRY_LATER, key, error, delay)
+            log.info(
+                "notification.webhook_attempt_failed", idempotency_key=key, attempt=attempt, error=error, retry_in=delay
+            )
+        else:
+            await self._pool.execute(_MARK_FAILED, key, error)
+            log.warning(
+                "notification.webhook_failed",
+                idempotency_key=key,
+                case_id=notification.case_id,
+                url=notification.recipient,
+                attempts=attempt,
+                error=error,
+            )
 
-    async def _post_webhook(self, notification: Notification) -> tuple[int, str | None]:
-        """POSTs with retries; returns the number of attempts made and the last error (None on success)."""
+    async def _post_webhook(self, notification: Notification) -> tuple[str | None, bool]:
+        """One signed POST; the error (None on success) and whether another attempt could succeed."""
         body = webhook_body(notification)
+        timestamp = str(int(time.time()))  # signed with the body: each attempt is signed afresh
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             IDEMPOTENCY_KEY_HEADER: notification.idempotency_key,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign_body(self._settings.webhook_signing_secret, timestamp, body),
         }
-        error: str | None = None
-        for attempt in range(1, self._retry.attempts + 1):
-            if attempt > 1:
-                await asyncio.sleep(self._retry.delay_before(attempt))
-            timestamp = str(int(time.time()))  # signed with the body: each attempt is signed afresh
-            signature = sign_body(self._settings.webhook_signing_secret, timestamp, body)
-            try:
-                response = await self._http.post(
-                    notification.recipient,
-                    content=body,
-                    headers={**headers, TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature},
-                    timeout=self._settings.webhook_timeout_seconds,
-                )
-            except (httpx.HTTPError, httpx.InvalidURL) as failure:
-                error = f"{type(failure).__name__} posting to {notification.recipient}: {failure}"
-            else:
-                if response.is_success:
-                    return attempt, None
-                error = f"HTTP {response.status_code} from {notification.recipient}"
-                if response.status_code in _NOT_WORTH_RETRYING:
-                    return attempt, error
-            log.info(
-                "notification.webhook_attempt_failed",
-                idempotency_key=notification.idempotency_key,
-                attempt=attempt,
-                error=error,
+        try:
+            response = await self._http.post(
+                notification.recipient, content=body, headers=headers, timeout=self._settings.webhook_timeout_seconds
             )
-        return self._retry.attempts, error
+        except (httpx.HTTPError, httpx.InvalidURL) as failure:
+            return f"{type(failure).__name__} posting to {notification.recipient}: {failure}", True
+        if response.is_success:
+            return None, True
+        return f"HTTP {response.status_code} from {notification.recipient}", (
+            response.status_code not in _NOT_WORTH_RETRYING
+        )

@@ -16,6 +16,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notifications import enqueue
 from schemas.records import RecordBatch, RecordReceipt, TaskProjection
 
 log = structlog.get_logger(__name__)
@@ -141,7 +142,11 @@ def _task_args(task: TaskProjection) -> tuple[Any, ...]:
 
 def _check_batch(batch: RecordBatch) -> None:
     """A batch mixing cases is a bug in the workflow; retrying would not change it."""
-    mentioned = {event.case_id for event in batch.events} | {task.case_id for task in batch.tasks}
+    mentioned = (
+        {event.case_id for event in batch.events}
+        | {task.case_id for task in batch.tasks}
+        | {notification.case_id for notification in batch.notifications}
+    )
     foreign = sorted((mentioned | {batch.case.case_id}) - {batch.case_id})
     if foreign:
         raise ApplicationError(
@@ -159,7 +164,8 @@ class StorageActivities:
 
     @activity.defn(name="record_events")
     async def record_events(self, batch: RecordBatch) -> RecordReceipt:
-        """Stores new events and upserts the case and task projections in one transaction.
+        """Stores new events, upserts the case and task projections and queues the batch's notifications,
+        in one transaction.
 
         Returns:
             The batch and how many of its events were new (0 when a retry finds everything already stored).
@@ -199,6 +205,7 @@ class StorageActivities:
             await connection.execute(_UPSERT_CASE, *_case_args(batch))
             if batch.tasks:
                 await connection.executemany(_UPSERT_TASK, [_task_args(task) for task in batch.tasks])
+            await enqueue(connection, batch.notifications)
         log.info(
             "audit.recorded",
             case_id=batch.case_id,

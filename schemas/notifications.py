@@ -29,7 +29,10 @@ class Notification(BaseModel):
 
 class DeliveryResult(BaseModel):
     idempotency_key: str
-    status: str = Field(description="`delivered`, `failed` (retries exhausted; kept for redelivery) or `duplicate`.")
+    status: str = Field(
+        description="`queued` (in the outbox for the dispatcher); histories of earlier versions also hold "
+        "`delivered`, `failed` and `duplicate`, when the activity delivered itself."
+    )
     attempts: int = 0
     error: str | None = None
 

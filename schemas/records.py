@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import DomainEvent
+from schemas.notifications import Notification
 
 
 class CaseProjection(BaseModel):
@@ -75,6 +76,9 @@ class RecordBatch(BaseModel):
     events: list[DomainEvent]
     case: CaseProjection
     tasks: list[TaskProjection] = Field(default_factory=list)
+    notifications: list[Notification] = Field(
+        default_factory=list, description="Queued in the outbox with the events that caused them."
+    )
 
 
 class RecordReceipt(BaseModel):

@@ -148,3 +148,26 @@ async def recorded_when(db_pool: asyncpg.Pool, case_id: str, type_: str, *, time
             raise AssertionError(f"case {case_id} never recorded {type_}")
         await asyncio.sleep(0.05)
     return rows[0]
+
+
+async def outbox_when(
+    db_pool: asyncpg.Pool,
+    case_id: str,
+    predicate: Callable[[list[asyncpg.Record]], bool],
+    *,
+    kind: str | None = None,
+    timeout: float = 20,
+) -> list[asyncpg.Record]:
+    """The case's outbox rows (of ``kind`` only, if given) once ``predicate`` holds (delivery is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = await db_pool.fetch(
+            "SELECT * FROM outbox WHERE case_id = $1 AND ($2::text IS NULL OR kind = $2) ORDER BY position",
+            case_id,
+            kind,
+        )
+        if predicate(rows):
+            return rows
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the outbox of {case_id} never reached the expected state: {[dict(r) for r in rows]}")
+        await asyncio.sleep(0.05)

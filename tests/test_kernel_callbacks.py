@@ -11,7 +11,17 @@ from activities.notifications import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_
 from approvals.settings import load_settings
 from schemas.case import CaseStatus, DecideRequest, MissingItem, RequestSupplementRequest, SupplementRequest
 from schemas.process import Decision
-from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when
+from tests.cases import (
+    APPLICANT,
+    definition,
+    finished,
+    open_tasks,
+    outbox_when,
+    person,
+    stage,
+    start_case,
+    view_when,
+)
 from tests.fixtures.webhooks import WebhookReceiver, closed_port
 from workflows.generic import ApprovalWorkflow
 
@@ -38,6 +48,7 @@ async def test_every_status_change_is_posted_signed_to_the_callback_url(
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle, result = await drive_to_approval(time_skipping_env, queue, receiver.url)
+        await receiver.wait_for(3)
 
     assert result.status is CaseStatus.approved
     bodies = [json.loads(request.body) for request in receiver.received]
@@ -58,10 +69,14 @@ async def test_an_unreachable_callback_never_blocks_the_case_and_stays_in_the_ou
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle, result = await drive_to_approval(time_skipping_env, queue, f"http://127.0.0.1:{closed_port()}/hook")
+        failed = await outbox_when(
+            db_pool,
+            handle.id,
+            lambda rows: len(rows) == 3 and all(r["attempts"] for r in rows),
+            kind="case.status_changed",
+        )
 
     assert result.status is CaseStatus.approved
-    failed = await db_pool.fetch(
-        "SELECT status, last_error FROM outbox WHERE case_id = $1 AND kind = 'case.status_changed'", handle.id
-    )
-    assert len(failed) == 3 and {row["status"] for row in failed} == {"failed"}
-    assert all("127.0.0.1" in row["last_error"] for row in failed)
+    assert {row["kind"] for row in failed} == {"case.status_changed"}
+    assert {row["status"] for row in failed} == {"pending"}  # tried again later, with backoff
+    assert all("127.0.0.1" in row["last_error"] and row["next_attempt_at"] > row["created_at"] for row in failed)

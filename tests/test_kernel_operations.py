@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from pydantic import BaseModel
 from temporalio import workflow
@@ -175,15 +174,14 @@ class LingeringApprovalWorkflow(KernelWorkflow):
 @asynccontextmanager
 async def lingering_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> AsyncIterator[str]:
     task_queue = f"test-linger-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient() as http:
-        async with Worker(
-            env.client,
-            task_queue=task_queue,
-            workflows=[*WORKFLOWS, LingeringApprovalWorkflow],
-            activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2), http),
-            workflow_runner=UnsandboxedWorkflowRunner(),
-        ):
-            yield task_queue
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[*WORKFLOWS, LingeringApprovalWorkflow],
+        activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2)),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        yield task_queue
 
 
 # ---------------------------------------------------------------- claim / unclaim

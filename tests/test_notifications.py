@@ -1,7 +1,9 @@
-"""The notify activity against a real local HTTP receiver: signed, sent once, and never failing the case."""
+"""The outbox dispatcher against a real local HTTP receiver: signed, sent once, retried with backoff, and
+never failing a case; two dispatchers never post the same row."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,26 +21,34 @@ from activities.notifications import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     NotificationActivities,
+    OutboxDispatcher,
     WebhookRetry,
+    enqueue,
     sign_body,
     verify_signature,
 )
 from approvals.settings import load_settings
-from schemas.notifications import Channel, DeliveryResult, Notification
+from schemas.notifications import Channel, Notification
 from tests.fixtures.webhooks import WebhookReceiver, closed_port
 
 SECRET = "test-webhook-secret"
+RETRY = WebhookRetry(attempts=3, first_delay_seconds=0.01)
 
 
 @pytest.fixture
-async def notifier(db_pool: asyncpg.Pool) -> AsyncIterator[NotificationActivities]:
-    async with httpx.AsyncClient() as http:
-        yield NotificationActivities(
-            db_pool,
-            http,
-            load_settings(webhook_signing_secret=SECRET, webhook_timeout_seconds=2),
-            retry=WebhookRetry(attempts=3, first_delay_seconds=0.01),
-        )
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def dispatcher_of(db_pool: asyncpg.Pool, http: httpx.AsyncClient) -> OutboxDispatcher:
+    settings = load_settings(webhook_signing_secret=SECRET, webhook_timeout_seconds=2)
+    return OutboxDispatcher(db_pool, http, settings, retry=RETRY)
+
+
+@pytest.fixture
+def dispatcher(db_pool: asyncpg.Pool, http: httpx.AsyncClient) -> OutboxDispatcher:
+    return dispatcher_of(db_pool, http)
 
 
 def notification(recipient: str, *, channel: Channel = Channel.webhook) -> Notification:
@@ -53,26 +63,31 @@ def notification(recipient: str, *, channel: Channel = Channel.webhook) -> Notif
     )
 
 
-async def notify(notifier: NotificationActivities, message: Notification) -> DeliveryResult:
-    return await ActivityEnvironment().run(notifier.notify, message)
-
-
 async def outbox_row(pool: asyncpg.Pool, key: str) -> asyncpg.Record:
-    row = await pool.fetchrow(
-        "SELECT status, attempts, last_error, delivered_at FROM outbox WHERE idempotency_key = $1", key
-    )
+    row = await pool.fetchrow("SELECT * FROM outbox WHERE idempotency_key = $1", key)
     assert row is not None
     return row
 
 
+async def deliver_until_settled(dispatcher: OutboxDispatcher, pool: asyncpg.Pool, key: str) -> asyncpg.Record:
+    """Runs dispatcher passes until the row is delivered or failed (retries are due after 10-40 ms)."""
+    for _ in range(200):
+        await dispatcher.deliver_due()
+        row = await outbox_row(pool, key)
+        if row["status"] != "pending":
+            return row
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{key} is still pending: {dict(row)}")
+
+
 async def test_webhook_is_posted_signed_with_the_agreed_body_and_headers(
-    notifier: NotificationActivities, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
     message = notification(receiver.url)
+    await enqueue(db_pool, [message])
 
-    result = await notify(notifier, message)
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    assert (result.status, result.attempts, result.error) == ("delivered", 1, None)
     [request] = receiver.received
     assert request.path == "/hooks/approvals"
     timestamp, signature = request.headers[TIMESTAMP_HEADER.lower()], request.headers[SIGNATURE_HEADER.lower()]
@@ -90,7 +105,6 @@ async def test_webhook_is_posted_signed_with_the_agreed_body_and_headers(
         "subject": "项目备案已批准",
         "data": message.data,
     }
-    row = await outbox_row(db_pool, message.idempotency_key)
     assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 1, None)
     assert row["delivered_at"] is not None
 
@@ -111,24 +125,34 @@ def test_the_timestamp_is_signed_so_a_captured_webhook_cannot_be_replayed() -> N
     assert not verify_signature(SECRET, "-1", body, signature, tolerance_seconds=None)
 
 
-async def test_a_delivered_key_is_not_posted_again(notifier: NotificationActivities, receiver: WebhookReceiver) -> None:
+async def test_a_key_queued_again_after_delivery_is_not_posted_again(
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+) -> None:
     message = notification(receiver.url)
+    await enqueue(db_pool, [message])
+    await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    first = await notify(notifier, message)
-    second = await notify(notifier, message)
+    await enqueue(db_pool, [message])  # e.g. a recording retried after its reply was lost
+    await dispatcher.deliver_due()
 
-    assert (first.status, second.status) == ("delivered", "duplicate")
     assert len(receiver.received) == 1
+    assert (await outbox_row(db_pool, message.idempotency_key))["attempts"] == 1
 
 
-async def test_a_transient_failure_is_retried_within_the_activity(
-    notifier: NotificationActivities, receiver: WebhookReceiver
+async def test_a_transient_failure_is_tried_again_later_signed_afresh(
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
     receiver.statuses = [503, 200]
+    message = notification(receiver.url)
+    await enqueue(db_pool, [message])
 
-    result = await notify(notifier, notification(receiver.url))
+    await dispatcher.deliver_due()
+    waiting = await outbox_row(db_pool, message.idempotency_key)
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    assert (result.status, result.attempts) == ("delivered", 2)
+    assert (waiting["status"], waiting["attempts"]) == ("pending", 1)
+    assert "HTTP 503" in waiting["last_error"] and waiting["next_attempt_at"] > waiting["created_at"]
+    assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 2, None)
     assert len(receiver.received) == 2
     for request in receiver.received:  # every attempt carries its own timestamp, signed with the body
         headers = request.headers
@@ -138,58 +162,107 @@ async def test_a_transient_failure_is_retried_within_the_activity(
     assert receiver.received[0].body == receiver.received[1].body
 
 
-async def test_an_endpoint_answering_500_marks_the_row_failed_and_the_activity_returns(
-    notifier: NotificationActivities, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+async def test_an_endpoint_answering_500_is_marked_failed_after_the_last_attempt(
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
     receiver.statuses = [500]
     message = notification(receiver.url)
+    await enqueue(db_pool, [message])
 
-    result = await notify(notifier, message)
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    assert (result.status, result.attempts) == ("failed", 3)
-    assert result.error is not None and "HTTP 500" in result.error
-    assert len(receiver.received) == 3
-    row = await outbox_row(db_pool, message.idempotency_key)
-    assert (row["status"], row["attempts"], row["last_error"]) == ("failed", 3, result.error)
+    assert (row["status"], row["attempts"]) == ("failed", RETRY.attempts)
+    assert "HTTP 500" in row["last_error"]
+    assert len(receiver.received) == RETRY.attempts
 
 
-async def test_a_closed_port_marks_the_row_failed_and_the_activity_returns(
-    notifier: NotificationActivities, db_pool: asyncpg.Pool
+async def test_a_closed_port_is_marked_failed_after_the_last_attempt(
+    dispatcher: OutboxDispatcher, db_pool: asyncpg.Pool
 ) -> None:
     message = notification(f"http://127.0.0.1:{closed_port()}/hooks")
+    await enqueue(db_pool, [message])
 
-    result = await notify(notifier, message)
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    assert (result.status, result.attempts) == ("failed", 3)
-    assert result.error is not None and "ConnectError" in result.error
-    assert (await outbox_row(db_pool, message.idempotency_key))["status"] == "failed"
+    assert (row["status"], row["attempts"]) == ("failed", RETRY.attempts)
+    assert "ConnectError" in row["last_error"]
 
 
-async def test_a_rejected_request_is_not_retried(notifier: NotificationActivities, receiver: WebhookReceiver) -> None:
+async def test_a_rejected_request_is_not_tried_again(
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+) -> None:
     receiver.statuses = [400]
+    message = notification(receiver.url)
+    await enqueue(db_pool, [message])
 
-    result = await notify(notifier, notification(receiver.url))
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
 
-    assert (result.status, result.attempts) == ("failed", 1)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
     assert len(receiver.received) == 1
 
 
-async def test_a_failed_key_is_delivered_when_notified_again(
-    notifier: NotificationActivities, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+async def test_log_channel_is_delivered_once(dispatcher: OutboxDispatcher, db_pool: asyncpg.Pool) -> None:
+    message = notification("li.wei", channel=Channel.log)
+    await enqueue(db_pool, [message, message])
+
+    row = await deliver_until_settled(dispatcher, db_pool, message.idempotency_key)
+
+    assert (row["status"], row["attempts"]) == ("delivered", 1)
+
+
+async def test_two_dispatchers_never_post_the_same_row(
+    http: httpx.AsyncClient, receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
-    receiver.statuses = [500, 500, 500, 200]
-    message = notification(receiver.url)
+    messages = [notification(receiver.url) for _ in range(40)]
+    await enqueue(db_pool, messages)
+    first, second = dispatcher_of(db_pool, http), dispatcher_of(db_pool, http)
 
-    assert (await notify(notifier, message)).status == "failed"
-    assert (await notify(notifier, message)).status == "delivered"
+    for _ in range(20):
+        await asyncio.gather(first.deliver_due(), second.deliver_due())
+        if len(receiver.received) >= len(messages):
+            break
 
-    row = await outbox_row(db_pool, message.idempotency_key)
-    assert (row["status"], row["attempts"], row["last_error"]) == ("delivered", 4, None)
+    keys = [request.headers[IDEMPOTENCY_KEY_HEADER.lower()] for request in receiver.received]
+    assert sorted(keys) == sorted(message.idempotency_key for message in messages)  # each once
 
 
-async def test_log_channel_is_delivered_once(notifier: NotificationActivities, db_pool: asyncpg.Pool) -> None:
+async def test_a_row_claimed_by_a_dispatcher_that_died_is_taken_over_when_its_lease_ends(
+    dispatcher: OutboxDispatcher, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+) -> None:
+    held, abandoned = notification(receiver.url), notification(receiver.url)
+    await enqueue(db_pool, [held, abandoned])
+    await db_pool.execute(
+        "UPDATE outbox SET claimed_until = now() + interval '1 hour' WHERE idempotency_key = $1", held.idempotency_key
+    )
+    await db_pool.execute(
+        "UPDATE outbox SET claimed_until = now() - interval '1 second' WHERE idempotency_key = $1",
+        abandoned.idempotency_key,
+    )
+
+    await deliver_until_settled(dispatcher, db_pool, abandoned.idempotency_key)
+
+    assert [request.headers[IDEMPOTENCY_KEY_HEADER.lower()] for request in receiver.received] == [
+        abandoned.idempotency_key
+    ]
+    assert (await outbox_row(db_pool, held.idempotency_key))["status"] == "pending"  # still its claimant's
+
+
+async def test_a_case_started_before_the_outbox_change_queues_through_its_notify_activity(
+    db_pool: asyncpg.Pool,
+) -> None:
     message = notification("li.wei", channel=Channel.log)
 
-    assert (await notify(notifier, message)).status == "delivered"
-    assert (await notify(notifier, message)).status == "duplicate"
-    assert (await outbox_row(db_pool, message.idempotency_key))["attempts"] == 1
+    result = await ActivityEnvironment().run(NotificationActivities(db_pool).notify, message)
+
+    assert result.status == "queued"
+    assert (await outbox_row(db_pool, message.idempotency_key))["status"] in ("pending", "delivered")
+
+
+async def test_the_running_dispatcher_is_woken_by_a_queued_row(
+    http: httpx.AsyncClient, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+) -> None:
+    slow_poll = OutboxDispatcher(db_pool, http, load_settings(webhook_signing_secret=SECRET), poll_seconds=60)
+    async with slow_poll.running():
+        await asyncio.sleep(0.2)  # listening, waiting for its next poll in a minute
+        await enqueue(db_pool, [notification(receiver.url)])
+        await receiver.wait_for(1, timeout=10)

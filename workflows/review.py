@@ -189,6 +189,8 @@ class KernelWorkflow:
         self._dirty_tasks: set[str] = set()
         self._record_lock = asyncio.Lock()
         self._notifications: list[asyncio.Future[Any]] = []
+        """notify activities of a case that started before "notifications-in-the-record"."""
+        self._unsent: list[Notification] = []
         self._finished = False
         self._supervision_round = 0
         self._next_review_at: datetime | None = None
@@ -1051,20 +1053,23 @@ class KernelWorkflow:
     async def _record(self) -> None:
         """Writes every unrecorded event with the projections it leads to, one batch at a time, in order."""
         async with self._record_lock:
-            if not self._unrecorded:
+            if not self._unrecorded and not self._unsent:
                 return
             events, self._unrecorded = self._unrecorded, []
+            notifications, self._unsent = self._unsent, []
             task_ids, self._dirty_tasks = self._dirty_tasks, set()
             batch = RecordBatch(
                 case_id=self._case_id,
                 events=events,
                 case=self._case_projection(),
                 tasks=[self._task_projection(self._tasks[task_id]) for task_id in sorted(task_ids)],
+                notifications=notifications,
             )
             try:
                 await self._execute_bookkeeping("record_events", batch, None)
             except BaseException:  # e.g. AUDIT_CONFLICT or cancellation: nothing sealed may be forgotten
                 self._unrecorded = events + self._unrecorded
+                self._unsent = notifications + self._unsent
                 self._dirty_tasks |= task_ids
                 raise
 
@@ -1095,7 +1100,14 @@ class KernelWorkflow:
         )
 
     def _send(self, notification: Notification) -> None:
-        """Fire and forget: a failing channel never blocks or fails the case (the outbox keeps it)."""
+        """Queues a notification; a failing channel never blocks or fails the case.
+
+        Since "notifications-in-the-record" it travels in the next record batch, written to the outbox in the
+        same transaction as the events (the outbox dispatcher delivers it): no activity, no workflow task.
+        """
+        if workflow.patched("notifications-in-the-record"):
+            self._unsent.append(notification)
+            return
         self._notifications.append(
             workflow.start_activity(
                 "notify",
