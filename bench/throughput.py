@@ -403,6 +403,7 @@ class Context:
     desks_per_role: int
     start_concurrency: int
     timeout: float
+    stall_seconds: float = 120.0
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
 
     @property
@@ -502,22 +503,34 @@ class LoadFigures:
     start: dict[str, float]
     inbox: dict[str, float] | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 async def run_until(
-    done: asyncio.Event, workers: list[asyncio.Task[Any]], timeout: float, what: Callable[[], str]
+    done: asyncio.Event,
+    workers: list[asyncio.Task[Any]],
+    timeout: float,
+    what: Callable[[], str],
+    progress: Callable[[], int],
+    stall_seconds: float,
 ) -> None:
-    """Waits for ``done``; a worker task's failure or the timeout ends the phase with an error."""
+    """Waits for ``done``; a worker task's failure, the timeout, or ``stall_seconds`` without ``progress`` (a
+    count of successful steps) ends the phase with an error."""
     waiter = asyncio.ensure_future(done.wait())
     deadline = time.monotonic() + timeout
     pending: set[asyncio.Future[Any]] = {waiter, *workers}
+    seen, seen_at = progress(), time.monotonic()
     try:
         while not done.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if progress() != seen:
+                seen, seen_at = progress(), now
+            if now > deadline:
                 raise BenchError(f"{what()}: not finished in {timeout:g}s")
-            finished, pending = await asyncio.wait(pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if now - seen_at > stall_seconds:
+                raise BenchError(f"{what()}: no step succeeded for {stall_seconds:g}s")
+            finished, pending = await asyncio.wait(pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             for task in finished:
                 if task is not waiter and not task.cancelled() and task.exception() is not None:
                     raise BenchError(f"{what()}: {task.exception()!r}") from task.exception()
@@ -535,8 +548,10 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
     start_ms: list[float] = []
     inbox_ms: list[float] = []
     errors: Counter[str] = Counter()
+    error_samples: list[str] = []
     done = asyncio.Event()
     finished = 0
+    steps = 0
     end = 0.0
     waiters: list[asyncio.Task[Any]] = []
     prefix = f"BT-{ctx.run}-L-"
@@ -558,10 +573,17 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
 
         await asyncio.gather(*(one(number) for number in range(cases)))
 
+    def failed(operation: str, response: Any) -> None:
+        errors[f"{operation} {response.status_code}"] += 1
+        reason = f"{operation} {response.status_code}: {response.text[:300]}"
+        if len(error_samples) < 5 and reason not in error_samples:
+            error_samples.append(reason)
+
     def number_of(case_id: str) -> int:
         return int(case_id.rsplit("-", 1)[1])
 
     async def desk(role: str, k: int) -> None:
+        nonlocal steps
         principal = desk_id(role, k)
         headers = ctx.stack.headers(principal)
         while not done.is_set():
@@ -596,15 +618,16 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
                         claim_ms, ctx.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers)
                     )
                     if response.status_code != 200:
-                        errors[f"claim {response.status_code}"] += 1
+                        failed("claim", response)
                         continue
                 response = await timed(
                     decide_ms,
                     ctx.http.post(f"/v1/tasks/{task_id}/decide", json={"decision": "approve"}, headers=headers),
                 )
                 if response.status_code != 200:
-                    errors[f"decide {response.status_code}"] += 1
+                    failed("decide", response)
                     continue
+                steps += 1
                 if task["stage_id"] in ctx.final_stages:
                     waiters.append(asyncio.create_task(final(task["case_id"])))
 
@@ -613,7 +636,12 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
     tasks += [asyncio.create_task(desk(role, k)) for role in roles_of(ctx.path) for k in range(ctx.desks_per_role)]
     try:
         await run_until(
-            done, tasks, ctx.timeout, lambda: f"engine load of {cases} cases ({finished} final, errors {dict(errors)})"
+            done,
+            tasks,
+            ctx.timeout,
+            lambda: f"engine load of {cases} cases ({finished} final, errors {dict(errors)}, e.g. {error_samples})",
+            lambda: steps + finished,
+            ctx.stall_seconds,
         )
     finally:
         for waiter in waiters:
@@ -628,6 +656,7 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
         start=latency(start_ms),
         inbox=latency(inbox_ms),
         errors=dict(errors),
+        error_samples=error_samples,
     )
 
 
@@ -683,7 +712,14 @@ async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
     tasks = [asyncio.create_task(starter())]
     tasks += [asyncio.create_task(desk(role)) for role in roles_of(ctx.path) for _ in range(ctx.desks_per_role)]
     try:
-        await run_until(done, tasks, ctx.timeout, lambda: f"bare load of {cases} cases ({finished} final)")
+        await run_until(
+            done,
+            tasks,
+            ctx.timeout,
+            lambda: f"bare load of {cases} cases ({finished} final)",
+            lambda: len(decide_ms) + finished,
+            ctx.stall_seconds,
+        )
     finally:
         for waiter in waiters:
             waiter.cancel()
@@ -797,7 +833,14 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
 
 
 async def run_configuration(
-    cases: int, workers: int, *, desks_per_role: int, start_concurrency: int, idle_cases: int, timeout: float
+    cases: int,
+    workers: int,
+    *,
+    desks_per_role: int,
+    start_concurrency: int,
+    idle_cases: int,
+    timeout: float,
+    stall_seconds: float,
 ) -> dict[str, Any]:
     import httpx
     from temporalio.client import Client
@@ -810,69 +853,76 @@ async def run_configuration(
     figures: dict[str, Any] = {"cases": cases, "workers": workers, "desks_per_role": desks_per_role}
     notes: list[str] = []
     began = time.perf_counter()
-    async with Stack.open(root, principals=bench_principals(path, desks_per_role)) as stack:
-        for _ in range(workers):
-            await stack.start_worker()
-        await stack.start_api()
-        bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
-        bare_workers: list[BareWorker] = []
-        try:
-            for number in range(workers):
-                bare_workers.append(await start_bare_worker(stack, bare_queue, f"bare-worker-{number + 1}"))
-            bare_client = await Client.connect(
-                stack.settings.temporal_address, namespace=stack.settings.temporal_namespace
-            )
-            limits = httpx.Limits(max_connections=desks_per_role * 8 + start_concurrency + 10)
-            async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
-                ctx = Context(stack, http, bare_client, bare_queue, path, desks_per_role, start_concurrency, timeout)
-                figures["startup_seconds"] = round(time.perf_counter() - began, 2)
+    try:
+        async with Stack.open(root, principals=bench_principals(path, desks_per_role)) as stack:
+            for _ in range(workers):
+                await stack.start_worker()
+            await stack.start_api()
+            bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
+            bare_workers: list[BareWorker] = []
+            try:
+                for number in range(workers):
+                    bare_workers.append(await start_bare_worker(stack, bare_queue, f"bare-worker-{number + 1}"))
+                bare_client = await Client.connect(
+                    stack.settings.temporal_address, namespace=stack.settings.temporal_namespace
+                )
+                limits = httpx.Limits(max_connections=desks_per_role * 8 + start_concurrency + 10)
+                async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
+                    ctx = Context(
+                        stack, http, bare_client, bare_queue, path, desks_per_role, start_concurrency, timeout,
+                        stall_seconds,
+                    )  # fmt: skip
+                    figures["startup_seconds"] = round(time.perf_counter() - began, 2)
 
-                # 1. shape (and warm-up) 2. bare warm-up
-                case_id = await engine_sequential(ctx, f"BT-{ctx.run}-S-000000", None)
-                history = await stack.client.get_workflow_handle(case_id).fetch_history()
-                shape_counts, shape = history_shape(history)
-                human_steps = sum(len(wave) for wave in path) * 2
-                shape_counts["human_steps"] = human_steps
-                shape_counts["path"] = [[step.stage_id for step in wave] for wave in path]
-                if shape_counts["updates"] != human_steps:
-                    notes.append(f"the engine case had {shape_counts['updates']} updates for {human_steps} steps")
-                await bare_sequential(ctx, shape, f"{ctx.run}-S-000000", None)
-                bare_history = await bare_client.get_workflow_handle(f"bare:{ctx.run}-S-000000").fetch_history()
-                bare_counts, _ = history_shape(bare_history)
-                for key in ("updates", "activities", "local_activities"):
-                    if bare_counts[key] != shape_counts[key]:
-                        notes.append(f"bare {key} {bare_counts[key]} != engine {shape_counts[key]}")
-                figures["shape"] = {"engine": shape_counts, "bare": bare_counts}
+                    # 1. shape (and warm-up) 2. bare warm-up
+                    case_id = await engine_sequential(ctx, f"BT-{ctx.run}-S-000000", None)
+                    history = await stack.client.get_workflow_handle(case_id).fetch_history()
+                    shape_counts, shape = history_shape(history)
+                    human_steps = sum(len(wave) for wave in path) * 2
+                    shape_counts["human_steps"] = human_steps
+                    shape_counts["path"] = [[step.stage_id for step in wave] for wave in path]
+                    if shape_counts["updates"] != human_steps:
+                        notes.append(f"the engine case had {shape_counts['updates']} updates for {human_steps} steps")
+                    await bare_sequential(ctx, shape, f"{ctx.run}-S-000000", None)
+                    bare_history = await bare_client.get_workflow_handle(f"bare:{ctx.run}-S-000000").fetch_history()
+                    bare_counts, _ = history_shape(bare_history)
+                    for key in ("updates", "activities", "local_activities"):
+                        if bare_counts[key] != shape_counts[key]:
+                            notes.append(f"bare {key} {bare_counts[key]} != engine {shape_counts[key]}")
+                    figures["shape"] = {"engine": shape_counts, "bare": bare_counts}
 
-                # 3. idle
-                idle_engine: list[float] = []
-                idle_bare: list[float] = []
-                for number in range(idle_cases):
-                    await engine_sequential(ctx, f"BT-{ctx.run}-I-{number:06d}", idle_engine)
-                for number in range(idle_cases):
-                    await bare_sequential(ctx, shape, f"{ctx.run}-I-{number:06d}", idle_bare)
-                figures["idle"] = {
-                    "cases": idle_cases,
-                    "engine_decide": latency(idle_engine),
-                    "bare_decide": latency(idle_bare),
-                }
+                    # 3. idle
+                    idle_engine: list[float] = []
+                    idle_bare: list[float] = []
+                    for number in range(idle_cases):
+                        await engine_sequential(ctx, f"BT-{ctx.run}-I-{number:06d}", idle_engine)
+                    for number in range(idle_cases):
+                        await bare_sequential(ctx, shape, f"{ctx.run}-I-{number:06d}", idle_bare)
+                    figures["idle"] = {
+                        "cases": idle_cases,
+                        "engine_decide": latency(idle_engine),
+                        "bare_decide": latency(idle_bare),
+                    }
 
-                # 4. engine load 5. bare load
-                before = cpu_snapshot(stack, bare_workers)
-                engine = await engine_load(ctx, cases)
-                middle = cpu_snapshot(stack, bare_workers)
-                bare = await bare_load(ctx, shape, cases)
-                after = cpu_snapshot(stack, bare_workers)
-                engine.cpu_seconds = cpu_delta(before, middle)
-                bare.cpu_seconds = cpu_delta(middle, after)
-                figures["engine"] = engine.__dict__
-                figures["bare"] = bare.__dict__
-        finally:
-            for worker in bare_workers:
-                await asyncio.to_thread(worker.stop)
-        for child in [*stack.workers, stack.api]:
-            if child is not None and not child.alive():
-                notes.append(f"{child.name} died during the run: {child.log_tail(5)}")
+                    # 4. engine load 5. bare load
+                    before = cpu_snapshot(stack, bare_workers)
+                    engine = await engine_load(ctx, cases)
+                    middle = cpu_snapshot(stack, bare_workers)
+                    bare = await bare_load(ctx, shape, cases)
+                    after = cpu_snapshot(stack, bare_workers)
+                    engine.cpu_seconds = cpu_delta(before, middle)
+                    bare.cpu_seconds = cpu_delta(middle, after)
+                    figures["engine"] = engine.__dict__
+                    figures["bare"] = bare.__dict__
+            finally:
+                for worker in bare_workers:
+                    await asyncio.to_thread(worker.stop)
+            for child in [*stack.workers, stack.api]:
+                if child is not None and not child.alive():
+                    notes.append(f"{child.name} died during the run: {child.log_tail(5)}")
+    except BaseException:
+        print(f"the run failed; the servers' and workers' logs are kept in {root}", file=sys.stderr)
+        raise
     import shutil
 
     shutil.rmtree(root, ignore_errors=True)
@@ -972,6 +1022,8 @@ def print_configuration(c: dict[str, Any]) -> None:
     )
     if e["errors"]:
         print(f"  errors            {e['errors']}")
+        for sample in e.get("error_samples", []):
+            print(f"    e.g. {sample}")
     print(
         f"  load average      {c['load_before']} before, {c['load_after']} after; servers up in {c['startup_seconds']}s"
     )
@@ -1007,6 +1059,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start-concurrency", type=int, default=10, help="case starts in flight (default 10)")
     parser.add_argument("--idle-cases", type=int, default=None, help="cases one at a time, no load (default 5)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds a phase may take (default 1800)")
+    parser.add_argument(
+        "--stall-seconds", type=float, default=120.0, help="give up when no step succeeds for so long (default 120)"
+    )
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 cases, 1 worker, 2 desks per role")
@@ -1064,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = asyncio.run(
                 run_configuration(
                     cases, workers, desks_per_role=args.desks_per_role, start_concurrency=args.start_concurrency,
-                    idle_cases=args.idle_cases, timeout=args.timeout,
+                    idle_cases=args.idle_cases, timeout=args.timeout, stall_seconds=args.stall_seconds,
                 )
             )  # fmt: skip
             report["configurations"].append(figures)

@@ -108,11 +108,21 @@ async def sample_while(pid: int, work: Awaitable[Any]) -> tuple[Any, float]:
     return task.result(), peak
 
 
-async def until(ready: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+async def until(
+    ready: Callable[[], Awaitable[tuple[bool, int]]], timeout: float, what: str, stall_seconds: float = 120.0
+) -> None:
+    """Polls ``ready`` (done?, a progress count) until done; fails on the timeout or when progress stalls."""
     deadline = time.monotonic() + timeout
-    while not await ready():
-        if time.monotonic() > deadline:
-            raise throughput.BenchError(f"{what} not reached in {timeout:g}s")
+    seen, seen_at = -1, time.monotonic()
+    while True:
+        done, progress = await ready()
+        if done:
+            return
+        now = time.monotonic()
+        if progress != seen:
+            seen, seen_at = progress, now
+        if now > deadline or now - seen_at > stall_seconds:
+            raise throughput.BenchError(f"{what} not reached ({progress} so far) in {now - seen_at:.0f}s")
         await asyncio.sleep(0.5)
 
 
@@ -125,6 +135,17 @@ async def settled_rss(pid: int) -> float:
 
 
 async def measure(cases: int, concurrency: int, timeout: float) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="approvals-worker-memory-"))
+    try:
+        figures = await measure_in(root, cases, concurrency, timeout)
+    except BaseException:
+        print(f"the run failed; the servers' and workers' logs are kept in {root}", file=sys.stderr)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+    return figures
+
+
+async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -> dict[str, Any]:
     import httpx
     from temporalio.client import Client
 
@@ -134,7 +155,6 @@ async def measure(cases: int, concurrency: int, timeout: float) -> dict[str, Any
     from schemas.principal import Principal
 
     path = throughput.waves()
-    root = Path(tempfile.mkdtemp(prefix="approvals-worker-memory-"))
     load_before = throughput.load_average()
     figures: dict[str, Any] = {"cases": cases, "max_cached_workflows": max_cached_workflows()}
     async with Stack.open(root, principals=throughput.bench_principals(path, 1)) as stack:
@@ -173,12 +193,13 @@ async def measure(cases: int, concurrency: int, timeout: float) -> dict[str, Any
                     task_queue=stack.settings.temporal_task_queue,
                 )
 
-            async def engine_done() -> bool:
+            async def engine_done() -> tuple[bool, int]:
                 waiting = await pool.fetchval(
                     "SELECT count(*) FROM tasks WHERE stage_id = 'acceptance' AND status = 'open' AND case_id LIKE $1",
                     f"{throughput.PROCESS}:{prefix}%",
                 )
-                return bool(waiting == cases and await backlog(stack, stack.settings.temporal_task_queue) == 0)
+                drained = await backlog(stack, stack.settings.temporal_task_queue) == 0
+                return waiting == cases and drained, int(waiting)
 
             async def load_engine() -> None:
                 await start_many(cases, concurrency, start_engine)
@@ -197,16 +218,17 @@ async def measure(cases: int, concurrency: int, timeout: float) -> dict[str, Any
                     throughput.BARE_WORKFLOW, shape, id=bare_ids[number], task_queue=bare_queue
                 )
 
-            async def bare_done() -> bool:
-                if await backlog(stack, bare_queue):
-                    return False
+            async def bare_done() -> tuple[bool, int]:
+                waiting = await backlog(stack, bare_queue)
+                if waiting:
+                    return False, -waiting
                 for workflow_id in bare_ids[-5:]:  # the last ones started have done their start work
                     events = (await bare_client.get_workflow_handle(workflow_id).fetch_history()).events
                     if sum(1 for e in events if e.HasField("activity_task_completed_event_attributes")) < (
                         shape.start.remote
                     ):
-                        return False
-                return True
+                        return False, 0
+                return True, 0
 
             async def load_bare() -> None:
                 await start_many(cases, concurrency, start_bare)
@@ -221,7 +243,6 @@ async def measure(cases: int, concurrency: int, timeout: float) -> dict[str, Any
         finally:
             await pool.close()
             await asyncio.to_thread(bare.stop)
-    shutil.rmtree(root, ignore_errors=True)
     figures.update(
         engine={
             "idle_rss_mb": engine_idle,
