@@ -162,6 +162,7 @@ class Stack:
             "API_PORT": str(s.api_port),
             "AUTH_TOKENS_FILE": str(s.auth_tokens_file),
             "WEBHOOK_SIGNING_SECRET": s.webhook_signing_secret,
+            "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",
