@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import enqueue
-from schemas.records import RecordBatch, RecordReceipt, TaskProjection
+from schemas.records import RecordBatch, TaskProjection
 
 log = structlog.get_logger(__name__)
 
@@ -163,12 +163,12 @@ class StorageActivities:
         self._pool = pool
 
     @activity.defn(name="record_events")
-    async def record_events(self, batch: RecordBatch) -> RecordReceipt:
+    async def record_events(self, batch: RecordBatch) -> int:
         """Stores new events, upserts the case and task projections and queues the batch's notifications,
         in one transaction.
 
         Returns:
-            The batch and how many of its events were new (0 when a retry finds everything already stored).
+            How many events were new (0 when a retry finds everything already stored).
 
         Raises:
             ApplicationError: non-retryable, type ``AUDIT_CONFLICT``, when a stored event has the same
@@ -213,4 +213,4 @@ class StorageActivities:
             skipped_events=len(batch.events) - len(inserted),
             last_seq=batch.case.last_seq,
         )
-        return RecordReceipt(new_events=len(inserted), batch=batch)
+        return len(inserted)

@@ -3,9 +3,8 @@
 Two independent records exist for every case. Temporal's event history is immutable and replays
 deterministically through the workflow code; the PostgreSQL audit log is hash-chained
 (:mod:`schemas.events`). Every domain event is sealed inside the workflow and handed to the
-``record_events`` activity, so the ``record_events`` batches in the history (the inputs of its activity
-tasks; since recording runs as a local activity, the receipts in its markers) hold exactly the events the
-log must hold. This module checks each record on its own (hash chain, replay)
+``record_events`` activity, so the inputs of the ``record_events`` activity tasks in the history hold
+exactly the events the log must hold. This module checks each record on its own (hash chain, replay)
 and against the other (cross-check), and turns the events into a plain-language timeline and a
 point-in-time state.
 
@@ -39,7 +38,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content
 from schemas.principal import Principal
-from schemas.records import RecordBatch, RecordReceipt
+from schemas.records import RecordBatch
 from workflows import WORKFLOWS, workflow_runner
 
 CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
@@ -53,8 +52,6 @@ BUNDLE_FORMAT = "approvals-audit-bundle/2"
 """/2 added ``runs`` (every workflow run of a case continued as new); a /1 bundle is its ``history.json`` alone."""
 
 RECORD_ACTIVITY = "record_events"
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-"""The marker the SDK writes when a local activity completes (details ``data``: type etc.; ``result``)."""
 
 
 # ---------------------------------------------------------------------------------------------- findings
@@ -391,26 +388,14 @@ def workflow_id_of(history: WorkflowHistory) -> str | None:
 
 
 def recorded_batch_of(event: HistoryEvent) -> RecordBatch | None:
-    """The batch a history event hands to ``record_events``, if it does: the input of a scheduled activity
-    task (cases started before recording became local), or the result in a local-activity marker (the
-    receipt carries the batch back; a marker exists only once the activity completed)."""
-    converter = pydantic_data_converter.payload_converter
-    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-        attributes = event.activity_task_scheduled_event_attributes
-        if attributes.activity_type.name != RECORD_ACTIVITY:
-            return None
-        [batch] = converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
-        return batch
-    if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-        marker = event.marker_recorded_event_attributes
-        if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
-            return None
-        [data] = converter.from_payloads(list(marker.details["data"].payloads))
-        if not isinstance(data, dict) or data.get("activity_type") != RECORD_ACTIVITY:
-            return None
-        [receipt] = converter.from_payloads(list(marker.details["result"].payloads), [RecordReceipt])
-        return receipt.batch
-    return None
+    """The batch a history event hands to ``record_events``, if it schedules that activity."""
+    if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return None
+    attributes = event.activity_task_scheduled_event_attributes
+    if attributes.activity_type.name != RECORD_ACTIVITY:
+        return None
+    [batch] = pydantic_data_converter.payload_converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+    return batch
 
 
 class RecordedBatch(BaseModel):
@@ -437,8 +422,11 @@ def recorded_batches(history: Histories) -> list[RecordedBatch]:
             batch = recorded_batch_of(event)
             if batch is None:
                 continue
-            done = event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED or event.event_id in completed
-            batches.append(RecordedBatch(scheduled_event_id=event.event_id, completed=done, batch=batch, run=run))
+            batches.append(
+                RecordedBatch(
+                    scheduled_event_id=event.event_id, completed=event.event_id in completed, batch=batch, run=run
+                )
+            )
     return batches
 
 
@@ -903,12 +891,11 @@ async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[list[Work
     A case that continued as new has several workflow runs under one workflow id (:func:`fetch_runs`);
     its events and hash chain run through all of them, so every check takes them all.
 
-    The log is read before and after the history: when both reads agree, nothing was recorded in between
-    and every completed record of the history must be in the log. A busy running case is retried a few
-    times (only its open run is read again). The log of a running case is cut at the last event its history
-    holds: a local activity writes its rows *before* the workflow task that ran it puts its marker in the
-    history, so rows past that point are still being recorded, not forged (they are checked once the case
-    goes on).
+    ``record_events`` is scheduled in the history before it writes, so a log read *before* the history
+    holds nothing the history lacks. The log is read again after the history: when both reads agree,
+    nothing was recorded in between and every completed record of the history must be in the log. A
+    busy running case is retried a few times (only its open run is read again), then cut at the last
+    event the history holds.
     """
     from activities.queries import case_events
 
@@ -918,14 +905,11 @@ async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[list[Work
         if attempt:
             runs = await _follow(client, case_id, runs)
         again = await case_events(pool, case_id)
-        stable = _last_seq(again) == _last_seq(events)
+        if _last_seq(again) == _last_seq(events):
+            return runs, events
         events = again
-        if stable:
-            break
-    if not stable or is_running(runs):
-        last_recorded = max((e.seq for batch in recorded_batches(runs) for e in batch.batch.events), default=0)
-        events = [event for event in events if event.seq <= last_recorded]
-    return runs, events
+    last_recorded = max((e.seq for batch in recorded_batches(runs) for e in batch.batch.events), default=0)
+    return runs, [event for event in events if event.seq <= last_recorded]
 
 
 def _last_seq(events: Sequence[DomainEvent]) -> int:
@@ -1009,25 +993,14 @@ _CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
 
 
 _PATCH_ID = re.compile(r"patch marker encountered for change (\S+?),")
-_LOCAL_ACTIVITY = re.compile(r"LocalActivity\((\d+)\)")
 
 
 def _diverged_at(message: str, history: WorkflowHistory) -> int | None:
     """The history event where replay diverged: the id core names (``HistoryEvent(id: 35, ...)``), or, for
-    a patch marker the code no longer asks for, the marker event recording that change id, or, for a local
-    activity the code no longer runs (``LocalActivity(4)``, its sequence number), the marker recording it."""
+    a patch marker the code no longer asks for, the marker event recording that change id."""
     match = _EVENT_ID.search(message)
     if match:
         return int(match.group(1) or match.group(2))
-    local = _LOCAL_ACTIVITY.search(message)
-    if local:
-        converter = pydantic_data_converter.payload_converter
-        for event in history.events:
-            marker = event.marker_recorded_event_attributes
-            if event.HasField("marker_recorded_event_attributes") and marker.marker_name == LOCAL_ACTIVITY_MARKER:
-                [data] = converter.from_payloads(list(marker.details["data"].payloads))
-                if isinstance(data, dict) and data.get("seq") == int(local.group(1)):
-                    return event.event_id
     patch = _PATCH_ID.search(message)
     if patch:
         for event in history.events:

@@ -79,17 +79,3 @@ class RecordBatch(BaseModel):
     notifications: list[Notification] = Field(
         default_factory=list, description="Queued in the outbox with the events that caused them."
     )
-
-
-class RecordReceipt(BaseModel):
-    """What ``record_events`` returns: the batch as written, and how many of its events were new.
-
-    Recording runs as a local activity, whose input the Temporal history does not keep; its result is kept
-    (in the local-activity marker), so the batch travels back in it and the history still holds every event
-    the workflow recorded, for auditors to compare the log against.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    new_events: int
-    batch: RecordBatch

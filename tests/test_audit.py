@@ -567,18 +567,3 @@ def assert_state_agrees_with_the_recorded_projections(history: audit.Histories) 
 @pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
 def test_state_at_agrees_with_every_projection_recorded_in_the_corpus(path: Path) -> None:
     assert_state_agrees_with_the_recorded_projections(audit.history_from_json(path.read_text()))
-
-
-@pytest.mark.parametrize("name", ["project-approval-full", "kernel-supplement-then-approve", "kernel-quorum-vote"])
-def test_the_recorded_events_are_read_from_activity_inputs_and_from_local_activity_markers(name: str) -> None:
-    """The same run recorded before recording became a local activity (events in activity inputs) and after
-    (events in the markers' receipts) gives auditors the same events (parallel reviews may interleave)."""
-    corpus = Path(__file__).parent / "histories"
-    before = audit.history_events(
-        audit.history_from_json((corpus / "v1-activity-recording" / f"{name}.json").read_text())
-    )
-    after = audit.history_events(audit.history_from_json((corpus / f"{name}.json").read_text()))
-    assert [event.seq for event in after] == list(range(1, len(after) + 1))
-    assert sorted((event.type, event.actor.id) for event in before) == sorted(
-        (event.type, event.actor.id) for event in after
-    )

@@ -215,7 +215,12 @@ class KernelWorkflow:
                     non_retryable=True,
                 )
         if self._calendar is None:
-            self._calendar = await self._execute_bookkeeping("load_calendar", None, WorkingCalendar)
+            self._calendar = await workflow.execute_activity(
+                "load_calendar",
+                result_type=WorkingCalendar,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+            )
         workflow.upsert_search_attributes(
             [
                 CASE_TYPE.value_set(self._definition.process),
@@ -1066,38 +1071,22 @@ class KernelWorkflow:
                 notifications=notifications,
             )
             try:
-                await self._execute_bookkeeping("record_events", batch, None)
+                # A regular activity, not a local one: its input is in the history before it writes, so a
+                # workflow task lost after the write (a worker killed, a server restart) cannot seal the same
+                # seq again with another time and hash; a local activity would write first and be retried
+                # with a new `workflow.now()`, and the log refuses a second version of an event.
+                await workflow.execute_activity(
+                    "record_events",
+                    batch,
+                    result_type=int,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                )
             except BaseException:  # e.g. AUDIT_CONFLICT or cancellation: nothing sealed may be forgotten
                 self._unrecorded = events + self._unrecorded
                 self._unsent = notifications + self._unsent
                 self._dirty_tasks |= task_ids
                 raise
-
-    async def _execute_bookkeeping(self, activity: str, argument: Any, result_type: type[T] | None) -> T:
-        """Runs a short, idempotent activity the case waits on (recording, loading the calendar).
-
-        Since "record-events-locally" as a local activity: it runs in the workflow task that needs it, so a
-        reviewer's step costs one workflow task instead of three (schedule, complete, resume) and the server
-        stores one marker instead of three activity events; histories recorded before replay as they ran.
-        (``record_events`` is called with no result type: it returned a count before it returned a receipt,
-        and the case never reads either.)
-        """
-        args = [] if argument is None else [argument]
-        if workflow.patched("record-events-locally"):
-            return await workflow.execute_local_activity(
-                activity,
-                args=args,
-                result_type=result_type,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RECORD_RETRY,
-            )
-        return await workflow.execute_activity(
-            activity,
-            args=args,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RECORD_RETRY,
-        )
 
     def _send(self, notification: Notification) -> None:
         """Queues a notification; a failing channel never blocks or fails the case.
