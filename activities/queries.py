@@ -6,6 +6,7 @@ selected as text and decoded here, so results are the same whatever codecs the c
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -68,17 +69,72 @@ INBOX_SQL = f"""
     ORDER BY due_at NULLS LAST, task_id
     LIMIT $7 OFFSET $8
 """
-"""The inbox: the statuses are literals (not a parameter) so the planner can use the partial indexes of
-migration 0003 in a generic plan too. Parameters: user id, roles, process, stage, priority, overdue,
-limit, offset."""
+"""The inbox's definition, straight over ``tasks``: what :func:`inbox` returns, row for row and in the same
+order (tests/test_inbox_query.py compares them on random principals and filters). Parameters: user id,
+roles, process, stage, priority, overdue, limit, offset. It is not what :func:`inbox` runs: it finds a
+principal's tasks through the partial indexes of migration 0003 (a BitmapOr) but cannot read them in due
+order, so a reviewer whose roles hold thousands of open tasks paid for fetching and sorting all of them."""
 
-INBOX_PLAN_SETTING = "SET LOCAL plan_cache_mode = force_custom_plan"
-"""asyncpg runs every query as a cached prepared statement, and after five runs PostgreSQL may switch it to
-a generic plan, made without the parameter values. For the inbox that plan is the wrong one for most
-principals: it cannot know how many open tasks the principal's roles hold, nor which filters are set, so it
-estimates a handful of rows and picks "fetch every matching task, then sort" - tens of milliseconds for a
-reviewer whose role holds thousands of open tasks, where walking ``tasks_open_due_idx`` in due order stops
-after one page. Planned with the values, the planner chooses per principal (bench/inbox.py measures it)."""
+_INBOX_FILTERS = {
+    "process": "process = ${}",
+    "stage": "stage_id = ${}",
+    "priority": "priority = ${}",
+    "overdue": "(overdue OR coalesce(due_at < now(), false)) = ${}",
+}
+"""The inbox's optional filters over ``inbox_entries``, which copies these columns of ``tasks``."""
+
+
+def _inbox_sql(filters: tuple[str, ...]) -> str:
+    """The inbox over ``inbox_entries`` (migration 0005) with the given filters (names of _INBOX_FILTERS).
+
+    $1 holders ('user:<id>', 'role:<role>' ...), $2 limit, $3 offset, then one parameter per filter. For
+    each holder, the first offset + limit of its entries that pass the filters, in due order (an index
+    range scan that stops there); the page is the union of those, without duplicates (a task can reach the
+    same principal twice, e.g. delegated to them and open to their role), sorted and cut; only then are the
+    page's tasks read. The union holds the true page: a task among the first offset + limit of the whole
+    inbox is among the first offset + limit of every holder that sees it.
+
+    Only the filters that are set are in the text (not ``$n IS NULL OR ...``), so each combination is its
+    own prepared statement whose plan does not depend on parameter values: a generic plan is the right one
+    (the per-holder scan is planned for an average holder either way; it is an index-only range scan while
+    inbox_entries' visibility map is current, which is why 0005 has it vacuumed early).
+    """
+    conditions = "".join(
+        f"\n              AND {_INBOX_FILTERS[name].format(number)}" for number, name in enumerate(filters, start=4)
+    )
+    return f"""
+    WITH page AS (
+        SELECT entry.task_id, entry.due_at
+        FROM unnest($1::text[]) AS holders(holder)
+        CROSS JOIN LATERAL (
+            SELECT task_id, due_at
+            FROM inbox_entries
+            WHERE holder = holders.holder{conditions}
+            ORDER BY due_at, task_id
+            LIMIT $2::bigint + $3::bigint
+        ) AS entry
+        GROUP BY entry.task_id, entry.due_at
+        ORDER BY entry.due_at, entry.task_id
+        LIMIT $2 OFFSET $3
+    )
+    SELECT {", ".join(f"tasks.{column.strip()}" for column in _TASK_COLUMNS.split(","))}
+    FROM page JOIN tasks ON tasks.task_id = page.task_id
+    ORDER BY page.due_at, page.task_id
+"""
+
+
+INBOX_QUERIES = {
+    filters: _inbox_sql(filters)
+    for filters in itertools.chain.from_iterable(
+        itertools.combinations(_INBOX_FILTERS, count) for count in range(len(_INBOX_FILTERS) + 1)
+    )
+}
+"""One statement per combination of filters (16)."""
+
+
+def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles."""
+    return [f"user:{user_id}", *(f"role:{role}" for role in dict.fromkeys(roles))]
 
 
 async def inbox(
@@ -99,21 +155,18 @@ async def inbox(
     leaves the inbox of everyone who merely holds a candidate role. ``overdue`` counts a task as overdue
     when the workflow flagged it or its due time has passed. Ordered by due time (none last), then task id.
 
-    The query is planned for these parameter values every time (see :data:`INBOX_PLAN_SETTING`).
+    Exactly :data:`INBOX_SQL`'s rows, read through ``inbox_entries`` (see :func:`_inbox_sql`): one
+    statement, one round trip, whatever the size of the principal's inbox.
     """
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        await connection.execute(INBOX_PLAN_SETTING)
-        rows = await connection.fetch(
-            INBOX_SQL,
-            user_id,
-            list(roles),
-            process,
-            stage,
-            priority,
-            overdue,
-            limit,
-            offset,
-        )
+    values = {"process": process, "stage": stage, "priority": priority, "overdue": overdue}
+    filters = tuple(name for name, value in values.items() if value is not None)
+    rows = await pool.fetch(
+        INBOX_QUERIES[filters],
+        inbox_holders(user_id, roles),
+        limit,
+        offset,
+        *(values[name] for name in filters),
+    )
     return [_task(row) for row in rows]
 
 

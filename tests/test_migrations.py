@@ -8,7 +8,7 @@ import json
 import asyncpg
 import pytest
 
-from activities.queries import INBOX_SQL
+from activities.queries import INBOX_QUERIES, INBOX_SQL, inbox_holders
 from approvals.migrate import Migration, MigrationError, load_migrations, migrate
 from tests.fixtures.postgres import CreateDatabase
 
@@ -274,5 +274,56 @@ async def test_0003_the_inbox_reads_partial_indexes_of_live_tasks(create_databas
 
         found = await connection.fetch(INBOX_SQL, *params)
         assert len(found) == 9 and {row["status"] for row in found} == {"open", "claimed"}
+    finally:
+        await connection.close()
+
+
+# --- 0005: inbox_entries, who can see which live task in due order ------------------------------------------
+
+V0005 = "0005_inbox_entries"
+
+
+async def test_0005_backfills_the_live_tasks_and_the_inbox_reads_them_in_due_order(
+    create_database: CreateDatabase,
+) -> None:
+    url = await create_database()
+    before = [migration.version for migration in migrations_up_to(V0005)][:-1]
+    assert await migrate(url, migrations=migrations_up_to(before[-1])) == before
+    connection = await asyncpg.connect(url)
+    try:
+        # The tasks of test_0003, recorded before 0005: finished ones, live ones of others, u-1's and r-1's.
+        every = {"assignee": "'u-' || n % 1000", "roles": "ARRAY['r-' || n % 50]"}
+        await add_tasks(connection, "DONE-A", "completed", 2000, **every)
+        await add_tasks(connection, "OTHERS", "open", 2000, assignee="'v-' || n % 200", roles="ARRAY['r-2']")
+        await add_tasks(connection, "LIVE-A", "open", 3, assignee="'u-1'")
+        await add_tasks(connection, "LIVE-R", "open", 3, roles="ARRAY['r-1', 'r-3']")
+        await add_tasks(connection, "LIVE-C", "claimed", 2, roles="ARRAY['r-1']", claimed="'u-1'")
+        await add_tasks(connection, "LIVE-D", "open", 1, roles="ARRAY['r-1']", delegate="'u-1'")
+        await add_tasks(connection, "WAIT", "waiting", 2, assignee="'u-1'")
+
+        assert await migrate(url, migrations=migrations_up_to(V0005)) == [V0005]
+        await connection.execute("VACUUM (ANALYZE)")  # what autovacuum keeps up on a live table
+
+        # One row per (holder, live task): LIVE-D reaches u-1 twice (delegate, role r-1) and counts once there.
+        counts = dict(await connection.fetch("SELECT holder, count(*) FROM inbox_entries GROUP BY holder"))
+        assert counts["user:u-1"] == 3 + 2 + 1 and counts["role:r-1"] == 3 + 1 and counts["role:r-3"] == 3
+        assert counts["role:r-2"] == 2000 and sum(counts.values()) == 2000 * 2 + 3 + 6 + 2 + 2
+        params = ("u-1", ["r-1"], None, None, None, None, 50, 0)
+        expected = [row["task_id"] for row in await connection.fetch(INBOX_SQL, *params)]
+        assert len(expected) == 3 + 3 + 2 + 1
+        holders = inbox_holders("u-1", ["r-1"])
+        values = {"process": "generic", "stage": "review", "priority": False, "overdue": False}
+        for filters, sql in INBOX_QUERIES.items():
+            args = (holders, 50, 0, *(values[name] for name in filters))
+            assert [row["task_id"] for row in await connection.fetch(sql, *args)] == expected, filters
+            # Each combination of filters is its own statement, planned once: its generic plan must read a
+            # page per holder from inbox_entries' index and only the page's tasks by primary key.
+            async with connection.transaction():
+                await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                statement = await connection.prepare("EXPLAIN " + sql)
+                plan = "\n".join(row[0] for row in await statement.fetch(*args))
+            assert "inbox_entries_holder_" in plan and "Seq Scan" not in plan, plan
+            assert "Index Scan using tasks_pkey on tasks" in plan, plan
+            assert "Bitmap" not in plan, plan
     finally:
         await connection.close()
