@@ -66,6 +66,7 @@ INBOX_PAGE = 50
 """A reviewer's page (the API's default); a desk reads further pages only while none of its tasks is found."""
 INBOX_PAGES = 20
 INBOX_IDLE_SECONDS = 0.25
+START_ATTEMPTS = 5
 """How long a desk waits before looking again when its inbox has nothing for it."""
 SERVER_SIDE = ("temporal", "postgres", "api", "engine_workers", "bare_workers")
 
@@ -100,10 +101,10 @@ BARE_MODULE_END = "# <<< bare workflow module"
 
 @dataclass
 class BareWork:
-    """No-op activities at one point of the case: ``local`` awaited one after another, ``remote`` started."""
+    """No-op activities at one point of the case, in order: ``L`` a local activity (awaited), ``A`` an
+    activity awaited, ``F`` an activity started and not waited for (awaited only at the end of the case)."""
 
-    local: int = 0
-    remote: int = 0
+    ops: str = ""
 
 
 @dataclass
@@ -153,10 +154,15 @@ class BareCaseWorkflow:
         return index
 
     async def _work(self, work: BareWork) -> None:
-        for _ in range(work.remote):
-            self._background.append(workflow.start_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(minutes=2)))
-        for _ in range(work.local):
-            await workflow.execute_local_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(seconds=30))
+        for op in work.ops:
+            if op == "L":
+                await workflow.execute_local_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(seconds=30))
+            elif op == "A":
+                await workflow.execute_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(minutes=2))
+            else:
+                self._background.append(
+                    workflow.start_activity(BARE_ACTIVITY, start_to_close_timeout=timedelta(minutes=2))
+                )
 
 
 # <<< bare workflow module
@@ -264,9 +270,30 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
 
     Work is attributed by position: before the first update accepted (start); between an update's
     ``UpdateAccepted`` and its ``UpdateCompleted`` (its handler); after that until the next update is
-    accepted (the workflow's reaction; for the last update, the end of the case).
+    accepted (the workflow's reaction; for the last update, the end of the case). An activity counts as
+    awaited when the workflow issued no other command between scheduling it and its completion.
     """
     from temporalio.api.enums.v1 import EventType
+
+    not_commands = {
+        "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED", "WORKFLOW_TASK_FAILED",
+        "WORKFLOW_TASK_TIMED_OUT", "ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_FAILED",
+        "ACTIVITY_TASK_TIMED_OUT", "TIMER_FIRED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+        "WORKFLOW_EXECUTION_SIGNALED",
+    }  # fmt: skip
+    kinds = [EventType.Name(event.event_type).removeprefix("EVENT_TYPE_") for event in history.events]
+    completed_at = {
+        event.activity_task_completed_event_attributes.scheduled_event_id: index
+        for index, event in enumerate(history.events)
+        if kinds[index] == "ACTIVITY_TASK_COMPLETED"
+    }
+
+    def awaited(index: int) -> bool:
+        done = completed_at.get(history.events[index].event_id)
+        if done is None:
+            return False
+        following = next((i for i in range(index + 1, len(kinds)) if kinds[i] not in not_commands), len(kinds))
+        return done < following
 
     counts: Counter[str] = Counter()
     activity_types: Counter[str] = Counter()
@@ -282,8 +309,8 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
             return shape.handlers[next(iter(open_handlers.values()))]
         return current
 
-    for event in history.events:
-        kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+    for index, event in enumerate(history.events):
+        kind = kinds[index]
         counts[kind] += 1
         if kind == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
             attributes = event.workflow_execution_update_accepted_event_attributes
@@ -296,11 +323,11 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
             open_handlers.pop(event.workflow_execution_update_completed_event_attributes.meta.update_id, None)
         elif kind == "ACTIVITY_TASK_SCHEDULED":
             activity_types[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
-            target().remote += 1
+            target().ops += "A" if awaited(index) else "F"
         elif kind == "MARKER_RECORDED":
             attributes = event.marker_recorded_event_attributes
             if attributes.marker_name == LOCAL_ACTIVITY_MARKER:
-                target().local += 1
+                target().ops += "L"
                 try:
                     data = json.loads(attributes.details["data"].payloads[0].data)
                     local_types[str(data.get("activity_type", "?"))] += 1
@@ -318,6 +345,7 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
         "updates_by_name": dict(update_names),
         "activities": counts["ACTIVITY_TASK_SCHEDULED"],
         "activities_by_type": dict(activity_types),
+        "activities_awaited": sum(w.ops.count("A") for w in [shape.start, *shape.handlers, *shape.after]),
         "local_activities": sum(local_types.values()),
         "local_activities_by_type": dict(local_types),
         "timers_started": counts["TIMER_STARTED"],
@@ -432,7 +460,7 @@ async def engine_start(ctx: Context, key: str, samples: list[float] | None = Non
         samples,
         ctx.http.post(f"/v1/cases/{PROCESS}", json=application_body(key), headers=ctx.stack.headers(SERVICE_PRINCIPAL)),
     )
-    return str(expect(response, 201)["case_id"])
+    return str(expect(response, 201, 200)["case_id"])  # 200: a retried start found its case
 
 
 async def engine_final(ctx: Context, case_id: str) -> None:
@@ -543,6 +571,8 @@ async def run_until(
 
 async def engine_load(ctx: Context, cases: int) -> LoadFigures:
     """N cases through the API while the desks work their inboxes; until every workflow has completed."""
+    import httpx
+
     decide_ms: list[float] = []
     claim_ms: list[float] = []
     start_ms: list[float] = []
@@ -569,9 +599,22 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
 
         async def one(number: int) -> None:
             async with gate:
-                await engine_start(ctx, f"{prefix}{number:06d}", start_ms)
+                for attempt in range(START_ATTEMPTS):  # a start is idempotent by business key
+                    try:
+                        await engine_start(ctx, f"{prefix}{number:06d}", start_ms)
+                        return
+                    except (httpx.TransportError, BenchError) as error:
+                        failed_start(error)
+                        if attempt == START_ATTEMPTS - 1:
+                            raise
+                        await asyncio.sleep(1.0)
 
         await asyncio.gather(*(one(number) for number in range(cases)))
+
+    def failed_start(error: Exception) -> None:
+        errors[f"start {type(error).__name__}"] += 1
+        if len(error_samples) < 5:
+            error_samples.append(f"start: {error!r}"[:300])
 
     def failed(operation: str, response: Any) -> None:
         errors[f"{operation} {response.status_code}"] += 1
@@ -583,53 +626,58 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
         return int(case_id.rsplit("-", 1)[1])
 
     async def desk(role: str, k: int) -> None:
-        nonlocal steps
         principal = desk_id(role, k)
         headers = ctx.stack.headers(principal)
         while not done.is_set():
-            mine: list[dict[str, Any]] = []
-            offset: int | None = 0
-            while offset is not None and not mine and offset < INBOX_PAGES * INBOX_PAGE:
-                page = expect(
-                    await timed(
-                        inbox_ms,
-                        ctx.http.get(
-                            "/v1/inbox",
-                            params={"process": PROCESS, "limit": INBOX_PAGE, "offset": offset},
-                            headers=headers,
-                        ),
+            try:
+                await desk_round(principal, headers, k)
+            except httpx.TransportError as error:  # counted; a reviewer would look again
+                errors[f"desk {type(error).__name__}"] += 1
+                if len(error_samples) < 5:
+                    error_samples.append(f"{principal}: {error!r}"[:300])
+
+    async def desk_round(principal: str, headers: dict[str, str], k: int) -> None:
+        nonlocal steps
+        mine: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None and not mine and offset < INBOX_PAGES * INBOX_PAGE:
+            page = expect(
+                await timed(
+                    inbox_ms,
+                    ctx.http.get(
+                        "/v1/inbox",
+                        params={"process": PROCESS, "limit": INBOX_PAGE, "offset": offset},
+                        headers=headers,
                     ),
-                    200,
-                )
-                mine = [
-                    t
-                    for t in page["items"]
-                    if t["case_id"].startswith(f"{PROCESS}:{prefix}")
-                    and number_of(t["case_id"]) % ctx.desks_per_role == k
-                ]
-                offset = page["next_offset"]
-            if not mine:
-                await asyncio.sleep(INBOX_IDLE_SECONDS)
-                continue
-            for task in mine:
-                task_id = task["task_id"]
-                if task["claimed_by"] != principal:
-                    response = await timed(
-                        claim_ms, ctx.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers)
-                    )
-                    if response.status_code != 200:
-                        failed("claim", response)
-                        continue
-                response = await timed(
-                    decide_ms,
-                    ctx.http.post(f"/v1/tasks/{task_id}/decide", json={"decision": "approve"}, headers=headers),
-                )
+                ),
+                200,
+            )
+            mine = [
+                t
+                for t in page["items"]
+                if t["case_id"].startswith(f"{PROCESS}:{prefix}") and number_of(t["case_id"]) % ctx.desks_per_role == k
+            ]
+            offset = page["next_offset"]
+        if not mine:
+            await asyncio.sleep(INBOX_IDLE_SECONDS)
+            return
+        for task in mine:
+            task_id = task["task_id"]
+            if task["claimed_by"] != principal:
+                response = await timed(claim_ms, ctx.http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers))
                 if response.status_code != 200:
-                    failed("decide", response)
+                    failed("claim", response)
                     continue
-                steps += 1
-                if task["stage_id"] in ctx.final_stages:
-                    waiters.append(asyncio.create_task(final(task["case_id"])))
+            response = await timed(
+                decide_ms,
+                ctx.http.post(f"/v1/tasks/{task_id}/decide", json={"decision": "approve"}, headers=headers),
+            )
+            if response.status_code != 200:
+                failed("decide", response)
+                continue
+            steps += 1
+            if task["stage_id"] in ctx.final_stages:
+                waiters.append(asyncio.create_task(final(task["case_id"])))
 
     begin = time.perf_counter()
     tasks = [asyncio.create_task(starter())]
@@ -1034,8 +1082,8 @@ def print_configuration(c: dict[str, Any]) -> None:
 def print_shape(shape: dict[str, Any]) -> None:
     e, b = shape["engine"], shape["bare"]
     print("history of one case            engine   bare")
-    for key in ("updates", "activities", "local_activities", "timers_started", "search_attribute_upserts",
-                "workflow_tasks", "activity_tasks", "history_events", "history_bytes",
+    for key in ("updates", "activities", "activities_awaited", "local_activities", "timers_started",
+                "search_attribute_upserts", "workflow_tasks", "activity_tasks", "history_events", "history_bytes",
                 "workflow_tasks_per_update", "server_tasks_per_update", "server_rpcs_per_update"):  # fmt: skip
         print(f"  {key:<28} {e[key]!s:>6} {b[key]!s:>6}")
     print(f"  engine activities by type: {e['activities_by_type']}; local: {e['local_activities_by_type']}")

@@ -225,7 +225,7 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
                 for workflow_id in bare_ids[-5:]:  # the last ones started have done their start work
                     events = (await bare_client.get_workflow_handle(workflow_id).fetch_history()).events
                     if sum(1 for e in events if e.HasField("activity_task_completed_event_attributes")) < (
-                        shape.start.remote
+                        shape.start.ops.count("A") + shape.start.ops.count("F")
                     ):
                         return False, 0
                 return True, 0
