@@ -110,19 +110,22 @@ async def sample_while(pid: int, work: Awaitable[Any]) -> tuple[Any, float]:
 
 async def until(
     ready: Callable[[], Awaitable[tuple[bool, int]]], timeout: float, what: str, stall_seconds: float = 120.0
-) -> None:
-    """Polls ``ready`` (done?, a progress count) until done; fails on the timeout or when progress stalls."""
+) -> str | None:
+    """Polls ``ready`` (done?, a progress count) until done: None, or a note when the progress stalled for
+    ``stall_seconds`` (e.g. a few cases stuck: the memory is still worth measuring); fails on the timeout."""
     deadline = time.monotonic() + timeout
     seen, seen_at = -1, time.monotonic()
     while True:
         done, progress = await ready()
         if done:
-            return
+            return None
         now = time.monotonic()
         if progress != seen:
             seen, seen_at = progress, now
-        if now > deadline or now - seen_at > stall_seconds:
-            raise throughput.BenchError(f"{what} not reached ({progress} so far) in {now - seen_at:.0f}s")
+        if now > deadline:
+            raise throughput.BenchError(f"{what} not reached in {timeout:g}s ({progress} so far)")
+        if now - seen_at > stall_seconds:
+            return f"{what} not reached: {progress} after no progress for {stall_seconds:g}s; measured anyway"
         await asyncio.sleep(0.5)
 
 
@@ -201,12 +204,12 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
                 drained = await backlog(stack, stack.settings.temporal_task_queue) == 0
                 return waiting == cases and drained, int(waiting)
 
-            async def load_engine() -> None:
+            async def load_engine() -> str | None:
                 await start_many(cases, concurrency, start_engine)
-                await until(engine_done, timeout, f"{cases} engine cases waiting at acceptance")
+                return await until(engine_done, timeout, f"{cases} engine cases waiting at acceptance")
 
             began = time.perf_counter()
-            _, engine_peak = await sample_while(engine.pid, load_engine())
+            engine_note, engine_peak = await sample_while(engine.pid, load_engine())
             engine_seconds = time.perf_counter() - began
             engine_loaded = await settled_rss(engine.pid)
 
@@ -230,12 +233,12 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
                         return False, 0
                 return True, 0
 
-            async def load_bare() -> None:
+            async def load_bare() -> str | None:
                 await start_many(cases, concurrency, start_bare)
-                await until(bare_done, timeout, f"{cases} bare workflows waiting")
+                return await until(bare_done, timeout, f"{cases} bare workflows waiting")
 
             began = time.perf_counter()
-            _, bare_peak = await sample_while(bare.process.pid, load_bare())
+            bare_note, bare_peak = await sample_while(bare.process.pid, load_bare())
             bare_seconds = time.perf_counter() - began
             bare_loaded = await settled_rss(bare.process.pid)
             if not engine.alive():
@@ -263,6 +266,7 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
         meets_target=engine_loaded <= TARGET_RSS_MB,
         load_before=load_before,
         load_after=throughput.load_average(),
+        notes=[note for note in (engine_note, bare_note) if note],
     )
     return figures
 
@@ -324,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shape of a case: {figures['shape']}; max_cached_workflows: {figures['max_cached_workflows']}")
     print(f"starting and processing the cases took {figures['engine']['start_seconds']}s (engine), "
           f"{figures['bare']['start_seconds']}s (bare)")  # fmt: skip
+    for note in figures["notes"]:
+        print(f"NOTE {note}")
     print("\n" + table)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
