@@ -163,36 +163,43 @@ async def test_the_projections_reflect_the_final_state(
 async def test_the_inbox_finds_open_tasks_by_user_and_by_role_from_the_database_alone(
     time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
 ) -> None:
-    process = definition(stage("acceptance", candidate_roles=("one_window",)), stage("review", assignees=("alice",)))
+    # People and a role of this test's own: the session's database holds every other test's tasks too.
+    unique = uuid.uuid4().hex[:8]
+    role, officer, officer_2 = f"one_window_{unique}", f"officer-{unique}", f"officer-2-{unique}"
+    reviewer = person(f"alice-{unique}", "reviewer")
+    process = definition(stage("acceptance", candidate_roles=(role,)), stage("review", assignees=(reviewer.id,)))
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         [task] = open_tasks(await view_when(handle, open_tasks))
 
         # By role: any holder of the candidate role sees the pool task; others do not.
-        assert task.task_id in [t.task_id for t in await inbox(db_pool, "officer-9", ["one_window"])]
-        assert task.task_id not in [t.task_id for t in await inbox(db_pool, "alice", ["reviewer"])]
-
-        await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        assert task.task_id in [t.task_id for t in await inbox(db_pool, OFFICER.id, [])]
-        assert task.task_id not in [t.task_id for t in await inbox(db_pool, OFFICER_2.id, ["one_window"])]
+        assert task.task_id in [t.task_id for t in await inbox(db_pool, "officer-9", [role])]
+        assert task.task_id not in [t.task_id for t in await inbox(db_pool, reviewer.id, ["reviewer"])]
 
         await handle.execute_update(
-            ApprovalWorkflow.decide, DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve)
+            ApprovalWorkflow.claim, ClaimRequest(actor=person(officer, role), task_id=task.task_id)
+        )
+        assert task.task_id in [t.task_id for t in await inbox(db_pool, officer, [])]
+        assert task.task_id not in [t.task_id for t in await inbox(db_pool, officer_2, [role])]
+
+        await handle.execute_update(
+            ApprovalWorkflow.decide,
+            DecideRequest(actor=person(officer, role), task_id=task.task_id, decision=Decision.approve),
         )
         [review] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))), "review")
         # The update returns once PostgreSQL has its result: the decided task has left every inbox.
-        assert task.task_id not in [t.task_id for t in await inbox(db_pool, OFFICER.id, ["one_window"])]
+        assert task.task_id not in [t.task_id for t in await inbox(db_pool, officer, [role])]
         # The next stage opens after the decision was recorded; any later accepted update is recorded after it.
         await handle.execute_update(
-            ApprovalWorkflow.comment, CommentRequest(actor=ALICE, text="looking", task_id=review.task_id)
+            ApprovalWorkflow.comment, CommentRequest(actor=reviewer, text="looking", task_id=review.task_id)
         )
         # By user id: the named reviewer's task, whatever their roles.
-        assert [t.task_id for t in await inbox(db_pool, "alice", []) if t.case_id == handle.id] == [review.task_id]
+        assert [t.task_id for t in await inbox(db_pool, reviewer.id, []) if t.case_id == handle.id] == [review.task_id]
         # The query reads PostgreSQL only (it takes a pool, no Temporal client).
-        [found] = [t for t in await inbox(db_pool, "alice", []) if t.case_id == handle.id]
+        [found] = [t for t in await inbox(db_pool, reviewer.id, []) if t.case_id == handle.id]
         assert found.status == TaskStatus.open.value and found.stage_id == "review"
 
         await handle.execute_update(ApprovalWorkflow.withdraw, WithdrawRequest(actor=APPLICANT, reason="test over"))
         await finished(time_skipping_env, handle)
     # A withdrawn case's tasks leave every inbox.
-    assert [t for t in await inbox(db_pool, "alice", []) if t.case_id == handle.id] == []
+    assert [t for t in await inbox(db_pool, reviewer.id, []) if t.case_id == handle.id] == []
