@@ -68,6 +68,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     return EngineWorker(worker, OutboxDispatcher(pool, http_client, settings))
 

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         "and migrate; `approvals dev` starts an embedded server when it is unset.",
     )
     database_pool_max: int = Field(10, ge=1, le=200, description="Largest asyncpg pool per process.")
+    worker_max_cached_workflows: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description="Cases a worker keeps in memory between their steps (about 0.5 MB each in the workflow "
+        "sandbox); a case not in the cache is replayed from its history at its next step.",
+    )
     api_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
     temporal_port: int = Field(

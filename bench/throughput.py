@@ -196,6 +196,8 @@ async def serve_bare_worker(bare: Any, address: str, namespace: str, task_queue:
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from approvals.settings import load_settings
+
     client = await Client.connect(address, namespace=namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,6 +209,7 @@ async def serve_bare_worker(bare: Any, address: str, namespace: str, task_queue:
         workflows=[bare.BareCaseWorkflow],
         activities=[bare.bare_noop],
         graceful_shutdown_timeout=timedelta(seconds=5),
+        max_cached_workflows=load_settings().worker_max_cached_workflows,  # the engine worker's cache size
     )
     async with worker:
         await stop.wait()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -56,16 +55,11 @@ def rss_mb(pid: int) -> float:
 
 
 def max_cached_workflows() -> dict[str, Any]:
-    """The sticky-cache size of the engine's worker (``worker.build_worker``) and of the bare worker."""
-    import inspect
+    """The sticky-cache size of both workers: WORKER_MAX_CACHED_WORKFLOWS, which the bare worker uses too."""
+    from approvals.settings import load_settings
 
-    from temporalio.worker import Worker
-
-    import worker as engine_worker
-
-    default = inspect.signature(Worker.__init__).parameters["max_cached_workflows"].default
-    found = re.search(r"max_cached_workflows\s*=\s*([^,\n)]+)", inspect.getsource(engine_worker.build_worker))
-    return {"engine": found.group(1).strip() if found else default, "bare": default, "sdk_default": default}
+    size = load_settings().worker_max_cached_workflows
+    return {"engine": size, "bare": size}
 
 
 async def backlog(stack: Any, task_queue: str) -> int:
