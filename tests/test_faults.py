@@ -49,7 +49,8 @@ FINAL = {"approved", "approved_with_conditions", "rejected", "withdrawn", "cance
 UNKNOWN_OUTCOME = {502, 503, 504}
 REFUSED_AS_DONE = {"TASK_NOT_OPEN", "ALREADY_SIGNED", "CASE_CLOSED", "STALE_TASK_VERSION"}
 LOAD_TIMEOUT_SECONDS = 600.0
-"""Generous: a SIGKILLed worker's notify activities come back only after their 2-minute start-to-close timeout."""
+"""Generous: a SIGKILLed worker's recording activities come back only after their 30-second start-to-close
+timeout, and a machine running other work is slow."""
 
 DEFINITION: dict[str, Any] = {
     "process": "generic",
