@@ -306,8 +306,8 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
 
     # Handled here (not by the catch-all, which Starlette re-raises after answering) so a 503 is one log line.
     for infrastructure_error in (
-        RPCError, RuntimeError, OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-        asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+        RPCError, RuntimeError, OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+        asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
     ):  # fmt: skip
         app.add_exception_handler(infrastructure_error, _infrastructure)
 

@@ -187,6 +187,9 @@ def as_unavailable(error: BaseException) -> Unavailable | None:
             OSError,
             TimeoutError,
             asyncpg.InterfaceError,
+            # A connection the server dropped in the middle of a query: asyncpg reports its protocol's
+            # broken state this way (seen with PostgreSQL stopped under load); the next attempt reconnects.
+            asyncpg.InternalClientError,
             asyncpg.CannotConnectNowError,
             asyncpg.TooManyConnectionsError,
             asyncpg.PostgresConnectionError,

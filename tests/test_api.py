@@ -884,3 +884,22 @@ async def test_aborted_or_timed_out_update_is_retried_with_the_same_id() -> None
             await engine._execute_update(Stuck(), "comment", request, "comment:key-2")  # type: ignore[arg-type]
     finally:
         service_module.UPDATE_DEADLINE_SECONDS = original
+
+
+def test_a_lost_database_connection_is_a_503_not_a_500() -> None:
+    """What asyncpg raises when PostgreSQL goes away (connection refused, closed, or dropped mid-query) is
+    reported as unavailable, to retry later; an ordinary error is not."""
+    import asyncpg
+
+    from approvals.service import as_unavailable
+
+    for error in (
+        ConnectionRefusedError(111, "Connect call failed"),
+        asyncpg.InterfaceError("connection is closed"),
+        asyncpg.InternalClientError("unexpected connection state"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+    ):
+        unavailable = as_unavailable(error)
+        assert unavailable is not None and unavailable.status == 503, error
+        assert "PostgreSQL is unavailable" in unavailable.detail
+    assert as_unavailable(ValueError("a bug")) is None
