@@ -498,12 +498,6 @@ async def explain_largest(pool: Any, data: Dataset) -> str:
 # ------------------------------------------------------------------------------------------- (b) HTTP
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def serve(argv: list[str]) -> int:
     """Child process: the real app, served by uvicorn, until SIGTERM/SIGINT or until its parent is gone."""
     parser = argparse.ArgumentParser(prog="inbox.py --serve")
@@ -566,6 +560,8 @@ def write_tokens(path: Path, data: Dataset, rng: random.Random) -> dict[str, str
 
 
 def start_api(database_url: str, tokens_file: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    from approvals.stack import free_port
+
     port = free_port()
     log_path = tokens_file.with_name("api.log")
     command = [
@@ -771,6 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     from approvals.embedded_pg import EmbeddedPostgres
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
+    from approvals.stack import free_port
 
     configure_logging(load_settings(log_level="WARNING", log_format="console"), stream=sys.stderr)
     rng = random.Random(args.seed)

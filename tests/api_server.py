@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import ApiServer, create_app
 from approvals.settings import Settings, load_settings
-from tests.fixtures.postgres import free_port
+from approvals.stack import free_port
 from tests.fixtures.temporal import EngineWorker
 
 PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -795,7 +795,7 @@ async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from api.app import ApiServer, create_app
-    from tests.fixtures.postgres import free_port
+    from approvals.stack import free_port
 
     closed_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     await closed_pool.close()  # PostgreSQL "down": every query fails
