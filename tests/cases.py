@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
@@ -20,6 +20,8 @@ from schemas.case import CaseInput, CaseView, DecideRequest, TaskView, WithdrawR
 from schemas.principal import Principal
 from schemas.process import Decision, ProcessDefinition, Stage
 from workflows.generic import ApprovalWorkflow
+
+T = TypeVar("T")
 
 CALENDAR = load_calendar()
 
@@ -140,13 +142,26 @@ async def events(db_pool: asyncpg.Pool, case_id: str, type_: str | None = None) 
     return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
 
 
+async def _poll(
+    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], failure: Callable[[T], str], *, timeout: float
+) -> T:
+    """``read()`` again every 50 ms until ``done`` holds for what it returns; AssertionError after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done(found := await read()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(failure(found))
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def recorded_when(db_pool: asyncpg.Pool, case_id: str, type_: str, *, timeout: float = 15) -> dict[str, Any]:
     """The first recorded event of ``type_`` once it is in PostgreSQL (recording runs asynchronously)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (rows := await events(db_pool, case_id, type_)):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"case {case_id} never recorded {type_}")
-        await asyncio.sleep(0.05)
+    rows = await _poll(
+        lambda: events(db_pool, case_id, type_),
+        bool,
+        lambda _: f"case {case_id} never recorded {type_}",
+        timeout=timeout,
+    )
     return rows[0]
 
 
@@ -159,15 +174,13 @@ async def outbox_when(
     timeout: float = 20,
 ) -> list[asyncpg.Record]:
     """The case's outbox rows (of ``kind`` only, if given) once ``predicate`` holds (delivery is asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        rows = await db_pool.fetch(
+    return await _poll(
+        lambda: db_pool.fetch(
             "SELECT * FROM outbox WHERE case_id = $1 AND ($2::text IS NULL OR kind = $2) ORDER BY position",
             case_id,
             kind,
-        )
-        if predicate(rows):
-            return rows
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the outbox of {case_id} never reached the expected state: {[dict(r) for r in rows]}")
-        await asyncio.sleep(0.05)
+        ),
+        predicate,
+        lambda rows: f"the outbox of {case_id} never reached the expected state: {[dict(r) for r in rows]}",
+        timeout=timeout,
+    )
