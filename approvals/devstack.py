@@ -207,7 +207,8 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return "(no log written)"
 
 
-def _with_database(url: str, database: str) -> str:
+def url_with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
@@ -453,7 +454,7 @@ class DevStack:
             self.pids["postgres_supervisor"] = self.postgres.supervisor_pid
             self._write_pids()
             await _create_database(self.postgres.url, DEV_DATABASE)
-            database_url = _with_database(self.postgres.url, DEV_DATABASE)
+            database_url = url_with_database(self.postgres.url, DEV_DATABASE)
         self.database_url = database_url
         settings = self.settings = settings.model_copy(
             update={

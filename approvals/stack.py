@@ -42,7 +42,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from approvals.devstack import DemoPrincipal, TemporalDevServer, _parent_death_signal, _with_database, write_dev_tokens
+from approvals.devstack import (
+    DemoPrincipal,
+    TemporalDevServer,
+    _parent_death_signal,
+    url_with_database,
+    write_dev_tokens,
+)
 from approvals.embedded_pg import EmbeddedPostgres
 from approvals.migrate import migrate
 from approvals.settings import Settings, load_settings
@@ -135,7 +141,7 @@ class Stack:
                 await admin.execute(f'CREATE DATABASE "{DATABASE}"')
             finally:
                 await admin.close()
-            database_url = _with_database(postgres.url, DATABASE)
+            database_url = url_with_database(postgres.url, DATABASE)
             await migrate(database_url)
             full = base.model_copy(update={"database_url": database_url, "temporal_address": temporal.address})
             client = await temporal.wait_ready(full)

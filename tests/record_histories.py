@@ -25,6 +25,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.devstack import url_with_database
 from approvals.embedded_pg import EmbeddedPostgres
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
@@ -46,7 +47,6 @@ from schemas.principal import Principal
 from schemas.process import Deadline, Decision, QuorumRule, RoutingMode
 from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
 from tests.cases import APPLICANT, SERVICE, definition, open_tasks, person, stage, start_case, view_when
-from tests.fixtures.postgres import url_with_database
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
