@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,53 @@ from schemas.principal import Principal
 
 GENESIS_HASH = "0" * 64
 """The previous hash of a case's first event."""
+
+
+class EventType(StrEnum):
+    """Every kind of event a case records. The operation registry (``approvals.operations``) says which
+    operation leaves which of them and words each one for the timeline; a test fails when one has no wording.
+    The values are stored in the audit log and in histories: never rename one, add a new one instead."""
+
+    case_started = "case.started"
+    case_continued = "case.continued"
+    case_decided = "case.decided"
+    case_rejected = "case.rejected"
+    case_withdrawn = "case.withdrawn"
+    case_cancelled = "case.cancelled"
+    case_commented = "case.commented"
+    case_cc = "case.cc"
+    case_supplement_requested = "case.supplement_requested"
+    case_supplemented = "case.supplemented"
+    case_extended = "case.extended"
+    case_calendar_assumption = "case.calendar_assumption"
+    case_published = "case.published"
+    case_notified = "case.notified"
+    case_child_started = "case.child_started"
+    case_child_completed = "case.child_completed"
+    stage_started = "stage.started"
+    stage_skipped = "stage.skipped"
+    stage_completed = "stage.completed"
+    stage_abandoned = "stage.abandoned"
+    task_created = "task.created"
+    task_claimed = "task.claimed"
+    task_unclaimed = "task.unclaimed"
+    task_decided = "task.decided"
+    task_activated = "task.activated"
+    task_transferred = "task.transferred"
+    task_delegated = "task.delegated"
+    task_signer_added = "task.signer_added"
+    task_urged = "task.urged"
+    task_cancelled = "task.cancelled"
+    task_expired = "task.expired"
+    clock_started = "clock.started"
+    clock_reminder = "clock.reminder"
+    clock_escalated = "clock.escalated"
+    timer_started = "timer.started"
+    timer_fired = "timer.fired"
+    supervision_started = "supervision.started"
+    supervision_ended = "supervision.ended"
+    error_tolerance_determined = "error_tolerance.determined"
+    error_tolerance_effect_recorded = "error_tolerance.effect_recorded"
 
 
 class DomainEvent(BaseModel):

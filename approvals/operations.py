@@ -1,0 +1,175 @@
+"""The operation registry: every reviewer and applicant operation, declared once.
+
+An entry names the operation as clients do (URL segment, CLI command), the request model, where it applies
+(a task, a case, or both), the Workflow Update it runs (by method reference, so a renamed handler fails at
+import, not at run time), the events it records, which request fields its event must repeat (the audit
+cross-check), and the words people read (HTTP summary, CLI help). The service layer, the HTTP routes, the
+CLI commands and the audit are generated from this list; the console reads it too.
+
+Adding an operation is one entry here, its request model in ``schemas.case`` and its handler (a Workflow
+Update with a validator) in the kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas.case import (
+    AddSignerRequest,
+    CcRequest,
+    ClaimRequest,
+    CommentRequest,
+    DecideRequest,
+    DelegateRequest,
+    ExtendRequest,
+    RequestSupplementRequest,
+    SupplementRequest,
+    TransferRequest,
+    UnclaimRequest,
+    UrgeRequest,
+    WithdrawRequest,
+)
+from schemas.events import EventType
+from workflows.review import KernelWorkflow
+
+
+class Scope(StrEnum):
+    """What an operation acts on: ``POST /v1/tasks/{task_id}/<name>`` or ``POST /v1/cases/{case_id}/<name>``."""
+
+    task = "task"
+    case = "case"
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    """URL segment and CLI command, e.g. ``add-signer``."""
+    request_model: type[BaseModel]
+    scopes: tuple[Scope, ...]
+    update: Callable[..., Any]
+    """The kernel's Workflow Update method, e.g. ``KernelWorkflow.add_signer``."""
+    events: tuple[EventType, ...]
+    """The events an accepted request records, the one naming the requester first."""
+    summary: str
+    """One line for the OpenAPI summary, the CLI help and the console (English; Chinese terms kept)."""
+    summary_zh: str
+    agrees: tuple[tuple[str, str], ...] = ()
+    """(request field, payload field of the first event) pairs the audit cross-check compares."""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    """Request fields the operation sets itself (``return`` is ``decide`` with ``decision=return``)."""
+
+    @property
+    def update_name(self) -> str:
+        """The Workflow Update's name: the handler's name (the kernel never renames its updates)."""
+        return self.update.__name__
+
+    @property
+    def recorded_event(self) -> EventType:
+        return self.events[0]
+
+    @property
+    def body_fields_excluded(self) -> tuple[str, ...]:
+        """Fields the client does not send: the actor (from the token), the task (from the path), the fixed ones."""
+        return ("actor", "task_id", *self.fixed)
+
+    def applies_to(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+
+TASK = (Scope.task,)
+CASE = (Scope.case,)
+TASK_OR_CASE = (Scope.task, Scope.case)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "claim", ClaimRequest, TASK, KernelWorkflow.claim, (EventType.task_claimed,),
+        "签收: take a pool task (open to a role) for yourself.", "签收：领取角色待办",
+    ),
+    Operation(
+        "unclaim", UnclaimRequest, TASK, KernelWorkflow.unclaim, (EventType.task_unclaimed,),
+        "Give a claimed task back to the pool.", "退回任务池",
+    ),
+    Operation(
+        "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
+        "审批: approve, reject, approve_with_conditions, return (with return_to) or abstain (votes).",
+        "审批：同意、不同意、附条件同意、退回或弃权",
+        agrees=(("decision", "decision"), ("comment", "comment"), ("conditions", "conditions")),
+    ),
+    Operation(
+        "return", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
+        "退回: send the case back to an earlier stage (a decision `return`; a comment is required).",
+        "退回：退回到此前环节重新审查",
+        agrees=(("decision", "decision"), ("comment", "comment")),
+        fixed={"decision": "return"},
+    ),
+    Operation(
+        "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),
+        "转办: hand the task to another user.", "转办：将待办交给他人办理",
+        agrees=(("to_user", "to"), ("comment", "comment")),
+    ),
+    Operation(
+        "delegate", DelegateRequest, TASK, KernelWorkflow.delegate, (EventType.task_delegated,),
+        "委托: let another user act for you; you stay accountable.", "委托：由他人代为办理，本人仍负责",
+        agrees=(("to_user", "delegate"), ("comment", "comment")),
+    ),
+    Operation(
+        "add-signer", AddSignerRequest, TASK, KernelWorkflow.add_signer,
+        (EventType.task_signer_added, EventType.task_created),
+        "加签: add a signer before or after you.", "加签：在本人之前或之后增加签批人",
+        agrees=(("signer", "signer"), ("position", "position"), ("comment", "comment")),
+    ),
+    Operation(
+        "comment", CommentRequest, TASK_OR_CASE, KernelWorkflow.comment, (EventType.case_commented,),
+        "Comment on the task or the case.", "发表意见",
+        agrees=(("text", "text"),),
+    ),
+    Operation(
+        "urge", UrgeRequest, TASK, KernelWorkflow.urge, (EventType.task_urged,),
+        "催办: remind the task's holder.", "催办：提醒办理人",
+        agrees=(("comment", "comment"),),
+    ),
+    Operation(
+        "cc", CcRequest, TASK_OR_CASE, KernelWorkflow.cc, (EventType.case_cc,),
+        "抄送: inform other users.", "抄送：告知其他人员",
+        agrees=(("observers", "observers"), ("comment", "comment")),
+    ),
+    Operation(
+        "withdraw", WithdrawRequest, CASE, KernelWorkflow.withdraw, (EventType.case_withdrawn,),
+        "撤回: the applicant withdraws the application.", "撤回：申请人撤回申请",
+        agrees=(("reason", "reason"),),
+    ),
+    Operation(
+        "request-supplement", RequestSupplementRequest, CASE, KernelWorkflow.request_supplement,
+        (EventType.case_supplement_requested,),
+        "补正: list at once everything the applicant must supplement.", "补正：一次性告知需要补正的全部内容",
+        agrees=(("items", "items"), ("comment", "comment")),
+    ),
+    Operation(
+        "supplement", SupplementRequest, CASE, KernelWorkflow.supplement, (EventType.case_supplemented,),
+        "The applicant supplies the material asked for (补正).", "申请人提交补正材料",
+        agrees=(("documents", "documents"), ("comment", "comment")),
+    ),
+    Operation(
+        "extend", ExtendRequest, CASE, KernelWorkflow.extend, (EventType.case_extended,),
+        "延期: extend the statutory period once, with the reasons.", "延期：经批准延长法定期限一次并说明理由",
+        agrees=(("reason", "reason"),),
+    ),
+)  # fmt: skip
+
+
+def operations(scope: Scope) -> dict[str, Operation]:
+    """The operations on a task or on a case, by name, in declaration order."""
+    return {operation.name: operation for operation in OPERATIONS if operation.applies_to(scope)}
+
+
+def by_update_name() -> dict[str, Operation]:
+    """Workflow Update name -> the operation that defines what it records (``return`` shares ``decide``)."""
+    found: dict[str, Operation] = {}
+    for operation in OPERATIONS:
+        found.setdefault(operation.update_name, operation)
+    return found
