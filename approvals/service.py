@@ -16,9 +16,8 @@ import json
 import random
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -34,25 +33,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import queries
+from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
-from schemas.case import (
-    AddSignerRequest,
-    CaseView,
-    CcRequest,
-    ClaimRequest,
-    CommentRequest,
-    DecideRequest,
-    DelegateRequest,
-    ExtendRequest,
-    OperationResult,
-    RequestSupplementRequest,
-    SupplementRequest,
-    TransferRequest,
-    UnclaimRequest,
-    UrgeRequest,
-    WithdrawRequest,
-)
+from schemas.case import CaseView, OperationResult
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
@@ -61,8 +45,6 @@ if TYPE_CHECKING:
     from approvals.audit import TimelineRow
 
 __all__ = [
-    "CASE_OPERATIONS",
-    "TASK_OPERATIONS",
     "ApprovalsService",
     "CaseDetail",
     "Denied",
@@ -70,7 +52,6 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidRequest",
     "NotFound",
-    "Operation",
     "ServiceError",
     "StartedCase",
     "Unauthenticated",
@@ -220,56 +201,19 @@ def invalid(error: ValidationError, what: str) -> InvalidRequest:
 # --- operations -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One kernel operation as clients name it (URL segment / CLI command) and the Workflow Update it runs."""
-
-    name: str
-    update: str
-    request_model: type[BaseModel]
-    scope: Literal["task", "case"]
-    fixed: Mapping[str, Any] | None = None
-
-    def build(self, actor: Principal, target_id: str, body: Mapping[str, Any]) -> BaseModel:
-        """The kernel request: the body's fields, the target, and the actor from the token, never the body."""
-        fields: dict[str, Any] = {**body, **(self.fixed or {})}
-        fields.pop("actor", None)
-        if self.scope == "task":
-            fields["task_id"] = target_id
-        fields["actor"] = actor
-        try:
-            return self.request_model.model_validate(fields)
-        except ValidationError as error:
-            raise invalid(error, f"{self.name} request") from None
-
-
-TASK_OPERATIONS: dict[str, Operation] = {
-    op.name: op
-    for op in (
-        Operation("claim", "claim", ClaimRequest, "task"),
-        Operation("unclaim", "unclaim", UnclaimRequest, "task"),
-        Operation("decide", "decide", DecideRequest, "task"),
-        Operation("transfer", "transfer", TransferRequest, "task"),
-        Operation("delegate", "delegate", DelegateRequest, "task"),
-        Operation("add-signer", "add_signer", AddSignerRequest, "task"),
-        Operation("return", "decide", DecideRequest, "task", fixed={"decision": "return"}),
-        Operation("comment", "comment", CommentRequest, "task"),
-        Operation("urge", "urge", UrgeRequest, "task"),
-        Operation("cc", "cc", CcRequest, "task"),
-    )
-}
-
-CASE_OPERATIONS: dict[str, Operation] = {
-    op.name: op
-    for op in (
-        Operation("withdraw", "withdraw", WithdrawRequest, "case"),
-        Operation("supplement", "supplement", SupplementRequest, "case"),
-        Operation("request-supplement", "request_supplement", RequestSupplementRequest, "case"),
-        Operation("extend", "extend", ExtendRequest, "case"),
-        Operation("comment", "comment", CommentRequest, "case"),
-        Operation("cc", "cc", CcRequest, "case"),
-    )
-}
+def build_request(
+    operation: Operation, scope: Scope, actor: Principal, target_id: str, body: Mapping[str, Any]
+) -> BaseModel:
+    """The kernel request: the body's fields, the target, and the actor from the token, never the body."""
+    fields: dict[str, Any] = {**body, **operation.fixed}
+    fields.pop("actor", None)
+    if scope is Scope.task:
+        fields["task_id"] = target_id
+    fields["actor"] = actor
+    try:
+        return operation.request_model.model_validate(fields)
+    except ValidationError as error:
+        raise invalid(error, f"{operation.name} request") from None
 
 
 BODY_DIGEST_HEX_CHARS = 16
@@ -446,19 +390,19 @@ class ApprovalsService:
         workflow_id = entry.workflow_id(request.business_key)
         created, run_id = False, None
         try:
+            # FAIL, not USE_EXISTING: the SDK tells "started now" from "already there" only by this error
+            # (the response's `started` flag is private), and a repeat is answered from the memo below.
             handle = await self.client.start_workflow(
                 entry.workflow.run,  # type: ignore[attr-defined]
                 case_input,
                 id=workflow_id,
                 task_queue=self.settings.temporal_task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 memo={MEMO_PAYLOAD_SHA256: digest, MEMO_STARTED_BY: principal.id},
             )
-            response = getattr(handle, "_start_workflow_response", None)
-            created = bool(getattr(response, "started", False))
-            run_id = handle.result_run_id
-        except WorkflowAlreadyStartedError as error:  # the case with this key has already ended
+            created, run_id = True, handle.result_run_id
+        except WorkflowAlreadyStartedError as error:  # running or ended: the same key started it before
             run_id = error.run_id
         except RPCError as error:
             raise as_unavailable(error) or error from None
@@ -629,14 +573,15 @@ class ApprovalsService:
         self,
         principal: Principal,
         operation: Operation,
+        scope: Scope,
         target_id: str,
         body: Mapping[str, Any],
         *,
         idempotency_key: str | None = None,
     ) -> OperationResult:
-        """Runs one kernel operation as ``principal``; at most once per ``idempotency_key``."""
-        case_id = case_id_of_task(target_id) if operation.scope == "task" else target_id
-        task_id = target_id if operation.scope == "task" else None
+        """Runs one operation on a task or a case as ``principal``; at most once per ``idempotency_key``."""
+        case_id = case_id_of_task(target_id) if scope is Scope.task else target_id
+        task_id = target_id if scope is Scope.task else None
         if not principal.roles or set(principal.roles) <= {AUDITOR}:
             reason = (
                 f"{principal.id} has read-only access (roles {list(principal.roles)}); "
@@ -644,12 +589,12 @@ class ApprovalsService:
             )
             await self._record_denial(principal, operation.name, case_id, task_id, "READ_ONLY", reason, body)
             raise Forbidden(reason, code="READ_ONLY")
-        request = operation.build(principal, target_id, body)
+        request = build_request(operation, scope, principal, target_id, body)
         await self._check_postgres()
         update_id = operation_update_id(operation, target_id, principal, request, idempotency_key)
         handle = self.client.get_workflow_handle(case_id)
         try:
-            return await self._execute_update(handle, operation.update, request, update_id)
+            return await self._execute_update(handle, operation, request, update_id)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             code = cause.type if isinstance(cause, ApplicationError) and cause.type else "REFUSED"
@@ -669,7 +614,7 @@ class ApprovalsService:
             raise as_unavailable(error) or error from None
 
     async def _execute_update(
-        self, handle: WorkflowHandle[Any, Any], update: str, request: BaseModel, update_id: str
+        self, handle: WorkflowHandle[Any, Any], operation: Operation, request: BaseModel, update_id: str
     ) -> OperationResult:
         """Retries an aborted or timed-out update with the same id (applied once), with bounded backoff."""
         loop = asyncio.get_running_loop()
@@ -681,25 +626,24 @@ class ApprovalsService:
             if remaining <= 0:
                 break
             try:
-                return await handle.execute_update(
-                    update,
-                    request,
-                    id=update_id,
-                    result_type=OperationResult,
-                    rpc_timeout=timedelta(seconds=remaining),
+                result: OperationResult = await handle.execute_update(
+                    operation.update, request, id=update_id, rpc_timeout=timedelta(seconds=remaining)
                 )
+                return result
             except WorkflowUpdateRPCTimeoutOrCancelledError as error:
                 last = error
             except RPCError as error:
                 if not _retryable(error):
                     raise
                 last = error
-            log.warning("update.retry", update=update, update_id=update_id, attempt=attempt, error=str(last))
+            log.warning(
+                "update.retry", update=operation.update_name, update_id=update_id, attempt=attempt, error=str(last)
+            )
             await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())) * (0.5 + random.random() / 2))
             delay = min(delay * 2, UPDATE_BACKOFF_MAX_SECONDS)
         raise Unavailable(
-            f"the case did not complete {update} in time ({last}); retry with the same Idempotency-Key, "
-            "it is applied at most once"
+            f"the case did not complete {operation.update_name} in time ({last}); retry with the same "
+            "Idempotency-Key, it is applied at most once"
         )
 
     async def _check_postgres(self) -> None:

@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.operations import Scope, operations
 from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, PEOPLE, LiveApi, live_api_fixture
 
 api = live_api_fixture("api")
@@ -870,7 +871,8 @@ async def test_aborted_or_timed_out_update_is_retried_with_the_same_id() -> None
 
     engine = ApprovalsService(client=None, pool=None, settings=None)  # type: ignore[arg-type]
     request = CommentRequest(actor=Principal(id="u"), text="t")
-    assert await engine._execute_update(Handle(), "comment", request, "comment:key-1") == result  # type: ignore[arg-type]
+    comment = operations(Scope.case)["comment"]
+    assert await engine._execute_update(Handle(), comment, request, "comment:key-1") == result  # type: ignore[arg-type]
     assert seen_ids == ["comment:key-1"] * 3
 
     class Stuck:
@@ -881,7 +883,7 @@ async def test_aborted_or_timed_out_update_is_retried_with_the_same_id() -> None
     service_module.UPDATE_DEADLINE_SECONDS = 1.0
     try:
         with pytest.raises(service_module.Unavailable, match="same Idempotency-Key"):
-            await engine._execute_update(Stuck(), "comment", request, "comment:key-2")  # type: ignore[arg-type]
+            await engine._execute_update(Stuck(), comment, request, "comment:key-2")  # type: ignore[arg-type]
     finally:
         service_module.UPDATE_DEADLINE_SECONDS = original
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from api.auth import CurrentPrincipal, Service
 from api.problems import PROBLEM_RESPONSES
-from approvals.service import ApprovalsService, Operation
+from approvals.operations import Operation, Scope, operations
+from approvals.service import ApprovalsService
 from schemas.case import OperationResult
 from schemas.principal import Principal
 from schemas.text import CleanModel
@@ -67,27 +68,27 @@ def body_model(name: str, kernel_model: type[BaseModel], *, without: tuple[str, 
     )
 
 
-def add_operation_route(
-    router: APIRouter,
-    operation: Operation,
-    *,
-    path: str,
-    target: tuple[str, Any],
-    body_name: str,
-    summary: str,
-    without: tuple[str, ...] = (),
-) -> None:
-    """``POST <path>``: runs ``operation`` on the target in the path parameter ``target`` (its name and its
-    annotation, ``("case_id", CaseId)`` or ``("task_id", TaskId)``) with the caller as actor, applied once
-    per Idempotency-Key; the body is the kernel request without actor and target (see ``body_model``)."""
+def add_operation_routes(router: APIRouter, scope: Scope, target: tuple[str, Any]) -> None:
+    """``POST /tasks/{task_id}/<name>`` or ``POST /cases/{case_id}/<name>`` for every registered operation
+    on that scope; ``target`` is the path parameter's name and annotation."""
+    for operation in operations(scope).values():
+        add_operation_route(router, operation, scope, target)
+
+
+def add_operation_route(router: APIRouter, operation: Operation, scope: Scope, target: tuple[str, Any]) -> None:
+    """``POST``: runs ``operation`` on the target in the path with the caller as actor, applied once per
+    Idempotency-Key; the body is the kernel request without actor, target and fixed fields (see ``body_model``)."""
     target_name, target_type = target
-    model = body_model(body_name, operation.request_model, without=without)
+    camel = "".join(part.capitalize() for part in operation.name.split("-"))
+    model = body_model(
+        f"{camel}{scope.value.capitalize()}Body", operation.request_model, without=tuple(operation.fixed)
+    )
 
     async def act(
         principal: Principal, service: ApprovalsService, body: BaseModel, idempotency_key: str | None, **ids: str
     ) -> OperationResult:
         fields = body.model_dump(exclude_unset=True)
-        return await service.act(principal, operation, ids[target_name], fields, idempotency_key=idempotency_key)
+        return await service.act(principal, operation, scope, ids[target_name], fields, idempotency_key=idempotency_key)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     act.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -100,5 +101,14 @@ def add_operation_route(
         ],
         return_annotation=OperationResult,
     )
-    act.__name__ = f"{operation.scope}_{operation.name.replace('-', '_')}"
-    router.add_api_route(path, act, methods=["POST"], summary=summary, response_model=OperationResult)
+    act.__name__ = f"{scope.value}_{operation.name.replace('-', '_')}"
+    # Task ids hold slashes (`<case id>/<stage>/<n>`), so a task's path parameter takes the rest of the path.
+    parameter = f"{{{target_name}:path}}" if scope is Scope.task else f"{{{target_name}}}"
+    router.add_api_route(
+        f"/{scope.value}s/{parameter}/{operation.name}",
+        act,
+        methods=["POST"],
+        summary=operation.summary,
+        description=operation.summary_zh,
+        response_model=OperationResult,
+    )

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
-from api.routes._common import ERRORS, CaseId, add_operation_route
+from api.routes._common import ERRORS, CaseId, add_operation_routes
 from approvals.audit import TimelineRow
+from approvals.operations import Scope
 from approvals.processes import PROCESSES
 from approvals.service import (
-    CASE_OPERATIONS,
     CaseDetail,
     DeniedAttempt,
     Page,
@@ -130,12 +130,4 @@ async def denied_attempts(case_id: CaseId, principal: CurrentPrincipal, service:
     return await service.denied_attempts(principal, case_id)
 
 
-for _name, _operation in CASE_OPERATIONS.items():
-    add_operation_route(
-        router,
-        _operation,
-        path=f"/cases/{{case_id}}/{_name}",
-        target=("case_id", CaseId),
-        body_name=f"{_operation.request_model.__name__.removesuffix('Request')}CaseBody",
-        summary=f"{_name} (case operation)",
-    )
+add_operation_routes(router, Scope.case, ("case_id", CaseId))
