@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from approvals.audit import TimelineRow
+    from approvals.audit.timeline import TimelineRow
 
 __all__ = ["EXIT_DENIED", "EXIT_SERVER", "EXIT_USAGE", "ApiClient", "ApiError", "register", "timeline_table"]
 
@@ -181,7 +181,7 @@ def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str) 
     comment under it, and for a completed stage how long it took against its working-day deadline (red when
     late); the legal basis. Readable in 80 columns; the payloads are left to ``--json``.
     """
-    from approvals.audit import TimelineRow
+    from approvals.audit.timeline import TimelineRow
 
     table = Table(
         title=f"{title} — times in UTC+8", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
