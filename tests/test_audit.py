@@ -18,13 +18,14 @@ from typer.testing import CliRunner, Result
 
 from approvals.audit.bundle import bundle_dirname, verify_bundle
 from approvals.audit.chain import verify_chain
-from approvals.audit.crosscheck import UPDATE_EVENTS, VerifyReport, cross_check, decision_requests, verify
+from approvals.audit.crosscheck import VerifyReport, cross_check, decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
 from approvals.audit.history import Histories, history_events, history_from_json, recorded_batches, runs_of
 from approvals.audit.live import case_timeline, export_case, fetch_case, verify_case
 from approvals.audit.replay import replay_all, replay_parallel
 from approvals.audit.state import state_at
 from approvals.audit.timeline import local, timeline
+from approvals.operations import by_update_name
 from schemas.case import (
     CaseView,
     ClaimRequest,
@@ -544,7 +545,7 @@ def assert_state_agrees_with_the_recorded_projections(history: Histories) -> Non
     events = history_events(runs)
     assert verify_chain(events) == []
     assert cross_check(events, runs) == []  # every accepted request left its row, as asked
-    assert {d.name for d in decision_requests(runs)} <= set(UPDATE_EVENTS)
+    assert {d.name for d in decision_requests(runs)} <= set(by_update_name())
     for recorded in recorded_batches(runs):
         case = recorded.batch.case
         state = state_at(events, seq=case.last_seq)

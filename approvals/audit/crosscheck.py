@@ -23,25 +23,9 @@ from approvals.audit.history import (
     run_id,
     runs_of,
 )
+from approvals.operations import by_update_name
 from schemas.events import DomainEvent
 from schemas.principal import Principal
-
-UPDATE_EVENTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
-    "claim": ("task.claimed", ()),
-    "unclaim": ("task.unclaimed", ()),
-    "decide": ("task.decided", (("decision", "decision"), ("comment", "comment"), ("conditions", "conditions"))),
-    "transfer": ("task.transferred", (("to_user", "to"), ("comment", "comment"))),
-    "delegate": ("task.delegated", (("to_user", "delegate"), ("comment", "comment"))),
-    "add_signer": ("task.signer_added", (("signer", "signer"), ("position", "position"), ("comment", "comment"))),
-    "urge": ("task.urged", (("comment", "comment"),)),
-    "comment": ("case.commented", (("text", "text"),)),
-    "cc": ("case.cc", (("observers", "observers"), ("comment", "comment"))),
-    "withdraw": ("case.withdrawn", (("reason", "reason"),)),
-    "request_supplement": ("case.supplement_requested", (("items", "items"), ("comment", "comment"))),
-    "supplement": ("case.supplemented", (("documents", "documents"), ("comment", "comment"))),
-    "extend": ("case.extended", (("reason", "reason"),)),
-}
-"""Workflow Update name -> the event it must leave, and (request field, payload field) pairs that must agree."""
 
 
 class DecisionRequest(BaseModel):
@@ -113,10 +97,12 @@ def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[F
     a rewritten row nor workflow code that recorded something else than what was asked goes unnoticed.
     """
     findings: list[Finding] = []
+    operations = by_update_name()
     for decision in decision_requests(history):
-        if decision.name not in UPDATE_EVENTS or decision.result_last_seq is None:
+        operation = operations.get(decision.name)
+        if operation is None or decision.result_last_seq is None:
             continue
-        event_type, fields = UPDATE_EVENTS[decision.name]
+        event_type = operation.recorded_event
         request = decision.request
         actor = request.get("actor") or {}
         candidates = [
@@ -141,7 +127,7 @@ def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[F
         event = candidates[0]
         differing = [
             name
-            for name, key in fields
+            for name, key in operation.agrees
             if _json_ready(request.get(name)) != _json_ready(event.payload.get(key))
             and not (request.get(name) in (None, "", []) and event.payload.get(key) in (None, "", []))
         ]
