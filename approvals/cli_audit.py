@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from approvals.event_wording import Lang
+
 if TYPE_CHECKING:
     import asyncpg
     from temporalio.client import Client
@@ -345,9 +347,10 @@ def _print_report(report: VerifyReport) -> None:
 def timeline(
     source: Annotated[str, typer.Argument(help="Case id or bundle directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
+    lang: Annotated[Lang, typer.Option("--lang", help="zh (中文) or en.")] = "zh",
 ) -> None:
-    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times, clock stops
-    (`--json`: every event's data too)."""
+    """What happened, in plain language (Chinese; `--lang en`): who, when (UTC+8), role, legal basis, comment,
+    stage times, clock stops (`--json`: every event's data too, and the wording in both languages)."""
     from approvals.audit.timeline import timeline as build_timeline
     from approvals.cli_cases import timeline_table
 
@@ -355,7 +358,7 @@ def timeline(
     if as_json:
         _print_json([row.model_dump(mode="json") for row in rows])
         return
-    console.print(timeline_table(rows, source))
+    console.print(timeline_table(rows, source, lang))
 
 
 # ------------------------------------------------------------------ state at a point in time

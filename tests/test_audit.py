@@ -474,9 +474,12 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     rows = json.loads(_cli("timeline", str(exported), "--json").output)
     assert [row["seq"] for row in rows] == list(range(1, 13))
     assert rows[0]["data"]["definition"]["process"] == "generic" and rows[0]["type"] == "case.started"
-    table = _cli("timeline", str(exported)).output
-    assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table
-    assert "times in UTC+8" in table and "took " in table and '"definition"' not in table  # no raw payloads
+    table = _cli("timeline", str(exported)).output  # Chinese first
+    assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table and "签收了任务" in table
+    assert "times in UTC+8" in table and "用时" in table and '"definition"' not in table  # no raw payloads
+    english = _cli("timeline", str(exported), "--lang", "en").output
+    assert "claimed the task" in english and "took " in english and "签收了任务" not in english
+    assert all(row["action_zh"] for row in rows)
 
     state = json.loads(_cli("state", str(exported), "--seq", "4", "--json").output)
     assert state["as_of_seq"] == 4 and state["tasks"][0]["status"] == "claimed"

@@ -1,80 +1,40 @@
-"""A case as it stood at a point in time: a pure fold over its events, independent of the workflow code."""
+"""A case as it stood at a point in time: a pure fold over its events, independent of the workflow code.
+
+Every :class:`~schemas.events.EventType` is either folded (:data:`FOLDS`, one small function per type) or
+declared not to change the state (:data:`STATELESS`); a test holds every type to one or the other. Any event
+may carry its task's new ``version``, which every fold takes first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from approvals.event_wording import parse_time
+from schemas.case_state import CaseState, StageResultState, TaskState
+from schemas.events import DomainEvent, EventType
 
-from approvals.audit.timeline import parse_time
-from schemas.events import GENESIS_HASH, DomainEvent
-
-
-class TaskState(BaseModel):
-    task_id: str
-    stage_id: str
-    round: int = 1
-    status: str
-    assignee_id: str | None = None
-    candidate_roles: list[str] = Field(default_factory=list)
-    claimed_by: str | None = None
-    delegate_id: str | None = None
-    waiting_for: str | None = None
-    overdue: bool = False
-    decision: str | None = None
-    decided_by: str | None = None
-    comment: str = ""
-    version: int = 1
-
-
-class StageResultState(BaseModel):
-    stage_id: str
-    outcome: str
-    round: int
-    conditions: list[str] = Field(default_factory=list)
-    tally: dict[str, int] = Field(default_factory=dict)
-    decided_at: datetime
-
-
-class CaseState(BaseModel):
-    """A case as it stood right after one event, rebuilt by folding the events up to it."""
-
-    case_id: str | None = None
-    process: str | None = None
-    business_key: str | None = None
-    title: str | None = None
-    as_of_seq: int = 0
-    as_of: datetime | None = None
-    status: str = "not_started"
-    outcome: str | None = None
-    current_stages: list[str] = Field(default_factory=list)
-    tasks: list[TaskState] = Field(default_factory=list)
-    stage_results: list[StageResultState] = Field(default_factory=list)
-    clocks: dict[str, datetime] = Field(default_factory=dict, description="Running deadlines: key -> due time.")
-    clock_state: Literal["running", "stopped", "none"] = "none"
-    pending_supplement: list[str] = Field(default_factory=list)
-    extended: bool = False
-    observers: list[str] = Field(default_factory=list)
-    run: int = Field(1, description="Workflow run of the case (continue-as-new starts the next).")
-    supervision_round: int = Field(0, description="Periodic reviews started while under supervision.")
-    next_review_at: datetime | None = Field(None, description="When the next periodic review is due.")
-    child_cases: dict[str, str | None] = Field(
-        default_factory=dict, description="Child case id -> its final status (None while it runs)."
-    )
-    last_hash: str = GENESIS_HASH
-
-    @property
-    def open_tasks(self) -> list[TaskState]:
-        return [task for task in self.tasks if task.status in ("open", "claimed")]
-
+__all__ = ["FOLDS", "STATELESS", "CaseState", "StageResultState", "TaskState", "state_at"]
 
 _OUTCOME_STATUS = {
     "approved": "approved",
     "approved_with_conditions": "approved_with_conditions",
     "rejected": "rejected",
 }
+
+
+@dataclass
+class _Folding:
+    """The state being rebuilt, with its tasks and stage results by id."""
+
+    state: CaseState = field(default_factory=CaseState)
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    results: dict[str, StageResultState] = field(default_factory=dict)
+
+
+Fold = Callable[[_Folding, DomainEvent], None]
+TaskFold = Callable[[TaskState, DomainEvent, _Folding], None]
 
 
 def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime | None = None) -> CaseState:
@@ -85,16 +45,15 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
     """
     if at is not None and at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
-    state = CaseState()
-    tasks: dict[str, TaskState] = {}
-    results: dict[str, StageResultState] = {}
+    folding = _Folding()
+    state = folding.state
     for event in sorted(events, key=lambda e: e.seq):
         if (seq is not None and event.seq > seq) or (at is not None and event.at > at):
             break
-        _apply(state, tasks, results, event)
+        _apply(folding, event)
         state.as_of_seq, state.as_of, state.last_hash = event.seq, event.at, event.hash
-    state.tasks = list(tasks.values())
-    state.stage_results = list(results.values())
+    state.tasks = list(folding.tasks.values())
+    state.stage_results = list(folding.results.values())
     if not state.clocks:
         state.clock_state = "none"
     else:
@@ -102,130 +61,269 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
     return state
 
 
-def _apply(
-    state: CaseState, tasks: dict[str, TaskState], results: dict[str, StageResultState], event: DomainEvent
-) -> None:
+def _apply(folding: _Folding, event: DomainEvent) -> None:
+    task = folding.tasks.get(event.task_id or "")
+    if task is not None and "version" in event.payload:
+        task.version = int(event.payload["version"])
+    fold = FOLDS.get(event.type)  # type: ignore[call-overload]
+    if fold is not None:  # a stateless type, or one this code does not know
+        fold(folding, event)
+
+
+# ------------------------------------------------------------------------------------------ the case
+
+
+def _case_started(f: _Folding, event: DomainEvent) -> None:
+    p, state = event.payload, f.state
+    state.case_id = event.case_id
+    state.process = (p.get("definition") or {}).get("process")
+    state.business_key, state.title = p.get("business_key"), p.get("title")
+    state.status = "in_review"
+
+
+def _stage_started(f: _Folding, event: DomainEvent) -> None:
+    p, state = event.payload, f.state
+    if event.stage_id and event.stage_id not in state.current_stages:
+        state.current_stages.append(event.stage_id)
+    if p.get("due_at"):
+        state.clocks[f"stage:{event.stage_id}:{p.get('round')}"] = parse_time(p["due_at"])  # type: ignore[assignment]
+
+
+def _stage_left(f: _Folding, event: DomainEvent) -> None:
+    """Completed or abandoned: no longer current, its clock stops."""
+    if event.stage_id in f.state.current_stages:
+        f.state.current_stages.remove(event.stage_id)
+    f.state.clocks.pop(f"stage:{event.stage_id}:{event.payload.get('round')}", None)
+
+
+def _stage_completed(f: _Folding, event: DomainEvent) -> None:
     p = event.payload
-    task = tasks.get(event.task_id or "")
-    if task is not None and "version" in p:
-        task.version = int(p["version"])
-    match event.type:
-        case "case.started":
-            state.case_id = event.case_id
-            state.process = (p.get("definition") or {}).get("process")
-            state.business_key, state.title = p.get("business_key"), p.get("title")
-            state.status = "in_review"
-        case "stage.started":
-            if event.stage_id and event.stage_id not in state.current_stages:
-                state.current_stages.append(event.stage_id)
-            if p.get("due_at"):
-                state.clocks[f"stage:{event.stage_id}:{p.get('round')}"] = parse_time(p["due_at"])  # type: ignore[assignment]
-        case "task.created":
-            tasks[event.task_id or ""] = TaskState(
-                task_id=event.task_id or "",
-                stage_id=event.stage_id or "",
-                round=int(p.get("round") or 1),
-                status="waiting" if p.get("waiting_for") else "open",
-                assignee_id=p.get("assignee_id"),
-                candidate_roles=list(p.get("candidate_roles") or []),
-                waiting_for=p.get("waiting_for"),
-            )
-        case "task.claimed" if task:
-            task.claimed_by, task.status = event.actor.id, "claimed"
-        case "task.unclaimed" if task:
-            task.claimed_by = task.delegate_id = None
-            task.status = "open"
-        case "task.decided" if task:
-            task.status, task.decision, task.decided_by = "completed", p.get("decision"), event.actor.id
-            task.comment = p.get("comment") or ""
-        case "task.activated" if task:
-            task.status, task.waiting_for = "open", None
-        case "task.transferred" if task:
-            task.assignee_id, task.candidate_roles = p.get("to"), []
-            task.claimed_by = task.delegate_id = None
-            task.status = "open"
-        case "task.delegated" if task:
-            if task.assignee_id is None:
-                task.claimed_by, task.status = p.get("owner"), "claimed"
-            task.delegate_id = p.get("delegate")
-        case "task.signer_added" if task:
-            added = p.get("added_task_id")
-            if p.get("position") == "before":
-                task.waiting_for, task.status = added, "waiting"
-            else:
-                for other in tasks.values():
-                    if other.waiting_for == task.task_id and other.task_id != added:
-                        other.waiting_for = added
-        case "task.cancelled" if task:
-            task.status = "cancelled"
-            task.version += 1  # the workflow touches a cancelled task; the event carries no version
-        case "task.expired" if task:
-            task.status = "expired"
-        case "stage.completed":
-            if event.stage_id in state.current_stages:
-                state.current_stages.remove(event.stage_id)
-            state.clocks.pop(f"stage:{event.stage_id}:{p.get('round')}", None)
-            results[event.stage_id or ""] = StageResultState(
-                stage_id=event.stage_id or "",
-                outcome=p.get("outcome", ""),
-                round=int(p.get("round") or 1),
-                conditions=list(p.get("conditions") or []),
-                tally=dict(p.get("tally") or {}),
-                decided_at=event.at,
-            )
-        case "case.decided":
-            state.outcome = p.get("outcome")
-            state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
-            state.clocks.clear()
-            state.current_stages.clear()
-        case "case.rejected" | "case.withdrawn" | "case.cancelled":
-            state.status = state.outcome = event.type.split(".", 1)[1]
-            state.clocks.clear()
-            state.current_stages.clear()
-            state.next_review_at = None
-        case "case.supplement_requested":
-            state.status = "awaiting_supplement"
-            state.pending_supplement = [item.get("item", "") for item in p.get("items") or []]
-        case "case.supplemented":
-            state.status = "in_review"
-            state.pending_supplement = []
-            for key, value in (p.get("due_at") or {}).items():
-                state.clocks[key] = parse_time(value)  # type: ignore[assignment]
-        case "case.extended":
-            state.extended = True
-            if p.get("due_at"):
-                state.clocks["case"] = parse_time(p["due_at"])  # type: ignore[assignment]
-        case "clock.started":
-            if p.get("due_at"):
-                state.clocks[p.get("clock") or "case"] = parse_time(p["due_at"])  # type: ignore[assignment]
-        case "clock.escalated":
-            for task_id in p.get("overdue_tasks") or []:
-                if task_id in tasks:
-                    tasks[task_id].overdue = True
-                    tasks[task_id].version += 1
-        case "case.cc":
-            state.observers += [o for o in p.get("observers") or [] if o not in state.observers]
-        case "stage.abandoned":
-            if event.stage_id in state.current_stages:
-                state.current_stages.remove(event.stage_id)
-            state.clocks.pop(f"stage:{event.stage_id}:{p.get('round')}", None)
-        case "supervision.started":
-            state.status = "under_supervision"
-            state.next_review_at = parse_time(p.get("first_review_at"))
-        case "timer.started" if state.status == "under_supervision":
-            state.next_review_at = parse_time(p.get("until")) or state.next_review_at
-        case "timer.fired" if state.status == "under_supervision":
-            state.supervision_round += 1
-        case "supervision.ended":
-            state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
-            state.supervision_round = int(p.get("rounds") or state.supervision_round)
-            state.next_review_at = None
-        case "case.child_started" if p.get("child_case_id"):
-            state.child_cases[str(p["child_case_id"])] = None
-        case "case.child_completed" if p.get("child_case_id"):
-            state.child_cases[str(p["child_case_id"])] = p.get("status")
-        case "case.continued":
-            state.run = int(p.get("run") or state.run + 1)
-            state.supervision_round = int(p.get("supervision_round") or state.supervision_round)
-        case _:
-            pass
+    _stage_left(f, event)
+    f.results[event.stage_id or ""] = StageResultState(
+        stage_id=event.stage_id or "",
+        outcome=p.get("outcome", ""),
+        round=int(p.get("round") or 1),
+        conditions=list(p.get("conditions") or []),
+        tally=dict(p.get("tally") or {}),
+        decided_at=event.at,
+    )
+
+
+def _case_decided(f: _Folding, event: DomainEvent) -> None:
+    state = f.state
+    state.outcome = event.payload.get("outcome")
+    state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
+    state.clocks.clear()
+    state.current_stages.clear()
+
+
+def _case_ended(f: _Folding, event: DomainEvent) -> None:
+    """Rejected, withdrawn (撤回) or cancelled: the type names the status."""
+    state = f.state
+    state.status = state.outcome = event.type.split(".", 1)[1]
+    state.clocks.clear()
+    state.current_stages.clear()
+    state.next_review_at = None
+
+
+def _supplement_requested(f: _Folding, event: DomainEvent) -> None:
+    f.state.status = "awaiting_supplement"
+    f.state.pending_supplement = [item.get("item", "") for item in event.payload.get("items") or []]
+
+
+def _supplemented(f: _Folding, event: DomainEvent) -> None:
+    f.state.status = "in_review"
+    f.state.pending_supplement = []
+    for key, value in (event.payload.get("due_at") or {}).items():
+        f.state.clocks[key] = parse_time(value)  # type: ignore[assignment]
+
+
+def _extended(f: _Folding, event: DomainEvent) -> None:
+    f.state.extended = True
+    if event.payload.get("due_at"):
+        f.state.clocks["case"] = parse_time(event.payload["due_at"])  # type: ignore[assignment]
+
+
+def _clock_started(f: _Folding, event: DomainEvent) -> None:
+    p = event.payload
+    if p.get("due_at"):
+        f.state.clocks[p.get("clock") or "case"] = parse_time(p["due_at"])  # type: ignore[assignment]
+
+
+def _clock_escalated(f: _Folding, event: DomainEvent) -> None:
+    for task_id in event.payload.get("overdue_tasks") or []:
+        if task_id in f.tasks:
+            f.tasks[task_id].overdue = True
+            f.tasks[task_id].version += 1
+
+
+def _copied(f: _Folding, event: DomainEvent) -> None:
+    f.state.observers += [o for o in event.payload.get("observers") or [] if o not in f.state.observers]
+
+
+def _supervision_started(f: _Folding, event: DomainEvent) -> None:
+    f.state.status = "under_supervision"
+    f.state.next_review_at = parse_time(event.payload.get("first_review_at"))
+
+
+def _timer_started(f: _Folding, event: DomainEvent) -> None:
+    if f.state.status == "under_supervision":
+        f.state.next_review_at = parse_time(event.payload.get("until")) or f.state.next_review_at
+
+
+def _timer_fired(f: _Folding, event: DomainEvent) -> None:
+    if f.state.status == "under_supervision":
+        f.state.supervision_round += 1
+
+
+def _supervision_ended(f: _Folding, event: DomainEvent) -> None:
+    state = f.state
+    state.status = _OUTCOME_STATUS.get(state.outcome or "", state.status)
+    state.supervision_round = int(event.payload.get("rounds") or state.supervision_round)
+    state.next_review_at = None
+
+
+def _child_started(f: _Folding, event: DomainEvent) -> None:
+    if event.payload.get("child_case_id"):
+        f.state.child_cases[str(event.payload["child_case_id"])] = None
+
+
+def _child_completed(f: _Folding, event: DomainEvent) -> None:
+    if event.payload.get("child_case_id"):
+        f.state.child_cases[str(event.payload["child_case_id"])] = event.payload.get("status")
+
+
+def _continued(f: _Folding, event: DomainEvent) -> None:
+    state = f.state
+    state.run = int(event.payload.get("run") or state.run + 1)
+    state.supervision_round = int(event.payload.get("supervision_round") or state.supervision_round)
+
+
+# ------------------------------------------------------------------------------------------ its tasks
+
+
+def _task_created(f: _Folding, event: DomainEvent) -> None:
+    p = event.payload
+    f.tasks[event.task_id or ""] = TaskState(
+        task_id=event.task_id or "",
+        stage_id=event.stage_id or "",
+        round=int(p.get("round") or 1),
+        status="waiting" if p.get("waiting_for") else "open",
+        assignee_id=p.get("assignee_id"),
+        candidate_roles=list(p.get("candidate_roles") or []),
+        waiting_for=p.get("waiting_for"),
+    )
+
+
+def _claimed(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.claimed_by, task.status = event.actor.id, "claimed"
+
+
+def _unclaimed(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.claimed_by = task.delegate_id = None
+    task.status = "open"
+
+
+def _decided(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.status, task.decision, task.decided_by = "completed", event.payload.get("decision"), event.actor.id
+    task.comment = event.payload.get("comment") or ""
+
+
+def _activated(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.status, task.waiting_for = "open", None
+
+
+def _transferred(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.assignee_id, task.candidate_roles = event.payload.get("to"), []
+    task.claimed_by = task.delegate_id = None
+    task.status = "open"
+
+
+def _delegated(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    if task.assignee_id is None:
+        task.claimed_by, task.status = event.payload.get("owner"), "claimed"
+    task.delegate_id = event.payload.get("delegate")
+
+
+def _signer_added(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    added = event.payload.get("added_task_id")
+    if event.payload.get("position") == "before":
+        task.waiting_for, task.status = added, "waiting"
+        return
+    for other in f.tasks.values():
+        if other.waiting_for == task.task_id and other.task_id != added:
+            other.waiting_for = added
+
+
+def _task_cancelled(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.status = "cancelled"
+    task.version += 1  # the workflow touches a cancelled task; the event carries no version
+
+
+def _expired(task: TaskState, event: DomainEvent, f: _Folding) -> None:
+    task.status = "expired"
+
+
+def _on_task(change: TaskFold) -> Fold:
+    """A fold of an event about one task: nothing to do when the task is unknown (not created in the record)."""
+
+    def fold(f: _Folding, event: DomainEvent) -> None:
+        task = f.tasks.get(event.task_id or "")
+        if task is not None:
+            change(task, event, f)
+
+    return fold
+
+
+_TASK_FOLDS: Mapping[EventType, TaskFold] = {
+    EventType.task_claimed: _claimed,
+    EventType.task_unclaimed: _unclaimed,
+    EventType.task_decided: _decided,
+    EventType.task_activated: _activated,
+    EventType.task_transferred: _transferred,
+    EventType.task_delegated: _delegated,
+    EventType.task_signer_added: _signer_added,
+    EventType.task_cancelled: _task_cancelled,
+    EventType.task_expired: _expired,
+}
+
+FOLDS: Mapping[EventType, Fold] = {
+    EventType.case_started: _case_started,
+    EventType.case_continued: _continued,
+    EventType.case_decided: _case_decided,
+    EventType.case_rejected: _case_ended,
+    EventType.case_withdrawn: _case_ended,
+    EventType.case_cancelled: _case_ended,
+    EventType.case_cc: _copied,
+    EventType.case_supplement_requested: _supplement_requested,
+    EventType.case_supplemented: _supplemented,
+    EventType.case_extended: _extended,
+    EventType.case_child_started: _child_started,
+    EventType.case_child_completed: _child_completed,
+    EventType.stage_started: _stage_started,
+    EventType.stage_completed: _stage_completed,
+    EventType.stage_abandoned: _stage_left,
+    EventType.task_created: _task_created,
+    EventType.clock_started: _clock_started,
+    EventType.clock_escalated: _clock_escalated,
+    EventType.timer_started: _timer_started,
+    EventType.timer_fired: _timer_fired,
+    EventType.supervision_started: _supervision_started,
+    EventType.supervision_ended: _supervision_ended,
+    **{event_type: _on_task(change) for event_type, change in _TASK_FOLDS.items()},
+}
+"""Event type -> how it changes the case's state."""
+
+STATELESS: frozenset[EventType] = frozenset(
+    {
+        EventType.case_commented,
+        EventType.task_urged,
+        EventType.clock_reminder,
+        EventType.case_calendar_assumption,
+        EventType.case_published,
+        EventType.case_notified,
+        EventType.error_tolerance_determined,
+        EventType.error_tolerance_effect_recorded,
+    }
+)
+"""Event types that change nothing the state shows (beyond the task version any event may carry)."""
