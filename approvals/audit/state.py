@@ -317,6 +317,7 @@ FOLDS: Mapping[EventType, Fold] = {
 STATELESS: frozenset[EventType] = frozenset(
     {
         EventType.case_commented,
+        EventType.stage_skipped,
         EventType.task_urged,
         EventType.clock_reminder,
         EventType.case_calendar_assumption,
