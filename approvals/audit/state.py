@@ -65,7 +65,7 @@ def _apply(folding: _Folding, event: DomainEvent) -> None:
     task = folding.tasks.get(event.task_id or "")
     if task is not None and "version" in event.payload:
         task.version = int(event.payload["version"])
-    fold = FOLDS.get(event.type)  # type: ignore[call-overload]
+    fold = FOLDS.get(event.type)
     if fold is not None:  # a stateless type, or one this code does not know
         fold(folding, event)
 

@@ -81,7 +81,7 @@ def _describe(event: DomainEvent, context: WordingContext) -> tuple[dict[Lang, s
     """The event's action in each language, and the comment shown under it."""
     p = event.payload
     comment = str(p.get("comment") or p.get("text") or p.get("reason") or "")
-    wording = _registry_wording().get(event.type)  # type: ignore[call-overload]
+    wording = _registry_wording().get(event.type)
     if wording is None:  # a type this code does not know (recorded by newer code): said as it was recorded
         return dict.fromkeys(LANGS, event.type), comment
     return {lang: wording.describe(event, context, lang) for lang in LANGS}, comment if wording.comment else ""
