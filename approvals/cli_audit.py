@@ -20,11 +20,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from approvals.event_wording import Lang
+
 if TYPE_CHECKING:
     import asyncpg
     from temporalio.client import Client
 
-    from approvals.audit import VerifyReport
+    from approvals.audit.crosscheck import VerifyReport
     from schemas.events import DomainEvent
 
 AUDIT_FAILED = 3
@@ -70,7 +72,7 @@ async def _services(
 
 
 def _is_bundle(source: str) -> bool:
-    from approvals.audit import is_bundle
+    from approvals.audit.bundle import is_bundle
 
     return is_bundle(Path(source))
 
@@ -78,7 +80,7 @@ def _is_bundle(source: str) -> bool:
 async def _events_of(source: str) -> list[DomainEvent]:
     """Audit events of a bundle (offline) or of a live case (PostgreSQL only)."""
     from activities.queries import case_events
-    from approvals.audit import load_bundle
+    from approvals.audit.bundle import load_bundle
 
     if _is_bundle(source):
         return load_bundle(Path(source)).events
@@ -132,7 +134,7 @@ async def _export(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from activities.queries import list_cases
-    from approvals.audit import export_case
+    from approvals.audit.live import export_case
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
@@ -198,9 +200,9 @@ def replay(
 
     History files are replayed in parallel processes, one replayer per process, without the workflow
     sandbox unless --sandbox is given: the command-by-command comparison with the history that detects
-    non-determinism is the same either way (why: approvals.audit.SANDBOX_FOR_AUDIT).
+    non-determinism is the same either way (why: approvals.audit.replay.SANDBOX_FOR_AUDIT).
     """
-    from approvals.audit import SANDBOX_FOR_AUDIT, history_paths, replay_jobs
+    from approvals.audit.replay import SANDBOX_FOR_AUDIT, history_paths, replay_jobs
 
     if not paths and not case:
         raise _fail("give history paths or --case ids", 2)
@@ -229,7 +231,8 @@ def replay(
 async def _replay(
     files: list[Path], case_ids: list[str], jobs: int, sandbox: bool, as_json: bool, quiet: bool
 ) -> tuple[int, int]:
-    from approvals.audit import HistorySource, ReplayVerdict, fetch_runs, replay, replay_parallel
+    from approvals.audit.live import fetch_runs
+    from approvals.audit.replay import HistorySource, ReplayVerdict, replay, replay_parallel
 
     total = failed = 0
 
@@ -295,8 +298,9 @@ def verify(
 
 
 async def _verify(sources: list[str]) -> list[VerifyReport]:
-    from approvals.audit import fetch_case, verify_bundle
-    from approvals.audit import verify as verify_case
+    from approvals.audit.bundle import verify_bundle
+    from approvals.audit.crosscheck import verify as verify_case
+    from approvals.audit.live import fetch_case
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -343,17 +347,18 @@ def _print_report(report: VerifyReport) -> None:
 def timeline(
     source: Annotated[str, typer.Argument(help="Case id or bundle directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="The rows as JSON.")] = False,
+    lang: Annotated[Lang, typer.Option("--lang", help="zh (中文) or en.")] = "zh",
 ) -> None:
-    """What happened, in plain language: who, when (UTC+8), role, legal basis, comment, stage times, clock stops
-    (`--json`: every event's data too)."""
-    from approvals.audit import timeline as build_timeline
+    """What happened, in plain language (Chinese; `--lang en`): who, when (UTC+8), role, legal basis, comment,
+    stage times, clock stops (`--json`: every event's data too, and the wording in both languages)."""
+    from approvals.audit.timeline import timeline as build_timeline
     from approvals.cli_cases import timeline_table
 
     rows = build_timeline(_run(_events_of(source)))
     if as_json:
         _print_json([row.model_dump(mode="json") for row in rows])
         return
-    console.print(timeline_table(rows, source))
+    console.print(timeline_table(rows, source, lang))
 
 
 # ------------------------------------------------------------------ state at a point in time
@@ -369,7 +374,8 @@ def state(
     as_json: Annotated[bool, typer.Option("--json", help="The state as JSON.")] = False,
 ) -> None:
     """The case as it stood after event N or at a moment: status, open tasks, stage results, clocks."""
-    from approvals.audit import CHINA_TIME, local, state_at
+    from approvals.audit.state import state_at
+    from approvals.audit.timeline import CHINA_TIME, local
 
     if seq is not None and at is not None:
         raise _fail("give --seq or --at, not both", 2)

@@ -25,7 +25,8 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from approvals.audit import TimelineRow
+    from approvals.audit.timeline import TimelineRow
+    from approvals.event_wording import Lang
 
 __all__ = ["EXIT_DENIED", "EXIT_SERVER", "EXIT_USAGE", "ApiClient", "ApiError", "register", "timeline_table"]
 
@@ -174,14 +175,14 @@ def cases_table(cases: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str) -> Table:
+def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str, lang: Lang = "en") -> Table:
     """The one readable timeline (``approvals timeline``, ``approvals audit timeline``, ``approvals demo``).
 
     A row an event: its number; when, in UTC+8; who, with their roles; what happened in plain language, the
     comment under it, and for a completed stage how long it took against its working-day deadline (red when
     late); the legal basis. Readable in 80 columns; the payloads are left to ``--json``.
     """
-    from approvals.audit import TimelineRow
+    from approvals.audit.timeline import TimelineRow
 
     table = Table(
         title=f"{title} — times in UTC+8", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
@@ -194,8 +195,11 @@ def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str) 
     for item in rows:
         row = item if isinstance(item, TimelineRow) else TimelineRow.model_validate(item)
         who = row.actor_name or row.actor_id
-        what = row.action.removesuffix(f" after {row.stage_time}") if row.stage_time else row.action
-        what = escape(what.removeprefix(f"{who} "))  # the actor stands in its own column
+        what, took, actor = (row.action, f" after {row.stage_time}", f"{who} ")
+        if lang == "zh":
+            what, took, actor = (row.action_zh, f"，用时{row.stage_time_zh}", who)
+        what = what.removesuffix(took) if row.stage_time else what
+        what = escape(what.removeprefix(actor))  # the actor stands in its own column
         if row.clock == "stopped":
             what = f"[bold yellow]⏸ {what}[/bold yellow]"
         elif row.clock == "resumed":
@@ -203,7 +207,7 @@ def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str) 
         if row.comment:
             what += f"\n[italic]“{escape(row.comment)}”[/italic]"
         if row.stage_time:
-            took = f"took {escape(row.stage_time)}"
+            took = f"用时{escape(row.stage_time_zh or '')}" if lang == "zh" else f"took {escape(row.stage_time)}"
             what += f"\n[red]{took}[/red]" if row.on_time is False else f"\n{took}"
         if row.roles:
             who += f" ({', '.join(row.roles)})"

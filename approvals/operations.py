@@ -19,6 +19,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from approvals.event_wording import (
+    SYSTEM_WORDING,
+    Lang,
+    Wording,
+    WordingContext,
+    listed,
+    local_due,
+    parse_time,
+    term,
+    who,
+)
 from schemas.case import (
     AddSignerRequest,
     CcRequest,
@@ -34,7 +45,7 @@ from schemas.case import (
     UrgeRequest,
     WithdrawRequest,
 )
-from schemas.events import EventType
+from schemas.events import DomainEvent, EventType
 from workflows.review import KernelWorkflow
 
 
@@ -62,6 +73,9 @@ class Operation:
     """(request field, payload field of the first event) pairs the audit cross-check compares."""
     fixed: Mapping[str, Any] = field(default_factory=dict)
     """Request fields the operation sets itself (``return`` is ``decide`` with ``decision=return``)."""
+    wording: Mapping[EventType, Wording] = field(default_factory=dict)
+    """How the timeline words the events it records, in English and Chinese (``approvals.event_wording``); an
+    event another entry (or the system table) already words is not worded again."""
 
     @property
     def update_name(self) -> str:
@@ -81,6 +95,56 @@ class Operation:
         return scope in self.scopes
 
 
+def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    conditions = listed(p.get("conditions"), lang, "; ")
+    if lang == "zh":
+        text = f"{who(event)}审批意见：{term(p.get('decision', ''), lang)}"
+        text += f"（附条件：{conditions}）" if conditions else ""
+        text += f"，退回至环节{p['return_to']}" if p.get("return_to") else ""
+        return text + (f"，受{p['on_behalf_of']}委托办理" if p.get("on_behalf_of") else "")
+    text = f"{who(event)} decided: {term(p.get('decision', ''), lang)}"
+    text += f" (conditions: {conditions})" if conditions else ""
+    text += f", back to stage {p['return_to']}" if p.get("return_to") else ""
+    return text + (f", on behalf of {p['on_behalf_of']}" if p.get("on_behalf_of") else "")
+
+
+def _signer_added(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    signer, position = event.payload.get("signer"), event.payload.get("position")
+    if lang == "zh":
+        return f"{who(event)}{term(position, lang)}：增加签批人{signer}"
+    return f"{who(event)} added signer {signer} {position} this task"
+
+
+def _copied(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    observers = listed(event.payload.get("observers"), lang)
+    return (
+        f"{who(event)}将办件抄送{observers}" if lang == "zh" else f"{who(event)} copied the case to {observers} (抄送)"
+    )
+
+
+def _supplement_requested(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    items = listed([item.get("item", "") for item in event.payload.get("items") or []], lang, "; ")
+    if lang == "zh":
+        return f"{who(event)}一次性告知补正材料：{items}——审批期限暂停计算"
+    return f"{who(event)} requested supplementary material (补正): {items} — the clock stops"
+
+
+def _supplemented(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    count = len(event.payload.get("documents") or [])
+    if lang == "zh":
+        return f"{who(event)}提交补正材料（{count}份）——审批期限恢复计算"
+    return f"{who(event)} supplied the material ({count} document(s)) — the clock runs again"
+
+
+def _extended(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    days, due = event.payload.get("working_days"), parse_time(event.payload.get("due_at"))
+    until = local_due(due, lang) if due else ""
+    if lang == "zh":
+        return f"{who(event)}延期：法定期限延长{days}个工作日" + (f"，至{until}" if due else "")
+    return f"{who(event)} extended the statutory period by {days} working days" + (f" to {until}" if due else "")
+
+
 TASK = (Scope.task,)
 CASE = (Scope.case,)
 TASK_OR_CASE = (Scope.task, Scope.case)
@@ -89,16 +153,21 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "claim", ClaimRequest, TASK, KernelWorkflow.claim, (EventType.task_claimed,),
         "签收: take a pool task (open to a role) for yourself.", "签收：领取角色待办",
+        wording={EventType.task_claimed: Wording("{who} claimed the task", "{who}签收了任务")},
     ),
     Operation(
         "unclaim", UnclaimRequest, TASK, KernelWorkflow.unclaim, (EventType.task_unclaimed,),
         "Give a claimed task back to the pool.", "退回任务池",
+        wording={EventType.task_unclaimed: Wording(
+            "{who} released the task back to the pool", "{who}取消签收，任务退回任务池"
+        )},
     ),
     Operation(
         "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
         "审批: approve, reject, approve_with_conditions, return (with return_to) or abstain (votes).",
         "审批：同意、不同意、附条件同意、退回或弃权",
         agrees=(("decision", "decision"), ("comment", "comment"), ("conditions", "conditions")),
+        wording={EventType.task_decided: Wording.of(_decided, comment=True)},
     ),
     Operation(
         "return", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
@@ -111,53 +180,72 @@ OPERATIONS: tuple[Operation, ...] = (
         "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),
         "转办: hand the task to another user.", "转办：将待办交给他人办理",
         agrees=(("to_user", "to"), ("comment", "comment")),
+        wording={EventType.task_transferred: Wording(
+            "{who} transferred the task from {from} to {to}", "{who}将任务由{from}转办给{to}", comment=True
+        )},
     ),
     Operation(
         "delegate", DelegateRequest, TASK, KernelWorkflow.delegate, (EventType.task_delegated,),
         "委托: let another user act for you; you stay accountable.", "委托：由他人代为办理，本人仍负责",
         agrees=(("to_user", "delegate"), ("comment", "comment")),
+        wording={EventType.task_delegated: Wording(
+            "{who} delegated the task to {delegate} (stays accountable)", "{who}委托{delegate}代为办理（本人仍负责）",
+            comment=True,
+        )},
     ),
     Operation(
         "add-signer", AddSignerRequest, TASK, KernelWorkflow.add_signer,
         (EventType.task_signer_added, EventType.task_created),
         "加签: add a signer before or after you.", "加签：在本人之前或之后增加签批人",
         agrees=(("signer", "signer"), ("position", "position"), ("comment", "comment")),
+        wording={EventType.task_signer_added: Wording.of(_signer_added, comment=True)},
     ),
     Operation(
         "comment", CommentRequest, TASK_OR_CASE, KernelWorkflow.comment, (EventType.case_commented,),
         "Comment on the task or the case.", "发表意见",
         agrees=(("text", "text"),),
+        wording={EventType.case_commented: Wording("{who} commented", "{who}发表意见", comment=True)},
     ),
     Operation(
         "urge", UrgeRequest, TASK, KernelWorkflow.urge, (EventType.task_urged,),
         "催办: remind the task's holder.", "催办：提醒办理人",
         agrees=(("comment", "comment"),),
+        wording={EventType.task_urged: Wording(
+            "{who} urged the task holder (催办)", "{who}催办，提醒办理人尽快办理", comment=True
+        )},
     ),
     Operation(
         "cc", CcRequest, TASK_OR_CASE, KernelWorkflow.cc, (EventType.case_cc,),
         "抄送: inform other users.", "抄送：告知其他人员",
         agrees=(("observers", "observers"), ("comment", "comment")),
+        wording={EventType.case_cc: Wording.of(_copied, comment=True)},
     ),
     Operation(
         "withdraw", WithdrawRequest, CASE, KernelWorkflow.withdraw, (EventType.case_withdrawn,),
         "撤回: the applicant withdraws the application.", "撤回：申请人撤回申请",
         agrees=(("reason", "reason"),),
+        wording={EventType.case_withdrawn: Wording(
+            "{who} ended the case: withdrawn", "{who}撤回申请，办件终结", comment=True
+        )},
     ),
     Operation(
         "request-supplement", RequestSupplementRequest, CASE, KernelWorkflow.request_supplement,
         (EventType.case_supplement_requested,),
         "补正: list at once everything the applicant must supplement.", "补正：一次性告知需要补正的全部内容",
         agrees=(("items", "items"), ("comment", "comment")),
+        wording={EventType.case_supplement_requested: Wording.of(_supplement_requested, comment=True)},
     ),
     Operation(
         "supplement", SupplementRequest, CASE, KernelWorkflow.supplement, (EventType.case_supplemented,),
         "The applicant supplies the material asked for (补正).", "申请人提交补正材料",
         agrees=(("documents", "documents"), ("comment", "comment")),
+        wording={EventType.case_supplemented: Wording.of(_supplemented, comment=True)},
     ),
     Operation(
         "extend", ExtendRequest, CASE, KernelWorkflow.extend, (EventType.case_extended,),
         "延期: extend the statutory period once, with the reasons.", "延期：经批准延长法定期限一次并说明理由",
         agrees=(("reason", "reason"),),
+        wording={EventType.case_extended: Wording.of(_extended, comment=True)},
     ),
 )  # fmt: skip
 
@@ -165,6 +253,16 @@ OPERATIONS: tuple[Operation, ...] = (
 def operations(scope: Scope) -> dict[str, Operation]:
     """The operations on a task or on a case, by name, in declaration order."""
     return {operation.name: operation for operation in OPERATIONS if operation.applies_to(scope)}
+
+
+def event_wording() -> dict[EventType, Wording]:
+    """Every event type's wording: the system table's, and each operation's for the events it records."""
+    found = dict(SYSTEM_WORDING)
+    for operation in OPERATIONS:
+        for event_type, wording in operation.wording.items():
+            if found.setdefault(event_type, wording) is not wording:
+                raise ValueError(f"{event_type} is worded twice (operation {operation.name!r})")
+    return found
 
 
 def by_update_name() -> dict[str, Operation]:

@@ -42,7 +42,7 @@ from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
 
 if TYPE_CHECKING:
-    from approvals.audit import TimelineRow
+    from approvals.audit.timeline import TimelineRow
 
 __all__ = [
     "ApprovalsService",
@@ -278,7 +278,7 @@ class Page(BaseModel, Generic[T]):
 
 class Verification(BaseModel):
     ok: bool = Field(description="True when no finding is an error.")
-    report: dict[str, Any] = Field(description="approvals.audit.VerifyReport: counts, last hash, findings.")
+    report: dict[str, Any] = Field(description="approvals.audit.crosscheck.VerifyReport: counts, last hash, findings.")
 
 
 class DeniedAttempt(BaseModel):
@@ -527,7 +527,7 @@ class ApprovalsService:
 
     async def timeline(self, principal: Principal, case_id: str) -> list[TimelineRow]:
         """Every recorded event in plain language, with its actor, time, legal basis and data."""
-        from approvals.audit import case_timeline
+        from approvals.audit.live import case_timeline
 
         await self._readable(principal, case_id)
         return await case_timeline(self.pool, case_id)
@@ -545,7 +545,7 @@ class ApprovalsService:
 
     async def verification(self, principal: Principal, case_id: str) -> Verification:
         """The audit verdict: hash chain of the log, cross-check against the Temporal history, projections."""
-        from approvals.audit import verify_case
+        from approvals.audit.live import verify_case
 
         if not principal.has_any_role(READ_ALL_ROLES):
             raise Forbidden("verification is for auditors and admins", code="ROLE_REQUIRED")

@@ -21,7 +21,7 @@ how many real histories were cloned and how many events the set holds.
 - **baseline**: one process, ``temporalio.worker.Replayer(workflows=WORKFLOWS,
   data_converter=pydantic_data_converter)`` -- the SDK's default ``SandboxedWorkflowRunner`` -- and
   ``replay_workflows`` over an async iterator that reads and parses one file at a time
-  (``approvals.audit.history_from_json``). It runs in a fresh child process; the time counted is the
+  (``approvals.audit.history.history_from_json``). It runs in a fresh child process; the time counted is the
   replay loop alone (reading and parsing included, interpreter start and imports excluded, which favours
   the baseline).
 - **cli**: the real command, ``.venv/bin/approvals audit replay <dir> --json``, as a subprocess with its
@@ -32,7 +32,7 @@ how many real histories were cloned and how many events the set holds.
 
 ``approvals audit replay`` replays in one process per CPU (one per 40 files at most), one ``Replayer`` per
 process, and without the workflow sandbox unless ``--sandbox`` is given: why that proves the same about
-non-determinism is argued at ``approvals.audit.SANDBOX_FOR_AUDIT``.
+non-determinism is argued at ``approvals.audit.replay.SANDBOX_FOR_AUDIT``.
 
 Every variant must replay every history cleanly (the verdicts are counted); a failure is printed and the
 benchmark exits 1. Figures: histories/s and events/s of each, and each one's ratio to the baseline. Nothing
@@ -203,7 +203,7 @@ def baseline_child(directory: Path) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
-    from approvals.audit import history_from_json
+    from approvals.audit.history import history_from_json
     from workflows import WORKFLOWS
 
     files = sorted(directory.glob("*.json"))

@@ -16,8 +16,16 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from approvals import audit
-from approvals.audit import FindingKind
+from approvals.audit.bundle import bundle_dirname, verify_bundle
+from approvals.audit.chain import verify_chain
+from approvals.audit.crosscheck import VerifyReport, cross_check, decision_requests, verify
+from approvals.audit.findings import FindingKind, Severity
+from approvals.audit.history import Histories, history_events, history_from_json, recorded_batches, runs_of
+from approvals.audit.live import case_timeline, export_case, fetch_case, verify_case
+from approvals.audit.replay import replay_all, replay_parallel
+from approvals.audit.state import state_at
+from approvals.audit.timeline import local, timeline
+from approvals.operations import by_update_name
 from schemas.case import (
     CaseView,
     ClaimRequest,
@@ -79,13 +87,13 @@ async def tamper(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
 
 
-async def _report(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, case_id: str) -> audit.VerifyReport:
-    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, case_id)
-    return audit.verify(case_id, events, history)
+async def _report(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, case_id: str) -> VerifyReport:
+    history, events = await fetch_case(time_skipping_env.client, db_pool, case_id)
+    return verify(case_id, events, history)
 
 
-def _errors(report: audit.VerifyReport) -> set[tuple[int | None, FindingKind]]:
-    return {(f.seq, f.kind) for f in report.findings if f.severity is audit.Severity.error}
+def _errors(report: VerifyReport) -> set[tuple[int | None, FindingKind]]:
+    return {(f.seq, f.kind) for f in report.findings if f.severity is Severity.error}
 
 
 # ------------------------------------------------------------------ verify: chain and cross-check
@@ -94,7 +102,7 @@ def _errors(report: audit.VerifyReport) -> set[tuple[int | None, FindingKind]]:
 async def test_a_clean_case_verifies(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
 ) -> None:
-    report = await audit.verify_case(time_skipping_env.client, db_pool, finished_case)
+    report = await verify_case(time_skipping_env.client, db_pool, finished_case)
 
     assert report.ok, report.findings
     assert report.findings == []
@@ -110,7 +118,7 @@ async def test_a_running_case_verifies(
         )
         [task] = open_tasks(await view_when(handle, open_tasks))
         await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=task.task_id))
-        report = await audit.verify_case(time_skipping_env.client, db_pool, handle.id)
+        report = await verify_case(time_skipping_env.client, db_pool, handle.id)
         await wind_up(time_skipping_env, handle)
 
     assert report.ok and report.findings == [] and report.last_seq == 4
@@ -150,11 +158,11 @@ async def test_deleting_the_last_row_leaves_the_chain_intact_but_not_the_cross_c
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
 ) -> None:
     await tamper.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq = 12", finished_case)
-    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    history, events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
 
-    assert audit.verify_chain(events) == []
-    assert _errors(audit.verify(finished_case, events, history)) == {(12, FindingKind.missing_from_log)}
-    report = await audit.verify_case(time_skipping_env.client, db_pool, finished_case)
+    assert verify_chain(events) == []
+    assert _errors(verify(finished_case, events, history)) == {(12, FindingKind.missing_from_log)}
+    report = await verify_case(time_skipping_env.client, db_pool, finished_case)
     assert [f.message for f in report.findings if f.kind is FindingKind.missing_from_log][0].startswith(
         "the case projection reflects seq 12 but the audit log ends at seq 11"
     )
@@ -180,7 +188,7 @@ async def test_a_forged_row_is_found_at_its_seq(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
 ) -> None:
     """A careless forgery breaks the chain; a careful one (correctly sealed at the end) only the cross-check finds."""
-    events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
     last = events[1][-1]
     careful = {
         **event_content(last),
@@ -197,9 +205,9 @@ async def test_a_forged_row_is_found_at_its_seq(
         json.dumps({"text": "补充说明"}, ensure_ascii=False), last.hash,
         compute_hash({**careful, "legal_basis": "Art. 4"}),
     )  # fmt: skip
-    history, events_now = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
-    assert audit.verify_chain(events_now) == []
-    assert _errors(audit.verify(finished_case, events_now, history)) == {(13, FindingKind.not_in_history)}
+    history, events_now = await fetch_case(time_skipping_env.client, db_pool, finished_case)
+    assert verify_chain(events_now) == []
+    assert _errors(verify(finished_case, events_now, history)) == {(13, FindingKind.not_in_history)}
 
     await tamper.execute(
         "INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, prev_hash, hash) "
@@ -236,7 +244,7 @@ async def test_a_row_inserted_mid_chain_and_renumbered_is_found(
 async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_history(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
 ) -> None:
-    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    history, events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
     # Rewritten and re-sealed all the way down: the chain alone cannot see it, the history can.
     forged, prev = [], events[0].prev_hash
     for event in events:
@@ -246,8 +254,8 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
         forged.append(event.model_validate({**content, "hash": compute_hash(content)}))
         prev = forged[-1].hash
 
-    assert audit.verify_chain(forged) == []
-    findings = audit.cross_check(forged, history)
+    assert verify_chain(forged) == []
+    findings = cross_check(forged, history)
     assert {(f.seq, f.kind) for f in findings} == {(seq, FindingKind.differs_from_history) for seq in range(5, 13)}
     messages = [finding.message for finding in findings if finding.seq == 5]
     assert any("actor (log: 'officer-2', history: 'officer-1')" in message for message in messages)
@@ -260,7 +268,7 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
 async def test_export_writes_a_bundle_that_verifies_offline(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
 ) -> None:
-    directory = await audit.export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+    directory = await export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
 
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["case_id"] == finished_case and manifest["audit_events"] == 12
@@ -268,12 +276,12 @@ async def test_export_writes_a_bundle_that_verifies_offline(
     history_json = (directory / "history.json").read_text()
     assert json.loads(history_json)["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert WorkflowHistory.from_json(finished_case, history_json).run_id == manifest["run_id"]
-    assert audit.verify_bundle(directory).ok
+    assert verify_bundle(directory).ok
 
     events = json.loads((directory / "events.json").read_text())
     events[2]["payload"]["candidate_roles"] = ["anyone"]
     (directory / "events.json").write_text(json.dumps(events))
-    report = audit.verify_bundle(directory)
+    report = verify_bundle(directory)
     assert {(f.seq, f.kind) for f in report.findings} == {
         (None, FindingKind.bundle_digest), (3, FindingKind.edited), (3, FindingKind.differs_from_history),
     }  # fmt: skip
@@ -285,7 +293,7 @@ async def test_export_writes_a_bundle_that_verifies_offline(
 async def test_replay_of_a_good_and_a_broken_history(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
 ) -> None:
-    [history], _ = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)  # one run
+    [history], _ = await fetch_case(time_skipping_env.client, db_pool, finished_case)  # one run
     good = tmp_path / "good.json"
     good.write_text(history.to_json())
     # The recorded history says the first stage was "acceptance"; the code now reads "intake".
@@ -302,7 +310,7 @@ async def test_replay_of_a_good_and_a_broken_history(
     again = tmp_path / "again.json"
     again.write_text(history.to_json())
 
-    in_order = await audit.replay_all([good, broken, unreadable, again])
+    in_order = await replay_all([good, broken, unreadable, again])
     verdicts = {Path(v.source).name: v for v in in_order}
 
     assert sorted(verdicts) == ["again.json", "broken.json", "good.json", "unreadable.json"]
@@ -314,7 +322,7 @@ async def test_replay_of_a_good_and_a_broken_history(
     assert verdicts["broken.json"].event_id is not None, verdicts["broken.json"].message
     assert not verdicts["unreadable.json"].ok
 
-    in_parallel = {Path(v.source).name: v for v in audit.replay_parallel([good, broken, unreadable, again], jobs=2)}
+    in_parallel = {Path(v.source).name: v for v in replay_parallel([good, broken, unreadable, again], jobs=2)}
     assert {name: v.ok for name, v in in_parallel.items()} == {name: v.ok for name, v in verdicts.items()}
 
 
@@ -351,10 +359,10 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
             DecideRequest(actor=OFFICER, task_id=task.task_id, decision=Decision.approve, comment="同意受理"),
         )
         await finished(time_skipping_env, handle)
-    history, events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
+    history, events = await fetch_case(time_skipping_env.client, db_pool, handle.id)
     assert_state_agrees_with_the_recorded_projections(history)
 
-    rows = audit.timeline(events)
+    rows = timeline(events)
     by_type = {row.type: row for row in rows}
     stopped, resumed = by_type["case.supplement_requested"], by_type["case.supplemented"]
     assert stopped.clock == "stopped" and resumed.clock == "resumed"
@@ -364,7 +372,7 @@ async def test_timeline_tells_who_did_what_and_where_the_clock_stopped(
     assert "stopped 3d" in resumed.action
     decided = by_type["task.decided"]
     assert decided.comment == "同意受理" and decided.legal_basis == "Art. 8" and "approve" in decided.action
-    assert decided.local_time == audit.local(decided.at)
+    assert decided.local_time == local(decided.at)
     completed = by_type["stage.completed"]
     assert completed.working_days_allowed == 5 and completed.on_time is True
     assert completed.duration is not None and completed.duration.startswith("3d")
@@ -398,7 +406,7 @@ async def test_timeline_shows_a_stage_that_overran_its_working_day_deadline(
         )
         await finished(time_skipping_env, handle)
 
-    rows = {row.type: row for row in await audit.case_timeline(db_pool, handle.id)}
+    rows = {row.type: row for row in await case_timeline(db_pool, handle.id)}
     assert_state_agrees_with_the_recorded_projections(await handle.fetch_history())
 
     assert rows["clock.escalated"].action.startswith(
@@ -413,24 +421,24 @@ async def test_timeline_shows_a_stage_that_overran_its_working_day_deadline(
 async def test_state_at_any_seq_or_time(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
 ) -> None:
-    _, events = await audit.fetch_case(time_skipping_env.client, db_pool, finished_case)
+    _, events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
     types = [event.type for event in events]
 
-    after_claim = audit.state_at(events, seq=types.index("task.claimed") + 1)
+    after_claim = state_at(events, seq=types.index("task.claimed") + 1)
     assert after_claim.status == "in_review" and after_claim.current_stages == ["acceptance"]
     [task] = after_claim.open_tasks
     assert task.status == "claimed" and task.claimed_by == OFFICER.id and task.version == 2
 
-    second_stage = audit.state_at(events, seq=9)
+    second_stage = state_at(events, seq=9)
     assert [r.stage_id for r in second_stage.stage_results] == ["acceptance"]
     assert [t.stage_id for t in second_stage.open_tasks] == ["approval"]
 
-    final = audit.state_at(events)
+    final = state_at(events)
     assert final.status == "approved" and final.outcome == "approved" and final.open_tasks == []
     assert final.last_hash == events[-1].hash and final.as_of_seq == 12
 
-    assert audit.state_at(events, at=events[0].at - timedelta(seconds=1)).status == "not_started"
-    assert audit.state_at(events, at=events[-1].at).as_of_seq == 12
+    assert state_at(events, at=events[0].at - timedelta(seconds=1)).status == "not_started"
+    assert state_at(events, at=events[-1].at).as_of_seq == 12
 
 
 # ------------------------------------------------------------------ the `approvals audit` command
@@ -441,7 +449,7 @@ def exported(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, fini
     import asyncio
 
     return asyncio.get_event_loop().run_until_complete(
-        audit.export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+        export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
     )
 
 
@@ -466,9 +474,12 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     rows = json.loads(_cli("timeline", str(exported), "--json").output)
     assert [row["seq"] for row in rows] == list(range(1, 13))
     assert rows[0]["data"]["definition"]["process"] == "generic" and rows[0]["type"] == "case.started"
-    table = _cli("timeline", str(exported)).output
-    assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table
-    assert "times in UTC+8" in table and "took " in table and '"definition"' not in table  # no raw payloads
+    table = _cli("timeline", str(exported)).output  # Chinese first
+    assert "Officer-1 (one_window)" in table and "材料齐全，符合条件" in table and "签收了任务" in table
+    assert "times in UTC+8" in table and "用时" in table and '"definition"' not in table  # no raw payloads
+    english = _cli("timeline", str(exported), "--lang", "en").output
+    assert "claimed the task" in english and "took " in english and "签收了任务" not in english
+    assert all(row["action_zh"] for row in rows)
 
     state = json.loads(_cli("state", str(exported), "--seq", "4", "--json").output)
     assert state["as_of_seq"] == 4 and state["tasks"][0]["status"] == "claimed"
@@ -507,7 +518,7 @@ def test_cli_exports_a_selection_with_a_progress_bar(cases_of_one_process: list[
 
     assert exported.exit_code == 0, exported.output
     assert "exported 3 case(s)" in exported.output
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(map(audit.bundle_dirname, cases_of_one_process))
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(map(bundle_dirname, cases_of_one_process))
     verified = _cli("verify", str(tmp_path))
     assert verified.exit_code == 0 and "3 of 3 cases intact" in verified.output
     assert "3 of 3 replayed cleanly" in _cli("replay", str(tmp_path), "--quiet").output
@@ -518,7 +529,7 @@ def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
     exported = _cli("export", finished_case, "--out", str(tmp_path))
     assert exported.exit_code == 0, exported.output
     [bundle] = tmp_path.iterdir()
-    assert audit.verify_bundle(bundle).ok
+    assert verify_bundle(bundle).ok
 
     assert _cli("verify", finished_case).exit_code == 0
     assert _cli("replay", "--case", finished_case).exit_code == 0
@@ -529,18 +540,18 @@ def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
 CORPUS = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def assert_state_agrees_with_the_recorded_projections(history: audit.Histories) -> None:
+def assert_state_agrees_with_the_recorded_projections(history: Histories) -> None:
     """Each record_events batch carries the workflow's own projections as of its last event: the fold of
     the events up to that event must arrive at the same case status, stages, clock and task states.
     ``history`` may be every run of a case that continued as new: one fold runs through all of them."""
-    runs = audit.runs_of(history)
-    events = audit.history_events(runs)
-    assert audit.verify_chain(events) == []
-    assert audit.cross_check(events, runs) == []  # every accepted request left its row, as asked
-    assert {d.name for d in audit.decision_requests(runs)} <= set(audit.UPDATE_EVENTS)
-    for recorded in audit.recorded_batches(runs):
+    runs = runs_of(history)
+    events = history_events(runs)
+    assert verify_chain(events) == []
+    assert cross_check(events, runs) == []  # every accepted request left its row, as asked
+    assert {d.name for d in decision_requests(runs)} <= set(by_update_name())
+    for recorded in recorded_batches(runs):
         case = recorded.batch.case
-        state = audit.state_at(events, seq=case.last_seq)
+        state = state_at(events, seq=case.last_seq)
         at = f"{runs[0].workflow_id} run {recorded.run} seq {case.last_seq}"
         assert (state.status, state.outcome) == (case.status, case.outcome), at
         # The workflow drops a decided (or abandoned) stage from its projection only at its next record; the
@@ -566,4 +577,4 @@ def assert_state_agrees_with_the_recorded_projections(history: audit.Histories) 
 @pytest.mark.skipif(not CORPUS, reason="tests/histories/ is empty")
 @pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
 def test_state_at_agrees_with_every_projection_recorded_in_the_corpus(path: Path) -> None:
-    assert_state_agrees_with_the_recorded_projections(audit.history_from_json(path.read_text()))
+    assert_state_agrees_with_the_recorded_projections(history_from_json(path.read_text()))

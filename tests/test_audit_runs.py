@@ -16,8 +16,15 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from approvals import audit
-from approvals.audit import FindingKind, Severity
+from approvals.audit.bundle import verify_bundle, write_bundle
+from approvals.audit.crosscheck import decision_requests, verify
+from approvals.audit.findings import FindingKind, Severity
+from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches
+from approvals.audit.live import case_timeline, export_case, fetch_case, verify_case
+from approvals.audit.replay import replay_all, replay_parallel
+from approvals.audit.state import state_at
+from approvals.audit.timeline import timeline
+from schemas.events import DomainEvent
 from schemas.process import Decision, Parallel
 from tests.cases import ALICE, BOB, decide, definition, finished, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import EngineWorker
@@ -31,7 +38,7 @@ class SupervisedCase:
     case_id: str
     child_id: str
     runs: list[WorkflowHistory]
-    events: list[audit.DomainEvent]
+    events: list[DomainEvent]
 
     @property
     def carried_seq(self) -> int:
@@ -59,7 +66,7 @@ async def supervised_case(
         await env.sleep(timedelta(days=31))
         await decide_open(env, handle.id, INSPECTOR)
         await finished(env, env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id))
-    runs, events = await audit.fetch_case(env.client, db_pool, handle.id)
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
     return SupervisedCase(case_id=handle.id, child_id=child_id, runs=runs, events=events)
 
 
@@ -70,20 +77,20 @@ async def test_every_run_is_fetched_in_order_and_the_case_verifies_across_runs(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase
 ) -> None:
     first, second = supervised_case.runs  # exactly two runs
-    assert audit.continued_from(first) is None and audit.continued_as(first) == second.run_id
-    assert audit.continued_from(second) == first.run_id and audit.continued_as(second) is None
-    assert audit.is_running(supervised_case.runs) is False
+    assert continued_from(first) is None and continued_as(first) == second.run_id
+    assert continued_from(second) == first.run_id and continued_as(second) is None
+    assert is_running(supervised_case.runs) is False
 
-    report = await audit.verify_case(time_skipping_env.client, db_pool, supervised_case.case_id)
+    report = await verify_case(time_skipping_env.client, db_pool, supervised_case.case_id)
     assert report.ok and report.findings == [], report.findings
     assert report.run_ids == [first.run_id, second.run_id]
     assert report.events == report.history_events == report.last_seq == len(supervised_case.events)
     # Both runs recorded events, and an update was accepted in each.
-    assert {batch.run for batch in audit.recorded_batches(supervised_case.runs)} == {1, 2}
-    assert {request.run for request in audit.decision_requests(supervised_case.runs)} == {1, 2}
+    assert {batch.run for batch in recorded_batches(supervised_case.runs)} == {1, 2}
+    assert {request.run for request in decision_requests(supervised_case.runs)} == {1, 2}
 
     # Against the latest run alone (what the tools read before), the record says that run 1 is missing.
-    alone = audit.verify(supervised_case.case_id, supervised_case.events, second)
+    alone = verify(supervised_case.case_id, supervised_case.events, second)
     assert [f.kind for f in alone.findings] == [FindingKind.run_missing]
     assert alone.history_events == len(supervised_case.events) - supervised_case.carried_seq
 
@@ -91,7 +98,7 @@ async def test_every_run_is_fetched_in_order_and_the_case_verifies_across_runs(
 async def test_the_child_case_verifies_on_its_own(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase
 ) -> None:
-    report = await audit.verify_case(time_skipping_env.client, db_pool, supervised_case.child_id)
+    report = await verify_case(time_skipping_env.client, db_pool, supervised_case.child_id)
     assert report.ok and report.findings == [] and len(report.run_ids) == 1
 
 
@@ -100,14 +107,14 @@ def test_a_record_lacking_runs_says_so(supervised_case: SupervisedCase) -> None:
     events = supervised_case.events
 
     # The last run exported was not the last run: the run it continued into is missing, and its events too.
-    errors = _errors(audit.verify(supervised_case.case_id, events, [first]))
+    errors = _errors(verify(supervised_case.case_id, events, [first]))
     assert (None, FindingKind.run_missing) in errors
     assert {seq for seq, kind in errors if kind is FindingKind.not_in_history} == set(
         range(supervised_case.carried_seq + 1, len(events) + 1)
     )
 
     # The earlier run's history is gone (retention): the rows before it rest on the hash run 2 carried in.
-    report = audit.verify(supervised_case.case_id, events, [second])
+    report = verify(supervised_case.case_id, events, [second])
     assert report.ok, report.findings
     assert [(f.kind, f.severity) for f in report.findings] == [(FindingKind.run_missing, Severity.note)]
     edited = [
@@ -115,11 +122,11 @@ def test_a_record_lacking_runs_says_so(supervised_case: SupervisedCase) -> None:
         for event in events
     ]
     assert (supervised_case.carried_seq, FindingKind.differs_from_history) in _errors(
-        audit.verify(supervised_case.case_id, edited, [second])
+        verify(supervised_case.case_id, edited, [second])
     )
 
     # Runs out of order do not link up.
-    assert (None, FindingKind.run_missing) in _errors(audit.verify(supervised_case.case_id, events, [second, first]))
+    assert (None, FindingKind.run_missing) in _errors(verify(supervised_case.case_id, events, [second, first]))
 
 
 @pytest.fixture
@@ -152,7 +159,7 @@ async def test_a_row_of_the_second_run_tampered_with_is_found_at_its_seq(
         decided.seq,
     )
     try:
-        report = await audit.verify_case(time_skipping_env.client, db_pool, case_id)
+        report = await verify_case(time_skipping_env.client, db_pool, case_id)
     finally:
         await tamper.execute(
             "UPDATE audit_events SET payload = $3::text::jsonb WHERE case_id = $1 AND seq = $2",
@@ -163,7 +170,7 @@ async def test_a_row_of_the_second_run_tampered_with_is_found_at_its_seq(
     assert _errors(report) == {(decided.seq, FindingKind.edited), (decided.seq, FindingKind.differs_from_history)}
     messages = [f.message for f in report.findings if f.kind is FindingKind.differs_from_history]
     assert any("the decide request by inspector (history event" in m and "of run 2)" in m for m in messages)
-    assert (await audit.verify_case(time_skipping_env.client, db_pool, case_id)).ok  # restored
+    assert (await verify_case(time_skipping_env.client, db_pool, case_id)).ok  # restored
 
 
 # ------------------------------------------------------------------ export, bundles, replay
@@ -171,13 +178,13 @@ async def test_a_row_of_the_second_run_tampered_with_is_found_at_its_seq(
 
 @pytest.fixture
 def bundle(supervised_case: SupervisedCase, tmp_path: Path) -> Path:
-    return audit.write_bundle(tmp_path, supervised_case.case_id, supervised_case.runs, supervised_case.events)
+    return write_bundle(tmp_path, supervised_case.case_id, supervised_case.runs, supervised_case.events)
 
 
 async def test_export_writes_every_run_and_the_bundle_verifies(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase, tmp_path: Path
 ) -> None:
-    directory = await audit.export_case(time_skipping_env.client, db_pool, supervised_case.case_id, tmp_path)
+    directory = await export_case(time_skipping_env.client, db_pool, supervised_case.case_id, tmp_path)
     manifest = json.loads((directory / "manifest.json").read_text())
     first, second = supervised_case.runs
 
@@ -192,7 +199,7 @@ async def test_export_writes_every_run_and_the_bundle_verifies(
     run2 = json.loads((directory / "history-run-2.json").read_text())["events"][0]
     assert run2["workflowExecutionStartedEventAttributes"]["continuedExecutionRunId"] == first.run_id
 
-    report = audit.verify_bundle(directory)
+    report = verify_bundle(directory)
     assert report.ok and report.findings == [] and report.run_ids == manifest["run_ids"]
 
 
@@ -211,7 +218,7 @@ def test_a_tampered_row_of_the_second_run_in_a_bundle_is_found_at_its_seq(
     continued["payload"]["supervision_round"] = 7
     (bundle / "events.json").write_text(json.dumps(events))
 
-    report = audit.verify_bundle(bundle)
+    report = verify_bundle(bundle)
     seq = continued["seq"]
     assert seq == supervised_case.carried_seq + 1
     assert _errors(report) == {
@@ -224,19 +231,19 @@ def test_a_tampered_row_of_the_second_run_in_a_bundle_is_found_at_its_seq(
 
 def test_a_bundle_missing_its_second_run_does_not_verify(bundle: Path) -> None:
     (bundle / "history-run-2.json").unlink()
-    report = audit.verify_bundle(bundle)
+    report = verify_bundle(bundle)
     kinds = {kind for _, kind in _errors(report)}
     assert {FindingKind.bundle_digest, FindingKind.run_missing, FindingKind.not_in_history} <= kinds
 
 
 async def test_every_run_replays_on_its_own(bundle: Path, supervised_case: SupervisedCase) -> None:
-    verdicts = await audit.replay_all([bundle])
+    verdicts = await replay_all([bundle])
     assert [v.ok for v in verdicts] == [True, True], [v.message for v in verdicts]
     assert [v.run_id for v in verdicts] == [run.run_id for run in supervised_case.runs]
     assert [v.source for v in verdicts] == [f"{bundle} (run 1 of 2)", f"{bundle} (run 2 of 2)"]
     assert [v.history_events for v in verdicts] == [len(run.events) for run in supervised_case.runs]
 
-    parallel = list(audit.replay_parallel([bundle], jobs=2))
+    parallel = list(replay_parallel([bundle], jobs=2))
     assert sorted((v.source, v.ok) for v in parallel) == sorted((v.source, v.ok) for v in verdicts)
 
 
@@ -263,7 +270,7 @@ def test_the_fold_agrees_with_every_projection_of_every_run(supervised_case: Sup
 
 
 def test_timeline_tells_supervision_the_child_and_the_continuation(supervised_case: SupervisedCase) -> None:
-    rows = audit.timeline(supervised_case.events)
+    rows = timeline(supervised_case.events)
     actions = {row.type: [r.action for r in rows if r.type == row.type] for row in rows}
     first_run = supervised_case.runs[0].run_id
 
@@ -286,7 +293,7 @@ def test_timeline_tells_supervision_the_child_and_the_continuation(supervised_ca
 
 
 async def test_timeline_of_the_child_names_its_parent(db_pool: asyncpg.Pool, supervised_case: SupervisedCase) -> None:
-    rows = await audit.case_timeline(db_pool, supervised_case.child_id)
+    rows = await case_timeline(db_pool, supervised_case.child_id)
     assert rows[0].action.endswith(f", a child case of {supervised_case.case_id}")
 
 
@@ -294,18 +301,18 @@ def test_state_at_folds_supervision_children_and_runs(supervised_case: Supervise
     events = supervised_case.events
     seq_of = {event.type: event.seq for event in events}  # the last of each type
 
-    supervised = audit.state_at(events, seq=seq_of["supervision.started"])
+    supervised = state_at(events, seq=seq_of["supervision.started"])
     assert (supervised.status, supervised.outcome, supervised.run) == ("under_supervision", "approved", 1)
     assert supervised.next_review_at is not None and supervised.supervision_round == 0
 
-    adjusting = audit.state_at(events, seq=seq_of["case.child_started"])
+    adjusting = state_at(events, seq=seq_of["case.child_started"])
     assert adjusting.child_cases == {supervised_case.child_id: None} and adjusting.supervision_round == 2
 
-    continued = audit.state_at(events, seq=seq_of["case.continued"])
+    continued = state_at(events, seq=seq_of["case.continued"])
     assert (continued.status, continued.run, continued.supervision_round) == ("under_supervision", 2, 2)
     assert continued.child_cases == {supervised_case.child_id: "approved"}
 
-    final = audit.state_at(events)
+    final = state_at(events)
     assert (final.status, final.outcome, final.run, final.supervision_round) == ("approved", "approved", 2, 3)
     assert final.next_review_at is None and final.open_tasks == [] and final.last_hash == events[-1].hash
 
@@ -339,14 +346,14 @@ async def test_an_abandoned_branch_is_told_and_folded(
         await decide(handle, dave, await first_open(handle, "environment"), Decision.approve)
         await finished(time_skipping_env, handle)
 
-    runs, events = await audit.fetch_case(time_skipping_env.client, db_pool, handle.id)
-    assert audit.verify(handle.id, events, runs).ok
+    runs, events = await fetch_case(time_skipping_env.client, db_pool, handle.id)
+    assert verify(handle.id, events, runs).ok
     assert_state_agrees_with_the_recorded_projections(runs)
-    [abandoned] = [row for row in audit.timeline(events) if row.type == "stage.abandoned"]
+    [abandoned] = [row for row in timeline(events) if row.type == "stage.abandoned"]
     assert abandoned.stage_id == "environment"
     assert abandoned.action.startswith("stage “Environment” abandoned (round 1): another branch returned the case")
-    state = audit.state_at(events, seq=abandoned.seq)
+    state = state_at(events, seq=abandoned.seq)
     assert "environment" not in state.current_stages and not any(
         k.startswith("stage:environment") for k in state.clocks
     )
-    assert audit.state_at(events).status == "approved"
+    assert state_at(events).status == "approved"

@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import WorkflowHistory
     from temporalio.testing import WorkflowEnvironment
 
-    from approvals import audit
+    from approvals.audit.history import history_from_json
+    from approvals.audit.replay import replay_all
     from schemas.case import CaseInput, CaseView
     from tests.fixtures.temporal import EngineWorker
     from tests.test_audit import run_two_stage_case
@@ -56,11 +57,11 @@ async def recorded(time_skipping_env: WorkflowEnvironment, engine_worker: Engine
     async with engine_worker(time_skipping_env) as queue:
         case_id = await run_two_stage_case(time_skipping_env, queue)
     fresh = await time_skipping_env.client.get_workflow_handle(case_id).fetch_history()
-    return [audit.history_from_json(path.read_text()) for path in CORPUS] + [fresh]
+    return [history_from_json(path.read_text()) for path in CORPUS] + [fresh]
 
 
 async def test_recorded_histories_replay_cleanly_through_the_unchanged_code(recorded: list[WorkflowHistory]) -> None:
-    verdicts = await audit.replay_all(recorded)
+    verdicts = await replay_all(recorded)
 
     assert [v.ok for v in verdicts] == [True] * len(recorded), [v.message for v in verdicts]
 
@@ -76,7 +77,7 @@ def generic(history: WorkflowHistory) -> bool:
 
 
 async def test_the_corpus_catches_a_change_made_without_workflow_patched(recorded: list[WorkflowHistory]) -> None:
-    verdicts = await audit.replay_all(recorded, workflows=with_generic_workflow(TimerBeforeFirstStage))
+    verdicts = await replay_all(recorded, workflows=with_generic_workflow(TimerBeforeFirstStage))
 
     changed = [v for v, history in zip(verdicts, recorded, strict=True) if generic(history)]
     untouched = [v for v, history in zip(verdicts, recorded, strict=True) if not generic(history)]
@@ -87,6 +88,6 @@ async def test_the_corpus_catches_a_change_made_without_workflow_patched(recorde
 
 
 async def test_the_same_change_guarded_by_workflow_patched_replays_cleanly(recorded: list[WorkflowHistory]) -> None:
-    verdicts = await audit.replay_all(recorded, workflows=with_generic_workflow(PatchedTimerBeforeFirstStage))
+    verdicts = await replay_all(recorded, workflows=with_generic_workflow(PatchedTimerBeforeFirstStage))
 
     assert [v.ok for v in verdicts] == [True] * len(recorded), [v.message for v in verdicts]

@@ -20,7 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.queries import case_events
-from approvals.audit import state_at, timeline, verify_chain
+from approvals.audit.chain import verify_chain
+from approvals.audit.state import state_at
+from approvals.audit.timeline import timeline
 from schemas.case import (
     AttachmentRef,
     CaseInput,

@@ -35,7 +35,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.queries import case_events
-from approvals.audit import verify_chain
+from approvals.audit.chain import verify_chain
 from approvals.stack import Stack
 
 pytestmark = [pytest.mark.fault]

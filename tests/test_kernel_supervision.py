@@ -9,7 +9,7 @@ import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from activities.queries import case_events
-from approvals.audit import verify_chain
+from approvals.audit.chain import verify_chain
 from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import (
     CaseStatus,

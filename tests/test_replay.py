@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from approvals.audit import (
+from approvals.audit.history import history_from_json
+from approvals.audit.replay import (
     ReplayVerdict,
-    history_from_json,
     history_paths,
     make_replayer,
     replay_all,
@@ -46,7 +46,7 @@ async def test_history_replays_without_non_determinism(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ audit replay without the sandbox
-# ``approvals audit replay`` leaves the sandbox out unless --sandbox (approvals.audit.SANDBOX_FOR_AUDIT): the
+# ``approvals audit replay`` leaves the sandbox out unless --sandbox (approvals.audit.replay.SANDBOX_FOR_AUDIT): the
 # comparison of commands with the history that detects non-determinism must give the same verdicts.
 
 _CURRENT = Path(__file__).parent / "histories"

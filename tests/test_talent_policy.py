@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.queries import case_events
-from approvals.audit import verify_chain
+from approvals.audit.chain import verify_chain
 from schemas.case import AttachmentRef, CaseStatus, CaseView, DecideRequest, Finding
 from schemas.principal import Principal
 from schemas.process import Decision

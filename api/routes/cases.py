@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS, CaseId, add_operation_routes
-from approvals.audit import TimelineRow
+from approvals.audit.timeline import TimelineRow
 from approvals.operations import Scope
 from approvals.processes import PROCESSES
 from approvals.service import (

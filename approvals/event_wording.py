@@ -1,0 +1,392 @@
+"""How the timeline words an event, in English and in Chinese, and the wording of the events no operation causes.
+
+An operation's events are worded in its registry entry (``approvals.operations``, field ``wording``); the
+events the workflows record on their own (a stage opens, a clock runs out, a decision is published …) are
+worded in :data:`SYSTEM_WORDING`. Together they word every :class:`~schemas.events.EventType` once, in both
+languages (a test holds them to it). A wording is a template over the event's payload, ``who`` (the actor's
+name) and ``stage_title``, or a small function of the event and a :class:`WordingContext` (stage titles,
+local times) when a template cannot say it. The Chinese uses the terms of government approval work
+(签收, 转办, 委托, 加签, 催办, 抄送, 补正, 撤回, 退回, 会签, 或签, 审批, 延期, 法定期限, 工作日).
+
+This module imports only ``schemas``: the timeline reads it without loading any workflow code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Literal
+
+from schemas.events import DomainEvent, EventType
+
+CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
+"""Auditors read times in the zone's local time (China has no daylight saving)."""
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+
+def local(at: datetime) -> str:
+    return at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_due(at: datetime, lang: Lang = "en") -> str:
+    """A working-day deadline ends at local midnight: say "end of <day>" rather than "<next day> 00:00"."""
+    moment = at.astimezone(CHINA_TIME)
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        day = (moment - timedelta(days=1)).strftime("%Y-%m-%d")
+        return f"{day} 24时" if lang == "zh" else f"end of {day}"
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(delta: timedelta, lang: Lang = "en") -> str:
+    """``1d 2h 5m`` (``1天2小时5分钟``): days, hours and minutes, the zero ones left out."""
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    units = ("天", "小时", "分钟") if lang == "zh" else ("d", "h", "m")
+    parts = [
+        f"{days}{units[0]}" if days else "",
+        f"{hours}{units[1]}" if hours else "",
+        f"{minutes}{units[2]}" if minutes or not (days or hours) else "",
+    ]
+    return ("" if lang == "zh" else " ").join(part for part in parts if part)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+ZH_TERMS = {
+    "approve": "同意",
+    "approved": "同意",
+    "reject": "不同意",
+    "rejected": "不同意",
+    "approve_with_conditions": "附条件同意",
+    "approved_with_conditions": "附条件同意",
+    "return": "退回",
+    "returned": "退回",
+    "abstain": "弃权",
+    "absent": "缺席",
+    "required": "通过所需",
+    "no_quorum": "未达法定人数",
+    "abandoned": "中止",
+    "withdrawn": "撤回",
+    "cancelled": "已取消",
+    "in_review": "审查中",
+    "awaiting_supplement": "待补正",
+    "under_supervision": "监督中",
+    "single": "单人审批",
+    "all": "会签",
+    "any": "或签",
+    "sequential": "依次审批",
+    "quorum": "集体审议表决",
+    "before": "前加签",
+    "after": "后加签",
+    "exemption": "免责",
+    "reduced_liability": "减轻责任",
+    "not_applicable": "不予容错",
+    "not_accepted": "不予受理",
+}
+"""Decisions, outcomes, statuses, routing modes and determinations, in the office's words."""
+
+
+def term(value: Any, lang: Lang) -> str:
+    """A decision, outcome or status as people say it: ``approve_with_conditions`` -> ``approve with
+    conditions`` / ``附条件同意``."""
+    text = str(value if value is not None else "")
+    return ZH_TERMS.get(text, text.replace("_", " ")) if lang == "zh" else text.replace("_", " ")
+
+
+def listed(values: Iterable[Any] | None, lang: Lang, separator: str = ", ") -> str:
+    return ("、" if lang == "zh" else separator).join(str(value) for value in values or [])
+
+
+@dataclass(frozen=True)
+class WordingContext:
+    """What a wording may need beyond the event: the case's stages (from ``case.started``), by id."""
+
+    stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def stage_title(self, event: DomainEvent) -> str | None:
+        return self.stages.get(event.stage_id or "", {}).get("title", event.stage_id)
+
+    def clock_name(self, key: str | None, lang: Lang) -> str:
+        """``stage:<id>:<round>`` -> the stage's title; ``case`` -> the statutory period."""
+        if key == "case":
+            return "法定期限" if lang == "zh" else "the statutory period"
+        parts = (key or "").split(":")
+        if len(parts) == 3 and parts[0] == "stage":
+            title = self.stages.get(parts[1], {}).get("title", parts[1])
+            if lang == "zh":
+                return f"环节“{title}”" + (f"（第{parts[2]}轮）" if parts[2] != "1" else "") + "的办理期限"
+            return f"stage “{title}”" + (f" (round {parts[2]})" if parts[2] != "1" else "")
+        return key or "?"
+
+
+Describer = Callable[[DomainEvent, WordingContext, Lang], str]
+"""Words an event in the language asked for, when a template cannot."""
+
+
+class _Fields(dict[str, Any]):
+    """A template's fields: the payload, ``who`` and ``stage_title``; a missing one reads ``None``."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+def who(event: DomainEvent) -> str:
+    return event.actor.name or event.actor.id
+
+
+@dataclass(frozen=True)
+class Wording:
+    """An event type in plain language: an English and a Chinese ``str.format`` template over the payload,
+    ``who`` and ``stage_title`` (``Wording(en, zh)``), or one :data:`Describer` for both (``Wording.of(fn)``).
+    ``comment``: the row shows the event's comment (or text, or reason) under the action."""
+
+    en: str = ""
+    zh: str = ""
+    comment: bool = False
+    describer: Describer | None = None
+
+    def __post_init__(self) -> None:
+        if self.describer is None and not (self.en and self.zh):
+            raise ValueError("a wording needs an English and a Chinese template, or a describer")
+
+    @classmethod
+    def of(cls, describer: Describer, *, comment: bool = False) -> Wording:
+        return cls(comment=comment, describer=describer)
+
+    def describe(self, event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+        if self.describer is not None:
+            return self.describer(event, context, lang)
+        template = self.zh if lang == "zh" else self.en
+        return template.format_map(_Fields(event.payload, who=who(event), stage_title=context.stage_title(event)))
+
+
+def _due(event: DomainEvent, lang: Lang, key: str = "due_at") -> str | None:
+    due = parse_time(event.payload.get(key))
+    return local_due(due, lang) if due else None
+
+
+def _case_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    applicant = (p.get("applicant") or {}).get("name") or (p.get("applicant") or {}).get("id")
+    parent = (p.get("data") or {}).get("parent_case_id")
+    if lang == "zh":
+        child_of = f"，为{parent}的子办件" if parent else ""
+        return f"{who(event)}为{applicant}发起办件“{p.get('title')}”（{p.get('business_key')}）{child_of}"
+    child_of = f", a child case of {parent}" if parent else ""
+    return f"{who(event)} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}{child_of}"
+
+
+def _stage_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, due, title = event.payload, _due(event, lang), context.stage_title(event)
+    if lang == "zh":
+        due_text = f"，办理期限至{due}" if due else ""
+        return f"环节“{title}”开始办理（第{p.get('round')}轮，{term(p.get('mode'), lang)}）{due_text}"
+    return f"stage “{title}” opened (round {p.get('round')}, {p.get('mode')})" + (f", due {due}" if due else "")
+
+
+def _task_created(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, by_system = event.payload, event.actor.id == "system"
+    roles = p.get("candidate_roles") or []
+    if lang == "zh":
+        target = p.get("assignee_id") or f"角色{listed(roles, lang)}的任一人员"
+        waits = f"（待{p['waiting_for']}办理后）" if p.get("waiting_for") else ""
+        return (f"为{target}生成待办" if by_system else f"{who(event)}为{target}增加任务") + waits
+    target = p.get("assignee_id") or "any holder of role " + " or ".join(roles)
+    waits = f" (waits for {p['waiting_for']})" if p.get("waiting_for") else ""
+    return (f"task for {target}" if by_system else f"{who(event)} added a task for {target}") + waits
+
+
+def _stage_completed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, title = event.payload, context.stage_title(event)
+    tally = p.get("tally") or {}
+    conditions = listed(p.get("conditions"), lang, "; ")
+    if lang == "zh":
+        text = f"环节“{title}”办结：{term(p.get('outcome', ''), lang)}"
+        text += ("（" + "，".join(f"{term(k, lang)}{v}票" for k, v in tally.items()) + "）") if tally else ""
+        return text + (f"；附条件：{conditions}" if conditions else "")
+    text = f"stage “{title}” completed: {term(p.get('outcome', ''), lang)}"
+    text += (" (" + ", ".join(f"{k} {v}" for k, v in tally.items()) + ")") if tally else ""
+    return text + (f"; conditions: {conditions}" if conditions else "")
+
+
+def _clock_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    days, due = event.payload.get("working_days"), _due(event, lang)
+    if lang == "zh":
+        return f"法定期限开始计算：{days}个工作日" + (f"，至{due}" if due else "")
+    return f"statutory period started: {days} working days" + (f", due {due}" if due else "")
+
+
+def _clock_reminder(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    clock, due = context.clock_name(event.payload.get("clock"), lang), _due(event, lang) or "?"
+    return f"提醒：{clock}将于{due}到期" if lang == "zh" else f"reminder: {clock} is due {due}"
+
+
+def _clock_escalated(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, clock = event.payload, context.clock_name(event.payload.get("clock"), lang)
+    role = p.get("escalated_to_role")
+    if lang == "zh":
+        overdue = listed(p.get("overdue_tasks"), lang) or "无"
+        return f"{clock}已超期" + (f"，已报送角色{role}" if role else "") + f"；超期任务：{overdue}"
+    overdue = listed(p.get("overdue_tasks"), lang) or "none"
+    return (
+        f"deadline of {clock} passed" + (f", escalated to role {role}" if role else "") + f"; overdue tasks: {overdue}"
+    )
+
+
+def _stage_abandoned(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, title = event.payload, context.stage_title(event)
+    if lang == "zh":
+        reason = f"（{p['reason']}）" if p.get("reason") else ""
+        return f"环节“{title}”中止（第{p.get('round')}轮）：另一分支已退回办件{reason}"
+    reason = f" ({p['reason']})" if p.get("reason") else ""
+    return f"stage “{title}” abandoned (round {p.get('round')}): another branch returned the case{reason}"
+
+
+def _supervision_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, first = event.payload, parse_time(event.payload.get("first_review_at"))
+    if lang == "zh":
+        limit = f"，最多复查{p['max_rounds']}次" if p.get("max_rounds") else "，直至撤销"
+        first_text = f"；首次复查{local(first)}" if first else ""
+        return f"开始监督：决定继续有效，每{p.get('every_days')}日复查一次{limit}{first_text}"
+    limit = f", at most {p['max_rounds']} reviews" if p.get("max_rounds") else ", until withdrawn"
+    first_text = f"; first review {local(first)}" if first else ""
+    return (
+        f"supervision started: the decision stays in force under review every {p.get('every_days')} days"
+        f"{limit}{first_text}"
+    )
+
+
+def _timer_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    until = parse_time(event.payload.get("until"))
+    fires, label = local(until) if until else "?", event.payload.get("label")
+    return f"计时开始（{label}）：{fires}到点" if lang == "zh" else f"timer started for {label}: fires {fires}"
+
+
+def _child_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, review = event.payload, event.payload.get("review_round")
+    if lang == "zh":
+        after = f"，于第{review}次复查后" if review else ""
+        return f"子办件{p.get('child_case_id')}已发起（{p.get('process')}）{after}；子办件单独记录"
+    after = f" after review {review}" if review else ""
+    return f"child case {p.get('child_case_id')} started ({p.get('process')}){after}; it keeps its own record"
+
+
+def _child_completed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
+    status = term(p.get("status", ""), lang)
+    if lang == "zh":
+        return f"子办件{p.get('child_case_id')}办结：{status}" + (f"（附条件：{conditions}）" if conditions else "")
+    return f"child case {p.get('child_case_id')} completed: {status}" + (
+        f" (conditions: {conditions})" if conditions else ""
+    )
+
+
+def _case_decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    outcome = term(event.payload.get("outcome", ""), lang)
+    return f"办件审批决定：{outcome}" if lang == "zh" else f"case decided: {outcome}"
+
+
+def _case_continued(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, previous = event.payload, event.payload.get("previous_run_id")
+    reviews = p.get("supervision_round", 0)
+    if lang == "zh":
+        before = f"（上一运行{previous}）" if previous else ""
+        return f"办件转入第{p.get('run')}次运行{before}，状态与哈希链延续；已复查{reviews}次"
+    before = f" (previous run {previous})" if previous else ""
+    return (
+        f"case continued as new in run {p.get('run')}{before}, state and hash chain carried over; "
+        f"{reviews} review(s) so far"
+    )
+
+
+def _decision_disclosed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
+    decision = term(p.get("decision"), lang)
+    if lang == "zh":
+        return f"审批决定已依法公开：{decision}" + (f"；附条件：{conditions}" if conditions else "")
+    return f"decision published: {decision}" + (f"; conditions: {conditions}" if conditions else "")
+
+
+def _decision_notified(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    recipients, decision = listed(p.get("recipients"), lang), term(p.get("decision"), lang)
+    if lang == "zh":
+        return f"审批决定（{decision}）已告知{recipients}，不予公开：涉及个人信息"
+    return f"decision ({decision}) notified to {recipients}, not published: {p.get('not_published_because')}"
+
+
+def _tolerance_determined(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
+    determination, unit = term(p.get("determination"), lang), p.get("applying_unit")
+    if lang == "zh":
+        return f"容错认定（{unit}）：{determination}" + (f"；附条件：{conditions}" if conditions else "")
+    return f"error tolerance determined for {unit}: {determination}" + (
+        f"; conditions: {conditions}" if conditions else ""
+    )
+
+
+def _rectification_checked(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    in_time = ((event.payload.get("rectification") or {}).get("rectified_in_time")) is True
+    if lang == "zh":
+        return "整改核查：" + (
+            "及时予以整改纠正，不影响绩效考核、评奖评优、晋职晋级和表彰奖励"
+            if in_time
+            else "未及时予以整改纠正，第二十五条第二句的保护不适用"
+        )
+    return "rectification check: " + (
+        "rectified in time, no effect on assessment, awards, promotion or commendation (Art. 25)"
+        if in_time
+        else "not rectified in time, the protection of Art. 25, second sentence, does not apply"
+    )
+
+
+SYSTEM_WORDING: Mapping[EventType, Wording] = {
+    EventType.case_started: Wording.of(_case_started),
+    EventType.case_continued: Wording.of(_case_continued),
+    EventType.case_decided: Wording.of(_case_decided),
+    EventType.case_rejected: Wording("{who} ended the case: rejected", "{who}终结办件：不同意", comment=True),
+    EventType.case_cancelled: Wording("{who} ended the case: cancelled", "{who}终结办件：已取消", comment=True),
+    EventType.case_calendar_assumption: Wording(
+        "no official holiday schedule for {year}: working days counted Monday to Friday",
+        "{year}年无官方节假日安排：工作日按周一至周五计算",
+    ),
+    EventType.case_published: Wording.of(_decision_disclosed),
+    EventType.case_notified: Wording.of(_decision_notified),
+    EventType.case_child_started: Wording.of(_child_started),
+    EventType.case_child_completed: Wording.of(_child_completed),
+    EventType.stage_started: Wording.of(_stage_started),
+    EventType.stage_skipped: Wording(
+        "stage “{stage_title}” skipped: its condition does not hold for this case",
+        "环节“{stage_title}”跳过：本办件不满足其适用条件",
+    ),
+    EventType.stage_completed: Wording.of(_stage_completed),
+    EventType.stage_abandoned: Wording.of(_stage_abandoned),
+    EventType.task_created: Wording.of(_task_created),
+    EventType.task_activated: Wording("task opened after {after} approved", "{after}同意后，任务开始办理"),
+    EventType.task_cancelled: Wording("task cancelled", "任务已取消", comment=True),
+    EventType.task_expired: Wording(
+        "vote not cast by the deadline: counted as absent", "期限内未表决：按缺席计", comment=True
+    ),
+    EventType.clock_started: Wording.of(_clock_started),
+    EventType.clock_reminder: Wording.of(_clock_reminder),
+    EventType.clock_escalated: Wording.of(_clock_escalated),
+    EventType.timer_started: Wording.of(_timer_started),
+    EventType.timer_fired: Wording("timer fired: {label} is due", "计时到点：{label}"),
+    EventType.supervision_started: Wording.of(_supervision_started),
+    EventType.supervision_ended: Wording(
+        "supervision ended after {rounds} review(s): the decision stands", "监督结束，共复查{rounds}次：决定维持"
+    ),
+    EventType.error_tolerance_determined: Wording.of(_tolerance_determined),
+    EventType.error_tolerance_effect_recorded: Wording.of(_rectification_checked),
+}
+"""The events the workflows record on their own (no operation causes them), worded. ``task.created`` is here
+though 加签 (``add-signer``) records one too: most tasks are opened by a stage; the wording says who added it."""
