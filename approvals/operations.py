@@ -35,7 +35,7 @@ from schemas.case import (
     WithdrawRequest,
 )
 from schemas.events import EventType
-from workflows.review import KernelWorkflow
+from workflows.kernel import KernelWorkflow
 
 
 class Scope(StrEnum):
