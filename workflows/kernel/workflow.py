@@ -242,19 +242,9 @@ class KernelWorkflow:
     def merged_conditions(self) -> list[str]:
         return self._status.merged_conditions()
 
-    def emit(
-        self,
-        type_: EventType,
-        *,
-        actor: Principal,
-        legal_basis: str,
-        stage_id: str | None = None,
-        task_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-    ) -> DomainEvent:
-        return self._recorder.emit(
-            type_, actor=actor, legal_basis=legal_basis, stage_id=stage_id, task_id=task_id, payload=payload
-        )
+    def emit(self, type_: EventType, *, actor: Principal, legal_basis: str, **where: Any) -> DomainEvent:
+        """Seals the next event of the case; ``where``: ``stage_id``, ``task_id``, ``payload``."""
+        return self._recorder.emit(type_, actor=actor, legal_basis=legal_basis, **where)
 
     async def record(self) -> None:
         await self._recorder.record()
