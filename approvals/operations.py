@@ -46,7 +46,7 @@ from schemas.case import (
     WithdrawRequest,
 )
 from schemas.events import DomainEvent, EventType
-from workflows.review import KernelWorkflow
+from workflows.kernel import KernelWorkflow
 
 
 class Scope(StrEnum):

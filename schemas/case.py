@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from schemas.calendar import WorkingCalendar
-from schemas.events import canonical_json
+from schemas.events import GENESIS_HASH, canonical_json
 from schemas.principal import Principal
 from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ProcessDefinition
 from schemas.text import CleanModel
@@ -78,28 +78,43 @@ class AttachmentRef(CleanModel):
     name: str = Field("", max_length=300)
 
 
-class CarriedCase(BaseModel):
-    """What a case carries into its next workflow run (continue-as-new keeps long supervision bounded).
+class CaseState(BaseModel):
+    """The state of a case that outlives a workflow run: the kernel keeps it in one object and continue-as-new
+    passes it whole (continue-as-new keeps long supervision bounded).
 
-    Open tasks and running clocks are never carried: a case continues as new only between reviews.
+    Open tasks and running clocks belong to one run and are never carried: a case continues as new only
+    between reviews. The serialised shape is the one runs started before this model have carried in (then
+    called ``CarriedCase``: ``results`` a list, ``run`` at least 1), so their histories keep replaying; add
+    fields only with defaults.
     """
 
-    model_config = ConfigDict(frozen=True)
-
-    run: int = Field(ge=1, description="Runs before this one.")
-    status: CaseStatus
+    run: int = Field(0, ge=0, description="Runs before this one (0 in a case's first run).")
+    status: CaseStatus = CaseStatus.in_review
     started_at: datetime
-    last_seq: int
-    last_hash: str
-    results: list[StageResult]
-    rounds: dict[str, int]
-    task_numbers: dict[str, int]
-    observers: list[str]
-    warnings: list[str]
-    extended: bool
-    outcome: str | None
-    supervision_round: int
-    next_review_at: datetime | None
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    results: dict[str, StageResult] = Field(default_factory=dict, description="By stage id; a list in JSON.")
+    rounds: dict[str, int] = Field(default_factory=dict)
+    task_numbers: dict[str, int] = Field(default_factory=dict)
+    observers: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    extended: bool = False
+    outcome: str | None = None
+    supervision_round: int = 0
+    next_review_at: datetime | None = None
+    pending_supplement: list[MissingItem] = Field(default_factory=list, description="补正 asked for, not yet supplied.")
+    status_before_supplement: CaseStatus = CaseStatus.in_review
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _results_by_stage(cls, results: Any) -> Any:
+        if isinstance(results, list):
+            return {StageResult.model_validate(result).stage_id: result for result in results}
+        return results
+
+    @field_serializer("results")
+    def _results_as_list(self, results: dict[str, StageResult]) -> list[StageResult]:
+        return list(results.values())
 
 
 class CaseInput(CleanModel):
@@ -116,7 +131,7 @@ class CaseInput(CleanModel):
     calendar: WorkingCalendar | None = Field(
         None, description="Working-day calendar; None: loaded once through an activity at start."
     )
-    carried: CarriedCase | None = Field(None, description="Set by the engine when a case continues as new.")
+    carried: CaseState | None = Field(None, description="Set by the engine when a case continues as new.")
 
     @field_validator("data")
     @classmethod

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from tests.fixtures.temporal import EngineWorker
     from tests.test_audit import run_two_stage_case
     from workflows import WORKFLOWS
-    from workflows.review import KernelWorkflow
+    from workflows.kernel import KernelWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 CORPUS = sorted(HISTORIES.rglob("*.json"))

@@ -70,7 +70,7 @@ from tests.cases import (
 )
 from workflows import WORKFLOWS
 from workflows.generic import ApprovalWorkflow
-from workflows.review import KernelWorkflow
+from workflows.kernel import KernelWorkflow
 
 OFFICER = person("officer-1", "one_window")
 OFFICER_2 = person("officer-2", "one_window")

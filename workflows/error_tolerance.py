@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         RectificationEffect,
         RectificationOutcome,
     )
+    from schemas.events import EventType
     from schemas.principal import SYSTEM
     from schemas.process import (
         Deadline,
@@ -44,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.records import CaseProjection
-    from workflows.review import KernelWorkflow, parse_application
+    from workflows.kernel import KernelWorkflow, parse_application
     from workflows.rules import StageOutcome
 
 PROCESS = "error-tolerance"
@@ -181,9 +182,9 @@ class ErrorToleranceWorkflow(KernelWorkflow):
         """The determination and, after the follow-up, the effect of prompt rectification (None before)."""
         return self._notice
 
-    def _case_projection(self) -> CaseProjection:
+    def case_projection(self) -> CaseProjection:
         """The cases row carries the determination and the rectification effect in its summary."""
-        projection = super()._case_projection()
+        projection = super().case_projection()
         if self._notice is None:
             return projection
         rectification = self._notice.rectification
@@ -197,7 +198,7 @@ class ErrorToleranceWorkflow(KernelWorkflow):
 
     async def on_final(self) -> None:
         """Records the determination; after exemption or reduction follows the rectification up."""
-        if self._status is CaseStatus.withdrawn:
+        if self.status is CaseStatus.withdrawn:
             return
         determination = self._determination()
         application = self._application
@@ -207,8 +208,8 @@ class ErrorToleranceWorkflow(KernelWorkflow):
                 promised_completion_date=application.rectification_plan.promised_completion_date
             )
         self._notice = ErrorToleranceNotice(
-            case_id=self._case_id,
-            title=self._case.title,
+            case_id=self.case_id,
+            title=self.case.title,
             determination=determination,
             conditions=self.merged_conditions() if determination is Determination.reduced_liability else [],
             applying_unit=application.applying_unit.name,
@@ -217,36 +218,36 @@ class ErrorToleranceWorkflow(KernelWorkflow):
             decided_at=workflow.now().isoformat(),
             rectification=rectification,
         )
-        self._announce("error_tolerance.determined", f"容错认定 {self._case.title}: {determination.value}")
-        await self._record()
+        self._announce(EventType.error_tolerance_determined, f"容错认定 {self.case.title}: {determination.value}")
+        await self.record()
         if rectification is not None:
             await self._follow_up_rectification()
 
     def _determination(self) -> Determination:
-        if self._outcome in DETERMINATIONS:
-            return DETERMINATIONS[self._outcome]
-        if "decision" in self._results or "investigation" in self._results:
+        if self.outcome in DETERMINATIONS:
+            return DETERMINATIONS[self.outcome]
+        if "decision" in self.results or "investigation" in self.results:
             return Determination.not_applicable
         return Determination.not_accepted
 
-    def _announce(self, event_type: str, subject: str) -> None:
+    def _announce(self, event_type: EventType, subject: str) -> None:
         """One event with the notice, and the notice to the applicant, each person concerned and HR."""
         assert self._notice is not None
         notice = self._notice.model_dump(mode="json")
-        event = self._emit(event_type, actor=SYSTEM, legal_basis=LEGAL_BASIS, payload=notice)
-        recipients = [self._case.applicant.id, *self._application.person_ids, f"role:{HR_ROLE}"]
+        event = self.emit(event_type, actor=SYSTEM, legal_basis=LEGAL_BASIS, payload=notice)
+        recipients = [self.case.applicant.id, *self._application.person_ids, f"role:{HR_ROLE}"]
         for recipient in dict.fromkeys(recipients):
-            self._send_log(event, recipient, event_type, subject, {"notice": notice})
+            self.notify(event, recipient, event_type, subject, {"notice": notice})
 
     async def _follow_up_rectification(self) -> None:
         """Timer to the end of the promised completion date, then the rectification check; records the effect.
 
         The check is the kernel's ``follow_up``: the case's one supervision round, which the kernel then ends.
         """
-        supervision = self._definition.supervision
-        assert supervision is not None and self._calendar is not None and self._notice is not None
+        supervision = self.definition.supervision
+        assert supervision is not None and self._notice is not None
         promised = self._application.rectification_plan.promised_completion_date
-        due = datetime.combine(promised + timedelta(days=1), time(0), tzinfo=self._calendar.tzinfo)
+        due = datetime.combine(promised + timedelta(days=1), time(0), tzinfo=self.calendar.tzinfo)
         run = await self.follow_up(
             supervision.review,
             due=due,
@@ -265,5 +266,5 @@ class ErrorToleranceWorkflow(KernelWorkflow):
             promised_completion_date=promised, rectified_in_time=in_time, effect=effect, effect_text=EFFECT_TEXT[effect]
         )
         self._notice = self._notice.model_copy(update={"rectification": rectification})
-        self._announce("error_tolerance.effect_recorded", f"整改核查 {self._case.title}: {EFFECT_TEXT[effect]}")
-        await self._record()
+        self._announce(EventType.error_tolerance_effect_recorded, f"整改核查 {self.case.title}: {EFFECT_TEXT[effect]}")
+        await self.record()

@@ -6,7 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseView
-    from workflows.review import KernelWorkflow
+    from workflows.kernel import KernelWorkflow
 
 
 @workflow.defn(name="ApprovalWorkflow")

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Supervision,
     )
-    from workflows.review import KernelWorkflow, parse_application
+    from workflows.kernel import KernelWorkflow, parse_application
 
 PROCESS = "power-adjustment"
 ADJUSTMENT_PROCESS = "power-catalogue-adjustment"
@@ -184,22 +184,22 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
 
     async def on_final(self) -> None:
         """An approved catalogue is published (Art. 4, Art. 18); the Committee is told of any decision."""
-        if self._status is CaseStatus.withdrawn:
+        if self.status is CaseStatus.withdrawn:
             return
         proposal = self._proposal
-        approved = self._status in (CaseStatus.approved, CaseStatus.approved_with_conditions)
-        told = {"decision": self._status.value, "conditions": self.merged_conditions(), "published": approved}
-        subject = f"职能目录审批结果 {self._case.title}: {self._status.value}"
+        approved = self.status in (CaseStatus.approved, CaseStatus.approved_with_conditions)
+        told = {"decision": self.status.value, "conditions": self.merged_conditions(), "published": approved}
+        subject = f"职能目录审批结果 {self.case.title}: {self.status.value}"
         if not approved:  # nothing to publish (Art. 4 publishes approved catalogues); the Committee is told
-            self._send(
+            self.send(
                 Notification(
-                    idempotency_key=f"{self._case_id}/{self._last_seq}/log/{self._case.applicant.id}",
-                    case_id=self._case_id,
+                    idempotency_key=f"{self.case_id}/{self.last_seq}/log/{self.case.applicant.id}",
+                    case_id=self.case_id,
                     channel=Channel.log,
                     kind="case.decided",
-                    recipient=self._case.applicant.id,
+                    recipient=self.case.applicant.id,
                     subject=subject,
-                    data={"case_title": self._case.title, **told},
+                    data={"case_title": self.case.title, **told},
                 )
             )
             return
@@ -212,7 +212,7 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
                 "granting_authorities": proposal.granting_authorities,
                 "effective_date": (proposal.effective_date or decided_at.date()).isoformat(),
                 "items": [item.published() for item in proposal.items],
-                "vote": self._results["executive_meeting"].tally,
+                "vote": self.results["executive_meeting"].tally,
             },
             applicant_subject=subject,
             applicant_data=told,

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from schemas.project import ProjectApplication
-    from workflows.review import KernelWorkflow, parse_application
+    from workflows.kernel import KernelWorkflow, parse_application
     from workflows.rules import condition_rule
 
 PROCESS = "project-approval"
@@ -161,9 +161,9 @@ class ProjectApprovalWorkflow(KernelWorkflow):
 
     async def on_final(self) -> None:
         """Publishes the decision (Art. 18) and tells the applicant; a withdrawn case has nothing to publish."""
-        if self._status is CaseStatus.withdrawn:
+        if self.status is CaseStatus.withdrawn:
             return
-        decision_stage = self._results.get("decision")
+        decision_stage = self.results.get("decision")
         application = self._application
         await self.publish(
             event_legal_basis=PUBLICATION_LEGAL_BASIS,
@@ -175,6 +175,6 @@ class ProjectApprovalWorkflow(KernelWorkflow):
                 "plot_id": application.plot_id,
                 "priority": application.priority,
             },
-            applicant_subject=f"审批结果 {self._case.title}: {self._status.value}",
-            applicant_data={"decision": self._status.value, "conditions": self.merged_conditions()},
+            applicant_subject=f"审批结果 {self.case.title}: {self.status.value}",
+            applicant_data={"decision": self.status.value, "conditions": self.merged_conditions()},
         )

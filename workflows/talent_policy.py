@@ -23,7 +23,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
-    from schemas.events import DomainEvent
+    from schemas.events import DomainEvent, EventType
     from schemas.principal import SYSTEM
     from schemas.process import (
         Condition,
@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.talent import PayForm, TalentPolicyApplication
-    from workflows.review import KernelWorkflow, parse_application
+    from workflows.kernel import KernelWorkflow, parse_application
     from workflows.rules import condition_rule
 
 PROCESS = "talent-policy"
@@ -208,26 +208,26 @@ class TalentPolicyWorkflow(KernelWorkflow):
     def _recipients(self) -> list[str]:
         """The candidate (when they have a portal account; else HR tells them), HR and the proposing unit."""
         candidate = self._application.candidate.portal_user_id
-        return [*([candidate] if candidate else []), "role:hr_officer", self._case.applicant.id]
+        return [*([candidate] if candidate else []), "role:hr_officer", self.case.applicant.id]
 
     def _notify_people(self, event: Any, kind: str, subject: str, data: dict[str, Any]) -> None:
         for recipient in self._recipients():
-            self._send_log(event, recipient, kind, subject, data)
+            self.notify(event, recipient, kind, subject, data)
 
     async def on_final(self) -> None:
         """Notifies the decision to the candidate and HR, on record, instead of publishing it."""
-        if self._status is CaseStatus.withdrawn:
+        if self.status is CaseStatus.withdrawn:
             return
         package = self._application.package
         data = {
-            "decision": self._status.value,
+            "decision": self.status.value,
             "conditions": self.merged_conditions(),
             "pay_form": package.pay_form.value,
             "annual_amount_cny": str(package.annual_amount_cny),
             "term_years": package.term_years,
         }
-        event = self._emit(
-            "case.notified",
+        event = self.emit(
+            EventType.case_notified,
             actor=SYSTEM,
             legal_basis=LEGAL_BASIS,
             payload={
@@ -238,8 +238,8 @@ class TalentPolicyWorkflow(KernelWorkflow):
                 "PIPL Art. 25; Regulations on Open Government Information Art. 15",
             },
         )
-        self._notify_people(event, "case.decided", f"一人一策决定 {self._case.title}: {self._status.value}", data)
-        await self._record()
+        self._notify_people(event, "case.decided", f"一人一策决定 {self.case.title}: {self.status.value}", data)
+        await self.record()
 
     async def on_adjusted(self, adjustment: CaseView, completed: DomainEvent) -> bool:
         """The chair's adjustment decision: ending the package (rejected) ends the policy's term early."""
@@ -248,7 +248,7 @@ class TalentPolicyWorkflow(KernelWorkflow):
         self._notify_people(
             completed,
             "policy.ended",
-            f"一人一策终止 {self._case.title}",
-            {"review_round": self._supervision_round, "child_case_id": adjustment.case_id},
+            f"一人一策终止 {self.case.title}",
+            {"review_round": self.supervision_round, "child_case_id": adjustment.case_id},
         )
         return False

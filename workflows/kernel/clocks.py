@@ -1,0 +1,199 @@
+"""Working-day clocks: deadlines of the whole case (the statutory period) and of each stage round.
+
+Pure: no Temporal. Every method that needs the time takes ``now``; the calendar is given at construction or,
+when it is loaded later, set as ``calendar`` before the first deadline is counted.
+A deadline counted in a year the calendar has no official schedule for is counted Monday-Friday, and
+``on_assumed_year(year, purpose)`` is called at once, so the kernel records the assumption right where the
+deadline was counted (the order of recorded events is part of the hash chain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from schemas.calendar import (
+    BeyondKnownYears,
+    CalendarResult,
+    WorkingCalendar,
+    add_working_days,
+    subtract_working_days,
+    working_days_between,
+)
+
+AssumedYear = Callable[[int, str], None]
+"""Told each year a deadline was counted on weekends only, with what was being counted."""
+
+
+@dataclass
+class Clock:
+    """A working-day deadline: of the whole case (statutory period) or of one stage round."""
+
+    key: str
+    label: str
+    legal_basis: str
+    due_at: datetime
+    remind_before: int
+    escalate_to_role: str | None
+    stage_id: str | None = None
+    remind_at: datetime | None = None
+    reminded: bool = False
+    escalated: bool = False
+    running: bool = True
+    working_days_left: int = 0
+
+
+class Alarm(StrEnum):
+    reminder = "reminder"
+    escalation = "escalation"
+
+
+class Clocks:
+    """The running clocks of one workflow run, with the bookkeeping of 补正 (stop/resume), reminders,
+    escalation and extension. ``epoch`` changes whenever a wake-up time may have changed."""
+
+    def __init__(self, calendar: WorkingCalendar | None, on_assumed_year: AssumedYear) -> None:
+        self.calendar = calendar
+        self._on_assumed_year = on_assumed_year
+        self._clocks: dict[str, Clock] = {}
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ counting working days
+
+    def _known_calendar(self) -> WorkingCalendar:
+        assert self.calendar is not None, "the calendar is loaded before any deadline is counted"
+        return self.calendar
+
+    def _counted(self, result: CalendarResult, purpose: str) -> None:
+        for year in result.assumed_years:
+            self._on_assumed_year(year, purpose)
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        result = add_working_days(
+            self._known_calendar(), start, days, beyond_known_years=BeyondKnownYears.weekends_only
+        )
+        self._counted(result, "deadline")
+        return result.at
+
+    def _working_days_left(self, now: datetime, due: datetime) -> int:
+        result = working_days_between(
+            self._known_calendar(), now, due, beyond_known_years=BeyondKnownYears.weekends_only
+        )
+        self._counted(result, "clock stopped")
+        return result.days
+
+    def _reminder_time(self, clock: Clock) -> datetime | None:
+        if clock.remind_before < 1:
+            return None
+        result = subtract_working_days(
+            self._known_calendar(), clock.due_at, clock.remind_before, beyond_known_years=BeyondKnownYears.weekends_only
+        )
+        self._counted(result, "reminder")
+        return result.at
+
+    # ------------------------------------------------------------------ the set of clocks
+
+    def get(self, key: str | None) -> Clock | None:
+        return self._clocks.get(key) if key else None
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._clocks
+
+    def __iter__(self) -> Iterator[Clock]:
+        return iter(self._clocks.values())
+
+    def due_iso(self, key: str | None) -> str | None:
+        clock = self.get(key)
+        return clock.due_at.isoformat() if clock else None
+
+    @property
+    def state(self) -> str:
+        """``none``, ``running``, or ``stopped`` when any clock is stopped (补正)."""
+        if not self._clocks:
+            return "none"
+        return "running" if all(clock.running for clock in self._clocks.values()) else "stopped"
+
+    def wake(self) -> None:
+        """Whoever waits on ``epoch`` looks again (e.g. the case ended)."""
+        self.epoch += 1
+
+    def start(self, clock: Clock, *, working_days: int, stopped: bool) -> None:
+        """Adds a clock; one that begins while 补正 stops the clocks (``stopped``) begins stopped, whole."""
+        if stopped:
+            clock.running = False
+            clock.working_days_left = working_days
+        clock.remind_at = self._reminder_time(clock)
+        self._clocks[clock.key] = clock
+        self.wake()
+
+    def stop(self, key: str) -> None:
+        if self._clocks.pop(key, None) is not None:
+            self.wake()
+
+    def stop_all(self) -> None:
+        self._clocks.clear()
+        self.wake()
+
+    def pause(self, now: datetime) -> None:
+        """补正: every clock stops, keeping the working days it had left."""
+        for clock in self._clocks.values():
+            clock.running = False
+            clock.working_days_left = self._working_days_left(now, clock.due_at)
+        self.wake()
+
+    def resume(self, now: datetime) -> None:
+        """The period goes on from where it stopped: the working days left when 补正 was requested remain.
+
+        A clock already overdue stays overdue; one stopped on its last day gets that day back.
+        """
+        for clock in self._clocks.values():
+            clock.running = True
+            if not clock.escalated:
+                clock.due_at = self.add_working_days(now, max(1, clock.working_days_left))
+                clock.remind_at = self._reminder_time(clock)
+                clock.reminded = False
+        self.wake()
+
+    def extend(self, key: str, working_days: int) -> datetime:
+        """Moves a clock's due time by ``working_days``; returns the previous due time. A stopped clock keeps
+        the extra days for when it resumes."""
+        clock = self._clocks[key]
+        previous = clock.due_at
+        if not clock.running:
+            clock.working_days_left += working_days
+        clock.due_at = self.add_working_days(previous, working_days)
+        clock.remind_at = self._reminder_time(clock)
+        clock.reminded = clock.escalated = False
+        self.wake()
+        return previous
+
+    # ------------------------------------------------------------------ reminders and escalation
+
+    def next_wake(self) -> datetime | None:
+        """The earliest pending reminder or due time of a running clock."""
+        moments = [
+            moment
+            for clock in self._clocks.values()
+            if clock.running
+            for moment in (
+                clock.remind_at if not clock.reminded else None,
+                clock.due_at if not clock.escalated else None,
+            )
+            if moment is not None
+        ]
+        return min(moments) if moments else None
+
+    def alarms(self, now: datetime) -> Iterator[tuple[Clock, Alarm]]:
+        """The reminders and escalations due at ``now``, each marked as given as it is yielded (lazily, so
+        what the caller does about one alarm is done before the next is looked at)."""
+        for clock in list(self._clocks.values()):
+            if not clock.running:
+                continue
+            if clock.remind_at and not clock.reminded and clock.remind_at <= now < clock.due_at:
+                clock.reminded = True
+                yield clock, Alarm.reminder
+            if not clock.escalated and now >= clock.due_at:
+                clock.escalated = clock.reminded = True
+                yield clock, Alarm.escalation

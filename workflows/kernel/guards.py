@@ -1,0 +1,364 @@
+"""Guards: the checks behind every operation's validator. A refusal is raised before anything enters the
+history, with a machine-readable reason code (``deny``). They only read the case; the validators on the
+workflow class call them, and the handlers trust them (the SDK does not run validators on replay)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.case import (
+        AddSignerRequest,
+        CaseInput,
+        CaseState,
+        CaseStatus,
+        CcRequest,
+        ClaimRequest,
+        CommentRequest,
+        DecideRequest,
+        DelegateRequest,
+        ExtendRequest,
+        RequestSupplementRequest,
+        SupplementRequest,
+        TaskRequest,
+        TaskStatus,
+        TransferRequest,
+        UnclaimRequest,
+        UrgeRequest,
+        WithdrawRequest,
+    )
+    from schemas.principal import Principal
+    from schemas.process import Decision, Stage
+    from workflows import rules
+    from workflows.kernel.clocks import Clocks
+    from workflows.kernel.refusal import deny
+    from workflows.kernel.routing import RoutingPolicy
+    from workflows.kernel.stages import Stages
+    from workflows.kernel.state import Task
+
+OPTIONAL_UPDATE_BUDGET = 1500
+"""Temporal accepts 2,000 updates per workflow run: past this many, comments, urges and copies are refused
+so that decisions, withdrawal and 补正 always find room."""
+
+URGE_INTERVAL = timedelta(days=1)
+"""One urge (催办) per person per task per day is a reminder; more would be noise."""
+
+
+class Guards:
+    def __init__(self, case: CaseInput, case_id: str, state: CaseState, stages: Stages, clocks: Clocks) -> None:
+        self._case = case
+        self._definition = case.definition
+        self._case_id = case_id
+        self._state = state
+        self._stages = stages
+        self._clocks = clocks
+        self.updates_accepted = 0
+        self.last_urged: dict[tuple[str, str], datetime] = {}
+
+    # ------------------------------------------------------------------ shared checks
+
+    def _open_case(self) -> None:
+        if self._state.status.is_final:
+            raise deny("CASE_CLOSED", f"case {self._case_id} is {self._state.status.value}; nothing can change it now")
+
+    def _not_applicant(self, actor: Principal) -> None:
+        if actor.id == self._case.applicant.id:
+            raise deny(
+                "SEPARATION_OF_DUTIES",
+                f"{actor.id} is the applicant of case {self._case_id} and may not act as its reviewer",
+            )
+
+    def _applicant(self, actor: Principal, what: str) -> None:
+        if actor.id not in (self._case.applicant.id, self._case.started_by.id):
+            raise deny("NOT_APPLICANT", f"only the applicant {what} case {self._case_id}")
+
+    def _task(self, request: TaskRequest) -> Task:
+        """The task named by the request, open, at the expected version, for an actor other than the applicant."""
+        self._open_case()
+        task = self._stages.task(request.task_id)
+        self._not_applicant(request.actor)
+        if request.expected_version is not None and request.expected_version != task.version:
+            raise deny(
+                "STALE_TASK_VERSION",
+                f"task {task.id} is at version {task.version}, not {request.expected_version}: reload it",
+            )
+        if not task.status.is_actionable:
+            raise deny("TASK_NOT_OPEN", f"task {task.id} is {task.status.value}, not open")
+        return task
+
+    def _held(self, request: TaskRequest) -> Task:
+        task = self._task(request)
+        self._holder(task, request.actor)
+        return task
+
+    def _holder(self, task: Task, actor: Principal) -> None:
+        """The actor may work the task: its delegate, claimant or assignee, or a candidate of a pool task."""
+        holder = task.holder
+        if holder is not None and actor.id != holder:
+            if task.claimed_by and not task.delegate_id and not task.assignee_id:
+                raise deny("CLAIMED_BY_OTHER", f"task {task.id} is claimed by {task.claimed_by}")
+            raise deny("NOT_ASSIGNEE", f"task {task.id} is assigned to {holder}, not {actor.id}")
+        if holder is None and not actor.has_any_role(task.candidate_roles):
+            raise deny(
+                "NOT_ASSIGNEE",
+                f"{actor.id} holds none of the roles {list(task.candidate_roles)} of task {task.id}",
+            )
+
+    def _user(self, user_id: str, what: str) -> None:
+        if user_id == self._case.applicant.id:
+            raise deny("SEPARATION_OF_DUTIES", f"the applicant {user_id} cannot be made {what} of their own case")
+
+    def _known_task(self, task_id: str | None) -> None:
+        if task_id is not None:
+            self._stages.task(task_id)
+
+    def _involved(self, actor: Principal, *, observers_count: bool = True) -> bool:
+        """Whether the actor takes part: applicant, starter, a role or assignee of the process, a task holder,
+        or (when ``observers_count``) someone copied on the case."""
+        definition = self._definition
+        roles = {role for stage in definition.stages() for role in stage.candidate_roles}
+        roles |= {stage.deadline.escalate_to_role for stage in definition.stages() if stage.deadline}
+        if definition.deadline:
+            roles |= {definition.deadline.extension_role, definition.deadline.escalate_to_role}
+        if definition.supplement_role:
+            roles.add(definition.supplement_role)
+        users = {self._case.applicant.id, self._case.started_by.id}
+        if observers_count:
+            users |= set(self._state.observers)
+        users |= {user for stage in definition.stages() for user in stage.assignees}
+        users |= {
+            u
+            for task in self._stages.tasks.values()
+            for u in (task.assignee_id, task.claimed_by, task.delegate_id)
+            if u
+        }
+        return actor.id in users or actor.has_any_role([r for r in roles if r])
+
+    def _optional_budget(self) -> None:
+        if self.updates_accepted >= OPTIONAL_UPDATE_BUDGET:
+            raise deny(
+                "UPDATE_BUDGET_EXHAUSTED",
+                f"case {self._case_id} has taken {self.updates_accepted} operations; comments, urges and copies "
+                "are closed so that decisions always get through",
+            )
+
+    def _not_delegate(self, task: Task, actor: Principal) -> None:
+        if task.delegate_id == actor.id:
+            raise deny(
+                "REASSIGN_NOT_ALLOWED", f"{actor.id} acts for {task.assignee_id or task.claimed_by} and may only decide"
+            )
+
+    def _reassignable(self, task: Task, actor: Principal, target: str) -> None:
+        """Transfer and delegation hand a task on; they must not let one person sign twice or dissolve
+        accountability."""
+        stage = self._definition.stage(task.stage_id)
+        if RoutingPolicy.of(stage).personal:
+            raise deny(
+                "REASSIGN_NOT_ALLOWED", f"a committee member's vote at {stage.id} is personal: it cannot be handed on"
+            )
+        self._not_delegate(task, actor)
+        others = [self._stages.tasks[t] for t in self._stages.runs[stage.id].task_ids if t != task.id]
+        if any(target in (o.holder, o.decided_by) for o in others if o.status is not TaskStatus.cancelled):
+            raise deny("DUPLICATE_SIGNER", f"{target} already signs at stage {stage.id}; one person, one signature")
+
+    # ------------------------------------------------------------------ task operations
+
+    def claim(self, request: ClaimRequest) -> None:
+        task = self._task(request)
+        if task.assignee_id is not None:
+            raise deny(
+                "NOT_CLAIMABLE", f"task {task.id} is assigned to {task.assignee_id}; only pool tasks are claimed"
+            )
+        if task.claimed_by is not None:
+            raise deny("ALREADY_CLAIMED", f"task {task.id} is already claimed by {task.claimed_by}")
+        self._holder(task, request.actor)
+
+    def unclaim(self, request: UnclaimRequest) -> None:
+        task = self._task(request)
+        if task.claimed_by != request.actor.id:
+            raise deny("NOT_CLAIMANT", f"task {task.id} is not claimed by {request.actor.id}")
+
+    def decide(self, request: DecideRequest) -> None:
+        task = self._task(request)
+        stage = self._definition.stage(task.stage_id)
+        second = RoutingPolicy.of(stage).second_decision
+        if second and any(
+            self._stages.tasks[other].decided_by == request.actor.id for other in self._stages.runs[stage.id].task_ids
+        ):
+            code, wording = second
+            raise deny(code, f"{request.actor.id} {wording} stage {stage.id}")
+        self._holder(task, request.actor)
+        if self._state.status is CaseStatus.awaiting_supplement:
+            raise deny(
+                "CASE_PAUSED",
+                "the case waits for supplementary material (补正); decisions resume when the applicant supplies it",
+            )
+        if request.decision not in stage.allowed_decisions:
+            allowed = ", ".join(d.value for d in stage.allowed_decisions)
+            raise deny(
+                "DECISION_NOT_ALLOWED",
+                f"decision {request.decision.value} is not allowed at stage {stage.id} (allowed: {allowed})",
+            )
+        if request.needs_comment and not request.comment.strip():
+            raise deny("COMMENT_REQUIRED", f"a {request.decision.value} needs a comment giving the reasons")
+        if request.decision in rules.APPROVING:
+            self._approval_not_blocked(stage)
+        if request.decision is Decision.return_:
+            self._return_target(stage, request.return_to)
+        elif stage.criteria:
+            self._findings(stage, request)
+
+    def _approval_not_blocked(self, stage: Stage) -> None:
+        results = self._state.results
+        blocking = [
+            s for s in stage.approval_blocked_by if s in results and results[s].outcome == rules.StageOutcome.rejected
+        ]
+        if blocking:
+            raise deny(
+                "APPROVAL_BLOCKED",
+                f"cannot approve at {stage.id} while {', '.join(blocking)} stands rejected; "
+                "reject, or return the case to that stage for re-review",
+            )
+
+    def _findings(self, stage: Stage, request: DecideRequest) -> None:
+        """A decision on statutory criteria states a finding on each, once, and on nothing else."""
+        given = [finding.criterion for finding in request.findings]
+        missing = [criterion for criterion in stage.criteria if criterion not in given]
+        unknown = [criterion for criterion in given if criterion not in stage.criteria]
+        repeated = sorted({criterion for criterion in given if given.count(criterion) > 1})
+        failing = [finding.criterion for finding in request.findings if not finding.holds]
+        if request.decision in rules.APPROVING and failing and not (missing or unknown or repeated):
+            raise deny(
+                "FINDINGS_CONTRADICT_APPROVAL",
+                f"stage {stage.id} cannot approve while criteria {failing} do not hold: reject, or correct them",
+            )
+        if missing or unknown or repeated:
+            problems = (
+                f"no finding on {missing}" if missing else "",
+                f"unknown criteria {unknown}" if unknown else "",
+                f"more than one finding on {repeated}" if repeated else "",
+            )
+            raise deny(
+                "FINDINGS_INCOMPLETE",
+                f"stage {stage.id} decides on the criteria {list(stage.criteria)}: "
+                + "; ".join(part for part in problems if part),
+            )
+
+    def _return_target(self, stage: Stage, target: str | None) -> None:
+        targets = self._stages.return_targets(stage)
+        if target is None and targets:
+            return
+        if target not in targets:
+            raise deny(
+                "INVALID_RETURN_TARGET",
+                f"stage {stage.id} can return to {targets or 'no earlier stage'}, not {target!r}",
+            )
+
+    def transfer(self, request: TransferRequest) -> None:
+        task = self._held(request)
+        self._user(request.to_user, "the reviewer")
+        if request.to_user == task.holder:
+            raise deny("INVALID_TARGET", f"task {task.id} is already with {request.to_user}")
+        self._reassignable(task, request.actor, request.to_user)
+
+    def delegate(self, request: DelegateRequest) -> None:
+        task = self._task(request)
+        if task.delegate_id is not None:
+            raise deny("ALREADY_DELEGATED", f"task {task.id} is already delegated to {task.delegate_id}")
+        self._holder(task, request.actor)
+        self._user(request.to_user, "a delegate")
+        if request.to_user == request.actor.id:
+            raise deny("INVALID_TARGET", "a task cannot be delegated to its own holder")
+        self._reassignable(task, request.actor, request.to_user)
+
+    def add_signer(self, request: AddSignerRequest) -> None:
+        task = self._held(request)
+        stage = self._definition.stage(task.stage_id)
+        if not RoutingPolicy.of(stage).accepts_added_signers:
+            raise deny("ADD_SIGNER_NOT_ALLOWED", f"signers cannot be added to a {stage.mode.value} stage")
+        self._user(request.signer, "a signer")
+        if task.delegate_id == request.actor.id:
+            raise deny("REASSIGN_NOT_ALLOWED", f"{request.actor.id} acts for another and may only decide")
+        tasks = self._stages.tasks
+        holders = {
+            tasks[t].holder for t in self._stages.runs[stage.id].task_ids if tasks[t].status is not TaskStatus.cancelled
+        }
+        if request.signer in holders or request.signer == request.actor.id:
+            raise deny("DUPLICATE_SIGNER", f"{request.signer} already signs at stage {stage.id}")
+
+    def urge(self, request: UrgeRequest) -> None:
+        self._open_case()
+        task = self._stages.tasks.get(request.task_id)
+        if task is None or not task.status.is_actionable:
+            raise deny("TASK_NOT_OPEN", f"case {self._case_id} has no open task {request.task_id}")
+        if not self._involved(request.actor):
+            raise deny("NOT_INVOLVED", f"{request.actor.id} takes no part in case {self._case_id}")
+        self._optional_budget()
+        last = self.last_urged.get((task.id, request.actor.id))
+        if last is not None and workflow.now() - last < URGE_INTERVAL:
+            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {last.isoformat()}; once a day")
+
+    def comment(self, request: CommentRequest) -> None:
+        self._known_task(request.task_id)
+        if not self._involved(request.actor):
+            raise deny("NOT_INVOLVED", f"{request.actor.id} takes no part in case {self._case_id}")
+        self._optional_budget()
+
+    def cc(self, request: CcRequest) -> None:
+        self._known_task(request.task_id)
+        self._not_applicant(request.actor)
+        if not self._involved(request.actor, observers_count=False):
+            raise deny("NOT_INVOLVED", f"{request.actor.id} may not copy others on case {self._case_id}")
+        self._optional_budget()
+
+    # ------------------------------------------------------------------ case operations
+
+    def withdraw(self, request: WithdrawRequest) -> None:
+        self._open_case()
+        self._applicant(request.actor, "may withdraw")
+
+    def request_supplement(self, request: RequestSupplementRequest) -> None:
+        self._open_case()
+        self._not_applicant(request.actor)
+        if self._state.status is CaseStatus.awaiting_supplement:
+            raise deny(
+                "SUPPLEMENT_ALREADY_PENDING",
+                "a request for supplementary material is already pending; everything missing is listed at once",
+            )
+        role = self._definition.supplement_role
+        may = role is not None and role in request.actor.roles
+        for task in self._stages.tasks.values():
+            stage = self._definition.stage(task.stage_id)
+            if task.status.is_actionable and stage.may_request_supplement:
+                try:
+                    self._holder(task, request.actor)
+                    may = True
+                except ApplicationError:
+                    pass
+        if not may:
+            raise deny(
+                "NOT_ALLOWED",
+                f"{request.actor.id} may not request supplementary material: it needs an open task at a stage "
+                f"that allows it{f' or the role {role}' if role else ''}",
+            )
+
+    def supplement(self, request: SupplementRequest) -> None:
+        self._open_case()
+        self._applicant(request.actor, "supplies material for")
+        if self._state.status is not CaseStatus.awaiting_supplement:
+            raise deny("NO_SUPPLEMENT_PENDING", f"case {self._case_id} is not waiting for supplementary material")
+
+    def extend(self, request: ExtendRequest) -> None:
+        self._open_case()
+        deadline = self._definition.deadline
+        if deadline is None or not deadline.extension_working_days or deadline.extension_role is None:
+            raise deny("NO_EXTENSION", f"process {self._definition.process} has no extendable deadline")
+        if deadline.extension_role not in request.actor.roles:
+            raise deny("NOT_ALLOWED", f"extending the period needs the role {deadline.extension_role}")
+        if self._state.extended:
+            raise deny("EXTENSION_USED", "the period has already been extended once")
+        if "case" not in self._clocks:
+            raise deny("CLOCK_NOT_STARTED", "the statutory period has not started yet")

@@ -1,0 +1,151 @@
+"""The recorder: seals domain events into the hash chain, records them in batches and sends notifications.
+
+An event is sealed (sequence number, previous hash, hash) the moment it is emitted; ``record`` then writes
+every unrecorded event, with the projections they lead to and the notifications they cause (the outbox), in
+one ``record_events`` activity, one batch at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import NotificationActivities
+    from activities.storage import StorageActivities
+    from schemas.case import CaseState
+    from schemas.events import DomainEvent, EventType, seal_event
+    from schemas.notifications import Channel, Notification
+    from schemas.principal import Principal
+    from schemas.records import CaseProjection, RecordBatch, TaskProjection
+
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+"""Unlimited attempts: while PostgreSQL is down the case waits; no event is ever dropped."""
+
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+
+Projections = Callable[[set[str]], tuple[CaseProjection, list[TaskProjection]]]
+"""The case row and the rows of the given (changed) tasks, as they stand now."""
+
+
+class Recorder:
+    def __init__(self, case_id: str, case_title: str, state: CaseState, projections: Projections) -> None:
+        self._case_id = case_id
+        self._case_title = case_title
+        self._state = state
+        self._projections = projections
+        self._unrecorded: list[DomainEvent] = []
+        self._unsent: list[Notification] = []
+        self._changed_tasks: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._notify_activities: list[asyncio.Future[Any]] = []
+        """notify activities of a case that started before "notifications-in-the-record"."""
+
+    def emit(
+        self,
+        type_: EventType,
+        *,
+        actor: Principal,
+        legal_basis: str,
+        stage_id: str | None = None,
+        task_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> DomainEvent:
+        """Seals the next event of the chain; it is written by the next ``record``."""
+        state = self._state
+        event = seal_event(
+            case_id=self._case_id,
+            seq=state.last_seq + 1,
+            type=type_,
+            actor=actor,
+            at=workflow.now(),
+            legal_basis=legal_basis,
+            stage_id=stage_id,
+            task_id=task_id,
+            payload=payload or {},
+            prev_hash=state.last_hash,
+        )
+        state.last_seq, state.last_hash = event.seq, event.hash
+        self._unrecorded.append(event)
+        workflow.logger.info(
+            "%s seq=%d stage=%s task=%s actor=%s basis=%s", type_, event.seq, stage_id, task_id, actor.id, legal_basis
+        )
+        return event
+
+    def task_changed(self, task_id: str) -> None:
+        """The task's row is written with the next batch."""
+        self._changed_tasks.add(task_id)
+
+    async def record(self) -> None:
+        """Writes every unrecorded event with the projections it leads to, one batch at a time, in order."""
+        async with self._lock:
+            if not self._unrecorded and not self._unsent:
+                return
+            events, self._unrecorded = self._unrecorded, []
+            notifications, self._unsent = self._unsent, []
+            task_ids, self._changed_tasks = self._changed_tasks, set()
+            case, tasks = self._projections(task_ids)
+            batch = RecordBatch(
+                case_id=self._case_id, events=events, case=case, tasks=tasks, notifications=notifications
+            )
+            try:
+                # A regular activity, not a local one: its input is in the history before it writes, so a
+                # workflow task lost after the write (a worker killed, a server restart) cannot seal the same
+                # seq again with another time and hash; a local activity would write first and be retried
+                # with a new `workflow.now()`, and the log refuses a second version of an event.
+                await workflow.execute_activity_method(
+                    StorageActivities.record_events,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RECORD_RETRY,
+                )
+            except BaseException:  # e.g. AUDIT_CONFLICT or cancellation: nothing sealed may be forgotten
+                self._unrecorded = events + self._unrecorded
+                self._unsent = notifications + self._unsent
+                self._changed_tasks |= task_ids
+                raise
+
+    async def settle(self) -> None:
+        """Before the run ends: every update answered, every event recorded, every notification handed over."""
+        await self.record()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.record()
+        for notification in self._notify_activities:
+            await notification
+
+    def send(self, notification: Notification) -> None:
+        """Queues a notification; a failing channel never blocks or fails the case.
+
+        Since "notifications-in-the-record" it travels in the next record batch, written to the outbox in the
+        same transaction as the events (the outbox dispatcher delivers it): no activity, no workflow task.
+        """
+        if workflow.patched("notifications-in-the-record"):
+            self._unsent.append(notification)
+            return
+        self._notify_activities.append(
+            workflow.start_activity_method(
+                NotificationActivities.notify,
+                notification,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=NOTIFY_RETRY,
+            )
+        )
+
+    def notify(self, event: DomainEvent, recipient: str, kind: str, subject: str, data: dict[str, Any]) -> None:
+        """A notification about ``event`` to one person (or ``role:<role>``), delivered to the log channel."""
+        self.send(
+            Notification(
+                idempotency_key=f"{self._case_id}/{event.seq}/log/{recipient}",
+                case_id=self._case_id,
+                channel=Channel.log,
+                kind=kind,
+                recipient=recipient,
+                subject=subject,
+                data={"case_title": self._case_title, "event": event.type, **data},
+            )
+        )
