@@ -33,9 +33,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import queries
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
+from approvals.storage import queries
 from schemas.case import (
     AddSignerRequest,
     CaseView,

@@ -25,12 +25,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack import url_with_database
-from approvals.embedded_pg import EmbeddedPostgres
+from approvals.devstack.dev import url_with_database
+from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
 from approvals.settings import load_settings
-from approvals.stack import free_port
 from schemas.case import (
     CaseInput,
     CaseView,

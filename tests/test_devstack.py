@@ -25,7 +25,7 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from approvals.devstack import DEMO_PRINCIPALS
+from approvals.devstack.dev import DEMO_PRINCIPALS
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.devstack

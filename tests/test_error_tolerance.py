@@ -19,8 +19,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.queries import case_events
 from approvals.audit import state_at, timeline, verify_chain
+from approvals.storage.queries import case_events
 from schemas.case import (
     AttachmentRef,
     CaseInput,

@@ -24,7 +24,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import build_activities
-from approvals.settings import load_settings
 from schemas.case import (
     AddSignerRequest,
     AttachmentRef,
@@ -178,7 +177,7 @@ async def lingering_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> A
         env.client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, LingeringApprovalWorkflow],
-        activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2)),
+        activities=build_activities(db_pool, publication_webhook_url=None, calendar_path=None),
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield task_queue

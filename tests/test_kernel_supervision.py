@@ -8,8 +8,8 @@ from datetime import timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.queries import case_events
 from approvals.audit import verify_chain
+from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import (
     CaseStatus,

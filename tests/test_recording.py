@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.queries import case_events, case_tasks, get_case, inbox
 from activities.storage import StorageActivities
+from approvals.storage.queries import case_events, case_tasks, get_case, inbox
 from schemas.case import (
     CaseView,
     ClaimRequest,

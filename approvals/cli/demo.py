@@ -19,7 +19,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from approvals.cli_cases import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError, timeline_table
+from approvals.cli.client import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError
+from approvals.cli.output import timeline_table
 from schemas.error_tolerance import EXAMPLE_APPLICATION as ERROR_TOLERANCE_APPLICATION
 from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.project import EXAMPLE_APPLICATION
@@ -341,7 +342,7 @@ def run_demo(api_url: str, tokens_path: Path) -> None:
         console.rule(process)
         sample = SAMPLE_REQUESTS.get(process)
         if sample is None:
-            console.print(f"no sample start request for {process}: add one to approvals/demo.py SAMPLE_REQUESTS")
+            console.print(f"no sample start request for {process}: add one to approvals/cli/demo.py SAMPLE_REQUESTS")
             continue
         case_id = start(cast, process, sample(f"DEMO-{uuid.uuid4().hex[:8]}"))
         drive(cast, case_id)

@@ -1,0 +1,238 @@
+"""Read-side SQL over the projections and the audit log, shared by the HTTP API, the CLI and the audit.
+
+Reads never go through a workflow, so they are plain functions over a pool. jsonb columns are
+selected as text and decoded here, so results are the same whatever codecs the caller's pool has.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import asyncpg
+
+from schemas.events import DomainEvent
+from schemas.principal import Principal
+from schemas.records import CaseProjection, TaskProjection
+
+OPEN_TASK_STATUSES = ("open", "claimed")
+"""Statuses of tasks waiting for someone; the inbox shows only these (and partial indexes cover them)."""
+
+_OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in OPEN_TASK_STATUSES)
+
+_TASK_COLUMNS = """
+    task_id, case_id, process, stage_id, stage_title, legal_basis, status, assignee_id, candidate_roles,
+    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq
+"""
+
+_CASE_COLUMNS = """
+    case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
+    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers
+"""
+
+_EVENT_COLUMNS = """
+    case_id, seq, type, actor_id, actor_name, actor_roles, actor_unit, at, legal_basis, stage_id, task_id,
+    payload::text AS payload, prev_hash, hash
+"""
+
+
+def _task(row: asyncpg.Record) -> TaskProjection:
+    return TaskProjection.model_validate(dict(row))
+
+
+def _case(row: asyncpg.Record) -> CaseProjection:
+    return CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])})
+
+
+def _event(row: asyncpg.Record) -> DomainEvent:
+    actor = Principal(id=row["actor_id"], name=row["actor_name"], unit=row["actor_unit"], roles=row["actor_roles"])
+    fields: dict[str, Any] = {
+        key: row[key]
+        for key in ("case_id", "seq", "type", "at", "legal_basis", "stage_id", "task_id", "prev_hash", "hash")
+    }
+    return DomainEvent(**fields, actor=actor, payload=json.loads(row["payload"]))
+
+
+INBOX_SQL = f"""
+    SELECT {_TASK_COLUMNS}
+    FROM tasks
+    WHERE status IN ({_OPEN_STATUSES_SQL})
+      AND (assignee_id = $1
+           OR claimed_by = $1
+           OR delegate_id = $1
+           OR (status = 'open' AND candidate_roles && $2::text[]))
+      AND ($3::text IS NULL OR process = $3)
+      AND ($4::text IS NULL OR stage_id = $4)
+      AND ($5::boolean IS NULL OR priority = $5)
+      AND ($6::boolean IS NULL OR (overdue OR coalesce(due_at < now(), false)) = $6)
+    ORDER BY due_at NULLS LAST, task_id
+    LIMIT $7 OFFSET $8
+"""
+"""The inbox's definition, straight over ``tasks``: what :func:`inbox` returns, row for row and in the same
+order (tests/test_inbox_query.py compares them on random principals and filters). Parameters: user id,
+roles, process, stage, priority, overdue, limit, offset. It is not what :func:`inbox` runs: it finds a
+principal's tasks through the partial indexes of migration 0003 (a BitmapOr) but cannot read them in due
+order, so a reviewer whose roles hold thousands of open tasks paid for fetching and sorting all of them."""
+
+_INBOX_FILTERS = {
+    "process": "process = ${}",
+    "stage": "stage_id = ${}",
+    "priority": "priority = ${}",
+    "overdue": "(overdue OR coalesce(due_at < now(), false)) = ${}",
+}
+"""The inbox's optional filters over ``inbox_entries``, which copies these columns of ``tasks``."""
+
+
+def _inbox_sql(filters: tuple[str, ...]) -> str:
+    """The inbox over ``inbox_entries`` (migration 0005) with the given filters (names of _INBOX_FILTERS).
+
+    $1 holders ('user:<id>', 'role:<role>' ...), $2 limit, $3 offset, then one parameter per filter. For
+    each holder, the first offset + limit of its entries that pass the filters, in due order (an index
+    range scan that stops there); the page is the union of those, without duplicates (a task can reach the
+    same principal twice, e.g. delegated to them and open to their role), sorted and cut; only then are the
+    page's tasks read. The union holds the true page: a task among the first offset + limit of the whole
+    inbox is among the first offset + limit of every holder that sees it.
+
+    Only the filters that are set are in the text (not ``$n IS NULL OR ...``), so each combination is its
+    own prepared statement whose plan does not depend on parameter values: a generic plan is the right one
+    (the per-holder scan is planned for an average holder either way; it is an index-only range scan while
+    inbox_entries' visibility map is current, which is why 0005 has it vacuumed early).
+    """
+    conditions = "".join(
+        f"\n              AND {_INBOX_FILTERS[name].format(number)}" for number, name in enumerate(filters, start=4)
+    )
+    return f"""
+    WITH page AS (
+        SELECT entry.task_id, entry.due_at
+        FROM unnest($1::text[]) AS holders(holder)
+        CROSS JOIN LATERAL (
+            SELECT task_id, due_at
+            FROM inbox_entries
+            WHERE holder = holders.holder{conditions}
+            ORDER BY due_at, task_id
+            LIMIT $2::bigint + $3::bigint
+        ) AS entry
+        GROUP BY entry.task_id, entry.due_at
+        ORDER BY entry.due_at, entry.task_id
+        LIMIT $2 OFFSET $3
+    )
+    SELECT {", ".join(f"tasks.{column.strip()}" for column in _TASK_COLUMNS.split(","))}
+    FROM page JOIN tasks ON tasks.task_id = page.task_id
+    ORDER BY page.due_at, page.task_id
+"""
+
+
+INBOX_QUERIES = {
+    filters: _inbox_sql(filters)
+    for filters in itertools.chain.from_iterable(
+        itertools.combinations(_INBOX_FILTERS, count) for count in range(len(_INBOX_FILTERS) + 1)
+    )
+}
+"""One statement per combination of filters (16)."""
+
+
+def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles."""
+    return [f"user:{user_id}", *(f"role:{role}" for role in dict.fromkeys(roles))]
+
+
+async def inbox(
+    pool: asyncpg.Pool,
+    user_id: str,
+    roles: list[str] | tuple[str, ...],
+    *,
+    process: str | None = None,
+    stage: str | None = None,
+    priority: bool | None = None,
+    overdue: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[TaskProjection]:
+    """Tasks waiting for ``user_id``: assigned, claimed or delegated to them, or open to one of ``roles``.
+
+    A claimed task belongs to its claimer: it stays in the claimer's, assignee's and delegate's inbox but
+    leaves the inbox of everyone who merely holds a candidate role. ``overdue`` counts a task as overdue
+    when the workflow flagged it or its due time has passed. Ordered by due time (none last), then task id.
+
+    Exactly :data:`INBOX_SQL`'s rows, read through ``inbox_entries`` (see :func:`_inbox_sql`): one
+    statement, one round trip, whatever the size of the principal's inbox.
+    """
+    values = {"process": process, "stage": stage, "priority": priority, "overdue": overdue}
+    filters = tuple(name for name, value in values.items() if value is not None)
+    rows = await pool.fetch(
+        INBOX_QUERIES[filters],
+        inbox_holders(user_id, roles),
+        limit,
+        offset,
+        *(values[name] for name in filters),
+    )
+    return [_task(row) for row in rows]
+
+
+async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
+    """Every task of a case, open or finished, in the order they were created."""
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE case_id = $1 ORDER BY created_at, task_id", case_id
+    )
+    return [_task(row) for row in rows]
+
+
+async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
+    row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
+    return None if row is None else _case(row)
+
+
+async def list_cases(
+    pool: asyncpg.Pool,
+    *,
+    process: str | None = None,
+    status: str | None = None,
+    applicant_id: str | None = None,
+    business_key: str | None = None,
+    stage: str | None = None,
+    reader: Principal | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[CaseProjection]:
+    """Cases matching every given filter, most recently updated first.
+
+    With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
+    hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
+    """
+    rows = await pool.fetch(
+        f"""
+        SELECT {_CASE_COLUMNS}
+        FROM cases c
+        WHERE ($1::text IS NULL OR process = $1)
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR applicant_id = $3)
+          AND ($4::text IS NULL OR business_key = $4)
+          AND ($5::text IS NULL OR $5 = ANY(current_stages))
+          AND ($6::text IS NULL
+               OR applicant_id = $6
+               OR started_by = $6
+               OR observers @> ARRAY[$6]::text[]
+               OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
+                          AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
+                               OR t.candidate_roles && $7::text[])))
+        ORDER BY updated_at DESC, case_id
+        LIMIT $8 OFFSET $9
+        """,
+        process,
+        status,
+        applicant_id,
+        business_key,
+        stage,
+        reader.id if reader else None,
+        list(reader.roles) if reader else [],
+        limit,
+        offset,
+    )
+    return [_case(row) for row in rows]
+
+
+async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
+    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
+    rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
+    return [_event(row) for row in rows]
