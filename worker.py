@@ -22,7 +22,7 @@ from activities import build_activities
 from activities.notifications import OutboxDispatcher
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
-from workflows import WORKFLOWS, workflow_runner
+from workflows.catalog import WORKFLOWS, workflow_runner
 
 __all__ = ["build_worker", "run_worker", "stop_on_signals"]
 
@@ -64,13 +64,21 @@ def build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(pool, settings),
+        activities=build_activities(
+            pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
+        ),
         workflow_runner=workflow_runner(),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
-    return EngineWorker(worker, OutboxDispatcher(pool, http_client, settings))
+    dispatcher = OutboxDispatcher(
+        pool,
+        http_client,
+        signing_secret=settings.webhook_signing_secret,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    return EngineWorker(worker, dispatcher)
 
 
 async def run_worker(
@@ -147,7 +155,11 @@ class stop_on_signals:  # used like a function: `with stop_on_signals() as stop:
             loop.remove_signal_handler(number)
 
 
-if __name__ == "__main__":
-    from approvals.cli import app
+if __name__ == "__main__":  # `python worker.py`: the worker alone, configured like `approvals worker`
+    from approvals.logging import configure_logging
+    from approvals.settings import load_settings
 
-    app(["worker"])
+    worker_settings = load_settings()
+    configure_logging(worker_settings)
+    worker_settings.require_webhook_signing_secret()
+    asyncio.run(run_worker(worker_settings, apply_migrations=True))

@@ -1,14 +1,14 @@
 """Notifications leave through the ``outbox`` table, one row per idempotency key, delivered by a dispatcher.
 
 A case's notifications are written by the recording activity in the same transaction as the events that
-caused them (:func:`enqueue`), so a notification exists exactly when its event does and costs the case no
-Temporal activity of its own. The :class:`OutboxDispatcher` running in every worker process delivers due
-rows: it claims them under a lease with ``FOR UPDATE SKIP LOCKED`` (several workers never post the same
-row at once), makes one attempt per claim and, when a receiver fails, schedules the next attempt with
-backoff; after the last attempt the row is ``failed`` and kept. A notification is a courtesy, never a step
-of the procedure: a receiver that is down never holds up or fails a case. A delivered key is never sent
-again; a worker killed between a receiver's answer and the row's update can post one key twice, so
-receivers deduplicate by ``X-Approvals-Idempotency-Key``.
+caused them (``approvals.storage.outbox.enqueue``), so a notification exists exactly when its event does and
+costs the case no Temporal activity of its own. The :class:`OutboxDispatcher` running in every worker
+process delivers due rows: it claims them under a lease with ``FOR UPDATE SKIP LOCKED`` (several workers
+never post the same row at once), makes one attempt per claim and, when a receiver fails, schedules the next
+attempt with backoff; after the last attempt the row is ``failed`` and kept. A notification is a courtesy,
+never a step of the procedure: a receiver that is down never holds up or fails a case. A delivered key is
+never sent again; a worker killed between a receiver's answer and the row's update can post one key twice,
+so receivers deduplicate by ``X-Approvals-Idempotency-Key``.
 
 Webhooks are signed with the ``WEBHOOK_SIGNING_SECRET``: ``X-Approvals-Timestamp: <Unix seconds>`` and
 ``X-Approvals-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." followed by the exact body bytes>``.
@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
@@ -33,7 +33,7 @@ import httpx
 import structlog
 from temporalio import activity
 
-from approvals.settings import Settings
+from approvals.storage import outbox
 from schemas.notifications import Channel, DeliveryResult, Notification
 
 log = structlog.get_logger(__name__)
@@ -44,70 +44,6 @@ TIMESTAMP_HEADER = "X-Approvals-Timestamp"
 
 _NOT_WORTH_RETRYING = frozenset({400, 401, 403, 404, 405, 410, 413, 415, 422})
 """The receiver rejects the request itself; sending the same request again cannot succeed."""
-
-_INSERT_OUTBOX = """
-INSERT INTO outbox (idempotency_key, case_id, channel, kind, recipient, subject, data)
-VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
-ON CONFLICT (idempotency_key) DO NOTHING
-"""
-
-OUTBOX_CHANNEL = "outbox_pending"
-"""PostgreSQL NOTIFY channel that wakes the dispatchers when rows are queued (they also poll)."""
-
-_CLAIM_DUE = """
-UPDATE outbox SET claimed_until = now() + make_interval(secs => $2)
-WHERE idempotency_key IN (
-    SELECT idempotency_key FROM outbox
-    WHERE status = 'pending' AND next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
-    ORDER BY next_attempt_at, position
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING idempotency_key, case_id, channel, kind, recipient, subject, data::text AS data, attempts, position
-"""
-
-_MARK_DELIVERED = """
-UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, delivered_at = now(),
-    claimed_until = NULL
-WHERE idempotency_key = $1
-"""
-
-_RETRY_LATER = """
-UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + make_interval(secs => $3),
-    claimed_until = NULL
-WHERE idempotency_key = $1
-"""
-
-_MARK_FAILED = """
-UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_until = NULL
-WHERE idempotency_key = $1
-"""
-
-
-async def enqueue(connection: asyncpg.Connection | asyncpg.Pool, notifications: Sequence[Notification]) -> None:
-    """Queues ``notifications`` (a key already queued is left as it is) and wakes the dispatchers.
-
-    Inside a transaction both take effect at commit: the rows with the events that caused them, or not at all.
-    """
-    if not notifications:
-        return
-    await connection.executemany(
-        _INSERT_OUTBOX,
-        [
-            (
-                n.idempotency_key,
-                n.case_id,
-                n.channel.value,
-                n.kind,
-                n.recipient,
-                n.subject,
-                json.dumps(n.data, ensure_ascii=False, default=str),
-            )
-            for n in notifications
-        ],
-    )
-    await connection.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
-
 
 DEFAULT_TOLERANCE_SECONDS = 300
 """How far a webhook's timestamp may be from the receiver's clock before :func:`verify_signature` refuses it."""
@@ -184,26 +120,32 @@ class NotificationActivities:
 
     @activity.defn(name="notify")
     async def notify(self, notification: Notification) -> DeliveryResult:
-        await enqueue(self._pool, [notification])
+        await outbox.enqueue(self._pool, [notification])
         return DeliveryResult(idempotency_key=notification.idempotency_key, status="queued")
 
 
 class OutboxDispatcher:
-    """Delivers due outbox rows until stopped; one per worker process, sharing its pool and HTTP client."""
+    """Delivers due outbox rows until stopped; one per worker process, sharing its pool and HTTP client.
+
+    Webhooks are signed with ``signing_secret`` (WEBHOOK_SIGNING_SECRET) and each POST may take
+    ``timeout_seconds`` (WEBHOOK_TIMEOUT_SECONDS).
+    """
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         http: httpx.AsyncClient,
-        settings: Settings,
         *,
+        signing_secret: str,
+        timeout_seconds: float,
         retry: WebhookRetry = WebhookRetry(),
         batch_size: int = 50,
         poll_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
         self._http = http
-        self._settings = settings
+        self._signing_secret = signing_secret
+        self._timeout_seconds = timeout_seconds
         self._retry = retry
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -214,7 +156,7 @@ class OutboxDispatcher:
     def lease_seconds(self) -> float:
         """How long a claimed row is left to its claimant: longer than any one attempt can take, so a live
         dispatcher never has its row taken over, while one that died releases it within this time."""
-        return 2 * self._settings.webhook_timeout_seconds + 30
+        return 2 * self._timeout_seconds + 30
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -253,25 +195,25 @@ class OutboxDispatcher:
         so a service sees a case's status changes in the order they happened (``data.seq`` orders them
         anyway, should a retried one arrive late).
         """
-        rows = await self._pool.fetch(_CLAIM_DUE, self._batch_size, self.lease_seconds)
-        by_case: dict[str, list[asyncpg.Record]] = {}
-        for row in sorted(rows, key=lambda row: row["position"]):
-            by_case.setdefault(row["case_id"], []).append(row)
+        claimed = await outbox.claim_due(self._pool, self._batch_size, self.lease_seconds)
+        by_case: dict[str, list[outbox.ClaimedNotification]] = {}
+        for row in claimed:  # in queue order
+            by_case.setdefault(row.notification.case_id, []).append(row)
         await asyncio.gather(*(self._deliver_in_order(case_rows) for case_rows in by_case.values()))
-        return len(rows)
+        return len(claimed)
 
-    async def _deliver_in_order(self, rows: list[asyncpg.Record]) -> None:
+    async def _deliver_in_order(self, rows: list[outbox.ClaimedNotification]) -> None:
         for row in rows:
             await self._deliver(row)
 
     async def _listen(self) -> None:
-        """Holds one pooled connection LISTENing on :data:`OUTBOX_CHANNEL` (taken again after it broke)."""
+        """Holds one pooled connection LISTENing on :data:`outbox.OUTBOX_CHANNEL` (taken again after it broke)."""
         if self._listener is not None and not self._listener.is_closed():
             return
         await self._drop_listener()
         listener = await self._pool.acquire()
         self._listener = listener
-        await listener.add_listener(OUTBOX_CHANNEL, self._on_queued)
+        await listener.add_listener(outbox.OUTBOX_CHANNEL, self._on_queued)
 
     def _on_queued(self, *_: object) -> None:
         self._wake.set()
@@ -280,20 +222,12 @@ class OutboxDispatcher:
         listener, self._listener = self._listener, None
         if listener is not None:
             with suppress(Exception):
-                await listener.remove_listener(OUTBOX_CHANNEL, self._on_queued)
+                await listener.remove_listener(outbox.OUTBOX_CHANNEL, self._on_queued)
             await self._pool.release(listener)
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
-        notification = Notification(
-            idempotency_key=row["idempotency_key"],
-            case_id=row["case_id"],
-            channel=Channel(row["channel"]),
-            kind=row["kind"],
-            recipient=row["recipient"],
-            subject=row["subject"],
-            data=json.loads(row["data"]),
-        )
-        key, attempt = notification.idempotency_key, row["attempts"] + 1
+    async def _deliver(self, row: outbox.ClaimedNotification) -> None:
+        notification = row.notification
+        key, attempt = notification.idempotency_key, row.attempts + 1
         if notification.channel is Channel.log:
             log.info(
                 "notification",
@@ -304,22 +238,22 @@ class OutboxDispatcher:
                 subject=notification.subject,
                 data=notification.data,
             )
-            await self._pool.execute(_MARK_DELIVERED, key)
+            await outbox.mark_delivered(self._pool, key)
             return
         error, worth_retrying = await self._post_webhook(notification)
         if error is None:
-            await self._pool.execute(_MARK_DELIVERED, key)
+            await outbox.mark_delivered(self._pool, key)
             log.info(
                 "notification.webhook_delivered", idempotency_key=key, case_id=notification.case_id, attempt=attempt
             )
         elif worth_retrying and attempt < self._retry.attempts:
             delay = self._retry.delay_after(attempt)
-            await self._pool.execute(_RETRY_LATER, key, error, delay)
+            await outbox.retry_later(self._pool, key, error, delay)
             log.info(
                 "notification.webhook_attempt_failed", idempotency_key=key, attempt=attempt, error=error, retry_in=delay
             )
         else:
-            await self._pool.execute(_MARK_FAILED, key, error)
+            await outbox.mark_failed(self._pool, key, error)
             log.warning(
                 "notification.webhook_failed",
                 idempotency_key=key,
@@ -337,11 +271,11 @@ class OutboxDispatcher:
             "Content-Type": "application/json; charset=utf-8",
             IDEMPOTENCY_KEY_HEADER: notification.idempotency_key,
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign_body(self._settings.webhook_signing_secret, timestamp, body),
+            SIGNATURE_HEADER: sign_body(self._signing_secret, timestamp, body),
         }
         try:
             response = await self._http.post(
-                notification.recipient, content=body, headers=headers, timeout=self._settings.webhook_timeout_seconds
+                notification.recipient, content=body, headers=headers, timeout=self._timeout_seconds
             )
         except (httpx.HTTPError, httpx.InvalidURL) as failure:
             return f"{type(failure).__name__} posting to {notification.recipient}: {failure}", True

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from activities.notifications import enqueue
+from approvals.storage.outbox import enqueue
 from schemas.notifications import Channel, DeliveryResult, DisclosureNotice, Notification
 
 

@@ -22,7 +22,7 @@ from schemas.project import ProjectApplication
 from schemas.talent import TalentPolicyApplication
 from schemas.text import CleanModel
 from workflows.error_tolerance import ErrorToleranceWorkflow, error_tolerance_case_input
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 from workflows.power_adjustment import PowerAdjustmentWorkflow, power_adjustment_case_input
 from workflows.project_approval import ProjectApprovalWorkflow, project_case_input
 from workflows.rules import definition_problems

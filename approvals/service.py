@@ -32,10 +32,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import queries
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
+from approvals.storage import queries
 from schemas.case import CaseView, OperationResult
 from schemas.events import canonical_json
 from schemas.principal import Principal

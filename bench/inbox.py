@@ -4,7 +4,7 @@ Target (issue 7): inbox p99 <= 20 ms at 100,000 open tasks.
 
 What runs, all started from scratch in a temporary directory and stopped (and deleted) at the end:
 
-- an embedded PostgreSQL (``approvals.embedded_pg``) on a free port, migrated with ``approvals.migrate``
+- an embedded PostgreSQL (``approvals.devstack.embedded_pg``) on a free port, migrated with ``approvals.migrate``
   (every migration of the engine, so the inbox's indexes are the ones production has);
 - the data, written in bulk (COPY) with exactly the columns the recording activity's projection upserts
   (``activities/storage.py``): ``--open-tasks`` tasks waiting for someone (``open`` or ``claimed``), on top
@@ -29,7 +29,7 @@ in the same run on the same servers, the samples of a figure and of its baseline
 runs every scenario once, in shuffled order, for one random principal), so background load on the
 machine hits them alike:
 
-(a) ``activities.queries.inbox`` (the function ``ApprovalsService.inbox`` calls for the route) on an asyncpg
+(a) ``approvals.storage.queries.inbox`` (the function ``ApprovalsService.inbox`` calls for the route) on an asyncpg
     pool: first page (default sort by due date, 50 tasks), a later page (offset 200), and the filters
     ``process``, ``overdue=true``, ``priority=true``; for random principals (one of 2,000 reviewers, each
     with 1-3 roles, roles drawn with the same skew as the work). Baseline: the floor of one PostgreSQL
@@ -396,7 +396,7 @@ async def previous_inbox(pool: Any, user_id: str, roles: list[str], **options: A
     """The inbox as it ran before migration 0005 (commit 0dded4d), for a same-run comparison: the inbox's
     definition (``queries.INBOX_SQL``, straight over ``tasks``) in a read-only transaction planned with the
     parameter values (BEGIN, SET LOCAL plan_cache_mode, the query, COMMIT)."""
-    from activities.queries import INBOX_SQL
+    from approvals.storage.queries import INBOX_SQL
 
     async with pool.acquire() as connection, connection.transaction(readonly=True):
         await connection.execute(PREVIOUS_PLAN_SETTING)
@@ -421,7 +421,7 @@ async def measure_queries(
     Returns the inbox's series, the baseline, the previous query's series (empty without ``previous``) and
     how many requests got a different page from the two (0 expected; only a due time passing between the
     two runs of an overdue filter could make one)."""
-    from activities import queries
+    from approvals.storage import queries
 
     processes = Weighted(list(data.process_weights), list(data.process_weights.values()))
     users = list(data.users)
@@ -472,7 +472,7 @@ async def explain_largest(pool: Any, data: Dataset) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the inbox's first page, and of priority=true, for the principal with the
     largest inbox, run as a prepared statement the way asyncpg runs the query (after five runs, so a
     generic plan would show)."""
-    from activities.queries import INBOX_QUERIES, inbox_holders
+    from approvals.storage.queries import INBOX_QUERIES, inbox_holders
 
     user = max(data.users, key=data.visible_estimate)
     holders = "ARRAY[" + ",".join("$q$" + holder + "$q$" for holder in inbox_holders(user, data.users[user])) + "]"
@@ -560,7 +560,7 @@ def write_tokens(path: Path, data: Dataset, rng: random.Random) -> dict[str, str
 
 
 def start_api(database_url: str, tokens_file: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    from approvals.stack import free_port
+    from approvals.devstack.stack import free_port
 
     port = free_port()
     log_path = tokens_file.with_name("api.log")
@@ -737,7 +737,9 @@ async def prepare_and_measure_queries(
             pool, data, args.samples, args.warmup, rng, previous=not args.no_previous
         )
         out["query_seconds"] = round(time.perf_counter() - began, 1)
-        lines, out["query_layer"] = table("(a) activities.queries.inbox on an asyncpg pool, ms", series, baseline)
+        lines, out["query_layer"] = table(
+            "(a) approvals.storage.queries.inbox on an asyncpg pool, ms", series, baseline
+        )
         if before:
             previous_lines, out["query_layer_previous"] = table(
                 "(a') the same requests, interleaved, through the inbox query before migration 0005 "
@@ -764,10 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == [SERVE_FLAG]:
         return serve(argv[1:])
     args = parse_args(argv)
-    from approvals.embedded_pg import EmbeddedPostgres
+    from approvals.devstack.embedded_pg import EmbeddedPostgres
+    from approvals.devstack.stack import free_port
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
-    from approvals.stack import free_port
 
     configure_logging(load_settings(log_level="WARNING", log_format="console"), stream=sys.stderr)
     rng = random.Random(args.seed)

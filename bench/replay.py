@@ -204,7 +204,7 @@ def baseline_child(directory: Path) -> None:
     from temporalio.worker import Replayer
 
     from approvals.audit.history import history_from_json
-    from workflows import WORKFLOWS
+    from workflows.catalog import WORKFLOWS
 
     files = sorted(directory.glob("*.json"))
     counted = {"histories": 0, "events": 0}

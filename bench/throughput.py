@@ -2,7 +2,7 @@
 Temporal baseline of the same shape measured in the same run on the same servers.
 
 Per configuration (``--cases`` concurrent cases x ``--workers`` worker processes) a fresh
-``approvals.stack.Stack`` in a temporary directory: embedded PostgreSQL, the Temporal dev server (SQLite,
+``approvals.devstack.stack.Stack`` in a temporary directory: embedded PostgreSQL, the Temporal dev server (SQLite,
 WAL), ``--workers`` ``approvals worker`` processes, one ``approvals api`` process, and ``--workers`` bare
 worker processes (``bench/throughput.py --bare-worker``) on their own task queue. Then, in order:
 
@@ -400,7 +400,7 @@ def desk_id(role: str, number: int) -> str:
 
 
 def bench_principals(path: list[list[Step]], desks_per_role: int) -> list[Any]:
-    from approvals.devstack import DemoPrincipal
+    from approvals.devstack.dev import DemoPrincipal
 
     return [
         DemoPrincipal(desk_id(role, k), f"Bench desk {k + 1} ({role})", "Bench office", (role,))
@@ -808,7 +808,7 @@ async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BareWorke
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-    from approvals.devstack import _parent_death_signal
+    from approvals.devstack.dev import _parent_death_signal
 
     log_path = stack.root / f"{name}.log"
     settings = stack.settings
@@ -896,7 +896,7 @@ async def run_configuration(
     import httpx
     from temporalio.client import Client
 
-    from approvals.stack import Stack
+    from approvals.devstack.stack import Stack
 
     path = waves()
     load_before = load_average()

@@ -1,7 +1,7 @@
 """Worker memory: RSS of one ``approvals worker`` process with N open project-approval cases, next to a bare
 worker process with N open bare workflows of the same shape, on the same servers in the same run.
 
-A fresh ``approvals.stack.Stack`` (embedded PostgreSQL, Temporal dev server, one ``approvals worker``, the
+A fresh ``approvals.devstack.stack.Stack`` (embedded PostgreSQL, Temporal dev server, one ``approvals worker``, the
 API for the one shape case) and one bare worker process (``bench/throughput.py --bare-worker``, its own
 task queue). Figures (psutil RSS of the worker process and its children, if any):
 
@@ -148,9 +148,9 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
     import httpx
     from temporalio.client import Client
 
-    from approvals.devstack import DEMO_PRINCIPALS
+    from approvals.devstack.dev import DEMO_PRINCIPALS
+    from approvals.devstack.stack import Stack
     from approvals.processes import PROCESSES
-    from approvals.stack import Stack
     from schemas.principal import Principal
 
     path = throughput.waves()

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import ApiServer, create_app
+from approvals.devstack.stack import free_port
 from approvals.settings import Settings, load_settings
-from approvals.stack import free_port
 from tests.fixtures.temporal import EngineWorker
 
 PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -19,7 +19,7 @@ from schemas.calendar import load_calendar
 from schemas.case import CaseInput, CaseView, DecideRequest, TaskView, WithdrawRequest
 from schemas.principal import Principal
 from schemas.process import Decision, ProcessDefinition, Stage
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 T = TypeVar("T")
 

@@ -25,12 +25,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack import url_with_database
-from approvals.embedded_pg import EmbeddedPostgres
+from approvals.devstack.dev import url_with_database
+from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
 from approvals.settings import load_settings
-from approvals.stack import free_port
 from schemas.case import (
     CaseInput,
     CaseView,
@@ -52,7 +52,7 @@ from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
 from worker import build_worker
 from workflows.error_tolerance import error_tolerance_case_input
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 from workflows.power_adjustment import power_adjustment_case_input
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.talent_policy import talent_policy_case_input

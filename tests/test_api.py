@@ -716,7 +716,7 @@ async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
 
 def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     from api.auth import TokensFile
-    from approvals.devstack import write_dev_tokens
+    from approvals.devstack.dev import write_dev_tokens
 
     entries = write_dev_tokens(tmp_path / "dev-tokens.json")
     source = TokensFile(tmp_path / "dev-tokens.json")
@@ -796,7 +796,7 @@ async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     from api.app import ApiServer, create_app
-    from approvals.stack import free_port
+    from approvals.devstack.stack import free_port
 
     closed_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     await closed_pool.close()  # PostgreSQL "down": every query fails

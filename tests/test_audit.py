@@ -39,7 +39,7 @@ from schemas.principal import Principal
 from schemas.process import Deadline, Decision
 from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when, wind_up
 from tests.fixtures.temporal import EngineWorker
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
 DIRECTOR = person("director-1", "director")

@@ -30,7 +30,7 @@ from tests.cases import ALICE, BOB, decide, definition, finished, open_tasks, pe
 from tests.fixtures.temporal import EngineWorker
 from tests.test_audit import _cli, _errors, assert_state_agrees_with_the_recorded_projections
 from tests.test_kernel_supervision import ADJUSTER, INSPECTOR, OFFICIAL, decide_open, supervised
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseView
     from tests.fixtures.temporal import EngineWorker
     from tests.test_audit import run_two_stage_case
-    from workflows import WORKFLOWS
+    from workflows.catalog import WORKFLOWS
     from workflows.kernel import KernelWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -19,10 +19,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.queries import case_events
 from approvals.audit.chain import verify_chain
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
+from approvals.storage.queries import case_events
 from schemas.case import (
     AttachmentRef,
     CaseInput,
@@ -45,7 +45,7 @@ from schemas.error_tolerance import (
 from schemas.principal import Principal
 from schemas.process import Decision
 from tests.cases import CALENDAR, SERVICE, events, finished, open_tasks, person, view_when
-from workflows import workflow_runner
+from workflows.catalog import workflow_runner
 from workflows.error_tolerance import ErrorToleranceWorkflow, error_tolerance_case_input
 
 UNIT_OFFICER = person("unit-officer-liu", "applicant", unit="经济发展局")

@@ -1,4 +1,4 @@
-"""Fault tests (issue 7, 1–4): real servers and processes of an :class:`approvals.stack.Stack` are killed,
+"""Fault tests (issue 7, 1–4): real servers and processes of an :class:`approvals.devstack.stack.Stack` are killed,
 stopped and restarted while many cases are mid-flight, and every case must still complete with nothing lost
 and nothing doubled.
 
@@ -34,9 +34,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.queries import case_events
 from approvals.audit.chain import verify_chain
-from approvals.stack import Stack
+from approvals.devstack.stack import Stack
+from approvals.storage.queries import case_events
 
 pytestmark = [pytest.mark.fault]
 

@@ -1,6 +1,6 @@
 """The inbox read through ``inbox_entries`` (migration 0005) returns exactly what the inbox's definition does.
 
-``activities.queries.INBOX_SQL`` states the inbox straight over ``tasks`` (the query the inbox ran before
+``approvals.storage.queries.INBOX_SQL`` states the inbox straight over ``tasks`` (the query the inbox ran before
 0005). On a varied dataset - every status, tasks reaching a principal two ways at once, shared due times,
 tasks without a due time, overdue by flag or by clock, several processes, stages, roles - and after the
 kinds of change the projection makes (claim, unclaim, transfer, delegate, complete, reschedule, reprioritise,
@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from activities import queries
 from approvals.migrate import migrate
+from approvals.storage import queries
 from schemas.records import TaskProjection
 from tests.fixtures.postgres import CreateDatabase
 

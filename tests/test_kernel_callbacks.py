@@ -23,7 +23,7 @@ from tests.cases import (
     view_when,
 )
 from tests.fixtures.webhooks import WebhookReceiver, closed_port
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 ALICE = person("alice", "reviewer")
 PROCESS = definition(stage("review", assignees=("alice",), may_request_supplement=True))

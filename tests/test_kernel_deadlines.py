@@ -50,7 +50,7 @@ from tests.cases import (
     view_when,
     wind_up,
 )
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 CST = timezone(timedelta(hours=8))
 POLICY = BeyondKnownYears.weekends_only

@@ -24,7 +24,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import build_activities
-from approvals.settings import load_settings
 from schemas.case import (
     AddSignerRequest,
     AttachmentRef,
@@ -68,9 +67,8 @@ from tests.cases import (
     view_when,
     wind_up,
 )
-from workflows import WORKFLOWS
-from workflows.generic import ApprovalWorkflow
-from workflows.kernel import KernelWorkflow
+from workflows.catalog import WORKFLOWS
+from workflows.kernel import ApprovalWorkflow, KernelWorkflow
 
 OFFICER = person("officer-1", "one_window")
 OFFICER_2 = person("officer-2", "one_window")
@@ -178,7 +176,7 @@ async def lingering_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> A
         env.client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, LingeringApprovalWorkflow],
-        activities=build_activities(db_pool, load_settings(webhook_timeout_seconds=2)),
+        activities=build_activities(db_pool, publication_webhook_url=None, calendar_path=None),
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield task_queue

@@ -14,7 +14,7 @@ from schemas.case import CaseStatus, CaseView, ClaimRequest, DecideRequest, Task
 from schemas.principal import Principal
 from schemas.process import Condition, Deadline, Decision, OnReject, Parallel, QuorumRule, RoutingMode
 from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
 OFFICER_2 = person("officer-2", "one_window")

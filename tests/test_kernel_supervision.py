@@ -8,8 +8,8 @@ from datetime import timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.queries import case_events
 from approvals.audit.chain import verify_chain
+from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import (
     CaseStatus,
@@ -34,7 +34,7 @@ from tests.cases import (
     start_case,
     view_when,
 )
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 OFFICIAL = person("official", "approving_official")
 INSPECTOR = person("inspector", "inspector")

@@ -8,8 +8,8 @@ import json
 import asyncpg
 import pytest
 
-from activities.queries import INBOX_QUERIES, INBOX_SQL, inbox_holders
 from approvals.migrate import Migration, MigrationError, load_migrations, migrate
+from approvals.storage.queries import INBOX_QUERIES, INBOX_SQL, inbox_holders
 from tests.fixtures.postgres import CreateDatabase
 
 

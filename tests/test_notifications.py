@@ -23,11 +23,10 @@ from activities.notifications import (
     NotificationActivities,
     OutboxDispatcher,
     WebhookRetry,
-    enqueue,
     sign_body,
     verify_signature,
 )
-from approvals.settings import load_settings
+from approvals.storage.outbox import enqueue
 from schemas.notifications import Channel, Notification
 from tests.fixtures.webhooks import WebhookReceiver, closed_port
 
@@ -42,8 +41,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def dispatcher_of(db_pool: asyncpg.Pool, http: httpx.AsyncClient) -> OutboxDispatcher:
-    settings = load_settings(webhook_signing_secret=SECRET, webhook_timeout_seconds=2)
-    return OutboxDispatcher(db_pool, http, settings, retry=RETRY)
+    return OutboxDispatcher(db_pool, http, signing_secret=SECRET, timeout_seconds=2, retry=RETRY)
 
 
 @pytest.fixture
@@ -261,7 +259,7 @@ async def test_a_case_started_before_the_outbox_change_queues_through_its_notify
 async def test_the_running_dispatcher_is_woken_by_a_queued_row(
     http: httpx.AsyncClient, receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
-    slow_poll = OutboxDispatcher(db_pool, http, load_settings(webhook_signing_secret=SECRET), poll_seconds=60)
+    slow_poll = OutboxDispatcher(db_pool, http, signing_secret=SECRET, timeout_seconds=5, poll_seconds=60)
     async with slow_poll.running():
         await asyncio.sleep(0.2)  # listening, waiting for its next poll in a minute
         await enqueue(db_pool, [notification(receiver.url)])

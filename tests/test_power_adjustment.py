@@ -21,7 +21,7 @@ from schemas.power import EXAMPLE_PROPOSAL, PowerCatalogueProposal
 from schemas.principal import Principal
 from schemas.process import Decision
 from tests.cases import CALENDAR, SERVICE, events, finished, open_tasks, person, view_when
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 from workflows.power_adjustment import (
     ADJUSTMENT_PROCESS,
     LEGAL_CRITERIA,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.queries import inbox
+from approvals.storage.queries import inbox
 from schemas.calendar import BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
 from schemas.case import (
     CaseStatus,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.queries import case_events, case_tasks, get_case, inbox
 from activities.storage import StorageActivities
+from approvals.storage.queries import case_events, case_tasks, get_case, inbox
 from schemas.case import (
     CaseView,
     ClaimRequest,
@@ -24,7 +24,7 @@ from schemas.principal import SYSTEM
 from schemas.process import Decision, RoutingMode
 from schemas.records import CaseProjection, RecordBatch, TaskProjection
 from tests.cases import APPLICANT, definition, open_tasks, person, stage, start_case, view_when
-from workflows.generic import ApprovalWorkflow
+from workflows.kernel import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
 OFFICER_2 = person("officer-2", "one_window")

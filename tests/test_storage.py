@@ -10,8 +10,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import queries
 from activities.storage import AUDIT_CONFLICT, StorageActivities
+from approvals.storage import queries
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content, seal_event
 from schemas.principal import Principal
 from schemas.records import CaseProjection, RecordBatch, TaskProjection

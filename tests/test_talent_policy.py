@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.queries import case_events
 from approvals.audit.chain import verify_chain
+from approvals.storage.queries import case_events
 from schemas.case import AttachmentRef, CaseStatus, CaseView, DecideRequest, Finding
 from schemas.principal import Principal
 from schemas.process import Decision

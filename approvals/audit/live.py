@@ -9,13 +9,13 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
 
-from activities.queries import case_events, get_case
 from approvals.audit.bundle import write_bundle
 from approvals.audit.crosscheck import VerifyReport, verify
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
+from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
 from schemas.events import DomainEvent
 

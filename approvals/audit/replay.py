@@ -17,7 +17,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from approvals.audit.bundle import HISTORY_FILE, MANIFEST_FILE, bundle_run_files, is_bundle
 from approvals.audit.history import history_from_json, workflow_id_of
-from workflows import WORKFLOWS, workflow_runner
+from workflows.catalog import WORKFLOWS, workflow_runner
 
 
 class ReplayVerdict(BaseModel):

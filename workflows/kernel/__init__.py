@@ -55,11 +55,11 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from workflows.kernel.refusal import deny
-    from workflows.kernel.workflow import KernelWorkflow
+    from workflows.kernel.workflow import ApprovalWorkflow, KernelWorkflow
 
 T = TypeVar("T")
 
-__all__ = ["KernelWorkflow", "deny", "parse_application"]
+__all__ = ["ApprovalWorkflow", "KernelWorkflow", "deny", "parse_application"]
 
 
 def parse_application(parse: Callable[[Any], T], data: Any, what: str) -> T:

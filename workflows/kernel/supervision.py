@@ -38,6 +38,8 @@ class Supervisor:
         status: Status,
         stages: Stages,
         calendar: Callable[[], WorkingCalendar | None],
+        *,
+        adjustment_workflow: Callable[[Any, CaseInput], Awaitable[CaseView]],
     ) -> None:
         self._case = case
         self._case_id = case_id
@@ -46,6 +48,7 @@ class Supervisor:
         self._status = status
         self._stages = stages
         self._calendar = calendar
+        self._adjustment_workflow = adjustment_workflow
 
     def _started(self, legal_basis: str, payload: dict[str, Any]) -> None:
         self._recorder.emit(EventType.supervision_started, actor=SYSTEM, legal_basis=legal_basis, payload=payload)
@@ -131,10 +134,6 @@ class Supervisor:
     async def _adjust(self, supervision: Supervision) -> tuple[CaseView, DomainEvent]:
         """Runs the adjustment process as a child case of its own (own id, own record) and waits for it."""
         assert supervision.adjustment is not None
-        # The generic workflow subclasses the kernel, so it is imported when needed, not with this module.
-        with workflow.unsafe.imports_passed_through():
-            from workflows.generic import ApprovalWorkflow
-
         case, review_round = self._case, self._state.supervision_round
         business_key = f"{case.business_key[:110]}.adj{review_round}"  # keys stay <= 128
         child_id = f"{supervision.adjustment.process}:{business_key}"
@@ -160,7 +159,7 @@ class Supervisor:
         )
         await self._recorder.record()
         result = await workflow.execute_child_workflow(
-            ApprovalWorkflow.run, child, id=child_id, parent_close_policy=ParentClosePolicy.ABANDON
+            self._adjustment_workflow, child, id=child_id, parent_close_policy=ParentClosePolicy.ABANDON
         )
         completed = self._recorder.emit(
             EventType.case_child_completed,

@@ -78,7 +78,14 @@ class KernelWorkflow:
         self._guards = Guards(case, case_id, state, self._stages, self._clocks)
         self._deadlines = Deadlines(self._clocks, self._stages, self._recorder)
         self._supervisor = Supervisor(
-            case, case_id, state, self._recorder, self._status, self._stages, lambda: self._clocks.calendar
+            case,
+            case_id,
+            state,
+            self._recorder,
+            self._status,
+            self._stages,
+            lambda: self._clocks.calendar,
+            adjustment_workflow=ApprovalWorkflow.run,
         )
         self._views = Views(case, case_id, state, self._status, self._stages, self._clocks)
 
@@ -604,3 +611,13 @@ class KernelWorkflow:
     @extend.validator
     def validate_extend(self, request: ExtendRequest) -> None:
         self._guards.extend(request)
+
+
+@workflow.defn(name="ApprovalWorkflow")
+class ApprovalWorkflow(KernelWorkflow):
+    """The generic approval: the process definition in the input is the whole process, no code needed. It also
+    runs every supervision's adjustment as a child case, which is why it lives beside the kernel."""
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseView:
+        return await self.run_case()

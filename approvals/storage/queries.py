@@ -1,6 +1,6 @@
-"""Read-side SQL over the projections and the audit log, shared by the HTTP API and the CLI.
+"""Read-side SQL over the projections and the audit log, shared by the HTTP API, the CLI and the audit.
 
-These are plain functions, not activities: reads never go through a workflow. jsonb columns are
+Reads never go through a workflow, so they are plain functions over a pool. jsonb columns are
 selected as text and decoded here, so results are the same whatever codecs the caller's pool has.
 """
 

@@ -1,6 +1,6 @@
 """Runs the embedded PostgreSQL server and stops it when the process that started us dies.
 
-``approvals.embedded_pg`` starts this script (``python -I pg_supervisor.py --parent-pid P [--uid U --gid G]
+``approvals.devstack.embedded_pg`` starts this script (``python -I pg_supervisor.py --parent-pid P [--uid U --gid G]
 -- postgres ...``) in a session of its own, so a Ctrl-C in the terminal never reaches PostgreSQL directly;
 the engine stops it itself, in order, by signalling this process. Why not ``prctl(PR_SET_PDEATHSIG)`` on
 the server itself: ``approvals dev`` starts PostgreSQL from a worker thread, and the parent-death signal

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from approvals.cli.output import reported_errors, timeline_table
 from approvals.event_wording import Lang
 
 if TYPE_CHECKING:
@@ -47,9 +48,7 @@ T = TypeVar("T")
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    from approvals.cli import _reported_errors
-
-    with _reported_errors():
+    with reported_errors():
         return asyncio.run(coroutine)
 
 
@@ -79,8 +78,8 @@ def _is_bundle(source: str) -> bool:
 
 async def _events_of(source: str) -> list[DomainEvent]:
     """Audit events of a bundle (offline) or of a live case (PostgreSQL only)."""
-    from activities.queries import case_events
     from approvals.audit.bundle import load_bundle
+    from approvals.storage.queries import case_events
 
     if _is_bundle(source):
         return load_bundle(Path(source)).events
@@ -133,8 +132,8 @@ async def _export(
 ) -> tuple[int, int]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from activities.queries import list_cases
     from approvals.audit.live import export_case
+    from approvals.storage.queries import list_cases
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
@@ -352,7 +351,6 @@ def timeline(
     """What happened, in plain language (Chinese; `--lang en`): who, when (UTC+8), role, legal basis, comment,
     stage times, clock stops (`--json`: every event's data too, and the wording in both languages)."""
     from approvals.audit.timeline import timeline as build_timeline
-    from approvals.cli_cases import timeline_table
 
     rows = build_timeline(_run(_events_of(source)))
     if as_json:

@@ -7,14 +7,14 @@ message names the environment variable).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from approvals.settings import LogFormat, Settings, SettingsError, load_settings
+from approvals.cli import audit, cases, demo, operations
+from approvals.cli.output import reported_errors
+from approvals.settings import LogFormat, Settings, load_settings
 
 app = typer.Typer(
     name="approvals",
@@ -25,30 +25,8 @@ app = typer.Typer(
 )
 
 
-def _error(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def _reported_errors() -> Iterator[None]:
-    """Turns the engine's expected start-up failures into one readable line and an exit status."""
-    from api.app import ApiStartError
-    from approvals.devstack import DevStackError
-    from approvals.migrate import MigrationError
-
-    try:
-        yield
-    except SettingsError as error:
-        raise _error(str(error), 2) from None
-    except (ConnectionError, ApiStartError, DevStackError, MigrationError) as error:
-        raise _error(str(error), 1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-
-
 def _settings(**overrides: Any) -> Settings:
-    with _reported_errors():
+    with reported_errors():
         return load_settings(**overrides)
 
 
@@ -66,13 +44,13 @@ def dev(
     ] = None,
 ) -> None:
     """Run everything on this machine: Temporal dev server + Web UI, PostgreSQL, worker and API."""
-    from approvals.devstack import run_dev
+    from approvals.devstack.dev import run_dev
 
     settings = _settings(**({"data_dir": data_dir} if data_dir is not None else {}))
     if "log_format" not in settings.model_fields_set:
         settings = settings.model_copy(update={"log_format": LogFormat.console})
     _configure_logging(settings)
-    with _reported_errors():
+    with reported_errors():
         code = run_dev(settings)
     raise typer.Exit(code)
 
@@ -88,7 +66,7 @@ def worker(
 
     settings = _settings()
     _configure_logging(settings)
-    with _reported_errors():
+    with reported_errors():
         settings.require_webhook_signing_secret()
         asyncio.run(run_worker(settings, apply_migrations=apply_migrations))
 
@@ -98,7 +76,7 @@ def api() -> None:
     """Serve the HTTP API on API_HOST:API_PORT against TEMPORAL_ADDRESS and DATABASE_URL."""
     settings = _settings()
     _configure_logging(settings)
-    with _reported_errors():
+    with reported_errors():
         settings.require_webhook_signing_secret()
         asyncio.run(_serve_api(settings))
 
@@ -124,7 +102,7 @@ def migrate() -> None:
     """Apply pending SQL migrations to DATABASE_URL (safe to run concurrently; a no-op when up to date)."""
     settings = _settings()
     _configure_logging(settings)
-    with _reported_errors():
+    with reported_errors():
         applied = asyncio.run(_migrate(settings))
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
@@ -162,18 +140,7 @@ def settings_markdown() -> str:
     return "\n".join(rows)
 
 
-from approvals.cli_audit import app as audit_app  # noqa: E402 - the sub-app is registered once `app` exists
-
-app.add_typer(audit_app, name="audit")
-
-from approvals.cli_cases import register as register_case_commands  # noqa: E402 - needs `app`
-
-register_case_commands(app)
-
-
-def main() -> None:  # pragma: no cover - `python -m approvals.cli`
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
+app.add_typer(audit.app, name="audit")
+cases.register(app)
+operations.register(app)
+app.command("demo", rich_help_panel="Cases")(demo.demo)

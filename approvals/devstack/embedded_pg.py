@@ -9,7 +9,7 @@ end of a ``with`` block) reliably shuts it down and the data directory survives 
 PostgreSQL refuses to run as root; when we are root, ``initdb`` and ``postgres`` run as the system user
 ``embedded_postgres`` (created on first use), who owns the data directory.
 
-The server never outlives us, however we end: ``postgres`` runs under ``approvals/pg_supervisor.py``, a
+The server never outlives us, however we end: ``postgres`` runs under ``approvals/devstack/pg_supervisor.py``, a
 small single-threaded child of ours in a session of its own. A Ctrl-C in the terminal therefore reaches
 only our process (which stops its children in order), ``stop()`` signals the supervisor, which passes the
 signal on, and should we be SIGKILLed the supervisor sees its parent gone and shuts the server down. A

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from approvals.cli_cases import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError, timeline_table
+from approvals.cli.client import EXIT_SERVER, EXIT_USAGE, ApiClient, ApiError
+from approvals.cli.output import timeline_table
 from schemas.error_tolerance import EXAMPLE_APPLICATION as ERROR_TOLERANCE_APPLICATION
 from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.project import EXAMPLE_APPLICATION
@@ -28,9 +29,8 @@ from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
 console = Console()
 
 WAIT_SECONDS = 30.0
-FINAL_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn", "cancelled"}
-SETTLED_STATUSES = FINAL_STATUSES | {"under_supervision"}
-"""Where the demo stops driving: decided, or decided and now under periodic supervision (which runs for years)."""
+SETTLED_STATUSES = {"approved", "approved_with_conditions", "rejected", "withdrawn", "cancelled", "under_supervision"}
+"""Where a demo case ends: decided, or decided and now under periodic supervision (which runs for years)."""
 DEMO_APPLICANT = {
     "id": "ent-applicant",
     "name": "新疆示例物流有限公司 经办人",
@@ -97,12 +97,17 @@ def wait_for_task(cast: Cast, user_id: str, case_id: str, stage: str) -> dict[st
 
 
 def wait_for_status(cast: Cast, reader: str, case_id: str) -> str:
+    """Waits until the case's projection shows it settled, as :func:`drive` saw it in the live view.
+
+    A process with supervision (power-adjustment, talent-policy) ends its review as ``under_supervision``
+    and stays so for years; waiting for a final status there would always time out.
+    """
     deadline = time.monotonic() + WAIT_SECONDS
     status = ""
     while time.monotonic() < deadline:
         case = cast[reader].get(f"/v1/cases/{case_id}").get("case") or {}
         status = case.get("status", "")
-        if status in FINAL_STATUSES:
+        if status in SETTLED_STATUSES:
             return status
         time.sleep(0.2)
     raise DemoError(f"case {case_id} is still {status or 'starting'} after {WAIT_SECONDS:g}s")
@@ -341,7 +346,7 @@ def run_demo(api_url: str, tokens_path: Path) -> None:
         console.rule(process)
         sample = SAMPLE_REQUESTS.get(process)
         if sample is None:
-            console.print(f"no sample start request for {process}: add one to approvals/demo.py SAMPLE_REQUESTS")
+            console.print(f"no sample start request for {process}: add one to approvals/cli/demo.py SAMPLE_REQUESTS")
             continue
         case_id = start(cast, process, sample(f"DEMO-{uuid.uuid4().hex[:8]}"))
         drive(cast, case_id)
@@ -352,14 +357,30 @@ def run_demo(api_url: str, tokens_path: Path) -> None:
 
 def demo(
     api_url: Annotated[
-        str | None, typer.Option("--api-url", envvar="APPROVALS_API_URL", help="Default: http://API_HOST:API_PORT.")
+        str | None,
+        typer.Option(
+            "--api-url",
+            envvar="APPROVALS_API_URL",
+            help="The API of the running `approvals dev`.",
+            show_default="http://API_HOST:API_PORT, i.e. http://127.0.0.1:8000 unless those are set",
+        ),
     ] = None,
     tokens: Annotated[
         Path | None,
-        typer.Option("--tokens", help="Dev tokens file [default: AUTH_TOKENS_FILE or <DATA_DIR>/dev-tokens.json]."),
+        typer.Option(
+            "--tokens",
+            help="The dev tokens file `approvals dev` wrote.",
+            show_default="AUTH_TOKENS_FILE, else <DATA_DIR>/dev-tokens.json, i.e. .approvals/dev-tokens.json",
+        ),
     ] = None,
 ) -> None:
-    """Run one complete case of each registered process against a running `approvals dev`."""
+    """Run one complete case of each registered process against a running `approvals dev`.
+
+    Reads the same environment as `approvals dev`, so a stack moved to other ports or another data
+    directory is found when the same variables are set: APPROVALS_API_URL (or API_HOST and API_PORT) for
+    the API, AUTH_TOKENS_FILE (or DATA_DIR) for the tokens; `approvals dev --data-dir D` pairs with
+    DATA_DIR=D here.
+    """
     from approvals.settings import SettingsError, load_settings
 
     try:

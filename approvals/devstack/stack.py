@@ -42,14 +42,14 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from approvals.devstack import (
+from approvals.devstack.dev import (
     DemoPrincipal,
     TemporalDevServer,
     _parent_death_signal,
     url_with_database,
     write_dev_tokens,
 )
-from approvals.embedded_pg import EmbeddedPostgres
+from approvals.devstack.embedded_pg import EmbeddedPostgres
 from approvals.migrate import migrate
 from approvals.settings import Settings, load_settings
 
@@ -91,7 +91,7 @@ class Stack:
     temporal: TemporalDevServer
     client: Client
     tokens: dict[str, str]
-    """Bearer token of every demo principal (``approvals.devstack.DEMO_PRINCIPALS``), by principal id."""
+    """Bearer token of every demo principal (``approvals.devstack.dev.DEMO_PRINCIPALS``), by principal id."""
     workers: list[ChildProcess] = field(default_factory=list)
     api: ChildProcess | None = None
 

