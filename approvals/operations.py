@@ -19,6 +19,22 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from approvals.event_folding import (
+    SYSTEM_FOLDS,
+    Fold,
+    case_ended,
+    claimed,
+    copied,
+    decided,
+    delegated,
+    extended,
+    released,
+    signer_added,
+    supplement_requested,
+    supplemented,
+    transferred,
+    unchanged,
+)
 from approvals.event_wording import (
     SYSTEM_WORDING,
     Lang,
@@ -76,6 +92,9 @@ class Operation:
     wording: Mapping[EventType, Wording] = field(default_factory=dict)
     """How the timeline words the events it records, in English and Chinese (``approvals.event_wording``); an
     event another entry (or the system table) already words is not worded again."""
+    folds: Mapping[EventType, Fold] = field(default_factory=dict)
+    """How the events it records change the case's point-in-time state (``approvals.event_folding``;
+    ``unchanged`` for none), likewise once per event type."""
 
     @property
     def update_name(self) -> str:
@@ -154,6 +173,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "claim", ClaimRequest, TASK, KernelWorkflow.claim, (EventType.task_claimed,),
         "签收: take a pool task (open to a role) for yourself.", "签收：领取角色待办",
         wording={EventType.task_claimed: Wording("{who} claimed the task", "{who}签收了任务")},
+        folds={EventType.task_claimed: claimed},
     ),
     Operation(
         "unclaim", UnclaimRequest, TASK, KernelWorkflow.unclaim, (EventType.task_unclaimed,),
@@ -161,6 +181,7 @@ OPERATIONS: tuple[Operation, ...] = (
         wording={EventType.task_unclaimed: Wording(
             "{who} released the task back to the pool", "{who}取消签收，任务退回任务池"
         )},
+        folds={EventType.task_unclaimed: released},
     ),
     Operation(
         "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
@@ -168,6 +189,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "审批：同意、不同意、附条件同意、退回或弃权",
         agrees=(("decision", "decision"), ("comment", "comment"), ("conditions", "conditions")),
         wording={EventType.task_decided: Wording.of(_decided, comment=True)},
+        folds={EventType.task_decided: decided},
     ),
     Operation(
         "return", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
@@ -183,6 +205,7 @@ OPERATIONS: tuple[Operation, ...] = (
         wording={EventType.task_transferred: Wording(
             "{who} transferred the task from {from} to {to}", "{who}将任务由{from}转办给{to}", comment=True
         )},
+        folds={EventType.task_transferred: transferred},
     ),
     Operation(
         "delegate", DelegateRequest, TASK, KernelWorkflow.delegate, (EventType.task_delegated,),
@@ -192,6 +215,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "{who} delegated the task to {delegate} (stays accountable)", "{who}委托{delegate}代为办理（本人仍负责）",
             comment=True,
         )},
+        folds={EventType.task_delegated: delegated},
     ),
     Operation(
         "add-signer", AddSignerRequest, TASK, KernelWorkflow.add_signer,
@@ -199,12 +223,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "加签: add a signer before or after you.", "加签：在本人之前或之后增加签批人",
         agrees=(("signer", "signer"), ("position", "position"), ("comment", "comment")),
         wording={EventType.task_signer_added: Wording.of(_signer_added, comment=True)},
+        folds={EventType.task_signer_added: signer_added},
     ),
     Operation(
         "comment", CommentRequest, TASK_OR_CASE, KernelWorkflow.comment, (EventType.case_commented,),
         "Comment on the task or the case.", "发表意见",
         agrees=(("text", "text"),),
         wording={EventType.case_commented: Wording("{who} commented", "{who}发表意见", comment=True)},
+        folds={EventType.case_commented: unchanged},
     ),
     Operation(
         "urge", UrgeRequest, TASK, KernelWorkflow.urge, (EventType.task_urged,),
@@ -213,12 +239,14 @@ OPERATIONS: tuple[Operation, ...] = (
         wording={EventType.task_urged: Wording(
             "{who} urged the task holder (催办)", "{who}催办，提醒办理人尽快办理", comment=True
         )},
+        folds={EventType.task_urged: unchanged},
     ),
     Operation(
         "cc", CcRequest, TASK_OR_CASE, KernelWorkflow.cc, (EventType.case_cc,),
         "抄送: inform other users.", "抄送：告知其他人员",
         agrees=(("observers", "observers"), ("comment", "comment")),
         wording={EventType.case_cc: Wording.of(_copied, comment=True)},
+        folds={EventType.case_cc: copied},
     ),
     Operation(
         "withdraw", WithdrawRequest, CASE, KernelWorkflow.withdraw, (EventType.case_withdrawn,),
@@ -227,6 +255,7 @@ OPERATIONS: tuple[Operation, ...] = (
         wording={EventType.case_withdrawn: Wording(
             "{who} ended the case: withdrawn", "{who}撤回申请，办件终结", comment=True
         )},
+        folds={EventType.case_withdrawn: case_ended},
     ),
     Operation(
         "request-supplement", RequestSupplementRequest, CASE, KernelWorkflow.request_supplement,
@@ -234,18 +263,21 @@ OPERATIONS: tuple[Operation, ...] = (
         "补正: list at once everything the applicant must supplement.", "补正：一次性告知需要补正的全部内容",
         agrees=(("items", "items"), ("comment", "comment")),
         wording={EventType.case_supplement_requested: Wording.of(_supplement_requested, comment=True)},
+        folds={EventType.case_supplement_requested: supplement_requested},
     ),
     Operation(
         "supplement", SupplementRequest, CASE, KernelWorkflow.supplement, (EventType.case_supplemented,),
         "The applicant supplies the material asked for (补正).", "申请人提交补正材料",
         agrees=(("documents", "documents"), ("comment", "comment")),
         wording={EventType.case_supplemented: Wording.of(_supplemented, comment=True)},
+        folds={EventType.case_supplemented: supplemented},
     ),
     Operation(
         "extend", ExtendRequest, CASE, KernelWorkflow.extend, (EventType.case_extended,),
         "延期: extend the statutory period once, with the reasons.", "延期：经批准延长法定期限一次并说明理由",
         agrees=(("reason", "reason"),),
         wording={EventType.case_extended: Wording.of(_extended, comment=True)},
+        folds={EventType.case_extended: extended},
     ),
 )  # fmt: skip
 
@@ -257,11 +289,21 @@ def operations(scope: Scope) -> dict[str, Operation]:
 
 def event_wording() -> dict[EventType, Wording]:
     """Every event type's wording: the system table's, and each operation's for the events it records."""
-    found = dict(SYSTEM_WORDING)
+    return _declared("wording", SYSTEM_WORDING)
+
+
+def event_folds() -> dict[EventType, Fold]:
+    """Every event type's fold: the system table's, and each operation's for the events it records."""
+    return _declared("folds", SYSTEM_FOLDS)
+
+
+def _declared(attribute: str, system: Mapping[EventType, Any]) -> dict[EventType, Any]:
+    """The system table merged with what each operation declares under ``attribute``, each type once."""
+    found = dict(system)
     for operation in OPERATIONS:
-        for event_type, wording in operation.wording.items():
-            if found.setdefault(event_type, wording) is not wording:
-                raise ValueError(f"{event_type} is worded twice (operation {operation.name!r})")
+        for event_type, declared in getattr(operation, attribute).items():
+            if found.setdefault(event_type, declared) is not declared:
+                raise ValueError(f"{event_type} is declared twice in {attribute} (operation {operation.name!r})")
     return found
 
 

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.migrate",
     ),
     ("approvals.audit",),
-    ("approvals.operations", "approvals.event_wording"),  # the operation registry and its wording
+    ("approvals.operations", "approvals.event_wording", "approvals.event_folding"),  # the registry, its wording, folds
     ("workflows",),
     ("activities",),
     ("approvals.storage",),  # all SQL, read and write
