@@ -54,6 +54,7 @@ from schemas.case import (
     DecideRequest,
     DelegateRequest,
     ExtendRequest,
+    RecallRequest,
     RequestSupplementRequest,
     SupplementRequest,
     TransferRequest,
@@ -182,6 +183,16 @@ OPERATIONS: tuple[Operation, ...] = (
             "{who} released the task back to the pool", "{who}取消签收，任务退回任务池"
         )},
         folds={EventType.task_unclaimed: released},
+    ),
+    Operation(
+        "recall", RecallRequest, TASK, KernelWorkflow.recall, (EventType.task_recalled,),
+        "Recall a claimed task to the pool (the stage's supervisor, e.g. when the claimant is absent).",
+        "收回：环节督办人将已签收的待办收回任务池",
+        agrees=(("reason", "reason"),),
+        wording={EventType.task_recalled: Wording(
+            "{who} recalled the task from {from} to the pool", "{who}将任务从{from}处收回任务池", comment=True
+        )},
+        folds={EventType.task_recalled: released},
     ),
     Operation(
         "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),

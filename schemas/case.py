@@ -165,6 +165,12 @@ class UnclaimRequest(TaskRequest):
     pass
 
 
+class RecallRequest(TaskRequest):
+    """The stage's supervisor takes a claimed task back to the pool (the claimant is absent, say)."""
+
+    reason: str = Field(min_length=1, max_length=4000)
+
+
 class Finding(CleanModel):
     """A reviewer's conclusion on one statutory criterion (e.g. one of Art. 25's five conditions)."""
 

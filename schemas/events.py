@@ -49,6 +49,7 @@ class EventType(StrEnum):
     task_created = "task.created"
     task_claimed = "task.claimed"
     task_unclaimed = "task.unclaimed"
+    task_recalled = "task.recalled"
     task_decided = "task.decided"
     task_activated = "task.activated"
     task_transferred = "task.transferred"

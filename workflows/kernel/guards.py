@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         DecideRequest,
         DelegateRequest,
         ExtendRequest,
+        RecallRequest,
         RequestSupplementRequest,
         SupplementRequest,
         TaskRequest,
@@ -180,6 +181,21 @@ class Guards:
         task = self._task(request)
         if task.claimed_by != request.actor.id:
             raise deny("NOT_CLAIMANT", f"task {task.id} is not claimed by {request.actor.id}")
+
+    def recall(self, request: RecallRequest) -> None:
+        """The stage's supervisor (its deadline's escalation role) may take a claimed pool task back to the pool,
+        e.g. when the claimant is absent; the claimant gives it back themselves (unclaim)."""
+        task = self._task(request)
+        if task.claimed_by is None or task.assignee_id is not None:
+            raise deny("NOT_CLAIMED", f"task {task.id} is not a claimed pool task; only those go back to the pool")
+        stage = self._definition.stage(task.stage_id)
+        supervisor = stage.deadline.escalate_to_role if stage.deadline else None
+        if supervisor is None:
+            raise deny("NOT_SUPERVISOR", f"stage {stage.id} names no supervisor (deadline.escalate_to_role)")
+        if supervisor not in request.actor.roles:
+            raise deny("NOT_SUPERVISOR", f"recalling a task of stage {stage.id} needs its supervisor role {supervisor}")
+        if request.actor.id == task.claimed_by:
+            raise deny("INVALID_TARGET", f"{request.actor.id} holds task {task.id}: unclaim it instead")
 
     def decide(self, request: DecideRequest) -> None:
         task = self._task(request)

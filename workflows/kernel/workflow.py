@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         DelegateRequest,
         ExtendRequest,
         OperationResult,
+        RecallRequest,
         RequestSupplementRequest,
         StageResult,
         SupplementRequest,
@@ -357,6 +358,19 @@ class KernelWorkflow:
     @unclaim.validator
     def validate_unclaim(self, request: UnclaimRequest) -> None:
         self._guards.unclaim(request)
+
+    @workflow.update
+    async def recall(self, request: RecallRequest) -> OperationResult:
+        task = self._stages.task(request.task_id)
+        payload = {"from": task.claimed_by, "reason": request.reason}
+        task.claimed_by = task.delegate_id = None
+        task.status = TaskStatus.open
+        self._hand_on(task, EventType.task_recalled, request.actor, payload)  # the pool is told it is back
+        return await self._accepted(task)
+
+    @recall.validator
+    def validate_recall(self, request: RecallRequest) -> None:
+        self._guards.recall(request)
 
     @workflow.update
     async def decide(self, request: DecideRequest) -> OperationResult:
