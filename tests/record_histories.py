@@ -38,6 +38,7 @@ from schemas.case import (
     DecideRequest,
     Finding,
     MissingItem,
+    RecallRequest,
     RequestSupplementRequest,
     SupplementRequest,
 )
@@ -83,6 +84,23 @@ async def single_approve(env: WorkflowEnvironment, queue: str) -> Handle:
     task_id = await first_open(handle)
     await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=officer, task_id=task_id))
     await decide(handle, officer, task_id)
+    return handle
+
+
+async def recall_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
+    """收回: the stage's supervisor takes the claimed task back to the pool; another officer decides."""
+    client = env.client
+    officer, colleague = person("officer-1", "one_window"), person("officer-2", "one_window")
+    supervised = Deadline(working_days=5, remind_before_working_days=0, escalate_to_role="section_chief")
+    handle = await start_case(
+        client, queue, definition(stage("acceptance", candidate_roles=("one_window",), deadline=supervised))
+    )
+    task_id = await first_open(handle)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=officer, task_id=task_id))
+    recall = RecallRequest(actor=person("chief-1", "section_chief"), task_id=task_id, reason="officer-1 on leave")
+    await handle.execute_update(ApprovalWorkflow.recall, recall)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=colleague, task_id=task_id))
+    await decide(handle, colleague, task_id)
     return handle
 
 
@@ -216,6 +234,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-quorum-vote": quorum_vote,
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
+    "kernel-recall-then-approve": recall_then_approve,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
