@@ -1,7 +1,7 @@
 """Runs the engine's Temporal worker (every workflow and activity, on TEMPORAL_TASK_QUEUE) and, beside it,
 the outbox dispatcher that delivers notifications.
 
-Thin on purpose: what runs is declared in ``workflows.WORKFLOWS`` and ``activities.build_activities``;
+Thin on purpose: what runs is declared in ``workflows.catalog.WORKFLOWS`` and ``activities.build_activities``;
 this module only wires the clients, the logging interceptor and the shutdown.
 """
 

@@ -186,7 +186,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "recall", RecallRequest, TASK, KernelWorkflow.recall, (EventType.task_recalled,),
-        "Recall a claimed task to the pool (the stage's supervisor, e.g. when the claimant is absent).",
+        "收回: the stage's supervisor takes a claimed task back to the pool (e.g. the claimant is absent).",
         "收回：环节督办人将已签收的待办收回任务池",
         agrees=(("reason", "reason"),),
         wording={EventType.task_recalled: Wording(

@@ -1,7 +1,7 @@
 """Error tolerance (容错, Art. 25) end to end: whole cases on the Temporal test server and real PostgreSQL.
 
 The module runs its own worker with the error-tolerance workflow added, so it does not depend on the
-workflow being registered in ``workflows.WORKFLOWS``.
+workflow being registered in ``workflows.catalog.WORKFLOWS``.
 """
 
 from __future__ import annotations
