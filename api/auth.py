@@ -26,7 +26,8 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from approvals.service import ApprovalsService, Unauthenticated
+from approvals.errors import Unauthenticated
+from approvals.service import ApprovalsService
 from approvals.settings import Settings
 from schemas.principal import Principal
 
@@ -154,6 +155,11 @@ class Authenticator:
         roles = claims.get("roles", [])
         if isinstance(roles, str):
             roles = roles.split()
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            # A dict or a list of objects would otherwise become roles by accident (a dict's keys, say).
+            raise Unauthenticated(
+                f"the JWT's roles claim must be a list of strings, not {type(roles).__name__}", code="INVALID_TOKEN"
+            )
         try:
             return Principal(
                 id=str(claims["sub"]), name=str(claims.get("name", "")), unit=str(claims.get("unit", "")),

@@ -6,7 +6,7 @@ operation, e.g. ``NOT_ASSIGNEE``) and, for validation errors, ``errors`` with th
 
 Also here: the body-size guard (413 before a byte reaches Temporal, whose payloads are limited to 2 MB;
 operations get the smaller OPERATION_MAX_BYTES)
-and the mapping of :mod:`approvals.service` errors to HTTP statuses.
+and the mapping of :mod:`approvals.errors` to HTTP statuses.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
-from approvals import service
+from approvals import errors
 
 __all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "ProblemError", "install", "problem_response"]
 
@@ -164,16 +164,16 @@ def validation_problem(errors: list[dict[str, Any]], instance: str) -> JSONRespo
 # --- service errors -> HTTP ---------------------------------------------------------------------------
 
 
-def service_problem(error: service.ServiceError, instance: str) -> JSONResponse:
+def service_problem(error: errors.ServiceError, instance: str) -> JSONResponse:
     headers = {}
-    if isinstance(error, service.Unavailable):
+    if isinstance(error, errors.Unavailable):
         headers["Retry-After"] = str(error.retry_after or RETRY_AFTER_SECONDS)
-    if isinstance(error, service.Unauthenticated):
+    if isinstance(error, errors.Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="approvals"'
     extra: dict[str, Any] = {}
-    if isinstance(error, service.Denied):
+    if isinstance(error, errors.Denied):
         extra = {"operation": error.operation, "case_id": error.case_id, "task_id": error.task_id}
-    if isinstance(error, service.InvalidRequest):
+    if isinstance(error, errors.InvalidRequest):
         return validation_problem(error.errors, instance)
     return problem_response(error.status, error.code, error.detail, instance=instance, headers=headers, **extra)
 
@@ -275,8 +275,8 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
             headers=error.headers, **error.extra,
         )  # fmt: skip
 
-    @app.exception_handler(service.ServiceError)
-    async def _service(request: Request, error: service.ServiceError) -> JSONResponse:
+    @app.exception_handler(errors.ServiceError)
+    async def _service(request: Request, error: errors.ServiceError) -> JSONResponse:
         return service_problem(error, request.url.path)
 
     @app.exception_handler(RequestValidationError)
@@ -298,7 +298,7 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
         )
 
     async def _infrastructure(request: Request, error: Exception) -> JSONResponse:
-        unavailable = service.as_unavailable(error)
+        unavailable = errors.as_unavailable(error)
         if unavailable is not None:
             log.warning("api.unavailable", path=request.url.path, error=unavailable.detail)
             return service_problem(unavailable, request.url.path)
@@ -313,7 +313,7 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        unavailable = service.as_unavailable(error)
+        unavailable = errors.as_unavailable(error)
         if unavailable is not None:
             return service_problem(unavailable, request.url.path)
         log.exception("api.unexpected_error", path=request.url.path)

@@ -32,11 +32,22 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
+from approvals.errors import (
+    Denied,
+    Forbidden,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+    as_unavailable,
+    invalid,
+)
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import queries
-from schemas.case import CaseView, OperationResult
+from schemas.case import CaseInput, CaseView, OperationResult
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
@@ -47,16 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ApprovalsService",
     "CaseDetail",
-    "Denied",
-    "Forbidden",
-    "IdempotencyConflict",
-    "InvalidRequest",
-    "NotFound",
-    "ServiceError",
     "StartedCase",
-    "Unauthenticated",
-    "Unavailable",
-    "as_unavailable",
     "case_id_of_task",
 ]
 
@@ -64,9 +66,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-SERVICE, AUDITOR, ADMIN = "service", "auditor", "admin"
-START_ROLES = (SERVICE, ADMIN)
-READ_ALL_ROLES = (AUDITOR, ADMIN)
 
 MEMO_PAYLOAD_SHA256 = "start_payload_sha256"
 MEMO_STARTED_BY = "started_by"
@@ -78,125 +77,8 @@ UPDATE_MAX_ATTEMPTS = 6
 UPDATE_BACKOFF_FIRST_SECONDS = 0.2
 UPDATE_BACKOFF_MAX_SECONDS = 3.0
 POSTGRES_CHECK_SECONDS = 2.0
-
-UNPROCESSABLE_REASONS = frozenset(
-    {
-        "COMMENT_REQUIRED",
-        "DECISION_NOT_ALLOWED",
-        "INVALID_RETURN_TARGET",
-        "INVALID_TARGET",
-        "DUPLICATE_SIGNER",
-        "ADD_SIGNER_NOT_ALLOWED",
-        "FINDINGS_INCOMPLETE",
-        "FINDINGS_CONTRADICT_APPROVAL",
-    }
-)
-"""Refusals about the request's content (422); every other refusal is about the case's state (409)."""
-
-
-# --- errors -------------------------------------------------------------------------------------------
-
-
-class ServiceError(Exception):
-    status = 500
-    code = "ERROR"
-
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if code is not None:
-            self.code = code
-
-
-class Unauthenticated(ServiceError):
-    status, code = 401, "UNAUTHENTICATED"
-
-
-class Forbidden(ServiceError):
-    status, code = 403, "FORBIDDEN"
-
-
-class NotFound(ServiceError):
-    status, code = 404, "NOT_FOUND"
-
-
-class IdempotencyConflict(ServiceError):
-    status, code = 409, "IDEMPOTENCY_CONFLICT"
-
-
-class InvalidRequest(ServiceError):
-    status, code = 422, "VALIDATION_ERROR"
-
-    def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
-        super().__init__(detail)
-        self.errors = errors
-
-
-class Denied(ServiceError):
-    """The case's rules refused the operation (the workflow validator's reason code); it was recorded."""
-
-    def __init__(self, code: str, detail: str, *, operation: str, case_id: str | None, task_id: str | None) -> None:
-        super().__init__(detail, code=code)
-        self.status = 422 if code in UNPROCESSABLE_REASONS else 409
-        self.operation = operation
-        self.case_id = case_id
-        self.task_id = task_id
-
-
-class Unavailable(ServiceError):
-    status, code = 503, "UNAVAILABLE"
-
-    def __init__(self, detail: str, *, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-
-
-_UNAVAILABLE_RPC = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
-
-
-def as_unavailable(error: BaseException) -> Unavailable | None:
-    """The 503 for an error meaning Temporal or PostgreSQL cannot be reached, else None."""
-    if isinstance(error, Unavailable):
-        return error
-    if isinstance(error, RPCError) and error.status in _UNAVAILABLE_RPC:
-        return Unavailable(f"Temporal is unavailable ({error.status.name}: {error.message}); retry later")
-    if isinstance(error, RuntimeError) and "failed client connect" in str(error).lower():
-        return Unavailable(f"Temporal is unavailable ({' '.join(str(error).split())[:300]}); retry later")
-    if isinstance(
-        error,
-        (
-            OSError,
-            TimeoutError,
-            asyncpg.InterfaceError,
-            # A connection the server dropped in the middle of a query: asyncpg reports its protocol's
-            # broken state this way (seen with PostgreSQL stopped under load); the next attempt reconnects.
-            asyncpg.InternalClientError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.PostgresConnectionError,
-        ),
-    ):
-        return Unavailable(f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later")
-    return None
-
-
-def _validation_errors(error: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {
-            "field": ".".join(str(part) for part in item["loc"]) or "(body)",
-            "location": "body",
-            "message": item["msg"],
-            "type": item["type"],
-        }
-        for item in error.errors()
-    ]
-
-
-def invalid(error: ValidationError, what: str) -> InvalidRequest:
-    errors = _validation_errors(error)
-    first = errors[0] if errors else {"field": "(body)", "message": str(error)}
-    return InvalidRequest(f"invalid {what}: {first['field']}: {first['message']}", errors)
-
+READ_REFUSALS_RECORDED_PER_MINUTE = 10
+"""Refused reads recorded per principal and minute in denied_attempts; the rest are logged only."""
 
 # --- operations -----------------------------------------------------------------------------------------
 
@@ -337,6 +219,7 @@ class ApprovalsService:
         self.client = client
         self.pool = pool
         self.settings = settings
+        self.recorded_read_refusals = RateLimit(READ_REFUSALS_RECORDED_PER_MINUTE, 60)
 
     # ---------------------------------------------------------------- starting cases
 
@@ -347,16 +230,7 @@ class ApprovalsService:
         starting principal) is kept in the workflow memo, so the same key with another payload is a 409.
         """
         entry = self._process(process)
-        if not principal.has_any_role(START_ROLES):
-            await self._record_denial(
-                principal, f"start:{process}", None, None, "ROLE_REQUIRED",
-                f"starting cases needs the role service or admin; {principal.id} has {list(principal.roles)}",
-                body if isinstance(body, Mapping) else {},
-            )  # fmt: skip
-            raise Forbidden(
-                f"starting cases needs the role `service` or `admin`; {principal.id} has {list(principal.roles)}",
-                code="ROLE_REQUIRED",
-            )
+        await self._admit(principal, process, None, body)
         try:
             request = entry.request_model.model_validate(body)
         except ValidationError as error:
@@ -370,6 +244,7 @@ class ApprovalsService:
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
+        await self._admit(principal, process, case_input, body)
         callback = case_input.callback_url
         if callback is not None and not self.settings.callback_host_allowed(callback.host or ""):
             raise InvalidRequest(
@@ -420,6 +295,18 @@ class ApprovalsService:
             case_id=workflow_id, process=process, business_key=request.business_key, run_id=run_id, created=created
         )
 
+    async def _admit(self, principal: Principal, process: str, case: CaseInput | None, body: Any) -> None:
+        """Refuses (and records) a start the starter may not make: role, free-form definition, applicant."""
+        refusal: Refusal | None = start_refusal(principal, process, case, self.settings)
+        if refusal is None:
+            return
+        request = body if isinstance(body, Mapping) else {}
+        await self._record_denial(principal, f"start:{process}", None, None, refusal.code, refusal.message, request)
+        if refusal.status == 422:
+            field = {"field": "definition", "location": "body", "message": refusal.message, "type": refusal.code}
+            raise InvalidRequest(refusal.message, [field])
+        raise Forbidden(refusal.message, code=refusal.code)
+
     def _process(self, process: str) -> ProcessEntry:
         entry = PROCESSES.get(process)
         if entry is None:
@@ -450,7 +337,7 @@ class ApprovalsService:
             )
         )
 
-    async def _readable(self, principal: Principal, case_id: str) -> CaseProjection | None:
+    async def _readable(self, principal: Principal, case_id: str, what: str) -> CaseProjection | None:
         """The projection of a case the principal may read; NotFound/Forbidden otherwise. None: the case
         runs but its first record is not written yet (only its starter may read it then)."""
         projection = await queries.get_case(self.pool, case_id)
@@ -458,13 +345,26 @@ class ApprovalsService:
             memo = await self._memo(case_id)
             if principal.has_any_role(READ_ALL_ROLES) or memo.get(MEMO_STARTED_BY) == principal.id:
                 return None
-            raise Forbidden(f"{principal.id} may not read case {case_id}", code="NOT_A_CASE_READER")
+            raise await self._refused_read(principal, case_id, what, "NOT_A_CASE_READER", "")
         if not await self.may_read(principal, case_id):
-            raise Forbidden(
-                f"{principal.id} may not read case {case_id}: not its starter, applicant, reviewer or observer",
-                code="NOT_A_CASE_READER",
-            )
+            reason = ": not its starter, applicant, reviewer or observer"
+            raise await self._refused_read(principal, case_id, what, "NOT_A_CASE_READER", reason)
         return projection
+
+    async def _auditor_only(self, principal: Principal, case_id: str, what: str) -> None:
+        """The raw history, the verification and the denied attempts are for auditors and admins only."""
+        if not principal.has_any_role(READ_ALL_ROLES):
+            reason = f": the {what} is for auditors and admins"
+            raise await self._refused_read(principal, case_id, what, "ROLE_REQUIRED", reason)
+
+    async def _refused_read(self, principal: Principal, case_id: str, what: str, code: str, reason: str) -> Forbidden:
+        """A refused read, recorded like a refused operation (at most a few a minute per principal)."""
+        message = f"{principal.id} may not read the {what} of case {case_id}{reason}"
+        if self.recorded_read_refusals.allow(principal.id):
+            await self._record_denial(principal, f"read:{what}", case_id, None, code, message, {})
+        else:
+            log.warning("read.denied.not_recorded", actor=principal.id, case_id=case_id, what=what, code=code)
+        return Forbidden(message, code=code)
 
     async def _memo(self, case_id: str) -> Mapping[str, Any]:
         try:
@@ -476,7 +376,7 @@ class ApprovalsService:
         return await description.memo()
 
     async def get_case(self, principal: Principal, case_id: str, *, live: bool = False) -> CaseDetail:
-        projection = await self._readable(principal, case_id)
+        projection = await self._readable(principal, case_id, "case")
         tasks = await queries.case_tasks(self.pool, case_id)
         view = None
         if live or projection is None:
@@ -529,12 +429,13 @@ class ApprovalsService:
         """Every recorded event in plain language, with its actor, time, legal basis and data."""
         from approvals.audit.live import case_timeline
 
-        await self._readable(principal, case_id)
+        await self._readable(principal, case_id, "timeline")
         return await case_timeline(self.pool, case_id)
 
     async def history_json(self, principal: Principal, case_id: str) -> str:
-        """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints."""
-        await self._readable(principal, case_id)
+        """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints: for auditors
+        and admins only (it holds the callback URL, the definition and the workers' identities)."""
+        await self._auditor_only(principal, case_id, "history")
         try:
             history = await self.client.get_workflow_handle(case_id).fetch_history()
         except RPCError as error:
@@ -547,8 +448,7 @@ class ApprovalsService:
         """The audit verdict: hash chain of the log, cross-check against the Temporal history, projections."""
         from approvals.audit.live import verify_case
 
-        if not principal.has_any_role(READ_ALL_ROLES):
-            raise Forbidden("verification is for auditors and admins", code="ROLE_REQUIRED")
+        await self._auditor_only(principal, case_id, "verification")
         try:
             report = await verify_case(self.client, self.pool, case_id)
         except RPCError as error:
@@ -558,8 +458,7 @@ class ApprovalsService:
         return Verification(ok=report.ok, report=report.model_dump(mode="json"))
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
-        if not principal.has_any_role(READ_ALL_ROLES):
-            raise Forbidden("denied attempts are read by auditors and admins", code="ROLE_REQUIRED")
+        await self._auditor_only(principal, case_id, "denied attempts")
         rows = await self.pool.fetch(
             "SELECT id, at, actor_id, actor_roles, case_id, task_id, operation, reason_code, message, "
             "request::text AS request FROM denied_attempts WHERE case_id = $1 ORDER BY at, id",

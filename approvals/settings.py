@@ -7,6 +7,7 @@ value fails at start-up with a message that names the variable, never later in t
 
 from __future__ import annotations
 
+import fnmatch
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,9 @@ class LogFormat(StrEnum):
 
 DEV_WEBHOOK_SIGNING_SECRET = "dev-only-webhook-secret"
 """The built-in webhook key: `approvals dev` only; `approvals worker` and `approvals api` refuse it."""
+
+
+JWT_HS256_MIN_BYTES = 32
 
 
 class SettingsError(ValueError):
@@ -104,13 +108,27 @@ class Settings(BaseSettings):
         "compared by SHA-256. `approvals dev` uses `<DATA_DIR>/dev-tokens.json`. For development.",
     )
     jwt_hs256_secret: str | None = Field(
-        None, description="Shared secret verifying HS256-signed JWT bearer tokens (production)."
+        None,
+        description=f"Shared secret verifying HS256-signed JWT bearer tokens (production); at least "
+        f"{JWT_HS256_MIN_BYTES} bytes (RFC 7518: a key as long as the hash).",
     )
     jwt_rs256_public_key_path: Path | None = Field(
         None, description="PEM public key verifying RS256-signed JWT bearer tokens (production)."
     )
     jwt_audience: str | None = Field(None, description="Required `aud` claim of JWT bearer tokens, when set.")
     jwt_issuer: str | None = Field(None, description="Required `iss` claim of JWT bearer tokens, when set.")
+    freeform_definitions: bool = Field(
+        False,
+        description="Let services start `generic` cases with a process definition of their own; off: only the "
+        "admin role may (a caller-written definition could route the case to the caller). `approvals dev` "
+        "turns it on.",
+    )
+    applicants_by_starter: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='JSON: starter principal id (or "*" for any) -> the applicant ids it may start cases for, as '
+        'patterns (`ent-*`, `91650000*`); e.g. {"svc-portal": ["ent-*"]}. A starter with no entry names no '
+        "applicant. `approvals dev` allows its demo applicants.",
+    )
     max_payload_bytes: int = Field(
         2_000_000,
         ge=1_000,
@@ -142,6 +160,16 @@ class Settings(BaseSettings):
             raise ValueError(f"expected postgresql://user:password@host:port/database, got {value!r}")
         return value
 
+    @field_validator("jwt_hs256_secret")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) < JWT_HS256_MIN_BYTES:
+            raise ValueError(
+                f"is {len(value.encode())} bytes; an HS256 key needs at least {JWT_HS256_MIN_BYTES} (a guessable "
+                "short secret lets anyone sign tokens)"
+            )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -168,6 +196,11 @@ class Settings(BaseSettings):
             host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:]))
             for entry in allowed
         )
+
+    def may_start_for(self, starter_id: str, applicant_id: str) -> bool:
+        """Whether a starter may name this applicant (APPLICANTS_BY_STARTER)."""
+        patterns = self.applicants_by_starter.get(starter_id, []) + self.applicants_by_starter.get("*", [])
+        return any(fnmatch.fnmatchcase(applicant_id, pattern) for pattern in patterns)
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import ApiServer, create_app
+from approvals.devstack.dev import DEV_ADMISSION
 from approvals.devstack.stack import free_port
 from approvals.settings import Settings, load_settings
 from tests.fixtures.temporal import EngineWorker
@@ -96,6 +97,7 @@ async def live_api(
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
         callback_allowed_hosts=".example.test",
+        **DEV_ADMISSION,
     )
     server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
     stop = asyncio.Event()

@@ -893,7 +893,7 @@ def test_a_lost_database_connection_is_a_503_not_a_500() -> None:
     reported as unavailable, to retry later; an ordinary error is not."""
     import asyncpg
 
-    from approvals.service import as_unavailable
+    from approvals.errors import as_unavailable
 
     for error in (
         ConnectionRefusedError(111, "Connect call failed"),

@@ -18,6 +18,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("api", "worker"),
     (  # the core
         "approvals.service",
+        "approvals.admission",
+        "approvals.errors",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",

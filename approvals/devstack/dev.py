@@ -59,6 +59,17 @@ T = TypeVar("T")
 DEV_DATABASE = "approvals"
 PIDS_FILE = "dev.pids"
 TOKENS_FILE = "dev-tokens.json"
+DEV_ADMISSION: dict[str, Any] = {"freeform_definitions": True, "applicants_by_starter": {"*": ["ent-*", "organ-*"]}}
+"""What a development stack lets its starters do unless the environment says otherwise: start `generic` cases
+from their own definitions, for the demo's applicants: enterprises (`ent-…`) and, for the Committee's own
+proposals such as its function catalogue, the organ (`organ-…`)."""
+
+
+def with_dev_admission(settings: Settings) -> dict[str, Any]:
+    """The DEV_ADMISSION settings the environment did not set itself."""
+    return {name: value for name, value in DEV_ADMISSION.items() if name not in settings.model_fields_set}
+
+
 TEMPORAL_LOG = "temporal.log"
 TEMPORAL_START_TIMEOUT_SECONDS = 30.0
 CHILD_STOP_TIMEOUT_SECONDS = 15.0
@@ -462,6 +473,7 @@ class DevStack:
                 "temporal_address": temporal.address,
                 # the API authenticates with the dev tokens unless a token source is configured
                 "auth_tokens_file": settings.auth_tokens_file or self.data_dir / TOKENS_FILE,
+                **with_dev_admission(settings),
             }
         )
 

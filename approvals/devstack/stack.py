@@ -43,6 +43,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from approvals.devstack.dev import (
+    DEV_ADMISSION,
     DemoPrincipal,
     TemporalDevServer,
     _parent_death_signal,
@@ -120,6 +121,7 @@ class Stack:
                 "log_level": "WARNING",
                 "webhook_signing_secret": STACK_WEBHOOK_SECRET,
                 "auth_tokens_file": root / "tokens.json",
+                **DEV_ADMISSION,
                 **settings,
             }
         )
@@ -169,6 +171,8 @@ class Stack:
             "AUTH_TOKENS_FILE": str(s.auth_tokens_file),
             "WEBHOOK_SIGNING_SECRET": s.webhook_signing_secret,
             "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
+            "FREEFORM_DEFINITIONS": str(s.freeform_definitions).lower(),
+            "APPLICANTS_BY_STARTER": json.dumps(s.applicants_by_starter),
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",
