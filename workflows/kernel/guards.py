@@ -65,11 +65,21 @@ class Guards:
         if self._state.status.is_final:
             raise deny("CASE_CLOSED", f"case {self._case_id} is {self._state.status.value}; nothing can change it now")
 
-    def _not_applicant(self, actor: Principal) -> None:
-        if actor.id == self._case.applicant.id:
+    def _party(self, user_id: str) -> str | None:
+        """What the user is to the case when they are a party to it: its applicant, or the principal that
+        started it (a service acting for the applicant could otherwise route the case to itself and approve)."""
+        if user_id == self._case.applicant.id:
+            return "the applicant"
+        if user_id == self._case.started_by.id:
+            return "the starter"
+        return None
+
+    def _not_party(self, actor: Principal) -> None:
+        party = self._party(actor.id)
+        if party is not None:
             raise deny(
                 "SEPARATION_OF_DUTIES",
-                f"{actor.id} is the applicant of case {self._case_id} and may not act as its reviewer",
+                f"{actor.id} is {party} of case {self._case_id} and may not act as its reviewer",
             )
 
     def _applicant(self, actor: Principal, what: str) -> None:
@@ -80,7 +90,7 @@ class Guards:
         """The task named by the request, open, at the expected version, for an actor other than the applicant."""
         self._open_case()
         task = self._stages.task(request.task_id)
-        self._not_applicant(request.actor)
+        self._not_party(request.actor)
         if request.expected_version is not None and request.expected_version != task.version:
             raise deny(
                 "STALE_TASK_VERSION",
@@ -109,8 +119,9 @@ class Guards:
             )
 
     def _user(self, user_id: str, what: str) -> None:
-        if user_id == self._case.applicant.id:
-            raise deny("SEPARATION_OF_DUTIES", f"the applicant {user_id} cannot be made {what} of their own case")
+        party = self._party(user_id)
+        if party is not None:
+            raise deny("SEPARATION_OF_DUTIES", f"{party} {user_id} cannot be made {what} of case {self._case_id}")
 
     def _known_task(self, task_id: str | None) -> None:
         if task_id is not None:
@@ -325,7 +336,7 @@ class Guards:
 
     def cc(self, request: CcRequest) -> None:
         self._known_task(request.task_id)
-        self._not_applicant(request.actor)
+        self._not_party(request.actor)
         if not self._involved(request.actor, observers_count=False):
             raise deny("NOT_INVOLVED", f"{request.actor.id} may not copy others on case {self._case_id}")
         self._optional_budget()
@@ -338,7 +349,7 @@ class Guards:
 
     def request_supplement(self, request: RequestSupplementRequest) -> None:
         self._open_case()
-        self._not_applicant(request.actor)
+        self._not_party(request.actor)
         if self._state.status is CaseStatus.awaiting_supplement:
             raise deny(
                 "SUPPLEMENT_ALREADY_PENDING",
