@@ -42,6 +42,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.destinations import LOOPBACK_NETWORKS
 from approvals.devstack.dev import (
     DemoPrincipal,
     TemporalDevServer,
@@ -120,6 +121,7 @@ class Stack:
                 "log_level": "WARNING",
                 "webhook_signing_secret": STACK_WEBHOOK_SECRET,
                 "auth_tokens_file": root / "tokens.json",
+                "webhook_allowed_networks": LOOPBACK_NETWORKS,  # the tests' receivers listen on 127.0.0.1
                 **settings,
             }
         )
@@ -169,6 +171,7 @@ class Stack:
             "AUTH_TOKENS_FILE": str(s.auth_tokens_file),
             "WEBHOOK_SIGNING_SECRET": s.webhook_signing_secret,
             "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
+            "WEBHOOK_ALLOWED_NETWORKS": s.webhook_allowed_networks,
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",
