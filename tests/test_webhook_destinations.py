@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.destinations import LOOPBACK_NETWORKS
 from activities.notifications import OutboxDispatcher, WebhookRetry
-from approvals.settings import Settings, load_settings
+from approvals.settings import Settings, SettingsError, load_settings
 from approvals.storage.outbox import enqueue
 from schemas.notifications import Channel, Notification
 from tests.api_server import LiveApi, live_api
@@ -183,6 +183,25 @@ async def test_allowing_one_network_allows_no_other(
     assert delivered["status"] == "delivered" and len(v4.received) == 1
     assert refused["status"] == "failed" and v6.connections == 0
     assert "::1 is a loopback address" in refused["last_error"]
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["localhost", "10.0.0.1/8", "10.0.0.0/33"])
+def test_a_malformed_network_is_named_at_start_up(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"WEBHOOK_ALLOWED_NETWORKS: .*{value}.* is not a network in CIDR form"):
+        load_settings(webhook_allowed_networks=f"127.0.0.0/8, {value}")
+
+
+def test_an_internal_publication_url_fails_at_start_up_unless_its_network_is_allowed() -> None:
+    with pytest.raises(SettingsError, match="PUBLICATION_WEBHOOK_URL: .*10.1.2.3 is a private address"):
+        load_settings(publication_webhook_url="https://10.1.2.3/disclosure")
+
+    allowed = load_settings(
+        publication_webhook_url="https://10.1.2.3/disclosure", webhook_allowed_networks="10.1.0.0/16"
+    )
+    assert allowed.publication_webhook_url == "https://10.1.2.3/disclosure"
 
 
 # --- at start: what needs no lookup is refused before the case exists ------------------------------------
