@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import asyncpg
-import httpx
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -55,11 +54,9 @@ class EngineWorker:
         await self._running.aclose()
 
 
-def build_worker(
-    client: Client, settings: Settings, *, pool: asyncpg.Pool, http_client: httpx.AsyncClient
-) -> EngineWorker:
+def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> EngineWorker:
     """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE, with the
-    dispatcher delivering the outbox through ``http_client``."""
+    dispatcher delivering the outbox where WEBHOOK_ALLOWED_NETWORKS allows."""
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -74,9 +71,9 @@ def build_worker(
     )
     dispatcher = OutboxDispatcher(
         pool,
-        http_client,
         signing_secret=settings.webhook_signing_secret,
         timeout_seconds=settings.webhook_timeout_seconds,
+        destinations=settings.webhook_destinations(),
     )
     return EngineWorker(worker, dispatcher)
 
@@ -117,8 +114,7 @@ async def run_worker(
 
             applied = await migrate(pool)
             log.info("migrations.applied", versions=applied)
-        http_client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_seconds))
-        worker = build_worker(client, settings, pool=pool, http_client=http_client)
+        worker = build_worker(client, settings, pool=pool)
         log.info(
             "worker.started",
             task_queue=settings.temporal_task_queue,

@@ -10,6 +10,11 @@ never a step of the procedure: a receiver that is down never holds up or fails a
 never sent again; a worker killed between a receiver's answer and the row's update can post one key twice,
 so receivers deduplicate by ``X-Approvals-Idempotency-Key``.
 
+A webhook goes only where the dispatcher's :class:`~activities.destinations.DestinationPolicy` allows: its
+host is resolved once, every address checked, and the connection made to a checked address. A refused one
+(loopback, private, link-local, … outside WEBHOOK_ALLOWED_NETWORKS) is marked ``failed`` with the reason at
+once, nothing sent and never tried again: the same URL would be refused again.
+
 Webhooks are signed with the ``WEBHOOK_SIGNING_SECRET``: ``X-Approvals-Timestamp: <Unix seconds>`` and
 ``X-Approvals-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." followed by the exact body bytes>``.
 The timestamp is signed, so a captured webhook cannot be replayed later under a fresh one: receivers check
@@ -33,6 +38,7 @@ import httpx
 import structlog
 from temporalio import activity
 
+from activities.destinations import DestinationPolicy, RefusedDestination, webhook_client
 from approvals.storage import outbox
 from schemas.notifications import Channel, DeliveryResult, Notification
 
@@ -125,25 +131,27 @@ class NotificationActivities:
 
 
 class OutboxDispatcher:
-    """Delivers due outbox rows until stopped; one per worker process, sharing its pool and HTTP client.
+    """Delivers due outbox rows until stopped; one per worker process, sharing its pool.
 
-    Webhooks are signed with ``signing_secret`` (WEBHOOK_SIGNING_SECRET) and each POST may take
-    ``timeout_seconds`` (WEBHOOK_TIMEOUT_SECONDS).
+    Webhooks are signed with ``signing_secret`` (WEBHOOK_SIGNING_SECRET), each POST may take
+    ``timeout_seconds`` (WEBHOOK_TIMEOUT_SECONDS) and reaches only what ``destinations`` allows
+    (WEBHOOK_ALLOWED_NETWORKS). Its HTTP client is its own, closed when :meth:`running` ends (or by
+    :meth:`aclose`), so no webhook can leave through a client without the check.
     """
 
     def __init__(
         self,
         pool: asyncpg.Pool,
-        http: httpx.AsyncClient,
         *,
         signing_secret: str,
         timeout_seconds: float,
+        destinations: DestinationPolicy,
         retry: WebhookRetry = WebhookRetry(),
         batch_size: int = 50,
         poll_seconds: float = 1.0,
     ) -> None:
         self._pool = pool
-        self._http = http
+        self._http = webhook_client(destinations)
         self._signing_secret = signing_secret
         self._timeout_seconds = timeout_seconds
         self._retry = retry
@@ -168,7 +176,14 @@ class OutboxDispatcher:
         finally:
             stop.set()
             self._wake.set()
-            await task
+            try:
+                await task
+            finally:
+                await self.aclose()
+
+    async def aclose(self) -> None:
+        """Closes the HTTP client (its open connections)."""
+        await self._http.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Delivers due rows, woken by NOTIFY or every ``poll_seconds``; survives PostgreSQL going away."""
@@ -240,7 +255,13 @@ class OutboxDispatcher:
             )
             await outbox.mark_delivered(self._pool, key)
             return
-        error, worth_retrying = await self._post_webhook(notification)
+        try:
+            error, worth_retrying = await self._post_webhook(notification)
+        except RefusedDestination as refusal:
+            reason = f"refused, nothing sent to {notification.recipient}: {refusal}"
+            await outbox.mark_refused(self._pool, key, reason)
+            log.warning("notification.webhook_refused", idempotency_key=key, case_id=notification.case_id, error=reason)
+            return
         if error is None:
             await outbox.mark_delivered(self._pool, key)
             log.info(
@@ -264,7 +285,8 @@ class OutboxDispatcher:
             )
 
     async def _post_webhook(self, notification: Notification) -> tuple[str | None, bool]:
-        """One signed POST; the error (None on success) and whether another attempt could succeed."""
+        """One signed POST; the error (None on success) and whether another attempt could succeed.
+        RefusedDestination when the policy refuses the address (no connection was made)."""
         body = webhook_body(notification)
         timestamp = str(int(time.time()))  # signed with the body: each attempt is signed afresh
         headers = {

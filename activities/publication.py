@@ -1,7 +1,9 @@
 """Art. 18 disclosure: decisions go to the configured publication webhook through the notification outbox.
 
 An activity of its own (not a notification of the record), so the disclosure is in the history as its own
-step, queued once the decision is recorded."""
+step, queued once the decision is recorded. The dispatcher posts it like a callback, to an address its
+destination policy allows: the URL is the operator's, but one path with one check is simpler to trust than an
+exemption, and an internal publication service is allowed by naming its network (WEBHOOK_ALLOWED_NETWORKS)."""
 
 from __future__ import annotations
 

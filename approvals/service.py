@@ -246,17 +246,11 @@ class ApprovalsService:
             ) from None
         await self._admit(principal, process, case_input, body)
         callback = case_input.callback_url
-        if callback is not None and not self.settings.callback_host_allowed(callback.host or ""):
+        refusal = None if callback is None else self.settings.callback_refusal(callback.host or "")
+        if refusal is not None:
             raise InvalidRequest(
-                f"callback_url host {callback.host!r} is not in CALLBACK_ALLOWED_HOSTS",
-                [
-                    {
-                        "field": "callback_url",
-                        "location": "body",
-                        "message": f"host {callback.host!r} is not in CALLBACK_ALLOWED_HOSTS",
-                        "type": "value_error",
-                    }
-                ],
+                f"callback_url refused: {refusal}",
+                [{"field": "callback_url", "location": "body", "message": refusal, "type": "value_error"}],
             )
         await self._check_postgres()  # refuse before Temporal when the audit store is down: nothing half-written
         digest = hashlib.sha256(

@@ -12,8 +12,11 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+import httpx
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.destinations import DestinationPolicy, parse_networks
 
 
 class LogFormat(StrEnum):
@@ -99,8 +102,17 @@ class Settings(BaseSettings):
         "a domain and its subdomains); empty: any host (development). Set it in production: callbacks are "
         "POSTed from inside the network.",
     )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Comma-separated networks in CIDR form (`10.20.0.0/16, ::1/128`) that webhooks (callbacks "
+        "and PUBLICATION_WEBHOOK_URL) may reach although internal; every other loopback, private, link-local, "
+        "multicast, unspecified or reserved address is refused, checked on the address connected to. Empty: "
+        "public addresses only (production). `approvals dev` allows loopback (`127.0.0.0/8,::1/128`).",
+    )
     publication_webhook_url: str | None = Field(
-        None, description="Where disclosure notices (Art. 18) are POSTed; unset: logged only."
+        None,
+        description="Where disclosure notices (Art. 18) are POSTed, reaching only what WEBHOOK_ALLOWED_NETWORKS "
+        "allows like any webhook (an internal IP literal fails at start-up); unset: logged only.",
     )
     auth_tokens_file: Path | None = Field(
         None,
@@ -170,6 +182,23 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("publication_webhook_url")
+    @classmethod
+    def _publication_destination(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An internal address known without a lookup fails at start-up, not at the first decision."""
+        if value and "webhook_allowed_networks" in info.data:
+            policy = DestinationPolicy(parse_networks(info.data["webhook_allowed_networks"]))
+            refusal = policy.static_refusal(httpx.URL(value).host)
+            if refusal is not None:
+                raise ValueError(refusal)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -201,6 +230,17 @@ class Settings(BaseSettings):
         """Whether a starter may name this applicant (APPLICANTS_BY_STARTER)."""
         patterns = self.applicants_by_starter.get(starter_id, []) + self.applicants_by_starter.get("*", [])
         return any(fnmatch.fnmatchcase(applicant_id, pattern) for pattern in patterns)
+
+    def webhook_destinations(self) -> DestinationPolicy:
+        """Where webhooks may go: public addresses and WEBHOOK_ALLOWED_NETWORKS."""
+        return DestinationPolicy(parse_networks(self.webhook_allowed_networks))
+
+    def callback_refusal(self, host: str) -> str | None:
+        """Why a callback_url with this host is refused at start (None: accepted, its addresses are checked at
+        delivery): not in CALLBACK_ALLOWED_HOSTS, or an internal address known without a lookup."""
+        if not self.callback_host_allowed(host):
+            return f"host {host!r} is not in CALLBACK_ALLOWED_HOSTS"
+        return self.webhook_destinations().static_refusal(host)
 
     def require_database_url(self) -> str:
         if not self.database_url:

@@ -76,8 +76,14 @@ def write_tokens_file(path: Path) -> dict[str, str]:
 
 @asynccontextmanager
 async def live_api(
-    env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str, task_queue: str, directory: Path
+    env: WorkflowEnvironment,
+    pool: asyncpg.Pool,
+    database_url: str,
+    task_queue: str,
+    directory: Path,
+    **settings_overrides: Any,
 ) -> AsyncIterator[LiveApi]:
+    """The live API; ``settings_overrides`` replace the test settings (e.g. ``callback_allowed_hosts=""``)."""
     tokens = write_tokens_file(directory / "tokens.json")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (directory / "jwt.pub.pem").write_bytes(
@@ -96,8 +102,7 @@ async def live_api(
         jwt_rs256_public_key_path=directory / "jwt.pub.pem",
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
-        callback_allowed_hosts=".example.test",
-        **DEV_ADMISSION,
+        **{"callback_allowed_hosts": ".example.test", **DEV_ADMISSION, **settings_overrides},
     )
     server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
     stop = asyncio.Event()

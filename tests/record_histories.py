@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
-import httpx
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -254,22 +253,21 @@ async def record(database_url: str, only: set[str]) -> None:
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=WAL"],
     )
     try:
-        async with httpx.AsyncClient() as http:
-            settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
-            async with build_worker(env.client, settings, pool=pool, http_client=http):
-                HISTORIES.mkdir(exist_ok=True)
-                for name, run in CASES.items():
-                    if only and name not in only:
-                        continue
-                    handle = await run(env, settings.temporal_task_queue)
-                    view = await handle.query(ApprovalWorkflow.view)
-                    if not view.status.value == "under_supervision":
-                        view = await handle.result()
-                    history = await handle.fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
-                    print(
-                        f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events"
-                    )
+        settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
+        async with build_worker(env.client, settings, pool=pool):
+            HISTORIES.mkdir(exist_ok=True)
+            for name, run in CASES.items():
+                if only and name not in only:
+                    continue
+                handle = await run(env, settings.temporal_task_queue)
+                view = await handle.query(ApprovalWorkflow.view)
+                if not view.status.value == "under_supervision":
+                    view = await handle.result()
+                history = await handle.fetch_history()
+                (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
+                print(
+                    f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events"
+                )
     finally:
         await env.shutdown()
         await pool.close()

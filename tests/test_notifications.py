@@ -1,5 +1,6 @@
 """The outbox dispatcher against a real local HTTP receiver: signed, sent once, retried with backoff, and
-never failing a case; two dispatchers never post the same row."""
+never failing a case; two dispatchers never post the same row. The receiver listens on 127.0.0.1, so these
+dispatchers allow loopback, as `approvals dev` does (tests/test_webhook_destinations.py: what is refused)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from activities.destinations import LOOPBACK_NETWORKS, DestinationPolicy, parse_networks
 from activities.notifications import (
     IDEMPOTENCY_KEY_HEADER,
     SIGNATURE_HEADER,
@@ -32,21 +33,20 @@ from tests.fixtures.webhooks import WebhookReceiver, closed_port
 
 SECRET = "test-webhook-secret"
 RETRY = WebhookRetry(attempts=3, first_delay_seconds=0.01)
+LOOPBACK_ALLOWED = DestinationPolicy(parse_networks(LOOPBACK_NETWORKS))
+
+
+def dispatcher_of(db_pool: asyncpg.Pool) -> OutboxDispatcher:
+    return OutboxDispatcher(
+        db_pool, signing_secret=SECRET, timeout_seconds=2, destinations=LOOPBACK_ALLOWED, retry=RETRY
+    )
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def dispatcher_of(db_pool: asyncpg.Pool, http: httpx.AsyncClient) -> OutboxDispatcher:
-    return OutboxDispatcher(db_pool, http, signing_secret=SECRET, timeout_seconds=2, retry=RETRY)
-
-
-@pytest.fixture
-def dispatcher(db_pool: asyncpg.Pool, http: httpx.AsyncClient) -> OutboxDispatcher:
-    return dispatcher_of(db_pool, http)
+async def dispatcher(db_pool: asyncpg.Pool) -> AsyncIterator[OutboxDispatcher]:
+    dispatcher = dispatcher_of(db_pool)
+    yield dispatcher
+    await dispatcher.aclose()
 
 
 def notification(recipient: str, *, channel: Channel = Channel.webhook) -> Notification:
@@ -208,17 +208,17 @@ async def test_log_channel_is_delivered_once(dispatcher: OutboxDispatcher, db_po
     assert (row["status"], row["attempts"]) == ("delivered", 1)
 
 
-async def test_two_dispatchers_never_post_the_same_row(
-    http: httpx.AsyncClient, receiver: WebhookReceiver, db_pool: asyncpg.Pool
-) -> None:
+async def test_two_dispatchers_never_post_the_same_row(receiver: WebhookReceiver, db_pool: asyncpg.Pool) -> None:
     messages = [notification(receiver.url) for _ in range(40)]
     await enqueue(db_pool, messages)
-    first, second = dispatcher_of(db_pool, http), dispatcher_of(db_pool, http)
+    first, second = dispatcher_of(db_pool), dispatcher_of(db_pool)
 
     for _ in range(20):
         await asyncio.gather(first.deliver_due(), second.deliver_due())
         if len(receiver.received) >= len(messages):
             break
+    await first.aclose()
+    await second.aclose()
 
     keys = [request.headers[IDEMPOTENCY_KEY_HEADER.lower()] for request in receiver.received]
     assert sorted(keys) == sorted(message.idempotency_key for message in messages)  # each once
@@ -257,9 +257,11 @@ async def test_a_case_started_before_the_outbox_change_queues_through_its_notify
 
 
 async def test_the_running_dispatcher_is_woken_by_a_queued_row(
-    http: httpx.AsyncClient, receiver: WebhookReceiver, db_pool: asyncpg.Pool
+    receiver: WebhookReceiver, db_pool: asyncpg.Pool
 ) -> None:
-    slow_poll = OutboxDispatcher(db_pool, http, signing_secret=SECRET, timeout_seconds=5, poll_seconds=60)
+    slow_poll = OutboxDispatcher(
+        db_pool, signing_secret=SECRET, timeout_seconds=5, destinations=LOOPBACK_ALLOWED, poll_seconds=60
+    )
     async with slow_poll.running():
         await asyncio.sleep(0.2)  # listening, waiting for its next poll in a minute
         await enqueue(db_pool, [notification(receiver.url)])

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from rich.console import Console
 
+from activities.destinations import LOOPBACK_NETWORKS
 from approvals.settings import Settings, SettingsError
 
 __all__ = [
@@ -474,6 +475,8 @@ class DevStack:
                 # the API authenticates with the dev tokens unless a token source is configured
                 "auth_tokens_file": settings.auth_tokens_file or self.data_dir / TOKENS_FILE,
                 **with_dev_admission(settings),
+                # receivers on this machine get their webhooks unless other networks are configured
+                "webhook_allowed_networks": settings.webhook_allowed_networks or LOOPBACK_NETWORKS,
             }
         )
 

@@ -42,6 +42,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.destinations import LOOPBACK_NETWORKS
 from approvals.devstack.dev import (
     DEV_ADMISSION,
     DemoPrincipal,
@@ -122,6 +123,7 @@ class Stack:
                 "webhook_signing_secret": STACK_WEBHOOK_SECRET,
                 "auth_tokens_file": root / "tokens.json",
                 **DEV_ADMISSION,
+                "webhook_allowed_networks": LOOPBACK_NETWORKS,  # the tests' receivers listen on 127.0.0.1
                 **settings,
             }
         )
@@ -173,6 +175,7 @@ class Stack:
             "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
             "FREEFORM_DEFINITIONS": str(s.freeform_definitions).lower(),
             "APPLICANTS_BY_STARTER": json.dumps(s.applicants_by_starter),
+            "WEBHOOK_ALLOWED_NETWORKS": s.webhook_allowed_networks,
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",

@@ -53,6 +53,12 @@ WHERE idempotency_key = $1
 """
 
 
+_MARK_REFUSED = """
+UPDATE outbox SET status = 'failed', last_error = $2, claimed_until = NULL
+WHERE idempotency_key = $1
+"""
+
+
 @dataclass(frozen=True)
 class ClaimedNotification:
     """A due row claimed for one delivery attempt."""
@@ -123,3 +129,9 @@ async def retry_later(pool: asyncpg.Pool, idempotency_key: str, error: str, dela
 async def mark_failed(pool: asyncpg.Pool, idempotency_key: str, error: str) -> None:
     """Counts the last attempt and keeps the row as ``failed`` (never sent again)."""
     await pool.execute(_MARK_FAILED, idempotency_key, error)
+
+
+async def mark_refused(pool: asyncpg.Pool, idempotency_key: str, reason: str) -> None:
+    """Keeps the row as ``failed`` with ``reason``, its destination refused: nothing was sent, so no attempt
+    is counted, and it is never sent again (the same destination would be refused again)."""
+    await pool.execute(_MARK_REFUSED, idempotency_key, reason)
