@@ -34,6 +34,7 @@ required ``beyond_known_years`` policy, and with ``weekends_only`` its result na
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from enum import StrEnum
 from pathlib import Path
@@ -273,6 +274,30 @@ class YearAssumption(BaseModel):
     year: int
     layers: tuple[str, ...] = Field(description="The layers whose schedule of the year is missing or assumed.")
     weekends_only: bool = Field(description="No layer lists the year: its days were counted Monday to Friday.")
+
+
+class PublishedYear(BaseModel):
+    """One layer's year as an operator published it over the calendar file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    revision: int = Field(ge=1, description="The calendar's revision once this year is laid over it.")
+    layer: str
+    year: int
+    schedule: YearSchedule
+    published_by: str
+    published_at: datetime
+
+
+def with_published(calendar: WorkingCalendar, published: Sequence[PublishedYear]) -> WorkingCalendar:
+    """``calendar`` with every published year laid over it in the order published (a later one replaces an
+    earlier one of the same layer and year)."""
+    for entry in sorted(published, key=lambda entry: entry.revision):
+        try:
+            calendar = calendar.with_year(entry.layer, entry.year, entry.schedule, revision=entry.revision)
+        except KeyError as error:
+            raise CalendarError(f"published calendar year, revision {entry.revision}: {error.args[0]}") from None
+    return calendar
 
 
 class CalendarResult(BaseModel):
