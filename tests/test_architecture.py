@@ -18,6 +18,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("api", "worker"),
     (  # the core
         "approvals.service",
+        "approvals.calendar_publishing",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",
