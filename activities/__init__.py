@@ -30,5 +30,5 @@ def build_activities(
     storage = StorageActivities(pool)
     notifications = NotificationActivities(pool)
     publication = PublicationActivities(pool, publication_webhook_url)
-    calendar = CalendarActivities(calendar_path)
+    calendar = CalendarActivities(pool, calendar_path)
     return [storage.record_events, notifications.notify, publication.publish_disclosure, calendar.load_calendar]

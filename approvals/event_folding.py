@@ -122,6 +122,11 @@ def _clock_started(f: Folding, event: DomainEvent) -> None:
         f.state.clocks[p.get("clock") or "case"] = parse_time(p["due_at"])  # type: ignore[assignment]
 
 
+def _deadlines_recomputed(f: Folding, event: DomainEvent) -> None:
+    for move in event.payload.get("moved") or []:
+        f.state.clocks[move["clock"]] = parse_time(move["due_at"])  # type: ignore[assignment]
+
+
 def _clock_escalated(f: Folding, event: DomainEvent) -> None:
     for task_id in event.payload.get("overdue_tasks") or []:
         if task_id in f.tasks:
@@ -265,6 +270,7 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.case_child_started: _child_started,
     EventType.case_child_completed: _child_completed,
     EventType.case_calendar_assumption: unchanged,
+    EventType.case_deadlines_recomputed: _deadlines_recomputed,
     EventType.case_published: unchanged,
     EventType.case_notified: unchanged,
     EventType.stage_started: _stage_started,

@@ -349,16 +349,45 @@ def _rectification_checked(event: DomainEvent, context: WordingContext, lang: La
     )
 
 
+def _calendar_assumption(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    year, layers = p.get("year"), listed(p.get("layers"), lang)
+    if p.get("assumption") == "weekends_only":
+        if lang == "zh":
+            return f"{year}年无官方节假日安排：工作日按周一至周五计算"
+        return f"no official holiday schedule for {year}: working days counted Monday to Friday"
+    if lang == "zh":
+        return f"{year}年{layers}节假日安排尚未正式发布：按推定安排计算工作日"
+    return f"no official {layers} holiday schedule for {year} yet: working days counted on the assumed one"
+
+
+def _deadlines_recomputed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+
+    def when(value: Any) -> str:
+        moment = parse_time(value)
+        return local_due(moment, lang) if moment else "?"
+
+    moves = [
+        (context.clock_name(move.get("clock"), lang), when(move.get("previous_due_at")), when(move.get("due_at")))
+        for move in p.get("moved") or []
+    ]
+    year, layer = p.get("year"), p.get("layer")
+    if lang == "zh":
+        changed = "；".join(f"{clock}由{old}改为{new}" for clock, old, new in moves) or "各期限不变"
+        return f"{who(event)}发布{year}年节假日安排（{layer}），期限重新计算：{changed}"
+    changed = "; ".join(f"{clock} from {old} to {new}" for clock, old, new in moves) or "no deadline moved"
+    return f"{who(event)} published the {year} holiday schedule ({layer}); deadlines recounted: {changed}"
+
+
 SYSTEM_WORDING: Mapping[EventType, Wording] = {
     EventType.case_started: Wording.of(_case_started),
     EventType.case_continued: Wording.of(_case_continued),
     EventType.case_decided: Wording.of(_case_decided),
     EventType.case_rejected: Wording("{who} ended the case: rejected", "{who}终结办件：不同意", comment=True),
     EventType.case_cancelled: Wording("{who} ended the case: cancelled", "{who}终结办件：已取消", comment=True),
-    EventType.case_calendar_assumption: Wording(
-        "no official holiday schedule for {year}: working days counted Monday to Friday",
-        "{year}年无官方节假日安排：工作日按周一至周五计算",
-    ),
+    EventType.case_calendar_assumption: Wording.of(_calendar_assumption),
+    EventType.case_deadlines_recomputed: Wording.of(_deadlines_recomputed),
     EventType.case_published: Wording.of(_decision_disclosed),
     EventType.case_notified: Wording.of(_decision_notified),
     EventType.case_child_started: Wording.of(_child_started),

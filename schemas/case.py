@@ -145,6 +145,17 @@ class CaseInput(CleanModel):
         return data
 
 
+class AdoptCalendarRequest(CleanModel):
+    """A newly published calendar year, sent by the engine to every running case (not an operation of a user)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal = Field(description="The admin who published the year.")
+    calendar: WorkingCalendar = Field(description="The whole calendar with the year, at its new revision.")
+    layer: str = Field(description="The layer whose year was published, e.g. `xinjiang`.")
+    year: int
+
+
 class TaskRequest(CleanModel):
     """Common to every task operation. ``actor`` is set by the API from the bearer token."""
 

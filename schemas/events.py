@@ -38,6 +38,7 @@ class EventType(StrEnum):
     case_supplemented = "case.supplemented"
     case_extended = "case.extended"
     case_calendar_assumption = "case.calendar_assumption"
+    case_deadlines_recomputed = "case.deadlines_recomputed"
     case_published = "case.published"
     case_notified = "case.notified"
     case_child_started = "case.child_started"

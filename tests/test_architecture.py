@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.service",
         "approvals.admission",
         "approvals.errors",
+        "approvals.calendar_publishing",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",

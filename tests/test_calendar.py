@@ -5,6 +5,7 @@ The expected dates below are computed by hand from the State Council notices, ne
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,10 +15,13 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.calendar import (
+    NATIONAL,
     BeyondKnownYears,
     CalendarError,
+    ScheduleStatus,
     UncoveredYearError,
     WorkingCalendar,
+    YearAssumption,
     add_working_days,
     is_working_day,
     load_calendar,
@@ -51,8 +55,15 @@ MAKE_UP_DAYS_2026 = [
 
 
 @pytest.fixture(scope="module")
-def cal() -> WorkingCalendar:
+def zone() -> WorkingCalendar:
+    """The built-in calendar: the national schedule with the Xinjiang layer over it."""
     return load_calendar()
+
+
+@pytest.fixture(scope="module")
+def cal(zone: WorkingCalendar) -> WorkingCalendar:
+    """The national layer alone: the State Council's schedules, checked day by day below."""
+    return WorkingCalendar(name="cn-national", timezone_offset_hours=8, layers=(zone.layer(NATIONAL),))
 
 
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -95,11 +106,133 @@ def valid_data() -> dict[str, Any]:
 # --- the built-in data -------------------------------------------------------------------------------------
 
 
-def test_builtin_calendar_is_china_2025_and_2026(cal: WorkingCalendar) -> None:
-    assert cal.name == "cn"
-    assert cal.timezone_offset_hours == 8
-    assert sorted(cal.years) == [2025, 2026]
-    assert "2025-11-04" in cal.years[2026].source
+def test_builtin_calendar_is_china_2025_and_2026_with_xinjiang_over_it(zone: WorkingCalendar) -> None:
+    assert zone.name == "cn"
+    assert zone.timezone_offset_hours == 8
+    assert [layer.name for layer in zone.layers] == [NATIONAL, "xinjiang"]
+    national, xinjiang = zone.layers
+    assert sorted(national.years) == [2025, 2026]
+    assert "2025-11-04" in national.years[2026].source
+    assert {year: schedule.status for year, schedule in national.years.items()} == {
+        2025: ScheduleStatus.official,
+        2026: ScheduleStatus.official,
+    }
+    # The 2025 regional notice is official; the 2026 one could not be confirmed, so the year is assumed
+    # (without regional days off: the earlier, safe deadline) and every count through it says so.
+    assert xinjiang.years[2025].status is ScheduleStatus.official
+    assert xinjiang.years[2026].status is ScheduleStatus.assumed
+    assert zone.official_years == (2025,)
+    assert zone.unofficial_layers(2026) == ("xinjiang",)
+    assert zone.unofficial_layers(2027) == (NATIONAL, "xinjiang")
+
+
+# --- Xinjiang's regional holidays (the 2025 regional notice) ---------------------------------------------------
+
+EID_AL_FITR_2025 = days(date(2025, 3, 29), date(2025, 3, 31))  # 肉孜节, Sat..Mon
+EID_AL_ADHA_2025 = days(date(2025, 6, 6), date(2025, 6, 10))  # 古尔邦节, Fri..Tue
+
+
+@pytest.mark.parametrize("day", EID_AL_FITR_2025 + EID_AL_ADHA_2025, ids=str)
+def test_the_2025_xinjiang_holidays_are_not_working_days(zone: WorkingCalendar, day: date) -> None:
+    assert not is_working_day(zone, day)
+
+
+def test_the_national_layer_alone_works_the_weekdays_of_the_xinjiang_holidays(cal: WorkingCalendar) -> None:
+    # What cn.json counted before the regional layer: Mon 31 Mar, Fri 6 Jun, Mon 9 and Tue 10 Jun worked.
+    assert [is_working_day(cal, day) for day in (date(2025, 3, 31), date(2025, 6, 6), date(2025, 6, 9))] == [
+        True,
+        True,
+        True,
+    ]
+    assert is_working_day(cal, date(2025, 6, 10))
+
+
+def test_twenty_working_days_across_rouzi_jie(zone: WorkingCalendar) -> None:
+    # Accepted Wed 19 Mar 2025. Working days: 20, 21 (2), 24-28 (7), 31 Mar is 肉孜节 (off), 1-3 Apr (10),
+    # 4 Apr Qingming (off), 7-11 (15), 14-18 (20) -> Fri 18 Apr; on the national layer alone, Thu 17 Apr.
+    due = add_working_days(zone, local(2025, 3, 19, 10), 20, beyond_known_years=STRICT)
+    assert due.at == end_of(2025, 4, 18)
+    assert due.assumptions == ()
+
+
+def test_twenty_working_days_across_gurbang_jie(zone: WorkingCalendar) -> None:
+    # Accepted Mon 26 May 2025. 27-30 May (4), 31 May-2 Jun Dragon Boat (off), 3-5 Jun (7), 6-10 Jun 古尔邦节
+    # (off), 11-13 (10), 16-20 (15), 23-27 Jun (20) -> Fri 27 Jun; three days later than nationally (Tue 24).
+    due = add_working_days(zone, local(2025, 5, 26, 10), 20, beyond_known_years=STRICT)
+    assert due.at == end_of(2025, 6, 27)
+    national_only = WorkingCalendar(name="n", timezone_offset_hours=8, layers=(zone.layer(NATIONAL),))
+    assert add_working_days(national_only, local(2025, 5, 26, 10), 20, beyond_known_years=STRICT).at == end_of(
+        2025, 6, 24
+    )
+
+
+def test_a_year_assumed_in_one_layer_is_counted_and_named(zone: WorkingCalendar) -> None:
+    # 2026: national official, Xinjiang assumed (no regional days off): counted, and the assumption named.
+    due = add_working_days(zone, local(2026, 3, 2, 9), 20, beyond_known_years=LENIENT)
+    assert (
+        due.at
+        == add_working_days(
+            WorkingCalendar(name="n", timezone_offset_hours=8, layers=(zone.layer(NATIONAL),)),
+            local(2026, 3, 2, 9),
+            20,
+            beyond_known_years=STRICT,
+        ).at
+    )
+    assert due.assumptions == (YearAssumption(year=2026, layers=("xinjiang",), weekends_only=False),)
+    with pytest.raises(UncoveredYearError, match=r"2026.*layer\(s\) xinjiang") as raised:
+        add_working_days(zone, local(2026, 3, 2, 9), 20, beyond_known_years=STRICT)
+    assert raised.value.layers == ("xinjiang",)
+
+
+def test_a_later_layer_overrides_an_earlier_one() -> None:
+    region = {
+        "name": "region",
+        "title": "a regional government",
+        "years": {
+            "2026": {
+                "source": "test",
+                "holidays": [{"name": "Regional day", "first": "2026-03-09", "last": "2026-03-09"}],
+                "make_up_working_days": ["2026-01-03"],  # a Saturday the national layer gives off
+            }
+        },
+    }
+    data = {**valid_data(), "layers": [{"name": NATIONAL, "title": "t", "years": valid_data()["years"]}, region]}
+    del data["years"]
+    layered = WorkingCalendar.model_validate(data)
+    assert not is_working_day(layered, date(2026, 3, 9))  # a Monday, off in the region
+    assert is_working_day(layered, date(2026, 1, 3))  # New Year's Saturday, worked in the region
+
+
+# --- the earlier single-layer shape (recorded in older cases) -----------------------------------------------
+
+
+def test_the_single_layer_shape_is_the_national_layer_alone(tmp_path: Path) -> None:
+    old = valid_data()
+    loaded = load_calendar(write_calendar(tmp_path, old))
+    assert [layer.name for layer in loaded.layers] == [NATIONAL]
+    assert loaded.layer(NATIONAL).years[2026].status is ScheduleStatus.official
+    assert loaded.revision == 0
+    assert WorkingCalendar(name="test", timezone_offset_hours=8, years=old["years"]) == loaded  # type: ignore[call-arg]
+    # It counts as before: its days, no other layer. (The test data lacks the 28 Feb make-up day, so the 20th
+    # working day after Mon 9 Feb is Mon 16 Mar, not the official Fri 13 Mar.)
+    due = add_working_days(loaded, local(2026, 2, 9, 11), 20, beyond_known_years=STRICT)
+    assert due.at == end_of(2026, 3, 16)
+    assert loaded.model_dump(mode="json")["layers"][0]["years"]["2026"]["holidays"][0]["name"] == "New Year"
+
+
+def test_the_calendar_recorded_in_a_history_loads(tmp_path: Path) -> None:
+    history = json.loads((Path(__file__).parent / "histories" / "talent-policy-under-review.json").read_text())
+    recorded = next(
+        json.loads(base64.b64decode(payload["data"]))
+        for event in history["events"]
+        if event.get("activityTaskCompletedEventAttributes")
+        for payload in event["activityTaskCompletedEventAttributes"]["result"]["payloads"]
+        if b"timezone_offset_hours" in base64.b64decode(payload["data"])
+    )
+    assert "years" in recorded and "layers" not in recorded  # the premise: the old shape
+    calendar = WorkingCalendar.model_validate(recorded)
+    assert [layer.name for layer in calendar.layers] == [NATIONAL]
+    assert sorted(calendar.layer(NATIONAL).years) == sorted(int(year) for year in recorded["years"])
 
 
 @pytest.mark.parametrize("first,last", HOLIDAYS_2026)

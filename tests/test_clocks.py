@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from schemas.calendar import WorkingCalendar, load_calendar
+from schemas.calendar import Holiday, ScheduleStatus, WorkingCalendar, YearSchedule, load_calendar
 from workflows.kernel.clocks import Alarm, Clock, Clocks
 
 CST = timezone(timedelta(hours=8))
@@ -31,7 +31,7 @@ def assumed() -> list[tuple[int, str]]:
 
 @pytest.fixture
 def clocks(calendar: WorkingCalendar, assumed: list[tuple[int, str]]) -> Clocks:
-    return Clocks(calendar, lambda year, purpose: assumed.append((year, purpose)))
+    return Clocks(calendar, lambda assumption, purpose: assumed.append((assumption.year, purpose)))
 
 
 def stage_clock(clocks: Clocks, now: datetime, days: int = 5, remind_before: int = 1) -> Clock:
@@ -173,3 +173,54 @@ def test_a_year_without_an_official_schedule_is_counted_monday_to_friday_and_tol
 def test_without_a_calendar_nothing_is_counted() -> None:
     with pytest.raises(AssertionError):
         Clocks(None, lambda year, purpose: None).add_working_days(MONDAY, 1)
+
+
+# ---------------------------------------------------------------- a calendar year published mid-case
+
+
+def published(calendar: WorkingCalendar, *days_off: int) -> WorkingCalendar:
+    """The calendar with an official Xinjiang 2026 notice giving ``days_off`` (of March 2026) off."""
+    notice = YearSchedule(
+        holidays=tuple(Holiday(name=f"regional {day}", first=end_of(day).date() - timedelta(days=1),
+                               last=end_of(day).date() - timedelta(days=1)) for day in days_off),
+        make_up_working_days=(),
+        source="test notice",
+        status=ScheduleStatus.official,
+    )  # fmt: skip
+    return calendar.with_year("xinjiang", 2026, notice, revision=calendar.revision + 1)
+
+
+def test_a_published_holiday_moves_a_running_deadline_by_the_days_still_ahead(clocks: Clocks) -> None:
+    clock = stage_clock(clocks, MONDAY)  # due end of Mon 9 Mar
+    clocks.start(clock, working_days=5, stopped=False)
+    tuesday = MONDAY + timedelta(days=1)
+    epoch = clocks.epoch
+
+    # Thu 5 Mar becomes a day off: of the 4 working days left after Tue (4, 5, 6, 9), one is no longer worked.
+    moved = clocks.adopt(published(clocks.calendar, 5), tuesday)  # type: ignore[arg-type]
+
+    assert moved == [(clock, end_of(9))]
+    assert clock.due_at == end_of(10)  # 4, 6, 9, 10
+    assert clock.remind_at == end_of(9)
+    assert clocks.epoch != epoch  # the timer loop looks again
+    assert clocks.calendar is not None and clocks.calendar.revision == 1
+
+
+def test_a_holiday_already_passed_or_outside_the_period_moves_nothing(clocks: Clocks) -> None:
+    clock = stage_clock(clocks, MONDAY)
+    clocks.start(clock, working_days=5, stopped=False)
+    assert clocks.adopt(published(clocks.calendar, 3, 20), MONDAY + timedelta(days=1)) == []  # type: ignore[arg-type]
+    assert clock.due_at == end_of(9)
+
+
+def test_stopped_and_overdue_clocks_keep_their_dates(clocks: Clocks) -> None:
+    stopped = stage_clock(clocks, MONDAY)
+    clocks.start(stopped, working_days=5, stopped=True)  # 补正: its 5 days are counted when it resumes
+    overdue = Clock(key="case", label="case", legal_basis="Art. 42", due_at=end_of(2), remind_before=0,
+                    escalate_to_role=None, escalated=True)  # fmt: skip
+    clocks.start(overdue, working_days=1, stopped=False)
+
+    assert clocks.adopt(published(clocks.calendar, 4), MONDAY + timedelta(days=1)) == []  # type: ignore[arg-type]
+    assert overdue.due_at == end_of(2) and stopped.working_days_left == 5
+    clocks.resume(MONDAY + timedelta(days=1))
+    assert stopped.due_at == end_of(11)  # (Wed 4 off) 5, 6, 9, 10, 11: counted on the published calendar

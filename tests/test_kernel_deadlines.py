@@ -13,12 +13,13 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.calendar import (
     BeyondKnownYears,
     Holiday,
+    ScheduleStatus,
     WorkingCalendar,
     YearSchedule,
     add_working_days,
@@ -26,6 +27,7 @@ from schemas.calendar import (
     working_days_between,
 )
 from schemas.case import (
+    AdoptCalendarRequest,
     CaseStatus,
     CaseView,
     ExtendRequest,
@@ -45,6 +47,7 @@ from tests.cases import (
     events,
     finished,
     open_tasks,
+    person,
     stage,
     start_case,
     view_when,
@@ -53,6 +56,7 @@ from tests.cases import (
 from workflows.kernel import ApprovalWorkflow
 
 CST = timezone(timedelta(hours=8))
+ADMIN = person("admin-1", "admin")
 POLICY = BeyondKnownYears.weekends_only
 """What the kernel counts with: a year outside the calendar is counted Monday-Friday and recorded."""
 
@@ -435,3 +439,57 @@ async def test_a_due_date_in_a_year_beyond_the_calendar_is_counted_weekends_only
     assert all(str(year) in warning for year, warning in zip(expected.assumed_years, result.warnings, strict=False))
     [clock_started] = await events(db_pool, handle.id, "clock.started")
     assert clock_started["payload"]["due_at"] == expected.at.isoformat()
+
+
+# ---------------------------------------------------------------- a calendar year published mid-case
+
+
+async def test_a_year_published_mid_case_moves_the_running_deadline_and_records_old_and_new_dates(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    process = definition(stage("review", assignees=("alice",)), deadline=CaseDeadline(working_days=20))
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        view = await view_when(handle, open_tasks)
+        [old_due] = [clock.due_at for clock in view.clocks if clock.key == "case"]
+        # The regional notice of the due date's year makes that very day a holiday.
+        last_day = old_due.astimezone(CST).date() - timedelta(days=1)
+        notice = YearSchedule(
+            holidays=(Holiday(name="Eid al-Adha 古尔邦节", first=last_day, last=last_day),),
+            make_up_working_days=(),
+            source="test: regional notice",
+            status=ScheduleStatus.official,
+        )
+        published = CALENDAR.with_year("xinjiang", last_day.year, notice, revision=CALENDAR.revision + 1)
+        request = AdoptCalendarRequest(actor=ADMIN, calendar=published, layer="xinjiang", year=last_day.year)
+
+        await handle.execute_update(ApprovalWorkflow.adopt_calendar, request)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:  # the same revision again changes nothing
+            await handle.execute_update(ApprovalWorkflow.adopt_calendar, request)
+        assert refused.value.cause.type == "CALENDAR_NOT_NEWER"  # type: ignore[attr-defined]
+        view = await handle.query(ApprovalWorkflow.view)
+        await wind_up(time_skipping_env, handle)
+
+    [recomputed] = await events(db_pool, handle.id, "case.deadlines_recomputed")
+    adopted_at = recomputed["at"]
+    left = working_days_between(CALENDAR, adopted_at, old_due, beyond_known_years=POLICY).days
+    new_due = add_working_days(published, adopted_at, left, beyond_known_years=POLICY).at
+    assert new_due > old_due  # the holiday is not worked: the period ends a working day later
+    assert [clock.due_at for clock in view.clocks if clock.key == "case"] == [new_due]
+    assert recomputed["actor_id"] == ADMIN.id
+    assert recomputed["legal_basis"] == "Administrative Licensing Law Art. 82"
+    assert recomputed["payload"] == {
+        "calendar": "cn",
+        "revision": published.revision,
+        "layer": "xinjiang",
+        "year": last_day.year,
+        "moved": [
+            {
+                "clock": "case",
+                "label": "statutory period",
+                "stage_id": None,
+                "previous_due_at": old_due.isoformat(),
+                "due_at": new_due.isoformat(),
+            }
+        ],
+    }

@@ -2,9 +2,11 @@
 
 Pure: no Temporal. Every method that needs the time takes ``now``; the calendar is given at construction or,
 when it is loaded later, set as ``calendar`` before the first deadline is counted.
-A deadline counted in a year the calendar has no official schedule for is counted Monday-Friday, and
-``on_assumed_year(year, purpose)`` is called at once, so the kernel records the assumption right where the
-deadline was counted (the order of recorded events is part of the hash chain).
+A deadline counted in a year that is not official in every layer of the calendar is counted with what the
+calendar has (Monday-Friday when no layer lists the year), and ``on_assumed_year(assumption, purpose)`` is
+called at once, so the kernel records the assumption right where the deadline was counted (the order of
+recorded events is part of the hash chain). ``adopt`` counts the open deadlines again on a newly published
+calendar.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from schemas.calendar import (
     BeyondKnownYears,
     CalendarResult,
     WorkingCalendar,
+    YearAssumption,
     add_working_days,
     subtract_working_days,
     working_days_between,
 )
 
-AssumedYear = Callable[[int, str], None]
-"""Told each year a deadline was counted on weekends only, with what was being counted."""
+AssumedYear = Callable[[YearAssumption, str], None]
+"""Told each year a deadline was counted without an official schedule in every layer, with what was counted."""
 
 
 @dataclass
@@ -67,8 +70,8 @@ class Clocks:
         return self.calendar
 
     def _counted(self, result: CalendarResult, purpose: str) -> None:
-        for year in result.assumed_years:
-            self._on_assumed_year(year, purpose)
+        for assumption in result.assumptions:
+            self._on_assumed_year(assumption, purpose)
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         result = add_working_days(
@@ -168,6 +171,36 @@ class Clocks:
         clock.reminded = clock.escalated = False
         self.wake()
         return previous
+
+    def adopt(self, calendar: WorkingCalendar, now: datetime) -> list[tuple[Clock, datetime]]:
+        """Counts the open deadlines again on ``calendar`` (a newly published year); returns the clocks whose
+        due time moved, each with its previous due time.
+
+        A running clock keeps the working days it has left after today (counted on the calendar it was set
+        with), now counted on the new one: the days already used stay used, only the days still ahead are
+        counted again. A stopped clock (补正) keeps its working days left for when it resumes, counted then on
+        the new calendar; an overdue clock, or one ending today, stays as it is.
+        """
+        previous = self._known_calendar()  # its assumptions were recorded when the deadlines were counted
+        left = {
+            clock.key: working_days_between(
+                previous, now, clock.due_at, beyond_known_years=BeyondKnownYears.weekends_only
+            ).days
+            for clock in self._clocks.values()
+            if clock.running and not clock.escalated
+        }
+        self.calendar = calendar
+        moved: list[tuple[Clock, datetime]] = []
+        for key, days in left.items():
+            clock = self._clocks[key]
+            due = self.add_working_days(now, days) if days else clock.due_at
+            if due != clock.due_at:
+                moved.append((clock, clock.due_at))
+                clock.due_at = due
+                clock.remind_at = self._reminder_time(clock)
+                clock.reminded = clock.reminded and (clock.remind_at is None or clock.remind_at <= now)
+        self.wake()
+        return moved
 
     # ------------------------------------------------------------------ reminders and escalation
 

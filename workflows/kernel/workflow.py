@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.calendar import WorkingCalendar
     from schemas.case import (
         AddSignerRequest,
+        AdoptCalendarRequest,
         CaseInput,
         CaseState,
         CaseStatus,
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.process import Decision, ProcessDefinition, Stage
     from schemas.records import CaseProjection, TaskProjection
     from workflows import rules
+    from workflows.kernel.calendars import CaseCalendar
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.deadlines import Deadlines
     from workflows.kernel.guards import Guards
@@ -73,7 +75,8 @@ class KernelWorkflow:
             case.carried.model_copy(deep=True) if case.carried else CaseState(started_at=workflow.now())
         )
         self._recorder = Recorder(case_id, case.title, state, self._projections)
-        self._clocks = Clocks(case.calendar, self._assumed_weekends_only)
+        self._calendar = CaseCalendar(case_id, case.definition.legal_basis, state, self._recorder)
+        self._clocks = Clocks(case.calendar, self._calendar.assumed)
         self._status = Status(case, case_id, state, self._recorder)
         self._stages = Stages(case, case_id, state, self._recorder, self._clocks, self._status)
         self._guards = Guards(case, case_id, state, self._stages, self._clocks)
@@ -176,18 +179,6 @@ class KernelWorkflow:
         )
         if definition.deadline and definition.deadline.starts_after_stage is None:
             self._stages.start_case_clock()
-
-    def _assumed_weekends_only(self, year: int, purpose: str) -> None:
-        """Records, once per year, that a deadline was counted on weekends only for want of a schedule."""
-        warning = f"no official holiday schedule for {year}: working days counted as Monday-Friday"
-        if warning not in self._state.warnings:
-            self._state.warnings.append(warning)
-            self.emit(
-                EventType.case_calendar_assumption,
-                actor=SYSTEM,
-                legal_basis=self.definition.legal_basis,
-                payload={"year": year, "purpose": purpose, "assumption": "weekends_only"},
-            )
 
     def _projections(self, task_ids: set[str]) -> tuple[CaseProjection, list[TaskProjection]]:
         tasks = self._stages.tasks
@@ -625,6 +616,19 @@ class KernelWorkflow:
     @extend.validator
     def validate_extend(self, request: ExtendRequest) -> None:
         self._guards.extend(request)
+
+    # ------------------------------------------------------------------ sent by the engine
+
+    @workflow.update
+    async def adopt_calendar(self, request: AdoptCalendarRequest) -> OperationResult:
+        """A calendar year was published: the open deadlines are counted again on the new calendar."""
+        await workflow.wait_condition(lambda: self._clocks.calendar is not None)
+        self._calendar.adopt(request, self._clocks, self._stages)
+        return await self._accepted()
+
+    @adopt_calendar.validator
+    def validate_adopt_calendar(self, request: AdoptCalendarRequest) -> None:
+        self._calendar.check(request, self._clocks)
 
 
 @workflow.defn(name="ApprovalWorkflow")
