@@ -19,6 +19,8 @@ UNPROCESSABLE_REASONS = frozenset(
         "ADD_SIGNER_NOT_ALLOWED",
         "FINDINGS_INCOMPLETE",
         "FINDINGS_CONTRADICT_APPROVAL",
+        "NOTHING_SUPPLIED",
+        "NOT_EXCLUDABLE",
     }
 )
 """Refusals about the request's content (422); every other refusal is about the case's state (409)."""

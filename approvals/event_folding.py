@@ -106,8 +106,19 @@ def supplement_requested(f: Folding, event: DomainEvent) -> None:
 def supplemented(f: Folding, event: DomainEvent) -> None:
     f.state.status = "in_review"
     f.state.pending_supplement = []
+    _clocks_resumed(f, event)
+
+
+def _clocks_resumed(f: Folding, event: DomainEvent) -> None:
+    """The deadlines run again with the due times the event names (after 补正 or excluded time)."""
     for key, value in (event.payload.get("due_at") or {}).items():
         f.state.clocks[key] = parse_time(value)  # type: ignore[assignment]
+
+
+def period_excluded(f: Folding, event: DomainEvent) -> None:
+    """Art. 45: the deadlines stand still; their due times are named again when they resume."""
+    for key in event.payload.get("working_days_left") or {}:
+        f.state.clocks.pop(key, None)
 
 
 def extended(f: Folding, event: DomainEvent) -> None:
@@ -284,6 +295,8 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.clock_started: _clock_started,
     EventType.clock_reminder: unchanged,
     EventType.clock_escalated: _clock_escalated,
+    EventType.clock_resumed: _clocks_resumed,
+    EventType.case_accepted: unchanged,
     EventType.timer_started: _timer_started,
     EventType.timer_fired: _timer_fired,
     EventType.supervision_started: _supervision_started,

@@ -91,6 +91,14 @@ ZH_TERMS = {
     "reduced_liability": "减轻责任",
     "not_applicable": "不予容错",
     "not_accepted": "不予受理",
+    "hearing": "听证",
+    "tendering": "招标",
+    "auction": "拍卖",
+    "inspection": "检验",
+    "testing": "检测",
+    "quarantine": "检疫",
+    "appraisal": "鉴定",
+    "expert_review": "专家评审",
 }
 """Decisions, outcomes, statuses, routing modes and determinations, in the office's words."""
 
@@ -223,6 +231,25 @@ def _clock_started(event: DomainEvent, context: WordingContext, lang: Lang) -> s
     if lang == "zh":
         return f"法定期限开始计算：{days}个工作日" + (f"，至{due}" if due else "")
     return f"statutory period started: {days} working days" + (f", due {due}" if due else "")
+
+
+def _case_accepted(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    accepted = parse_time(event.payload.get("accepted_at"))
+    when = local(accepted) if accepted else "?"
+    if event.payload.get("deemed"):
+        if lang == "zh":
+            return f"受理：期限内未作出受理决定或告知补正，自收到申请材料之日（{when}）起即为受理"
+        return (
+            f"accepted: no decision or 补正 notice in time, so the application counts as accepted from receipt ({when})"
+        )
+    return f"受理：{when}" if lang == "zh" else f"accepted on {when}"
+
+
+def _clock_resumed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    kind = term(event.payload.get("kind"), lang)
+    if lang == "zh":
+        return f"{kind}所需时间届满，法定期限恢复计算"
+    return f"the time for the {kind} is over: the period runs again"
 
 
 def _clock_reminder(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -408,6 +435,8 @@ SYSTEM_WORDING: Mapping[EventType, Wording] = {
     EventType.clock_started: Wording.of(_clock_started),
     EventType.clock_reminder: Wording.of(_clock_reminder),
     EventType.clock_escalated: Wording.of(_clock_escalated),
+    EventType.clock_resumed: Wording.of(_clock_resumed),
+    EventType.case_accepted: Wording.of(_case_accepted),
     EventType.timer_started: Wording.of(_timer_started),
     EventType.timer_fired: Wording("timer fired: {label} is due", "计时到点：{label}"),
     EventType.supervision_started: Wording.of(_supervision_started),

@@ -28,6 +28,7 @@ from approvals.event_folding import (
     decided,
     delegated,
     extended,
+    period_excluded,
     released,
     signer_added,
     supplement_requested,
@@ -53,6 +54,7 @@ from schemas.case import (
     CommentRequest,
     DecideRequest,
     DelegateRequest,
+    ExcludePeriodRequest,
     ExtendRequest,
     RecallRequest,
     RequestSupplementRequest,
@@ -163,6 +165,16 @@ def _extended(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     if lang == "zh":
         return f"{who(event)}延期：法定期限延长{days}个工作日" + (f"，至{until}" if due else "")
     return f"{who(event)} extended the statutory period by {days} working days" + (f" to {until}" if due else "")
+
+
+def _period_excluded(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p, resumes = event.payload, parse_time(event.payload.get("resumes_at"))
+    days, until = p.get("expected_working_days"), local_due(resumes, lang) if resumes else "?"
+    if lang == "zh":
+        return f"{who(event)}决定{term(p.get('kind'), lang)}所需{days}个工作日不计入法定期限，期限暂停至{until}"
+    return (
+        f"{who(event)} left {days} working days of {term(p.get('kind'), lang)} out of the period: paused until {until}"
+    )
 
 
 TASK = (Scope.task,)
@@ -289,6 +301,15 @@ OPERATIONS: tuple[Operation, ...] = (
         agrees=(("reason", "reason"),),
         wording={EventType.case_extended: Wording.of(_extended, comment=True)},
         folds={EventType.case_extended: extended},
+    ),
+    Operation(
+        "exclude-period", ExcludePeriodRequest, CASE, KernelWorkflow.exclude_period, (EventType.clock_paused,),
+        "Art. 45: time for a hearing, inspection, testing, appraisal or expert review is not counted; the "
+        "deadlines stop for the time told to the applicant.",
+        "期限中止：听证、检验、检测、鉴定、专家评审等所需时间不计入法定期限，并告知申请人",
+        agrees=(("kind", "kind"), ("reason", "reason"), ("expected_working_days", "expected_working_days")),
+        wording={EventType.clock_paused: Wording.of(_period_excluded, comment=True)},
+        folds={EventType.clock_paused: period_excluded},
     ),
 )  # fmt: skip
 

@@ -11,7 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_serializer,
 from schemas.calendar import WorkingCalendar
 from schemas.events import GENESIS_HASH, canonical_json
 from schemas.principal import Principal
-from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ProcessDefinition
+from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ExcludedPeriodKind, ProcessDefinition
 from schemas.text import CleanModel
 
 BusinessKey = str
@@ -104,6 +104,13 @@ class CaseState(BaseModel):
     next_review_at: datetime | None = None
     pending_supplement: list[MissingItem] = Field(default_factory=list, description="补正 asked for, not yet supplied.")
     status_before_supplement: CaseStatus = CaseStatus.in_review
+    statutory_periods: bool = Field(
+        False,
+        description="The case follows Art. 32 acceptance and 补正, the Art. 42 extension rule and Art. 45 excluded "
+        "periods (false: a case started before they were enforced, which keeps its behaviour).",
+    )
+    accepted_at: datetime | None = Field(None, description="When the statutory period started (受理).")
+    supplements_requested: int = 0
 
     @field_validator("results", mode="before")
     @classmethod
@@ -269,13 +276,18 @@ class MissingItem(CleanModel):
 
 
 class RequestSupplementRequest(CleanModel):
-    """补正: everything missing, listed at once; the statutory clock stops until the applicant answers."""
+    """补正, before acceptance: everything missing, listed at once (Art. 32); the case waits for the applicant."""
 
     model_config = ConfigDict(frozen=True)
 
     actor: Principal
     items: list[MissingItem] = Field(min_length=1, max_length=100)
     comment: str = Field("", max_length=4000)
+    supplied_material_defective: str = Field(
+        "",
+        max_length=4000,
+        description="For a second request only: why the material supplied is itself defective (补正 is told once).",
+    )
 
 
 class SupplementRequest(CleanModel):
@@ -284,6 +296,17 @@ class SupplementRequest(CleanModel):
     actor: Principal
     documents: list[AttachmentRef] = Field(default_factory=list, max_length=100)
     comment: str = Field("", max_length=4000)
+
+
+class ExcludePeriodRequest(CleanModel):
+    """Art. 45: time for a hearing, an expert review … is not counted in the period; the applicant is told."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Principal
+    kind: ExcludedPeriodKind
+    reason: str = Field(min_length=1, max_length=4000)
+    expected_working_days: int = Field(ge=1, le=365, description="How long it takes, as told to the applicant.")
 
 
 class ExtendRequest(CleanModel):

@@ -162,13 +162,30 @@ class Parallel(CleanModel):
 Step = Annotated[Stage | Parallel, Field(discriminator="kind")]
 
 
+class ExcludedPeriodKind(StrEnum):
+    """What Administrative Licensing Law Art. 45 leaves out of the period: the time it takes is not counted."""
+
+    hearing = "hearing"  # 听证
+    tendering = "tendering"  # 招标
+    auction = "auction"  # 拍卖
+    inspection = "inspection"  # 检验
+    testing = "testing"  # 检测
+    quarantine = "quarantine"  # 检疫
+    appraisal = "appraisal"  # 鉴定
+    expert_review = "expert_review"  # 专家评审
+
+
 class CaseDeadline(CleanModel):
-    """The statutory period of the whole case, e.g. 20 working days from acceptance, extendable by 10."""
+    """The deadline profile of the whole case: the statutory period (e.g. 20 working days from acceptance),
+    its one extension and who grants it, the kinds of time excluded from it, and the acceptance window that
+    precedes it, each with its legal basis. ``licensing_law_period()`` is the Administrative Licensing Law's."""
 
     model_config = ConfigDict(frozen=True)
 
     working_days: int = Field(ge=1, le=365)
-    starts_after_stage: str | None = Field(None, description="None: from the start of the case.")
+    starts_after_stage: str | None = Field(
+        None, description="The acceptance stage (受理): the period starts when it accepts. None: from the start."
+    )
     extension_working_days: int = Field(0, ge=0, le=365)
     extension_role: str | None = Field(None, description="Who may approve the one extension (e.g. the head).")
     legal_basis: str = "Administrative Licensing Law Art. 42"
@@ -176,6 +193,34 @@ class CaseDeadline(CleanModel):
         2, ge=0, le=365, description="0: no reminder. Bounded: the reminder is counted back day by day."
     )
     escalate_to_role: str | None = None
+    extension_legal_basis: str = "Administrative Licensing Law Art. 42"
+    excluded_kinds: tuple[ExcludedPeriodKind, ...] = Field(
+        (), description="Time that is not counted in the period (Art. 45), started by `excluded_period_role`."
+    )
+    excluded_period_role: str | None = Field(None, description="Who may start an excluded period.")
+    excluded_legal_basis: str = "Administrative Licensing Law Art. 45"
+    acceptance_working_days: int = Field(
+        0,
+        ge=0,
+        le=365,
+        description="Art. 32: the acceptance stage accepts, refuses or asks for 补正 within this many working days "
+        "of receipt, or the application counts as accepted from receipt. 0: no such window.",
+    )
+    acceptance_legal_basis: str = "Administrative Licensing Law Art. 32"
+
+
+def licensing_law_period(**fields: Any) -> CaseDeadline:
+    """The Administrative Licensing Law's profile: 20 working days from acceptance (Art. 42), extendable once
+    by 10 with the head's approval, the Art. 45 kinds of time not counted, 5 working days to accept (Art. 32)."""
+    defaults: dict[str, Any] = {
+        "working_days": 20,
+        "extension_working_days": 10,
+        "extension_role": "head",
+        "excluded_kinds": tuple(ExcludedPeriodKind),
+        "excluded_period_role": "head",
+        "acceptance_working_days": 5,
+    }
+    return CaseDeadline(**{**defaults, **fields})
 
 
 class Supervision(CleanModel):

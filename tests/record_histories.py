@@ -136,12 +136,12 @@ async def quorum_vote(env: WorkflowEnvironment, queue: str) -> Handle:
 
 async def supplement_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
     client = env.client
-    from schemas.process import CaseDeadline, Deadline
+    from schemas.process import Deadline, licensing_law_period
 
     alice = person("alice", "reviewer")
-    process = definition(
+    process = definition(  # 补正 comes before acceptance (Art. 32): the review here is the acceptance
         stage("review", assignees=("alice",), may_request_supplement=True, deadline=Deadline(working_days=5)),
-        deadline=CaseDeadline(working_days=20, extension_working_days=10, extension_role="head"),
+        deadline=licensing_law_period(starts_after_stage="review"),
     )
     handle = await start_case(client, queue, process)
     task_id = await first_open(handle)
@@ -151,6 +151,32 @@ async def supplement_then_approve(env: WorkflowEnvironment, queue: str) -> Handl
     )
     await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="attached"))
     await decide(handle, alice, task_id)
+    return handle
+
+
+async def accept_exclude_extend(env: WorkflowEnvironment, queue: str) -> Handle:
+    """Acceptance by the one window (case.accepted, the Art. 42 period starts), an expert review left out of the
+    period (Art. 45, told to the applicant), the head's extension (its reason told), then the decision."""
+    from schemas.case import ExcludePeriodRequest, ExtendRequest
+    from schemas.process import ExcludedPeriodKind, licensing_law_period
+
+    alice, bob, head = person("alice", "reviewer"), person("bob", "reviewer"), person("head-1", "head")
+    process = definition(
+        stage("acceptance", assignees=("alice",), deadline=Deadline(working_days=5)),
+        stage("review", assignees=("bob",), deadline=Deadline(working_days=10)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+    )
+    handle = await start_case(env.client, queue, process)
+    await decide(handle, alice, await first_open(handle, "acceptance"))
+    review = await first_open(handle, "review")
+    await handle.execute_update(
+        ApprovalWorkflow.exclude_period,
+        ExcludePeriodRequest(
+            actor=head, kind=ExcludedPeriodKind.expert_review, reason="环评专家评审", expected_working_days=5
+        ),
+    )
+    await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=head, reason="expert review pending"))
+    await decide(handle, bob, review)
     return handle
 
 
@@ -234,6 +260,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
     "kernel-recall-then-approve": recall_then_approve,
+    "kernel-accept-exclude-extend": accept_exclude_extend,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(

@@ -1,5 +1,5 @@
-"""Working-day deadlines of the kernel: reminders, escalation, the clock stopped during 补正, the statutory
-period and its one extension, holidays (the 2026 Spring Festival), and years the calendar does not know.
+"""Working-day deadlines of the kernel: reminders, escalation, the clock stopped during 补正 (before
+acceptance, tests/test_statutory_periods.py has the rest of Art. 32), the statutory period and its one extension, holidays (the 2026 Spring Festival), and years the calendar does not know.
 
 End to end on the time-skipping test server: ``env.sleep`` moves its clock, weeks pass in seconds. The
 server starts at the real current time, so expectations are computed from each case's own recorded times
@@ -151,21 +151,24 @@ async def test_escalation_at_the_due_time_flags_the_task_and_notifies_the_superv
 # ---------------------------------------------------------------- 补正 stops the clock
 
 
-async def test_the_clock_stops_during_supplement_and_restarts_with_the_working_days_left(
+async def test_supplement_before_acceptance_stops_the_clock_and_the_stage_starts_again_whole(
     time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
 ) -> None:
+    """补正 comes before acceptance (Art. 32): the statutory period has not begun, and the acceptance stage has
+    its whole time again once the material is complete."""
     process = definition(
         stage(
-            "review", assignees=("alice",), may_request_supplement=True,
+            "acceptance", assignees=("alice",), may_request_supplement=True,
             deadline=Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor"),
         ),
-        deadline=CaseDeadline(working_days=20),
+        stage("review", assignees=("bob",)),
+        deadline=CaseDeadline(working_days=20, starts_after_stage="acceptance"),
     )  # fmt: skip
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process)
         [task] = open_tasks(await view_when(handle, open_tasks))
         dues = {clock.key: clock.due_at for clock in (await handle.query(ApprovalWorkflow.view)).clocks}
-        assert set(dues) == {"case", "stage:review:1"}
+        assert set(dues) == {"stage:acceptance:1"}
 
         await time_skipping_env.sleep(timedelta(days=1))
         request = RequestSupplementRequest(
@@ -182,7 +185,7 @@ async def test_the_clock_stops_during_supplement_and_restarts_with_the_working_d
 
         # Ten days pass: the stage's original due time goes by, but a stopped clock neither reminds nor escalates.
         await time_skipping_env.sleep(timedelta(days=10))
-        assert await time_skipping_env.get_current_time() > dues["stage:review:1"]
+        assert await time_skipping_env.get_current_time() > dues["stage:acceptance:1"]
         view = await handle.query(ApprovalWorkflow.view)
         assert view.last_seq == paused.last_seq and not view.tasks[0].overdue
 
@@ -190,12 +193,16 @@ async def test_the_clock_stops_during_supplement_and_restarts_with_the_working_d
             ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="all attached")
         )
         resumed_at = await event_at(db_pool, handle.id, "case.supplemented")
-        expected = {key: add(resumed_at, max(1, days)) for key, days in left.items()}
+        expected = {"stage:acceptance:1": add(resumed_at, 5)}  # whole, not the days that were left
         view = await handle.query(ApprovalWorkflow.view)
         assert {clock.key: clock.due_at for clock in view.clocks} == expected
-        assert view.clock_state == "running" and open_tasks(view)[0].due_at == expected["stage:review:1"]
+        assert view.clock_state == "running" and open_tasks(view)[0].due_at == expected["stage:acceptance:1"]
 
         await decide(handle, ALICE, task)
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "review")))
+        accepted_at = await event_at(db_pool, handle.id, "case.accepted")
+        assert {c.key: c.due_at for c in view.clocks}["case"] == add(accepted_at, 20)  # the period starts now
+        await decide(handle, BOB, open_tasks(view, "review")[0])
         await finished(time_skipping_env, handle)
 
     [requested] = await events(db_pool, handle.id, "case.supplement_requested")
@@ -267,31 +274,6 @@ async def test_the_head_extends_the_period_once_from_its_previous_end(
     assert extended["actor_id"] == HEAD.id and extended["payload"]["working_days"] == 10
     assert extended["payload"]["previous_due_at"] == due.isoformat()
     assert extended["payload"]["due_at"] == add(due, 10).isoformat()
-
-
-async def test_an_extension_granted_during_supplement_survives_the_restart(
-    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
-) -> None:
-    process = definition(
-        stage("review", assignees=("alice",), may_request_supplement=True),
-        deadline=CaseDeadline(working_days=20, extension_working_days=10, extension_role="head"),
-    )
-    async with engine_worker(time_skipping_env) as queue:
-        handle = await start_case(time_skipping_env.client, queue, process)
-        view = await view_when(handle, open_tasks)
-        due = view.clocks[0].due_at
-        await handle.execute_update(
-            ApprovalWorkflow.request_supplement, RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="seal")])
-        )
-        paused_at = await event_at(db_pool, handle.id, "case.supplement_requested")
-        left = working_days_between(CALENDAR, paused_at, due, beyond_known_years=POLICY).days
-        await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="expert hearing"))
-        await time_skipping_env.sleep(timedelta(days=3))
-        await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
-        resumed_at = await event_at(db_pool, handle.id, "case.supplemented")
-        view = await handle.query(ApprovalWorkflow.view)
-        await wind_up(time_skipping_env, handle)
-    assert view.clocks[0].due_at == add(resumed_at, left + 10)
 
 
 # ---------------------------------------------------------------- holidays: the 2026 Spring Festival

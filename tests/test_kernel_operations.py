@@ -83,7 +83,14 @@ POOL = definition(stage("acceptance", candidate_roles=("one_window",)))
 ASSIGNED = definition(stage("review", assignees=("alice",)))
 TWO_STAGES = definition(stage("acceptance", assignees=("alice",)), stage("review", assignees=("bob",)))
 SUPPLEMENTABLE = definition(
-    stage("review", assignees=("alice",), may_request_supplement=True),
+    stage("review", assignees=("alice",), may_request_supplement=True, deadline=Deadline(working_days=5)),
+    deadline=CaseDeadline(
+        working_days=20, starts_after_stage="review", extension_working_days=10, extension_role="head"
+    ),
+)
+"""补正 comes before acceptance (Art. 32): here the review is the acceptance, the period starts after it."""
+EXTENDABLE = definition(
+    stage("review", assignees=("alice",)),
     deadline=CaseDeadline(working_days=20, extension_working_days=10, extension_role="head"),
 )
 
@@ -623,7 +630,7 @@ async def test_extend_lengthens_the_statutory_period_once(
     time_skipping_env: WorkflowEnvironment, engine_worker
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
-        handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
+        handle = await start_case(time_skipping_env.client, queue, EXTENDABLE)
         view = await view_when(handle, open_tasks)
         [clock] = view.clocks
         await update(handle, ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="site inspection needed"))
@@ -1063,7 +1070,8 @@ async def test_refused_case_paused_while_waiting_for_supplementary_material(
             RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="one more thing")]), "SUPPLEMENT_ALREADY_PENDING",
         )  # fmt: skip
         await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=ALICE), "NOT_APPLICANT")
-        await update(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
+        await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT), "NOTHING_SUPPLIED")
+        await update(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="sealed"))
         await denied(handle, ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT), "NO_SUPPLEMENT_PENDING")
         await decide(handle, ALICE, task, Decision.approve)
         assert (await finished(time_skipping_env, handle)).status is CaseStatus.approved
@@ -1100,7 +1108,7 @@ async def test_refused_not_applicant_when_a_reviewer_withdraws(
 
 async def test_refused_extension_used_and_not_allowed(time_skipping_env: WorkflowEnvironment, engine_worker) -> None:
     async with engine_worker(time_skipping_env) as queue:
-        handle = await start_case(time_skipping_env.client, queue, SUPPLEMENTABLE)
+        handle = await start_case(time_skipping_env.client, queue, EXTENDABLE)
         await first_open(handle)
         cause = await denied(handle, ApprovalWorkflow.extend, ExtendRequest(actor=ALICE, reason="busy"), "NOT_ALLOWED")
         assert "head" in cause.message

@@ -5,7 +5,9 @@ or asks for everything missing at once (补正). Five departments then review th
 the five dimensions of Art. 10; a land-use change review joins when the planned use differs from the
 zoned use (Art. 8) and a safety-risk assessment when a major hazard source is involved (Art. 9). The city
 government's approving official decides within 20 working days of acceptance (extendable once by 10 with
-the head's approval), and the decision is published (Art. 18).
+the head's approval; a hearing or expert review is not counted, Art. 45), and the decision is published
+(Art. 18). The one window has 5 working days to accept, refuse or ask for 补正, or the application counts as
+accepted from receipt (Administrative Licensing Law Art. 32).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
     from schemas.process import (
-        CaseDeadline,
         Condition,
         Deadline,
         Decision,
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Parallel,
         ProcessDefinition,
         Stage,
+        licensing_law_period,
     )
     from schemas.project import ProjectApplication
     from workflows.kernel import KernelWorkflow, parse_application
@@ -49,16 +51,19 @@ def major_hazard_source(data: Mapping[str, Any]) -> bool:
 
 REVIEW_DECISIONS = (Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_)
 REVIEW_DEADLINE = Deadline(working_days=10, remind_before_working_days=2, escalate_to_role="supervisor")
+FOLLOW_ON_REVIEW_DEADLINE = Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor")
+"""The Art. 8 and Art. 9 reviews share their branch with a dimension: 10 + 5 days of review and 5 for the decision
+fill the 20-working-day period exactly (stage deadlines may not exceed it)."""
 
 
 def _review(stage_id: str, title: str, role: str, legal_basis: str = "Art. 10", **extra: Any) -> Stage:
+    extra.setdefault("deadline", REVIEW_DEADLINE)
     return Stage(
         id=stage_id,
         title=title,
         legal_basis=legal_basis,
         candidate_roles=(role,),
         allowed_decisions=REVIEW_DECISIONS,
-        deadline=REVIEW_DEADLINE,
         on_reject=OnReject.continue_,
         **extra,
     )
@@ -77,6 +82,7 @@ LAND_USE_CHANGE = _review(
     "land_use_change_reviewer",
     legal_basis="Art. 8",
     when=Condition(rule="land_use_change_needed"),
+    deadline=FOLLOW_ON_REVIEW_DEADLINE,
 )
 SAFETY_RISK_ASSESSMENT = _review(
     "safety_risk_assessment",
@@ -84,6 +90,7 @@ SAFETY_RISK_ASSESSMENT = _review(
     "safety_risk_assessor",
     legal_basis="Art. 9",
     when=Condition(rule="major_hazard_source"),
+    deadline=FOLLOW_ON_REVIEW_DEADLINE,
 )
 industrial_policy, planning_site, environment, safety, land_use_standards = DIMENSIONS
 
@@ -92,14 +99,8 @@ DEFINITION = ProcessDefinition(
     title="建设项目审查 Construction project approval",
     legal_basis="Art. 10",
     supplement_role="one_window",
-    deadline=CaseDeadline(
-        working_days=20,
-        starts_after_stage="acceptance",
-        extension_working_days=10,
-        extension_role="head",
-        legal_basis="Administrative Licensing Law Art. 42",
-        remind_before_working_days=3,
-        escalate_to_role="supervisor",
+    deadline=licensing_law_period(
+        starts_after_stage="acceptance", remind_before_working_days=3, escalate_to_role="supervisor"
     ),
     steps=(
         Stage(

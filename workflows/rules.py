@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.process import Condition, Decision, Parallel, ProcessDefinition, QuorumRule, RoutingMode
+from schemas.process import Condition, Decision, Parallel, ProcessDefinition, QuorumRule, RoutingMode, Stage
 
 
 class StageOutcome:
@@ -177,13 +177,14 @@ def condition_holds(condition: Condition | None, data: Mapping[str, Any]) -> boo
     return read_path(data, condition.path) == condition.equals
 
 
-def definition_problems(definition: ProcessDefinition) -> list[str]:
+def definition_problems(definition: ProcessDefinition, *, check_periods: bool = True) -> list[str]:
     """What would leave a case of this definition stuck or meaningless, for refusal before it starts.
 
     Kept out of the model validators on purpose: definitions of running cases are decoded again on every
-    replay, and a stricter model would fail them.
+    replay, and a stricter model would fail them. ``check_periods`` is false only for cases started before
+    stage deadlines had to fit the statutory period (their histories replay as recorded).
     """
-    problems: list[str] = []
+    problems: list[str] = period_problems(definition) if check_periods else []
     stages = definition.stages()
     if definition.supervision and definition.supervision.adjustment:
         stages = stages + definition.supervision.adjustment.stages()
@@ -207,3 +208,40 @@ def definition_problems(definition: ProcessDefinition) -> list[str]:
         if isinstance(step, Parallel) and any(not branch for branch in step.branches):
             problems.append(f"parallel step {step.id}: a branch has no stage")
     return problems
+
+
+def period_problems(definition: ProcessDefinition) -> list[str]:
+    """The stage deadlines inside the statutory period may not add up to more than the period: along the
+    steps after the acceptance stage, each parallel step counting its longest branch, conditional stages
+    included (a case may need them)."""
+    profile = definition.deadline
+    if profile is None:
+        return []
+    steps = list(definition.steps)
+    if profile.starts_after_stage:
+        accepting = next(i for i, step in enumerate(steps) if profile.starts_after_stage in _stage_ids(step))
+        steps = steps[accepting + 1 :]
+    path: list[Stage] = []
+    for step in steps:
+        branches = step.branches if isinstance(step, Parallel) else ((step,),)
+        path.extend(max((_timed(branch) for branch in branches), key=_working_days))
+    total = _working_days(path)
+    if total <= profile.working_days:
+        return []
+    stages = " + ".join(f"{stage.id} {stage.deadline.working_days}" for stage in path if stage.deadline)
+    return [
+        f"the stage deadlines inside the {profile.working_days}-working-day period add up to {total} ({stages}), "
+        f"more than the period ({profile.legal_basis}): shorten them"
+    ]
+
+
+def _stage_ids(step: Stage | Parallel) -> set[str]:
+    return {step.id} if isinstance(step, Stage) else {stage.id for branch in step.branches for stage in branch}
+
+
+def _timed(stages: Sequence[Stage]) -> list[Stage]:
+    return [stage for stage in stages if stage.deadline]
+
+
+def _working_days(stages: Sequence[Stage]) -> int:
+    return sum(stage.deadline.working_days for stage in stages if stage.deadline)

@@ -46,6 +46,15 @@ class Clock:
     escalated: bool = False
     running: bool = True
     working_days_left: int = 0
+    working_days: int = 0
+    """Its whole length, for a period that starts again whole when 补正 material arrives."""
+    on_due: Callable[[], None] | None = None
+    """What the law makes happen at the due time instead of an escalation (the application counts as accepted,
+    an excluded period ends): such a clock is a timer of the law, never paused by 补正 or excluded time."""
+
+    @property
+    def pausable(self) -> bool:
+        return self.on_due is None
 
 
 class Alarm(StrEnum):
@@ -113,10 +122,11 @@ class Clocks:
 
     @property
     def state(self) -> str:
-        """``none``, ``running``, or ``stopped`` when any clock is stopped (补正)."""
-        if not self._clocks:
+        """``none``, ``running``, or ``stopped`` when any deadline is stopped (补正, excluded time)."""
+        deadlines = [clock for clock in self._clocks.values() if clock.pausable]
+        if not deadlines:
             return "none"
-        return "running" if all(clock.running for clock in self._clocks.values()) else "stopped"
+        return "running" if all(clock.running for clock in deadlines) else "stopped"
 
     def wake(self) -> None:
         """Whoever waits on ``epoch`` looks again (e.g. the case ended)."""
@@ -124,7 +134,8 @@ class Clocks:
 
     def start(self, clock: Clock, *, working_days: int, stopped: bool) -> None:
         """Adds a clock; one that begins while 补正 stops the clocks (``stopped``) begins stopped, whole."""
-        if stopped:
+        clock.working_days = working_days
+        if stopped and clock.pausable:
             clock.running = False
             clock.working_days_left = working_days
         clock.remind_at = self._reminder_time(clock)
@@ -139,22 +150,28 @@ class Clocks:
         self._clocks.clear()
         self.wake()
 
+    def _deadlines(self) -> list[Clock]:
+        return [clock for clock in self._clocks.values() if clock.pausable]
+
     def pause(self, now: datetime) -> None:
-        """补正: every clock stops, keeping the working days it had left."""
-        for clock in self._clocks.values():
+        """补正 or excluded time (Art. 45): every deadline stops, keeping the working days it had left."""
+        for clock in self._deadlines():
             clock.running = False
             clock.working_days_left = self._working_days_left(now, clock.due_at)
         self.wake()
 
-    def resume(self, now: datetime) -> None:
-        """The period goes on from where it stopped: the working days left when 补正 was requested remain.
+    def resume(self, now: datetime, *, whole: bool = False) -> None:
+        """The deadlines run again. After excluded time (and 补正 in cases started before 补正 came strictly
+        before acceptance) each goes on with the working days it had left; ``whole``: each starts again with its
+        whole length, as the stages before acceptance do when the 补正 material arrives (Art. 32).
 
         A clock already overdue stays overdue; one stopped on its last day gets that day back.
         """
-        for clock in self._clocks.values():
+        for clock in self._deadlines():
             clock.running = True
             if not clock.escalated:
-                clock.due_at = self.add_working_days(now, max(1, clock.working_days_left))
+                days = clock.working_days if whole else max(1, clock.working_days_left)
+                clock.due_at = self.add_working_days(now, days)
                 clock.remind_at = self._reminder_time(clock)
                 clock.reminded = False
         self.wake()

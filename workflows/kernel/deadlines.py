@@ -44,6 +44,8 @@ class Deadlines:
             rang = True
             if alarm is Alarm.reminder:
                 self._remind(clock)
+            elif clock.on_due is not None:
+                clock.on_due()
             else:
                 self._escalate(clock)
         return rang

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         CommentRequest,
         DecideRequest,
         DelegateRequest,
+        ExcludePeriodRequest,
         ExtendRequest,
         RecallRequest,
         RequestSupplementRequest,
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.refusal import deny
     from workflows.kernel.routing import RoutingPolicy
-    from workflows.kernel.stages import Stages
+    from workflows.kernel.stages import EXCLUDED_PERIOD, Stages
     from workflows.kernel.state import Task
 
 OPTIONAL_UPDATE_BUDGET = 1500
@@ -371,12 +372,34 @@ class Guards:
                 f"{request.actor.id} may not request supplementary material: it needs an open task at a stage "
                 f"that allows it{f' or the role {role}' if role else ''}",
             )
+        self._before_acceptance(request)
+
+    def _before_acceptance(self, request: RequestSupplementRequest) -> None:
+        """Art. 32: 补正 is told before acceptance, once and all at once."""
+        state = self._state
+        if not state.statutory_periods:
+            return
+        if state.accepted_at is not None:
+            raise deny(
+                "SUPPLEMENT_AFTER_ACCEPTANCE",
+                f"case {self._case_id} was accepted at {state.accepted_at.isoformat()}: 补正 comes before acceptance "
+                "(Administrative Licensing Law Art. 32); time for a hearing or expert review is an excluded period "
+                "(exclude-period, Art. 45)",
+            )
+        if state.supplements_requested and not request.supplied_material_defective.strip():
+            raise deny(
+                "SUPPLEMENT_ALREADY_USED",
+                "补正 is told once and all at once (Art. 32); ask again only when the material supplied is itself "
+                "defective, saying why in supplied_material_defective",
+            )
 
     def supplement(self, request: SupplementRequest) -> None:
         self._open_case()
         self._applicant(request.actor, "supplies material for")
         if self._state.status is not CaseStatus.awaiting_supplement:
             raise deny("NO_SUPPLEMENT_PENDING", f"case {self._case_id} is not waiting for supplementary material")
+        if not request.documents and not request.comment.strip():
+            raise deny("NOTHING_SUPPLIED", "supply the material asked for: documents, or a comment, or both")
 
     def extend(self, request: ExtendRequest) -> None:
         self._open_case()
@@ -387,5 +410,34 @@ class Guards:
             raise deny("NOT_ALLOWED", f"extending the period needs the role {deadline.extension_role}")
         if self._state.extended:
             raise deny("EXTENSION_USED", "the period has already been extended once")
-        if "case" not in self._clocks:
+        self._period_running()
+
+    def _period_running(self) -> None:
+        """The statutory period has started and, in a case under the statutory rules, has not expired: an
+        extension or an excluded period comes before the period ends."""
+        period = self._clocks.get("case")
+        if period is None:
             raise deny("CLOCK_NOT_STARTED", "the statutory period has not started yet")
+        if self._state.statutory_periods and period.running and workflow.now() >= period.due_at:
+            raise deny(
+                "PERIOD_EXPIRED",
+                f"the statutory period ended at {period.due_at.isoformat()}: it can no longer be extended or "
+                "interrupted (Administrative Licensing Law Art. 42)",
+            )
+
+    def exclude_period(self, request: ExcludePeriodRequest) -> None:
+        self._open_case()
+        self._not_applicant(request.actor)
+        profile = self._definition.deadline
+        if profile is None or request.kind not in profile.excluded_kinds:
+            declared = [kind.value for kind in profile.excluded_kinds] if profile else []
+            raise deny(
+                "NOT_EXCLUDABLE",
+                f"process {self._definition.process} does not leave {request.kind.value} out of its period "
+                f"(declared: {declared})",
+            )
+        if profile.excluded_period_role not in request.actor.roles:
+            raise deny("NOT_ALLOWED", f"excluding time from the period needs the role {profile.excluded_period_role}")
+        if EXCLUDED_PERIOD in self._clocks:
+            raise deny("PERIOD_ALREADY_EXCLUDED", "an excluded period is running; the deadlines already stand still")
+        self._period_running()

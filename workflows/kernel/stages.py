@@ -22,6 +22,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.status import Status
 
 
+ACCEPTANCE_WINDOW = "acceptance"
+"""The clock of the Art. 32 window: accept, refuse or ask for 补正 in time, or the application counts as accepted."""
+EXCLUDED_PERIOD = "excluded"
+"""The clock of an Art. 45 excluded period: the deadlines run again at its end."""
+
+
 def stage_clock_key(run: StageRun) -> str:
     return f"stage:{run.stage.id}:{run.round}"
 
@@ -264,11 +270,23 @@ class Stages:
         if outcome is None:
             return
         run.tally = policy.tally(facts, run.stage.quorum)
+        self._complete(run, outcome, actor=actor, legal_basis=run.stage.legal_basis)
+
+    def complete_by_law(self, run: StageRun, *, legal_basis: str, reason: str) -> None:
+        """The law decides the stage (an application counts as accepted): its open tasks are cancelled."""
+        self._complete(run, rules.StageOutcome.approved, actor=SYSTEM, legal_basis=legal_basis, reason=reason)
+
+    def _complete(
+        self, run: StageRun, outcome: str, *, actor: Principal, legal_basis: str, reason: str | None = None
+    ) -> None:
+        tasks = [self.tasks[task_id] for task_id in run.task_ids]
         for task in tasks:
             if task.status in OPEN_STATUSES:
-                self._cancel_task(task, reason=f"stage {run.stage.id} decided: {outcome}")
+                self._cancel_task(task, reason=reason or f"stage {run.stage.id} decided: {outcome}")
         conditions = rules.merge_conditions([t.conditions for t in tasks if t.status is TaskStatus.completed])
         self._clocks.stop(stage_clock_key(run))
+        if self._is_acceptance(run.stage):
+            self._clocks.stop(ACCEPTANCE_WINDOW)  # decided in time: the window has done its work
         run.outcome = outcome
         self._state.results[run.stage.id] = StageResult(
             stage_id=run.stage.id,
@@ -281,7 +299,7 @@ class Stages:
         self._recorder.emit(
             EventType.stage_completed,
             actor=actor,
-            legal_basis=run.stage.legal_basis,
+            legal_basis=legal_basis,
             stage_id=run.stage.id,
             payload={
                 "outcome": outcome,
@@ -343,17 +361,40 @@ class Stages:
     # ------------------------------------------------------------------ clocks of the case and of stages
 
     def _start_clock(self, clock: Clock, *, working_days: int) -> None:
-        stopped = self._status.current is CaseStatus.awaiting_supplement
+        stopped = self._status.current is CaseStatus.awaiting_supplement or EXCLUDED_PERIOD in self._clocks
         self._clocks.start(clock, working_days=working_days, stopped=stopped)
 
-    def start_case_clock(self) -> None:
+    def due_times_changed(self) -> None:
+        """The deadlines moved (补正, excluded time): the open tasks are written again with their due times."""
+        for task in self.tasks.values():
+            if task.status.is_actionable:
+                self._recorder.task_changed(task.id)
+
+    def start_case_clock(self, *, deemed: bool = False) -> None:
+        """The statutory period starts: at acceptance, or from receipt when the application counts as accepted
+        (``deemed``, Art. 32). In a case under the statutory rules the acceptance is recorded first."""
         deadline = self._definition.deadline
         assert deadline is not None
+        state = self._state
+        start = state.started_at if deemed else workflow.now()
+        if state.statutory_periods:
+            state.accepted_at = start
+            self._recorder.emit(
+                EventType.case_accepted,
+                actor=SYSTEM,
+                legal_basis=deadline.acceptance_legal_basis,
+                payload={
+                    "received_at": state.started_at.isoformat(),
+                    "accepted_at": start.isoformat(),
+                    "deemed": deemed,
+                    "acceptance_stage": deadline.starts_after_stage,
+                },
+            )
         clock = Clock(
             key="case",
             label="statutory period",
             legal_basis=deadline.legal_basis,
-            due_at=self._clocks.add_working_days(workflow.now(), deadline.working_days),
+            due_at=self._clocks.add_working_days(start, deadline.working_days),
             remind_before=deadline.remind_before_working_days,
             escalate_to_role=deadline.escalate_to_role,
         )
@@ -366,8 +407,11 @@ class Stages:
         )
 
     def _starts_case_clock(self, stage: Stage) -> bool:
+        return self._is_acceptance(stage) and "case" not in self._clocks
+
+    def _is_acceptance(self, stage: Stage) -> bool:
         deadline = self._definition.deadline
-        return bool(deadline and deadline.starts_after_stage == stage.id and "case" not in self._clocks)
+        return bool(deadline and deadline.starts_after_stage == stage.id)
 
     def clock_tasks(self, clock: Clock) -> list[Task]:
         """The actionable tasks a clock runs for: all of the case's, or those of its stage round."""

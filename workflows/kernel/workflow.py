@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         CommentRequest,
         DecideRequest,
         DelegateRequest,
+        ExcludePeriodRequest,
         ExtendRequest,
         OperationResult,
         RecallRequest,
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.deadlines import Deadlines
     from workflows.kernel.guards import Guards
+    from workflows.kernel.periods import Periods
     from workflows.kernel.recorder import NOTIFY_RETRY, RECORD_RETRY, Recorder
     from workflows.kernel.stages import Stages
     from workflows.kernel.state import StageRun, Task
@@ -61,7 +63,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import BUSINESS_KEY, CASE_STATUS, CASE_TYPE
 
 SUPPLEMENT_LEGAL_BASIS = "Administrative Licensing Law Art. 32"
-"""补正: everything missing is to be listed at once; the period restarts when the material arrives."""
+"""补正 comes before acceptance: everything missing is listed at once, and the stages' deadlines start again,
+whole, when the material arrives (the statutory period has not begun). Cases started before this rule
+(``CaseState.statutory_periods`` false) continue with the working days that were left."""
+
+STATUTORY_PERIODS_PATCH = "statutory-acceptance-and-periods"
+"""Cases started since: Art. 32 acceptance and 补正, the Art. 42 extension rule, Art. 45 excluded periods and
+stage deadlines that fit the period."""
 
 
 class KernelWorkflow:
@@ -81,6 +89,7 @@ class KernelWorkflow:
         self._stages = Stages(case, case_id, state, self._recorder, self._clocks, self._status)
         self._guards = Guards(case, case_id, state, self._stages, self._clocks)
         self._deadlines = Deadlines(self._clocks, self._stages, self._recorder)
+        self._periods = Periods(case, state, self._recorder, self._clocks, self._stages)
         self._supervisor = Supervisor(
             case,
             case_id,
@@ -98,8 +107,10 @@ class KernelWorkflow:
     async def run_case(self) -> CaseView:
         """Runs the definition's steps to a final status, then any supervision; returns the final view."""
         case, definition = self._case, self.definition
+        if case.carried is None:
+            self._state.statutory_periods = workflow.patched(STATUTORY_PERIODS_PATCH)
         if case.carried is None and workflow.patched("refuse-unrunnable-definitions"):
-            problems = rules.definition_problems(definition)
+            problems = rules.definition_problems(definition, check_periods=self._state.statutory_periods)
             if problems:
                 raise ApplicationError(
                     "the process definition cannot run: " + "; ".join(problems),
@@ -179,6 +190,7 @@ class KernelWorkflow:
         )
         if definition.deadline and definition.deadline.starts_after_stage is None:
             self._stages.start_case_clock()
+        self._periods.open_acceptance_window()
 
     def _projections(self, task_ids: set[str]) -> tuple[CaseProjection, list[TaskProjection]]:
         tasks = self._stages.tasks
@@ -547,15 +559,20 @@ class KernelWorkflow:
         state.pending_supplement = list(request.items)
         self._clocks.pause(workflow.now())
         items = [item.model_dump() for item in request.items]
+        payload: dict[str, Any] = {
+            "items": items,
+            "comment": request.comment,
+            "working_days_left": {clock.key: clock.working_days_left for clock in self._clocks if clock.pausable},
+        }
+        if state.statutory_periods:
+            state.supplements_requested += 1
+            self._periods.close_acceptance_window()
+            payload["supplied_material_defective"] = request.supplied_material_defective
         event = self.emit(
             EventType.case_supplement_requested,
             actor=request.actor,
             legal_basis=SUPPLEMENT_LEGAL_BASIS,
-            payload={
-                "items": items,
-                "comment": request.comment,
-                "working_days_left": {clock.key: clock.working_days_left for clock in self._clocks},
-            },
+            payload=payload,
         )
         state.status_before_supplement = state.status
         self._status.set(CaseStatus.awaiting_supplement)
@@ -571,7 +588,7 @@ class KernelWorkflow:
     async def supplement(self, request: SupplementRequest) -> OperationResult:
         state = self._state
         requested, state.pending_supplement = state.pending_supplement, []
-        self._clocks.resume(workflow.now())
+        self._clocks.resume(workflow.now(), whole=state.statutory_periods)
         self.emit(
             EventType.case_supplemented,
             actor=request.actor,
@@ -583,9 +600,7 @@ class KernelWorkflow:
                 "due_at": {clock.key: clock.due_at.isoformat() for clock in self._clocks},
             },
         )
-        for task in self._stages.tasks.values():
-            if task.status.is_actionable:
-                self._recorder.task_changed(task.id)
+        self._stages.due_times_changed()
         self._status.set(state.status_before_supplement)
         return await self._accepted()
 
@@ -600,10 +615,10 @@ class KernelWorkflow:
         previous = self._clocks.extend("case", deadline.extension_working_days)
         self._state.extended = True
         due_at = self._clocks.due_iso("case")
-        self.emit(
+        event = self.emit(
             EventType.case_extended,
             actor=request.actor,
-            legal_basis=deadline.legal_basis,
+            legal_basis=deadline.extension_legal_basis if self._state.statutory_periods else deadline.legal_basis,
             payload={
                 "reason": request.reason,
                 "working_days": deadline.extension_working_days,
@@ -611,11 +626,23 @@ class KernelWorkflow:
                 "due_at": due_at,
             },
         )
+        if self._state.statutory_periods:  # Art. 42: the applicant is told the reason
+            data = {"reason": request.reason, "working_days": deadline.extension_working_days, "due_at": due_at}
+            self.notify(event, self._case.applicant.id, "case.extended", f"延期: {self._case.title}", data)
         return await self._accepted()
 
     @extend.validator
     def validate_extend(self, request: ExtendRequest) -> None:
         self._guards.extend(request)
+
+    @workflow.update
+    async def exclude_period(self, request: ExcludePeriodRequest) -> OperationResult:
+        self._periods.exclude(request)
+        return await self._accepted()
+
+    @exclude_period.validator
+    def validate_exclude_period(self, request: ExcludePeriodRequest) -> None:
+        self._guards.exclude_period(request)
 
     # ------------------------------------------------------------------ sent by the engine
 
