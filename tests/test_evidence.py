@@ -4,13 +4,16 @@ chain and recomputes the manifest (which passed before signatures) is caught; ch
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.testing import WorkflowEnvironment
@@ -19,10 +22,22 @@ from approvals.audit.bundle import BundleReport, verify_bundle
 from approvals.audit.checkpoint import Leaf, key_id, proof_problems, sign
 from approvals.audit.findings import FindingKind, Severity
 from approvals.audit.live import export_case, fetch_case
+from approvals.migrate import migrate
+from approvals.settings import load_settings
 from approvals.storage import checkpoints
 from schemas.events import DomainEvent, compute_hash, event_content
+from tests.fixtures.postgres import CreateDatabase
 from tests.fixtures.temporal import EngineWorker
-from tests.test_audit import ENGINE_KEY, TRUSTED, _cli, key_files, notary, run_two_stage_case
+from tests.test_audit import (
+    ENGINE_KEY,
+    TRUSTED,
+    _cli,
+    key_files,
+    live_settings,  # noqa: F401 - a fixture the CLI test uses
+    notary,
+    run_two_stage_case,
+)
+from worker import build_worker
 
 RECORD_ACTIVITY_SCHEDULED = "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
 FORGED = {"candidate_roles": ["anyone"]}
@@ -187,32 +202,78 @@ async def test_checkpoints_are_append_only(db_pool: asyncpg.Pool, finished_case:
                 await connection.execute(statement)
 
 
-async def test_a_rewritten_chain_is_not_resealed(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str
-) -> None:
-    """Someone with table rights rewrites seq 5 and re-hashes the rest: the sealer keeps the old leaf, so the
-    rewritten chain never gets a checkpoint, and no exported bundle can prove it."""
-    sealer = notary(db_pool)
-    _, events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
-    await sealer.seal()
-    async with db_pool.acquire() as connection:
-        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
-        try:
-            prev = events[3].hash
-            for event in events[4:]:
-                content = {**event_content(event), "prev_hash": prev}
-                if event.seq == 5:
-                    content["payload"] = {**content["payload"], "comment": "不符合条件"}
-                prev = compute_hash(content)
-                await connection.execute(
-                    "UPDATE audit_events SET payload = $3::text::jsonb, prev_hash = $4, hash = $5 "
-                    "WHERE case_id = $1 AND seq = $2",
-                    finished_case, event.seq, json.dumps(content["payload"], ensure_ascii=False),
-                    content["prev_hash"], prev,
-                )  # fmt: skip
-        finally:
-            await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+async def test_a_rewritten_chain_is_not_resealed(create_database: CreateDatabase) -> None:
+    """Someone with table rights rewrites a sealed case's rows: the sealer keeps the case's old leaf and says
+    why, so the rewritten chain never gets a checkpoint and no exported bundle can prove it. (A database of its
+    own: the sealer reads only case id, seq and hash, and the shared one must not keep a diverged case.)"""
+    url = await create_database()
+    await migrate(url)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
 
-    rewritten = Leaf(finished_case, 12, prev)
-    assert await sealer.proof(rewritten) is None
-    assert await sealer.proof(Leaf(finished_case, 12, events[-1].hash)) is not None  # what was sealed stays
+        async def record(case_id: str, seq: int, hash_: str) -> None:
+            await pool.execute(
+                "INSERT INTO audit_events (case_id, seq, type, actor_id, at, legal_basis, prev_hash, hash) "
+                "VALUES ($1, $2, 'case.commented', 'officer-1', now(), 'Art. 4', '', $3)",
+                case_id, seq, hash_,
+            )  # fmt: skip
+
+        for seq in (1, 2, 3):
+            await record("generic:a", seq, f"{seq:064x}")
+        sealer = notary(pool)
+        first = await sealer.seal()
+        assert first is not None and first.checkpoint.seq == 1 and sealer.diverged == {}
+
+        async with pool.acquire() as connection:
+            await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+            await connection.execute("UPDATE audit_events SET hash = repeat('e', 64) WHERE case_id = 'generic:a'")
+            await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+        await record("generic:a", 4, "f" * 64)
+        assert await sealer.seal() is None  # the only change is the rewrite: nothing sealed
+        assert "sealed at seq 3 with hash" in sealer.diverged["generic:a"]
+        assert f"the log now holds {'e' * 64} there and ends at seq 4" in sealer.diverged["generic:a"]
+
+        await record("generic:b", 1, "b" * 64)
+        second = await sealer.seal()
+        assert second is not None and second.checkpoint.prev_hash == first.checkpoint.hash
+        assert await sealer.proof(Leaf("generic:a", 4, "f" * 64)) is None
+        kept = await sealer.proof(Leaf("generic:a", 3, f"{3:064x}"))
+        assert kept is not None and kept.signed.checkpoint.seq == 2  # what was sealed stays sealed
+    finally:
+        await pool.close()
+
+
+async def test_a_worker_with_the_key_seals_a_closed_case_by_itself(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The periodic sealer in the worker process is what seals a case when it closes."""
+    private, _ = key_files(tmp_path)
+    settings = load_settings(
+        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        audit_signing_key_path=private,
+        audit_checkpoint_interval_seconds=1,
+    )
+    async with (
+        httpx.AsyncClient() as http,
+        build_worker(time_skipping_env.client, settings, pool=db_pool, http_client=http),
+    ):
+        case_id = await run_two_stage_case(time_skipping_env, settings.temporal_task_queue)
+        _, events = await fetch_case(time_skipping_env.client, db_pool, case_id)
+        closed = (case_id, events[-1].seq, events[-1].hash)
+        for _ in range(50):
+            async with db_pool.acquire() as connection:
+                if (sealed_in := await checkpoints.covering_checkpoint(connection, closed)) is not None:
+                    break
+            await asyncio.sleep(0.1)
+    assert events[-1].seq == 12  # the case is closed
+    assert sealed_in is not None, "the worker's sealer did not seal the closed case within 5 s"
+
+
+@pytest.mark.usefixtures("live_settings")
+def test_cli_seals_a_checkpoint_on_demand_and_only_when_a_case_changed(finished_case: str) -> None:
+    sealed = _cli("checkpoint", "--json")
+    assert sealed.exit_code == 0, sealed.output
+    checkpoint = json.loads(sealed.output)
+    assert checkpoint["key_id"] == key_id(ENGINE_KEY.public_key()) and checkpoint["tree_size"] >= 1
+    again = _cli("checkpoint")
+    assert again.exit_code == 0 and "no case changed since the last checkpoint" in again.output

@@ -76,10 +76,13 @@ class Notary:
         self.pool = pool
         self.key = key
         self._trees: dict[int, tuple[SignedCheckpoint, SealedLeaves]] = {}
+        self.diverged: dict[str, str] = {}
+        """Case id -> why the last pass of :meth:`seal` kept its old leaf (the log no longer extends it)."""
         self._reading = asyncio.Lock()
 
     async def seal(self) -> SignedCheckpoint | None:
         """Seals every case's latest event in a new checkpoint; None when no case changed since the last one."""
+        self.diverged = {}
         async with self.pool.acquire() as connection, connection.transaction():
             await checkpoints.lock_sealing(connection)
             stored = await checkpoints.latest_checkpoint(connection)
@@ -102,18 +105,11 @@ class Notary:
             )
             await checkpoints.insert_checkpoint(connection, _stored(signed), extending)
         self._trees[signed.checkpoint.seq] = (signed, leaves)
-        log.info(
-            "audit.checkpoint_sealed",
-            seq=signed.checkpoint.seq,
-            cases=signed.checkpoint.tree_size,
-            changed=len(extending),
-            root=signed.checkpoint.root,
-            key_id=signed.signature.key_id,
-        )
         return signed
 
-    @staticmethod
-    async def _extending(connection: asyncpg.Connection, changed: list[Leaf], sealed: dict[str, Leaf]) -> list[Leaf]:
+    async def _extending(
+        self, connection: asyncpg.Connection, changed: list[Leaf], sealed: dict[str, Leaf]
+    ) -> list[Leaf]:
         """The changed cases whose log still holds what was sealed before, unchanged, and goes on from it."""
         before = [sealed[leaf.case_id] for leaf in changed if leaf.case_id in sealed]
         held = await checkpoints.hashes_at(connection, [(leaf.case_id, leaf.last_seq) for leaf in before])
@@ -123,15 +119,10 @@ class Notary:
             if old is None or (leaf.last_seq > old.last_seq and held.get((old.case_id, old.last_seq)) == old.last_hash):
                 extending.append(leaf)
             else:
-                log.error(
-                    "audit.checkpoint_case_diverged",
-                    case_id=leaf.case_id,
-                    sealed_seq=old.last_seq,
-                    sealed_hash=old.last_hash,
-                    log_seq=leaf.last_seq,
-                    log_hash_at_sealed_seq=held.get((old.case_id, old.last_seq)),
-                    message="the audit log no longer holds what an earlier checkpoint sealed; the case keeps its "
-                    "old leaf",
+                self.diverged[leaf.case_id] = (
+                    f"sealed at seq {old.last_seq} with hash {old.last_hash}, but the log now holds "
+                    f"{held.get((old.case_id, old.last_seq)) or 'no row'} there and ends at seq {leaf.last_seq}: "
+                    "rows were rewritten or deleted; the case keeps its old leaf"
                 )
         return extending
 
@@ -170,7 +161,16 @@ class Notary:
         async def run() -> None:
             while not stop.is_set():
                 try:
-                    await self.seal()
+                    if signed := await self.seal():
+                        log.info(
+                            "audit.checkpoint_sealed",
+                            seq=signed.checkpoint.seq,
+                            cases=signed.checkpoint.tree_size,
+                            root=signed.checkpoint.root,
+                            key_id=signed.signature.key_id,
+                        )
+                    for case_id, why in self.diverged.items():
+                        log.error("audit.checkpoint_case_diverged", case_id=case_id, message=why)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                     log.warning("audit.checkpoint_unavailable", error=f"{type(error).__name__}: {error}")
                 with suppress(TimeoutError):

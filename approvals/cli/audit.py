@@ -413,30 +413,35 @@ def _print_report(report: VerifyReport) -> None:
 def checkpoint(as_json: Annotated[bool, typer.Option("--json", help="The checkpoint as JSON.")] = False) -> None:
     """Seal a checkpoint now (admin): a Merkle root over every case's latest audit event, linked to the
     previous checkpoint and signed with AUDIT_SIGNING_KEY_PATH. Workers seal one every
-    AUDIT_CHECKPOINT_INTERVAL_SECONDS; nothing is written when no case changed since the last."""
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS; nothing is written when no case changed since the last. A case whose
+    log no longer holds what was sealed before keeps its old leaf: it is named, and the exit status is 3."""
     from approvals.audit.sealing import checkpoint_summary
 
-    signed = _run(_seal(_signing_key()))
+    signed, diverged = _run(_seal(_signing_key()))
+    for case_id, why in diverged.items():
+        errors.print(f"[red]✘ {case_id}[/red]: {why}", highlight=False)
     if signed is None:
         console.print("no case changed since the last checkpoint: nothing sealed")
-        return
-    summary = checkpoint_summary(signed)
-    if as_json:
-        _print_json(summary)
-        return
-    console.print(
-        f"sealed checkpoint {summary['seq']} over {summary['tree_size']} cases: root {summary['root']}, "
-        f"hash {summary['hash']}, signed by key {summary['key_id']}",
-        highlight=False,
-    )
+    elif as_json:
+        _print_json(checkpoint_summary(signed))
+    else:
+        summary = checkpoint_summary(signed)
+        console.print(
+            f"sealed checkpoint {summary['seq']} over {summary['tree_size']} cases: root {summary['root']}, "
+            f"hash {summary['hash']}, signed by key {summary['key_id']}",
+            highlight=False,
+        )
+    if diverged:
+        raise typer.Exit(AUDIT_FAILED)
 
 
-async def _seal(key: Ed25519PrivateKey) -> Any:
+async def _seal(key: Ed25519PrivateKey) -> tuple[Any, dict[str, str]]:
     from approvals.audit.sealing import Notary
 
     async with _services(temporal=False) as (_, pool):
         assert pool is not None
-        return await Notary(pool, key).seal()
+        notary = Notary(pool, key)
+        return await notary.seal(), notary.diverged
 
 
 # ------------------------------------------------------------------ timeline
