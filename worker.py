@@ -1,5 +1,6 @@
 """Runs the engine's Temporal worker (every workflow and activity, on TEMPORAL_TASK_QUEUE) and, beside it,
-the outbox dispatcher that delivers notifications.
+the outbox dispatcher that delivers notifications and the sealer of audit checkpoints
+(``approvals.audit.sealing``, when AUDIT_SIGNING_KEY_PATH is set).
 
 Thin on purpose: what runs is declared in ``workflows.catalog.WORKFLOWS`` and ``activities.build_activities``;
 this module only wires the clients, the logging interceptor and the shutdown.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
 
 import asyncpg
@@ -19,6 +20,8 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
+from approvals.audit.checkpoint import load_signing_key
+from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
 from workflows.catalog import WORKFLOWS, workflow_runner
@@ -32,20 +35,25 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 class EngineWorker:
-    """The Temporal worker and the outbox dispatcher, run together with ``async with``.
+    """The Temporal worker, the outbox dispatcher and the checkpoint sealer, run together with ``async with``.
 
-    On exit the worker drains first (its last records may queue notifications), then the dispatcher stops;
-    whatever is still queued is delivered by the next worker to start.
+    On exit the worker drains first (its last records may queue notifications), then the dispatcher and the
+    sealer stop; whatever is still queued is delivered, and sealed, by the next worker to start.
     """
 
-    def __init__(self, worker: Worker, dispatcher: OutboxDispatcher) -> None:
+    def __init__(
+        self, worker: Worker, dispatcher: OutboxDispatcher, sealer: AbstractAsyncContextManager[None] | None
+    ) -> None:
         self.worker = worker
         self.dispatcher = dispatcher
+        self.sealer = sealer
         self._running = AsyncExitStack()
 
     async def __aenter__(self) -> EngineWorker:
         async with AsyncExitStack() as starting:
             await starting.enter_async_context(self.dispatcher.running())
+            if self.sealer is not None:
+                await starting.enter_async_context(self.sealer)
             await starting.enter_async_context(self.worker)
             self._running = starting.pop_all()
         return self
@@ -75,7 +83,13 @@ def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> E
         timeout_seconds=settings.webhook_timeout_seconds,
         destinations=settings.webhook_destinations(),
     )
-    return EngineWorker(worker, dispatcher)
+    sealer = None
+    if settings.audit_signing_key_path is not None:
+        notary = Notary(pool, load_signing_key(settings.audit_signing_key_path))
+        sealer = notary.sealing(settings.audit_checkpoint_interval_seconds)
+    else:
+        log.warning("audit.checkpoints_disabled", reason="AUDIT_SIGNING_KEY_PATH is not set")
+    return EngineWorker(worker, dispatcher, sealer)
 
 
 async def run_worker(

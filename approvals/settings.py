@@ -155,6 +155,25 @@ class Settings(BaseSettings):
         "it); starting a case is bounded by MAX_PAYLOAD_BYTES.",
     )
 
+    audit_signing_key_path: Path | None = Field(
+        None,
+        description="PEM Ed25519 private key (PKCS #8) that signs every export's manifest and every checkpoint. "
+        "Needed by `approvals audit export` and `checkpoint`; a worker without it seals no checkpoints. "
+        "`approvals dev` generates `<DATA_DIR>/audit-signing-key.pem` on first start.",
+    )
+    audit_public_key_path: Path | None = Field(
+        None,
+        description="PEM Ed25519 public key that `approvals audit verify` trusts for bundle signatures and "
+        "checkpoints (or `--public-key`); `approvals dev` writes `<DATA_DIR>/audit-signing-key.pub.pem`.",
+    )
+    audit_checkpoint_interval_seconds: float = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="How often each worker seals a checkpoint over every case's latest audit event (nothing is "
+        "written when no case changed).",
+    )
+
     @field_validator("temporal_address")
     @classmethod
     def _host_port(cls, value: str) -> str:

@@ -12,17 +12,21 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from approvals.audit.bundle import bundle_dirname, verify_bundle
 from approvals.audit.chain import verify_chain
+from approvals.audit.checkpoint import key_id, public_key_pem
 from approvals.audit.crosscheck import VerifyReport, cross_check, decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
 from approvals.audit.history import Histories, history_events, history_from_json, recorded_batches, runs_of
 from approvals.audit.live import case_timeline, export_case, fetch_case, verify_case
 from approvals.audit.replay import replay_all, replay_parallel
+from approvals.audit.sealing import Notary
 from approvals.audit.state import state_at
 from approvals.audit.timeline import local, timeline
 from approvals.operations import by_update_name
@@ -43,6 +47,26 @@ from workflows.kernel import ApprovalWorkflow
 
 OFFICER = person("officer-1", "one_window")
 DIRECTOR = person("director-1", "director")
+
+ENGINE_KEY = Ed25519PrivateKey.generate()
+"""The engine's key in every test: exports and checkpoints of the test database are signed with it."""
+TRUSTED = [ENGINE_KEY.public_key()]
+
+
+def key_files(directory: Path) -> tuple[Path, Path]:
+    """ENGINE_KEY as the PEM files the settings name: (private key, public key)."""
+    private, public = directory / "engine-key.pem", directory / "engine-key.pub.pem"
+    private.write_bytes(
+        ENGINE_KEY.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(public_key_pem(ENGINE_KEY.public_key()))
+    return private, public
+
+
+def notary(pool: asyncpg.Pool) -> Notary:
+    return Notary(pool, ENGINE_KEY)
 
 
 async def _approve(handle: WorkflowHandle[ApprovalWorkflow, CaseView], stage_id: str, actor: Principal) -> None:
@@ -268,20 +292,23 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
 async def test_export_writes_a_bundle_that_verifies_offline(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, finished_case: str, tmp_path: Path
 ) -> None:
-    directory = await export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+    directory = await export_case(time_skipping_env.client, notary(db_pool), finished_case, tmp_path)
 
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["case_id"] == finished_case and manifest["audit_events"] == 12
     assert set(manifest["files"]) == {"history.json", "events.json"}
+    assert manifest["checkpoint"]["leaf"] == [finished_case, 12, manifest["last_hash"]]
     history_json = (directory / "history.json").read_text()
     assert json.loads(history_json)["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert WorkflowHistory.from_json(finished_case, history_json).run_id == manifest["run_id"]
-    assert verify_bundle(directory).ok
+    genuine = verify_bundle(directory, TRUSTED)
+    assert genuine.ok and genuine.findings == [], genuine.findings
+    assert genuine.signed_by == key_id(ENGINE_KEY.public_key()) and genuine.sealed_in is not None
 
     events = json.loads((directory / "events.json").read_text())
     events[2]["payload"]["candidate_roles"] = ["anyone"]
     (directory / "events.json").write_text(json.dumps(events))
-    report = verify_bundle(directory)
+    report = verify_bundle(directory, TRUSTED)
     assert {(f.seq, f.kind) for f in report.findings} == {
         (None, FindingKind.bundle_digest), (3, FindingKind.edited), (3, FindingKind.differs_from_history),
     }  # fmt: skip
@@ -449,12 +476,17 @@ def exported(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, fini
     import asyncio
 
     return asyncio.get_event_loop().run_until_complete(
-        export_case(time_skipping_env.client, db_pool, finished_case, tmp_path)
+        export_case(time_skipping_env.client, notary(db_pool), finished_case, tmp_path / "export")
     )
 
 
 @pytest.fixture
-def live_settings(monkeypatch: pytest.MonkeyPatch, time_skipping_env: WorkflowEnvironment, database_url: str) -> None:
+def live_settings(
+    monkeypatch: pytest.MonkeyPatch, time_skipping_env: WorkflowEnvironment, database_url: str, tmp_path: Path
+) -> None:
+    private, public = key_files(tmp_path)
+    monkeypatch.setenv("AUDIT_SIGNING_KEY_PATH", str(private))
+    monkeypatch.setenv("AUDIT_PUBLIC_KEY_PATH", str(public))
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TEMPORAL_ADDRESS", time_skipping_env.client.service_client.config.target_host)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", time_skipping_env.client.namespace)
@@ -466,10 +498,14 @@ def _cli(*args: str) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(app, ["audit", *args], catch_exceptions=False)
 
 
-def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
-    verified = _cli("verify", str(exported))
+def test_cli_on_a_bundle_offline(exported: Path, finished_case: str, tmp_path: Path) -> None:
+    _, public = key_files(tmp_path)
+    verified = _cli("verify", str(exported), "--public-key", str(public))
     assert verified.exit_code == 0, verified.output
     assert "chain intact" in verified.output
+    assert f"signed by key {key_id(ENGINE_KEY.public_key())}" in verified.output
+    unkeyed = _cli("verify", str(exported))
+    assert unkeyed.exit_code == 2 and "--public-key" in unkeyed.output
 
     rows = json.loads(_cli("timeline", str(exported), "--json").output)
     assert [row["seq"] for row in rows] == list(range(1, 13))
@@ -491,7 +527,7 @@ def test_cli_on_a_bundle_offline(exported: Path, finished_case: str) -> None:
     events = json.loads((exported / "events.json").read_text())
     events[6]["actor"]["id"] = "someone-else"
     (exported / "events.json").write_text(json.dumps(events))
-    tampered = _cli("verify", str(exported), "--json")
+    tampered = _cli("verify", str(exported), "--json", "--public-key", str(public))
     assert tampered.exit_code == 3
     assert json.loads(tampered.output)[0]["ok"] is False
     assert {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]} >= {(7, "edited")}
@@ -514,22 +550,23 @@ async def cases_of_one_process(time_skipping_env: WorkflowEnvironment, engine_wo
 @pytest.mark.usefixtures("live_settings")
 def test_cli_exports_a_selection_with_a_progress_bar(cases_of_one_process: list[str], tmp_path: Path) -> None:
     process = cases_of_one_process[0].split(":")[0]
-    exported = _cli("export", "--process", process, "--status", "approved", "--out", str(tmp_path))
+    out = tmp_path / "export"
+    exported = _cli("export", "--process", process, "--status", "approved", "--out", str(out))
 
     assert exported.exit_code == 0, exported.output
     assert "exported 3 case(s)" in exported.output
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(map(bundle_dirname, cases_of_one_process))
-    verified = _cli("verify", str(tmp_path))
-    assert verified.exit_code == 0 and "3 of 3 cases intact" in verified.output
-    assert "3 of 3 replayed cleanly" in _cli("replay", str(tmp_path), "--quiet").output
+    assert sorted(path.name for path in out.iterdir()) == sorted(map(bundle_dirname, cases_of_one_process))
+    verified = _cli("verify", str(out))
+    assert verified.exit_code == 0 and "3 of 3 cases intact" in verified.output, verified.output
+    assert "3 of 3 replayed cleanly" in _cli("replay", str(out), "--quiet").output
 
 
 @pytest.mark.usefixtures("live_settings")
 def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
-    exported = _cli("export", finished_case, "--out", str(tmp_path))
+    exported = _cli("export", finished_case, "--out", str(tmp_path / "export"))
     assert exported.exit_code == 0, exported.output
-    [bundle] = tmp_path.iterdir()
-    assert verify_bundle(bundle).ok
+    [bundle] = (tmp_path / "export").iterdir()
+    assert verify_bundle(bundle, TRUSTED).ok
 
     assert _cli("verify", finished_case).exit_code == 0
     assert _cli("replay", "--case", finished_case).exit_code == 0

@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.audit.bundle import verify_bundle, write_bundle
+from approvals.audit.bundle import verify_bundle
 from approvals.audit.crosscheck import decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches
@@ -28,7 +28,14 @@ from schemas.events import DomainEvent
 from schemas.process import Decision, Parallel
 from tests.cases import ALICE, BOB, decide, definition, finished, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import EngineWorker
-from tests.test_audit import _cli, _errors, assert_state_agrees_with_the_recorded_projections
+from tests.test_audit import (
+    TRUSTED,
+    _cli,
+    _errors,
+    assert_state_agrees_with_the_recorded_projections,
+    key_files,
+    notary,
+)
 from tests.test_kernel_supervision import ADJUSTER, INSPECTOR, OFFICIAL, decide_open, supervised
 from workflows.kernel import ApprovalWorkflow
 
@@ -177,14 +184,16 @@ async def test_a_row_of_the_second_run_tampered_with_is_found_at_its_seq(
 
 
 @pytest.fixture
-def bundle(supervised_case: SupervisedCase, tmp_path: Path) -> Path:
-    return write_bundle(tmp_path, supervised_case.case_id, supervised_case.runs, supervised_case.events)
+async def bundle(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase, tmp_path: Path
+) -> Path:
+    return await export_case(time_skipping_env.client, notary(db_pool), supervised_case.case_id, tmp_path / "export")
 
 
 async def test_export_writes_every_run_and_the_bundle_verifies(
     time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase, tmp_path: Path
 ) -> None:
-    directory = await export_case(time_skipping_env.client, db_pool, supervised_case.case_id, tmp_path)
+    directory = await export_case(time_skipping_env.client, notary(db_pool), supervised_case.case_id, tmp_path)
     manifest = json.loads((directory / "manifest.json").read_text())
     first, second = supervised_case.runs
 
@@ -199,39 +208,40 @@ async def test_export_writes_every_run_and_the_bundle_verifies(
     run2 = json.loads((directory / "history-run-2.json").read_text())["events"][0]
     assert run2["workflowExecutionStartedEventAttributes"]["continuedExecutionRunId"] == first.run_id
 
-    report = verify_bundle(directory)
+    report = verify_bundle(directory, TRUSTED)
     assert report.ok and report.findings == [] and report.run_ids == manifest["run_ids"]
 
 
-def test_cli_verifies_and_replays_every_run_of_a_bundle(bundle: Path) -> None:
-    verified = _cli("verify", str(bundle))
+def test_cli_verifies_and_replays_every_run_of_a_bundle(bundle: Path, tmp_path: Path) -> None:
+    _, public = key_files(tmp_path)
+    verified = _cli("verify", str(bundle), "--public-key", str(public))
     assert verified.exit_code == 0 and "matches the Temporal history of 2 runs" in verified.output, verified.output
     replayed = _cli("replay", str(bundle.parent))
     assert replayed.exit_code == 0 and "2 of 2 replayed cleanly" in replayed.output, replayed.output
 
 
 def test_a_tampered_row_of_the_second_run_in_a_bundle_is_found_at_its_seq(
-    bundle: Path, supervised_case: SupervisedCase
+    bundle: Path, supervised_case: SupervisedCase, tmp_path: Path
 ) -> None:
     events = json.loads((bundle / "events.json").read_text())
     [continued] = [event for event in events if event["type"] == "case.continued"]
     continued["payload"]["supervision_round"] = 7
     (bundle / "events.json").write_text(json.dumps(events))
 
-    report = verify_bundle(bundle)
+    report = verify_bundle(bundle, TRUSTED)
     seq = continued["seq"]
     assert seq == supervised_case.carried_seq + 1
     assert _errors(report) == {
         (None, FindingKind.bundle_digest), (seq, FindingKind.edited), (seq, FindingKind.differs_from_history),
     }  # fmt: skip
-    tampered = _cli("verify", str(bundle), "--json")
+    tampered = _cli("verify", str(bundle), "--json", "--public-key", str(key_files(tmp_path)[1]))
     assert tampered.exit_code == 3
     assert (seq, "edited") in {(f["seq"], f["kind"]) for f in json.loads(tampered.output)[0]["findings"]}
 
 
 def test_a_bundle_missing_its_second_run_does_not_verify(bundle: Path) -> None:
     (bundle / "history-run-2.json").unlink()
-    report = verify_bundle(bundle)
+    report = verify_bundle(bundle, TRUSTED)
     kinds = {kind for _, kind in _errors(report)}
     assert {FindingKind.bundle_digest, FindingKind.run_missing, FindingKind.not_in_history} <= kinds
 

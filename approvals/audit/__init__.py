@@ -17,12 +17,16 @@ workflow code and Temporal's replayer:
   ``record_events`` batches, the domain events they hold.
 - :mod:`~approvals.audit.crosscheck` — ``cross_check``, ``check_decisions``, ``verify``: the log against the
   history, and against the requests (Workflow Updates) the workflow accepted, per the operation registry.
-- :mod:`~approvals.audit.bundle` — export files, manifest (SHA-256 of each file), verifying a bundle.
+- :mod:`~approvals.audit.bundle` — export files, manifest (SHA-256 of each file, the checkpoint proof), its
+  signature, verifying a bundle.
+- :mod:`~approvals.audit.checkpoint` — the Merkle tree, Ed25519 keys and signatures, checkpoints and
+  inclusion proofs (pure).
+- :mod:`~approvals.audit.sealing` — ``Notary``: sealing checkpoints over the live log, proving a case sealed.
 - :mod:`~approvals.audit.replay` — replaying histories through the workflow code, in several processes.
 - :mod:`~approvals.audit.timeline` — ``TimelineRow``, ``timeline``: the events in plain language.
 - :mod:`~approvals.audit.state` — ``state_at``: the case as it stood after an event or at a moment.
 - :mod:`~approvals.audit.live` — fetch, export and verify a live case (a Temporal client, an asyncpg pool).
 
-Everything but :mod:`~approvals.audit.live` and the bundle readers and writers is a plain function over
-events and histories (no I/O), so the HTTP API and the CLI share it.
+Everything but :mod:`~approvals.audit.live`, :mod:`~approvals.audit.sealing` and the bundle readers and
+writers is a plain function over events and histories (no I/O), so the HTTP API and the CLI share it.
 """

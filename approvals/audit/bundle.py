@@ -1,4 +1,10 @@
-"""Audit bundles: a case's history files, ``events.json`` and ``manifest.json`` (SHA-256 of each)."""
+"""Audit bundles: a case's history files, ``events.json``, ``manifest.json`` (SHA-256 of each, and the proof
+that the case's last event is sealed in a signed checkpoint) and ``manifest.sig.json`` (the engine's
+signature over the manifest's bytes).
+
+Digests alone prove nothing against someone who edits a file and recomputes them; the signature ties the
+manifest to the engine's key, and the checkpoint proof ties the chain's last hash to a checkpoint the
+engine signed when it sealed it (:mod:`approvals.audit.checkpoint`)."""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowHistory
 
+from approvals.audit.checkpoint import InclusionProof, Leaf, Signature, proof_problems, sign, signature_problem
 from approvals.audit.crosscheck import VerifyReport, verify
 from approvals.audit.findings import Finding, FindingKind, finding
 from approvals.audit.history import Histories, continued_from, history_from_json, is_running, run_id, runs_of
@@ -23,8 +31,10 @@ HISTORY_FILE = "history.json"
 """The history of the case's first (usually only) workflow run; run N > 1 is in ``history-run-N.json``."""
 EVENTS_FILE = "events.json"
 MANIFEST_FILE = "manifest.json"
-BUNDLE_FORMAT = "approvals-audit-bundle/2"
-"""/2 added ``runs`` (every workflow run of a case continued as new); a /1 bundle is its ``history.json`` alone."""
+SIGNATURE_FILE = "manifest.sig.json"
+BUNDLE_FORMAT = "approvals-audit-bundle/3"
+"""/3 added the signature and ``checkpoint`` (the inclusion proof); /2 added ``runs`` (every workflow run of a
+case continued as new); a /1 bundle is its ``history.json`` alone."""
 
 
 def history_file(run: int) -> str:
@@ -48,8 +58,18 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_bundle(out_dir: Path, case_id: str, history: Histories, events: Sequence[DomainEvent]) -> Path:
-    """Writes the runs' histories, ``events.json`` and ``manifest.json`` (SHA-256 of each) to ``out_dir/<case>``.
+def write_bundle(
+    out_dir: Path,
+    case_id: str,
+    history: Histories,
+    events: Sequence[DomainEvent],
+    *,
+    signing_key: Ed25519PrivateKey,
+    proof: InclusionProof | None,
+) -> Path:
+    """Writes the runs' histories, ``events.json``, ``manifest.json`` (SHA-256 of each, and ``proof``: the last
+    event sealed in a signed checkpoint) and ``manifest.sig.json`` (signed with ``signing_key``) to
+    ``out_dir/<case>``.
 
     The first run's history is ``history.json``; a case that continued as new has its later runs in
     ``history-run-2.json``, ``history-run-3.json`` …, and the manifest lists the runs in order (``runs``:
@@ -103,8 +123,11 @@ def write_bundle(out_dir: Path, case_id: str, history: Histories, events: Sequen
             )
         ),
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
+        "checkpoint": proof.model_dump(mode="json") if proof else None,
     }
-    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
+    manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+    (directory / MANIFEST_FILE).write_bytes(manifest_bytes)
+    (directory / SIGNATURE_FILE).write_text(sign(signing_key, manifest_bytes).model_dump_json(indent=2))
     return directory
 
 
@@ -167,6 +190,57 @@ def load_bundle(path: Path) -> Bundle:
     return Bundle(path=path, case_id=case_id, manifest=manifest, runs=runs, events=events, findings=findings)
 
 
-def verify_bundle(path: Path) -> VerifyReport:
+class BundleReport(VerifyReport):
+    """A bundle's verdict: the record's, plus who signed the bundle and which checkpoint seals its last event."""
+
+    signed_by: str | None = Field(description="Fingerprint of the trusted key whose signature the manifest bears.")
+    sealed_in: int | None = Field(description="The signed checkpoint whose Merkle root holds the last event.")
+
+
+def verify_bundle(path: Path, trusted: Sequence[Ed25519PublicKey]) -> BundleReport:
+    """The record's checks (:func:`~approvals.audit.crosscheck.verify`), the files' digests, the manifest's
+    signature by one of the ``trusted`` keys, and the proof that the last event is sealed in a checkpoint
+    signed by one of them."""
     bundle = load_bundle(path)
-    return verify(bundle.case_id, bundle.events, bundle.runs, extra_findings=bundle.findings)
+    signed_by, signature_findings = _signature_findings(path, trusted)
+    sealed_in, checkpoint_findings = _checkpoint_findings(bundle, trusted)
+    report = verify(
+        bundle.case_id,
+        bundle.events,
+        bundle.runs,
+        extra_findings=[*bundle.findings, *signature_findings, *checkpoint_findings],
+    )
+    return BundleReport(**dict(report), signed_by=signed_by, sealed_in=sealed_in)
+
+
+def _signature_findings(path: Path, trusted: Sequence[Ed25519PublicKey]) -> tuple[str | None, list[Finding]]:
+    if not (path / SIGNATURE_FILE).is_file():
+        return None, [finding(None, FindingKind.signature, f"the bundle is unsigned: {SIGNATURE_FILE} is missing")]
+    try:
+        signature = Signature.model_validate_json((path / SIGNATURE_FILE).read_bytes())
+    except ValidationError as error:
+        return None, [finding(None, FindingKind.signature, f"{SIGNATURE_FILE} is not a signature: {error}")]
+    problem = signature_problem(signature, (path / MANIFEST_FILE).read_bytes(), trusted)
+    if problem is not None:
+        return None, [finding(None, FindingKind.signature, f"{MANIFEST_FILE}: {problem}")]
+    return signature.key_id, []
+
+
+def _checkpoint_findings(bundle: Bundle, trusted: Sequence[Ed25519PublicKey]) -> tuple[int | None, list[Finding]]:
+    if not bundle.events:
+        return None, []
+    last = bundle.events[-1]
+    if not bundle.manifest.get("checkpoint"):
+        return None, [
+            finding(
+                last.seq, FindingKind.checkpoint, "no signed checkpoint seals the last event (none in the manifest)"
+            )
+        ]
+    try:
+        proof = InclusionProof.model_validate(bundle.manifest["checkpoint"])
+    except ValidationError as error:
+        return None, [finding(last.seq, FindingKind.checkpoint, f"the manifest's checkpoint is unreadable: {error}")]
+    problems = proof_problems(proof, Leaf(bundle.case_id, last.seq, last.hash), trusted)
+    if problems:
+        return None, [finding(last.seq, FindingKind.checkpoint, problem) for problem in problems]
+    return proof.signed.checkpoint.seq, []

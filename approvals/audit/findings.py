@@ -37,6 +37,10 @@ class FindingKind(StrEnum):
     pending = "pending"
     bundle_digest = "bundle_digest"
     history_unreadable = "history_unreadable"
+    signature = "signature"
+    """A bundle's manifest is unsigned, or not signed by a trusted key."""
+    checkpoint = "checkpoint"
+    """No checkpoint signed by a trusted key seals the record's last event as it stands."""
     run_missing = "run_missing"
     """A workflow run of the case (continue-as-new) is not in the record, or the runs do not link up."""
 

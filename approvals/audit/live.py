@@ -10,9 +10,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowHistory
 
 from approvals.audit.bundle import write_bundle
+from approvals.audit.checkpoint import Leaf
 from approvals.audit.crosscheck import VerifyReport, verify
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
+from approvals.audit.sealing import Notary
 from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
@@ -85,9 +87,11 @@ def _last_seq(events: Sequence[DomainEvent]) -> int:
     return events[-1].seq if events else 0
 
 
-async def export_case(client: Client, pool: Any, case_id: str, out_dir: Path) -> Path:
-    runs, events = await fetch_case(client, pool, case_id)
-    return write_bundle(out_dir, case_id, runs, events)
+async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Path) -> Path:
+    """Writes the case's bundle, signed with the notary's key, with the proof that its last event is sealed."""
+    runs, events = await fetch_case(client, notary.pool, case_id)
+    proof = await notary.proof(Leaf(case_id, events[-1].seq, events[-1].hash)) if events else None
+    return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof)
 
 
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:

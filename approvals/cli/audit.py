@@ -1,8 +1,9 @@
 """``approvals audit``: export, replay, verify and explain cases, for people who did not write the code.
 
 Every command takes either a live case id (read from DATABASE_URL and TEMPORAL_ADDRESS) or an exported
-bundle directory (offline: no server, no database). Exit status: 0 the record is intact / every history
-replays, 3 it is not (findings are printed), 1 a service is unreachable, 2 a setting is missing.
+bundle directory (offline: no server, no database; verifying one needs the engine's public key). Exit
+status: 0 the record is intact / every history replays, 3 it is not (findings are printed), 1 a service is
+unreachable, 2 a setting is missing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from approvals.event_wording import Lang
 
 if TYPE_CHECKING:
     import asyncpg
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
     from temporalio.client import Client
 
     from approvals.audit.crosscheck import VerifyReport
@@ -100,6 +102,43 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
+def _signing_key() -> Ed25519PrivateKey:
+    """The engine's key (AUDIT_SIGNING_KEY_PATH): exports and checkpoints are signed with it."""
+    from approvals.audit.checkpoint import load_signing_key
+    from approvals.settings import load_settings
+
+    path = load_settings().audit_signing_key_path
+    if path is None:
+        raise _fail(
+            "AUDIT_SIGNING_KEY_PATH is not set: give the PEM file of the engine's Ed25519 key, which signs "
+            "exports and checkpoints (`approvals dev` writes one to <DATA_DIR>/audit-signing-key.pem)",
+            2,
+        )
+    try:
+        return load_signing_key(path)
+    except (OSError, ValueError) as error:
+        raise _fail(f"AUDIT_SIGNING_KEY_PATH {path}: {error}", 2) from None
+
+
+def _trusted_keys(paths: list[Path]) -> list[Ed25519PublicKey]:
+    """The public keys given with --public-key, else AUDIT_PUBLIC_KEY_PATH's."""
+    from approvals.audit.checkpoint import load_public_key
+    from approvals.settings import load_settings
+
+    configured = load_settings().audit_public_key_path
+    paths = paths or ([configured] if configured else [])
+    if not paths:
+        raise _fail(
+            "no public key to check bundle signatures against: give --public-key <PEM file> or set "
+            "AUDIT_PUBLIC_KEY_PATH (the engine's key; `approvals dev` writes <DATA_DIR>/audit-signing-key.pub.pem)",
+            2,
+        )
+    try:
+        return [load_public_key(path) for path in paths]
+    except (OSError, ValueError) as error:
+        raise _fail(f"public key: {error}", 2) from None
+
+
 # ------------------------------------------------------------------ export
 
 
@@ -116,11 +155,13 @@ def export(
 ) -> None:
     """One bundle per case: history.json (as `temporal workflow show --output json` prints it; a case that
     continued as new adds history-run-2.json … for its later runs), events.json, manifest.json (SHA-256 of
-    each file, the run ids in order)."""
+    each file, the run ids in order, the proof that the last event is sealed in a signed checkpoint) and
+    manifest.sig.json (the signature by AUDIT_SIGNING_KEY_PATH)."""
     if not cases and not (all_cases or process or status):
         raise _fail("name case ids, or select cases with --all / --process / --status", 2)
+    key = _signing_key()
     written, failed = _run(
-        _export(list(cases or []), out, all_cases or bool(process or status), process, status, concurrency)
+        _export(list(cases or []), out, all_cases or bool(process or status), process, status, concurrency, key)
     )
     console.print(f"exported {written} case(s) to {out}" + (f", [red]{failed} failed[/red]" if failed else ""))
     if failed:
@@ -128,15 +169,23 @@ def export(
 
 
 async def _export(
-    case_ids: list[str], out: Path, select: bool, process: str | None, status: str | None, concurrency: int
+    case_ids: list[str],
+    out: Path,
+    select: bool,
+    process: str | None,
+    status: str | None,
+    concurrency: int,
+    key: Ed25519PrivateKey,
 ) -> tuple[int, int]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from approvals.audit.live import export_case
+    from approvals.audit.sealing import Notary
     from approvals.storage.queries import list_cases
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
+        notary = Notary(pool, key)
         if select:
             offset = 0
             while page := await list_cases(pool, process=process, status=status, limit=500, offset=offset):
@@ -154,7 +203,7 @@ async def _export(
                 nonlocal failed
                 async with gate:
                     try:
-                        await export_case(client, pool, case_id, out)
+                        await export_case(client, notary, case_id, out)
                     except Exception as error:  # noqa: BLE001 - one unreadable case does not stop the rest
                         failed += 1
                         progress.console.print(f"[red]✘[/red] {case_id}: {error}", highlight=False)
@@ -280,9 +329,19 @@ async def _replay(
 def verify(
     sources: Annotated[list[str], typer.Argument(help="Case ids, bundle directories, or export directories.")],
     as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
+    public_keys: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="PEM public key trusted for bundle signatures and checkpoints (repeatable; default "
+            "AUDIT_PUBLIC_KEY_PATH).",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute the hash chain and cross-check the audit log against the Temporal history; exit 3 on findings."""
-    reports = _run(_verify(sources))
+    """Recompute the hash chain and cross-check the audit log against the Temporal history; for a bundle,
+    also check the manifest's signature and the proof that its last event is sealed in a signed checkpoint,
+    and name the key that signed; exit 3 on findings."""
+    reports = _run(_verify(sources, list(public_keys or [])))
     if as_json:
         _print_json([report.model_dump(mode="json") for report in reports])
     else:
@@ -296,7 +355,7 @@ def verify(
         raise typer.Exit(AUDIT_FAILED)
 
 
-async def _verify(sources: list[str]) -> list[VerifyReport]:
+async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
     from approvals.audit.bundle import verify_bundle
     from approvals.audit.crosscheck import verify as verify_case
     from approvals.audit.live import fetch_case
@@ -313,7 +372,8 @@ async def _verify(sources: list[str]) -> list[VerifyReport]:
             )
         else:
             live.append(source)
-    reports = [verify_bundle(path) for path in bundles]
+    trusted = _trusted_keys(public_keys) if bundles else []
+    reports: list[VerifyReport] = [verify_bundle(path, trusted) for path in bundles]
     if live:
         async with _services() as (client, pool):
             assert client is not None and pool is not None
@@ -324,6 +384,8 @@ async def _verify(sources: list[str]) -> list[VerifyReport]:
 
 
 def _print_report(report: VerifyReport) -> None:
+    from approvals.audit.bundle import BundleReport
+
     if report.ok:
         runs = f" of {len(report.run_ids)} runs" if len(report.run_ids) > 1 else ""
         console.print(
@@ -331,12 +393,55 @@ def _print_report(report: VerifyReport) -> None:
             f"matches the Temporal history{runs} ({report.history_events} events); last hash {report.last_hash}",
             highlight=False,
         )
+        if isinstance(report, BundleReport):
+            console.print(
+                f"  signed by key {report.signed_by}; last event sealed in checkpoint {report.sealed_in}",
+                highlight=False,
+            )
     else:
         console.print(f"[red]✘ {report.case_id}[/red]: {report.events} events", highlight=False)
     for finding in report.findings:
         colour = "red" if finding.severity.value == "error" else "yellow"
         seq = f"seq {finding.seq}" if finding.seq is not None else "bundle"
         console.print(f"  [{colour}]{seq:>8}  {finding.kind.value:<22}[/{colour}] {finding.message}", highlight=False)
+
+
+# ------------------------------------------------------------------ checkpoint
+
+
+@app.command()
+def checkpoint(as_json: Annotated[bool, typer.Option("--json", help="The checkpoint as JSON.")] = False) -> None:
+    """Seal a checkpoint now (admin): a Merkle root over every case's latest audit event, linked to the
+    previous checkpoint and signed with AUDIT_SIGNING_KEY_PATH. Workers seal one every
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS; nothing is written when no case changed since the last. A case whose
+    log no longer holds what was sealed before keeps its old leaf: it is named, and the exit status is 3."""
+    from approvals.audit.sealing import checkpoint_summary
+
+    signed, diverged = _run(_seal(_signing_key()))
+    for case_id, why in diverged.items():
+        errors.print(f"[red]✘ {case_id}[/red]: {why}", highlight=False)
+    if signed is None:
+        console.print("no case changed since the last checkpoint: nothing sealed")
+    elif as_json:
+        _print_json(checkpoint_summary(signed))
+    else:
+        summary = checkpoint_summary(signed)
+        console.print(
+            f"sealed checkpoint {summary['seq']} over {summary['tree_size']} cases: root {summary['root']}, "
+            f"hash {summary['hash']}, signed by key {summary['key_id']}",
+            highlight=False,
+        )
+    if diverged:
+        raise typer.Exit(AUDIT_FAILED)
+
+
+async def _seal(key: Ed25519PrivateKey) -> tuple[Any, dict[str, str]]:
+    from approvals.audit.sealing import Notary
+
+    async with _services(temporal=False) as (_, pool):
+        assert pool is not None
+        notary = Notary(pool, key)
+        return await notary.seal(), notary.diverged
 
 
 # ------------------------------------------------------------------ timeline

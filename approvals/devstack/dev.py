@@ -38,6 +38,7 @@ import structlog
 from rich.console import Console
 
 from activities.destinations import LOOPBACK_NETWORKS
+from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
 from approvals.settings import Settings, SettingsError
 
 __all__ = [
@@ -408,6 +409,11 @@ class DevStack:
         check_ports_free(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         write_dev_tokens(self.data_dir / TOKENS_FILE)
+        if self.settings.audit_signing_key_path is None:  # signs exports and checkpoints; kept across restarts
+            generate_signing_key(self.data_dir / DEV_SIGNING_KEY_FILE)
+            self.settings = self.settings.model_copy(
+                update={"audit_signing_key_path": self.data_dir / DEV_SIGNING_KEY_FILE}
+            )
         started = time.monotonic()
         async with AsyncExitStack() as stack:
             stack.callback((self.data_dir / PIDS_FILE).unlink, missing_ok=True)
