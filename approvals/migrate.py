@@ -5,6 +5,12 @@ a session advisory lock serialises the runners, each migration runs in its own t
 with its ``schema_migrations`` row, and a runner that got the lock late finds the work done. Applied
 migrations are immutable; their SHA-256 is recorded and an edited file is refused, because the database
 would otherwise silently differ from what the file says.
+
+Migrations run as the role that owns the schema (MIGRATION_DATABASE_URL); the worker and the API connect
+as an app role (DATABASE_URL) that may change no schema object and holds only the privileges migration
+0006 grants it. Each migration can read that role's name as the transaction-local setting
+``approvals.app_role``. The app role may run :func:`migrate` too: with nothing pending it only reads
+``schema_migrations``, so a worker starting with ``--migrate`` checks that the schema is current.
 """
 
 from __future__ import annotations
@@ -18,12 +24,18 @@ from importlib.resources import files
 import asyncpg
 import structlog
 
+from approvals import db
+from approvals.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 ADVISORY_LOCK_KEY = 0x61707072_6D696772  # "apprmigr": any constant shared by all runners of this schema.
 
+APP_ROLE_SETTING = "approvals.app_role"
+"""The PostgreSQL setting that names the app role to the migrations (read with ``current_setting``)."""
+
 _CREATE_SCHEMA_MIGRATIONS = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
+CREATE TABLE schema_migrations (
     version     text        PRIMARY KEY,
     checksum    text        NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT now()
@@ -78,32 +90,41 @@ async def _connection(target: asyncpg.Connection | asyncpg.Pool | str) -> AsyncI
 
 
 async def migrate(
-    target: asyncpg.Connection | asyncpg.Pool | str, *, migrations: Sequence[Migration] | None = None
+    target: asyncpg.Connection | asyncpg.Pool | str,
+    *,
+    migrations: Sequence[Migration] | None = None,
+    app_role: str | None = None,
 ) -> list[str]:
     """Applies every migration not yet recorded in ``schema_migrations``, in file-name order.
 
     Args:
-        target: A connection, a pool or a ``postgresql://`` URL.
+        target: A connection, a pool or a ``postgresql://`` URL, of the role that owns the schema.
         migrations: The migrations to apply; the package's own when omitted.
+        app_role: The role the worker and the API connect as, which the migrations grant their privileges
+            to; ``None`` when they connect as the owner itself.
 
     Returns:
         The versions this call applied (empty when the database was up to date).
 
     Raises:
         MigrationError: an applied migration's file has changed since (checked for all of them before
-            anything is applied).
+            anything is applied), or the connected role may not apply a pending one.
     """
     wanted = load_migrations() if migrations is None else sorted(migrations, key=lambda m: m.filename)
     async with _connection(target) as connection:
         await connection.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
         try:
-            return await _migrate_locked(connection, wanted)
+            return await _migrate_locked(connection, wanted, app_role)
         finally:
             await connection.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
 
 
-async def _migrate_locked(connection: asyncpg.Connection, wanted: Sequence[Migration]) -> list[str]:
-    await connection.execute(_CREATE_SCHEMA_MIGRATIONS)
+async def _migrate_locked(
+    connection: asyncpg.Connection, wanted: Sequence[Migration], app_role: str | None
+) -> list[str]:
+    # Created only when missing: CREATE TABLE IF NOT EXISTS would need the CREATE privilege the app role lacks.
+    if await connection.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        await connection.execute(_CREATE_SCHEMA_MIGRATIONS)
     recorded: dict[str, str] = {
         row["version"]: row["checksum"]
         for row in await connection.fetch("SELECT version, checksum FROM schema_migrations")
@@ -124,13 +145,36 @@ async def _migrate_locked(connection: asyncpg.Connection, wanted: Sequence[Migra
     for migration in wanted:
         if migration.version in recorded:
             continue
-        async with connection.transaction():
-            await connection.execute(migration.sql.decode())
-            await connection.execute(
-                "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-                migration.version,
-                migration.checksum,
-            )
+        try:
+            async with connection.transaction():
+                await connection.execute("SELECT set_config($1, $2, true)", APP_ROLE_SETTING, app_role or "")
+                await connection.execute(migration.sql.decode())
+                await connection.execute(
+                    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                    migration.version,
+                    migration.checksum,
+                )
+        except asyncpg.InsufficientPrivilegeError as error:
+            role = await connection.fetchval("SELECT current_user")
+            raise MigrationError(
+                f"migration {migration.filename} is pending and role {role!r} may not apply it ({error}): "
+                "migrations run as the schema's owner, `approvals migrate` with MIGRATION_DATABASE_URL"
+            ) from None
         log.info("migrate.applied", version=migration.version)
         applied.append(migration.version)
     return applied
+
+
+async def migrate_database(settings: Settings) -> list[str]:
+    """``approvals migrate``: applies the migrations as MIGRATION_DATABASE_URL's role (else DATABASE_URL's)
+    and grants the app's privileges to DATABASE_URL's user.
+
+    Raises:
+        SettingsError, DatabaseUnreachableError: naming the setting; MigrationError: as :func:`migrate`.
+    """
+    app_role = db.app_role(settings)
+    connection = await db.connect(settings, owner=True)
+    try:
+        return await migrate(connection, app_role=app_role)
+    finally:
+        await connection.close()

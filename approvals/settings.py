@@ -54,8 +54,16 @@ class Settings(BaseSettings):
     temporal_api_key: str | None = Field(None, description="API key sent to Temporal (Temporal Cloud); implies TLS.")
     database_url: str | None = Field(
         None,
-        description="PostgreSQL URL, postgresql://user:password@host:port/db. Required by worker, api "
-        "and migrate; `approvals dev` starts an embedded server when it is unset.",
+        description="PostgreSQL URL, postgresql://user:password@host:port/db, of the app role the worker and "
+        "the API connect as (no UPDATE, DELETE or TRUNCATE on audit_events, owns no table). Required by worker, "
+        "api and migrate; `approvals dev` starts an embedded server when it is unset.",
+    )
+    migration_database_url: str | None = Field(
+        None,
+        description="PostgreSQL URL of the role that owns the schema, used only to migrate (`approvals migrate`; "
+        "`approvals dev` with DATABASE_URL set); the migrations grant DATABASE_URL's user, the app role, what the "
+        "engine needs. Give it to the migrate step only. Unset: migrations connect with DATABASE_URL (one role "
+        "for everything, no least privilege).",
     )
     database_pool_max: int = Field(10, ge=1, le=200, description="Largest asyncpg pool per process.")
     worker_max_cached_workflows: int = Field(
@@ -182,7 +190,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected host:port, got {value!r}")
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

@@ -15,7 +15,12 @@ from approvals.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 ENGINE_SERVICES = ("migrate", "worker", "api")
-REQUIRED = {"POSTGRES_PASSWORD": "pw", "APPROVALS_DB_PASSWORD": "0123abcd", "WEBHOOK_SIGNING_SECRET": "secret"}
+REQUIRED = {
+    "POSTGRES_PASSWORD": "pw",
+    "APPROVALS_DB_PASSWORD": "0123abcd",
+    "APPROVALS_APP_DB_PASSWORD": "4567ef01",
+    "WEBHOOK_SIGNING_SECRET": "secret",
+}
 
 
 def compose() -> dict[str, Any]:

@@ -203,8 +203,19 @@ async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run: NewR
     assert f"http://127.0.0.1:{run.api_port}" in run.output
     assert f"127.0.0.1:{run.temporal_port}" in run.output
     assert f"http://127.0.0.1:{run.ui_port}" in run.output
-    assert f"postgresql://postgres@127.0.0.1:{run.postgres_port}/approvals" in run.output
+    assert f"postgresql://approvals_app@127.0.0.1:{run.postgres_port}/approvals" in run.output
     assert str(run.data_dir.resolve()) in run.output
+    # As in production: worker and API connect as the app role; the migrations made the owner role own every table.
+    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{run.postgres_port}/approvals")
+    try:
+        sessions = await connection.fetch(
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'approvals' AND pid <> pg_backend_pid()"
+        )
+        owners = await connection.fetch("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await connection.close()
+    assert [row["usename"] for row in sessions] == ["approvals_app"]
+    assert [row["tableowner"] for row in owners] == ["approvals_owner"]
 
     tokens = json.loads((run.data_dir / "dev-tokens.json").read_text())
     assert {role for entry in tokens for role in entry["roles"]} == {

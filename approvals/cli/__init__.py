@@ -99,23 +99,15 @@ async def _serve_api(settings: Settings) -> None:
 
 @app.command()
 def migrate() -> None:
-    """Apply pending SQL migrations to DATABASE_URL (safe to run concurrently; a no-op when up to date)."""
+    """Apply pending SQL migrations as MIGRATION_DATABASE_URL's role (else DATABASE_URL's), granting DATABASE_URL's
+    user the engine's privileges (safe to run concurrently; a no-op when up to date)."""
+    from approvals.migrate import migrate_database
+
     settings = _settings()
     _configure_logging(settings)
     with reported_errors():
-        applied = asyncio.run(_migrate(settings))
+        applied = asyncio.run(migrate_database(settings))
     typer.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
-
-
-async def _migrate(settings: Settings) -> list[str]:
-    from approvals import db
-    from approvals.migrate import migrate as apply
-
-    connection = await db.connect(settings)
-    try:
-        return await apply(connection)
-    finally:
-        await connection.close()
 
 
 @app.command("settings")

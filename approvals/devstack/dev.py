@@ -6,7 +6,8 @@ Brings up, in this order, and stops in the reverse one:
    ``<data>/temporal.sqlite`` (WAL journal), with its Web UI and the engine's search attributes;
 2. an embedded PostgreSQL (``approvals.devstack.embedded_pg``) with data in ``<data>/postgres``, unless
    DATABASE_URL is set, under a small supervisor in its own session that stops it should we be killed;
-   the ``approvals`` database is created when missing and migrated;
+   the ``approvals`` database, its owner role and its app role are created when missing
+   (``approvals.devstack.roles``), migrated as the owner, and the worker and the API connect as the app role;
 3. the worker and 4. the HTTP API, both in this process on one asyncio loop.
 
 Every port is checked before anything starts. Ctrl-C or SIGTERM stops everything; a child that dies on
@@ -355,19 +356,6 @@ class TemporalDevServer:
             self.process.wait()
 
 
-async def _create_database(admin_url: str, database: str) -> None:
-    from approvals import db
-
-    connection = await db.connect(admin_url)
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
-        if not exists:
-            await connection.execute(f'CREATE DATABASE "{database}"')
-            log.info("postgres.database_created", database=database)
-    finally:
-        await connection.close()
-
-
 # --- orchestration -------------------------------------------------------------------------------------
 
 
@@ -429,7 +417,7 @@ class DevStack:
     async def _start(self, stack: AsyncExitStack, stop: asyncio.Event) -> dict[str, asyncio.Future[Any]]:
         from api.app import ApiServer, create_app
         from approvals import db
-        from approvals.migrate import migrate
+        from approvals.migrate import migrate_database
         from worker import run_worker
 
         settings = self.settings
@@ -455,9 +443,10 @@ class DevStack:
 
         # 2. PostgreSQL (embedded unless DATABASE_URL is set).
         if settings.database_url:
-            database_url = settings.database_url
+            database_url, migration_url = settings.database_url, settings.migration_database_url
         else:
             from approvals.devstack.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+            from approvals.devstack.roles import provision_database
 
             starting_postgres = asyncio.ensure_future(
                 asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", settings.postgres_port)
@@ -471,12 +460,13 @@ class DevStack:
             self.pids["postgres"] = self.postgres.pid
             self.pids["postgres_supervisor"] = self.postgres.supervisor_pid
             self._write_pids()
-            await _create_database(self.postgres.url, DEV_DATABASE)
-            database_url = url_with_database(self.postgres.url, DEV_DATABASE)
+            provisioned = await provision_database(self.postgres.url, DEV_DATABASE)
+            database_url, migration_url = provisioned.app_url, provisioned.owner_url
         self.database_url = database_url
         settings = self.settings = settings.model_copy(
             update={
                 "database_url": database_url,
+                "migration_database_url": migration_url,
                 "temporal_address": temporal.address,
                 # the API authenticates with the dev tokens unless a token source is configured
                 "auth_tokens_file": settings.auth_tokens_file or self.data_dir / TOKENS_FILE,
@@ -495,7 +485,7 @@ class DevStack:
                 pool.terminate()
 
         stack.push_async_callback(close_pool)
-        applied = await migrate(pool)
+        applied = await migrate_database(settings)
         log.info("migrations.applied", versions=applied)
 
         client = await temporal.wait_ready(settings)
