@@ -8,7 +8,7 @@ would otherwise silently differ from what the file says.
 
 Migrations run as the role that owns the schema (MIGRATION_DATABASE_URL); the worker and the API connect
 as an app role (DATABASE_URL) that may change no schema object and holds only the privileges migration
-0006 grants it. Each migration can read that role's name as the transaction-local setting
+0008 grants it. Each migration can read that role's name as the transaction-local setting
 ``approvals.app_role``. The app role may run :func:`migrate` too: with nothing pending it only reads
 ``schema_migrations``, so a worker starting with ``--migrate`` checks that the schema is current.
 """

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.testing import WorkflowEnvironment
@@ -253,10 +252,7 @@ async def test_a_worker_with_the_key_seals_a_closed_case_by_itself(
         audit_signing_key_path=private,
         audit_checkpoint_interval_seconds=1,
     )
-    async with (
-        httpx.AsyncClient() as http,
-        build_worker(time_skipping_env.client, settings, pool=db_pool, http_client=http),
-    ):
+    async with build_worker(time_skipping_env.client, settings, pool=db_pool):
         case_id = await run_two_stage_case(time_skipping_env, settings.temporal_task_queue)
         _, events = await fetch_case(time_skipping_env.client, db_pool, case_id)
         closed = (case_id, events[-1].seq, events[-1].hash)

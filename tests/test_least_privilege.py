@@ -3,7 +3,7 @@ log and read it, and do exactly what the engine does to its other tables, but ca
 truncate a recorded event, switch the append-only trigger off, or turn triggers off for its session.
 
 The test run's database is set up as production's is (tests/fixtures/postgres.py): migrated by the owner
-role, which granted the app role its privileges (approvals/migrations/0006_app_role_grants.sql).
+role, which granted the app role its privileges (approvals/migrations/0008_app_role_grants.sql).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 import yaml
@@ -47,6 +46,9 @@ APP_PRIVILEGES = {
     "outbox": {"SELECT", "INSERT", "UPDATE"},
     "denied_attempts": {"SELECT", "INSERT"},
     "schema_migrations": {"SELECT"},
+    "calendar_years": {"SELECT", "INSERT"},
+    "audit_checkpoints": {"SELECT", "INSERT"},
+    "audit_checkpoint_leaves": {"SELECT", "INSERT"},
 }
 """Every table of the schema and what the app role may do to it; a new table needs its line (and its grant)."""
 
@@ -81,10 +83,7 @@ async def recorded_case(time_skipping_env: WorkflowEnvironment, app_pool: asyncp
         stage("acceptance", candidate_roles=("one_window",)),
         stage("approval", candidate_roles=("director",), legal_basis="Art. 12"),
     )
-    async with (
-        httpx.AsyncClient() as http,
-        build_worker(time_skipping_env.client, settings, pool=app_pool, http_client=http),
-    ):
+    async with build_worker(time_skipping_env.client, settings, pool=app_pool):
         handle = await start_case(time_skipping_env.client, settings.temporal_task_queue, process, title="最小权限")
         for actor, stage_id in ((OFFICER, "acceptance"), (DIRECTOR, "approval")):
             [task] = open_tasks(await view_when(handle, lambda v, s=stage_id: bool(open_tasks(v, s))), stage_id)

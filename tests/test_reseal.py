@@ -26,7 +26,20 @@ from approvals.audit.replay import make_replayer
 from schemas.records import RecordBatch
 
 CORPUS = Path(__file__).parent / "histories"
-HISTORIES = sorted(CORPUS.rglob("*.json"))
+RESEALED_DIFFERENTLY = {
+    "v1-activity-recording/error-tolerance-rectification-check.json": "its supervision.started (seq 24) carried "
+    "`every_days`, which the follow-up review stopped recording before this test existed, without a patch; the "
+    "current recording has no marker either, so no code can re-seal both: such a case re-seals from seq 24 on",
+}
+"""Recordings the current code is known to re-seal differently, and why: each fails here, as it should."""
+
+
+def _marked(path: Path) -> object:
+    reason = RESEALED_DIFFERENTLY.get(str(path.relative_to(CORPUS)))
+    return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=True)) if reason else path
+
+
+HISTORIES = [_marked(path) for path in sorted(CORPUS.rglob("*.json"))]
 
 
 class _SealedBatches(Interceptor):
@@ -51,17 +64,16 @@ class _SealedBatches(Interceptor):
         return Inbound
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda path: str(path.relative_to(CORPUS)))
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda path: str(path.relative_to(CORPUS)))  # type: ignore[arg-type]
 async def test_replay_seals_the_recorded_events_again(path: Path) -> None:
     history = history_from_json(path.read_text())
     recorded = [entry.batch.events for entry in recorded_batches(history)]
     sealed = _SealedBatches()
-    replayer = make_replayer(sandbox=False)
-    replayer._config["interceptors"] = [sealed]  # noqa: SLF001 - see below
-    await replayer.replay_workflow(history)
+    await make_replayer(sandbox=False, interceptors=[sealed]).replay_workflow(history)
 
-    assert len(sealed.batches) >= len(recorded)
-    for number, (logged, again) in enumerate(zip(recorded, (batch.events for batch in sealed.batches)), start=1):
+    assert len(sealed.batches) >= len(recorded)  # a case still running may schedule one more batch
+    sealed_again = (batch.events for batch in sealed.batches[: len(recorded)])
+    for number, (logged, again) in enumerate(zip(recorded, sealed_again, strict=True), start=1):
         differing = [
             f"seq {old.seq} {old.type}: {old.hash[:12]} recorded, {new.hash[:12]} sealed now"
             for old, new in zip(logged, again, strict=True)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker import Interceptor, Replayer, UnsandboxedWorkflowRunner
 
 from approvals.audit.bundle import HISTORY_FILE, MANIFEST_FILE, bundle_run_files, is_bundle
 from approvals.audit.history import history_from_json, workflow_id_of
@@ -113,7 +113,9 @@ def history_paths(paths: Iterable[Path | str]) -> list[Path]:
     return found
 
 
-def make_replayer(workflows: Sequence[type] | None = None, *, sandbox: bool = True) -> Replayer:
+def make_replayer(
+    workflows: Sequence[type] | None = None, *, sandbox: bool = True, interceptors: Sequence[Interceptor] = ()
+) -> Replayer:
     """A replayer configured as the worker is: same workflows, converter and (by default) sandbox.
 
     ``sandbox=False`` runs the workflow code without the sandbox: the same command-by-command comparison
@@ -123,6 +125,7 @@ def make_replayer(workflows: Sequence[type] | None = None, *, sandbox: bool = Tr
         workflows=list(WORKFLOWS if workflows is None else workflows),
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner() if sandbox else UnsandboxedWorkflowRunner(),
+        interceptors=interceptors,
     )
 
 

@@ -3,7 +3,7 @@
 Production creates them in its deployment (``deploy/postgres-init/create-approvals-db.sh``); ``approvals dev``
 and the test suite create them here, so that they run the way production does: the migrations as the owner
 of the database and its tables, the worker and the API as an app role that owns nothing and holds only
-what migration 0006 grants it (docs/deploy.md, "Database roles").
+what migration 0008 grants it (docs/deploy.md, "Database roles").
 """
 
 from __future__ import annotations

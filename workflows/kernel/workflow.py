@@ -182,10 +182,12 @@ class KernelWorkflow:
             payload={
                 "business_key": case.business_key,
                 "title": case.title,
-                "applicant": case.applicant.model_dump(mode="json"),
+                # As the input holds them: a field added to the schema since (with its default) must not change
+                # what a running case re-seals when a new worker replays it (tests/test_reseal.py).
+                "applicant": case.applicant.model_dump(mode="json", exclude_unset=True),
                 "priority": case.priority,
                 "data": case.data,
-                "definition": definition.model_dump(mode="json"),
+                "definition": definition.model_dump(mode="json", exclude_unset=True),
             },
         )
         if definition.deadline and definition.deadline.starts_after_stage is None:

@@ -42,6 +42,11 @@ BEGIN
     -- Refused actions, recorded and listed by the API (service.py); the id comes from the serial's sequence.
     EXECUTE format('GRANT SELECT, INSERT ON denied_attempts TO %I', app);
     EXECUTE format('GRANT USAGE ON SEQUENCE denied_attempts_id_seq TO %I', app);
+    -- Published calendar years (0006): stored by the admin API, read by load_calendar; never changed.
+    EXECUTE format('GRANT SELECT, INSERT ON calendar_years TO %I', app);
+    EXECUTE format('GRANT USAGE ON SEQUENCE calendar_years_revision_seq TO %I', app);
+    -- Checkpoints (0007): sealed by the workers and read by exports; append-only like the log.
+    EXECUTE format('GRANT SELECT, INSERT ON audit_checkpoints, audit_checkpoint_leaves TO %I', app);
     -- `approvals worker` checks at start-up that no migration is pending (it applies none as the app role).
     EXECUTE format('GRANT SELECT ON schema_migrations TO %I', app);
 
