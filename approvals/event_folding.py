@@ -32,6 +32,8 @@ class Folding:
     state: CaseState = field(default_factory=CaseState)
     tasks: dict[str, TaskState] = field(default_factory=dict)
     results: dict[str, StageResultState] = field(default_factory=dict)
+    excluded: bool = False
+    """An excluded period (Art. 45) runs: every deadline stands still, the case's status unchanged."""
 
 
 Fold = Callable[[Folding, DomainEvent], None]
@@ -81,20 +83,25 @@ def _stage_completed(f: Folding, event: DomainEvent) -> None:
     )
 
 
+def _closed(f: Folding) -> None:
+    """No stage is current and no deadline runs or stands still (an excluded period ends with the case)."""
+    f.state.clocks.clear()
+    f.state.current_stages.clear()
+    f.excluded = False
+
+
 def _case_decided(f: Folding, event: DomainEvent) -> None:
     state = f.state
     state.outcome = event.payload.get("outcome")
     state.status = OUTCOME_STATUS.get(state.outcome or "", state.status)
-    state.clocks.clear()
-    state.current_stages.clear()
+    _closed(f)
 
 
 def case_ended(f: Folding, event: DomainEvent) -> None:
     """Rejected, withdrawn (撤回) or cancelled: the type names the status."""
     state = f.state
     state.status = state.outcome = event.type.split(".", 1)[1]
-    state.clocks.clear()
-    state.current_stages.clear()
+    _closed(f)
     state.next_review_at = None
 
 
@@ -111,12 +118,14 @@ def supplemented(f: Folding, event: DomainEvent) -> None:
 
 def _clocks_resumed(f: Folding, event: DomainEvent) -> None:
     """The deadlines run again with the due times the event names (after 补正 or excluded time)."""
+    f.excluded = False
     for key, value in (event.payload.get("due_at") or {}).items():
         f.state.clocks[key] = parse_time(value)  # type: ignore[assignment]
 
 
 def period_excluded(f: Folding, event: DomainEvent) -> None:
     """Art. 45: the deadlines stand still; their due times are named again when they resume."""
+    f.excluded = True
     for key in event.payload.get("working_days_left") or {}:
         f.state.clocks.pop(key, None)
 

@@ -598,7 +598,9 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
 
 
 async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> None:
-    case_id = (await start(http, api))["case_id"]
+    # 补正 comes before acceptance (Art. 32): the period starts when the acceptance stage accepts.
+    accepting = {**DEFINITION, "deadline": {**DEFINITION["deadline"], "starts_after_stage": "acceptance"}}
+    case_id = (await start(http, api, definition=accepting))["case_id"]
     task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
     await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")
 
@@ -613,6 +615,9 @@ async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> No
         {"documents": [{"uri": "s3://docs/plan.pdf", "sha256": "b" * 64, "size": 10, "name": "plan"}]},
     )  # fmt: skip
     assert supplied.status_code == 200 and supplied.json()["status"] == "in_review", supplied.text
+    problem(await act(http, api, "head", f"/v1/cases/{case_id}/extend", {"reason": "early"}), 409, "CLOCK_NOT_STARTED")
+    accepted = await act(http, api, "officer", f"/v1/tasks/{task_id}/decide", {"decision": "approve"})
+    assert accepted.status_code == 200, accepted.text
 
     problem(await act(http, api, "officer", f"/v1/cases/{case_id}/extend", {"reason": "complex"}), 409, "NOT_ALLOWED")
     extended = await act(http, api, "head", f"/v1/cases/{case_id}/extend", {"reason": "complex site"})

@@ -36,7 +36,9 @@ async def drive_to_approval(env: WorkflowEnvironment, queue: str, callback_url: 
         ApprovalWorkflow.request_supplement,
         RequestSupplementRequest(actor=ALICE, items=[MissingItem(item="land title")]),
     )
-    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
+    await handle.execute_update(
+        ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="land title attached")
+    )
     await handle.execute_update(
         ApprovalWorkflow.decide, DecideRequest(actor=ALICE, task_id=task.task_id, decision=Decision.approve)
     )

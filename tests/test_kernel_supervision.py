@@ -159,7 +159,9 @@ async def test_a_review_opened_while_supplementary_material_is_awaited_starts_wi
         )
         await env.sleep(timedelta(days=45))  # the review falls due while the case waits for the material
         paused = await view_when(handle, lambda v: bool(open_tasks(v)))
-        await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT))
+        await handle.execute_update(
+            ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="self-assessment attached")
+        )
         supplied_at = await env.get_current_time()
         resumed = await handle.query(ApprovalWorkflow.view)
         await decide_open(env, handle.id, INSPECTOR)

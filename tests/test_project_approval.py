@@ -16,7 +16,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from approvals.storage.queries import inbox
-from schemas.calendar import BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
+from schemas.calendar import NATIONAL, BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
 from schemas.case import (
     CaseStatus,
     DecideRequest,
@@ -248,16 +248,20 @@ async def test_an_overdue_dimension_is_escalated_to_the_supervisor(
 
 
 def calendar_with_a_holiday_soon(today: date) -> tuple[WorkingCalendar, Holiday]:
-    """The official calendar plus a two-day holiday on the Monday after next, whatever today is."""
+    """The official calendar plus a two-day national holiday on the Monday after next, whatever today is; every
+    layer lists the years around it (Monday to Friday where it had none)."""
     monday = today + timedelta(days=7 - today.weekday() + 7)
     holiday = Holiday(name="test holiday", first=monday, last=monday + timedelta(days=1))
-    years = dict(CALENDAR.years)
-    for year in {today.year, monday.year, monday.year + 1}:
-        schedule = years.get(year, YearSchedule(holidays=(), make_up_working_days=(), source="weekends only (test)"))
-        if year == monday.year:
-            schedule = schedule.model_copy(update={"holidays": (*schedule.holidays, holiday)})
-        years[year] = YearSchedule.model_validate(schedule.model_dump())
-    return WorkingCalendar(name="test", timezone_offset_hours=8, years=years), holiday
+    weekends_only = YearSchedule(holidays=(), make_up_working_days=(), source="weekends only (test)")
+    calendar = CALENDAR.model_copy(update={"name": "test"})
+    for layer in CALENDAR.layers:
+        for year in {today.year, monday.year, monday.year + 1}:
+            schedule = layer.years.get(year, weekends_only)
+            if layer.name == NATIONAL and year == monday.year:
+                holidays = (*schedule.holidays, holiday)  # validated: it must not overlap a holiday there
+                schedule = YearSchedule.model_validate({**schedule.model_dump(), "holidays": holidays})
+            calendar = calendar.with_year(layer.name, year, schedule, revision=calendar.revision)
+    return calendar, holiday
 
 
 async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_holiday(

@@ -36,10 +36,10 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
         state.as_of_seq, state.as_of, state.last_hash = event.seq, event.at, event.hash
     state.tasks = list(folding.tasks.values())
     state.stage_results = list(folding.results.values())
-    if not state.clocks:
-        state.clock_state = "none"
+    if folding.excluded or (state.clocks and state.status == "awaiting_supplement"):
+        state.clock_state = "stopped"  # during an excluded period its stopped deadlines are out of `clocks`
     else:
-        state.clock_state = "stopped" if state.status == "awaiting_supplement" else "running"
+        state.clock_state = "running" if state.clocks else "none"
     return state
 
 

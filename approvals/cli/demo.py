@@ -130,7 +130,7 @@ GENERIC_DEFINITION: dict[str, Any] = {
         {
             "kind": "stage", "id": "acceptance", "title": "受理 Acceptance",
             "legal_basis": "Administrative Licensing Law Art. 32", "candidate_roles": ["one_window"],
-            "may_request_supplement": True,
+            "may_request_supplement": True, "deadline": {"working_days": 5},
         },
         {
             "kind": "parallel", "id": "reviews", "title": "会审 Joint review",
@@ -152,7 +152,11 @@ GENERIC_DEFINITION: dict[str, Any] = {
             "allowed_decisions": ["approve", "approve_with_conditions", "reject", "return"],
         },
     ],
-    "deadline": {"working_days": 20, "extension_working_days": 10, "extension_role": "head"},
+    # 补正 comes before acceptance (Art. 32): the 20 working days start when the acceptance stage accepts.
+    "deadline": {
+        "working_days": 20, "starts_after_stage": "acceptance", "acceptance_working_days": 5,
+        "extension_working_days": 10, "extension_role": "head",
+    },
 }  # fmt: skip
 
 
@@ -178,12 +182,12 @@ def run_generic(cast: Cast) -> str:
     act(
         cast, officer, f"/v1/cases/{case_id}/request-supplement",
         {"items": [{"item": "设置位置平面图 site plan", "reason": "not signed"}], "comment": "请补正"},
-        "asks for supplementary material (补正, the clock stops)",
+        "asks for supplementary material before accepting (补正, the clock stops)",
     )  # fmt: skip
     act(
         cast, service, f"/v1/cases/{case_id}/supplement",
         {"documents": [{"uri": "s3://portal/demo/site-plan.pdf", "sha256": "c" * 64, "size": 48213, "name": "plan"}]},
-        "supplies the signed site plan for the applicant (the clock restarts)",
+        "supplies the signed site plan for the applicant (the acceptance clock starts again, whole)",
     )  # fmt: skip
     act(
         cast,

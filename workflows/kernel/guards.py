@@ -427,7 +427,7 @@ class Guards:
 
     def exclude_period(self, request: ExcludePeriodRequest) -> None:
         self._open_case()
-        self._not_applicant(request.actor)
+        self._not_party(request.actor)
         profile = self._definition.deadline
         if profile is None or request.kind not in profile.excluded_kinds:
             declared = [kind.value for kind in profile.excluded_kinds] if profile else []
