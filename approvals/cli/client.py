@@ -126,20 +126,12 @@ def _print_result(result: dict[str, Any], operation: str) -> None:
     console.print(line, highlight=False)
 
 
-def call(
-    api_url: str,
-    token: str | None,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    params: dict[str, Any] | None = None,
-    idempotency_key: str | None = None,
-) -> httpx.Response:
-    """One request with the caller's token; a failure ends the command with its exit status."""
+def call(api_url: str, token: str | None, method: str, path: str, **options: Any) -> httpx.Response:
+    """One request with the caller's token (``options`` as ``ApiClient.request`` takes them); a failure ends
+    the command with its exit status."""
     client = _client(api_url, token)
     try:
-        return client.request(method, path, body=body, params=params, idempotency_key=idempotency_key)
+        return client.request(method, path, **options)
     except ApiError as error:
         fail(error)
 
