@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# docker-compose only validates docker-compose.yml (tests/test_compose.py); best effort: as root, from Debian
+	@command -v docker-compose >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		apt-get install -y -q docker-compose >/dev/null 2>&1 || echo "docker-compose not installed: the compose file is checked without it"
 	@touch $(STAMP)
 
 install: $(STAMP)
