@@ -51,3 +51,9 @@ class DisclosureNotice(BaseModel):
     conditions: list[str] = Field(default_factory=list)
     decided_at: str
     subject: dict[str, Any] = Field(default_factory=dict, description="What the decision is about.")
+    publication_due_at: str | None = Field(
+        None, description="Published by then: working days after the decision (None in notices of earlier cases)."
+    )
+    withheld: dict[str, str] | None = Field(
+        None, description="Subject keys not published, each with the reason (personal data, commercial secret)."
+    )

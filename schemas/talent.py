@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.case import AttachmentRef
 from schemas.text import CleanModel
@@ -44,11 +44,13 @@ class TalentCategory(StrEnum):
 
 
 class TalentField(StrEnum):
-    """The fields Art. 22 names; a one-case-one-policy decision outside them has no basis."""
+    """The fields Art. 22 names; its list ends in 等, so another field is ``other``, named and reasoned in
+    ``field_unlisted``."""
 
     key_industry = "key_industry"  # 重点产业
     foreign_trade = "foreign_trade"  # 对外贸易
     foreign_affairs_translation = "foreign_affairs_translation"  # 外事翻译
+    other = "other"  # 等: see ``Unlisted``
 
 
 class PayForm(StrEnum):
@@ -57,6 +59,7 @@ class PayForm(StrEnum):
     part_time_with_pay = "part_time_with_pay"  # 兼职兼薪
     annual_salary = "annual_salary"  # 年薪制
     agreement_wage = "agreement_wage"  # 协议工资制
+    other = "other"  # 等多种分配方式: see ``Unlisted``
 
 
 class MeasureKind(StrEnum):
@@ -85,6 +88,34 @@ PERSON_REF = re.compile(r"^[a-z][a-z0-9+.-]{0,31}:[A-Za-z0-9._:/-]{1,200}$")
 """A reference to the person's HR file, e.g. ``hr-file:TAL-2026-0007``."""
 
 UserId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")]
+
+
+class Unlisted(CleanModel):
+    """A field (Art. 22) or pay form (Art. 7) outside those the law lists: both lists end in 等 ("and others"),
+    so one is allowed when the proposing unit names it and states why; the reason is recorded in the case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=200, description="The field or pay form, e.g. 跨境电商 cross-border e-commerce."
+    )
+    reason: str = Field(
+        min_length=10, max_length=4000, description="Why it is needed and comparable to the forms the law lists."
+    )
+
+
+def unlisted_stated(unlisted: Unlisted | None, chosen: StrEnum | None, what: str) -> Unlisted | None:
+    """``unlisted`` is given exactly when ``chosen`` is ``other`` (``chosen`` None: it failed validation itself)."""
+    if chosen is None:
+        return unlisted
+    if chosen.value == "other" and unlisted is None:
+        raise ValueError(
+            f"{what} is other (the law's list ends in 等): name it and state why in name and reason "
+            f"(a reason of at least 10 characters)"
+        )
+    if chosen.value != "other" and unlisted is not None:
+        raise ValueError(f"{what} is {chosen.value}, which the law lists: leave this out or choose other")
+    return unlisted
 
 
 class Employer(CleanModel):
@@ -174,12 +205,20 @@ class PolicyPackage(CleanModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     pay_form: PayForm
+    pay_form_unlisted: Unlisted | None = Field(
+        None, validate_default=True, description="With pay_form other: the pay form and why (Art. 7 ends in 等)."
+    )
     annual_amount_cny: Decimal = Field(
         gt=0, le=MAX_ANNUAL_PAY_CNY, max_digits=12, decimal_places=2, description="CNY per year."
     )
     term_years: int = Field(ge=1, le=MAX_TERM_YEARS)
     measures: list[SupportMeasure] = Field(default_factory=list, max_length=10)
     evaluation_targets: list[EvaluationTarget] = Field(min_length=1, max_length=10)
+
+    @field_validator("pay_form_unlisted")
+    @classmethod
+    def _pay_form_stated(cls, unlisted: Unlisted | None, info: ValidationInfo) -> Unlisted | None:
+        return unlisted_stated(unlisted, info.data.get("pay_form"), "pay_form")
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyPackage:
@@ -235,7 +274,10 @@ class TalentPolicyApplication(CleanModel):
 
     candidate: Candidate
     category: TalentCategory
-    field: TalentField = Field(description="Art. 22 limits one-case-one-policy to these fields.")
+    field: TalentField = Field(description="Art. 22 names these fields; other needs field_unlisted.")
+    field_unlisted: Unlisted | None = Field(
+        None, validate_default=True, description="With field other: the field and why (Art. 22 ends in 等)."
+    )
     urgency: str = Field(min_length=10, max_length=4000, description="Why the talent is urgently needed (急需).")
     post: Post
     package: PolicyPackage
@@ -243,6 +285,11 @@ class TalentPolicyApplication(CleanModel):
         min_length=3, max_length=25, description="User ids of the committee members who deliberate (一事一议)."
     )
     documents: list[TalentDocument] = Field(default_factory=list, max_length=100)
+
+    @field_validator("field_unlisted")
+    @classmethod
+    def _field_stated(cls, unlisted: Unlisted | None, info: ValidationInfo) -> Unlisted | None:
+        return unlisted_stated(unlisted, info.data.get("field"), "field")
 
     @field_validator("committee")
     @classmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import CaseStatus, CaseView, DecideRequest, Finding, WithdrawRequest
 from schemas.power import EXAMPLE_PROPOSAL, PowerCatalogueProposal
 from schemas.principal import Principal
@@ -193,10 +194,25 @@ async def test_catalogue_approved_by_vote_published_supervised_adjusted_and_with
     assert all(row["actor_id"] and row["at"] and row["legal_basis"] for row in rows)
     [vote] = [r for r in rows if r["type"] == "stage.completed" and r["stage_id"] == "executive_meeting"]
     assert vote["legal_basis"] == "Art. 4" and vote["payload"]["tally"]["approve"] == 3
-    [published] = [r for r in rows if r["type"] == "case.published"]
+    published, republished = [r for r in rows if r["type"] == "case.published"]
     assert published["legal_basis"] == "Art. 4; Art. 18"
     notice = published["payload"]
     assert notice["process"] == "power-adjustment" and notice["decision"] == "approved"
+    decided_at = datetime.fromisoformat(notice["decided_at"])
+    assert notice["subject"]["effective_date"] == decided_at.astimezone(CALENDAR.tzinfo).date().isoformat()
+    due = add_working_days(CALENDAR, decided_at, 7, beyond_known_years=BeyondKnownYears.weekends_only).at
+    assert notice["publication_due_at"] == due.isoformat()  # Art. 18: within 7 working days of the decision
+    # Art. 3: the adjusted catalogue is published again, with the adjustment that changed it
+    assert republished["legal_basis"] == "Art. 3; Art. 18"
+    adjusted = republished["payload"]
+    assert adjusted["decision"] == "approved" and adjusted["subject"]["items"] == notice["subject"]["items"]
+    assert adjusted["subject"]["adjustment"] == {
+        "child_case_id": child_id,
+        "review_round": 1,
+        "decision": "approved",
+        "conditions": [],
+    }
+    assert types.index("case.child_completed") < types.index("case.published", types.index("case.child_completed"))
     assert [i["code"] for i in notice["subject"]["items"]] == ["ALSK-XK-001", "ALSK-JC-001"]
     assert notice["subject"]["items"][0]["mode"] == "entrust"
     assert "capacity" not in notice["subject"]["items"][0]  # internal assessment, not published

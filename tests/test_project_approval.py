@@ -32,7 +32,7 @@ from schemas.project import validate_uscc
 from schemas.records import TaskProjection
 from tests.cases import APPLICANT, CALENDAR, finished, open_tasks, view_when, wind_up
 from tests.project_cases import HEAD, OFFICER, OFFICIAL, REVIEWERS, application, decide, review_all, start
-from workflows.project_approval import DIMENSIONS, ProjectApprovalWorkflow
+from workflows.project_approval import DIMENSIONS, DISCLOSURE_RULES, ProjectApprovalWorkflow
 
 
 async def denial(call: Any) -> str:
@@ -117,6 +117,11 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
     published = rows[-1]
     assert published["legal_basis"] == "Art. 18"
     assert "safety: condition" in published["payload"]
+    notice = json.loads(published["payload"])
+    assert notice["subject"]["unified_social_credit_code"] == application().enterprise.unified_social_credit_code
+    decided_at = datetime.fromisoformat(notice["decided_at"])
+    due = add_working_days(CALENDAR, decided_at, 7, beyond_known_years=BeyondKnownYears.weekends_only).at
+    assert notice["publication_due_at"] == due.isoformat()  # Art. 18: within 7 working days of the decision
     for row in rows:
         assert row["actor_id"] and row["at"] and row["legal_basis"], row["type"]
     [disclosure] = await db_pool.fetch(
@@ -145,8 +150,8 @@ async def test_a_rejected_dimension_blocks_approval_until_returned_and_re_review
     assert result.status is CaseStatus.approved
 
 
-async def test_acceptance_refused_ends_the_case_without_reviews(
-    time_skipping_env: WorkflowEnvironment, engine_worker
+async def test_acceptance_refused_ends_the_case_without_reviews_and_publishes_no_party(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
 ) -> None:
     async with engine_worker(time_skipping_env) as queue:
         handle = await start(time_skipping_env, queue)
@@ -154,6 +159,17 @@ async def test_acceptance_refused_ends_the_case_without_reviews(
         result = await finished(time_skipping_env, handle)
     assert result.status is CaseStatus.rejected
     assert {t.stage_id for t in result.tasks} == {"acceptance"}
+    [published] = [row for row in await events_of(db_pool, handle.id) if row["type"] == "case.published"]
+    enterprise = application().enterprise
+    assert enterprise.unified_social_credit_code not in published["payload"]
+    assert enterprise.name not in published["payload"] and application().plot_id not in published["payload"]
+    notice = json.loads(published["payload"])
+    assert notice["decision"] == "rejected" and notice["title"] == DISCLOSURE_RULES.refusal_title
+    assert set(notice["withheld"]) == {"enterprise", "unified_social_credit_code", "project_name", "plot_id"}
+    [disclosure] = await db_pool.fetch(
+        "SELECT data::text AS data FROM outbox WHERE case_id = $1 AND kind = 'case.published'", handle.id
+    )
+    assert enterprise.unified_social_credit_code not in disclosure["data"]  # what goes out, not only the record
 
 
 async def test_land_use_change_review_joins_only_when_the_use_differs_from_the_plan(

@@ -13,12 +13,15 @@ need adjusting, until the catalogue is withdrawn.
 
 from __future__ import annotations
 
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.disclosure import DisclosureRules
+    from schemas.events import DomainEvent
     from schemas.notifications import Channel, Notification
     from schemas.power import PowerCatalogueProposal
     from schemas.process import (
@@ -38,6 +41,16 @@ PROCESS = "power-adjustment"
 ADJUSTMENT_PROCESS = "power-catalogue-adjustment"
 PUBLICATION_LEGAL_BASIS = "Art. 4; Art. 18"
 """Art. 4: the catalogue is published once approved; Art. 18: published promptly and accurately."""
+ADJUSTMENT_PUBLICATION_LEGAL_BASIS = "Art. 3; Art. 18"
+"""Art. 3: the powers granted are adjusted dynamically; Art. 18: the adjusted catalogue is published again."""
+
+PUBLICATION_RULES_PATCH = "publication-deadline-local-date-and-republication"
+"""Cases started since: publication within 7 working days on a recorded clock, the effective date taken in the
+zone's local time (UTC+8), and an adjusted catalogue published again (Art. 3)."""
+
+DISCLOSURE_RULES = DisclosureRules(refusal_title="职能目录 不予批准 Function catalogue not approved")
+"""A catalogue is public law (the Committee's powers): nothing in it is personal data or a commercial secret,
+and the capacity assessment is left out by ``FunctionItem.published``. Refusals are not published (Art. 4)."""
 
 LEGAL_CRITERIA = ("legal_source_valid", "within_granting_authority", "capacity_sufficient")
 """The legality review's findings: every power has a valid legal source, lies within what the granting
@@ -186,7 +199,6 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
         """An approved catalogue is published (Art. 4, Art. 18); the Committee is told of any decision."""
         if self.status is CaseStatus.withdrawn:
             return
-        proposal = self._proposal
         approved = self.status in (CaseStatus.approved, CaseStatus.approved_with_conditions)
         told = {"decision": self.status.value, "conditions": self.merged_conditions(), "published": approved}
         subject = f"职能目录审批结果 {self.case.title}: {self.status.value}"
@@ -203,17 +215,57 @@ class PowerAdjustmentWorkflow(KernelWorkflow):
                 )
             )
             return
-        decided_at = workflow.now()
+        rules = workflow.patched(PUBLICATION_RULES_PATCH)
         await self.publish(
             event_legal_basis=PUBLICATION_LEGAL_BASIS,
             notice_legal_basis=PUBLICATION_LEGAL_BASIS,
-            subject={
-                "proposing_unit": proposal.proposing_unit,
-                "granting_authorities": proposal.granting_authorities,
-                "effective_date": (proposal.effective_date or decided_at.date()).isoformat(),
-                "items": [item.published() for item in proposal.items],
-                "vote": self.results["executive_meeting"].tally,
-            },
+            subject=self._catalogue(local_date=rules),
             applicant_subject=subject,
             applicant_data=told,
+            rules=DISCLOSURE_RULES if rules else None,
         )
+
+    def _catalogue(self, *, local_date: bool) -> dict[str, Any]:
+        """The catalogue as published, in force from its effective date or from the day of the decision
+        (``local_date`` False: in UTC, as cases started before the rule publish it)."""
+        proposal = self._proposal
+        zone = self.calendar.tzinfo if local_date else None
+        return {
+            "proposing_unit": proposal.proposing_unit,
+            "granting_authorities": proposal.granting_authorities,
+            "effective_date": effective_date(proposal.effective_date, workflow.now(), zone).isoformat(),
+            "items": [item.published() for item in proposal.items],
+            "vote": self.results["executive_meeting"].tally,
+        }
+
+    async def on_adjusted(self, adjustment: CaseView, completed: DomainEvent) -> bool:
+        """An adjusted catalogue is published again (Art. 3, Art. 18): the adjustment's decision and conditions
+        (the new terms) with the catalogue they change. Supervision goes on either way."""
+        adjusted = adjustment.status in (CaseStatus.approved, CaseStatus.approved_with_conditions)
+        if adjusted and workflow.patched(PUBLICATION_RULES_PATCH):
+            await self.publish(
+                event_legal_basis=ADJUSTMENT_PUBLICATION_LEGAL_BASIS,
+                notice_legal_basis=ADJUSTMENT_PUBLICATION_LEGAL_BASIS,
+                subject={
+                    **self._catalogue(local_date=True),
+                    "adjustment": {
+                        "child_case_id": adjustment.case_id,
+                        "review_round": self.supervision_round,
+                        "decision": adjustment.status.value,
+                        "conditions": adjustment.conditions,
+                    },
+                },
+                applicant_subject=f"职能目录调整 {self.case.title}: {adjustment.status.value}",
+                applicant_data={"decision": adjustment.status.value, "conditions": adjustment.conditions},
+                rules=DISCLOSURE_RULES,
+                decision=adjustment.status.value,
+            )
+        return True
+
+
+def effective_date(proposed: date | None, decided_at: datetime, zone: tzinfo | None) -> date:
+    """The proposed effective date, or the day of the decision in the zone (UTC+8: 01:00 there is still the
+    previous day in UTC). ``zone`` None: the UTC date cases started before the rule were published with."""
+    if proposed is not None:
+        return proposed
+    return (decided_at.astimezone(zone) if zone else decided_at).date()

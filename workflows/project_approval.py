@@ -19,6 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.disclosure import DisclosureRules
     from schemas.process import (
         Condition,
         Deadline,
@@ -35,6 +36,18 @@ with workflow.unsafe.imports_passed_through():
 
 PROCESS = "project-approval"
 PUBLICATION_LEGAL_BASIS = "Art. 18"
+PUBLICATION_RULES_PATCH = "publication-deadline-and-redaction"
+"""Cases started since publish within 7 working days on a recorded clock, redacted by DISCLOSURE_RULES."""
+
+DISCLOSURE_RULES = DisclosureRules(
+    refusal_title="建设项目审查 不予许可 Construction project approval refused",
+    personal_data=("contact",),
+    commercial_secrets=("total_investment_cny", "fixed_asset_investment_cny", "description"),
+    party=("enterprise", "unified_social_credit_code", "project_name", "plot_id"),
+)
+"""A grant names the enterprise, its credit code, the project and the plot (Art. 18, 双公示); the contact person
+and the investment figures and project description (business plans) are never published; a refusal names no
+one: the project and plot identify the enterprise as well as its name does."""
 
 
 @condition_rule("land_use_change_needed")
@@ -178,4 +191,5 @@ class ProjectApprovalWorkflow(KernelWorkflow):
             },
             applicant_subject=f"审批结果 {self.case.title}: {self.status.value}",
             applicant_data={"decision": self.status.value, "conditions": self.merged_conditions()},
+            rules=DISCLOSURE_RULES if workflow.patched(PUBLICATION_RULES_PATCH) else None,
         )

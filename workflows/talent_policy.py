@@ -51,7 +51,8 @@ HEAD_APPROVAL_THRESHOLDS_CNY: dict[PayForm, Decimal] = {
     PayForm.part_time_with_pay: Decimal("300000"),
 }
 """Annual amounts above which the head approves the package too (a high package weighs on the payroll
-total the Committee adjusts under Art. 7). These are the engine's defaults, configurable by definition:
+total the Committee adjusts under Art. 7); a pay form outside Art. 7's list has none: the head approves it.
+These are the engine's defaults, configurable by definition:
 ``talent_policy_case_input(head_approval_thresholds_cny=...)`` puts the thresholds in force into the case
 data under THRESHOLDS_KEY, where the pure rule reads them and the record shows which applied."""
 
@@ -73,8 +74,8 @@ def talent_package_needs_head_approval(data: Mapping[str, Any]) -> bool:
         amount = Decimal(str(package.get("annual_amount_cny")))
     except (ValueError, ArithmeticError):
         return True  # an unreadable package is never waved through
-    threshold = thresholds.get(form.value, HEAD_APPROVAL_THRESHOLDS_CNY[form])
-    return amount > Decimal(str(threshold))
+    threshold = thresholds.get(form.value, HEAD_APPROVAL_THRESHOLDS_CNY.get(form))
+    return threshold is None or amount > Decimal(str(threshold))  # a pay form the law does not list: the head
 
 
 def committee_stage(members: list[str]) -> Stage:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         UrgeRequest,
         WithdrawRequest,
     )
+    from schemas.disclosure import DisclosureRules, redact
     from schemas.events import DomainEvent, EventType
     from schemas.notifications import DisclosureNotice, Notification
     from schemas.principal import SYSTEM, Principal
@@ -50,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.records import CaseProjection, TaskProjection
     from workflows import rules
     from workflows.kernel.calendars import CaseCalendar
-    from workflows.kernel.clocks import Clocks
+    from workflows.kernel.clocks import Clock, Clocks
     from workflows.kernel.deadlines import Deadlines
     from workflows.kernel.guards import Guards
     from workflows.kernel.periods import Periods
@@ -66,6 +67,9 @@ SUPPLEMENT_LEGAL_BASIS = "Administrative Licensing Law Art. 32"
 """补正 comes before acceptance: everything missing is listed at once, and the stages' deadlines start again,
 whole, when the material arrives (the statutory period has not begun). Cases started before this rule
 (``CaseState.statutory_periods`` false) continue with the working days that were left."""
+
+PUBLICATION_CLOCK = "publication"
+"""The clock of a disclosure until the publication channel has it (Art. 18: within the rules' working days)."""
 
 STATUTORY_PERIODS_PATCH = "statutory-acceptance-and-periods"
 """Cases started since: Art. 32 acceptance and 补正, the Art. 42 extension rule, Art. 45 excluded periods and
@@ -292,34 +296,54 @@ class KernelWorkflow:
         subject: dict[str, Any],
         applicant_subject: str,
         applicant_data: dict[str, Any],
+        rules: DisclosureRules | None = None,
+        decision: str | None = None,
     ) -> DisclosureNotice:
         """Discloses the decision (Art. 18): recorded as ``case.published``, told to the applicant, then handed
-        to the publication channel through the outbox."""
+        to the publication channel through the outbox. With ``rules`` the notice is redacted and carries its due
+        date, a clock that reminds and escalates until the channel has it. ``decision``: what is published as
+        decided when it is not the case status (e.g. an adjustment during supervision)."""
+        decided_at = workflow.now()
+        due_at = self._clocks.add_working_days(decided_at, rules.within_working_days) if rules else None
         notice = DisclosureNotice(
             idempotency_key=f"{self._case_id}/{self.last_seq + 1}/disclosure",
             case_id=self._case_id,
             process=self.definition.process,
             title=self._case.title,
-            decision=self.status.value,
+            decision=decision or self.status.value,
             legal_basis=notice_legal_basis,
             conditions=self.merged_conditions(),
-            decided_at=workflow.now().isoformat(),
+            decided_at=decided_at.isoformat(),
             subject=subject,
+            publication_due_at=due_at.isoformat() if due_at else None,
         )
+        if rules:
+            notice = redact(notice, rules)
         event = self.emit(
             EventType.case_published,
             actor=SYSTEM,
             legal_basis=event_legal_basis,
-            payload=notice.model_dump(mode="json"),
+            payload=notice.model_dump(mode="json", exclude_none=True),  # earlier notices: as they were sealed
         )
         self.notify(event, self._case.applicant.id, "case.decided", applicant_subject, applicant_data)
         await self.record()
+        if rules and due_at:
+            clock = Clock(
+                key=PUBLICATION_CLOCK,
+                label="信息公开 Publication (Art. 18)",
+                legal_basis=event_legal_basis,
+                due_at=due_at,
+                remind_before=rules.remind_before_working_days,
+                escalate_to_role=rules.escalate_to_role,
+            )
+            self._clocks.start(clock, working_days=rules.within_working_days, stopped=False)
         await workflow.execute_activity_method(
             PublicationActivities.publish_disclosure,
             notice,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=NOTIFY_RETRY,
         )
+        self._clocks.stop(PUBLICATION_CLOCK)
         return notice
 
     @workflow.query
