@@ -419,10 +419,12 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND"}.get(error.status_code, f"HTTP_{error.status_code}")
+        code = {400: "MALFORMED_JSON", 404: "NOT_FOUND"}.get(error.status_code, f"HTTP_{error.status_code}")
         detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
         if error.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
+        if error.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
+            detail = "the request body cannot be read as JSON (it is not UTF-8 text)"
         return problem_response(
             error.status_code, code, detail, instance=request.url.path, headers=getattr(error, "headers", None)
         )

@@ -227,6 +227,12 @@ async def test_start_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
         headers={**api.headers("service"), "content-type": "application/json"},
     )
     assert "not valid JSON" in problem(not_json, 400, "MALFORMED_JSON")["detail"]
+    not_text = await http.post(
+        "/v1/cases/generic",
+        content=b"\x93\xab\xb2",
+        headers={**api.headers("service"), "content-type": "application/json"},
+    )
+    assert "not UTF-8" in problem(not_text, 400, "MALFORMED_JSON")["detail"]
 
     forbidden = problem(
         await http.post("/v1/cases/generic", json=start_body(), headers=api.headers("alice")), 403, "ROLE_REQUIRED"
