@@ -57,6 +57,10 @@ def create_app(
     app = FastAPI(
         title="Alashankou approvals engine",
         summary="Cases, inbox and audit of the Comprehensive Bonded Zone Management Committee's approvals.",
+        description="Every error is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`, "
+        "`detail`, `code`; `errors` with field paths for 422), and every operation lists the ones it can "
+        "answer. A method a path does not serve gets 405 with `Allow` listing the ones it does; OPTIONS is "
+        "not served (405 with `Allow`): this document describes every operation.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -67,8 +71,13 @@ def create_app(
         app, max_payload_bytes=settings.max_payload_bytes, operation_max_bytes=settings.operation_max_bytes
     )
     app.add_api_route(
-        "/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?"
-    )
+        "/health", health, methods=["GET"], tags=["operations"], summary="Temporal and PostgreSQL reachable?",
+        responses={503: {
+            "description": "Temporal or PostgreSQL did not answer in time (the body names which)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "string"}}},
+        }},
+    )  # fmt: skip
     for router in _routers():
         app.include_router(router)
     return app

@@ -5,29 +5,35 @@ wrong and where, in a sentence), ``code`` (machine-readable reason: the kernel's
 operation, e.g. ``NOT_ASSIGNEE``) and, for validation errors, ``errors`` with the field path of each.
 
 Also here: the body-size guard (413 before a byte reaches Temporal, whose payloads are limited to 2 MB;
-operations get the smaller OPERATION_MAX_BYTES)
-and the mapping of :mod:`approvals.errors` to HTTP statuses.
+operations get the smaller OPERATION_MAX_BYTES), the method guard (405 with the path's ``Allow``), the
+mapping of :mod:`approvals.errors` to HTTP statuses, and the OpenAPI document's account of all of them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from approvals import errors
 
-__all__ = ["PROBLEM_RESPONSES", "FieldError", "Problem", "ProblemError", "install", "problem_response"]
+__all__ = [
+    "PROBLEM_RESPONSES", "FieldError", "MethodGuard", "Problem", "ProblemError", "install", "problem_response",
+]  # fmt: skip
 
 log = structlog.get_logger(__name__)
 
@@ -57,19 +63,41 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+def _documented(description: str, **headers: str) -> dict[str, Any]:
+    """An error answer as the OpenAPI document gives it: a ``Problem`` in ``application/problem+json``."""
+    documented: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        documented["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()
+        }
+    return documented
+
+
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": text, "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status, text in {
-        401: "Missing or invalid bearer token",
-        403: "The principal may not do this (the reason is in `detail`)",
-        404: "Unknown process, case or task",
-        409: "Refused by the case's rules in its current state, or an idempotency-key conflict",
-        413: "Request body over MAX_PAYLOAD_BYTES (OPERATION_MAX_BYTES for task and case operations)",
-        422: "Invalid request (field paths in `errors`) or refused by a rule on the request's content",
-        503: "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds",
-    }.items()
+    401: _documented("Missing or invalid bearer token", **{"WWW-Authenticate": '`Bearer realm="approvals"`'}),
+    403: _documented("The principal may not do this (the reason is in `detail`)"),
+    404: _documented("Unknown process, case or task"),
+    405: _documented(
+        "The path is served, but not with this method: a path parameter of this shape names a resource "
+        "another operation serves (e.g. `GET /v1/cases/generic`, a process). `Allow` lists the methods it serves",
+        Allow="The methods the path serves, e.g. `POST`",
+    ),
+    409: _documented("Refused by the case's rules in its current state, or an idempotency-key conflict"),
+    422: _documented("Invalid request (field paths in `errors`) or refused by a rule on the request's content"),
+    503: _documented(
+        "Temporal or PostgreSQL unreachable; retry after `Retry-After` seconds", **{"Retry-After": "Seconds"}
+    ),
 }
 """Declared on every route so the OpenAPI document (and clients generated from it) know the error shape."""
+
+BODY_PROBLEM_RESPONSES: dict[str, dict[str, Any]] = {
+    "400": _documented("The body is not JSON (MALFORMED_JSON) or Content-Length is not a number"),
+    "413": _documented("Request body over MAX_PAYLOAD_BYTES (OPERATION_MAX_BYTES for task and case operations)"),
+}
+"""Added to every operation that takes a body (see :func:`document_problems`)."""
 
 
 class ProblemError(Exception):
@@ -158,6 +186,16 @@ def validation_problem(errors: list[dict[str, Any]], instance: str) -> JSONRespo
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return problem_response(
         422, "VALIDATION_ERROR", f"invalid request: {summary}{more}", instance=instance, errors=errors
+    )
+
+
+def malformed_json_problem(error: dict[str, Any], instance: str) -> JSONResponse:
+    """400: the body cannot be parsed at all, so no field can be named; the position can."""
+    reason = (error.get("ctx") or {}).get("error") or error.get("msg") or "JSON decode error"
+    position = error.get("loc", ())[-1:]
+    where = f" at character {position[0]}" if position and isinstance(position[0], int) else ""
+    return problem_response(
+        400, "MALFORMED_JSON", f"the request body is not valid JSON: {reason}{where}", instance=instance
     )
 
 
@@ -262,6 +300,94 @@ async def _drain() -> Message:
     return {"type": "http.disconnect"}
 
 
+# --- methods: 405 with the path's Allow --------------------------------------------------------------
+
+
+class MethodGuard:
+    """Answers a method a path does not serve with 405 and an ``Allow`` header listing exactly the methods
+    it does, before routing. Routing alone matches path templates, so ``GET /v1/cases/generic`` reached
+    ``GET /v1/cases/{case_id}`` and failed its pattern (422), and Starlette's 405 named the methods of the
+    first template that matched, not of the path.
+
+    The methods a path serves are those of the routes whose template matches it and whose path parameters
+    are valid there (``/v1/cases/generic`` names a process: POST). When no route's parameters are valid
+    (``/v1/cases/not a case``), they are those of every route whose template matches, so such a route
+    answers 422 naming the parameter. OPTIONS is not served (no browser calls the API across origins; the
+    OpenAPI document describes every operation): it gets the same 405 and ``Allow``.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        self.app = app
+        self._routes = routes
+        self._table: list[tuple[re.Pattern[str], dict[str, Any], frozenset[str], list[Any]]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            served = self.served(_route_path(scope))
+            if served and scope["method"] not in served:
+                allow = ", ".join(served)
+                response = problem_response(
+                    405, "METHOD_NOT_ALLOWED", f"{scope['method']} is not served at {scope['path']}; it serves {allow}",
+                    instance=scope["path"], headers={"Allow": allow},
+                )  # fmt: skip
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def served(self, path: str) -> list[str]:
+        """The methods served at ``path``, sorted; empty when no route matches it (404)."""
+        valid: set[str] = set()
+        shaped: set[str] = set()
+        for regex, convertors, methods, parameters in self.table():
+            match = regex.match(path)
+            if match is None:
+                continue
+            shaped |= methods
+            values = {name: convertors[name].convert(value) for name, value in match.groupdict().items()}
+            if not request_params_to_args(parameters, values)[1]:
+                valid |= methods
+        return sorted(valid or shaped)
+
+    def table(self) -> list[tuple[re.Pattern[str], dict[str, Any], frozenset[str], list[Any]]]:
+        """Every route's path regex, convertors, methods and path parameters; read on first use, since
+        the routes are added after the middleware."""
+        if self._table is None:
+            self._table = []
+            for route in iter_route_contexts(self._routes()):
+                regex, methods = getattr(route, "path_regex", None), route.methods
+                if regex is None or not methods:
+                    continue
+                dependant = getattr(route.original_route, "dependant", None)
+                parameters = list(dependant.path_params) if dependant is not None else []
+                self._table.append((regex, route.param_convertors, frozenset(methods), parameters))
+        return self._table
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routing sees: without the ``root_path`` a proxy mounts the API under."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+# --- the OpenAPI document -----------------------------------------------------------------------------
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Completes the generated OpenAPI document with the problem answers FastAPI cannot see: the
+    ``Problem`` schema the error responses refer to, and 400 and 413 on every operation with a body
+    (the body-size guard and the JSON parser answer before the route)."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            if "requestBody" in operation:
+                responses = {**operation["responses"], **BODY_PROBLEM_RESPONSES}
+                operation["responses"] = dict(sorted(responses.items()))
+    return schema
+
+
 # --- installation -------------------------------------------------------------------------------------
 
 
@@ -281,7 +407,11 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, error: RequestValidationError) -> JSONResponse:
-        return validation_problem(field_errors(list(error.errors())), request.url.path)
+        found = list(error.errors())
+        malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            return malformed_json_problem(malformed, request.url.path)
+        return validation_problem(field_errors(found), request.url.path)
 
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, error: ValidationError) -> JSONResponse:
@@ -289,10 +419,12 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(error.status_code, f"HTTP_{error.status_code}")
+        code = {400: "MALFORMED_JSON", 404: "NOT_FOUND"}.get(error.status_code, f"HTTP_{error.status_code}")
         detail = error.detail if isinstance(error.detail, str) else json.dumps(error.detail)
         if error.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
+        if error.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words
+            detail = "the request body cannot be read as JSON (it is not UTF-8 text)"
         return problem_response(
             error.status_code, code, detail, instance=request.url.path, headers=getattr(error, "headers", None)
         )
@@ -323,3 +455,11 @@ def install(app: FastAPI, *, max_payload_bytes: int, operation_max_bytes: int | 
         )  # fmt: skip
 
     app.add_middleware(BodySizeLimit, limit=max_payload_bytes, operation_limit=operation_max_bytes)
+    app.add_middleware(MethodGuard, routes=lambda: app.routes)  # outermost: a 405 reads no body
+
+    generated = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return app.openapi_schema or document_problems(generated())
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -226,7 +226,13 @@ async def test_start_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
         content=b"{not json",
         headers={**api.headers("service"), "content-type": "application/json"},
     )
-    problem(not_json, 422, "VALIDATION_ERROR")
+    assert "not valid JSON" in problem(not_json, 400, "MALFORMED_JSON")["detail"]
+    not_text = await http.post(
+        "/v1/cases/generic",
+        content=b"\x93\xab\xb2",
+        headers={**api.headers("service"), "content-type": "application/json"},
+    )
+    assert "not UTF-8" in problem(not_text, 400, "MALFORMED_JSON")["detail"]
 
     forbidden = problem(
         await http.post("/v1/cases/generic", json=start_body(), headers=api.headers("alice")), 403, "ROLE_REQUIRED"
@@ -717,6 +723,64 @@ async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
         assert f"/v1/tasks/{{task_id}}/{operation}" in paths
     for operation in ("withdraw", "supplement", "request-supplement", "extend"):
         assert f"/v1/cases/{{case_id}}/{operation}" in paths
+
+
+EXAMPLE_PATH_PARAMETERS = {
+    "process": "generic", "case_id": "generic:A-1", "task_id": "generic:A-1/review/1", "layer": "national",
+    "year": "2026",
+}  # fmt: skip
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def test_a_method_a_path_does_not_serve_is_405_with_exactly_the_methods_it_serves(
+    http: httpx.AsyncClient, api: LiveApi
+) -> None:
+    """For every path of the OpenAPI document, every other method (OPTIONS included: it is not served)
+    gets 405 with an Allow header naming exactly the documented methods, before authentication."""
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    for template, path_item in paths.items():
+        path = template.format(**EXAMPLE_PATH_PARAMETERS)
+        documented = {method.upper() for method in path_item}
+        for method in set(METHODS) - documented:
+            response = await http.request(method, path)
+            assert response.status_code == 405, f"{method} {path}: {response.status_code} {response.text}"
+            assert set(response.headers["allow"].split(", ")) == documented, (method, path, response.headers)
+            if method != "HEAD":
+                assert path in problem(response, 405, "METHOD_NOT_ALLOWED")["detail"]
+
+
+async def test_a_path_is_served_by_the_route_its_parameters_fit(http: httpx.AsyncClient, api: LiveApi) -> None:
+    """`/v1/cases/generic` is a process (started by POST), not a malformed case id: GET is 405, not 422.
+    A path no route's parameters fit is answered by the route of its shape, naming the parameter."""
+    generic = problem(await http.get("/v1/cases/generic", headers=api.headers("admin")), 405, "METHOD_NOT_ALLOWED")
+    assert generic["detail"] == "GET is not served at /v1/cases/generic; it serves POST"
+    case = await http.request("OPTIONS", "/v1/cases/generic:A-1", headers=api.headers("admin"))
+    assert problem(case, 405, "METHOD_NOT_ALLOWED") and case.headers["allow"] == "GET"
+    malformed = problem(await http.get("/v1/cases/not a case", headers=api.headers("admin")), 422, "VALIDATION_ERROR")
+    assert [error["field"] for error in malformed["errors"]] == ["case_id"]
+    bad_process = await http.post("/v1/cases/No_Such!", json=start_body(), headers=api.headers("service"))
+    assert [error["field"] for error in problem(bad_process, 422, "VALIDATION_ERROR")["errors"]] == ["process"]
+    elsewhere = await http.put("/v1/cases/not a case", headers=api.headers("admin"))
+    assert problem(elsewhere, 405, "METHOD_NOT_ALLOWED") and elsewhere.headers["allow"] == "GET, POST"
+
+
+async def test_openapi_documents_every_answer_as_a_problem(http: httpx.AsyncClient) -> None:
+    spec = (await http.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    assert {"type", "title", "status", "detail", "code"} <= set(spec["components"]["schemas"]["Problem"]["properties"])
+    for template, path_item in spec["paths"].items():
+        for method, operation in path_item.items():
+            responses = operation["responses"]
+            if template == "/health":
+                assert set(responses) == {"200", "503"}
+                continue
+            expected = {"401", "403", "404", "405", "409", "422", "503"}
+            expected |= {"400", "413"} if "requestBody" in operation else set()
+            assert expected <= responses.keys(), (method, template, sorted(responses))
+            for status in expected:
+                assert responses[status]["content"] == {"application/problem+json": {"schema": problem_ref}}
+            assert "Allow" in responses["405"]["headers"]
 
 
 def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -22,7 +22,7 @@ from approvals.audit.bundle import bundle_dirname, verify_bundle
 from approvals.audit.chain import verify_chain
 from approvals.audit.checkpoint import key_id, public_key_pem
 from approvals.audit.crosscheck import VerifyReport, cross_check, decision_requests, verify
-from approvals.audit.findings import FindingKind, Severity
+from approvals.audit.findings import FindingKind, Severity, plain
 from approvals.audit.history import Histories, history_events, history_from_json, recorded_batches, runs_of
 from approvals.audit.live import case_timeline, export_case, fetch_case, verify_case
 from approvals.audit.replay import replay_all, replay_parallel
@@ -38,7 +38,7 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
 )
-from schemas.events import compute_hash, event_content
+from schemas.events import EventType, compute_hash, event_content
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision
 from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when, wind_up
@@ -282,8 +282,37 @@ async def test_cross_check_catches_a_log_row_whose_actor_differs_from_the_histor
     findings = cross_check(forged, history)
     assert {(f.seq, f.kind) for f in findings} == {(seq, FindingKind.differs_from_history) for seq in range(5, 13)}
     messages = [finding.message for finding in findings if finding.seq == 5]
-    assert any("actor (log: 'officer-2', history: 'officer-1')" in message for message in messages)
+    assert any("actor (log: officer-2, history: officer-1)" in message for message in messages)
     assert any("does not say what the decide request by officer-1" in m and "actor" in m for m in messages)
+
+
+async def test_a_moved_time_is_reported_in_iso_8601_not_as_a_python_value(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tamper: asyncpg.Connection, finished_case: str
+) -> None:
+    """Findings are read by auditors (the verification endpoint, ``approvals audit verify``): the times they
+    compare are written as ISO 8601, never as ``datetime.datetime(2026, …)``."""
+    _, events = await fetch_case(time_skipping_env.client, db_pool, finished_case)
+    recorded = events[4].at
+    await tamper.execute(
+        "UPDATE audit_events SET at = at + interval '1 hour' WHERE case_id = $1 AND seq = 5", finished_case
+    )
+    report = await _report(time_skipping_env, db_pool, finished_case)
+
+    assert _errors(report) == {(5, FindingKind.edited), (5, FindingKind.differs_from_history)}
+    [moved] = [f.message for f in report.findings if f.kind is FindingKind.differs_from_history]
+    moved_to = (recorded + timedelta(hours=1)).isoformat()
+    assert f"at (log: {moved_to}, history: {recorded.isoformat()})" in moved, moved
+    messages = " ".join(f.message for f in report.findings)
+    assert "datetime" not in messages and "{'" not in messages and "'" not in messages, messages
+
+
+def test_finding_values_are_plain() -> None:
+    at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    assert plain(at) == "2026-03-02T09:30:00+00:00"
+    assert plain({"due": at, "stage": "review"}) == '{"due": "2026-03-02T09:30:00+00:00", "stage": "review"}'
+    assert plain(["审查", None, True]) == '["审查", null, true]'
+    assert plain(EventType.task_claimed) == "task.claimed"
+    assert plain("officer-1") == "officer-1" and plain("") == '""'
 
 
 # ------------------------------------------------------------------ export and bundles

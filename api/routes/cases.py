@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
@@ -47,7 +47,7 @@ async def list_processes(principal: CurrentPrincipal) -> list[dict[str, Any]]:
     response_model=StartedCase,
 )
 async def start_case(
-    process: str,
+    process: Annotated[str, Path(pattern=PROCESS_PATTERN, description="A process name (`GET /v1/processes`).")],
     principal: CurrentPrincipal,
     service: Service,
     body: Annotated[

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from approvals.audit.chain import verify_chain
-from approvals.audit.findings import Finding, FindingKind, Severity, finding
+from approvals.audit.findings import Finding, FindingKind, Severity, finding, plain
 from approvals.audit.history import (
     Histories,
     carried_in,
@@ -113,7 +113,7 @@ def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[F
             and (request.get("task_id") is None or event.task_id == request.get("task_id"))
         ]
         candidates.sort(key=lambda event: event.actor.id != actor.get("id"))  # the requester's own row first
-        described = f"the {decision.name} request by {actor.get('id')} ({decision.where})"
+        described = f"the {decision.name} request by {plain(actor.get('id'))} ({decision.where})"
         if not candidates:
             findings.append(
                 finding(
@@ -254,7 +254,7 @@ def _differences(logged: DomainEvent, recorded: DomainEvent) -> list[str]:
         if name == "actor":
             ours, theirs = ours.model_dump(mode="json"), theirs.model_dump(mode="json")
             if ours != theirs:
-                differences.append(f"actor (log: {ours['id']!r}, history: {theirs['id']!r})")
+                differences.append(f"actor (log: {plain(ours['id'])}, history: {plain(theirs['id'])})")
             continue
         if name == "payload":
             ours, theirs = json.loads(json.dumps(ours, default=str)), json.loads(json.dumps(theirs, default=str))
@@ -262,7 +262,7 @@ def _differences(logged: DomainEvent, recorded: DomainEvent) -> list[str]:
             if name in ("payload", "hash", "prev_hash"):
                 differences.append(name)
             else:
-                differences.append(f"{name} (log: {ours!r}, history: {theirs!r})")
+                differences.append(f"{name} (log: {plain(ours)}, history: {plain(theirs)})")
     return differences
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+import json
+from datetime import date
+from enum import Enum, StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,3 +61,15 @@ class Finding(BaseModel):
 
 def finding(seq: int | None, kind: FindingKind, message: str, severity: Severity = Severity.error) -> Finding:
     return Finding(seq=seq, kind=kind, message=message, severity=severity)
+
+
+def plain(value: Any) -> str:
+    """A value as a finding's reader should see it: times in ISO 8601, enums by their value, structures as
+    JSON, never a Python repr (``datetime.datetime(2026, …)``, ``{'key': …}``)."""
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, str):
+        return value or '""'
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=plain)
