@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -14,7 +15,10 @@ import httpx
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.event_wording import SYSTEM_WORDING, WordingContext
 from schemas.case import CaseStatus
+from schemas.events import GENESIS_HASH, EventType, seal_event
+from schemas.principal import SYSTEM
 from schemas.process import Deadline, Decision, OnReject, QuorumRule, RoutingMode, licensing_law_period
 from schemas.remedies import PeriodUnit, Remedies, Remedy, RemedyKind
 from tests.api_server import LiveApi, live_api_fixture
@@ -207,3 +211,24 @@ async def test_a_refusal_without_reasons_is_refused_422_naming_the_comment_field
     assert decided.status_code == 200, decided.text
     [row] = await outbox_when(db_pool, case_id, bool, kind="case.remedies_notified")
     assert row["recipient"] == APPLICANT.id
+
+
+def test_the_timeline_words_the_notice_with_reasons_periods_and_organs_in_both_languages() -> None:
+    payload = {
+        "concerns": {"event": "case.rejected", "seq": 6, "kind": "refusal_to_accept", "stage_ids": ["acceptance"]},
+        "reasons": [{"stage_id": "acceptance", "task_id": "t", "decided_by": "officer-1", "comment": "材料不齐"}],
+        "votes": {},
+        "remedies": DEFAULT_REMEDIES,
+    }
+    event = seal_event(
+        case_id="generic:T-1", seq=7, type=EventType.case_remedies_notified, actor=SYSTEM, at=datetime.now(UTC),
+        legal_basis=ART_38, payload=payload, prev_hash=GENESIS_HASH,
+    )  # fmt: skip
+    wording = SYSTEM_WORDING[EventType.case_remedies_notified]
+    assert wording.describe(event, WordingContext(), "zh") == (
+        "告知不予受理的理由及救济途径：材料不齐；可自知道该决定之日起60日内向作出决定的行政机关的上一级人民政府"
+        "申请行政复议，或6个月内向作出决定的行政机关所在地有管辖权的人民法院提起行政诉讼"
+    )
+    english = wording.describe(event, WordingContext(), "en")
+    assert english.startswith("refusal to accept notified with reasons (材料不齐)")
+    assert "administrative reconsideration within 60 days" in english and "suit within 6 months" in english
