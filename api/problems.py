@@ -211,6 +211,8 @@ def service_problem(error: errors.ServiceError, instance: str) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(error, errors.Denied):
         extra = {"operation": error.operation, "case_id": error.case_id, "task_id": error.task_id}
+        if error.field:
+            extra["errors"] = [{"field": error.field, "location": "body", "message": error.detail, "type": error.code}]
     if isinstance(error, errors.InvalidRequest):
         return validation_problem(error.errors, instance)
     return problem_response(error.status, error.code, error.detail, instance=instance, headers=headers, **extra)

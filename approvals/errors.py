@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 UNPROCESSABLE_REASONS = frozenset(
@@ -64,12 +65,31 @@ class InvalidRequest(ServiceError):
 class Denied(ServiceError):
     """The case's rules refused the operation (the workflow validator's reason code); it was recorded."""
 
-    def __init__(self, code: str, detail: str, *, operation: str, case_id: str | None, task_id: str | None) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        operation: str,
+        case_id: str | None,
+        task_id: str | None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(detail, code=code)
         self.status = 422 if code in UNPROCESSABLE_REASONS else 409
         self.operation = operation
         self.case_id = case_id
         self.task_id = task_id
+        self.field = field
+        """The request field the refusal is about (e.g. ``comment`` for COMMENT_REQUIRED), when the rule names one."""
+
+
+def refused_field(cause: BaseException | None) -> str | None:
+    """The request field a workflow's refusal names (``deny(..., field=)`` in the kernel), if it names one."""
+    if not isinstance(cause, ApplicationError) or not cause.details:
+        return None
+    details = cause.details[0]
+    return details.get("field") if isinstance(details, dict) else None
 
 
 class Unavailable(ServiceError):

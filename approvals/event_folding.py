@@ -293,6 +293,7 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.case_deadlines_recomputed: _deadlines_recomputed,
     EventType.case_published: unchanged,
     EventType.case_notified: unchanged,
+    EventType.case_remedies_notified: unchanged,
     EventType.stage_started: _stage_started,
     EventType.stage_skipped: unchanged,
     EventType.stage_completed: _stage_completed,

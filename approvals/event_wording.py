@@ -351,6 +351,32 @@ def _decision_notified(event: DomainEvent, context: WordingContext, lang: Lang) 
     return f"decision ({decision}) notified to {recipients}, not published: {p.get('not_published_because')}"
 
 
+_REMEDY_WORDS = {
+    "administrative_reconsideration": ("申请行政复议", "administrative reconsideration"),
+    "administrative_suit": ("提起行政诉讼", "an administrative suit"),
+}
+
+
+def _remedies_notified(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    refusal_to_accept = (p.get("concerns") or {}).get("kind") == "refusal_to_accept"
+    reasons = [reason.get("comment") for reason in p.get("reasons") or []]
+    votes = [", ".join(f"{term(k, lang)} {v}" for k, v in tally.items()) for tally in (p.get("votes") or {}).values()]
+    remedies = [(r, _REMEDY_WORDS.get(r.get("kind"), (r.get("kind"), r.get("kind")))) for r in p.get("remedies") or []]
+    if lang == "zh":
+        said = [
+            f"{r.get('period')}{'日' if r.get('unit') == 'days' else '个月'}内向{r.get('organ')}{zh}"
+            for r, (zh, _) in remedies
+        ]
+        what = "不予受理" if refusal_to_accept else "不予行政许可"
+        because = "；".join(reasons + [f"表决结果：{v}" for v in votes]) or "见决定"
+        return f"告知{what}的理由及救济途径：{because}；可自知道该决定之日起" + "，或".join(said)
+    said = [f"{en} within {r.get('period')} {r.get('unit')} ({r.get('organ_en')})" for r, (_, en) in remedies]
+    what = "refusal to accept" if refusal_to_accept else "refusal"
+    because = "; ".join(reasons + [f"vote: {v}" for v in votes]) or "see the decision"
+    return f"{what} notified with reasons ({because}) and remedies: " + ", or ".join(said)
+
+
 def _tolerance_determined(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
     determination, unit = term(p.get("determination"), lang), p.get("applying_unit")
@@ -417,6 +443,7 @@ SYSTEM_WORDING: Mapping[EventType, Wording] = {
     EventType.case_deadlines_recomputed: Wording.of(_deadlines_recomputed),
     EventType.case_published: Wording.of(_decision_disclosed),
     EventType.case_notified: Wording.of(_decision_notified),
+    EventType.case_remedies_notified: Wording.of(_remedies_notified),
     EventType.case_child_started: Wording.of(_child_started),
     EventType.case_child_completed: Wording.of(_child_completed),
     EventType.stage_started: Wording.of(_stage_started),

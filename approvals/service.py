@@ -42,6 +42,7 @@ from approvals.errors import (
     Unavailable,
     as_unavailable,
     invalid,
+    refused_field,
 )
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
@@ -493,7 +494,10 @@ class ApprovalsService:
             code = cause.type if isinstance(cause, ApplicationError) and cause.type else "REFUSED"
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             await self._record_denial(principal, operation.name, case_id, task_id, code, message, body)
-            raise Denied(code, message, operation=operation.name, case_id=case_id, task_id=task_id) from None
+            field = refused_field(cause)
+            raise Denied(
+                code, message, operation=operation.name, case_id=case_id, task_id=task_id, field=field
+            ) from None
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND and "completed" in error.message.lower():
                 message = f"case {case_id} has ended; nothing can change it now"

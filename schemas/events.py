@@ -42,6 +42,7 @@ class EventType(StrEnum):
     case_deadlines_recomputed = "case.deadlines_recomputed"
     case_published = "case.published"
     case_notified = "case.notified"
+    case_remedies_notified = "case.remedies_notified"
     case_child_started = "case.child_started"
     case_child_completed = "case.child_completed"
     stage_started = "stage.started"

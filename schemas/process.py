@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.events import canonical_json
+from schemas.remedies import Remedies
 from schemas.text import CleanModel
 
 DEFINITION_MAX_BYTES = 64 * 1024
@@ -260,6 +261,10 @@ class ProcessDefinition(CleanModel):
         None, description="Besides stage reviewers allowed to, this role may request 补正 at any time."
     )
     supervision: Supervision | None = None
+    remedies: Remedies = Field(
+        default_factory=Remedies,
+        description="Art. 38: the remedies (periods, organs) every refusal tells the applicant, with its reasons.",
+    )
 
     @model_validator(mode="after")
     def _size(self) -> ProcessDefinition:

@@ -180,6 +180,25 @@ async def accept_exclude_extend(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def reject_with_remedies(env: WorkflowEnvironment, queue: str) -> Handle:
+    """Art. 38: the one window refuses to accept (不予受理) with its reasons; the refusal is recorded with the
+    remedies the definition names (case.remedies_notified) and sent to the applicant."""
+    from schemas.process import licensing_law_period
+    from schemas.remedies import RECONSIDERATION, SUIT, Remedies
+
+    officer = person("officer-1", "one_window")
+    organ = RECONSIDERATION.model_copy(update={"organ": "阿拉山口市人民政府", "organ_en": "Alashankou City Government"})
+    process = definition(
+        stage("acceptance", assignees=("officer-1",), deadline=Deadline(working_days=5)),
+        stage("review", assignees=("alice",)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+        remedies=Remedies(options=(organ, SUIT)),
+    )
+    handle = await start_case(env.client, queue, process)
+    await decide(handle, officer, await first_open(handle), Decision.reject, comment="申请事项不属于本机关职权范围")
+    return handle
+
+
 async def return_and_rereview(env: WorkflowEnvironment, queue: str) -> Handle:
     client = env.client
     alice, bob = person("alice", "reviewer"), person("bob", "reviewer")
@@ -261,6 +280,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-return-and-rereview": return_and_rereview,
     "kernel-recall-then-approve": recall_then_approve,
     "kernel-accept-exclude-extend": accept_exclude_extend,
+    "kernel-reject-with-remedies": reject_with_remedies,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(

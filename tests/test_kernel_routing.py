@@ -127,7 +127,7 @@ async def test_single_stage_rejected_with_a_veto_ends_the_case_rejected(
     assert result.status is CaseStatus.rejected
     assert [r.stage_id for r in result.stage_results] == ["review"]
     assert "sign_off" not in {t.stage_id for t in result.tasks}
-    assert (await types(db_pool, handle.id))[-2:] == ["stage.completed", "case.rejected"]
+    assert (await types(db_pool, handle.id))[-3:] == ["stage.completed", "case.rejected", "case.remedies_notified"]
 
 
 async def test_approval_with_conditions_carries_the_conditions_to_the_case(

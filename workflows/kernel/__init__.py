@@ -19,7 +19,8 @@ The parts, each owning one concern (``KernelWorkflow`` only wires them and carri
 - ``recorder``: sealing events into the hash chain, recording batches, notifications (outbox);
 - ``guards``: the checks behind every update's validator (``deny`` builds a refusal);
 - ``supervision``: recorded timers, periodic reviews, adjustment child cases, continue-as-new;
-- ``views``: the ``view`` query and the projections the recorder writes.
+- ``views``: the ``view`` query and the projections the recorder writes;
+- ``remedies``: the Art. 38 notice (reasons, reconsideration, suit) that follows every refusal.
 
 The process API. A process workflow subclasses ``KernelWorkflow``, adds ``@workflow.run`` (which calls
 ``run_case``) and uses only what follows; everything else is the kernel's own.

@@ -231,7 +231,10 @@ class Guards:
                 f"decision {request.decision.value} is not allowed at stage {stage.id} (allowed: {allowed})",
             )
         if request.needs_comment and not request.comment.strip():
-            raise deny("COMMENT_REQUIRED", f"a {request.decision.value} needs a comment giving the reasons")
+            reasons = (
+                f"a {request.decision.value} needs a comment giving the reasons (Administrative Licensing Law Art. 38)"
+            )
+            raise deny("COMMENT_REQUIRED", reasons, field="comment")
         if request.decision in rules.APPROVING:
             self._approval_not_blocked(stage)
         if request.decision is Decision.return_:

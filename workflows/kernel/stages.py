@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.clocks import Clock, Clocks
     from workflows.kernel.recorder import Recorder
     from workflows.kernel.refusal import deny
+    from workflows.kernel.remedies import RemedyNotices
     from workflows.kernel.routing import RoutingPolicy
     from workflows.kernel.state import OPEN_STATUSES, StageRun, Task
     from workflows.kernel.status import Status
@@ -46,6 +47,7 @@ class Stages:
         self.tasks: dict[str, Task] = {}
         self.runs: dict[str, StageRun] = {}
         self._abandoned_steps: set[str] = set()
+        self._remedies = RemedyNotices(case, recorder, self.tasks)
 
     def task(self, task_id: str) -> Task:
         """The task, or the TASK_NOT_FOUND refusal. Handlers look tasks up here although their validators
@@ -154,9 +156,10 @@ class Stages:
                 break
         self._status.stage_ended(stage.id)
         if run.outcome == rules.StageOutcome.rejected and stage.on_reject is OnReject.end_case:
-            self.close(
+            decision = self.close(
                 CaseStatus.rejected, actor=SYSTEM, legal_basis=stage.legal_basis, reason=f"rejected at {stage.id}"
             )
+            self._remedies.refused(decision, [run])
         elif run.outcome in rules.APPROVING_OUTCOMES and self._starts_case_clock(stage):
             self.start_case_clock()
         await self._recorder.record()
@@ -324,25 +327,30 @@ class Stages:
             rules.StageOutcome.rejected: CaseStatus.rejected,
         }[outcome]
         self._clocks.stop_all()
-        self._recorder.emit(
+        decision = self._recorder.emit(
             EventType.case_decided,
             actor=SYSTEM,
             legal_basis=final_stages[-1].legal_basis,
             payload={"outcome": outcome, "conditions": self._status.merged_conditions()},
         )
         self._status.set(status)
+        if status is CaseStatus.rejected:
+            rejecting = [s for s in final_stages if s.id in results and results[s.id].outcome == outcome]
+            self._remedies.refused(decision, [self.runs[s.id] for s in rejecting])
 
-    def close(self, status: CaseStatus, *, actor: Principal, legal_basis: str, reason: str) -> None:
-        """Ends the case early (withdrawn, cancelled, or rejected by a veto stage): every open task is cancelled."""
+    def close(self, status: CaseStatus, *, actor: Principal, legal_basis: str, reason: str) -> DomainEvent:
+        """Ends the case early (withdrawn, cancelled, or rejected by a veto stage): every open task is cancelled.
+        Returns the event that ends it."""
         for task in self.tasks.values():
             if task.status in OPEN_STATUSES:
                 self._cancel_task(task, reason=reason)
         self._clocks.stop_all()
         self._state.outcome = status.value
-        self._recorder.emit(
+        event = self._recorder.emit(
             EventType(f"case.{status.value}"), actor=actor, legal_basis=legal_basis, payload={"reason": reason}
         )
         self._status.set(status)
+        return event
 
     def _cancel_task(self, task: Task, *, reason: str) -> None:
         task.status = TaskStatus.cancelled
