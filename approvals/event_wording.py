@@ -4,8 +4,10 @@ An operation's events are worded in its registry entry (``approvals.operations``
 events the workflows record on their own (a stage opens, a clock runs out, a decision is published …) are
 worded in :data:`SYSTEM_WORDING`. Together they word every :class:`~schemas.events.EventType` once, in both
 languages (a test holds them to it). A wording is a template over the event's payload, ``who`` (the actor's
-name) and ``stage_title``, or a small function of the event and a :class:`WordingContext` (stage titles,
-local times) when a template cannot say it. The Chinese uses the terms of government approval work
+name), ``stage_title`` and ``stage``, or a small function of the event and a :class:`WordingContext` (stage
+titles, local times) when a template cannot say it. A value the event does not record is left out of the
+sentence (:func:`part`) or said in words (:func:`said`, :data:`NOT_STATED`), never printed as ``None``.
+The Chinese uses the terms of government approval work
 (签收, 转办, 委托, 加签, 催办, 抄送, 补正, 撤回, 退回, 会签, 或签, 审批, 延期, 法定期限, 工作日).
 
 This module imports only ``schemas``: the timeline reads it without loading any workflow code.
@@ -20,24 +22,37 @@ from typing import Any, Literal
 
 from schemas.events import DomainEvent, EventType
 
-CHINA_TIME = timezone(timedelta(hours=8), "UTC+8")
+ZONE = "UTC+8"
+CHINA_TIME = timezone(timedelta(hours=8), ZONE)
 """Auditors read times in the zone's local time (China has no daylight saving)."""
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
+NOT_STATED: Mapping[Lang, str] = {"en": "(not stated)", "zh": "（未注明）"}
+"""What a wording says where the event does not record a value it would name."""
 
-def local(at: datetime) -> str:
-    return at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S")
+
+def _zoned(text: str, lang: Lang, labelled: bool) -> str:
+    """A local time said with its zone (``2026-03-02 10:00:00 UTC+8``, ``北京时间2026-03-02 10:00:00``), or bare
+    for a column whose header names the zone."""
+    if not labelled:
+        return text
+    return f"北京时间{text}" if lang == "zh" else f"{text} {ZONE}"
 
 
-def local_due(at: datetime, lang: Lang = "en") -> str:
+def local(at: datetime, lang: Lang = "en", *, labelled: bool = True) -> str:
+    """``at`` in the zone's local time, to the second."""
+    return _zoned(at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M:%S"), lang, labelled)
+
+
+def local_due(at: datetime, lang: Lang = "en", *, labelled: bool = True) -> str:
     """A working-day deadline ends at local midnight: say "end of <day>" rather than "<next day> 00:00"."""
     moment = at.astimezone(CHINA_TIME)
     if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
         day = (moment - timedelta(days=1)).strftime("%Y-%m-%d")
-        return f"{day} 24时" if lang == "zh" else f"end of {day}"
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+        return _zoned(f"{day} 24时" if lang == "zh" else f"end of {day}", lang, labelled)
+    return local(moment, lang, labelled=labelled)
 
 
 def duration(delta: timedelta, lang: Lang = "en") -> str:
@@ -111,7 +126,18 @@ def term(value: Any, lang: Lang) -> str:
 
 
 def listed(values: Iterable[Any] | None, lang: Lang, separator: str = ", ") -> str:
-    return ("、" if lang == "zh" else separator).join(str(value) for value in values or [])
+    return ("、" if lang == "zh" else separator).join(str(value) for value in values or [] if value not in (None, ""))
+
+
+def said(value: Any, lang: Lang) -> str:
+    """A value the sentence cannot do without, or :data:`NOT_STATED` where the event does not record it."""
+    return NOT_STATED[lang] if value is None or value == "" else str(value)
+
+
+def part(template: str, value: Any) -> str:
+    """A part of a sentence that can be left out: ``template`` with ``value`` in it (``part(" for {}",
+    applicant)``), or nothing where the event does not record the value."""
+    return template.format(value) if value is not None and value != "" else ""
 
 
 @dataclass(frozen=True)
@@ -121,7 +147,14 @@ class WordingContext:
     stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def stage_title(self, event: DomainEvent) -> str | None:
-        return self.stages.get(event.stage_id or "", {}).get("title", event.stage_id)
+        return self.stages.get(event.stage_id or "", {}).get("title") or event.stage_id
+
+    def stage(self, event: DomainEvent, lang: Lang) -> str:
+        """``stage “<title>”`` (``环节“<title>”``), or an unnamed stage where the event names none."""
+        title = self.stage_title(event)
+        if lang == "zh":
+            return f"环节“{title}”" if title else "未注明的环节"
+        return f"stage “{title}”" if title else "an unnamed stage"
 
     def clock_name(self, key: str | None, lang: Lang) -> str:
         """``stage:<id>:<round>`` -> the stage's title; ``case`` -> the statutory period."""
@@ -129,11 +162,13 @@ class WordingContext:
             return "法定期限" if lang == "zh" else "the statutory period"
         parts = (key or "").split(":")
         if len(parts) == 3 and parts[0] == "stage":
-            title = self.stages.get(parts[1], {}).get("title", parts[1])
+            title = self.stages.get(parts[1], {}).get("title") or parts[1]
             if lang == "zh":
                 return f"环节“{title}”" + (f"（第{parts[2]}轮）" if parts[2] != "1" else "") + "的办理期限"
             return f"stage “{title}”" + (f" (round {parts[2]})" if parts[2] != "1" else "")
-        return key or "?"
+        if key:
+            return key
+        return "未注明的期限" if lang == "zh" else "an unnamed deadline"
 
 
 Describer = Callable[[DomainEvent, WordingContext, Lang], str]
@@ -141,10 +176,15 @@ Describer = Callable[[DomainEvent, WordingContext, Lang], str]
 
 
 class _Fields(dict[str, Any]):
-    """A template's fields: the payload, ``who`` and ``stage_title``; a missing one reads ``None``."""
+    """A template's fields: the payload, ``who``, ``stage_title`` and ``stage`` (``stage “<title>”``); one the
+    event does not record (missing, or recorded as null) reads :data:`NOT_STATED`."""
 
-    def __missing__(self, key: str) -> None:
-        return None
+    def __init__(self, lang: Lang, fields: Mapping[str, Any]) -> None:
+        super().__init__({key: said(value, lang) for key, value in fields.items()})
+        self.lang = lang
+
+    def __missing__(self, key: str) -> str:
+        return NOT_STATED[self.lang]
 
 
 def who(event: DomainEvent) -> str:
@@ -154,7 +194,8 @@ def who(event: DomainEvent) -> str:
 @dataclass(frozen=True)
 class Wording:
     """An event type in plain language: an English and a Chinese ``str.format`` template over the payload,
-    ``who`` and ``stage_title`` (``Wording(en, zh)``), or one :data:`Describer` for both (``Wording.of(fn)``).
+    ``who``, ``stage_title`` and ``stage`` (``Wording(en, zh)``), or one :data:`Describer` for both
+    (``Wording.of(fn)``). Times in a wording are local and labelled (:func:`local`, :func:`local_due`).
     ``comment``: the row shows the event's comment (or text, or reason) under the action."""
 
     en: str = ""
@@ -174,7 +215,9 @@ class Wording:
         if self.describer is not None:
             return self.describer(event, context, lang)
         template = self.zh if lang == "zh" else self.en
-        return template.format_map(_Fields(event.payload, who=who(event), stage_title=context.stage_title(event)))
+        stage = {"stage_title": context.stage_title(event), "stage": context.stage(event, lang)}
+        fields = {**event.payload, "who": who(event), **stage}
+        return template.format_map(_Fields(lang, fields))
 
 
 def _due(event: DomainEvent, lang: Lang, key: str = "due_at") -> str | None:
@@ -185,76 +228,81 @@ def _due(event: DomainEvent, lang: Lang, key: str = "due_at") -> str | None:
 def _case_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
     applicant = (p.get("applicant") or {}).get("name") or (p.get("applicant") or {}).get("id")
-    parent = (p.get("data") or {}).get("parent_case_id")
+    parent, title, key = (p.get("data") or {}).get("parent_case_id"), p.get("title"), p.get("business_key")
     if lang == "zh":
-        child_of = f"，为{parent}的子办件" if parent else ""
-        return f"{who(event)}为{applicant}发起办件“{p.get('title')}”（{p.get('business_key')}）{child_of}"
-    child_of = f", a child case of {parent}" if parent else ""
-    return f"{who(event)} started case “{p.get('title')}” ({p.get('business_key')}) for {applicant}{child_of}"
+        case = (f"办件“{title}”" if title else "未注明名称的办件") + part("（{}）", key)
+        return f"{who(event)}{part('为{}', applicant)}发起{case}{part('，为{}的子办件', parent)}"
+    case = (f"case “{title}”" if title else "an untitled case") + part(" ({})", key)
+    return f"{who(event)} started {case}{part(' for {}', applicant)}{part(', a child case of {}', parent)}"
 
 
 def _stage_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    p, due, title = event.payload, _due(event, lang), context.stage_title(event)
+    p, due, stage = event.payload, _due(event, lang), context.stage(event, lang)
+    mode = term(p.get("mode"), lang)
     if lang == "zh":
-        due_text = f"，办理期限至{due}" if due else ""
-        return f"环节“{title}”开始办理（第{p.get('round')}轮，{term(p.get('mode'), lang)}）{due_text}"
-    return f"stage “{title}” opened (round {p.get('round')}, {p.get('mode')})" + (f", due {due}" if due else "")
+        details = "，".join(text for text in (part("第{}轮", p.get("round")), mode) if text)
+        return f"{stage}开始办理{part('（{}）', details)}{part('，办理期限至{}', due)}"
+    details = ", ".join(text for text in (part("round {}", p.get("round")), mode) if text)
+    return f"{stage} opened{part(' ({})', details)}{part(', due {}', due)}"
 
 
 def _task_created(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, by_system = event.payload, event.actor.id == "system"
-    roles = p.get("candidate_roles") or []
+    roles = [role for role in p.get("candidate_roles") or [] if role]
     if lang == "zh":
-        target = p.get("assignee_id") or f"角色{listed(roles, lang)}的任一人员"
-        waits = f"（待{p['waiting_for']}办理后）" if p.get("waiting_for") else ""
+        target = p.get("assignee_id") or (f"角色{listed(roles, lang)}的任一人员" if roles else "未注明的办理人")
+        waits = part("（待{}办理后）", p.get("waiting_for"))
         return (f"为{target}生成待办" if by_system else f"{who(event)}为{target}增加任务") + waits
-    target = p.get("assignee_id") or "any holder of role " + " or ".join(roles)
-    waits = f" (waits for {p['waiting_for']})" if p.get("waiting_for") else ""
+    target = p.get("assignee_id") or ("any holder of role " + " or ".join(roles) if roles else "an unnamed holder")
+    waits = part(" (waits for {})", p.get("waiting_for"))
     return (f"task for {target}" if by_system else f"{who(event)} added a task for {target}") + waits
 
 
 def _stage_completed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    p, title = event.payload, context.stage_title(event)
+    p, stage = event.payload, context.stage(event, lang)
     tally = p.get("tally") or {}
-    conditions = listed(p.get("conditions"), lang, "; ")
+    conditions, outcome = listed(p.get("conditions"), lang, "; "), term(p.get("outcome"), lang)
     if lang == "zh":
-        text = f"环节“{title}”办结：{term(p.get('outcome', ''), lang)}"
+        text = f"{stage}办结{part('：{}', outcome)}"
         text += ("（" + "，".join(f"{term(k, lang)}{v}票" for k, v in tally.items()) + "）") if tally else ""
-        return text + (f"；附条件：{conditions}" if conditions else "")
-    text = f"stage “{title}” completed: {term(p.get('outcome', ''), lang)}"
+        return text + part("；附条件：{}", conditions)
+    text = f"{stage} completed{part(': {}', outcome)}"
     text += (" (" + ", ".join(f"{k} {v}" for k, v in tally.items()) + ")") if tally else ""
-    return text + (f"; conditions: {conditions}" if conditions else "")
+    return text + part("; conditions: {}", conditions)
 
 
 def _clock_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     days, due = event.payload.get("working_days"), _due(event, lang)
     if lang == "zh":
-        return f"法定期限开始计算：{days}个工作日" + (f"，至{due}" if due else "")
-    return f"statutory period started: {days} working days" + (f", due {due}" if due else "")
+        return f"法定期限开始计算{part('：{}个工作日', days)}{part('，至{}', due)}"
+    return f"statutory period started{part(': {} working days', days)}{part(', due {}', due)}"
 
 
 def _case_accepted(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     accepted = parse_time(event.payload.get("accepted_at"))
-    when = local(accepted) if accepted else "?"
+    when = local(accepted, lang) if accepted else None
     if event.payload.get("deemed"):
         if lang == "zh":
-            return f"受理：期限内未作出受理决定或告知补正，自收到申请材料之日（{when}）起即为受理"
+            return f"受理：期限内未作出受理决定或告知补正，自收到申请材料之日{part('（{}）', when)}起即为受理"
         return (
-            f"accepted: no decision or 补正 notice in time, so the application counts as accepted from receipt ({when})"
+            "accepted: no decision or 补正 notice in time, so the application counts as accepted from receipt"
+            + part(" ({})", when)
         )
-    return f"受理：{when}" if lang == "zh" else f"accepted on {when}"
+    return f"受理{part('：{}', when)}" if lang == "zh" else f"accepted{part(' on {}', when)}"
 
 
 def _clock_resumed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     kind = term(event.payload.get("kind"), lang)
     if lang == "zh":
-        return f"{kind}所需时间届满，法定期限恢复计算"
-    return f"the time for the {kind} is over: the period runs again"
+        return f"{kind or '不计入期限的时间'}所需时间届满，法定期限恢复计算"
+    return f"the time for the {kind or 'excluded period'} is over: the period runs again"
 
 
 def _clock_reminder(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    clock, due = context.clock_name(event.payload.get("clock"), lang), _due(event, lang) or "?"
-    return f"提醒：{clock}将于{due}到期" if lang == "zh" else f"reminder: {clock} is due {due}"
+    clock, due = context.clock_name(event.payload.get("clock"), lang), _due(event, lang)
+    if lang == "zh":
+        return f"提醒：{clock}将于{due}到期" if due else f"提醒：{clock}即将到期"
+    return f"reminder: {clock} is due {due or 'soon'}"
 
 
 def _clock_escalated(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -262,76 +310,81 @@ def _clock_escalated(event: DomainEvent, context: WordingContext, lang: Lang) ->
     role = p.get("escalated_to_role")
     if lang == "zh":
         overdue = listed(p.get("overdue_tasks"), lang) or "无"
-        return f"{clock}已超期" + (f"，已报送角色{role}" if role else "") + f"；超期任务：{overdue}"
+        return f"{clock}已超期{part('，已报送角色{}', role)}；超期任务：{overdue}"
     overdue = listed(p.get("overdue_tasks"), lang) or "none"
-    return (
-        f"deadline of {clock} passed" + (f", escalated to role {role}" if role else "") + f"; overdue tasks: {overdue}"
-    )
+    return f"deadline of {clock} passed{part(', escalated to role {}', role)}; overdue tasks: {overdue}"
 
 
 def _stage_abandoned(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    p, title = event.payload, context.stage_title(event)
+    p, stage = event.payload, context.stage(event, lang)
     if lang == "zh":
-        reason = f"（{p['reason']}）" if p.get("reason") else ""
-        return f"环节“{title}”中止（第{p.get('round')}轮）：另一分支已退回办件{reason}"
-    reason = f" ({p['reason']})" if p.get("reason") else ""
-    return f"stage “{title}” abandoned (round {p.get('round')}): another branch returned the case{reason}"
+        return f"{stage}中止{part('（第{}轮）', p.get('round'))}：另一分支已退回办件{part('（{}）', p.get('reason'))}"
+    return f"{stage} abandoned{part(' (round {})', p.get('round'))}: another branch returned the case" + part(
+        " ({})", p.get("reason")
+    )
 
 
 def _supervision_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, first = event.payload, parse_time(event.payload.get("first_review_at"))
+    first_review = local(first, lang) if first else None
     if lang == "zh":
         limit = f"，最多复查{p['max_rounds']}次" if p.get("max_rounds") else "，直至撤销"
-        first_text = f"；首次复查{local(first)}" if first else ""
-        return f"开始监督：决定继续有效，每{p.get('every_days')}日复查一次{limit}{first_text}"
+        every = part("每{}日复查一次", p.get("every_days")) or "接受复查"
+        return f"开始监督：决定继续有效，{every}{limit}{part('；首次复查{}', first_review)}"
     limit = f", at most {p['max_rounds']} reviews" if p.get("max_rounds") else ", until withdrawn"
-    first_text = f"; first review {local(first)}" if first else ""
+    every = part(" every {} days", p.get("every_days"))
     return (
-        f"supervision started: the decision stays in force under review every {p.get('every_days')} days"
-        f"{limit}{first_text}"
+        f"supervision started: the decision stays in force under review{every}{limit}"
+        f"{part('; first review {}', first_review)}"
     )
 
 
 def _timer_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    until = parse_time(event.payload.get("until"))
-    fires, label = local(until) if until else "?", event.payload.get("label")
-    return f"计时开始（{label}）：{fires}到点" if lang == "zh" else f"timer started for {label}: fires {fires}"
+    until, label = parse_time(event.payload.get("until")), event.payload.get("label")
+    fires = local(until, lang) if until else None
+    if lang == "zh":
+        return f"计时开始{part('（{}）', label)}{part('：{}到点', fires)}"
+    return f"timer started{part(' for {}', label)}{part(': fires {}', fires)}"
+
+
+def _child_case(event: DomainEvent, lang: Lang) -> str:
+    child = event.payload.get("child_case_id")
+    if lang == "zh":
+        return f"子办件{child}" if child else "未注明的子办件"
+    return f"child case {child}" if child else "a child case"
 
 
 def _child_started(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    p, review = event.payload, event.payload.get("review_round")
+    p, review, child = event.payload, event.payload.get("review_round"), _child_case(event, lang)
     if lang == "zh":
-        after = f"，于第{review}次复查后" if review else ""
-        return f"子办件{p.get('child_case_id')}已发起（{p.get('process')}）{after}；子办件单独记录"
-    after = f" after review {review}" if review else ""
-    return f"child case {p.get('child_case_id')} started ({p.get('process')}){after}; it keeps its own record"
+        return f"{child}已发起{part('（{}）', p.get('process'))}{part('，于第{}次复查后', review)}；子办件单独记录"
+    return (
+        f"{child} started{part(' ({})', p.get('process'))}{part(' after review {}', review)}; it keeps its own record"
+    )
 
 
 def _child_completed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
-    status = term(p.get("status", ""), lang)
+    status, child = term(p.get("status"), lang), _child_case(event, lang)
     if lang == "zh":
-        return f"子办件{p.get('child_case_id')}办结：{status}" + (f"（附条件：{conditions}）" if conditions else "")
-    return f"child case {p.get('child_case_id')} completed: {status}" + (
-        f" (conditions: {conditions})" if conditions else ""
-    )
+        return f"{child}办结{part('：{}', status)}{part('（附条件：{}）', conditions)}"
+    return f"{child} completed{part(': {}', status)}{part(' (conditions: {})', conditions)}"
 
 
 def _case_decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    outcome = term(event.payload.get("outcome", ""), lang)
-    return f"办件审批决定：{outcome}" if lang == "zh" else f"case decided: {outcome}"
+    outcome = term(event.payload.get("outcome"), lang)
+    return f"办件审批决定{part('：{}', outcome)}" if lang == "zh" else f"case decided{part(': {}', outcome)}"
 
 
 def _case_continued(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, previous = event.payload, event.payload.get("previous_run_id")
-    reviews = p.get("supervision_round", 0)
+    reviews = p.get("supervision_round") or 0
     if lang == "zh":
-        before = f"（上一运行{previous}）" if previous else ""
-        return f"办件转入第{p.get('run')}次运行{before}，状态与哈希链延续；已复查{reviews}次"
-    before = f" (previous run {previous})" if previous else ""
+        run = part("第{}次", p.get("run")) or "下一次"
+        return f"办件转入{run}运行{part('（上一运行{}）', previous)}，状态与哈希链延续；已复查{reviews}次"
     return (
-        f"case continued as new in run {p.get('run')}{before}, state and hash chain carried over; "
-        f"{reviews} review(s) so far"
+        f"case continued as new{part(' in run {}', p.get('run'))}{part(' (previous run {})', previous)}, state and "
+        f"hash chain carried over; {reviews} review(s) so far"
     )
 
 
@@ -339,16 +392,17 @@ def _decision_disclosed(event: DomainEvent, context: WordingContext, lang: Lang)
     p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
     decision = term(p.get("decision"), lang)
     if lang == "zh":
-        return f"审批决定已依法公开：{decision}" + (f"；附条件：{conditions}" if conditions else "")
-    return f"decision published: {decision}" + (f"; conditions: {conditions}" if conditions else "")
+        return f"审批决定已依法公开{part('：{}', decision)}{part('；附条件：{}', conditions)}"
+    return f"decision published{part(': {}', decision)}{part('; conditions: {}', conditions)}"
 
 
 def _decision_notified(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
-    recipients, decision = listed(p.get("recipients"), lang), term(p.get("decision"), lang)
+    recipients, decision = said(listed(p.get("recipients"), lang), lang), term(p.get("decision"), lang)
     if lang == "zh":
-        return f"审批决定（{decision}）已告知{recipients}，不予公开：涉及个人信息"
-    return f"decision ({decision}) notified to {recipients}, not published: {p.get('not_published_because')}"
+        return f"审批决定{part('（{}）', decision)}已告知{recipients}，不予公开：涉及个人信息"
+    because = part(": {}", p.get("not_published_because"))
+    return f"decision{part(' ({})', decision)} notified to {recipients}, not published{because}"
 
 
 _REMEDY_WORDS = {
@@ -381,9 +435,9 @@ def _tolerance_determined(event: DomainEvent, context: WordingContext, lang: Lan
     p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
     determination, unit = term(p.get("determination"), lang), p.get("applying_unit")
     if lang == "zh":
-        return f"容错认定（{unit}）：{determination}" + (f"；附条件：{conditions}" if conditions else "")
-    return f"error tolerance determined for {unit}: {determination}" + (
-        f"; conditions: {conditions}" if conditions else ""
+        return f"容错认定{part('（{}）', unit)}{part('：{}', determination)}{part('；附条件：{}', conditions)}"
+    return f"error tolerance determined{part(' for {}', unit)}{part(': {}', determination)}" + part(
+        "; conditions: {}", conditions
     )
 
 
@@ -405,13 +459,15 @@ def _rectification_checked(event: DomainEvent, context: WordingContext, lang: La
 def _calendar_assumption(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
     year, layers = p.get("year"), listed(p.get("layers"), lang)
-    if p.get("assumption") == "weekends_only":
-        if lang == "zh":
-            return f"{year}年无官方节假日安排：工作日按周一至周五计算"
-        return f"no official holiday schedule for {year}: working days counted Monday to Friday"
     if lang == "zh":
-        return f"{year}年{layers}节假日安排尚未正式发布：按推定安排计算工作日"
-    return f"no official {layers} holiday schedule for {year} yet: working days counted on the assumed one"
+        the_year = part("{}年", year) or "未注明年份的"
+        if p.get("assumption") == "weekends_only":
+            return f"{the_year}无官方节假日安排：工作日按周一至周五计算"
+        return f"{the_year}{layers}节假日安排尚未正式发布：按推定安排计算工作日"
+    the_year = part(" for {}", year) or " for a year not stated"
+    if p.get("assumption") == "weekends_only":
+        return f"no official holiday schedule{the_year}: working days counted Monday to Friday"
+    return f"no official {part('{} ', layers)}holiday schedule{the_year} yet: working days counted on the assumed one"
 
 
 def _deadlines_recomputed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -419,7 +475,7 @@ def _deadlines_recomputed(event: DomainEvent, context: WordingContext, lang: Lan
 
     def when(value: Any) -> str:
         moment = parse_time(value)
-        return local_due(moment, lang) if moment else "?"
+        return local_due(moment, lang) if moment else NOT_STATED[lang]
 
     moves = [
         (context.clock_name(move.get("clock"), lang), when(move.get("previous_due_at")), when(move.get("due_at")))
@@ -428,9 +484,11 @@ def _deadlines_recomputed(event: DomainEvent, context: WordingContext, lang: Lan
     year, layer = p.get("year"), p.get("layer")
     if lang == "zh":
         changed = "；".join(f"{clock}由{old}改为{new}" for clock, old, new in moves) or "各期限不变"
-        return f"{who(event)}发布{year}年节假日安排（{layer}），期限重新计算：{changed}"
+        schedule = f"{part('{}年', year)}节假日安排{part('（{}）', layer)}"
+        return f"{who(event)}发布{schedule}，期限重新计算：{changed}"
     changed = "; ".join(f"{clock} from {old} to {new}" for clock, old, new in moves) or "no deadline moved"
-    return f"{who(event)} published the {year} holiday schedule ({layer}); deadlines recounted: {changed}"
+    schedule = f"the {part('{} ', year)}holiday schedule{part(' ({})', layer)}"
+    return f"{who(event)} published {schedule}; deadlines recounted: {changed}"
 
 
 SYSTEM_WORDING: Mapping[EventType, Wording] = {
@@ -448,8 +506,7 @@ SYSTEM_WORDING: Mapping[EventType, Wording] = {
     EventType.case_child_completed: Wording.of(_child_completed),
     EventType.stage_started: Wording.of(_stage_started),
     EventType.stage_skipped: Wording(
-        "stage “{stage_title}” skipped: its condition does not hold for this case",
-        "环节“{stage_title}”跳过：本办件不满足其适用条件",
+        "{stage} skipped: its condition does not hold for this case", "{stage}跳过：本办件不满足其适用条件"
     ),
     EventType.stage_completed: Wording.of(_stage_completed),
     EventType.stage_abandoned: Wording.of(_stage_abandoned),

@@ -44,6 +44,8 @@ from approvals.event_wording import (
     listed,
     local_due,
     parse_time,
+    part,
+    said,
     term,
     who,
 )
@@ -119,34 +121,30 @@ class Operation:
 
 def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
-    conditions = listed(p.get("conditions"), lang, "; ")
+    conditions, decision = listed(p.get("conditions"), lang, "; "), term(p.get("decision"), lang)
     if lang == "zh":
-        text = f"{who(event)}审批意见：{term(p.get('decision', ''), lang)}"
-        text += f"（附条件：{conditions}）" if conditions else ""
-        text += f"，退回至环节{p['return_to']}" if p.get("return_to") else ""
-        return text + (f"，受{p['on_behalf_of']}委托办理" if p.get("on_behalf_of") else "")
-    text = f"{who(event)} decided: {term(p.get('decision', ''), lang)}"
-    text += f" (conditions: {conditions})" if conditions else ""
-    text += f", back to stage {p['return_to']}" if p.get("return_to") else ""
-    return text + (f", on behalf of {p['on_behalf_of']}" if p.get("on_behalf_of") else "")
+        text = f"{who(event)}审批意见{part('：{}', decision)}{part('（附条件：{}）', conditions)}"
+        return text + part("，退回至环节{}", p.get("return_to")) + part("，受{}委托办理", p.get("on_behalf_of"))
+    text = f"{who(event)} decided{part(': {}', decision)}{part(' (conditions: {})', conditions)}"
+    return text + part(", back to stage {}", p.get("return_to")) + part(", on behalf of {}", p.get("on_behalf_of"))
 
 
 def _signer_added(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    signer, position = event.payload.get("signer"), event.payload.get("position")
+    signer, position = said(event.payload.get("signer"), lang), event.payload.get("position")
     if lang == "zh":
-        return f"{who(event)}{term(position, lang)}：增加签批人{signer}"
-    return f"{who(event)} added signer {signer} {position} this task"
+        return f"{who(event)}{term(position, lang) or '加签'}：增加签批人{signer}"
+    return f"{who(event)} added signer {signer} {part('{} ', position) or 'to '}this task"
 
 
 def _copied(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    observers = listed(event.payload.get("observers"), lang)
+    observers = said(listed(event.payload.get("observers"), lang), lang)
     return (
         f"{who(event)}将办件抄送{observers}" if lang == "zh" else f"{who(event)} copied the case to {observers} (抄送)"
     )
 
 
 def _supplement_requested(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
-    items = listed([item.get("item", "") for item in event.payload.get("items") or []], lang, "; ")
+    items = said(listed([item.get("item") for item in event.payload.get("items") or []], lang, "; "), lang)
     if lang == "zh":
         return f"{who(event)}一次性告知补正材料：{items}——审批期限暂停计算"
     return f"{who(event)} requested supplementary material (补正): {items} — the clock stops"
@@ -161,20 +159,21 @@ def _supplemented(event: DomainEvent, context: WordingContext, lang: Lang) -> st
 
 def _extended(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     days, due = event.payload.get("working_days"), parse_time(event.payload.get("due_at"))
-    until = local_due(due, lang) if due else ""
+    until = local_due(due, lang) if due else None
     if lang == "zh":
-        return f"{who(event)}延期：法定期限延长{days}个工作日" + (f"，至{until}" if due else "")
-    return f"{who(event)} extended the statutory period by {days} working days" + (f" to {until}" if due else "")
+        return f"{who(event)}延期：法定期限延长{part('{}个工作日', days)}{part('，至{}', until)}"
+    return f"{who(event)} extended the statutory period{part(' by {} working days', days)}{part(' to {}', until)}"
 
 
 def _period_excluded(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, resumes = event.payload, parse_time(event.payload.get("resumes_at"))
-    days, until = p.get("expected_working_days"), local_due(resumes, lang) if resumes else "?"
+    days, kind = p.get("expected_working_days"), term(p.get("kind"), lang)
+    until = local_due(resumes, lang) if resumes else None
     if lang == "zh":
-        return f"{who(event)}决定{term(p.get('kind'), lang)}所需{days}个工作日不计入法定期限，期限暂停至{until}"
-    return (
-        f"{who(event)} left {days} working days of {term(p.get('kind'), lang)} out of the period: paused until {until}"
-    )
+        time = f"{kind or '不计入期限的时间'}所需{part('{}个工作日', days) or '时间'}"
+        return f"{who(event)}决定{time}不计入法定期限，期限暂停{part('至{}', until)}"
+    time = f"{part('{} working days of ', days)}{kind or 'excluded time'}"
+    return f"{who(event)} left {time} out of the period: paused{part(' until {}', until)}"
 
 
 TASK = (Scope.task,)

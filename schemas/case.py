@@ -316,6 +316,12 @@ class ExtendRequest(CleanModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
+DUE_ASSUMED_YEARS = (
+    "The years its due date was counted in without an official holiday schedule in every layer of the calendar "
+    "(on an assumed one, or Monday to Friday), ascending: the date may move when such a year is published."
+)
+
+
 class TaskView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -340,6 +346,7 @@ class TaskView(BaseModel):
     conditions: list[str]
     created_at: datetime
     criteria: list[str] = Field(default_factory=list, description="Statutory criteria a decision must find on.")
+    due_assumed_years: list[int] = Field(default_factory=list, description=DUE_ASSUMED_YEARS)
 
 
 class StageResult(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.case import DUE_ASSUMED_YEARS
 from schemas.events import DomainEvent
 from schemas.notifications import Notification
 
@@ -65,6 +66,7 @@ class TaskProjection(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_seq: int
+    due_assumed_years: list[int] = Field(default_factory=list, description=DUE_ASSUMED_YEARS)
 
 
 class RecordBatch(BaseModel):

@@ -35,11 +35,13 @@ def clocks(calendar: WorkingCalendar, assumed: list[tuple[int, str]]) -> Clocks:
 
 
 def stage_clock(clocks: Clocks, now: datetime, days: int = 5, remind_before: int = 1) -> Clock:
+    deadline = clocks.deadline(now, days)
     return Clock(
         key="stage:review:1",
         label="review",
         legal_basis="Art. 10",
-        due_at=clocks.add_working_days(now, days),
+        due_at=deadline.at,
+        assumed_years=deadline.assumed_years,
         remind_before=remind_before,
         escalate_to_role="supervisor",
         stage_id="review",
@@ -168,11 +170,24 @@ def test_a_year_without_an_official_schedule_is_counted_monday_to_friday_and_tol
 
     assert clock.due_at == end_of(10, year=2031)
     assert (2031, "deadline") in assumed and (2031, "reminder") in assumed
+    assert clock.assumed_years == (2031,)  # for the reviewers who see the due date
+
+
+def test_a_clock_keeps_the_years_its_due_date_assumed_until_they_are_published(clocks: Clocks) -> None:
+    clock = stage_clock(clocks, MONDAY)
+    clocks.start(clock, working_days=5, stopped=False)
+    assert clock.assumed_years == (2026,)  # the built-in calendar's Xinjiang 2026 schedule is assumed
+
+    clocks.extend(clock.key, 250)  # into 2027, which no layer lists: both years now stand under the date
+    assert clock.due_at.year == 2027 and clock.assumed_years == (2026, 2027)
+
+    clocks.adopt(published(clocks.calendar, 20), MONDAY + timedelta(days=1))  # type: ignore[arg-type]
+    assert clock.assumed_years == (2027,)  # counted again: 2026 is official now, 2027 still assumed
 
 
 def test_without_a_calendar_nothing_is_counted() -> None:
     with pytest.raises(AssertionError):
-        Clocks(None, lambda year, purpose: None).add_working_days(MONDAY, 1)
+        Clocks(None, lambda year, purpose: None).deadline(MONDAY, 1)
 
 
 # ---------------------------------------------------------------- a calendar year published mid-case

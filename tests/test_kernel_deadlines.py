@@ -48,6 +48,7 @@ from tests.cases import (
     finished,
     open_tasks,
     person,
+    recorded_when,
     stage,
     start_case,
     view_when,
@@ -408,11 +409,20 @@ async def test_a_due_date_in_a_year_beyond_the_calendar_is_counted_weekends_only
     async with engine_worker(time_skipping_env) as queue:
         handle = await start_case(time_skipping_env.client, queue, process, calendar=stale)
         view = await view_when(handle, open_tasks)
-        await decide(handle, ALICE, open_tasks(view)[0])
+        [review] = open_tasks(view)
+        await recorded_when(db_pool, handle.id, "task.created")  # the open task's row, as the inbox reads it
+        stored = await db_pool.fetchval("SELECT due_assumed_years FROM tasks WHERE task_id = $1", review.task_id)
+        await decide(handle, ALICE, review)
         result = await finished(time_skipping_env, handle)
 
     started = await event_at(db_pool, handle.id, "case.started")
     expected = add_working_days(stale, started, 20, beyond_known_years=POLICY)
+    # The reviewer sees which years of the task's due date were assumed, in the view and in the inbox's row.
+    stage_due = add_working_days(
+        stale, await event_at(db_pool, handle.id, "stage.started"), 5, beyond_known_years=POLICY
+    )
+    assert stage_due.assumed_years and review.due_assumed_years == list(stage_due.assumed_years)
+    assert stored == list(stage_due.assumed_years)
     assert expected.assumed_years  # the premise: the period runs in years the calendar does not list
     assumptions = await events(db_pool, handle.id, "case.calendar_assumption")
     assert sorted(a["payload"]["year"] for a in assumptions) == list(expected.assumed_years)

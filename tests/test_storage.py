@@ -229,6 +229,22 @@ async def test_a_projection_with_the_same_last_seq_is_rewritten(db_pool: asyncpg
     assert [t.claimed_by for t in await queries.case_tasks(db_pool, case_id)] == ["li.wei"]
 
 
+async def test_the_inbox_row_says_which_years_of_its_due_date_were_assumed(db_pool: asyncpg.Pool) -> None:
+    """A deadline counted into a year with no official holiday schedule may move: the reviewer sees which
+    years; a later projection (the year published) says none."""
+    case_id, reviewer = unique("project_approval:ASSUMED"), unique("reviewer")
+    chain = events(case_id, 2)
+    assumed = task(case_id, 1, assignee_id=reviewer, due_at=T0 + timedelta(days=40)).model_copy(
+        update={"due_assumed_years": [2027]}
+    )
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain[:1], case=case(case_id, 1), tasks=[assumed]))
+    assert [t.due_assumed_years for t in await queries.inbox(db_pool, reviewer, [])] == [[2027]]
+
+    official = assumed.model_copy(update={"due_assumed_years": [], "last_seq": 2})
+    await record(db_pool, RecordBatch(case_id=case_id, events=chain, case=case(case_id, 2), tasks=[official]))
+    assert [t.due_assumed_years for t in await queries.case_tasks(db_pool, case_id)] == [[]]
+
+
 async def test_a_batch_mixing_cases_is_refused(db_pool: asyncpg.Pool) -> None:
     case_id = unique("project_approval:MIX")
     other = unique("project_approval:OTHER")

@@ -29,10 +29,12 @@ class TimelineRow(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     seq: int
-    at: datetime = Field(description="When, UTC.")
-    local_time: str = Field(description="When, in the zone's local time (UTC+8).")
+    at: datetime = Field(description="When: ISO 8601 with its offset, for clients to parse.")
+    local_time: str = Field(
+        description="When, in the zone's local time and saying so (``2026-03-02 10:00:00 UTC+8``), for people."
+    )
     type: str
-    action: str = Field(description="What happened, in plain language.")
+    action: str = Field(description="What happened, in plain language (times in UTC+8, labelled).")
     action_zh: str = Field("", description="What happened, in Chinese (the terms of government approval work).")
     actor_id: str
     actor_name: str

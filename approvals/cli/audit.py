@@ -478,7 +478,7 @@ def state(
 ) -> None:
     """The case as it stood after event N or at a moment: status, open tasks, stage results, clocks."""
     from approvals.audit.state import state_at
-    from approvals.audit.timeline import CHINA_TIME, local
+    from approvals.event_wording import CHINA_TIME, local, local_due
 
     if seq is not None and at is not None:
         raise _fail("give --seq or --at, not both", 2)
@@ -497,13 +497,13 @@ def state(
         _print_json(result.model_dump(mode="json"))
         return
     when = local(result.as_of) if result.as_of else "-"
-    console.print(f"[bold]{result.case_id}[/bold] as of seq {result.as_of_seq} ({when} UTC+8)", highlight=False)
+    console.print(f"[bold]{result.case_id}[/bold] as of seq {result.as_of_seq} ({when})", highlight=False)
     console.print(
         f"  status: [bold]{result.status}[/bold]   outcome: {result.outcome or '-'}   clock: {result.clock_state}"
     )
     console.print(f"  current stages: {', '.join(result.current_stages) or '-'}")
     for key, due in result.clocks.items():
-        console.print(f"  clock {key}: due {local(due)}")
+        console.print(f"  clock {key}: due {local_due(due)}")
     if result.pending_supplement:
         console.print(f"  waiting for material (补正): {'; '.join(result.pending_supplement)}")
     table = Table(title="tasks", expand=True)

@@ -23,7 +23,7 @@ from approvals.cli.output import (
     errors,
     print_json,
     print_page,
-    short,
+    shown_time,
     tasks_table,
     timeline_table,
 )
@@ -93,7 +93,7 @@ def case(
         f"status {summary.get('status') or live_view.get('status')}, stages "
         f"{','.join(summary.get('current_stages') or live_view.get('current_stages') or []) or '-'}, "
         f"applicant {summary.get('applicant_id') or live_view.get('applicant_id')}, "
-        f"due {short(summary.get('due_at')) or '-'}, "
+        f"due {shown_time(summary.get('due_at'), due=True, labelled=True) or '-'}, "
         f"outcome {summary.get('outcome') or '-'}",
         highlight=False,
     )

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from approvals.event_wording import ZONE, Lang, local, local_due, parse_time
 from approvals.settings import SettingsError
 
 if TYPE_CHECKING:
     from approvals.audit.timeline import TimelineRow
-    from approvals.event_wording import Lang
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -50,20 +50,24 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
-def short(value: Any) -> str:
-    if value is None:
+def shown_time(value: Any, *, due: bool = False, labelled: bool = False) -> str:
+    """A time the API gives (ISO 8601 with its offset) in the zone's local time; a due time as "end of <day>".
+    Bare for a column whose header names the zone (``ZONE``), ``labelled`` where it stands alone."""
+    moment = parse_time(value)
+    if moment is None:
         return ""
-    text = str(value)
-    return text[:16].replace("T", " ") if len(text) >= 19 and text[4] == "-" and text[10] == "T" else text
+    return local_due(moment, labelled=labelled) if due else local(moment, labelled=labelled)
 
 
 def tasks_table(tasks: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("task", "stage", "status", "holder", "roles", "due", "decision", "v"):
+    for column in ("task", "stage", "status", "holder", "roles", f"due ({ZONE})", "decision", "v"):
         table.add_column(column)
     for task in tasks:
         holder = task.get("delegate_id") or task.get("claimed_by") or task.get("assignee_id") or ""
-        due = short(task.get("due_at")) + (" OVERDUE" if task.get("overdue") else "")
+        due = shown_time(task.get("due_at"), due=True) + (" OVERDUE" if task.get("overdue") else "")
+        if years := task.get("due_assumed_years"):  # the due date may move when these years are published
+            due += f" (holidays of {', '.join(map(str, years))} assumed)"
         table.add_row(
             task["task_id"], task.get("stage_title") or task.get("stage_id"), task["status"], holder,
             ",".join(task.get("candidate_roles") or []), due, task.get("decision") or "", str(task.get("version", "")),
@@ -73,12 +77,12 @@ def tasks_table(tasks: list[dict[str, Any]], title: str) -> Table:
 
 def cases_table(cases: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("case", "title", "status", "stages", "applicant", "due", "updated"):
+    for column in ("case", "title", "status", "stages", "applicant", f"due ({ZONE})", f"updated ({ZONE})"):
         table.add_column(column)
     for case in cases:
         table.add_row(
             case["case_id"], case["title"], case["status"], ",".join(case.get("current_stages") or []),
-            case["applicant_id"], short(case.get("due_at")), short(case.get("updated_at")),
+            case["applicant_id"], shown_time(case.get("due_at"), due=True), shown_time(case.get("updated_at")),
         )  # fmt: skip
     return table
 
@@ -93,7 +97,7 @@ def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str, 
     from approvals.audit.timeline import TimelineRow
 
     table = Table(
-        title=f"{title} — times in UTC+8", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
+        title=f"{title} — times in {ZONE}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
     )
     table.add_column("#", style="dim", no_wrap=True, justify="right")
     table.add_column("when", no_wrap=True)
@@ -119,7 +123,7 @@ def timeline_table(rows: Sequence[TimelineRow | Mapping[str, Any]], title: str, 
             what += f"\n[red]{took}[/red]" if row.on_time is False else f"\n{took}"
         if row.roles:
             who += f" ({', '.join(row.roles)})"
-        when = row.local_time.replace(" ", "\n")  # date over time: a narrow column
+        when = shown_time(row.at).replace(" ", "\n")  # date over time: a narrow column
         table.add_row(str(row.seq), when, escape(who), what, escape(row.legal_basis))
     return table
 

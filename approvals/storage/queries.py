@@ -23,7 +23,8 @@ _OPEN_STATUSES_SQL = ", ".join(f"'{status}'" for status in OPEN_TASK_STATUSES)
 
 _TASK_COLUMNS = """
     task_id, case_id, process, stage_id, stage_title, legal_basis, status, assignee_id, candidate_roles,
-    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq
+    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq,
+    due_assumed_years
 """
 
 _CASE_COLUMNS = """

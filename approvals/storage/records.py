@@ -75,8 +75,9 @@ it) $17 holds only those the batch's ``case.cc`` events copied, added to the sto
 _UPSERT_TASK = """
 INSERT INTO tasks (
     task_id, case_id, process, stage_id, stage_title, legal_basis, status, assignee_id, candidate_roles,
-    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq
-) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+    claimed_by, delegate_id, priority, due_at, overdue, decision, version, created_at, updated_at, last_seq,
+    due_assumed_years
+) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 ON CONFLICT (task_id) DO UPDATE SET
     case_id = EXCLUDED.case_id, process = EXCLUDED.process, stage_id = EXCLUDED.stage_id,
     stage_title = EXCLUDED.stage_title, legal_basis = EXCLUDED.legal_basis, status = EXCLUDED.status,
@@ -84,7 +85,7 @@ ON CONFLICT (task_id) DO UPDATE SET
     claimed_by = EXCLUDED.claimed_by, delegate_id = EXCLUDED.delegate_id, priority = EXCLUDED.priority,
     due_at = EXCLUDED.due_at, overdue = EXCLUDED.overdue, decision = EXCLUDED.decision,
     version = EXCLUDED.version, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
-    last_seq = EXCLUDED.last_seq
+    last_seq = EXCLUDED.last_seq, due_assumed_years = EXCLUDED.due_assumed_years
 WHERE EXCLUDED.last_seq >= tasks.last_seq
 """
 
@@ -144,7 +145,7 @@ def _task_args(task: TaskProjection) -> tuple[Any, ...]:
         task.task_id, task.case_id, task.process, task.stage_id, task.stage_title, task.legal_basis,
         task.status, task.assignee_id, task.candidate_roles, task.claimed_by, task.delegate_id,
         task.priority, task.due_at, task.overdue, task.decision, task.version, task.created_at,
-        task.updated_at, task.last_seq,
+        task.updated_at, task.last_seq, task.due_assumed_years,
     )  # fmt: skip
 
 

@@ -66,7 +66,7 @@ class CaseCalendar:
         if request.calendar.revision <= clocks.calendar.revision:
             return  # a newer one arrived first while this one waited for the case to load its calendar
         moved = clocks.adopt(request.calendar, workflow.now())
-        for clock, _previous in moved:
+        for clock in clocks:  # moved or not, each deadline counted again may rest on fewer assumed years
             for task in stages.clock_tasks(clock):
                 self._recorder.task_changed(task.id)
         self._recorder.emit(

@@ -5,7 +5,8 @@ when it is loaded later, set as ``calendar`` before the first deadline is counte
 A deadline counted in a year that is not official in every layer of the calendar is counted with what the
 calendar has (Monday-Friday when no layer lists the year), and ``on_assumed_year(assumption, purpose)`` is
 called at once, so the kernel records the assumption right where the deadline was counted (the order of
-recorded events is part of the hash chain). ``adopt`` counts the open deadlines again on a newly published
+recorded events is part of the hash chain); the clock keeps those years (``assumed_years``) for the reviewers
+who see its due date. ``adopt`` counts the open deadlines again on a newly published
 calendar.
 """
 
@@ -19,6 +20,7 @@ from enum import StrEnum
 from schemas.calendar import (
     BeyondKnownYears,
     CalendarResult,
+    Deadline,
     WorkingCalendar,
     YearAssumption,
     add_working_days,
@@ -51,6 +53,9 @@ class Clock:
     on_due: Callable[[], None] | None = None
     """What the law makes happen at the due time instead of an escalation (the application counts as accepted,
     an excluded period ends): such a clock is a timer of the law, never paused by 补正 or excluded time."""
+    assumed_years: tuple[int, ...] = ()
+    """The years its due date was counted in without an official holiday schedule in every layer (on an assumed
+    one, or Monday to Friday): the due date may move when such a year is published."""
 
     @property
     def pausable(self) -> bool:
@@ -82,12 +87,13 @@ class Clocks:
         for assumption in result.assumptions:
             self._on_assumed_year(assumption, purpose)
 
-    def add_working_days(self, start: datetime, days: int) -> datetime:
+    def deadline(self, start: datetime, days: int) -> Deadline:
+        """``days`` working days from ``start``: the due time (``at``) and the years it assumed."""
         result = add_working_days(
             self._known_calendar(), start, days, beyond_known_years=BeyondKnownYears.weekends_only
         )
         self._counted(result, "deadline")
-        return result.at
+        return result
 
     def _working_days_left(self, now: datetime, due: datetime) -> int:
         result = working_days_between(
@@ -171,7 +177,8 @@ class Clocks:
             clock.running = True
             if not clock.escalated:
                 days = clock.working_days if whole else max(1, clock.working_days_left)
-                clock.due_at = self.add_working_days(now, days)
+                deadline = self.deadline(now, days)
+                clock.due_at, clock.assumed_years = deadline.at, deadline.assumed_years
                 clock.remind_at = self._reminder_time(clock)
                 clock.reminded = False
         self.wake()
@@ -183,7 +190,9 @@ class Clocks:
         previous = clock.due_at
         if not clock.running:
             clock.working_days_left += working_days
-        clock.due_at = self.add_working_days(previous, working_days)
+        deadline = self.deadline(previous, working_days)
+        clock.due_at = deadline.at
+        clock.assumed_years = tuple(sorted({*clock.assumed_years, *deadline.assumed_years}))
         clock.remind_at = self._reminder_time(clock)
         clock.reminded = clock.escalated = False
         self.wake()
@@ -191,7 +200,8 @@ class Clocks:
 
     def adopt(self, calendar: WorkingCalendar, now: datetime) -> list[tuple[Clock, datetime]]:
         """Counts the open deadlines again on ``calendar`` (a newly published year); returns the clocks whose
-        due time moved, each with its previous due time.
+        due time moved, each with its previous due time. A clock counted again keeps only the years still
+        assumed on the new calendar, moved or not.
 
         A running clock keeps the working days it has left after today (counted on the calendar it was set
         with), now counted on the new one: the days already used stay used, only the days still ahead are
@@ -210,10 +220,13 @@ class Clocks:
         moved: list[tuple[Clock, datetime]] = []
         for key, days in left.items():
             clock = self._clocks[key]
-            due = self.add_working_days(now, days) if days else clock.due_at
-            if due != clock.due_at:
+            if not days:
+                continue
+            deadline = self.deadline(now, days)
+            clock.assumed_years = deadline.assumed_years
+            if deadline.at != clock.due_at:
                 moved.append((clock, clock.due_at))
-                clock.due_at = due
+                clock.due_at = deadline.at
                 clock.remind_at = self._reminder_time(clock)
                 clock.reminded = clock.reminded and (clock.remind_at is None or clock.remind_at <= now)
         self.wake()

@@ -46,11 +46,13 @@ class Periods:
         if not profile.acceptance_working_days:
             return
         days = profile.acceptance_working_days
+        deadline = self._clocks.deadline(self._state.started_at, days)
         window = Clock(
             key=ACCEPTANCE_WINDOW,
             label="受理期限 acceptance window",
             legal_basis=profile.acceptance_legal_basis,
-            due_at=self._clocks.add_working_days(self._state.started_at, days),
+            due_at=deadline.at,
+            assumed_years=deadline.assumed_years,
             remind_before=0,
             escalate_to_role=None,
             on_due=self._deem_accepted,
@@ -81,11 +83,13 @@ class Periods:
         profile, now = self._profile, workflow.now()
         self._clocks.pause(now)
         self._excluded = request
+        deadline = self._clocks.deadline(now, request.expected_working_days)
         end = Clock(
             key=EXCLUDED_PERIOD,
             label=f"不计入期限 excluded: {request.kind.value}",
             legal_basis=profile.excluded_legal_basis,
-            due_at=self._clocks.add_working_days(now, request.expected_working_days),
+            due_at=deadline.at,
+            assumed_years=deadline.assumed_years,
             remind_before=0,
             escalate_to_role=None,
             on_due=self._resume,

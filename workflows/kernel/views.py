@@ -50,6 +50,7 @@ class Views:
             conditions=list(task.conditions),
             created_at=task.created_at,
             criteria=list(stage.criteria),
+            due_assumed_years=list(clock.assumed_years) if clock else [],
         )
 
     def task_projection(self, task: Task) -> TaskProjection:
@@ -74,6 +75,7 @@ class Views:
             created_at=task.created_at,
             updated_at=workflow.now(),
             last_seq=self._state.last_seq,
+            due_assumed_years=view.due_assumed_years,
         )
 
     def case_projection(self) -> CaseProjection:
