@@ -418,17 +418,18 @@ def _remedies_notified(event: DomainEvent, context: WordingContext, lang: Lang) 
     votes = [", ".join(f"{term(k, lang)} {v}" for k, v in tally.items()) for tally in (p.get("votes") or {}).values()]
     remedies = [(r, _REMEDY_WORDS.get(r.get("kind"), (r.get("kind"), r.get("kind")))) for r in p.get("remedies") or []]
     if lang == "zh":
-        said = [
+        routes = [
             f"{r.get('period')}{'日' if r.get('unit') == 'days' else '个月'}内向{r.get('organ')}{zh}"
             for r, (zh, _) in remedies
         ]
         what = "不予受理" if refusal_to_accept else "不予行政许可"
-        because = "；".join(reasons + [f"表决结果：{v}" for v in votes]) or "见决定"
-        return f"告知{what}的理由及救济途径：{because}；可自知道该决定之日起" + "，或".join(said)
-    said = [f"{en} within {r.get('period')} {r.get('unit')} ({r.get('organ_en')})" for r, (_, en) in remedies]
+        because = "；".join(str(r) for r in reasons + [f"表决结果：{v}" for v in votes] if r) or "见决定"
+        ways = "，或".join(routes) or said(None, "zh")
+        return f"告知{what}的理由及救济途径：{because}；可自知道该决定之日起{ways}"
+    routes = [f"{en} within {r.get('period')} {r.get('unit')} ({r.get('organ_en')})" for r, (_, en) in remedies]
     what = "refusal to accept" if refusal_to_accept else "refusal"
-    because = "; ".join(reasons + [f"vote: {v}" for v in votes]) or "see the decision"
-    return f"{what} notified with reasons ({because}) and remedies: " + ", or ".join(said)
+    because = "; ".join(str(r) for r in reasons + [f"vote: {v}" for v in votes] if r) or "see the decision"
+    return f"{what} notified with reasons ({because}) and remedies: " + (", or ".join(routes) or said(None, "en"))
 
 
 def _tolerance_determined(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
