@@ -304,7 +304,8 @@ class KernelWorkflow:
         date, a clock that reminds and escalates until the channel has it. ``decision``: what is published as
         decided when it is not the case status (e.g. an adjustment during supervision)."""
         decided_at = workflow.now()
-        due_at = self._clocks.add_working_days(decided_at, rules.within_working_days) if rules else None
+        due = self._clocks.deadline(decided_at, rules.within_working_days) if rules else None
+        due_at = due.at if due else None
         notice = DisclosureNotice(
             idempotency_key=f"{self._case_id}/{self.last_seq + 1}/disclosure",
             case_id=self._case_id,
@@ -335,6 +336,7 @@ class KernelWorkflow:
                 due_at=due_at,
                 remind_before=rules.remind_before_working_days,
                 escalate_to_role=rules.escalate_to_role,
+                assumed_years=due.assumed_years if due else (),
             )
             self._clocks.start(clock, working_days=rules.within_working_days, stopped=False)
         await workflow.execute_activity_method(
