@@ -20,6 +20,7 @@ The parts, each owning one concern (``KernelWorkflow`` only wires them and carri
 - ``guards``: the checks behind every update's validator (``deny`` builds a refusal);
 - ``supervision``: recorded timers, periodic reviews, adjustment child cases, continue-as-new;
 - ``views``: the ``view`` query and the projections the recorder writes;
+- ``publication``: disclosure of a decision (Art. 18): redaction, its deadline and clock, the hand-over;
 - ``remedies``: the Art. 38 notice (reasons, reconsideration, suit) that follows every refusal.
 
 The process API. A process workflow subclasses ``KernelWorkflow``, adds ``@workflow.run`` (which calls

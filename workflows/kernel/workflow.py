@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import CalendarActivities
-    from activities.publication import PublicationActivities
     from schemas.calendar import WorkingCalendar
     from schemas.case import (
         AddSignerRequest,
@@ -43,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         UrgeRequest,
         WithdrawRequest,
     )
-    from schemas.disclosure import DisclosureRules, redact
+    from schemas.disclosure import DisclosureRules
     from schemas.events import DomainEvent, EventType
     from schemas.notifications import DisclosureNotice, Notification
     from schemas.principal import SYSTEM, Principal
@@ -51,11 +50,12 @@ with workflow.unsafe.imports_passed_through():
     from schemas.records import CaseProjection, TaskProjection
     from workflows import rules
     from workflows.kernel.calendars import CaseCalendar
-    from workflows.kernel.clocks import Clock, Clocks
+    from workflows.kernel.clocks import Clocks
     from workflows.kernel.deadlines import Deadlines
     from workflows.kernel.guards import Guards
     from workflows.kernel.periods import Periods
-    from workflows.kernel.recorder import NOTIFY_RETRY, RECORD_RETRY, Recorder
+    from workflows.kernel.publication import Publisher
+    from workflows.kernel.recorder import RECORD_RETRY, Recorder
     from workflows.kernel.stages import Stages
     from workflows.kernel.state import StageRun, Task
     from workflows.kernel.status import Status
@@ -68,7 +68,6 @@ SUPPLEMENT_LEGAL_BASIS = "Administrative Licensing Law Art. 32"
 whole, when the material arrives (the statutory period has not begun). Cases started before this rule
 (``CaseState.statutory_periods`` false) continue with the working days that were left."""
 
-PUBLICATION_CLOCK = "publication"
 """The clock of a disclosure until the publication channel has it (Art. 18: within the rules' working days)."""
 
 STATUTORY_PERIODS_PATCH = "statutory-acceptance-and-periods"
@@ -104,6 +103,7 @@ class KernelWorkflow:
             lambda: self._clocks.calendar,
             adjustment_workflow=ApprovalWorkflow.run,
         )
+        self._publisher = Publisher(self._recorder, self._clocks)
         self._views = Views(case, case_id, state, self._status, self._stages, self._clocks)
 
     # ------------------------------------------------------------------ running a case
@@ -303,9 +303,7 @@ class KernelWorkflow:
         to the publication channel through the outbox. With ``rules`` the notice is redacted and carries its due
         date, a clock that reminds and escalates until the channel has it. ``decision``: what is published as
         decided when it is not the case status (e.g. an adjustment during supervision)."""
-        decided_at = workflow.now()
-        due = self._clocks.deadline(decided_at, rules.within_working_days) if rules else None
-        due_at = due.at if due else None
+        due = self._publisher.due(rules)
         notice = DisclosureNotice(
             idempotency_key=f"{self._case_id}/{self.last_seq + 1}/disclosure",
             case_id=self._case_id,
@@ -314,39 +312,12 @@ class KernelWorkflow:
             decision=decision or self.status.value,
             legal_basis=notice_legal_basis,
             conditions=self.merged_conditions(),
-            decided_at=decided_at.isoformat(),
+            decided_at=workflow.now().isoformat(),
             subject=subject,
-            publication_due_at=due_at.isoformat() if due_at else None,
+            publication_due_at=due.at.isoformat() if due else None,
         )
-        if rules:
-            notice = redact(notice, rules)
-        event = self.emit(
-            EventType.case_published,
-            actor=SYSTEM,
-            legal_basis=event_legal_basis,
-            payload=notice.model_dump(mode="json", exclude_none=True),  # earlier notices: as they were sealed
-        )
-        self.notify(event, self._case.applicant.id, "case.decided", applicant_subject, applicant_data)
-        await self.record()
-        if rules and due_at:
-            clock = Clock(
-                key=PUBLICATION_CLOCK,
-                label="信息公开 Publication (Art. 18)",
-                legal_basis=event_legal_basis,
-                due_at=due_at,
-                remind_before=rules.remind_before_working_days,
-                escalate_to_role=rules.escalate_to_role,
-                assumed_years=due.assumed_years if due else (),
-            )
-            self._clocks.start(clock, working_days=rules.within_working_days, stopped=False)
-        await workflow.execute_activity_method(
-            PublicationActivities.publish_disclosure,
-            notice,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=NOTIFY_RETRY,
-        )
-        self._clocks.stop(PUBLICATION_CLOCK)
-        return notice
+        told = (self._case.applicant.id, applicant_subject, applicant_data)
+        return await self._publisher.publish(notice, event_legal_basis, told, rules, due)
 
     @workflow.query
     def view(self) -> CaseView:
