@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from schemas.calendar import (
     BeyondKnownYears,
@@ -94,6 +95,12 @@ class Clocks:
         )
         self._counted(result, "deadline")
         return result
+
+    def counted(self, start: datetime, working_days: int, **fields: Any) -> Clock:
+        """A clock due ``working_days`` working days after ``start``, noting the years it counted on an assumed
+        schedule; ``fields``: the rest of the clock (key, label, legal basis, reminder …)."""
+        deadline = self.deadline(start, working_days)
+        return Clock(due_at=deadline.at, assumed_years=deadline.assumed_years, **fields)
 
     def _working_days_left(self, now: datetime, due: datetime) -> int:
         result = working_days_between(

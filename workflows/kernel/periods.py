@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.events import EventType
     from schemas.principal import SYSTEM
     from schemas.process import CaseDeadline
-    from workflows.kernel.clocks import Clock, Clocks
+    from workflows.kernel.clocks import Clocks
     from workflows.kernel.recorder import Recorder
     from workflows.kernel.stages import ACCEPTANCE_WINDOW, EXCLUDED_PERIOD, Stages
 
@@ -46,13 +46,12 @@ class Periods:
         if not profile.acceptance_working_days:
             return
         days = profile.acceptance_working_days
-        deadline = self._clocks.deadline(self._state.started_at, days)
-        window = Clock(
+        window = self._clocks.counted(
+            self._state.started_at,
+            days,
             key=ACCEPTANCE_WINDOW,
             label="受理期限 acceptance window",
             legal_basis=profile.acceptance_legal_basis,
-            due_at=deadline.at,
-            assumed_years=deadline.assumed_years,
             remind_before=0,
             escalate_to_role=None,
             on_due=self._deem_accepted,
@@ -83,13 +82,12 @@ class Periods:
         profile, now = self._profile, workflow.now()
         self._clocks.pause(now)
         self._excluded = request
-        deadline = self._clocks.deadline(now, request.expected_working_days)
-        end = Clock(
+        end = self._clocks.counted(
+            now,
+            request.expected_working_days,
             key=EXCLUDED_PERIOD,
             label=f"不计入期限 excluded: {request.kind.value}",
             legal_basis=profile.excluded_legal_basis,
-            due_at=deadline.at,
-            assumed_years=deadline.assumed_years,
             remind_before=0,
             escalate_to_role=None,
             on_due=self._resume,

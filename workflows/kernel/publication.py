@@ -11,7 +11,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.publication import PublicationActivities
-    from schemas.calendar import Deadline
     from schemas.disclosure import DisclosureRules, redact
     from schemas.events import EventType
     from schemas.notifications import DisclosureNotice
@@ -30,10 +29,20 @@ class Publisher:
         self._recorder = recorder
         self._clocks = clocks
 
-    def due(self, rules: DisclosureRules | None) -> Deadline | None:
-        """When the notice must be published, counted before the notice is made (an assumed year is recorded
-        first, so the notice's idempotency key follows it)."""
-        return self._clocks.deadline(workflow.now(), rules.within_working_days) if rules else None
+    def clock(self, rules: DisclosureRules | None, legal_basis: str) -> Clock | None:
+        """The clock of the publication deadline, counted before the notice is made (an assumed year is
+        recorded first, so the notice's idempotency key follows it); started once the notice is recorded."""
+        if rules is None:
+            return None
+        return self._clocks.counted(
+            workflow.now(),
+            rules.within_working_days,
+            key=PUBLICATION_CLOCK,
+            label="信息公开 Publication (Art. 18)",
+            legal_basis=legal_basis,
+            remind_before=rules.remind_before_working_days,
+            escalate_to_role=rules.escalate_to_role,
+        )
 
     async def publish(
         self,
@@ -41,7 +50,7 @@ class Publisher:
         legal_basis: str,
         told: Told,
         rules: DisclosureRules | None,
-        due: Deadline | None,
+        clock: Clock | None,
     ) -> DisclosureNotice:
         if rules:
             notice = redact(notice, rules)
@@ -54,16 +63,7 @@ class Publisher:
         recipient, subject, data = told
         self._recorder.notify(event, recipient, "case.decided", subject, data)
         await self._recorder.record()
-        if rules and due:
-            clock = Clock(
-                key=PUBLICATION_CLOCK,
-                label="信息公开 Publication (Art. 18)",
-                legal_basis=legal_basis,
-                due_at=due.at,
-                remind_before=rules.remind_before_working_days,
-                escalate_to_role=rules.escalate_to_role,
-                assumed_years=due.assumed_years,
-            )
+        if rules and clock:
             self._clocks.start(clock, working_days=rules.within_working_days, stopped=False)
         await workflow.execute_activity_method(
             PublicationActivities.publish_disclosure,

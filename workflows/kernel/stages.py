@@ -174,14 +174,13 @@ class Stages:
         clock_key = None
         if stage.deadline:
             clock_key = stage_clock_key(run)
-            deadline = self._clocks.deadline(workflow.now(), stage.deadline.working_days)
             self._start_clock(
-                Clock(
+                self._clocks.counted(
+                    workflow.now(),
+                    stage.deadline.working_days,
                     key=clock_key,
                     label=stage.title,
                     legal_basis=stage.legal_basis,
-                    due_at=deadline.at,
-                    assumed_years=deadline.assumed_years,
                     remind_before=stage.deadline.remind_before_working_days,
                     escalate_to_role=stage.deadline.escalate_to_role,
                     stage_id=stage.id,
@@ -400,13 +399,12 @@ class Stages:
                     "acceptance_stage": deadline.starts_after_stage,
                 },
             )
-        due = self._clocks.deadline(start, deadline.working_days)
-        clock = Clock(
+        clock = self._clocks.counted(
+            start,
+            deadline.working_days,
             key="case",
             label="statutory period",
             legal_basis=deadline.legal_basis,
-            due_at=due.at,
-            assumed_years=due.assumed_years,
             remind_before=deadline.remind_before_working_days,
             escalate_to_role=deadline.escalate_to_role,
         )

@@ -303,7 +303,7 @@ class KernelWorkflow:
         to the publication channel through the outbox. With ``rules`` the notice is redacted and carries its due
         date, a clock that reminds and escalates until the channel has it. ``decision``: what is published as
         decided when it is not the case status (e.g. an adjustment during supervision)."""
-        due = self._publisher.due(rules)
+        clock = self._publisher.clock(rules, event_legal_basis)
         notice = DisclosureNotice(
             idempotency_key=f"{self._case_id}/{self.last_seq + 1}/disclosure",
             case_id=self._case_id,
@@ -314,10 +314,10 @@ class KernelWorkflow:
             conditions=self.merged_conditions(),
             decided_at=workflow.now().isoformat(),
             subject=subject,
-            publication_due_at=due.at.isoformat() if due else None,
+            publication_due_at=clock.due_at.isoformat() if clock else None,
         )
         told = (self._case.applicant.id, applicant_subject, applicant_data)
-        return await self._publisher.publish(notice, event_legal_basis, told, rules, due)
+        return await self._publisher.publish(notice, event_legal_basis, told, rules, clock)
 
     @workflow.query
     def view(self) -> CaseView:
