@@ -235,6 +235,16 @@ def released(task: TaskState, event: DomainEvent, f: Folding) -> None:
 
 
 @on_task
+def conflict_declared(task: TaskState, event: DomainEvent, f: Folding) -> None:
+    """The declarer recused themselves (回避): the task goes on as the event says (its vote withdrawn is the
+    ``task.cancelled`` that follows)."""
+    p = event.payload
+    task.assignee_id, task.candidate_roles = p.get("assignee_id"), list(p.get("candidate_roles") or [])
+    task.claimed_by, task.delegate_id = p.get("claimed_by"), None
+    task.status = "claimed" if task.claimed_by else "open"
+
+
+@on_task
 def decided(task: TaskState, event: DomainEvent, f: Folding) -> None:
     task.status, task.decision, task.decided_by = "completed", event.payload.get("decision"), event.actor.id
     task.comment = event.payload.get("comment") or ""

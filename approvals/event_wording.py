@@ -114,6 +114,10 @@ ZH_TERMS = {
     "quarantine": "检疫",
     "appraisal": "鉴定",
     "expert_review": "专家评审",
+    "person_concerned": "当事人",
+    "close_relative": "近亲属关系",
+    "interest": "利害关系",
+    "other": "其他可能影响公正的关系",
 }
 """Decisions, outcomes, statuses, routing modes and determinations, in the office's words."""
 

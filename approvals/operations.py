@@ -24,6 +24,7 @@ from approvals.event_folding import (
     Fold,
     case_ended,
     claimed,
+    conflict_declared,
     copied,
     decided,
     delegated,
@@ -55,6 +56,7 @@ from schemas.case import (
     ClaimRequest,
     CommentRequest,
     DecideRequest,
+    DeclareConflictRequest,
     DelegateRequest,
     ExcludePeriodRequest,
     ExtendRequest,
@@ -127,6 +129,20 @@ def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
         return text + part("，退回至环节{}", p.get("return_to")) + part("，受{}委托办理", p.get("on_behalf_of"))
     text = f"{who(event)} decided{part(': {}', decision)}{part(' (conditions: {})', conditions)}"
     return text + part(", back to stage {}", p.get("return_to")) + part(", on behalf of {}", p.get("on_behalf_of"))
+
+
+def _conflict_declared(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    relationship, reason, owner = term(p.get("relationship"), lang), p.get("reason"), p.get("claimed_by")
+    voted = p.get("withdrawn_from_vote")
+    if lang == "zh":
+        then = "退出表决" if voted else part("任务交{}办理", owner) or "任务退回任务池"
+        return f"{who(event)}申请回避{part('（{}）', relationship)}{part('：{}', reason)}；{then}，本人不再办理本案"
+    then = (
+        "withdraws from the vote" if voted else part("the task goes back to {}", owner) or "the task goes to the pool"
+    )
+    text = f"{who(event)} declared a conflict of interest (回避{part(', {}', relationship)}){part(': {}', reason)}"
+    return f"{text}; {then}, off the case"
 
 
 def _signer_added(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -204,6 +220,15 @@ OPERATIONS: tuple[Operation, ...] = (
             "{who} recalled the task from {from} to the pool", "{who}将任务从{from}处收回任务池", comment=True
         )},
         folds={EventType.task_recalled: released},
+    ),
+    Operation(
+        "declare-conflict", DeclareConflictRequest, TASK, KernelWorkflow.declare_conflict,
+        (EventType.task_conflict_declared,),
+        "回避: declare a conflict of interest on a task; it goes on without you and you take no task of the case.",
+        "回避：声明利益冲突，任务交由他人办理，本人不再办理本案",
+        agrees=(("relationship", "relationship"), ("reason", "reason")),
+        wording={EventType.task_conflict_declared: Wording.of(_conflict_declared)},
+        folds={EventType.task_conflict_declared: conflict_declared},
     ),
     Operation(
         "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),

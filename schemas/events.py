@@ -53,6 +53,7 @@ class EventType(StrEnum):
     task_claimed = "task.claimed"
     task_unclaimed = "task.unclaimed"
     task_recalled = "task.recalled"
+    task_conflict_declared = "task.conflict_declared"
     task_decided = "task.decided"
     task_activated = "task.activated"
     task_transferred = "task.transferred"

@@ -603,6 +603,34 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
         assert expected in types
 
 
+async def test_declare_conflict_route_and_a_recorded_recusal_refusal(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    """回避: a person the start request declares concerned may not claim; a reviewer declares a conflict through
+    the route the registry generates, and cannot claim again. Both refusals are recorded as denied attempts."""
+    concerned = [{"user_id": "officer-2", "relationship": "close_relative", "reason": "brother of the director"}]
+    case_id = (await start(http, api, concerned=concerned))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+
+    body = problem(await act(http, api, "officer2", f"/v1/tasks/{task_id}/claim"), 409, "RECUSAL_REQUIRED")
+    assert "close_relative" in body["detail"] and body["operation"] == "claim"
+    assert (await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")).status_code == 200
+    problem(await act(http, api, "officer", f"/v1/tasks/{task_id}/declare-conflict", {}), 422, "VALIDATION_ERROR")
+    reason = {"reason": "my former employer applies"}
+    declared = await act(http, api, "officer", f"/v1/tasks/{task_id}/declare-conflict", reason)
+    assert declared.status_code == 200, declared.text
+    assert (declared.json()["task"]["status"], declared.json()["task"]["claimed_by"]) == ("open", None)
+    problem(await act(http, api, "officer", f"/v1/tasks/{task_id}/claim"), 409, "RECUSAL_REQUIRED")
+
+    rows = await db_pool.fetch(
+        "SELECT actor_id, operation, reason_code FROM denied_attempts WHERE case_id = $1 AND reason_code = $2 "
+        "ORDER BY at",
+        case_id,
+        "RECUSAL_REQUIRED",
+    )
+    assert [(row["actor_id"], row["operation"]) for row in rows] == [("officer-2", "claim"), ("officer-1", "claim")]
+
+
 async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> None:
     # 补正 comes before acceptance (Art. 32): the period starts when the acceptance stage accepts.
     accepting = {**DEFINITION, "deadline": {**DEFINITION["deadline"], "starts_after_stage": "acceptance"}}
@@ -834,6 +862,8 @@ async def test_cli_commands_and_exit_codes(http: httpx.AsyncClient, api: LiveApi
     assert no_comment.exit_code == 3 and "COMMENT_REQUIRED" in no_comment.output
     decided = await cli("officer", "decide", task_id, "approve", "-m", "ok")
     assert decided.exit_code == 0 and "done" in decided.stdout
+    recusal = await cli("officer", "declare-conflict", "--help")
+    assert recusal.exit_code == 0 and "回避" in recusal.stdout and "--relationship" in recusal.stdout
 
     shown = await cli("service", "case", case_id)
     assert shown.exit_code == 0 and task_id in shown.stdout

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimRequest,
         CommentRequest,
         DecideRequest,
+        DeclareConflictRequest,
         DelegateRequest,
         ExcludePeriodRequest,
         ExtendRequest,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.periods import Periods
     from workflows.kernel.publication import Publisher
     from workflows.kernel.recorder import RECORD_RETRY, Recorder
+    from workflows.kernel.recusal import Recusal
     from workflows.kernel.stages import Stages
     from workflows.kernel.state import StageRun, Task
     from workflows.kernel.status import Status
@@ -90,7 +92,8 @@ class KernelWorkflow:
         self._clocks = Clocks(case.calendar, self._calendar.assumed)
         self._status = Status(case, case_id, state, self._recorder)
         self._stages = Stages(case, case_id, state, self._recorder, self._clocks, self._status)
-        self._guards = Guards(case, case_id, state, self._stages, self._clocks)
+        self._recusal = Recusal(case, case_id, state, self._stages)
+        self._guards = Guards(case, case_id, state, self._stages, self._clocks, self._recusal)
         self._deadlines = Deadlines(self._clocks, self._stages, self._recorder)
         self._periods = Periods(case, state, self._recorder, self._clocks, self._stages)
         self._supervisor = Supervisor(
@@ -192,6 +195,7 @@ class KernelWorkflow:
                 "priority": case.priority,
                 "data": case.data,
                 "definition": definition.model_dump(mode="json", exclude_unset=True),
+                **self._recusal.started(),
             },
         )
         if definition.deadline and definition.deadline.starts_after_stage is None:
@@ -373,6 +377,16 @@ class KernelWorkflow:
     @recall.validator
     def validate_recall(self, request: RecallRequest) -> None:
         self._guards.recall(request)
+
+    @workflow.update
+    async def declare_conflict(self, request: DeclareConflictRequest) -> OperationResult:
+        task = self._stages.task(request.task_id)
+        self._recusal.declare(task, request)
+        return await self._accepted(task)
+
+    @declare_conflict.validator
+    def validate_declare_conflict(self, request: DeclareConflictRequest) -> None:
+        self._guards.declare_conflict(request)
 
     @workflow.update
     async def decide(self, request: DecideRequest) -> OperationResult:
