@@ -34,10 +34,13 @@ from schemas.case import (
     CaseInput,
     CaseView,
     ClaimRequest,
+    ConcernedPerson,
     DecideRequest,
+    DeclareConflictRequest,
     Finding,
     MissingItem,
     RecallRequest,
+    Relationship,
     RequestSupplementRequest,
     SupplementRequest,
 )
@@ -100,6 +103,34 @@ async def recall_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
     await handle.execute_update(ApprovalWorkflow.recall, recall)
     await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=colleague, task_id=task_id))
     await decide(handle, colleague, task_id)
+    return handle
+
+
+async def recusal_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
+    """回避: the case names a concerned person at start; the officer who claims the acceptance declares a conflict
+    and it goes back to the pool; at the vote a member declares one and is withdrawn, the others carry it."""
+    officer, colleague = person("officer-1", "one_window"), person("officer-2", "one_window")
+    members = [person(f"member-{n}", "committee") for n in range(1, 4)]
+    process = definition(
+        stage("acceptance", candidate_roles=("one_window",)),
+        stage(
+            "vote", mode=RoutingMode.quorum, assignees=tuple(m.id for m in members), quorum=QuorumRule(min_attendance=2),
+            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain), deadline=Deadline(working_days=5),
+        ),
+    )  # fmt: skip
+    cousin = ConcernedPerson(user_id="officer-3", relationship=Relationship.close_relative, reason="applicant's cousin")
+    handle = await start_case(env.client, queue, process, concerned=[cousin])
+    task_id = await first_open(handle)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=officer, task_id=task_id))
+    declared = DeclareConflictRequest(actor=officer, task_id=task_id, reason="officer-1 holds shares in the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, declared)
+    await decide(handle, colleague, task_id)
+    view = await view_when(handle, lambda v: len(open_tasks(v, "vote")) == 3)
+    by_user = {t.assignee_id: t.task_id for t in open_tasks(view, "vote")}
+    withdrawn = DeclareConflictRequest(actor=members[2], task_id=by_user["member-3"], reason="advised the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, withdrawn)
+    for member in members[:2]:
+        await decide(handle, member, by_user[member.id])
     return handle
 
 
@@ -279,6 +310,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
     "kernel-recall-then-approve": recall_then_approve,
+    "kernel-recusal-then-approve": recusal_then_approve,
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
     "project-approval-full": project_approval_full,
