@@ -133,14 +133,13 @@ def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
 
 def _conflict_declared(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
-    relationship, reason, owner = term(p.get("relationship"), lang), p.get("reason"), p.get("claimed_by")
-    voted = p.get("withdrawn_from_vote")
+    relationship, reason, to = term(p.get("relationship"), lang), p.get("reason"), p.get("to")
+    roles, voted = listed(p.get("candidate_roles"), lang), p.get("withdrawn_from_vote")
     if lang == "zh":
-        then = "退出表决" if voted else part("任务交{}办理", owner) or "任务退回任务池"
+        then = "退出表决" if voted else part("任务交{}办理", to) or f"任务退回任务池{part('（{}）', roles)}"
         return f"{who(event)}申请回避{part('（{}）', relationship)}{part('：{}', reason)}；{then}，本人不再办理本案"
-    then = (
-        "withdraws from the vote" if voted else part("the task goes back to {}", owner) or "the task goes to the pool"
-    )
+    then = "withdraws from the vote" if voted else part("the task goes to {}", to)
+    then = then or f"the task goes to the pool{part(' of {}', roles)}"
     text = f"{who(event)} declared a conflict of interest (回避{part(', {}', relationship)}){part(': {}', reason)}"
     return f"{text}; {then}, off the case"
 

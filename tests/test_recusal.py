@@ -163,8 +163,10 @@ async def test_declaring_a_conflict_returns_the_task_to_the_pool_on_record_and_t
     [folded] = [t for t in state_at(chain, seq=event["seq"]).tasks if t.task_id == task_id]
     assert (folded.status, folded.claimed_by, folded.candidate_roles) == ("open", None, ["one_window"])
     [row] = [r for r in timeline(chain, calendar=CALENDAR) if r.type == "task.conflict_declared"]
-    assert "申请回避（利害关系）" in row.action_zh and "任务退回任务池" in row.action_zh
-    assert "declared a conflict of interest" in row.action and "pool" in row.action
+    assert f"申请回避（利害关系）：{reason}；任务退回任务池（one_window），本人不再办理本案" in row.action_zh
+    assert f"declared a conflict of interest (回避, interest): {reason}; the task goes to the pool of one_window" in (
+        row.action
+    )
 
 
 async def test_a_named_reviewer_who_declares_a_conflict_hands_the_task_to_the_stage_supervisor(

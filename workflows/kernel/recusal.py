@@ -108,6 +108,7 @@ class Recusal:
             "assignee_id": task.assignee_id,
             "candidate_roles": list(task.candidate_roles),
             "claimed_by": task.claimed_by,
+            "to": None if withdrawn else task.holder,
         }
         legal_basis = f"{RECUSAL_LEGAL_BASIS}; {stage.legal_basis}"
         event = stages.changed(task, EventType.task_conflict_declared, actor, payload, legal_basis=legal_basis)
