@@ -141,9 +141,7 @@ def error_tolerance_case_input(
 ) -> CaseInput:
     """The case of one application: its data is the application; the committee comes from it.
 
-    Refuses (ValueError) an applicant who sits on the committee: nobody votes on their own application. The
-    persons concerned, whose liability the case decides, are the case's concerned persons (回避), before any
-    relationship the request declares.
+    Refuses (ValueError) an applicant who sits on the committee: nobody votes on their own application.
     """
     fields.setdefault(
         "title", f"容错申请 {application.measure.title} ({application.liability_proceeding.reference})"[:300]
@@ -151,19 +149,9 @@ def error_tolerance_case_input(
     applicant = fields.get("applicant")
     if applicant is not None and applicant.id in application.committee:
         raise ValueError(f"the applicant {applicant.id} sits on the committee and must recuse themselves (回避)")
-    responsible = [
-        ConcernedPerson(
-            user_id=person.id,
-            relationship=Relationship.person_concerned,
-            reason=f"{person.name}（{person.post}）: a person concerned whose liability the case decides (Art. 25)",
-        )
-        for person in application.persons_concerned
-    ]
-    declared = [person for person in fields.pop("concerned", []) if person.user_id not in application.person_ids]
     return CaseInput(
         business_key=business_key,
         definition=error_tolerance_definition(application),
-        concerned=[*responsible, *declared],
         data=application.model_dump(mode="json"),
         **fields,
     )
@@ -187,6 +175,14 @@ class ErrorToleranceWorkflow(KernelWorkflow):
         self._application = parse_application(
             ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
         )
+        self.concern(
+            ConcernedPerson(
+                user_id=person.id,
+                relationship=Relationship.person_concerned,
+                reason=f"{person.name}（{person.post}）: a person concerned whose liability the case decides (Art. 25)",
+            )
+            for person in self._application.persons_concerned
+        )  # read from the application, so cases started before recusal was enforced are held to it too
         return await self.run_case()
 
     @workflow.query

@@ -3,8 +3,9 @@
 A public servant recuses themselves from official business touching their own interest, a relative's, or any
 other relationship that may affect impartiality (Civil Servants Law Art. 76). The engine reads three grounds:
 
-- the persons the case concerns (``CaseInput.concerned``): an Art. 25 case's persons concerned, whose own
-  liability it decides, and any relationship declared when the case was started;
+- the persons the case concerns: any relationship declared when the case was started (``CaseInput.concerned``)
+  and those a process finds in its application (``KernelWorkflow.concern``: an Art. 25 case's persons
+  concerned, whose own liability it decides);
 - a conflict of interest a reviewer declared on one of its tasks (``declare_conflict``), for the rest of the case;
 - at a committee vote (a personal stage), membership of the applicant's own unit: a unit does not vote on its
   own case. It compares the principals' ``unit``; a principal without one (or an applicant without one) is not
@@ -16,12 +17,13 @@ Whatever their role, such a person may not claim, decide or vote, nor be handed 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import CaseInput, CaseState, DeclareConflictRequest, TaskStatus
+    from schemas.case import CaseInput, CaseState, ConcernedPerson, DeclareConflictRequest, TaskStatus
     from schemas.events import EventType
     from schemas.principal import Principal
     from schemas.process import Stage
@@ -39,6 +41,11 @@ class Recusal:
         self._case_id = case_id
         self._state = state
         self._stages = stages
+        self._concerned = list(case.concerned)
+
+    def add(self, persons: Iterable[ConcernedPerson]) -> None:
+        """Persons the process finds concerned in its application, besides those the case was started with."""
+        self._concerned.extend(persons)
 
     def started(self) -> dict[str, Any]:
         """What ``case.started`` records of the persons concerned: nothing when there are none, so a case without
@@ -51,7 +58,7 @@ class Recusal:
 
     def ground(self, user_id: str, *, unit: str = "", stage: Stage | None = None) -> str | None:
         """Why the user must recuse themselves from the case (at ``stage``, for a member of ``unit``), or None."""
-        for person in self._case.concerned:
+        for person in self._concerned:
             if person.user_id == user_id:
                 return f"{person.relationship.value}: {person.reason}"
         declared = self._state.recused.get(user_id)

@@ -7,7 +7,7 @@ change is recorded. The process API (hooks and protected methods) is described i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CcRequest,
         ClaimRequest,
         CommentRequest,
+        ConcernedPerson,
         DecideRequest,
         DeclareConflictRequest,
         DelegateRequest,
@@ -262,6 +263,10 @@ class KernelWorkflow:
 
     def merged_conditions(self) -> list[str]:
         return self._status.merged_conditions()
+
+    def concern(self, persons: Iterable[ConcernedPerson]) -> None:
+        """Persons the application shows the case concerns: they must recuse themselves (回避)."""
+        self._recusal.add(persons)
 
     def emit(self, type_: EventType, *, actor: Principal, legal_basis: str, **where: Any) -> DomainEvent:
         """Seals the next event of the case; ``where``: ``stage_id``, ``task_id``, ``payload``."""
