@@ -97,7 +97,8 @@ class Guards:
             raise deny("NOT_APPLICANT", f"only the applicant {what} case {self._case_id}")
 
     def _task(self, request: TaskRequest) -> Task:
-        """The task named by the request, open, at the expected version, for an actor other than the applicant."""
+        """The task named by the request, open, at the expected version, for an actor who is neither a party nor
+        bound to recuse themselves."""
         self._open_case()
         task = self._stages.task(request.task_id)
         self._not_party(request.actor, task)
