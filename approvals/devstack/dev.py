@@ -303,8 +303,9 @@ class TemporalDevServer:
             f"{_log_tail(self.log_path)}"
         )
 
-    async def wait_ready(self, settings: Settings) -> Any:
-        """Connects once the frontend answers; makes sure every search attribute exists.
+    async def wait_ready(self, settings: Settings, *, metrics_address: str | None = None) -> Any:
+        """Connects once the frontend answers (serving the SDK's metrics on ``metrics_address`` when given);
+        makes sure every search attribute exists.
 
         ``--search-attribute`` registers attributes only when the SQLite file is created, so ones added
         to the engine later are registered here on an existing file.
@@ -316,7 +317,7 @@ class TemporalDevServer:
             if self.exit_code() is not None:
                 raise self.died("exited while starting")
             try:
-                client = await temporal.connect(settings, timeout_seconds=2)
+                client = await temporal.connect(settings, timeout_seconds=2, metrics_address=metrics_address)
                 break
             except (ConnectionError, SettingsError):
                 if time.monotonic() > deadline:
@@ -488,7 +489,8 @@ class DevStack:
         applied = await migrate_database(settings)
         log.info("migrations.applied", versions=applied)
 
-        client = await temporal.wait_ready(settings)
+        # The worker runs on this client: its metrics (WORKER_METRICS_ADDRESS) are served by the client's runtime.
+        client = await temporal.wait_ready(settings, metrics_address=settings.worker_metrics_address)
 
         # 3. Worker, 4. API - in this process. Registered so they stop before Temporal and PostgreSQL.
         worker_stop = asyncio.Event()
@@ -562,7 +564,8 @@ class DevStack:
     def _print_addresses(self, seconds: float) -> None:
         s = self.settings
         rows = [
-            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /docs)"),
+            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /ready, /docs)"),
+            ("Metrics", self._metrics_addresses()),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
@@ -573,6 +576,14 @@ class DevStack:
         self.console.print(f"approvals dev is up in {seconds:.1f}s - Ctrl-C stops everything", highlight=False)
         for name, value in rows:
             self.console.print(f"  {name:<{width}}  {value}", highlight=False, markup=False)
+
+    def _metrics_addresses(self) -> str:
+        """Prometheus endpoints (nothing here needs a Prometheus: scrape them, or open them in a browser)."""
+        s = self.settings
+        api = f"http://{s.api_host}:{s.api_port}/metrics"
+        if not s.worker_metrics_address:
+            return f"{api}  (worker's temporal_* metrics: set WORKER_METRICS_ADDRESS)"
+        return f"{api}, worker http://{s.worker_metrics_address}/metrics"
 
 
 def _redacted(url: str) -> str:
