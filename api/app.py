@@ -91,7 +91,8 @@ def create_app(
     )  # fmt: skip
     for router in _routers():
         app.include_router(router)
-    instrument_http(app)  # Prometheus: requests and latency by route template and status
+    if settings.api_request_metrics:
+        instrument_http(app)  # Prometheus: requests and latency by route template and status
     instrument_app(app)  # OpenTelemetry: a server span per request, when tracing is on
     return app
 

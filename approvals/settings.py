@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         "`temporal_*` and the worker's `approvals_*` (recording latency and errors); `0.0.0.0:9464` in a "
         "container. Unset: none. The API serves its own at `GET /metrics` on API_PORT.",
     )
+    api_request_metrics: bool = Field(
+        True,
+        description="Count and time every API request by route template and status for `GET /metrics`; off "
+        "only to measure what that costs (bench/metrics_overhead.py).",
+    )
     otel_exporter_otlp_endpoint: str | None = Field(
         None,
         description="OTLP/HTTP collector base URL (e.g. http://otel-collector:4318) receiving OpenTelemetry "
