@@ -71,7 +71,7 @@ def runtime(metrics_address: str | None = None) -> Runtime:
 def _runtime_serving(metrics_address: str | None) -> Runtime:
     try:
         return runtime(metrics_address)
-    except RuntimeError as error:  # the core cannot bind the address
+    except ValueError as error:  # the core cannot bind the address (in use, not this host's)
         raise SettingsError(
             f"WORKER_METRICS_ADDRESS={metrics_address}: cannot serve metrics there ({_one_line(error)}); "
             "choose a free host:port"

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -30,10 +31,12 @@ import pytest_asyncio
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
+from approvals import temporal
 from approvals.cli.demo import DEMO_APPLICANT, SETTLED_STATUSES
 from approvals.devstack.dev import url_with_database
 from approvals.devstack.stack import Stack, free_port
 from approvals.migrate import load_migrations
+from approvals.settings import SettingsError, load_settings
 from schemas.case import FINAL_STATUSES
 
 APPROVALS = Path(sys.executable).parent / "approvals"
@@ -322,3 +325,12 @@ async def test_ready_needs_the_schema_at_head_while_health_stays_liveness(stack:
     problem = refused.json()
     assert problem["code"] == "NOT_READY" and problem["checks"]["migrations"]["ok"] is False, problem
     assert LATEST in problem["detail"] and "approvals migrate" in problem["detail"], problem
+
+
+async def test_a_worker_metrics_address_in_use_is_refused_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(SettingsError, match=f"WORKER_METRICS_ADDRESS={address}: cannot serve metrics there"):
+            await temporal.connect(load_settings(), metrics_address=address)
