@@ -228,6 +228,21 @@ async def test_after_the_demo_metrics_show_what_it_did(stack: Stack) -> None:
     assert value(api, "http_request_duration_seconds_count", **decide) == value(api, "http_requests_total", **decide)
     assert value(api, "http_requests_total", handler="/v1/inbox", status="401") == 1
 
+    # What two of the metrics watch, made to happen: a task past its due time, a case whose log lost rows.
+    closed_case = next(case_id for case_id, status in statuses.items() if status in FINAL_STATUSES)
+    owner = await asyncpg.connect(url_with_database(stack.postgres.url, "approvals"))
+    try:
+        await owner.execute("UPDATE tasks SET due_at = now() - interval '1 day' WHERE task_id = $1", open_task)
+        await owner.execute("UPDATE cases SET last_seq = last_seq + 5 WHERE case_id = $1", closed_case)
+    finally:
+        await owner.close()
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+        tampered = await http.get(f"/v1/cases/{closed_case}/verification", headers=stack.headers("auditor"))
+    assert tampered.status_code == 200 and tampered.json()["ok"] is False, tampered.text
+    api = scrape(f"{stack.api_url}/metrics")
+    assert value(api, "approvals_tasks_overdue", process="generic", stage="review", unit="named") == 1
+    assert value(api, "approvals_verification_failures_total") == 1
+
     worker = scrape(worker_metrics_url())
     assert value(worker, "approvals_recording_seconds_count", process="generic") >= 1
     assert value(worker, "approvals_recording_errors_total") == 0
