@@ -565,7 +565,13 @@ class DevStack:
         s = self.settings
         rows = [
             ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /ready, /docs)"),
-            ("Metrics", self._metrics_addresses()),
+            ("Metrics", f"http://{s.api_host}:{s.api_port}/metrics  (no Prometheus needed to run)"),
+            (
+                "Worker metrics",
+                f"http://{s.worker_metrics_address}/metrics"
+                if s.worker_metrics_address
+                else "off (WORKER_METRICS_ADDRESS)",
+            ),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
@@ -576,14 +582,6 @@ class DevStack:
         self.console.print(f"approvals dev is up in {seconds:.1f}s - Ctrl-C stops everything", highlight=False)
         for name, value in rows:
             self.console.print(f"  {name:<{width}}  {value}", highlight=False, markup=False)
-
-    def _metrics_addresses(self) -> str:
-        """Prometheus endpoints (nothing here needs a Prometheus: scrape them, or open them in a browser)."""
-        s = self.settings
-        api = f"http://{s.api_host}:{s.api_port}/metrics"
-        if not s.worker_metrics_address:
-            return f"{api}  (worker's temporal_* metrics: set WORKER_METRICS_ADDRESS)"
-        return f"{api}, worker http://{s.worker_metrics_address}/metrics"
 
 
 def _redacted(url: str) -> str:
