@@ -104,7 +104,8 @@ async def run_worker(
 
     Args:
         stop: Set it to stop; when ``None``, SIGTERM and SIGINT stop the worker.
-        client: Reuse this Temporal client (``approvals dev``); otherwise connect with the settings.
+        client: Reuse this Temporal client (``approvals dev``); otherwise connect with the settings, serving
+            metrics on WORKER_METRICS_ADDRESS when set.
         pool: Reuse this PostgreSQL pool; otherwise create one from DATABASE_URL (closed on exit).
         apply_migrations: Apply pending migrations first (advisory-locked: safe with several workers).
 
@@ -119,7 +120,7 @@ async def run_worker(
         if pool is None:
             settings.require_database_url()  # a missing setting is reported before any network wait
         if client is None:
-            client = await temporal.connect(settings)
+            client = await temporal.connect(settings, metrics_address=settings.worker_metrics_address)
         if pool is None:
             pool = await db.create_pool(settings)
             stack.push_async_callback(pool.close)
@@ -134,6 +135,7 @@ async def run_worker(
             task_queue=settings.temporal_task_queue,
             namespace=settings.temporal_namespace,
             workflows=[w.__name__ for w in WORKFLOWS],
+            metrics=f"http://{settings.worker_metrics_address}/metrics" if settings.worker_metrics_address else None,
         )
         async with worker:
             await stop.wait()
@@ -168,8 +170,10 @@ class stop_on_signals:  # used like a function: `with stop_on_signals() as stop:
 if __name__ == "__main__":  # `python worker.py`: the worker alone, configured like `approvals worker`
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
+    from approvals.tracing import configure_tracing
 
     worker_settings = load_settings()
     configure_logging(worker_settings)
+    configure_tracing(worker_settings, service="approvals-worker")
     worker_settings.require_webhook_signing_secret()
     asyncio.run(run_worker(worker_settings, apply_migrations=True))

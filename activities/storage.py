@@ -1,7 +1,12 @@
 """The recording activity: a workflow's new events and the projections they lead to, stored atomically
-and idempotently (``approvals.storage.records``), so Temporal may retry it freely."""
+and idempotently (``approvals.storage.records``), so Temporal may retry it freely.
+
+Its latency and failures are metrics of the worker (``activity.metric_meter()``: served with the SDK's own on
+WORKER_METRICS_ADDRESS), recorded here and never in workflow code, which must stay deterministic."""
 
 from __future__ import annotations
+
+import time
 
 import asyncpg
 import structlog
@@ -33,6 +38,17 @@ def _check_batch(batch: RecordBatch) -> None:
         )
 
 
+def _conflict(conflict: AuditConflictError) -> ApplicationError:
+    log.error(
+        "audit.conflict",
+        case_id=conflict.case_id,
+        seqs=conflict.seqs,
+        stored_hash=conflict.stored_hash,
+        incoming_hash=conflict.incoming_hash,
+    )
+    return ApplicationError(str(conflict), type=AUDIT_CONFLICT, non_retryable=True)
+
+
 class StorageActivities:
     """Activities that write to PostgreSQL; register the bound methods of one instance per worker."""
 
@@ -52,17 +68,20 @@ class StorageActivities:
                 sequence number but a different hash; type ``INVALID_BATCH`` when the batch mixes cases.
         """
         _check_batch(batch)
+        meter = activity.metric_meter().with_additional_attributes({"process": batch.case.process})
+        started = time.perf_counter()
         try:
             new_events = await record_batch(self._pool, batch)
-        except AuditConflictError as conflict:
-            log.error(
-                "audit.conflict",
-                case_id=conflict.case_id,
-                seqs=conflict.seqs,
-                stored_hash=conflict.stored_hash,
-                incoming_hash=conflict.incoming_hash,
-            )
-            raise ApplicationError(str(conflict), type=AUDIT_CONFLICT, non_retryable=True) from None
+        except Exception as error:
+            meter.create_counter(
+                "approvals_recording_errors", "Failed attempts of record_events (retried unless non-retryable)."
+            ).add(1, {"error": type(error).__name__})
+            if isinstance(error, AuditConflictError):
+                raise _conflict(error) from None
+            raise
+        meter.create_histogram_float(
+            "approvals_recording_seconds", "Time to store one batch: events, projections and outbox.", "s"
+        ).record(time.perf_counter() - started)
         log.info(
             "audit.recorded",
             case_id=batch.case_id,

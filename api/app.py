@@ -23,7 +23,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+from approvals.metrics import instrument_http
 from approvals.settings import Settings
+from approvals.tracing import instrument_app
 
 __all__ = ["HEALTH_TIMEOUT_SECONDS", "ApiServer", "ApiStartError", "create_app"]
 
@@ -78,8 +80,20 @@ def create_app(
             "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "string"}}},
         }},
     )  # fmt: skip
+    app.add_api_route(
+        "/ready", ready, methods=["GET"], tags=["operations"],
+        summary="Ready for traffic? Temporal and PostgreSQL reachable, migrations at head",
+        responses={503: {
+            "description": "Not ready: a dependency is down or migrations are pending (`checks` says which)",
+            "content": {"application/problem+json": {"schema": {"type": "object"}}},
+            "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "string"}}},
+        }},
+    )  # fmt: skip
     for router in _routers():
         app.include_router(router)
+    if settings.api_request_metrics:
+        instrument_http(app)  # Prometheus: requests and latency by route template and status
+    instrument_app(app)  # OpenTelemetry: a server span per request, when tracing is on
     return app
 
 
@@ -114,6 +128,26 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def ready(request: Request) -> JSONResponse:
+    """Readiness, for a load balancer or an orchestrator: Temporal and PostgreSQL answer and the schema is at the
+    code's last migration (an API started before ``approvals migrate`` ran is alive but not ready). 503 is a
+    problem whose ``checks`` say which failed. ``/health`` stays the liveness check."""
+    from api.problems import RETRY_AFTER_SECONDS, problem_response
+
+    state = request.app.state
+    temporal, postgres, migrations = await asyncio.gather(
+        _check_temporal(state.temporal, state.settings), _check_postgres(state.pool), _check_migrations(state.pool)
+    )
+    checks = {"temporal": temporal, "postgres": postgres, "migrations": migrations}
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    if not failed:
+        return JSONResponse({"status": "ready", **checks})
+    return problem_response(
+        503, "NOT_READY", "; ".join(f"{name}: {checks[name]['error']}" for name in failed),
+        instance="/ready", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, checks=checks,
+    )  # fmt: skip
+
+
 async def _timed(check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
@@ -137,6 +171,17 @@ async def _check_temporal(client: Client, settings: Settings) -> dict[str, Any]:
 
 async def _check_postgres(pool: asyncpg.Pool) -> dict[str, Any]:
     return await _timed(pool.fetchval("SELECT 1"))
+
+
+async def _check_migrations(pool: asyncpg.Pool) -> dict[str, Any]:
+    from approvals.migrate import pending_migrations
+
+    async def at_head() -> None:
+        pending = await pending_migrations(pool)
+        if pending:
+            raise RuntimeError(f"pending migrations {', '.join(pending)}; run `approvals migrate`")
+
+    return await _timed(at_head())
 
 
 class ApiStartError(RuntimeError):

@@ -27,6 +27,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from approvals.errors import Unauthenticated
+from approvals.metrics import UNAUTHENTICATED
 from approvals.service import ApprovalsService
 from approvals.settings import Settings
 from schemas.principal import Principal
@@ -185,14 +186,18 @@ def _authenticator(request: Request) -> Authenticator:
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    if credentials is None:
-        raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`", code="MISSING_TOKEN")
-    if credentials.scheme.lower() != "bearer":
-        raise Unauthenticated(f"expected the Bearer scheme, got {credentials.scheme!r}", code="INVALID_TOKEN")
     try:
-        return _authenticator(request).authenticate(credentials.credentials)
-    except TokenFileError as error:
-        raise Unauthenticated(f"token source is misconfigured: {error}", code="AUTH_MISCONFIGURED") from None
+        if credentials is None:
+            raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`", code="MISSING_TOKEN")
+        if credentials.scheme.lower() != "bearer":
+            raise Unauthenticated(f"expected the Bearer scheme, got {credentials.scheme!r}", code="INVALID_TOKEN")
+        try:
+            return _authenticator(request).authenticate(credentials.credentials)
+        except TokenFileError as error:
+            raise Unauthenticated(f"token source is misconfigured: {error}", code="AUTH_MISCONFIGURED") from None
+    except Unauthenticated as refused:
+        UNAUTHENTICATED.labels(code=refused.code).inc()
+        raise
 
 
 def _service(request: Request) -> ApprovalsService:

@@ -44,6 +44,7 @@ from approvals.errors import (
     invalid,
     refused_field,
 )
+from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
@@ -357,7 +358,8 @@ class ApprovalsService:
         message = f"{principal.id} may not read the {what} of case {case_id}{reason}"
         if self.recorded_read_refusals.allow(principal.id):
             await self._record_denial(principal, f"read:{what}", case_id, None, code, message, {})
-        else:
+        else:  # counted all the same: the metric is what shows a principal probing many cases
+            DENIED_ATTEMPTS.labels(operation=f"read:{what}", reason_code=code).inc()
             log.warning("read.denied.not_recorded", actor=principal.id, case_id=case_id, what=what, code=code)
         return Forbidden(message, code=code)
 
@@ -450,6 +452,8 @@ class ApprovalsService:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
             raise as_unavailable(error) or error from None
+        if not report.ok:
+            VERIFICATION_FAILURES.inc()
         return Verification(ok=report.ok, report=report.model_dump(mode="json"))
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
@@ -571,6 +575,7 @@ class ApprovalsService:
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - the refusal stands even when its record cannot be written
             log.exception("denied_attempt.not_recorded", actor=principal.id, operation=operation, code=code)
+        DENIED_ATTEMPTS.labels(operation=operation, reason_code=code).inc()
         log.info("operation.denied", actor=principal.id, operation=operation, case_id=case_id, code=code)
 
 

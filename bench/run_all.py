@@ -25,7 +25,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-BENCHMARKS = ("throughput", "inbox", "replay", "worker_memory")
+BENCHMARKS = ("throughput", "inbox", "replay", "worker_memory", "metrics_overhead")
 
 
 def _throughput(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -102,11 +102,23 @@ def _worker_memory(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
+def _metrics_overhead(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (
+            f"metrics overhead, {figures['cases']} cases x {len(figures['rounds'])} rounds",
+            f"{figures['on_cases_per_second']:.2f} cases/s with metrics vs {figures['off_cases_per_second']:.2f} "
+            f"without: {figures['overhead']:+.1%}",
+            _verdict(figures["overhead"] < figures["target_overhead_max"], "< 2 %"),
+        )
+    ]
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
     "throughput": _throughput,
     "inbox": _inbox,
     "replay": _replay,
     "worker_memory": _worker_memory,
+    "metrics_overhead": _metrics_overhead,
 }
 
 

@@ -99,3 +99,12 @@ def test_quick_replay_benchmark_writes_figures_for_the_baseline_and_the_cli(tmp_
         assert figure["failed"] == 0
         assert figure["seconds"] > 0 and figure["histories_per_second"] > 0 and figure["events_per_second"] > 0
         assert figure["ratio_to_baseline"] > 0
+
+
+def test_quick_metrics_overhead_measures_both_sides_in_one_run(tmp_path: Path) -> None:
+    printout, report = run_quick("metrics_overhead.py", tmp_path / "metrics.json")
+    assert "overhead" in printout
+    assert [r["metrics"] for r in report["rounds"]] == [False, True]  # off, then on, on the same servers
+    assert all(positive(r["cases_per_second"]) and r["errors"] == {} for r in report["rounds"])
+    assert report["rounds"][1]["scrapes"] > 0 and report["rounds"][0]["scrapes"] == 0
+    assert positive(report["off_cases_per_second"]) and positive(report["on_cases_per_second"])

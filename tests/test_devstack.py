@@ -200,7 +200,10 @@ async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run: NewR
     assert health["status"] == "ok" and health["temporal"]["ok"] and health["postgres"]["ok"]
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get(f"http://127.0.0.1:{run.ui_port}/")).status_code == 200
-    assert f"http://127.0.0.1:{run.api_port}" in run.output
+        # Metrics need no Prometheus: the address is printed and answers at once.
+        metrics = await http.get(f"http://127.0.0.1:{run.api_port}/metrics")
+        assert metrics.status_code == 200 and "approvals_state_up 1.0" in metrics.text, metrics.text[-2000:]
+    assert f"http://127.0.0.1:{run.api_port}/metrics" in run.output
     assert f"127.0.0.1:{run.temporal_port}" in run.output
     assert f"http://127.0.0.1:{run.ui_port}" in run.output
     assert f"postgresql://approvals_app@127.0.0.1:{run.postgres_port}/approvals" in run.output

@@ -303,8 +303,9 @@ class TemporalDevServer:
             f"{_log_tail(self.log_path)}"
         )
 
-    async def wait_ready(self, settings: Settings) -> Any:
-        """Connects once the frontend answers; makes sure every search attribute exists.
+    async def wait_ready(self, settings: Settings, *, metrics_address: str | None = None) -> Any:
+        """Connects once the frontend answers (serving the SDK's metrics on ``metrics_address`` when given);
+        makes sure every search attribute exists.
 
         ``--search-attribute`` registers attributes only when the SQLite file is created, so ones added
         to the engine later are registered here on an existing file.
@@ -316,7 +317,7 @@ class TemporalDevServer:
             if self.exit_code() is not None:
                 raise self.died("exited while starting")
             try:
-                client = await temporal.connect(settings, timeout_seconds=2)
+                client = await temporal.connect(settings, timeout_seconds=2, metrics_address=metrics_address)
                 break
             except (ConnectionError, SettingsError):
                 if time.monotonic() > deadline:
@@ -488,7 +489,8 @@ class DevStack:
         applied = await migrate_database(settings)
         log.info("migrations.applied", versions=applied)
 
-        client = await temporal.wait_ready(settings)
+        # The worker runs on this client: its metrics (WORKER_METRICS_ADDRESS) are served by the client's runtime.
+        client = await temporal.wait_ready(settings, metrics_address=settings.worker_metrics_address)
 
         # 3. Worker, 4. API - in this process. Registered so they stop before Temporal and PostgreSQL.
         worker_stop = asyncio.Event()
@@ -562,7 +564,14 @@ class DevStack:
     def _print_addresses(self, seconds: float) -> None:
         s = self.settings
         rows = [
-            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /docs)"),
+            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /ready, /docs)"),
+            ("Metrics", f"http://{s.api_host}:{s.api_port}/metrics  (no Prometheus needed to run)"),
+            (
+                "Worker metrics",
+                f"http://{s.worker_metrics_address}/metrics"
+                if s.worker_metrics_address
+                else "off (WORKER_METRICS_ADDRESS)",
+            ),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
