@@ -307,15 +307,16 @@ async def _replay(
         async for verdict in replay(files, sandbox=sandbox):
             report(verdict)
     if case_ids:
-        async with _services(database=False) as (client, _):
+        async with _services() as (client, pool):
             assert client is not None
 
             async def fetched() -> AsyncIterator[HistorySource]:
                 for case_id in case_ids:
-                    runs = await fetch_runs(client, case_id)  # every run of a case continued as new
-                    for number, history in enumerate(runs, start=1):
+                    runs = await fetch_runs(client, case_id, pool)  # every run; the archive's once Temporal's are gone
+                    for number, (history, source) in enumerate(runs.runs(), start=1):
                         suffix = f" (run {number} of {len(runs)})" if len(runs) > 1 else ""
-                        yield (f"case {case_id}{suffix}", history)
+                        archived = ", archived history" if source == "archive" else ""
+                        yield (f"case {case_id}{suffix}{archived}", history)
 
             async for verdict in replay(fetched(), sandbox=sandbox):
                 report(verdict)
@@ -357,8 +358,7 @@ def verify(
 
 async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
     from approvals.audit.bundle import verify_bundle
-    from approvals.audit.crosscheck import verify as verify_case
-    from approvals.audit.live import fetch_case
+    from approvals.audit.live import verify_case
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -378,9 +378,15 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                runs, events = await fetch_case(client, pool, case_id)  # every run of the case
-                reports.append(verify_case(case_id, events, runs))
+                reports.append(await verify_case(client, pool, case_id))  # every run, archived ones too
     return reports
+
+
+_HISTORY_SOURCES = {
+    "archive": "archived history (Temporal no longer has it)",
+    "archive and temporal": "Temporal history and the archived one of runs Temporal no longer has",
+    "bundle": "bundle's history",
+}
 
 
 def _print_report(report: VerifyReport) -> None:
@@ -390,7 +396,8 @@ def _print_report(report: VerifyReport) -> None:
         runs = f" of {len(report.run_ids)} runs" if len(report.run_ids) > 1 else ""
         console.print(
             f"[green]✔ {report.case_id}[/green]: {report.events} events, chain intact, "
-            f"matches the Temporal history{runs} ({report.history_events} events); last hash {report.last_hash}",
+            f"matches the {_HISTORY_SOURCES.get(report.history_source or '', 'Temporal history')}{runs} "
+            f"({report.history_events} events); last hash {report.last_hash}",
             highlight=False,
         )
         if isinstance(report, BundleReport):
@@ -442,6 +449,80 @@ async def _seal(key: Ed25519PrivateKey) -> tuple[Any, dict[str, str]]:
         assert pool is not None
         notary = Notary(pool, key)
         return await notary.seal(), notary.diverged
+
+
+# ------------------------------------------------------------------ archive and rebuild
+
+
+@app.command()
+def archive(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Look at every closed run, not only those closed since the last pass.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The pass as JSON.")] = False,
+) -> None:
+    """Copy the Temporal histories of TEMPORAL_TASK_QUEUE's closed runs (continued as new included) into
+    PostgreSQL, with their SHA-256, as each worker does every HISTORY_ARCHIVE_INTERVAL_SECONDS; verify,
+    export and replay read them there once Temporal's retention deleted them. Idempotent."""
+    result = _run(_archive(everything))
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        failed = f", [red]{result.failed} not fetched[/red]" if result.failed else ""
+        console.print(
+            f"{result.listed} closed run(s) of task queue {result.task_queue}: {result.archived} archived now, "
+            f"{result.already} archived before{failed}",
+            highlight=False,
+        )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+async def _archive(everything: bool) -> Any:
+    from approvals.audit.archive import HistoryArchiver
+    from approvals.settings import load_settings
+
+    async with _services() as (client, pool):
+        assert client is not None and pool is not None
+        return await HistoryArchiver(client, pool, load_settings().temporal_task_queue).archive_pass(
+            everything=everything
+        )
+
+
+@app.command()
+def rebuild(
+    cases: Annotated[list[str], typer.Argument(help="Case (workflow) ids to rebuild.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
+) -> None:
+    """After PostgreSQL was restored from an older backup: record again the events, projections and
+    notifications the histories (Temporal's, or the archive's) hold and the database lost, through the same
+    recording code as the worker. Idempotent; `approvals audit verify` confirms the result. A case whose log
+    holds other events under the same seqs is left alone (exit 3)."""
+    reports = _run(_rebuild(cases))
+    if as_json:
+        _print_json([report.model_dump(mode="json") for report in reports])
+    for report in reports:
+        if as_json:
+            break
+        if report.conflict:
+            console.print(f"[red]✘ {report.case_id}[/red]: {report.conflict}", highlight=False)
+            continue
+        restored = f"restored seq {', '.join(map(str, report.restored))}" if report.restored else "nothing missing"
+        console.print(
+            f"[green]✔ {report.case_id}[/green]: {restored}; log ends at seq {report.last_seq} "
+            f"({report.batches} recordings from the {report.history_source} history)",
+            highlight=False,
+        )
+    if any(report.conflict for report in reports):
+        raise typer.Exit(AUDIT_FAILED)
+
+
+async def _rebuild(case_ids: list[str]) -> list[Any]:
+    from approvals.audit.rebuild import rebuild_case
+
+    async with _services() as (client, pool):
+        assert client is not None and pool is not None
+        return [await rebuild_case(client, pool, case_id) for case_id in case_ids]
 
 
 # ------------------------------------------------------------------ timeline

@@ -1,0 +1,199 @@
+"""Records that outlive Temporal, and the operator's tools, on the real stack (dev server, PostgreSQL, live API).
+
+- Every closed run's history is archived in PostgreSQL with its SHA-256; once Temporal has deleted the
+  workflow (`temporal workflow delete`, as its retention would), verification over the API and
+  `approvals audit verify` / `replay` still pass, from the archive, and say so.
+- The archive is append-only for the app role, and a damaged archived history is a finding, not a verdict.
+- `approvals audit rebuild` re-records the events and projections a restore from an older backup lost,
+  from the histories, through the recording code; twice changes nothing, and verify confirms the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
+
+from approvals.audit.archive import HistoryArchiver
+from approvals.audit.live import verify_case
+from tests.api_server import LiveApi, live_api_fixture
+from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
+from tests.fixtures.temporal import BIN
+
+api = live_api_fixture("archive-api")
+
+OFFICER = person("officer-1", "one_window")
+DIRECTOR = person("director-1", "director")
+
+
+@pytest_asyncio.fixture
+async def http(api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+        yield client
+
+
+async def closed_case(env: WorkflowEnvironment, task_queue: str) -> str:
+    """A two-stage case, decided and closed: 10 or so events."""
+    process = definition(
+        stage("acceptance", candidate_roles=("one_window",)),
+        stage("approval", candidate_roles=("director",), legal_basis="Art. 12"),
+    )
+    handle = await start_case(env.client, task_queue, process, title="存档")
+    for actor, stage_id in ((OFFICER, "acceptance"), (DIRECTOR, "approval")):
+        [task] = open_tasks(await view_when(handle, lambda v, s=stage_id: bool(open_tasks(v, s))), stage_id)
+        await decide(handle, actor, task)
+    await handle.result()
+    return handle.id
+
+
+async def archived(archiver: HistoryArchiver, case_id: str) -> None:
+    """Runs passes until the case's run is archived (visibility records a close a moment after it)."""
+    for _ in range(100):
+        await archiver.archive_pass()
+        if await archiver.pool.fetchval("SELECT count(*) FROM archived_histories WHERE workflow_id = $1", case_id):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{case_id} was never archived")
+
+
+async def deleted_from_temporal(env: WorkflowEnvironment, case_id: str) -> None:
+    """`temporal workflow delete`, as the namespace's retention does it, and wait until the history is gone (the
+    server deletes asynchronously: about half a minute on the dev server)."""
+    deleting = subprocess.run(
+        [str(BIN / "temporal"), "workflow", "delete", "--yes", "--workflow-id", case_id,
+         "--address", env.client.service_client.config.target_host, "--namespace", env.client.namespace],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert deleting.returncode == 0, deleting.stderr
+    for _ in range(240):
+        try:
+            await env.client.get_workflow_handle(case_id).fetch_history()
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return
+            raise
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"Temporal still has {case_id}")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def gone_from_temporal(dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool) -> str:
+    """A closed case, archived by the archiver of the API's worker queue, then deleted from Temporal."""
+    case_id = await closed_case(dev_server_env, api.task_queue)
+    archiver = HistoryArchiver(dev_server_env.client, db_pool, api.task_queue)
+    await archived(archiver, case_id)
+    await deleted_from_temporal(dev_server_env, case_id)
+    return case_id
+
+
+@pytest.fixture
+def cli_settings(
+    monkeypatch: pytest.MonkeyPatch, dev_server_env: WorkflowEnvironment, app_database_url: str, api: LiveApi
+) -> None:
+    """`approvals audit` against the test stack, connected as the app role, as an operator's would be."""
+    monkeypatch.setenv("DATABASE_URL", app_database_url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server_env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", dev_server_env.client.namespace)
+    monkeypatch.setenv("TEMPORAL_TASK_QUEUE", api.task_queue)
+
+
+async def audit_cli(*args: str) -> Result:
+    from approvals.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "250"})
+    return await asyncio.to_thread(runner.invoke, app, ["audit", *args], catch_exceptions=False)
+
+
+async def test_a_closed_run_is_archived_once_with_its_digest(
+    dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id = await closed_case(dev_server_env, api.task_queue)
+    archiver = HistoryArchiver(dev_server_env.client, db_pool, api.task_queue)
+    await archived(archiver, case_id)
+
+    [row] = await db_pool.fetch("SELECT * FROM archived_histories WHERE workflow_id = $1", case_id)
+    assert (row["close_status"], row["task_queue"], row["continued_from"]) == ("completed", api.task_queue, None)
+    assert hashlib.sha256(row["history"]).hexdigest() == row["sha256"]
+    history = json.loads(row["history"])
+    assert history["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert len(history["events"]) == row["history_events"]
+    again = await archiver.archive_pass(everything=True)
+    assert again.archived == 0 and again.already == again.listed >= 1, again
+    assert await db_pool.fetchval("SELECT count(*) FROM archived_histories WHERE workflow_id = $1", case_id) == 1
+
+
+async def test_a_case_deleted_from_temporal_verifies_over_the_api_from_the_archive(
+    gone_from_temporal: str, http: httpx.AsyncClient, api: LiveApi
+) -> None:
+    verdict = await http.get(f"/v1/cases/{gone_from_temporal}/verification", headers=api.headers("auditor"))
+    assert verdict.status_code == 200, verdict.text
+    body = verdict.json()
+    assert body["ok"] is True, body
+    assert body["report"]["history_source"] == "archive"
+    assert body["report"]["history_events"] == body["report"]["events"] >= 8
+
+    history = await http.get(f"/v1/cases/{gone_from_temporal}/history", headers=api.headers("auditor"))
+    assert history.status_code == 200 and history.headers["Approvals-History-Source"] == "archive"
+    assert history.json()["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+    unknown = await http.get("/v1/cases/generic:NEVER-STARTED/verification", headers=api.headers("auditor"))
+    assert unknown.status_code == 404
+
+
+@pytest.mark.usefixtures("cli_settings")
+async def test_audit_verify_and_replay_pass_from_the_archive_and_say_so(gone_from_temporal: str) -> None:
+    verified = await audit_cli("verify", gone_from_temporal)
+    assert verified.exit_code == 0, verified.output
+    assert "chain intact, matches the archived history (Temporal no longer has it)" in verified.output
+    replayed = await audit_cli("replay", "--case", gone_from_temporal)
+    assert replayed.exit_code == 0, replayed.output
+    assert f"case {gone_from_temporal}, archived history" in replayed.output
+
+
+async def test_the_app_role_cannot_change_an_archived_history(gone_from_temporal: str, app_database_url: str) -> None:
+    connection = await asyncpg.connect(app_database_url)
+    try:
+        for statement in (
+            "UPDATE archived_histories SET history = '\\x7b7d' WHERE workflow_id = $1",
+            "DELETE FROM archived_histories WHERE workflow_id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(statement, gone_from_temporal)
+    finally:
+        await connection.close()
+
+
+async def test_a_damaged_archived_history_is_a_finding(
+    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    original = await db_pool.fetchval(
+        "SELECT history FROM archived_histories WHERE workflow_id = $1", gone_from_temporal
+    )
+    # Bit rot, or an owner going around the trigger: the bytes no longer have their digest.
+    await overwrite_archived(db_pool, gone_from_temporal, original + b" ")
+    try:
+        report = await verify_case(dev_server_env.client, db_pool, gone_from_temporal)
+    finally:
+        await overwrite_archived(db_pool, gone_from_temporal, original)
+    assert not report.ok
+    [damaged] = [f for f in report.findings if f.kind.value == "history_unreadable"]
+    assert "SHA-256" in damaged.message and "altered or damaged" in damaged.message
+    assert (await verify_case(dev_server_env.client, db_pool, gone_from_temporal)).ok
+
+
+async def overwrite_archived(db_pool: asyncpg.Pool, case_id: str, history: bytes) -> None:
+    """As the schema's owner may: the append-only trigger switched off for one update."""
+    async with db_pool.acquire() as connection, connection.transaction():
+        await connection.execute("ALTER TABLE archived_histories DISABLE TRIGGER archived_histories_append_only")
+        await connection.execute("UPDATE archived_histories SET history = $2 WHERE workflow_id = $1", case_id, history)
+        await connection.execute("ALTER TABLE archived_histories ENABLE TRIGGER archived_histories_append_only")
