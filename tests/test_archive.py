@@ -15,6 +15,7 @@ import hashlib
 import json
 import subprocess
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -26,6 +27,7 @@ from typer.testing import CliRunner, Result
 
 from approvals.audit.archive import HistoryArchiver
 from approvals.audit.live import verify_case
+from approvals.audit.rebuild import rebuild_case
 from tests.api_server import LiveApi, live_api_fixture
 from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import BIN
@@ -114,6 +116,13 @@ async def audit_cli(*args: str) -> Result:
     return await asyncio.to_thread(runner.invoke, app, ["audit", *args], catch_exceptions=False)
 
 
+def json_of(output: str) -> Any:
+    """A command's JSON; the log lines of the worker and the API running in this process share its stdout."""
+    lines = output.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line[:1] in "[{")
+    return json.JSONDecoder().raw_decode("".join(lines[start:]))[0]
+
+
 async def test_a_closed_run_is_archived_once_with_its_digest(
     dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool
 ) -> None:
@@ -197,3 +206,80 @@ async def overwrite_archived(db_pool: asyncpg.Pool, case_id: str, history: bytes
         await connection.execute("ALTER TABLE archived_histories DISABLE TRIGGER archived_histories_append_only")
         await connection.execute("UPDATE archived_histories SET history = $2 WHERE workflow_id = $1", case_id, history)
         await connection.execute("ALTER TABLE archived_histories ENABLE TRIGGER archived_histories_append_only")
+
+
+# ------------------------------------------------------------------ rebuild after a restore from an older backup
+
+CASE_RECORD = {
+    "audit_events": "SELECT seq, type, actor_id, at, payload::text, prev_hash, hash FROM audit_events "
+    "WHERE case_id = $1 ORDER BY seq",
+    "cases": "SELECT to_jsonb(c)::text FROM cases c WHERE case_id = $1",
+    "tasks": "SELECT to_jsonb(t)::text FROM tasks t WHERE case_id = $1 ORDER BY task_id",
+    "inbox_entries": "SELECT to_jsonb(i)::text FROM inbox_entries i JOIN tasks USING (task_id) "
+    "WHERE tasks.case_id = $1 ORDER BY 1",
+    "outbox": "SELECT idempotency_key, kind, recipient, data::text FROM outbox WHERE case_id = $1 ORDER BY 1",
+}
+"""What recording wrote for a case: the log, its projections, its notifications (not their delivery state)."""
+
+
+async def case_record(db_pool: asyncpg.Pool, case_id: str) -> dict[str, list[tuple[object, ...]]]:
+    return {table: [tuple(row) for row in await db_pool.fetch(sql, case_id)] for table, sql in CASE_RECORD.items()}
+
+
+async def restore_an_older_backup(db_pool: asyncpg.Pool, case_id: str, *, keep_upto: int) -> None:
+    """The case as a backup taken after event ``keep_upto`` holds it (as the owner: the app role cannot)."""
+    async with db_pool.acquire() as connection, connection.transaction():
+        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        await connection.execute("DELETE FROM audit_events WHERE case_id = $1 AND seq > $2", case_id, keep_upto)
+        await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+        await connection.execute(
+            "UPDATE cases SET status = 'running', outcome = NULL, last_seq = $2 WHERE case_id = $1", case_id, keep_upto
+        )
+        await connection.execute("DELETE FROM tasks WHERE case_id = $1 AND last_seq > $2", case_id, keep_upto)
+        await connection.execute("DELETE FROM outbox WHERE case_id = $1", case_id)
+
+
+@pytest.mark.usefixtures("cli_settings")
+async def test_a_rebuild_restores_what_a_restore_lost_from_the_archive_and_twice_changes_nothing(
+    gone_from_temporal: str, db_pool: asyncpg.Pool
+) -> None:
+    recorded = await case_record(db_pool, gone_from_temporal)
+    last_seq = len(recorded["audit_events"])
+    await restore_an_older_backup(db_pool, gone_from_temporal, keep_upto=4)
+    broken = await audit_cli("verify", gone_from_temporal)
+    assert broken.exit_code == 3 and "missing_from_log" in broken.output, broken.output
+
+    rebuilt = await audit_cli("rebuild", gone_from_temporal, "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    [report] = json_of(rebuilt.output)
+    assert report["restored"] == list(range(5, last_seq + 1)) and report["last_seq"] == last_seq
+    assert report["history_source"] == "archive" and report["conflict"] is None
+    assert await case_record(db_pool, gone_from_temporal) == recorded
+    verified = await audit_cli("verify", gone_from_temporal)
+    assert verified.exit_code == 0, verified.output
+
+    again = await audit_cli("rebuild", gone_from_temporal)
+    assert again.exit_code == 0 and "nothing missing" in again.output, again.output
+    assert await case_record(db_pool, gone_from_temporal) == recorded
+
+
+async def test_a_rebuild_leaves_a_log_that_holds_other_events_alone(
+    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    original = await db_pool.fetchval(
+        "SELECT hash FROM audit_events WHERE case_id = $1 AND seq = 2", gone_from_temporal
+    )
+    await rewrite_hash(db_pool, gone_from_temporal, "0" * 64)
+    try:
+        report = await rebuild_case(dev_server_env.client, db_pool, gone_from_temporal)
+    finally:
+        await rewrite_hash(db_pool, gone_from_temporal, original)
+    assert report.restored == [] and report.conflict is not None
+    assert "event seq 2 is stored with hash 0000" in report.conflict and "the stored event is kept" in report.conflict
+
+
+async def rewrite_hash(db_pool: asyncpg.Pool, case_id: str, hash_: str) -> None:
+    async with db_pool.acquire() as connection, connection.transaction():
+        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        await connection.execute("UPDATE audit_events SET hash = $2 WHERE case_id = $1 AND seq = 2", case_id, hash_)
+        await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
