@@ -15,19 +15,24 @@ import hashlib
 import json
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from approvals.audit.archive import HistoryArchiver
-from approvals.audit.live import verify_case
+from approvals.audit.bundle import verify_bundle
+from approvals.audit.live import export_case, verify_case
 from approvals.audit.rebuild import rebuild_case
+from approvals.audit.replay import replay_all
+from approvals.audit.sealing import Notary
 from tests.api_server import LiveApi, live_api_fixture
 from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import BIN
@@ -167,6 +172,19 @@ async def test_audit_verify_and_replay_pass_from_the_archive_and_say_so(gone_fro
     replayed = await audit_cli("replay", "--case", gone_from_temporal)
     assert replayed.exit_code == 0, replayed.output
     assert f"case {gone_from_temporal}, archived history" in replayed.output
+
+
+async def test_a_case_deleted_from_temporal_exports_from_the_archive(
+    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    bundle = await export_case(dev_server_env.client, Notary(db_pool, key), gone_from_temporal, tmp_path)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["history_source"] == "archive" and manifest["workflow_closed"] is True
+    report = verify_bundle(bundle, [key.public_key()])
+    assert report.ok and report.history_source == "archive", report.findings
+    [verdict] = await replay_all([bundle])
+    assert verdict.ok, verdict.message
 
 
 async def test_the_app_role_cannot_change_an_archived_history(gone_from_temporal: str, app_database_url: str) -> None:

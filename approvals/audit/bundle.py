@@ -212,7 +212,7 @@ def verify_bundle(path: Path, trusted: Sequence[Ed25519PublicKey]) -> BundleRepo
         bundle.events,
         bundle.runs,
         extra_findings=[*bundle.findings, *signature_findings, *checkpoint_findings],
-        history_source="bundle",
+        history_source=str(bundle.manifest.get("history_source") or "temporal"),  # where the exporter read it
     )
     return BundleReport(**dict(report), signed_by=signed_by, sealed_in=sealed_in)
 

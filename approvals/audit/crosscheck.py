@@ -280,7 +280,8 @@ class VerifyReport(BaseModel):
     history_source: str | None = Field(
         None,
         description="Where the history checked came from: `temporal`, `archive` (the engine's copy, once "
-        "Temporal's retention deleted it), `archive and temporal`, or `bundle`; None when none was checked.",
+        "Temporal's retention deleted it) or `archive and temporal`; for a bundle, where its exporter read it. "
+        "None when no history was checked.",
     )
     last_seq: int | None
     last_hash: str | None

@@ -385,7 +385,6 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
 _HISTORY_SOURCES = {
     "archive": "archived history (Temporal no longer has it)",
     "archive and temporal": "Temporal history and the archived one of runs Temporal no longer has",
-    "bundle": "bundle's history",
 }
 
 
