@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
-from approvals.audit.archive import HistoryArchiver
+from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor

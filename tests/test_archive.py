@@ -27,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from approvals.audit.archive import HistoryArchiver
+from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.bundle import verify_bundle
 from approvals.audit.live import export_case, verify_case
 from approvals.audit.rebuild import rebuild_case

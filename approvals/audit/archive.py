@@ -1,37 +1,22 @@
-"""Closed workflow runs' histories, kept by the engine after Temporal's retention deletes them.
+"""Closed workflow runs' histories as the engine keeps them after Temporal's retention deletes them: the row
+that archives a run (``approvals.storage.archive``, append-only), and reading it back, digest-checked.
 
-A workflow cannot read its own closed history, so the archiver runs beside the worker: each pass asks
-Temporal's visibility for the runs of the worker's task queue that closed since the last pass (completed,
-failed, terminated, timed out, cancelled, or continued as new), fetches each history and stores it with
-its SHA-256 (``approvals.storage.archive``, append-only). ``approvals audit archive`` runs one pass.
-
-Reading an archived run checks its digest; :mod:`~approvals.audit.live` falls back to the archive for every
-run Temporal no longer has.
+:mod:`~approvals.audit.archiver` writes them; :mod:`~approvals.audit.live` falls back to them for every run
+Temporal no longer has.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 import asyncpg
-import structlog
-from pydantic import BaseModel, ConfigDict
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
-from temporalio.service import RPCError
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.client import WorkflowHistory
 
 from approvals.audit.history import continued_from, history_from_json
 from approvals.storage import archive as storage
 from approvals.storage.archive import ArchivedHistory
-
-log = structlog.get_logger(__name__)
-
-VISIBILITY_LAG = timedelta(hours=1)
-"""How far before the latest archived close each pass looks again: visibility records a closed run a little
-after it closed, and a run whose fetch failed once is taken again by the next passes."""
 
 
 class ArchivedHistoryCorrupted(ValueError):
@@ -54,97 +39,29 @@ async def archived_runs(pool: asyncpg.Pool, workflow_id: str) -> list[WorkflowHi
     return [archived_history(row) for row in await storage.archived_histories(pool, workflow_id)]
 
 
-class ArchivePass(BaseModel):
-    """What one pass did: closed runs visibility listed, newly archived, archived before, not fetched."""
-
-    model_config = ConfigDict(frozen=True)
-
-    task_queue: str
-    listed: int
-    archived: int
-    already: int
-    failed: int
+_CLOSE_STATUS = {
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed_out",
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
+    HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued_as_new",
+}
 
 
-def _quoted(value: str) -> str:
-    """A string literal of Temporal's visibility query language."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-class HistoryArchiver:
-    """Archives the closed runs of one task queue (the worker's) into PostgreSQL."""
-
-    def __init__(self, client: Client, pool: asyncpg.Pool, task_queue: str) -> None:
-        self.client = client
-        self.pool = pool
-        self.task_queue = task_queue
-
-    async def _closed_runs(self, everything: bool) -> list[WorkflowExecution]:
-        query = f"TaskQueue = {_quoted(self.task_queue)} AND ExecutionStatus != 'Running'"
-        since = None if everything else await storage.last_closed_at(self.pool, self.task_queue)
-        if since is not None:
-            query += f" AND CloseTime >= {_quoted((since - VISIBILITY_LAG).astimezone(UTC).isoformat())}"
-        return [execution async for execution in self.client.list_workflows(query)]
-
-    async def archive_pass(self, *, everything: bool = False) -> ArchivePass:
-        """Archives every closed run not archived yet (``everything``: looks at every closed run of the queue,
-        not only those that closed since the last archived one). Idempotent: a second pass stores nothing."""
-        closed = await self._closed_runs(everything)
-        done = await storage.archived_among(self.pool, [(run.id, run.run_id) for run in closed])
-        archived = failed = 0
-        for run in closed:
-            if (run.id, run.run_id) in done:
-                continue
-            try:
-                history = await self.client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
-            except RPCError as error:  # deleted meanwhile, or Temporal away: the next pass tries again
-                log.warning("audit.archive_fetch_failed", workflow_id=run.id, run_id=run.run_id, error=str(error))
-                failed += 1
-                continue
-            archived += await storage.insert_history(self.pool, _to_archive(run, history))
-        result = ArchivePass(
-            task_queue=self.task_queue,
-            listed=len(closed),
-            archived=archived,
-            already=len(done),
-            failed=failed,
-        )
-        if archived or failed:
-            log.info("audit.histories_archived", **result.model_dump())
-        return result
-
-    @asynccontextmanager
-    async def archiving(self, interval_seconds: float) -> AsyncIterator[None]:
-        """Runs a pass every ``interval_seconds`` while the block runs (the first at once); survives Temporal or
-        PostgreSQL going away, like the checkpoint sealer."""
-        stop = asyncio.Event()
-
-        async def run() -> None:
-            while not stop.is_set():
-                try:
-                    await self.archive_pass()
-                except (OSError, RPCError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("audit.archive_unavailable", error=f"{type(error).__name__}: {error}")
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_seconds)
-
-        task = asyncio.create_task(run(), name="history-archiver")
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-
-def _to_archive(run: WorkflowExecution, history: WorkflowHistory) -> ArchivedHistory:
+def to_archive(history: WorkflowHistory, run_id: str) -> ArchivedHistory | None:
+    """The row that archives run ``run_id``: how and when it closed, from its history itself; None while the run
+    is open (its history may still grow)."""
+    if not history.events or (status := _CLOSE_STATUS.get(history.events[-1].event_type)) is None:
+        return None
     data = history.to_json().encode()
-    status = run.status or WorkflowExecutionStatus.COMPLETED
+    started = history.events[0].workflow_execution_started_event_attributes
     return ArchivedHistory(
-        workflow_id=run.id,
-        run_id=run.run_id,
-        task_queue=run.task_queue,
-        close_status=status.name.lower(),
-        closed_at=run.close_time or datetime.now(UTC),
+        workflow_id=history.workflow_id,
+        run_id=run_id,
+        task_queue=started.task_queue.name,
+        close_status=status,
+        closed_at=history.events[-1].event_time.ToDatetime(tzinfo=UTC),
         continued_from=continued_from(history),
         history_events=len(history.events),
         history=data,

@@ -455,6 +455,9 @@ async def _seal(key: Ed25519PrivateKey) -> tuple[Any, dict[str, str]]:
 
 @app.command()
 def archive(
+    cases: Annotated[
+        list[str] | None, typer.Argument(help="Archive the closed runs of these cases (any task queue) only.")
+    ] = None,
     everything: Annotated[
         bool, typer.Option("--all", help="Look at every closed run, not only those closed since the last pass.")
     ] = False,
@@ -463,6 +466,10 @@ def archive(
     """Copy the Temporal histories of TEMPORAL_TASK_QUEUE's closed runs (continued as new included) into
     PostgreSQL, with their SHA-256, as each worker does every HISTORY_ARCHIVE_INTERVAL_SECONDS; verify,
     export and replay read them there once Temporal's retention deleted them. Idempotent."""
+    if cases:
+        archived = _run(_archive_cases(cases))
+        console.print(f"{archived} closed run(s) of {len(cases)} case(s) archived now")
+        return
     result = _run(_archive(everything))
     if as_json:
         _print_json(result.model_dump(mode="json"))
@@ -477,15 +484,26 @@ def archive(
         raise typer.Exit(1)
 
 
-async def _archive(everything: bool) -> Any:
-    from approvals.audit.archive import HistoryArchiver
+@asynccontextmanager
+async def _archiver() -> AsyncIterator[Any]:
+    from approvals.audit.archiver import HistoryArchiver
     from approvals.settings import load_settings
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
-        return await HistoryArchiver(client, pool, load_settings().temporal_task_queue).archive_pass(
-            everything=everything
-        )
+        yield HistoryArchiver(client, pool, load_settings().temporal_task_queue)
+
+
+async def _archive(everything: bool) -> Any:
+    async with _archiver() as archiver:
+        return await archiver.archive_pass(everything=everything)
+
+
+async def _archive_cases(case_ids: list[str]) -> int:
+    from approvals.audit.archiver import archive_case
+
+    async with _archiver() as archiver:
+        return sum([await archive_case(archiver.client, archiver.pool, case_id) for case_id in case_ids])
 
 
 @app.command()
