@@ -15,6 +15,7 @@ import hashlib
 import json
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +302,21 @@ async def rewrite_hash(db_pool: asyncpg.Pool, case_id: str, hash_: str) -> None:
         await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         await connection.execute("UPDATE audit_events SET hash = $2 WHERE case_id = $1 AND seq = 2", case_id, hash_)
         await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+
+
+@pytest.mark.usefixtures("cli_settings")
+async def test_a_rebuild_since_the_backup_finds_the_cases_that_changed_in_temporal(
+    dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    backup_taken = datetime.now(UTC)
+    case_id = await closed_case(dev_server_env, api.task_queue)
+    recorded = await case_record(db_pool, case_id)
+    await restore_an_older_backup(db_pool, case_id, keep_upto=3)
+
+    rebuilt = await audit_cli("rebuild", "--since", backup_taken.isoformat(), "--json")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    reports = {report["case_id"]: report for report in json_of(rebuilt.output)}
+    assert reports[case_id]["restored"] == list(range(4, len(recorded["audit_events"]) + 1))
+    assert reports[case_id]["history_source"] == "temporal"
+    assert await case_record(db_pool, case_id) == recorded
+    assert (await audit_cli("verify", case_id)).exit_code == 0

@@ -67,3 +67,8 @@ def to_archive(history: WorkflowHistory, run_id: str) -> ArchivedHistory | None:
         history=data,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def quoted(value: str) -> str:
+    """A string literal of Temporal's visibility query language (task queues and times in archive queries)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

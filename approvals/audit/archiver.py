@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowExecution, WorkflowHistory
 from temporalio.service import RPCError
 
-from approvals.audit.archive import to_archive
+from approvals.audit.archive import quoted, to_archive
 from approvals.audit.history import run_id as history_run_id
 from approvals.audit.live import fetch_runs
 from approvals.storage import archive as storage
@@ -44,11 +44,6 @@ class ArchivePass(BaseModel):
     failed: int
 
 
-def _quoted(value: str) -> str:
-    """A string literal of Temporal's visibility query language."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class HistoryArchiver:
     """Archives the closed runs of one task queue (the worker's) into PostgreSQL."""
 
@@ -58,10 +53,10 @@ class HistoryArchiver:
         self.task_queue = task_queue
 
     async def _closed_runs(self, everything: bool) -> list[WorkflowExecution]:
-        query = f"TaskQueue = {_quoted(self.task_queue)} AND ExecutionStatus != 'Running'"
+        query = f"TaskQueue = {quoted(self.task_queue)} AND ExecutionStatus != 'Running'"
         since = None if everything else await storage.last_closed_at(self.pool, self.task_queue)
         if since is not None:
-            query += f" AND CloseTime >= {_quoted((since - VISIBILITY_LAG).astimezone(UTC).isoformat())}"
+            query += f" AND CloseTime >= {quoted((since - VISIBILITY_LAG).astimezone(UTC).isoformat())}"
         return [execution async for execution in self.client.list_workflows(query)]
 
     async def archive_pass(self, *, everything: bool = False) -> ArchivePass:

@@ -11,15 +11,22 @@ deduplicates it by its idempotency key, as for any redelivery). Running it again
 
 An event stored under a seq with another hash is not overwritten: the case is reported and left alone
 (``approvals audit verify`` names the difference).
+
+Which cases to rebuild: those that may have recorded anything since the backup, i.e. every run of the task
+queue that Temporal's visibility lists as running or closed since then (:func:`changed_since`). The archive
+is restored with the rest of the database; the worker's archiver copies again, on its next pass, the runs
+that closed since the restored archive's last one, while Temporal still has them.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
+from approvals.audit.archive import quoted
 from approvals.audit.history import recorded_batches
 from approvals.audit.live import fetch_runs
 from approvals.storage.queries import case_events
@@ -37,6 +44,15 @@ class RebuildReport(BaseModel):
     restored: list[int] = Field(description="Seqs of the events that were missing from the log and are back.")
     last_seq: int | None = Field(description="The log's last seq after the rebuild.")
     conflict: str | None = Field(None, description="Why the case was left alone: the log holds other events.")
+
+
+async def changed_since(client: Client, task_queue: str, since: datetime) -> list[str]:
+    """The cases of ``task_queue`` that are running or whose run closed at or after ``since`` (visibility)."""
+    query = (
+        f"TaskQueue = {quoted(task_queue)} AND "
+        f"(ExecutionStatus = 'Running' OR CloseTime >= {quoted(since.astimezone(UTC).isoformat())})"
+    )
+    return list(dict.fromkeys([execution.id async for execution in client.list_workflows(query)]))
 
 
 async def rebuild_case(client: Client, pool: Any, case_id: str) -> RebuildReport:

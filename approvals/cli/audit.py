@@ -93,6 +93,18 @@ async def _events_of(source: str) -> list[DomainEvent]:
     return events
 
 
+def _moment(option: str, text: str) -> datetime:
+    """An ISO 8601 time given on the command line; without an offset, UTC+8 local time."""
+    from approvals.event_wording import CHINA_TIME
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        example = "e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z"
+        raise _fail(f"{option} {text!r} is not an ISO 8601 time ({example})", 2) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TIME)
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
@@ -508,14 +520,24 @@ async def _archive_cases(case_ids: list[str]) -> int:
 
 @app.command()
 def rebuild(
-    cases: Annotated[list[str], typer.Argument(help="Case (workflow) ids to rebuild.")],
+    cases: Annotated[list[str] | None, typer.Argument(help="Case (workflow) ids to rebuild.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Also every case of TEMPORAL_TASK_QUEUE running or closed since this time (the backup's; ISO "
+            "8601, without an offset UTC+8 local time), from Temporal's visibility.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
 ) -> None:
     """After PostgreSQL was restored from an older backup: record again the events, projections and
     notifications the histories (Temporal's, or the archive's) hold and the database lost, through the same
     recording code as the worker. Idempotent; `approvals audit verify` confirms the result. A case whose log
     holds other events under the same seqs is left alone (exit 3)."""
-    reports = _run(_rebuild(cases))
+    if not cases and since is None:
+        raise _fail("name case ids, or select the cases changed since the backup with --since", 2)
+    reports = _run(_rebuild(list(cases or []), _moment("--since", since) if since else None))
     if as_json:
         _print_json([report.model_dump(mode="json") for report in reports])
     for report in reports:
@@ -534,12 +556,15 @@ def rebuild(
         raise typer.Exit(AUDIT_FAILED)
 
 
-async def _rebuild(case_ids: list[str]) -> list[Any]:
-    from approvals.audit.rebuild import rebuild_case
+async def _rebuild(case_ids: list[str], since: datetime | None) -> list[Any]:
+    from approvals.audit.rebuild import changed_since, rebuild_case
+    from approvals.settings import load_settings
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
-        return [await rebuild_case(client, pool, case_id) for case_id in case_ids]
+        if since is not None:
+            case_ids += await changed_since(client, load_settings().temporal_task_queue, since)
+        return [await rebuild_case(client, pool, case_id) for case_id in dict.fromkeys(case_ids)]
 
 
 # ------------------------------------------------------------------ timeline
@@ -576,20 +601,11 @@ def state(
 ) -> None:
     """The case as it stood after event N or at a moment: status, open tasks, stage results, clocks."""
     from approvals.audit.state import state_at
-    from approvals.event_wording import CHINA_TIME, local, local_due
+    from approvals.event_wording import local, local_due
 
     if seq is not None and at is not None:
         raise _fail("give --seq or --at, not both", 2)
-    moment: datetime | None = None
-    if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            raise _fail(
-                f"--at {at!r} is not an ISO 8601 time (e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z)", 2
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=CHINA_TIME)
+    moment = _moment("--at", at) if at is not None else None
     result = state_at(_run(_events_of(source)), seq=seq, at=moment)
     if as_json:
         _print_json(result.model_dump(mode="json"))
