@@ -390,9 +390,9 @@ async def test_every_run_of_a_continued_case_is_archived_once_and_verifies_from_
         (second.run_id, "completed", first.run_id),
     ]
     archived = await archived_runs(db_pool, case_id)
-    assert [(run.run_id, len(run.events)) for run in archived] == [
-        (first.run_id, len(first.events)),
-        (second.run_id, len(second.events)),
-    ]
-    report = verify(case_id, supervised_case.events, archived)
+    assert {run: len(history.events) for run, history in archived.items()} == {
+        first.run_id: len(first.events),
+        second.run_id: len(second.events),
+    }
+    report = verify(case_id, supervised_case.events, list(archived.values()))
     assert report.ok and report.run_ids == [first.run_id, second.run_id], report.findings

@@ -34,9 +34,9 @@ def archived_history(row: ArchivedHistory) -> WorkflowHistory:
     return history_from_json(row.history, workflow_id=row.workflow_id)
 
 
-async def archived_runs(pool: asyncpg.Pool, workflow_id: str) -> list[WorkflowHistory]:
-    """Every archived run of a workflow, digest-checked, in the order they closed."""
-    return [archived_history(row) for row in await storage.archived_histories(pool, workflow_id)]
+async def archived_runs(pool: asyncpg.Pool, workflow_id: str) -> dict[str, WorkflowHistory]:
+    """Every archived run of a workflow by run id, digest-checked, in the order they closed."""
+    return {row.run_id: archived_history(row) for row in await storage.archived_histories(pool, workflow_id)}
 
 
 _CLOSE_STATUS = {

@@ -51,7 +51,7 @@ class _RunReader:
         self.client = client
         self.archive = archive
         self.case_id = case_id
-        self._archived: list[WorkflowHistory] | None = None
+        self._archived: dict[str, WorkflowHistory] | None = None
 
     async def run(self, wanted: str | None) -> tuple[WorkflowHistory, HistorySource] | None:
         """Run ``wanted`` (None: the latest); None when neither Temporal nor the archive has it."""
@@ -61,16 +61,14 @@ class _RunReader:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
             archived = await self._archived_runs()
-            found = [run for run in archived if wanted is None or run_id(run) == wanted]
-            if not found:
-                if wanted is None:
-                    raise  # no such case: the caller's 404
-                return None
-            return found[-1], "archive"
+            found = archived.get(wanted) if wanted is not None else next(reversed(archived.values()), None)
+            if found is None and wanted is None:
+                raise  # no such case: the caller's 404
+            return (found, "archive") if found is not None else None
 
-    async def _archived_runs(self) -> list[WorkflowHistory]:
+    async def _archived_runs(self) -> dict[str, WorkflowHistory]:
         if self._archived is None:
-            self._archived = [] if self.archive is None else await archived_runs(self.archive, self.case_id)
+            self._archived = {} if self.archive is None else await archived_runs(self.archive, self.case_id)
         return self._archived
 
 
