@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,15 +29,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from activities.destinations import LOOPBACK_NETWORKS
 from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.bundle import verify_bundle
 from approvals.audit.live import export_case, verify_case
 from approvals.audit.rebuild import rebuild_case
 from approvals.audit.replay import replay_all
 from approvals.audit.sealing import Notary
+from approvals.settings import load_settings
 from tests.api_server import LiveApi, live_api_fixture
 from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import BIN
+from worker import build_worker
 
 api = live_api_fixture("archive-api")
 
@@ -320,3 +324,23 @@ async def test_a_rebuild_since_the_backup_finds_the_cases_that_changed_in_tempor
     assert reports[case_id]["history_source"] == "temporal"
     assert await case_record(db_pool, case_id) == recorded
     assert (await audit_cli("verify", case_id)).exit_code == 0
+
+
+async def test_the_worker_archives_the_runs_of_its_task_queue_as_they_close(
+    dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    settings = load_settings(
+        temporal_task_queue=f"archive-{uuid.uuid4().hex[:8]}",
+        history_archive_interval_seconds=1,
+        webhook_allowed_networks=LOOPBACK_NETWORKS,
+    )
+    async with build_worker(dev_server_env.client, settings, pool=db_pool):
+        case_id = await closed_case(dev_server_env, settings.temporal_task_queue)
+        for _ in range(100):  # no pass is asked for: the worker's own loop runs every second
+            status = await db_pool.fetchval(
+                "SELECT close_status FROM archived_histories WHERE workflow_id = $1", case_id
+            )
+            if status is not None:
+                break
+            await asyncio.sleep(0.2)
+    assert status == "completed"
