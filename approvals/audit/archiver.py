@@ -9,9 +9,7 @@ closed runs of named cases (which needs no visibility).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, timedelta
 
 import asyncpg
@@ -23,6 +21,7 @@ from temporalio.service import RPCError
 from approvals.audit.archive import quoted, to_archive
 from approvals.audit.history import run_id as history_run_id
 from approvals.audit.live import fetch_runs
+from approvals.audit.periodic import periodically
 from approvals.storage import archive as storage
 
 log = structlog.get_logger(__name__)
@@ -86,27 +85,12 @@ class HistoryArchiver:
             log.info("audit.histories_archived", **result.model_dump())
         return result
 
-    @asynccontextmanager
-    async def archiving(self, interval_seconds: float) -> AsyncIterator[None]:
+    def archiving(self, interval_seconds: float) -> AbstractAsyncContextManager[None]:
         """Runs a pass every ``interval_seconds`` while the block runs (the first at once); survives Temporal or
         PostgreSQL going away, like the checkpoint sealer."""
-        stop = asyncio.Event()
-
-        async def run() -> None:
-            while not stop.is_set():
-                try:
-                    await self.archive_pass()
-                except (OSError, RPCError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("audit.archive_unavailable", error=f"{type(error).__name__}: {error}")
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_seconds)
-
-        task = asyncio.create_task(run(), name="history-archiver")
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
+        return periodically(
+            self.archive_pass, interval_seconds, name="history-archiver", unavailable="audit.archive_unavailable"
+        )
 
 
 async def archive_case(client: Client, pool: asyncpg.Pool, case_id: str) -> int:
