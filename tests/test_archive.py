@@ -146,8 +146,9 @@ async def test_a_closed_run_is_archived_once_with_its_digest(
     history = json.loads(row["history"])
     assert history["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert len(history["events"]) == row["history_events"]
-    again = await archiver.archive_pass(everything=True)
-    assert again.archived == 0 and again.already == again.listed >= 1, again
+    for again in (await archiver.archive_pass(), await archiver.archive_pass(everything=True)):
+        # since the last archived close (an hour back), and every closed run: found, and not stored twice
+        assert again.archived == 0 and again.already == again.listed >= 1, again
     assert await db_pool.fetchval("SELECT count(*) FROM archived_histories WHERE workflow_id = $1", case_id) == 1
 
 
