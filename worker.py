@@ -1,6 +1,7 @@
 """Runs the engine's Temporal worker (every workflow and activity, on TEMPORAL_TASK_QUEUE) and, beside it,
-the outbox dispatcher that delivers notifications and the sealer of audit checkpoints
-(``approvals.audit.sealing``, when AUDIT_SIGNING_KEY_PATH is set).
+the outbox dispatcher that delivers notifications, the sealer of audit checkpoints
+(``approvals.audit.sealing``, when AUDIT_SIGNING_KEY_PATH is set) and the archiver of closed runs' histories
+(``approvals.audit.archive``).
 
 Thin on purpose: what runs is declared in ``workflows.catalog.WORKFLOWS`` and ``activities.build_activities``;
 this module only wires the clients, the logging interceptor and the shutdown.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
 
@@ -20,6 +22,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
+from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
@@ -35,25 +38,26 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 class EngineWorker:
-    """The Temporal worker, the outbox dispatcher and the checkpoint sealer, run together with ``async with``.
+    """The Temporal worker and its background loops (the outbox dispatcher, the checkpoint sealer, the history
+    archiver), run together with ``async with``.
 
-    On exit the worker drains first (its last records may queue notifications), then the dispatcher and the
-    sealer stop; whatever is still queued is delivered, and sealed, by the next worker to start.
+    On exit the worker drains first (its last records may queue notifications), then the loops stop; whatever
+    is still queued is delivered, sealed and archived by the next worker to start.
     """
 
     def __init__(
-        self, worker: Worker, dispatcher: OutboxDispatcher, sealer: AbstractAsyncContextManager[None] | None
+        self, worker: Worker, dispatcher: OutboxDispatcher, loops: Sequence[AbstractAsyncContextManager[None]]
     ) -> None:
         self.worker = worker
         self.dispatcher = dispatcher
-        self.sealer = sealer
+        self.loops = loops
         self._running = AsyncExitStack()
 
     async def __aenter__(self) -> EngineWorker:
         async with AsyncExitStack() as starting:
             await starting.enter_async_context(self.dispatcher.running())
-            if self.sealer is not None:
-                await starting.enter_async_context(self.sealer)
+            for loop in self.loops:
+                await starting.enter_async_context(loop)
             await starting.enter_async_context(self.worker)
             self._running = starting.pop_all()
         return self
@@ -83,13 +87,14 @@ def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> E
         timeout_seconds=settings.webhook_timeout_seconds,
         destinations=settings.webhook_destinations(),
     )
-    sealer = None
+    archiver = HistoryArchiver(client, pool, settings.temporal_task_queue)
+    loops = [archiver.archiving(settings.history_archive_interval_seconds)]
     if settings.audit_signing_key_path is not None:
         notary = Notary(pool, load_signing_key(settings.audit_signing_key_path))
-        sealer = notary.sealing(settings.audit_checkpoint_interval_seconds)
+        loops.append(notary.sealing(settings.audit_checkpoint_interval_seconds))
     else:
         log.warning("audit.checkpoints_disabled", reason="AUDIT_SIGNING_KEY_PATH is not set")
-    return EngineWorker(worker, dispatcher, sealer)
+    return EngineWorker(worker, dispatcher, loops)
 
 
 async def run_worker(

@@ -429,20 +429,24 @@ class ApprovalsService:
         await self._readable(principal, case_id, "timeline")
         return await case_timeline(self.pool, case_id)
 
-    async def history_json(self, principal: Principal, case_id: str) -> str:
-        """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints: for auditors
-        and admins only (it holds the callback URL, the definition and the workers' identities)."""
+    async def history_json(self, principal: Principal, case_id: str) -> tuple[str, str]:
+        """The latest run's history, in the JSON ``temporal workflow show --output json`` prints, and where it was
+        read (``temporal``, or ``archive`` once Temporal's retention deleted it): for auditors and admins only
+        (it holds the callback URL, the definition and the workers' identities)."""
+        from approvals.audit.live import latest_history
+
         await self._auditor_only(principal, case_id, "history")
         try:
-            history = await self.client.get_workflow_handle(case_id).fetch_history()
+            history, source = await latest_history(self.client, self.pool, case_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no Temporal history for case {case_id}", code="CASE_NOT_FOUND") from None
             raise as_unavailable(error) or error from None
-        return history.to_json()
+        return history.to_json(), source
 
     async def verification(self, principal: Principal, case_id: str) -> Verification:
-        """The audit verdict: hash chain of the log, cross-check against the Temporal history, projections."""
+        """The audit verdict: hash chain of the log, cross-check against the Temporal history (or its archived
+        copy once Temporal no longer has it: ``report.history_source``), projections."""
         from approvals.audit.live import verify_case
 
         await self._auditor_only(principal, case_id, "verification")

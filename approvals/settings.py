@@ -197,6 +197,15 @@ class Settings(BaseSettings):
         description="How often each worker seals a checkpoint over every case's latest audit event (nothing is "
         "written when no case changed).",
     )
+    history_archive_interval_seconds: float = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="How often each worker copies the Temporal histories of its task queue's runs that closed "
+        "since its last pass into PostgreSQL (`archived_histories`), where verification, export and replay read "
+        "them once Temporal's retention has deleted them; keep it well under the namespace's retention. "
+        "`approvals audit archive` runs one pass.",
+    )
 
     @field_validator("temporal_address", "worker_metrics_address")
     @classmethod

@@ -49,6 +49,7 @@ APP_PRIVILEGES = {
     "calendar_years": {"SELECT", "INSERT"},
     "audit_checkpoints": {"SELECT", "INSERT"},
     "audit_checkpoint_leaves": {"SELECT", "INSERT"},
+    "archived_histories": {"SELECT", "INSERT"},
 }
 """Every table of the schema and what the app role may do to it; a new table needs its line (and its grant)."""
 

@@ -277,6 +277,12 @@ class VerifyReport(BaseModel):
     run_ids: list[str] = Field(
         default_factory=list, description="The workflow runs checked, first to latest (continue-as-new)."
     )
+    history_source: str | None = Field(
+        None,
+        description="Where the history checked came from: `temporal`, `archive` (the engine's copy, once "
+        "Temporal's retention deleted it) or `archive and temporal`; for a bundle, where its exporter read it. "
+        "None when no history was checked.",
+    )
     last_seq: int | None
     last_hash: str | None
     findings: list[Finding]
@@ -294,6 +300,7 @@ def verify(
     history: Histories | None = None,
     *,
     extra_findings: Iterable[Finding] = (),
+    history_source: str | None = None,
 ) -> VerifyReport:
     """Hash chain, and when a history is given (one run, or every run of the case), the cross-check against it."""
     findings = list(extra_findings) + verify_chain(events, case_id=case_id)
@@ -312,6 +319,7 @@ def verify(
         events=len(events),
         history_events=recorded,
         run_ids=run_ids,
+        history_source=history_source if history is not None else None,
         last_seq=last.seq if last else None,
         last_hash=last.hash if last else None,
         findings=sorted(findings, key=lambda f: (f.seq or 0, f.kind.value)),
