@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         500,
         ge=0,
         le=100_000,
-        description="Cases a worker keeps in memory between their steps (about 0.5 MB each in the workflow "
-        "sandbox); a case not in the cache is replayed from its history at its next step.",
+        description="Cases a worker keeps in memory between their steps; a case not in the cache is replayed "
+        "from its history at its next step.",
     )
     api_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")

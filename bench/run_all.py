@@ -81,7 +81,7 @@ def _replay(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "cache-miss replay of one project-approval case (CPU, the worker's runner)",
             f"median {miss['worker_runner']['cpu_ms_median']} ms "
-            f"(unsandboxed {miss['unsandboxed']['cpu_ms_median']} ms)",
+            f"(in the sandbox {miss['sandboxed']['cpu_ms_median']} ms)",
             _verdict(miss["meets_target"], f"<= {miss['target_cpu_ms']:g} ms"),
         ),
     ]

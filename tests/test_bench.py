@@ -114,6 +114,6 @@ def test_quick_replay_benchmark_writes_figures_for_the_baseline_and_the_cli(tmp_
         assert figure["ratio_to_baseline"] > 0
     miss = result["cache_miss"]
     assert miss["history"] == "project-approval-full.json" and miss["events"] > 0
-    for runner in ("worker_runner", "unsandboxed"):
+    for runner in ("worker_runner", "sandboxed"):
         assert 0 < miss[runner]["cpu_ms_min"] <= miss[runner]["cpu_ms_median"], miss
     assert isinstance(miss["meets_target"], bool) and "cache-miss replay" in printout
