@@ -14,11 +14,11 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from approvals.settings import Settings, SettingsError
+from schemas.converter import data_converter
 
 __all__ = ["TemporalUnreachableError", "connect", "tls_config"]
 
@@ -87,7 +87,7 @@ async def connect(settings: Settings, *, timeout_seconds: float = CONNECT_TIMEOU
                 namespace=settings.temporal_namespace,
                 api_key=settings.temporal_api_key,
                 tls=tls,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter,
                 connect_timeout=timedelta(seconds=timeout_seconds),
                 runtime=_runtime(),
             ),

@@ -36,7 +36,8 @@ non-determinism is argued at ``approvals.audit.replay.SANDBOX_FOR_AUDIT``.
 
 **Cache miss.** Besides, in a fresh child process: the CPU time (``time.process_time``, every thread of the
 process) of replaying one recorded project-approval case (``tests/histories/project-approval-full.json``)
-with the worker's workflows, converter and workflow runner (``workflows.catalog.workflow_runner()``), one
+with the worker's workflows, data converter (``schemas.converter``) and workflow runner
+(``workflows.catalog.workflow_runner()``), one
 replay at a time after a warm-up replay: what a worker spends on a case that is not in its cache when its
 next step arrives. Target (issue 15): median <= 70 ms. The same in the sandbox (how CI replays) is printed
 beside it for reference.
@@ -287,16 +288,16 @@ def cache_miss_child(runs: int) -> None:
     """Runs in a fresh process: CPU ms per replay of one project-approval case, as the worker replays it."""
     import statistics
 
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
     from approvals.audit.history import history_from_json
+    from schemas.converter import data_converter
     from workflows.catalog import WORKFLOWS, workflow_runner
 
     history = history_from_json(CACHE_MISS_HISTORY.read_text(encoding="utf-8"))
     result: dict[str, Any] = {"history": CACHE_MISS_HISTORY.name, "events": len(history.events), "runs": runs}
     for name, runner in (("worker_runner", workflow_runner()), ("sandboxed", workflow_runner(sandboxed=True))):
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=runner)
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter, workflow_runner=runner)
 
         async def replay_once(replayer: Any = replayer) -> float:
             began = time.process_time()

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Interceptor, Replayer
 
 from approvals.audit.bundle import HISTORY_FILE, MANIFEST_FILE, bundle_run_files, is_bundle
 from approvals.audit.history import history_from_json, workflow_id_of
+from schemas.converter import data_converter
 from workflows.catalog import WORKFLOWS, workflow_runner
 
 
@@ -124,7 +124,7 @@ def make_replayer(
     """
     return Replayer(
         workflows=list(WORKFLOWS if workflows is None else workflows),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         workflow_runner=workflow_runner(sandboxed=sandbox),
         interceptors=interceptors,
     )
