@@ -48,7 +48,7 @@ def _throughput(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
         rows += [
-            (f"{one['target']}, {where}", one["figure"], _verdict(one["met"], one["target"]))
+            (f"{one['name']}, {where}", one["figure"], _verdict(one["met"], one["target"]))
             for one in config["verdicts"]
         ]
     return rows

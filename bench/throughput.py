@@ -1089,30 +1089,35 @@ def verdicts(figures: dict[str, Any]) -> list[dict[str, Any]]:
     p99_ratio = engine["decide"]["p99_ms"] / bare["decide"]["p99_ms"]
     return [
         {
+            "name": "throughput vs the durable bare",
             "target": f"throughput >= {TARGET_THROUGHPUT_RATIO}x the durable bare",
             "figure": f"{engine['cases_per_second']:.2f} vs {durable['cases_per_second']:.2f} cases/s: "
             f"{figures['throughput_ratio_durable']:.2f}x",
             "met": figures["throughput_ratio_durable"] >= TARGET_THROUGHPUT_RATIO,
         },
         {
+            "name": "throughput vs the bare",
             "target": f"throughput >= {TARGET_THROUGHPUT_RATIO}x the bare",
             "figure": f"{engine['cases_per_second']:.2f} vs {bare['cases_per_second']:.2f} cases/s: "
             f"{figures['throughput_ratio']:.2f}x",
             "met": figures["throughput_ratio"] >= TARGET_THROUGHPUT_RATIO,
         },
         {
+            "name": "workflow tasks per human step on the critical path",
             "target": f"workflow tasks per human step on the critical path <= {TARGET_CRITICAL_PATH_TASKS}",
             "figure": f"{steps} (at most {figures['shape']['engine']['critical_path_workflow_tasks_max']}; "
             f"{figures['shape']['engine']['activities_awaited_in_steps']} activities awaited inside steps)",
             "met": steps is not None and steps <= TARGET_CRITICAL_PATH_TASKS,
         },
         {
+            "name": "decide with no other load",
             "target": f"decide p50 unloaded <= {TARGET_IDLE_DECIDE_P50_MS:g} ms",
             "figure": f"{idle_p50:.1f} ms (durable bare {figures['idle']['durable_decide']['p50_ms']:.1f}, "
             f"bare {figures['idle']['bare_decide']['p50_ms']:.1f})",
             "met": idle_p50 <= TARGET_IDLE_DECIDE_P50_MS,
         },
         {
+            "name": "decide under load",
             "target": f"decide p99 under load <= {TARGET_LOADED_DECIDE_P99_RATIO:g}x bare's",
             "figure": f"{engine['decide']['p99_ms']:.0f} vs {bare['decide']['p99_ms']:.0f} ms: {p99_ratio:.1f}x "
             f"(durable bare {durable['decide']['p99_ms']:.0f} ms)",
