@@ -377,6 +377,7 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
 
     # Whose command each event is: the update id of the one handler open (its acceptance and completion
     # included), or "" for the workflow's main line (no handler open, or several: then it is the reaction's).
+    # Work is attributed by the same rule: to that handler, or to the workflow's reaction.
     owners: list[str] = []
     running: list[str] = []
     for event, kind in zip(history.events, kinds, strict=True):
@@ -401,16 +402,13 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
     local_types: Counter[str] = Counter()
     update_names: Counter[str] = Counter()
     shape = BareShape()
-    open_handlers: dict[str, int] = {}  # update id -> index, while its handler runs
+    handler_of: dict[str, int] = {}  # update id -> index of its handler in shape.handlers
     accepted_at: dict[str, int] = {}  # update id -> index of its acceptance
     critical_path: list[int] = []  # per completed update: workflow tasks from its acceptance to its completion
     current: BareWork = shape.start
 
-    def target() -> BareWork:
-        # Work recorded while exactly one handler is open is that handler's; otherwise the workflow's reaction.
-        if len(open_handlers) == 1:
-            return shape.handlers[next(iter(open_handlers.values()))]
-        return current
+    def target(index: int) -> BareWork:
+        return shape.handlers[handler_of[owners[index]]] if owners[index] else current
 
     for index, event in enumerate(history.events):
         kind = kinds[index]
@@ -418,23 +416,22 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
         if kind == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
             attributes = event.workflow_execution_update_accepted_event_attributes
             update_names[attributes.accepted_request.input.name] += 1
-            open_handlers[attributes.protocol_instance_id] = len(shape.handlers)
+            handler_of[attributes.protocol_instance_id] = len(shape.handlers)
             accepted_at[attributes.protocol_instance_id] = index
             shape.handlers.append(BareWork())
             shape.after.append(BareWork())
             current = shape.after[-1]
         elif kind == "WORKFLOW_EXECUTION_UPDATE_COMPLETED":
             update_id = event.workflow_execution_update_completed_event_attributes.meta.update_id
-            open_handlers.pop(update_id, None)
             if update_id in accepted_at:
                 critical_path.append(1 + kinds[accepted_at.pop(update_id) : index].count("WORKFLOW_TASK_COMPLETED"))
         elif kind == "ACTIVITY_TASK_SCHEDULED":
             activity_types[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
-            target().ops += "A" if awaited(index) else "F"
+            target(index).ops += "A" if awaited(index) else "F"
         elif kind == "MARKER_RECORDED":
             attributes = event.marker_recorded_event_attributes
             if attributes.marker_name == LOCAL_ACTIVITY_MARKER:
-                target().ops += "L"
+                target(index).ops += "L"
                 try:
                     data = json.loads(attributes.details["data"].payloads[0].data)
                     local_types[str(data.get("activity_type", "?"))] += 1
