@@ -27,7 +27,7 @@ from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
-from workflows.catalog import WORKFLOWS, workflow_runner
+from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, workflow_runner
 
 __all__ = ["build_worker", "run_worker", "stop_on_signals"]
 
@@ -66,9 +66,12 @@ class EngineWorker:
         await self._running.aclose()
 
 
-def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> EngineWorker:
+def build_worker(
+    client: Client, settings: Settings, *, pool: asyncpg.Pool, sandboxed: bool = WORKER_SANDBOXED
+) -> EngineWorker:
     """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE, with the
-    dispatcher delivering the outbox where WEBHOOK_ALLOWED_NETWORKS allows."""
+    dispatcher delivering the outbox where WEBHOOK_ALLOWED_NETWORKS allows. ``sandboxed=True`` runs the
+    workflow code in the sandbox, as the test suite's workers do (``workflows.catalog.WORKER_SANDBOXED``)."""
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -76,7 +79,7 @@ def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> E
         activities=build_activities(
             pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
         ),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(sandboxed=sandboxed),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=settings.worker_max_cached_workflows,

@@ -4,7 +4,7 @@ Two sources, tried in this order:
 
 * a **tokens file** (development; ``approvals dev`` writes ``<DATA_DIR>/dev-tokens.json``): a JSON list of
   ``{"token" or "token_sha256", "id", "name", "unit", "roles"}``. Only SHA-256 digests are kept in memory
-  and compared, in constant time; the file is re-read when it changes.
+  and compared, in constant time; the file is re-read when its stat (mtime, size, inode) changes.
 * **signed JWTs** (production): HS256 with JWT_HS256_SECRET and/or RS256 with the PEM public key at
   JWT_RS256_PUBLIC_KEY_PATH; ``exp`` and ``sub`` are required, ``aud``/``iss`` checked when configured.
   Claims: ``sub`` (principal id), ``name``, ``unit``, ``roles`` (list of strings).
@@ -48,15 +48,18 @@ def hash_token(token: str) -> str:
 @dataclass
 class TokensFile:
     path: Path
-    _mtime: float | None = None
+    _stat: tuple[int, int, int] | None = None
+    """(mtime in ns, size, inode) of the file last parsed: one stat per request instead of a read and a
+    parse. Size and inode too, because an editor's or ``approvals dev``'s atomic replace can keep the mtime."""
     _entries: list[tuple[bytes, Principal]] = field(default_factory=list)
 
     def _load(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except OSError as error:
             raise TokenFileError(f"AUTH_TOKENS_FILE {self.path}: {error.strerror}") from None
-        if mtime == self._mtime:
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if key == self._stat:
             return
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -79,7 +82,7 @@ class TokensFile:
                 entries.append((bytes.fromhex(digest), principal))
             except ValueError as error:
                 raise TokenFileError(f"AUTH_TOKENS_FILE {self.path}: entry {index}: {error}") from None
-        self._entries, self._mtime = entries, mtime
+        self._entries, self._stat = entries, key
 
     def lookup(self, token: str) -> Principal | None:
         self._load()
@@ -200,7 +203,8 @@ async def current_principal(
         raise
 
 
-def _service(request: Request) -> ApprovalsService:
+async def _service(request: Request) -> ApprovalsService:
+    # async: FastAPI runs a sync dependency in its thread pool, a hop per request for a dictionary lookup
     state = request.app.state
     service = getattr(state, "service", None)
     if service is None or service.pool is not state.pool or service.client is not state.temporal:

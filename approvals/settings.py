@@ -70,8 +70,8 @@ class Settings(BaseSettings):
         500,
         ge=0,
         le=100_000,
-        description="Cases a worker keeps in memory between their steps (about 0.5 MB each in the workflow "
-        "sandbox); a case not in the cache is replayed from its history at its next step.",
+        description="Cases a worker keeps in memory between their steps; a case not in the cache is replayed "
+        "from its history at its next step.",
     )
     worker_metrics_address: str | None = Field(
         None,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -27,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from approvals.settings import Settings, SettingsError
 from approvals.tracing import temporal_interceptors
+from schemas.converter import data_converter
 
 __all__ = ["TemporalUnreachableError", "connect", "runtime", "tls_config"]
 
@@ -127,7 +127,7 @@ async def connect(
                 namespace=settings.temporal_namespace,
                 api_key=settings.temporal_api_key,
                 tls=tls,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter,
                 connect_timeout=timedelta(seconds=timeout_seconds),
                 runtime=_runtime_serving(metrics_address),
                 interceptors=temporal_interceptors(),

@@ -333,7 +333,7 @@ async def record(database_url: str, only: set[str]) -> None:
     )
     try:
         settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
-        async with build_worker(env.client, settings, pool=pool):
+        async with build_worker(env.client, settings, pool=pool, sandboxed=True):  # as the test suite's workers run
             HISTORIES.mkdir(exist_ok=True)
             for name, run in CASES.items():
                 if only and name not in only:

@@ -823,6 +823,30 @@ def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     assert source.lookup("wrong") is None
 
 
+def test_tokens_file_is_parsed_once_and_again_when_its_stat_changes(tmp_path: Path) -> None:
+    """One stat per lookup, no read while (mtime, size, inode) stay; a replaced file with the same mtime and
+    size (an atomic rename) is read again, because its inode differs."""
+    import os
+
+    from api.auth import TokensFile
+
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps([{"token": "alpha-token", "id": "alice"}]))
+    source = TokensFile(path)
+    assert (found := source.lookup("alpha-token")) is not None and found.id == "alice"
+    parsed = source._entries
+    assert source.lookup("alpha-token") is not None and source._entries is parsed  # not parsed again
+
+    before = path.stat()
+    replacement = tmp_path / "tokens.json.new"
+    replacement.write_text(json.dumps([{"token": "bravo-token", "id": "bobby"}]))  # same length as before
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, path)
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_size == before.st_size
+    assert source.lookup("alpha-token") is None
+    assert (found := source.lookup("bravo-token")) is not None and found.id == "bobby"
+
+
 # --- the CLI over the same API ------------------------------------------------------------------------
 
 
@@ -910,13 +934,15 @@ async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
             assert not serving.done(), serving
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as down:
-            for method, path, body in (
-                ("GET", "/v1/inbox", None),
-                ("POST", "/v1/cases/generic", start_body()),
-                ("POST", "/v1/tasks/generic:X-1/acceptance/1/claim", {}),
+            # A read needs PostgreSQL; a start or an operation goes to Temporal without asking it first (the
+            # worker's recording, not the API's pool, writes it: see ApprovalsService), here down too.
+            for method, path, body, unavailable in (
+                ("GET", "/v1/inbox", None, "PostgreSQL"),
+                ("POST", "/v1/cases/generic", start_body(), "Temporal"),
+                ("POST", "/v1/tasks/generic:X-1/acceptance/1/claim", {}, "Temporal"),
             ):
                 response = await down.request(method, path, json=body, headers=api.headers("service"))
-                assert "PostgreSQL is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
+                assert f"{unavailable} is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
                 assert int(response.headers["retry-after"]) > 0
             health = await down.get("/health")
             assert health.status_code == 503

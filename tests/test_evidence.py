@@ -252,7 +252,7 @@ async def test_a_worker_with_the_key_seals_a_closed_case_by_itself(
         audit_signing_key_path=private,
         audit_checkpoint_interval_seconds=1,
     )
-    async with build_worker(time_skipping_env.client, settings, pool=db_pool):
+    async with build_worker(time_skipping_env.client, settings, pool=db_pool, sandboxed=True):
         case_id = await run_two_stage_case(time_skipping_env, settings.temporal_task_queue)
         _, events = await fetch_case(time_skipping_env.client, db_pool, case_id)
         closed = (case_id, events[-1].seq, events[-1].hash)

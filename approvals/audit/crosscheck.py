@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from approvals.audit.chain import verify_chain
 from approvals.audit.findings import Finding, FindingKind, Severity, finding, plain
@@ -24,6 +23,7 @@ from approvals.audit.history import (
     runs_of,
 )
 from approvals.operations import by_update_name
+from schemas.converter import data_converter
 from schemas.events import DomainEvent
 from schemas.principal import Principal
 
@@ -63,7 +63,7 @@ def decision_requests(history: Histories) -> list[DecisionRequest]:
 def _run_decision_requests(
     history: WorkflowHistory, run: int, recorded_upto: int, accepted: dict[tuple[int, str], DecisionRequest]
 ) -> int:
-    converter = pydantic_data_converter.payload_converter
+    converter = data_converter.payload_converter
     for event in history.events:
         batch = recorded_batch_of(event)
         if batch is not None:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from approvals.audit.findings import Finding, FindingKind, Severity, finding
+from schemas.converter import data_converter
 from schemas.events import DomainEvent
 from schemas.records import RecordBatch
 
@@ -57,7 +57,7 @@ def carried_in(history: WorkflowHistory) -> tuple[int, str] | None:
         return None
     payloads = list(history.events[0].workflow_execution_started_event_attributes.input.payloads)
     try:
-        [case_input] = pydantic_data_converter.payload_converter.from_payloads(payloads)
+        [case_input] = data_converter.payload_converter.from_payloads(payloads)
         carried = case_input.get("carried") or {}
         return int(carried["last_seq"]), str(carried["last_hash"])
     except Exception:  # noqa: BLE001 - not an engine case input
@@ -141,7 +141,7 @@ def recorded_batch_of(event: HistoryEvent) -> RecordBatch | None:
     attributes = event.activity_task_scheduled_event_attributes
     if attributes.activity_type.name != RECORD_ACTIVITY:
         return None
-    [batch] = pydantic_data_converter.payload_converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+    [batch] = data_converter.payload_converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
     return batch
 
 

@@ -249,7 +249,7 @@ def replay(
         bool,
         typer.Option(
             "--sandbox",
-            help="Run the workflow code in the sandbox, exactly as the worker does (about 3x slower; "
+            help="Run the workflow code in the sandbox, as CI's corpus replay does (about 2x slower; "
             "non-determinism is detected the same either way, the sandbox also fails forbidden calls).",
         ),
     ] = False,
