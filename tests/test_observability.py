@@ -287,9 +287,9 @@ async def test_one_decide_is_one_trace_from_http_to_sql(stack: Stack, receiver: 
     spans = await receiver.spans_until(complete)
     request = [s for s in spans if s["trace_id"] == trace_id]
     names = {s["name"] for s in request}
-    # The request's trace: the HTTP request by route template, the API's SQL, the Temporal client's update.
+    # The request's trace: the HTTP request by route template and the Temporal client's update (the API itself
+    # runs no SQL for an operation: the worker's recording writes it).
     assert expected <= names, names
-    assert any("postgresql" in s.get("db.system", "") for s in request), names
     # TracingInterceptor keeps a case in one trace (its start's) and links each update's handler to the
     # request that sent it: the workflow's handler, then the recording activity and its SQL, in the worker.
     assert [s["service"] for s in handled(spans)] == ["approvals-worker"], names
