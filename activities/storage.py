@@ -1,15 +1,21 @@
 """The recording activity: a workflow's new events and the projections they lead to, stored atomically
-and idempotently (``approvals.storage.records``), so Temporal may retry it freely."""
+and idempotently (``approvals.storage.records``), so Temporal may retry it freely.
+
+A run an operator reset (``temporal workflow reset``) seals again events the old run recorded: the activity
+tells it where the log ends (``AUDIT_FORK``, details: a :class:`~schemas.records.ResetFork`) instead of
+refusing it, and the run records a ``case.reset`` there (``workflows.kernel.recorder``)."""
 
 from __future__ import annotations
 
 import asyncpg
 import structlog
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.exceptions import ApplicationError
 
-from approvals.storage.records import AuditConflictError, record_batch
-from schemas.records import RecordBatch
+from approvals.storage.records import AuditConflictError, fork_of, record_batch
+from schemas.records import AUDIT_FORK, RecordBatch, ResetFork
 
 log = structlog.get_logger(__name__)
 
@@ -48,13 +54,25 @@ class StorageActivities:
             How many events were new (0 when a retry finds everything already stored).
 
         Raises:
-            ApplicationError: non-retryable, type ``AUDIT_CONFLICT``, when a stored event has the same
-                sequence number but a different hash; type ``INVALID_BATCH`` when the batch mixes cases.
+            ApplicationError: non-retryable, type ``AUDIT_FORK`` (details: a ``ResetFork``) when this run was
+                reset and seals again what the old run recorded; type ``AUDIT_CONFLICT`` when a stored event
+                has the same sequence number but a different hash otherwise; type ``INVALID_BATCH`` when the
+                batch mixes cases.
         """
         _check_batch(batch)
         try:
             new_events = await record_batch(self._pool, batch)
         except AuditConflictError as conflict:
+            fork = await self._reset_fork(batch)
+            if fork is not None:
+                log.warning("audit.reset_fork", case_id=batch.case_id, **fork.model_dump())
+                raise ApplicationError(
+                    f"case {batch.case_id} was reset: the log holds seq {fork.superseded_from}..{fork.stored_seq} "
+                    f"of run {fork.old_run_id}; run {fork.new_run_id} continues after seq {fork.stored_seq}",
+                    fork.model_dump(mode="json"),
+                    type=AUDIT_FORK,
+                    non_retryable=True,
+                ) from None
             log.error(
                 "audit.conflict",
                 case_id=conflict.case_id,
@@ -71,3 +89,38 @@ class StorageActivities:
             last_seq=batch.case.last_seq,
         )
         return new_events
+
+    async def _reset_fork(self, batch: RecordBatch) -> ResetFork | None:
+        """Where this run left the stored chain, when an operator's reset made it leave; None otherwise.
+
+        A reset is told by the run's own history (the ``WorkflowTaskFailed`` event the reset writes names the
+        old run and the reason), not by the log: a run that was not reset, or that already recorded its
+        ``case.reset``, and still conflicts with the log is a fault to stop at, not to record past.
+        """
+        stored = await fork_of(self._pool, batch)
+        if stored is None:
+            return None
+        info = activity.info()
+        if info.workflow_run_id in stored.reset_runs:
+            return None
+        history = await (
+            activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id).fetch_history()
+        )
+        for event in reversed(history.events):
+            failed = event.workflow_task_failed_event_attributes
+            if (
+                event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+                and failed.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+                and failed.new_run_id == info.workflow_run_id
+            ):
+                return ResetFork(
+                    stored_seq=stored.stored_seq,
+                    stored_hash=stored.stored_hash,
+                    superseded_from=stored.superseded_from,
+                    old_run_id=failed.base_run_id,
+                    new_run_id=info.workflow_run_id,
+                    reason=failed.failure.message,
+                    requested_by=failed.identity,
+                    reset_event_id=event.event_id,
+                )
+        return None

@@ -24,7 +24,7 @@ from approvals.audit.history import (
     runs_of,
 )
 from approvals.operations import by_update_name
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, in_force, superseded_by_resets
 from schemas.principal import Principal
 
 
@@ -98,6 +98,7 @@ def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[F
     """
     findings: list[Finding] = []
     operations = by_update_name()
+    events = in_force(events)  # a request the reset run accepted again is answered by the reset run's events
     for decision in decision_requests(history):
         operation = operations.get(decision.name)
         if operation is None or decision.result_last_seq is None:
@@ -161,7 +162,10 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
     log with the same actor, payload, hash and every other field; every row of the log must be in one of
     them. Events of a ``record_events`` task that has not completed yet (a running case) may legitimately
     be missing from the log: that is a note. When the first run present continued an earlier run that is
-    not, the log's rows up to the seq it carried in are checked against the hash it carried instead.
+    not, the log's rows up to the seq it carried in are checked against the hash it carried instead. The rows
+    of a run an operator reset, from the reset point on, are in the old run's history, not in the new run's:
+    a ``case.reset`` the new run recorded vouches for them (its ``prev_hash`` is the last of them, and the hash
+    chain links them up to it).
     """
     runs = runs_of(history)
     findings: list[Finding] = check_runs(runs)
@@ -195,6 +199,8 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
                     )
                 )
             recorded[event.seq] = (event, item.completed or (known is not None and known[1]))
+    # Only a case.reset the history holds vouches for the rows it superseded; one forged into the log is not in it.
+    superseded = superseded_by_resets(event for event, _ in recorded.values())
     logged: dict[int, DomainEvent] = {}
     for event in events:
         logged.setdefault(event.seq, event)
@@ -225,6 +231,8 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
         if in_history is None:
             if seq <= before:
                 continue  # recorded by an earlier run not in the record: vouched for by the carried hash
+            if seq in superseded:
+                continue  # recorded by the run a reset replaced: vouched for by the chain to the case.reset
             findings.append(
                 finding(
                     seq,
