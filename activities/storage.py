@@ -120,7 +120,6 @@ class StorageActivities:
                     old_run_id=failed.base_run_id,
                     new_run_id=info.workflow_run_id,
                     reason=failed.failure.message,
-                    requested_by=failed.identity,
                     reset_event_id=event.event_id,
                 )
         return None

@@ -391,15 +391,15 @@ def _case_continued(event: DomainEvent, context: WordingContext, lang: Lang) -> 
 def _case_reset(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
     first, last, old, new = (p.get(key) for key in ("superseded_from", "superseded_to", "old_run_id", "new_run_id"))
-    operator, point = p.get("requested_by"), p.get("reset_event_id")
+    point = p.get("reset_event_id")
     if lang == "zh":
         return (
-            f"运维人员{part('（{}）', operator)}重置了办件流程{part('（历史事件{}）', point)}："
+            f"运维人员重置了办件流程{part('（历史事件{}）', point)}："
             f"原运行{said(old, lang)}记录的第{said(first, lang)}至{said(last, lang)}号事件保留但已被取代，"
             f"记录自此接续新运行{said(new, lang)}"
         )
     return (
-        f"an operator{part(' ({})', operator)} reset the case's workflow{part(' (history event {})', point)}: "
+        f"an operator reset the case's workflow{part(' (history event {})', point)}: "
         f"seq {said(first, lang)} to {said(last, lang)} recorded by run {said(old, lang)} are kept but superseded; "
         f"the record continues with run {said(new, lang)}"
     )

@@ -104,6 +104,7 @@ class ResetFork(BaseModel):
     superseded_from: int = Field(description="The first seq the new run sealed again: the reset point.")
     old_run_id: str
     new_run_id: str
-    reason: str = Field("", description="The reason the operator gave `temporal workflow reset`.")
-    requested_by: str = Field("", description="The identity of the client that asked for the reset.")
+    reason: str = Field(
+        "", description="The reason given to `temporal workflow reset` (the CLI puts the operator's user name first)."
+    )
     reset_event_id: int = Field(description="The new run's history event that records the reset.")

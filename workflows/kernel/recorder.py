@@ -155,7 +155,6 @@ class Recorder:
                 "old_run_id": fork.old_run_id,
                 "new_run_id": fork.new_run_id,
                 "reason": fork.reason,
-                "requested_by": fork.requested_by,
                 "reset_event_id": fork.reset_event_id,
             },
         )

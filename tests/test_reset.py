@@ -1,0 +1,257 @@
+"""An operator resets a case's workflow (``temporal workflow reset``) and the record continues, not corrupted.
+
+The reset run seals again, with new times, events the old run already recorded. The log keeps the old run's
+events, marked superseded by a ``case.reset`` that continues the chain after them; the reset run's events
+follow it. Verification (chain, cross-check against the Temporal history), the state fold and the timeline
+understand it, and still catch a row edited afterwards. Resets need the real Temporal server (the
+time-skipping test server cannot reset), so these tests run on the dev server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from approvals.audit.crosscheck import VerifyReport, verify
+from approvals.audit.findings import FindingKind, Severity
+from approvals.audit.live import fetch_case, verify_case
+from approvals.audit.state import state_at
+from approvals.audit.timeline import timeline
+from schemas.case import CaseStatus, CaseView
+from schemas.events import RESET_LEGAL_BASIS, DomainEvent, superseded_by_resets
+from tests.cases import ALICE, BOB, _poll, decide, definition, open_tasks, stage, start_case, view_when
+from tests.fixtures.temporal import EngineWorker
+from workflows.kernel import ApprovalWorkflow
+
+TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
+REVIEWERS = {"alice": ALICE, "bob": BOB}
+TWO_STAGES = definition(stage("review", assignees=("alice",)), stage("sign_off", assignees=("bob",)))
+
+
+@dataclass(frozen=True)
+class ResetCase:
+    case_id: str
+    old_run_id: str
+    new_run_id: str
+    stored_before_reset: int
+    """The log's last seq when the operator reset the workflow."""
+    result: CaseView
+    events: list[DomainEvent]
+    report: VerifyReport
+
+    @property
+    def reset(self) -> DomainEvent:
+        [reset] = [event for event in self.events if event.type == "case.reset"]
+        return reset
+
+
+def reset_workflow(env: WorkflowEnvironment, case_id: str, *point: str) -> None:
+    """What an operator runs: the Temporal CLI's ``workflow reset``, against the dev server."""
+    subprocess.run(
+        [
+            str(TEMPORAL_CLI), "workflow", "reset", "--address", env.client.service_client.config.target_host,
+            "--namespace", env.client.namespace, "--workflow-id", case_id, "--reason", "operator ops-1: stuck task",
+            *point,
+        ],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+async def decide_until_final(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> None:
+    """Whoever holds an open task approves it, until the case has its decision."""
+    while True:
+        view = await view_when(handle, lambda v: v.status.is_final or bool(open_tasks(v)), timeout=30)
+        if view.status.is_final:
+            return
+        task = open_tasks(view)[0]
+        await decide(handle, REVIEWERS[task.assignee_id or ""], task)
+
+
+async def run_reset_case(
+    env: WorkflowEnvironment,
+    engine_worker: EngineWorker,
+    db_pool: asyncpg.Pool,
+    *,
+    decide_before_reset: int,
+    point: tuple[str, ...] | None = None,
+) -> ResetCase:
+    """A two-stage case, ``decide_before_reset`` stages decided, reset (to ``point``: the CLI's arguments, or the
+    workflow task that accepted the last decision), then decided to the end."""
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, TWO_STAGES)
+        for _ in range(decide_before_reset):
+            view = await view_when(handle, open_tasks, timeout=30)
+            task = open_tasks(view)[0]
+            await decide(handle, REVIEWERS[task.assignee_id or ""], task)
+        view = await view_when(handle, open_tasks, timeout=30)
+        stored = await _poll(
+            lambda: db_pool.fetchval("SELECT max(seq) FROM audit_events WHERE case_id = $1", handle.id),
+            lambda last: last == view.last_seq,
+            lambda last: f"the log of {handle.id} ends at seq {last}, not at the view's {view.last_seq}",
+            timeout=15,
+        )
+        old_run_id = (await handle.describe()).run_id
+        reset_workflow(env, handle.id, *(point or ("--event-id", str(await _last_update_task(handle)))))
+        latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+        await decide_until_final(latest)
+        result = await latest.result()
+        new_run_id = (await latest.describe()).run_id
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
+    return ResetCase(
+        case_id=handle.id,
+        old_run_id=old_run_id,
+        new_run_id=new_run_id,
+        stored_before_reset=stored,
+        result=result,
+        events=events,
+        report=verify(handle.id, events, runs),
+    )
+
+
+async def _last_update_task(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> int:
+    """The ``WorkflowTaskCompleted`` event of the workflow task that accepted the last decision."""
+    history = await handle.fetch_history()
+    accepted = max(
+        event.event_id
+        for event in history.events
+        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+    return max(
+        event.event_id
+        for event in history.events
+        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and event.event_id < accepted
+    )
+
+
+@pytest.fixture(scope="module")
+async def first_task_reset(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> ResetCase:
+    return await run_reset_case(
+        dev_server_env, engine_worker, db_pool, decide_before_reset=1, point=("--type", "FirstWorkflowTask")
+    )
+
+
+@pytest.fixture(scope="module")
+async def mid_case_reset(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> ResetCase:
+    return await run_reset_case(dev_server_env, engine_worker, db_pool, decide_before_reset=1)
+
+
+def _errors(report: VerifyReport) -> list[str]:
+    return [f"{f.seq} {f.kind}: {f.message}" for f in report.findings if f.severity is Severity.error]
+
+
+# ------------------------------------------------------------------ reset to the first workflow task
+
+
+async def test_a_case_reset_to_its_first_workflow_task_goes_on_to_its_decision(first_task_reset: ResetCase) -> None:
+    case = first_task_reset
+
+    assert case.result.status is CaseStatus.approved
+    assert case.new_run_id != case.old_run_id
+
+
+async def test_the_reset_is_recorded_after_every_event_the_old_run_recorded(first_task_reset: ResetCase) -> None:
+    case, reset = first_task_reset, first_task_reset.reset
+
+    assert reset.seq == case.stored_before_reset + 1
+    assert reset.prev_hash == case.events[case.stored_before_reset - 1].hash
+    assert reset.payload["superseded_from"] == 1
+    assert reset.payload["superseded_to"] == case.stored_before_reset
+    assert (reset.payload["old_run_id"], reset.payload["new_run_id"]) == (case.old_run_id, case.new_run_id)
+    assert reset.payload["reason"].endswith("operator ops-1: stuck task")  # the CLI puts the OS user first
+    assert (reset.actor.id, reset.legal_basis) == ("system", RESET_LEGAL_BASIS)
+    # The old run's events stay, superseded; the new run starts the case again after the reset.
+    assert [event.seq for event in case.events] == list(range(1, len(case.events) + 1))
+    assert set(superseded_by_resets(case.events)) == set(range(1, reset.seq))
+    assert case.events[reset.seq].type == "case.started"
+
+
+async def test_a_case_reset_to_its_first_workflow_task_verifies(first_task_reset: ResetCase) -> None:
+    report = first_task_reset.report
+
+    assert report.ok, _errors(report)
+    assert report.findings == []
+
+
+async def test_the_state_and_the_projections_come_from_the_reset_run(
+    first_task_reset: ResetCase, db_pool: asyncpg.Pool
+) -> None:
+    case = first_task_reset
+    state = state_at(case.events)
+
+    assert state.status == "approved"
+    assert {task.task_id for task in state.tasks} == {task.task_id for task in case.result.tasks}
+    row = await db_pool.fetchrow("SELECT status, last_seq FROM cases WHERE case_id = $1", case.case_id)
+    assert (row["status"], row["last_seq"]) == ("approved", case.events[-1].seq)
+    waiting = await db_pool.fetchval(
+        "SELECT count(*) FROM tasks WHERE case_id = $1 AND status IN ('open', 'claimed')", case.case_id
+    )
+    assert waiting == 0  # the old run's open task left every inbox
+    # As the case stood before the reset, the old run's state still folds.
+    assert state_at(case.events, seq=case.stored_before_reset).current_stages == ["sign_off"]
+
+
+async def test_the_timeline_shows_the_reset_and_what_it_superseded(first_task_reset: ResetCase) -> None:
+    case = first_task_reset
+    rows = {row.seq: row for row in timeline(case.events)}
+    reset = rows[case.reset.seq]
+
+    assert "reset" in reset.action and case.old_run_id in reset.action
+    assert "重置" in reset.action_zh and "第1至" in reset.action_zh
+    assert reset.comment.endswith("operator ops-1: stuck task")
+    assert all(rows[seq].superseded_by == case.reset.seq for seq in range(1, case.reset.seq))
+    assert "superseded by the reset" in rows[1].action and "重置取代" in rows[1].action_zh
+    assert all(row.superseded_by is None for seq, row in rows.items() if seq >= case.reset.seq)
+
+
+async def test_a_superseded_row_edited_after_the_reset_is_still_caught(
+    dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, first_task_reset: ResetCase
+) -> None:
+    case = first_task_reset
+    async with db_pool.acquire() as connection:
+        await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+        try:
+            original = await connection.fetchval(
+                "SELECT actor_id FROM audit_events WHERE case_id = $1 AND seq = 2", case.case_id
+            )
+            await connection.execute(
+                "UPDATE audit_events SET actor_id = 'mallory' WHERE case_id = $1 AND seq = 2", case.case_id
+            )
+            report = await verify_case(dev_server_env.client, db_pool, case.case_id)
+            await connection.execute(
+                "UPDATE audit_events SET actor_id = $2 WHERE case_id = $1 AND seq = 2", case.case_id, original
+            )
+        finally:
+            await connection.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+
+    assert not report.ok
+    assert (2, FindingKind.edited) in {(f.seq, f.kind) for f in report.findings}
+
+
+# ------------------------------------------------------------------ reset to a mid-case point
+
+
+async def test_a_case_reset_mid_case_continues_after_the_log_and_verifies(mid_case_reset: ResetCase) -> None:
+    case, reset = mid_case_reset, mid_case_reset.reset
+
+    assert case.result.status is CaseStatus.approved
+    assert reset.seq == case.stored_before_reset + 1
+    first = reset.payload["superseded_from"]
+    assert 1 < first <= case.stored_before_reset  # the events before the reset point are the new run's too
+    assert set(superseded_by_resets(case.events)) == set(range(first, reset.seq))
+    assert case.report.ok, _errors(case.report)
+    assert case.report.findings == []
+    state = state_at(case.events)
+    assert state.status == "approved"
+    assert [result.stage_id for result in state.stage_results] == ["review", "sign_off"]
