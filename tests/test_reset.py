@@ -9,15 +9,11 @@ time-skipping test server cannot reset), so these tests run on the dev server.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from approvals.audit.crosscheck import VerifyReport, verify
@@ -26,13 +22,23 @@ from approvals.audit.live import fetch_case, verify_case
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
 from schemas.case import CaseStatus, CaseView
-from schemas.events import RESET_LEGAL_BASIS, DomainEvent, superseded_by_resets
-from tests.cases import ALICE, BOB, _poll, decide, definition, open_tasks, stage, start_case, view_when
+from schemas.events import RESET_LEGAL_BASIS, DomainEvent, seal_event, superseded_by_resets
+from tests.cases import (
+    REVIEWERS_BY_ID,
+    _poll,
+    decide,
+    decide_until_final,
+    definition,
+    last_update_task,
+    open_tasks,
+    reset_workflow,
+    stage,
+    start_case,
+    view_when,
+)
 from tests.fixtures.temporal import EngineWorker
 from workflows.kernel import ApprovalWorkflow
 
-TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
-REVIEWERS = {"alice": ALICE, "bob": BOB}
 TWO_STAGES = definition(stage("review", assignees=("alice",)), stage("sign_off", assignees=("bob",)))
 
 
@@ -44,6 +50,7 @@ class ResetCase:
     stored_before_reset: int
     """The log's last seq when the operator reset the workflow."""
     result: CaseView
+    runs: list[WorkflowHistory]
     events: list[DomainEvent]
     report: VerifyReport
 
@@ -51,28 +58,6 @@ class ResetCase:
     def reset(self) -> DomainEvent:
         [reset] = [event for event in self.events if event.type == "case.reset"]
         return reset
-
-
-def reset_workflow(env: WorkflowEnvironment, case_id: str, *point: str) -> None:
-    """What an operator runs: the Temporal CLI's ``workflow reset``, against the dev server."""
-    subprocess.run(
-        [
-            str(TEMPORAL_CLI), "workflow", "reset", "--address", env.client.service_client.config.target_host,
-            "--namespace", env.client.namespace, "--workflow-id", case_id, "--reason", "operator ops-1: stuck task",
-            *point,
-        ],
-        check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-async def decide_until_final(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> None:
-    """Whoever holds an open task approves it, until the case has its decision."""
-    while True:
-        view = await view_when(handle, lambda v: v.status.is_final or bool(open_tasks(v)), timeout=30)
-        if view.status.is_final:
-            return
-        task = open_tasks(view)[0]
-        await decide(handle, REVIEWERS[task.assignee_id or ""], task)
 
 
 async def run_reset_case(
@@ -90,7 +75,7 @@ async def run_reset_case(
         for _ in range(decide_before_reset):
             view = await view_when(handle, open_tasks, timeout=30)
             task = open_tasks(view)[0]
-            await decide(handle, REVIEWERS[task.assignee_id or ""], task)
+            await decide(handle, REVIEWERS_BY_ID[task.assignee_id or ""], task)
         view = await view_when(handle, open_tasks, timeout=30)
         stored = await _poll(
             lambda: db_pool.fetchval("SELECT max(seq) FROM audit_events WHERE case_id = $1", handle.id),
@@ -99,7 +84,7 @@ async def run_reset_case(
             timeout=15,
         )
         old_run_id = (await handle.describe()).run_id
-        reset_workflow(env, handle.id, *(point or ("--event-id", str(await _last_update_task(handle)))))
+        reset_workflow(env, handle.id, *(point or ("--event-id", str(await last_update_task(handle)))))
         latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
         await decide_until_final(latest)
         result = await latest.result()
@@ -111,23 +96,9 @@ async def run_reset_case(
         new_run_id=new_run_id,
         stored_before_reset=stored,
         result=result,
+        runs=runs,
         events=events,
         report=verify(handle.id, events, runs),
-    )
-
-
-async def _last_update_task(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> int:
-    """The ``WorkflowTaskCompleted`` event of the workflow task that accepted the last decision."""
-    history = await handle.fetch_history()
-    accepted = max(
-        event.event_id
-        for event in history.events
-        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-    )
-    return max(
-        event.event_id
-        for event in history.events
-        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and event.event_id < accepted
     )
 
 
@@ -237,6 +208,23 @@ async def test_a_superseded_row_edited_after_the_reset_is_still_caught(
 
     assert not report.ok
     assert (2, FindingKind.edited) in {(f.seq, f.kind) for f in report.findings}
+
+
+def test_a_case_reset_forged_into_the_log_supersedes_nothing(first_task_reset: ResetCase) -> None:
+    """Someone who appends a correctly sealed ``case.reset`` to pass off rows as superseded is caught: only a
+    reset the Temporal history holds vouches for rows the history lacks."""
+    case, last = first_task_reset, first_task_reset.events[-1]
+    forged = seal_event(
+        **case.reset.model_dump(exclude={"seq", "prev_hash", "hash", "payload"}),
+        seq=last.seq + 1,
+        prev_hash=last.hash,
+        payload={**case.reset.payload, "superseded_from": 1, "superseded_to": last.seq},
+    )
+
+    report = verify(case.case_id, [*case.events, forged], case.runs)
+
+    assert not report.ok
+    assert (forged.seq, FindingKind.not_in_history) in {(f.seq, f.kind) for f in report.findings}
 
 
 # ------------------------------------------------------------------ reset to a mid-case point
