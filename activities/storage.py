@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.storage.records import AuditConflictError, fork_of, record_batch
 from schemas.records import AUDIT_FORK, RecordBatch, ResetFork
@@ -103,9 +104,14 @@ class StorageActivities:
         info = activity.info()
         if info.workflow_run_id in stored.reset_runs:
             return None
-        history = await (
-            activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id).fetch_history()
-        )
+        try:
+            history = await (
+                activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id).fetch_history()
+            )
+        except RPCError as error:  # any other error is retried: the run waits, it is not failed
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return None  # no history of this run to show a reset (a batch recorded outside a workflow)
+            raise
         for event in reversed(history.events):
             failed = event.workflow_task_failed_event_attributes
             if (
