@@ -16,14 +16,16 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.audit.crosscheck import VerifyReport, verify
+from approvals.audit.crosscheck import VerifyReport, decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
 from approvals.audit.live import fetch_case, verify_case
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
 from schemas.case import CaseStatus, CaseView
 from schemas.events import RESET_LEGAL_BASIS, DomainEvent, seal_event, superseded_by_resets
+from schemas.process import Decision
 from tests.cases import (
+    ALICE,
     REVIEWERS_BY_ID,
     _poll,
     decide,
@@ -240,6 +242,36 @@ async def test_a_case_reset_mid_case_continues_after_the_log_and_verifies(mid_ca
     assert set(superseded_by_resets(case.events)) == set(range(first, reset.seq))
     assert case.report.ok, _errors(case.report)
     assert case.report.findings == []
+    # Temporal re-applied the reset-away decision to the new run: the cross-check holds it to its new row too.
+    assert [(d.name, d.request["task_id"]) for d in decision_requests(case.runs)] == [
+        ("decide", task.task_id) for task in case.result.tasks
+    ]
     state = state_at(case.events)
     assert state.status == "approved"
     assert [result.stage_id for result in state.stage_results] == ["review", "sign_off"]
+
+
+async def test_a_refusal_sealed_again_after_a_reset_is_told_with_its_new_seq(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    """The Art. 38 notice names the decision it concerns by seq: sealed again after the reset, it names the
+    decision's new seq, not the superseded one."""
+    env = dev_server_env
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, definition(stage("review", assignees=("alice",))))
+        task = open_tasks(await view_when(handle, open_tasks, timeout=30))[0]
+        await decide(handle, ALICE, task, Decision.reject, comment="outside the catalogue")
+        await handle.result()
+        reset_workflow(env, handle.id, "--event-id", str(await last_update_task(handle)))
+        latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+        result = await latest.result()
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
+
+    assert result.status is CaseStatus.rejected
+    [reset] = [event for event in events if event.type == "case.reset"]
+    in_force = {event.seq: event for event in events if event.seq not in superseded_by_resets(events)}
+    [notice] = [event for seq, event in in_force.items() if event.type == "case.remedies_notified"]
+    concerns = notice.payload["concerns"]
+    assert reset.seq < concerns["seq"] < notice.seq
+    assert in_force[concerns["seq"]].type == concerns["event"]
+    assert verify(handle.id, events, runs).findings == []

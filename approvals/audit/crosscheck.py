@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.api.update.v1 import Request
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -64,12 +65,18 @@ def _run_decision_requests(
     history: WorkflowHistory, run: int, recorded_upto: int, accepted: dict[tuple[int, str], DecisionRequest]
 ) -> int:
     converter = pydantic_data_converter.payload_converter
+    admitted: dict[str, Request] = {}
+    """Requests the server wrote before a worker took them: those a reset re-applied to the new run."""
     for event in history.events:
         batch = recorded_batch_of(event)
         if batch is not None:
             recorded_upto = max([recorded_upto, *(e.seq for e in batch.events)])
+        elif event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ADMITTED:
+            request = event.workflow_execution_update_admitted_event_attributes.request
+            admitted[request.meta.update_id] = request
         elif event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            attributes = event.workflow_execution_update_accepted_event_attributes
+            request = admitted.get(attributes.protocol_instance_id) or attributes.accepted_request
             args = converter.from_payloads(list(request.input.args.payloads))
             accepted[(run, request.meta.update_id)] = DecisionRequest(
                 update_id=request.meta.update_id,

@@ -158,8 +158,13 @@ class Recorder:
                 "reset_event_id": fork.reset_event_id,
             },
         )
+        renumbered: dict[int, int] = {}
         for event in resealed:
-            self._seal(**event.model_dump(exclude={"case_id", "seq", "prev_hash", "hash"}))
+            content = event.model_dump(exclude={"case_id", "seq", "prev_hash", "hash"})
+            concerns = content["payload"].get("concerns")  # the decision an Art. 38 notice concerns, by seq
+            if isinstance(concerns, dict) and concerns.get("seq") in renumbered:
+                content["payload"]["concerns"] = {**concerns, "seq": renumbered[concerns["seq"]]}
+            renumbered[event.seq] = self._seal(**content).seq
         self._changed_tasks = None
 
     async def settle(self) -> None:
