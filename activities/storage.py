@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncpg
 import structlog
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.resets import last_reset
 from approvals.storage.records import AuditConflictError, fork_of, record_batch
 from schemas.records import AUDIT_FORK, RecordBatch, ResetFork
 
@@ -112,20 +111,16 @@ class StorageActivities:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return None  # no history of this run to show a reset (a batch recorded outside a workflow)
             raise
-        for event in reversed(history.events):
-            failed = event.workflow_task_failed_event_attributes
-            if (
-                event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-                and failed.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
-                and failed.new_run_id == info.workflow_run_id
-            ):
-                return ResetFork(
-                    stored_seq=stored.stored_seq,
-                    stored_hash=stored.stored_hash,
-                    superseded_from=stored.superseded_from,
-                    old_run_id=failed.base_run_id,
-                    new_run_id=info.workflow_run_id,
-                    reason=failed.failure.message,
-                    reset_event_id=event.event_id,
-                )
-        return None
+        reset = last_reset(history)
+        if reset is None or reset.workflow_task_failed_event_attributes.new_run_id != info.workflow_run_id:
+            return None
+        failed = reset.workflow_task_failed_event_attributes
+        return ResetFork(
+            stored_seq=stored.stored_seq,
+            stored_hash=stored.stored_hash,
+            superseded_from=stored.superseded_from,
+            old_run_id=failed.base_run_id,
+            new_run_id=info.workflow_run_id,
+            reason=failed.failure.message,
+            reset_event_id=reset.event_id,
+        )

@@ -10,15 +10,18 @@ time-skipping test server cannot reset), so these tests run on the dev server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.audit.bundle import verify_bundle
 from approvals.audit.crosscheck import VerifyReport, decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
-from approvals.audit.live import fetch_case, verify_case
+from approvals.audit.live import export_case, fetch_case, verify_case
+from approvals.audit.replay import replay_all
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
 from schemas.case import CaseStatus, CaseView
@@ -39,6 +42,7 @@ from tests.cases import (
     view_when,
 )
 from tests.fixtures.temporal import EngineWorker
+from tests.test_audit import TRUSTED, notary
 from workflows.kernel import ApprovalWorkflow
 
 TWO_STAGES = definition(stage("review", assignees=("alice",)), stage("sign_off", assignees=("bob",)))
@@ -155,6 +159,7 @@ async def test_a_case_reset_to_its_first_workflow_task_verifies(first_task_reset
 
     assert report.ok, _errors(report)
     assert report.findings == []
+    assert report.run_ids == [first_task_reset.new_run_id]  # not the old run its start event names
 
 
 async def test_the_state_and_the_projections_come_from_the_reset_run(
@@ -227,6 +232,18 @@ def test_a_case_reset_forged_into_the_log_supersedes_nothing(first_task_reset: R
 
     assert not report.ok
     assert (forged.seq, FindingKind.not_in_history) in {(f.seq, f.kind) for f in report.findings}
+
+
+async def test_the_exported_bundle_of_a_reset_case_verifies_offline_and_replays(
+    dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, first_task_reset: ResetCase, tmp_path: Path
+) -> None:
+    bundle = await export_case(dev_server_env.client, notary(db_pool), first_task_reset.case_id, tmp_path)
+
+    report = verify_bundle(bundle, TRUSTED)
+    assert report.ok and report.findings == [], _errors(report)
+    assert report.run_ids == [first_task_reset.new_run_id]  # the old run's events are vouched for by the chain
+    [verdict] = await replay_all([bundle])
+    assert verdict.ok, verdict.message
 
 
 # ------------------------------------------------------------------ reset to a mid-case point

@@ -12,6 +12,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.resets import last_reset
 from approvals.audit.findings import Finding, FindingKind, Severity, finding
 from schemas.events import DomainEvent
 from schemas.records import AUDIT_FORK, RecordBatch
@@ -45,6 +46,11 @@ def continued_as(history: WorkflowHistory) -> str | None:
 
 
 def run_id(history: WorkflowHistory) -> str | None:
+    """The run's id. A run an operator reset starts with its old run's start event, which names the old run: the
+    reset in its history names it (:func:`~activities.resets.last_reset`)."""
+    reset = last_reset(history)
+    if reset is not None:
+        return reset.workflow_task_failed_event_attributes.new_run_id or None
     try:
         return history.run_id or None
     except Exception:  # noqa: BLE001 - no start event
