@@ -292,3 +292,28 @@ async def test_a_refusal_sealed_again_after_a_reset_is_told_with_its_new_seq(
     assert reset.seq < concerns["seq"] < notice.seq
     assert in_force[concerns["seq"]].type == concerns["event"]
     assert verify(handle.id, events, runs).findings == []
+
+
+async def test_a_decision_the_reset_did_not_reapply_is_made_again_and_the_old_one_stays_superseded(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    """``--reapply-exclude Update``: the new run has the first stage open again; its reviewer decides again."""
+    env = dev_server_env
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, TWO_STAGES)
+        review = open_tasks(await view_when(handle, open_tasks, timeout=30))[0]
+        await decide(handle, ALICE, review)
+        await view_when(handle, lambda view: bool(open_tasks(view, "sign_off")), timeout=30)
+        point = str(await last_update_task(handle))
+        reset_workflow(env, handle.id, "--event-id", point, "--reapply-exclude", "Update")
+        latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+        assert [task.stage_id for task in open_tasks(await view_when(latest, open_tasks))] == ["review"]
+        await decide_until_final(latest)
+        result = await latest.result()
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
+
+    assert result.status is CaseStatus.approved
+    superseded = superseded_by_resets(events)
+    decisions = [(event.seq in superseded, event.actor.id) for event in events if event.type == "task.decided"]
+    assert decisions == [(True, "alice"), (False, "alice"), (False, "bob")]
+    assert verify(handle.id, events, runs).findings == []
