@@ -103,13 +103,15 @@ class Recorder:
     async def record(self) -> None:
         """Writes every unrecorded event with the projections it leads to, one batch at a time, in order."""
         async with self._lock:
-            while not await self._record_batch():
-                pass
+            resealed = await self._record_batch()
+            while resealed:  # the log was ahead (a reset): the events now follow a case.reset, and are recorded
+                resealed = await self._record_batch()
 
     async def _record_batch(self) -> bool:
-        """Records the unrecorded events; False when a reset moved them after a ``case.reset``, to record again."""
+        """Records the unrecorded events; True when the log refused them because a reset left it ahead, and they
+        were sealed again after a ``case.reset`` (:meth:`_continue_after`), to record."""
         if not self._unrecorded and not self._unsent:
-            return True
+            return False
         events, self._unrecorded = self._unrecorded, []
         notifications, self._unsent = self._unsent, []
         task_ids, self._changed_tasks = self._changed_tasks, set()
@@ -136,8 +138,8 @@ class Recorder:
             if fork is None or not workflow.patched(RESET_PATCH):
                 raise
             self._continue_after(fork)
-            return False
-        return True
+            return True
+        return False
 
     def _continue_after(self, fork: ResetFork) -> None:
         """Moves the chain to the log's last event, records the reset there and seals the unrecorded events again
@@ -147,7 +149,7 @@ class Recorder:
         self._seal(
             type=EventType.case_reset,
             actor=SYSTEM,
-            at=resealed[0].at if resealed else workflow.now(),
+            at=resealed[0].at,  # when the new run first sealed: the log refuses only batches with events
             legal_basis=RESET_LEGAL_BASIS,
             payload={
                 "superseded_from": fork.superseded_from,
