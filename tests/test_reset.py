@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from approvals.audit.bundle import verify_bundle
@@ -36,6 +36,7 @@ from tests.cases import (
     definition,
     last_update_task,
     open_tasks,
+    recorded_when,
     reset_workflow,
     stage,
     start_case,
@@ -66,6 +67,19 @@ class ResetCase:
         return reset
 
 
+async def logged_up_to_open_task(db_pool: asyncpg.Pool, handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> int:
+    """The log's last seq once the case waits on an open task and has recorded every event up to it: a reset
+    before then races the old run's recording, which Temporal does not stop (the new run then records one more
+    ``case.reset`` after what the old run wrote late)."""
+    view = await view_when(handle, open_tasks, timeout=30)
+    return await _poll(
+        lambda: db_pool.fetchval("SELECT max(seq) FROM audit_events WHERE case_id = $1", handle.id),
+        lambda last: last == view.last_seq,
+        lambda last: f"the log of {handle.id} ends at seq {last}, not at the view's {view.last_seq}",
+        timeout=15,
+    )
+
+
 async def run_reset_case(
     env: WorkflowEnvironment,
     engine_worker: EngineWorker,
@@ -82,13 +96,7 @@ async def run_reset_case(
             view = await view_when(handle, open_tasks, timeout=30)
             task = open_tasks(view)[0]
             await decide(handle, REVIEWERS_BY_ID[task.assignee_id or ""], task)
-        view = await view_when(handle, open_tasks, timeout=30)
-        stored = await _poll(
-            lambda: db_pool.fetchval("SELECT max(seq) FROM audit_events WHERE case_id = $1", handle.id),
-            lambda last: last == view.last_seq,
-            lambda last: f"the log of {handle.id} ends at seq {last}, not at the view's {view.last_seq}",
-            timeout=15,
-        )
+        stored = await logged_up_to_open_task(db_pool, handle)
         old_run_id = (await handle.describe()).run_id
         reset_workflow(env, handle.id, *(point or ("--event-id", str(await last_update_task(handle)))))
         latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
@@ -303,7 +311,7 @@ async def test_a_decision_the_reset_did_not_reapply_is_made_again_and_the_old_on
         handle = await start_case(env.client, queue, TWO_STAGES)
         review = open_tasks(await view_when(handle, open_tasks, timeout=30))[0]
         await decide(handle, ALICE, review)
-        await view_when(handle, lambda view: bool(open_tasks(view, "sign_off")), timeout=30)
+        await logged_up_to_open_task(db_pool, handle)
         point = str(await last_update_task(handle))
         reset_workflow(env, handle.id, "--event-id", point, "--reapply-exclude", "Update")
         latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
@@ -317,3 +325,28 @@ async def test_a_decision_the_reset_did_not_reapply_is_made_again_and_the_old_on
     decisions = [(event.seq in superseded, event.actor.id) for event in events if event.type == "task.decided"]
     assert decisions == [(True, "alice"), (False, "alice"), (False, "bob")]
     assert verify(handle.id, events, runs).findings == []
+
+
+async def test_a_case_reset_twice_supersedes_the_first_reset_and_verifies(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    env = dev_server_env
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, TWO_STAGES)
+        await logged_up_to_open_task(db_pool, handle)
+        reset_workflow(env, handle.id, "--type", "FirstWorkflowTask")
+        await recorded_when(db_pool, handle.id, "case.reset")
+        latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+        await logged_up_to_open_task(db_pool, latest)
+        reset_workflow(env, handle.id, "--type", "FirstWorkflowTask")
+        await decide_until_final(latest)
+        result = await latest.result()
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
+
+    assert result.status is CaseStatus.approved
+    first, second = [event for event in events if event.type == "case.reset"]
+    assert second.payload["old_run_id"] == first.payload["new_run_id"]
+    assert (second.payload["superseded_from"], second.payload["superseded_to"]) == (1, second.seq - 1)
+    assert set(superseded_by_resets(events)) == set(range(1, second.seq))
+    assert verify(handle.id, events, runs).findings == []
+    assert state_at(events).status == "approved"
