@@ -29,7 +29,6 @@ from schemas.events import RESET_LEGAL_BASIS, DomainEvent, seal_event, supersede
 from schemas.process import Decision
 from tests.cases import (
     ALICE,
-    REVIEWERS_BY_ID,
     _poll,
     decide,
     decide_until_final,
@@ -85,17 +84,13 @@ async def run_reset_case(
     engine_worker: EngineWorker,
     db_pool: asyncpg.Pool,
     *,
-    decide_before_reset: int,
     point: tuple[str, ...] | None = None,
 ) -> ResetCase:
-    """A two-stage case, ``decide_before_reset`` stages decided, reset (to ``point``: the CLI's arguments, or the
-    workflow task that accepted the last decision), then decided to the end."""
+    """A two-stage case, its first stage decided, reset (to ``point``: the CLI's arguments, or the workflow task
+    that accepted the decision), then decided to the end."""
     async with engine_worker(env) as queue:
         handle = await start_case(env.client, queue, TWO_STAGES)
-        for _ in range(decide_before_reset):
-            view = await view_when(handle, open_tasks, timeout=30)
-            task = open_tasks(view)[0]
-            await decide(handle, REVIEWERS_BY_ID[task.assignee_id or ""], task)
+        await decide(handle, ALICE, open_tasks(await view_when(handle, open_tasks, timeout=30))[0])
         stored = await logged_up_to_open_task(db_pool, handle)
         old_run_id = (await handle.describe()).run_id
         reset_workflow(env, handle.id, *(point or ("--event-id", str(await last_update_task(handle)))))
@@ -120,16 +115,14 @@ async def run_reset_case(
 async def first_task_reset(
     dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
 ) -> ResetCase:
-    return await run_reset_case(
-        dev_server_env, engine_worker, db_pool, decide_before_reset=1, point=("--type", "FirstWorkflowTask")
-    )
+    return await run_reset_case(dev_server_env, engine_worker, db_pool, point=("--type", "FirstWorkflowTask"))
 
 
 @pytest.fixture(scope="module")
 async def mid_case_reset(
     dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
 ) -> ResetCase:
-    return await run_reset_case(dev_server_env, engine_worker, db_pool, decide_before_reset=1)
+    return await run_reset_case(dev_server_env, engine_worker, db_pool)
 
 
 def _errors(report: VerifyReport) -> list[str]:
