@@ -250,6 +250,16 @@ async def test_the_exported_bundle_of_a_reset_case_verifies_offline_and_replays(
 # ------------------------------------------------------------------ reset to a mid-case point
 
 
+async def test_the_reviewer_is_told_of_the_new_runs_task_too(mid_case_reset: ResetCase, db_pool: asyncpg.Pool) -> None:
+    """The new run may seal bob's task, and key its notice, under a seq the old run used for its own: the outbox
+    must not take the new notice for the old one (a notice queued when the reset is found gets the new run's key)."""
+    rows = await db_pool.fetch(
+        "SELECT idempotency_key, recipient FROM outbox WHERE case_id = $1", mid_case_reset.case_id
+    )
+
+    assert len([row for row in rows if row["recipient"] == "bob"]) == 2, [dict(row) for row in rows]
+
+
 async def test_a_case_reset_mid_case_continues_after_the_log_and_verifies(mid_case_reset: ResetCase) -> None:
     case, reset = mid_case_reset, mid_case_reset.reset
 

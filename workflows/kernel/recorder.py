@@ -143,7 +143,8 @@ class Recorder:
 
     def _continue_after(self, fork: ResetFork) -> None:
         """Moves the chain to the log's last event, records the reset there and seals the unrecorded events again
-        after it (same content and times, new seqs), with the row of every task the new run has."""
+        after it (same content and times, new seqs), with the row of every task the new run has and their
+        notifications under keys of the new run."""
         resealed, self._unrecorded = self._unrecorded, []
         self._state.last_seq, self._state.last_hash = fork.stored_seq, fork.stored_hash
         self._seal(
@@ -168,6 +169,11 @@ class Recorder:
                 content["payload"]["concerns"] = {**concerns, "seq": renumbered[concerns["seq"]]}
             renumbered[event.seq] = self._seal(**content).seq
         self._changed_tasks = None
+        # Their keys name seqs the old run keyed its own notifications by: the outbox would take them for those.
+        self._unsent = [
+            notification.model_copy(update={"idempotency_key": f"{notification.idempotency_key}/{fork.new_run_id}"})
+            for notification in self._unsent
+        ]
 
     async def settle(self) -> None:
         """Before the run ends: every update answered, every event recorded, every notification handed over."""
