@@ -9,6 +9,7 @@ time-skipping test server cannot reset), so these tests run on the dev server.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from approvals.audit.live import export_case, fetch_case, verify_case
 from approvals.audit.replay import replay_all
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
+from approvals.storage.queries import case_events
 from schemas.case import CaseStatus, CaseView
 from schemas.events import RESET_LEGAL_BASIS, DomainEvent, seal_event, superseded_by_resets
 from schemas.process import Decision
@@ -192,6 +194,52 @@ async def test_the_timeline_shows_the_reset_and_what_it_superseded(first_task_re
     assert all(rows[seq].superseded_by == case.reset.seq for seq in range(1, case.reset.seq))
     assert "superseded by the reset" in rows[1].action and "重置取代" in rows[1].action_zh
     assert all(row.superseded_by is None for seq, row in rows.items() if seq >= case.reset.seq)
+
+
+async def test_the_live_verification_finds_the_superseded_rows_in_the_run_the_reset_replaced(
+    dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, first_task_reset: ResetCase
+) -> None:
+    report = await verify_case(dev_server_env.client, db_pool, first_task_reset.case_id)
+
+    assert report.ok and report.findings == [], _errors(report)
+
+
+async def test_a_row_forged_onto_the_log_before_a_reset_is_not_laundered_by_it(
+    dev_server_env: WorkflowEnvironment, engine_worker: EngineWorker, db_pool: asyncpg.Pool
+) -> None:
+    """Sealed onto the end of the chain, the forged row is tied to the ``case.reset`` like the old run's own rows;
+    the old run's history, which never recorded it, gives it away."""
+    env = dev_server_env
+    async with engine_worker(env) as queue:
+        handle = await start_case(env.client, queue, TWO_STAGES)
+        last_seq = await logged_up_to_open_task(db_pool, handle)
+        [last] = [event for event in await case_events(db_pool, handle.id) if event.seq == last_seq]
+        forged = seal_event(
+            **last.model_dump(exclude={"seq", "prev_hash", "hash", "type", "payload"}),
+            seq=last.seq + 1,
+            prev_hash=last.hash,
+            type="task.decided",
+            payload={"decision": "approve", "comment": "looks fine"},
+        )
+        await db_pool.execute(
+            "INSERT INTO audit_events (case_id, seq, type, actor_id, actor_name, actor_roles, actor_unit, at, "
+            "legal_basis, stage_id, task_id, payload, prev_hash, hash) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14)",
+            forged.case_id, forged.seq, forged.type, forged.actor.id, forged.actor.name, list(forged.actor.roles),
+            forged.actor.unit, forged.at, forged.legal_basis, forged.stage_id, forged.task_id,
+            json.dumps(forged.payload), forged.prev_hash, forged.hash,
+        )  # fmt: skip
+        reset_workflow(env, handle.id, "--type", "FirstWorkflowTask")
+        latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+        await decide_until_final(latest)
+        await latest.result()
+    runs, events = await fetch_case(env.client, db_pool, handle.id)
+    [reset] = [event for event in events if event.type == "case.reset"]
+    assert reset.prev_hash == forged.hash  # the reset continued after the forged row
+
+    assert verify(handle.id, events, runs).findings == []  # the chain and the new run's history alone: tied
+    report = await verify_case(env.client, db_pool, handle.id)
+    assert {(f.seq, f.kind) for f in report.findings} == {(forged.seq, FindingKind.not_in_history)}
 
 
 async def test_a_superseded_row_edited_after_the_reset_is_still_caught(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -260,6 +260,47 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
             )
     findings += check_decisions(events, runs)
     return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
+
+
+def check_superseded(events: Sequence[DomainEvent], replaced: Mapping[str, WorkflowHistory | None]) -> list[Finding]:
+    """The rows a ``case.reset`` superseded against the histories of the runs the resets replaced.
+
+    The hash chain ties those rows to the ``case.reset`` after them, but a row appended to the log before the
+    reset (a forger's, sealed onto the chain) would be tied just as well: only the old run's history tells
+    that its workflow recorded them. ``replaced``: each run a ``case.reset`` names as old, with its history, or
+    None when Temporal no longer has it (then the rows are vouched for by the chain alone: a note).
+    """
+    superseded = superseded_by_resets(events)
+    gone = sorted(run for run, history in replaced.items() if history is None)
+    findings = [
+        finding(
+            None,
+            FindingKind.run_missing,
+            f"run {run}, which a reset replaced, is no longer in Temporal: the rows it recorded are checked by the "
+            "hash chain alone",
+            Severity.note,
+        )
+        for run in gone
+    ]
+    if gone or not superseded:
+        return findings
+    sealed = {
+        (event.seq, event.hash)
+        for history in replaced.values()
+        if history is not None
+        for item in recorded_batches(history)
+        for event in item.batch.events
+    }
+    return findings + [
+        finding(
+            event.seq,
+            FindingKind.not_in_history,
+            f"seq {event.seq} ({event.type} by {event.actor.id}) was superseded by the reset at seq "
+            f"{superseded[event.seq]}, but no run it replaced recorded it (forged or inserted before the reset)",
+        )
+        for event in events
+        if event.seq in superseded and (event.seq, event.hash) not in sealed
+    ]
 
 
 def _differences(logged: DomainEvent, recorded: DomainEvent) -> list[str]:

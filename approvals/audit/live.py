@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from approvals.audit.bundle import write_bundle
 from approvals.audit.checkpoint import Leaf
-from approvals.audit.crosscheck import VerifyReport, verify
+from approvals.audit.crosscheck import VerifyReport, check_superseded, verify
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
@@ -19,7 +19,7 @@ from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, EventType
 
 
 async def fetch_runs(client: Client, case_id: str) -> list[WorkflowHistory]:
@@ -94,11 +94,32 @@ async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Pat
     return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof)
 
 
+async def fetch_replaced_runs(
+    client: Client, case_id: str, events: Sequence[DomainEvent]
+) -> dict[str, WorkflowHistory | None]:
+    """The history of every run a ``case.reset`` of the log names as replaced; None: Temporal no longer has it."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    replaced: dict[str, WorkflowHistory | None] = {}
+    for event in events:
+        old_run = event.payload.get("old_run_id") if event.type == EventType.case_reset else None
+        if not isinstance(old_run, str) or old_run in replaced:
+            continue
+        try:
+            replaced[old_run] = await client.get_workflow_handle(case_id, run_id=old_run).fetch_history()
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            replaced[old_run] = None
+    return replaced
+
+
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
-    """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification``)."""
+    """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification``), and
+    the rows a reset superseded against the runs it replaced, while Temporal keeps them."""
     runs, events = await fetch_case(client, pool, case_id)
     projection = await get_case(pool, case_id)
-    extra = []
+    extra = check_superseded(events, await fetch_replaced_runs(client, case_id, events))
     if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             finding(
