@@ -294,6 +294,7 @@ def _expired(task: TaskState, event: DomainEvent, f: Folding) -> None:
 SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.case_started: _case_started,
     EventType.case_continued: _continued,
+    EventType.case_reset: unchanged,
     EventType.case_decided: _case_decided,
     EventType.case_rejected: case_ended,
     EventType.case_cancelled: case_ended,
@@ -324,4 +325,6 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.error_tolerance_determined: unchanged,
     EventType.error_tolerance_effect_recorded: unchanged,
 }
-"""How the events no operation causes change the case's state."""
+"""How the events no operation causes change the case's state. ``case.reset`` changes nothing itself: the events
+it superseded are left out of the fold (``schemas.events.in_force``), and the new run's events that follow it
+make the state again."""

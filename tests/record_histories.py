@@ -49,7 +49,20 @@ from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision, QuorumRule, RoutingMode
 from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
-from tests.cases import APPLICANT, SERVICE, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import (
+    ALICE,
+    APPLICANT,
+    SERVICE,
+    decide_until_final,
+    definition,
+    last_update_task,
+    open_tasks,
+    person,
+    reset_workflow,
+    stage,
+    start_case,
+    view_when,
+)
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
@@ -243,6 +256,20 @@ async def return_and_rereview(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def reset_mid_case(env: WorkflowEnvironment, queue: str) -> Handle:
+    """An operator resets the case to the workflow task that accepted the first decision (patch
+    "reset-continues-record"): the new run records ``case.reset`` after the old run's events, then decides."""
+    handle = await start_case(
+        env.client, queue, definition(stage("review", assignees=("alice",)), stage("sign_off", assignees=("bob",)))
+    )
+    await decide(handle, ALICE, await first_open(handle))
+    await first_open(handle, "sign_off")
+    reset_workflow(env, handle.id, "--event-id", str(await last_update_task(handle)))
+    latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+    await decide_until_final(latest)
+    return latest
+
+
 async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
     """补正 at acceptance, a land-use change, one dimension rejected then returned and re-reviewed, approval
     with the departments' conditions merged, and the Art. 18 disclosure."""
@@ -313,6 +340,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-recusal-then-approve": recusal_then_approve,
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
+    "kernel-reset-mid-case": reset_mid_case,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(

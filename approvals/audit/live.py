@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from approvals.audit.archive import ArchivedHistoryCorrupted, archived_runs
 from approvals.audit.bundle import write_bundle
 from approvals.audit.checkpoint import Leaf
-from approvals.audit.crosscheck import VerifyReport, verify
+from approvals.audit.crosscheck import VerifyReport, check_superseded, verify
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
@@ -22,7 +22,7 @@ from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, EventType
 
 HistorySource = Literal["temporal", "archive"]
 """Where a run's history was read: Temporal, or the engine's archive once Temporal no longer has it."""
@@ -154,17 +154,33 @@ async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Pat
     return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof, history_source=runs.source)
 
 
+async def fetch_replaced_runs(
+    client: Client, case_id: str, events: Sequence[DomainEvent], archive: asyncpg.Pool | None = None
+) -> dict[str, WorkflowHistory | None]:
+    """The history of every run a ``case.reset`` of the log names as replaced, from Temporal or the archive;
+    None: neither has it."""
+    reader = _RunReader(client, archive, case_id)
+    replaced: dict[str, WorkflowHistory | None] = {}
+    for event in events:
+        old_run = event.payload.get("old_run_id") if event.type == EventType.case_reset else None
+        if isinstance(old_run, str) and old_run not in replaced:
+            found = await reader.run(old_run)
+            replaced[old_run] = found[0] if found is not None else None
+    return replaced
+
+
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
     """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification`` and
     ``approvals audit verify``), against Temporal's history or, once Temporal no longer has it, the archive's
-    (``history_source`` says which). An archived history that fails its digest is a finding."""
+    (``history_source`` says which), and the rows a reset superseded against the runs it replaced. An archived
+    history that fails its digest is a finding."""
     try:
         runs, events = await fetch_case(client, pool, case_id)
     except ArchivedHistoryCorrupted as corrupted:
         unreadable = finding(None, FindingKind.history_unreadable, str(corrupted))
         return verify(case_id, await case_events(pool, case_id), extra_findings=[unreadable])
     projection = await get_case(pool, case_id)
-    extra = []
+    extra = check_superseded(events, await fetch_replaced_runs(client, case_id, events, pool))
     if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             finding(

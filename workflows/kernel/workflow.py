@@ -203,9 +203,10 @@ class KernelWorkflow:
             self._stages.start_case_clock()
         self._periods.open_acceptance_window()
 
-    def _projections(self, task_ids: set[str]) -> tuple[CaseProjection, list[TaskProjection]]:
+    def _projections(self, task_ids: set[str] | None) -> tuple[CaseProjection, list[TaskProjection]]:
         tasks = self._stages.tasks
-        return self.case_projection(), [self._views.task_projection(tasks[task_id]) for task_id in sorted(task_ids)]
+        ids = sorted(tasks if task_ids is None else task_ids)
+        return self.case_projection(), [self._views.task_projection(tasks[task_id]) for task_id in ids]
 
     # ------------------------------------------------------------------ hooks for process workflows
 
