@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from approvals.cli.demo import SETTLED_STATUSES
 from approvals.devstack.dev import CHILD_POLL_SECONDS, DEMO_PRINCIPALS
 from approvals.devstack.embedded_pg import kill_process_tree
+from approvals.devstack.supervision import RestartBudget
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.devstack
@@ -428,6 +429,33 @@ async def test_sigterm_stops_everything_within_ten_seconds_while_postgres_is_dow
     assert processes_mentioning(run.data_dir) == []
 
 
+async def test_sigterm_during_the_first_start_stops_within_ten_seconds(new_run: NewRun) -> None:
+    """While PostgreSQL's data directory is being initialised: the start in progress is waited for only as
+    long as the ten seconds allow, and nothing is left running."""
+    run = new_run()
+    run.start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    started: dict[str, int] = {}
+    while "temporal" not in started:  # Temporal is up, PostgreSQL's initdb runs
+        assert time.monotonic() < deadline, run.output
+        await asyncio.sleep(0.05)
+        with suppress(FileNotFoundError, json.JSONDecodeError):
+            started = run.pids()
+    await asyncio.sleep(1)
+
+    asked = time.monotonic()
+    code = await asyncio.to_thread(run.stop, signal.SIGTERM)
+    seconds = time.monotonic() - asked
+    print(f"first start: stopped {seconds:.1f}s after SIGTERM (exit status {code})")
+
+    assert seconds < 10, run.output
+    assert code == 0, run.output
+    deadline = time.monotonic() + 5
+    while processes_mentioning(run.data_dir) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert processes_mentioning(run.data_dir) == []
+
+
 async def test_a_server_that_cannot_be_started_again_stops_everything_with_its_log(new_run: NewRun) -> None:
     """The Temporal dev server is killed and its port taken before it is back: restarting it fails, and
     the stack stops with the server's log and a failure status instead of running half."""
@@ -489,6 +517,17 @@ def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run: New
     assert "set API_PORT to another port" in run.output
     assert processes_mentioning(run.data_dir) == []
     assert not (run.data_dir / "dev.pids").exists()
+
+
+def test_a_server_that_keeps_dying_is_restarted_three_times_a_minute_at_most() -> None:
+    budget = RestartBudget()
+    assert [budget.allows_another() for _ in range(4)] == [True, True, True, False]
+    assert "4 times within 60s" in budget.exhausted()
+
+    short = RestartBudget(limit=1, window_seconds=0.2)
+    assert short.allows_another() and not short.allows_another()
+    time.sleep(0.3)  # the earlier death has left the window
+    assert short.allows_another()
 
 
 class _Temporal:
