@@ -32,6 +32,9 @@ __all__ = ["HEALTH_TIMEOUT_SECONDS", "ApiServer", "ApiStartError", "create_app"]
 log = structlog.get_logger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+GRACEFUL_SHUTDOWN_SECONDS = 2.0
+"""How long a stopping API waits for open requests before cancelling them: one stuck on a frozen database
+must not keep the process from stopping (uvicorn would wait for it without end)."""
 """Each dependency gets this long to answer ``GET /health``; a load balancer must not wait on us."""
 
 
@@ -211,6 +214,7 @@ class ApiServer:
                 access_log=False,
                 proxy_headers=True,
                 lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
 

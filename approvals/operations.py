@@ -242,7 +242,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "退回: send the case back to an earlier stage (a decision `return`; a comment is required).",
         "退回：退回到此前环节重新审查",
         agrees=(("decision", "decision"), ("comment", "comment")),
-        fixed={"decision": "return"},
+        fixed={"decision": "return", "conditions": []},  # conditions go with approve_with_conditions only
     ),
     Operation(
         "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),

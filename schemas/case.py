@@ -248,7 +248,26 @@ class Finding(CleanModel):
     evidence: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+def _only_with(decision: Decision, then: dict[str, Any] | None, otherwise: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"if": {"properties": {"decision": {"const": decision.value}}, "required": ["decision"]}}
+    return {**rule, **({"then": then} if then else {}), "else": otherwise}
+
+
 class DecideRequest(TaskRequest):
+    # What `_conditions_match` checks, stated in the JSON schema too, so clients (and schemathesis) see it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _only_with(
+                    Decision.approve_with_conditions,
+                    {"required": ["conditions"], "properties": {"conditions": {"minItems": 1}}},
+                    {"properties": {"conditions": {"maxItems": 0}}},
+                ),
+                _only_with(Decision.return_, None, {"properties": {"return_to": {"type": "null"}}}),
+            ]
+        }
+    )
+
     decision: Decision
     comment: str = Field("", max_length=4000)
     conditions: list[Condition] = Field(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import tempfile
 import uuid
@@ -24,8 +25,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack.dev import url_with_database
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.roles import provision_database
 from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
@@ -63,6 +64,7 @@ from tests.cases import (
     start_case,
     view_when,
 )
+from tests.fixtures.postgres import TEST_ROLES
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
@@ -381,14 +383,13 @@ async def record(database_url: str, only: set[str]) -> None:
 
 
 async def with_database(server_url: str, only: set[str]) -> None:
+    """A database of its own, set up as production's: migrated by the owner role, recorded by a worker
+    connected as the app role (``server_url`` connects as a superuser, which creates both)."""
     name = f"approvals_histories_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
     try:
-        url = url_with_database(server_url, name)
-        await migrate(url)
-        await record(url, only)
+        provisioned = await provision_database(server_url, name, TEST_ROLES, password=secrets.token_hex(16))
+        await migrate(provisioned.owner_url, app_role=TEST_ROLES.app)
+        await record(provisioned.app_url, only)
     finally:
         admin = await asyncpg.connect(server_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -101,9 +101,9 @@ async def finished_case(time_skipping_env: WorkflowEnvironment, engine_worker: E
 
 
 @pytest.fixture
-async def tamper(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def tamper(superuser_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A connection on which the append-only trigger is off, as an operator with table rights could do."""
-    async with db_pool.acquire() as connection:
+    async with superuser_pool.acquire() as connection:
         await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         try:
             yield connection

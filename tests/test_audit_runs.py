@@ -139,8 +139,8 @@ def test_a_record_lacking_runs_says_so(supervised_case: SupervisedCase) -> None:
 
 
 @pytest.fixture
-async def tamper(db_pool: asyncpg.Pool):
-    async with db_pool.acquire() as connection:
+async def tamper(superuser_pool: asyncpg.Pool):
+    async with superuser_pool.acquire() as connection:
         await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         try:
             yield connection

@@ -265,19 +265,22 @@ async def test_a_batch_mixing_cases_is_refused(db_pool: asyncpg.Pool) -> None:
     ],
     ids=["update", "delete"],
 )
-async def test_the_audit_log_refuses_update_and_delete(db_pool: asyncpg.Pool, tamper: str) -> None:
+async def test_the_audit_log_refuses_update_and_delete(
+    db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool, tamper: str
+) -> None:
+    """Even for a role with every table right (the app role has none of these: tests/test_least_privilege.py)."""
     case_id = unique("project_approval:TAMPER")
     await record(db_pool, RecordBatch(case_id=case_id, events=events(case_id, 2), case=case(case_id, 2)))
 
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-        await db_pool.execute(tamper, case_id)
+        await superuser_pool.execute(tamper, case_id)
 
     assert await db_pool.fetchval("SELECT count(*) FROM audit_events WHERE case_id = $1", case_id) == 2
 
 
-async def test_the_audit_log_refuses_truncate(db_pool: asyncpg.Pool) -> None:
+async def test_the_audit_log_refuses_truncate(superuser_pool: asyncpg.Pool) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
-        await db_pool.execute("TRUNCATE audit_events")
+        await superuser_pool.execute("TRUNCATE audit_events")
 
 
 async def test_get_case_and_list_cases(db_pool: asyncpg.Pool) -> None:
