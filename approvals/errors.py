@@ -62,6 +62,12 @@ class InvalidRequest(ServiceError):
         self.errors = errors
 
 
+class CommitteeNotSeated(ServiceError):
+    """The organ's roster cannot seat the committee a case needs (missing, or too many concerned by it)."""
+
+    status, code = 409, "COMMITTEE_NOT_SEATED"
+
+
 class Denied(ServiceError):
     """The case's rules refused the operation (the workflow validator's reason code); it was recorded."""
 

@@ -13,9 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.case import AttachmentRef
+from schemas.committee import committee_from_recorded_input
 from schemas.project import Contact, validate_uscc
 from schemas.text import CleanModel
 
@@ -193,7 +194,6 @@ EXAMPLE_APPLICATION: dict[str, object] = {
         "measures": ["Roll back to the two-step declaration", "Compensate the demurrage through the insurer"],
         "promised_completion_date": "2026-09-30",
     },
-    "committee": ["committee-member-a", "committee-member-b", "committee-member-c"],
 }
 """A valid application: shown in the OpenAPI schema, used by `approvals demo` and the tests."""
 
@@ -210,11 +210,16 @@ class ErrorToleranceApplication(CleanModel):
     )
     liability_proceeding: LiabilityProceeding
     rectification_plan: RectificationPlan
-    committee: list[UserId] = Field(
-        min_length=3,
-        max_length=25,
-        description="User ids of the committee members who deliberate and vote (2/3 of those present).",
+    committee: list[UserId] | None = Field(
+        None,
+        description="Not accepted: the organ's roster (COMMITTEE_ROSTERS) seats the committee. Read only from "
+        "cases started before, whose applicant named it.",
     )
+
+    @field_validator("committee")
+    @classmethod
+    def _roster_decides(cls, members: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return committee_from_recorded_input(members, info.context)
 
     @model_validator(mode="after")
     def _consistent(self) -> ErrorToleranceApplication:
@@ -222,15 +227,6 @@ class ErrorToleranceApplication(CleanModel):
         repeated = sorted({person for person in ids if ids.count(person) > 1})
         if repeated:
             raise ValueError(f"persons_concerned lists {repeated} more than once")
-        members = sorted({member for member in self.committee if self.committee.count(member) > 1})
-        if members:
-            raise ValueError(f"committee lists {members} more than once")
-        conflicted = sorted(set(ids) & set(self.committee))
-        if conflicted:
-            raise ValueError(
-                f"committee members {conflicted} are persons concerned and must recuse themselves (回避) "
-                "from deliberating on their own liability"
-            )
         measure, shortfall, plan = self.measure, self.shortfall, self.rectification_plan
         if shortfall.identified_on < measure.decision_date:
             raise ValueError(

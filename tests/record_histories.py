@@ -18,13 +18,14 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack.dev import url_with_database
+from approvals.devstack.dev import DEV_ADMISSION, url_with_database
 from approvals.devstack.embedded_pg import EmbeddedPostgres
 from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
@@ -59,6 +60,9 @@ from workflows.talent_policy import talent_policy_case_input
 
 HISTORIES = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
+
+ROSTERS = DEV_ADMISSION["committee_rosters"]
+"""The committees seat the demo's roster, as under `approvals dev`."""
 
 Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
@@ -259,13 +263,16 @@ async def drive_to_decision(env: WorkflowEnvironment, queue: str, process: str, 
     raise AssertionError(f"{handle.id} was not decided: {view}")
 
 
-def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object]):
+def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object], **seated: Any):
+    """A case of a statutory process; ``seated`` carries the committee rosters of a process that votes."""
+
     async def run(env: WorkflowEnvironment, queue: str) -> Handle:
         case = build(
             business_key=f"H-{uuid.uuid4().hex[:10]}",
             application=PROCESSES[process].request_model.model_fields["application"].annotation.model_validate(example),
             applicant=APPLICANT,
             started_by=SERVICE,
+            **seated,
         )
         return await drive_to_decision(env, queue, process, case)
 
@@ -284,9 +291,11 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
-        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION
+        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION, rosters=ROSTERS
     ),
-    "talent-policy-under-review": statutory("talent-policy", talent_policy_case_input, TALENT_APPLICATION),
+    "talent-policy-under-review": statutory(
+        "talent-policy", talent_policy_case_input, TALENT_APPLICATION, rosters=ROSTERS
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from temporalio.worker import Replayer
 from approvals.audit.chain import verify_chain
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
+from approvals.processes import PROCESSES
 from approvals.storage.queries import case_events
 from schemas.case import (
     AttachmentRef,
@@ -35,6 +36,7 @@ from schemas.case import (
     SupplementRequest,
     WithdrawRequest,
 )
+from schemas.committee import CommitteeRoster, RosterError
 from schemas.error_tolerance import (
     CONDITION_IDS,
     EXAMPLE_APPLICATION,
@@ -53,6 +55,7 @@ INSPECTOR = person("inspector-wei", "discipline_inspector", unit="纪检监察�
 CHAIR = person("chair-chu", "committee_chair", unit="评审委员会")
 MEMBERS = {m: person(m, "committee_member") for m in ("committee-member-a", "committee-member-b", "committee-member-c")}
 EVIDENCE = [AttachmentRef(uri="s3://evidence/interview-1.pdf", sha256="c" * 64, size=1024, name="谈话笔录")]
+ROSTERS = {"error-tolerance": CommitteeRoster(revision="阿综保管发〔2026〕3号", chair=CHAIR.id, members=list(MEMBERS))}
 
 Handle = WorkflowHandle[ErrorToleranceWorkflow, CaseView]
 
@@ -71,7 +74,12 @@ async def start(env: WorkflowEnvironment, queue: str, *, applicant: Principal = 
     today = (await env.get_current_time()).astimezone(CALENDAR.tzinfo).date()
     key = f"ET-{uuid.uuid4().hex[:10]}"
     case = error_tolerance_case_input(
-        business_key=key, application=application(today), applicant=applicant, started_by=SERVICE, calendar=CALENDAR
+        business_key=key,
+        application=application(today),
+        rosters=ROSTERS,
+        applicant=applicant,
+        started_by=SERVICE,
+        calendar=CALENDAR,
     )
     return await env.client.start_workflow(
         ErrorToleranceWorkflow.run,
@@ -287,11 +295,12 @@ async def test_a_case_with_an_invalid_application_fails_before_any_stage(
     case = error_tolerance_case_input(
         business_key=f"ET-{uuid.uuid4().hex[:10]}",
         application=application(today),
+        rosters=ROSTERS,
         applicant=UNIT_OFFICER,
         started_by=SERVICE,
         calendar=CALENDAR,
     )
-    broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "committee": ["only-one"]}})
+    broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "persons_concerned": []}})
     async with engine_worker(env) as queue:
         handle = await env.client.start_workflow(
             ErrorToleranceWorkflow.run, broken, id=f"error-tolerance:{broken.business_key}", task_queue=queue
@@ -310,9 +319,7 @@ TODAY = date(2026, 7, 1)
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"committee": ["committee-member-a", "committee-member-b"]}, "at least 3 items"),
-        ({"committee": ["committee-member-a", "committee-member-a", "committee-member-b"]}, "more than once"),
-        ({"committee": ["official-ma", "committee-member-b", "committee-member-c"]}, "recuse"),
+        ({"committee": ["committee-member-a", "committee-member-b", "committee-member-c"]}, "roster seats"),
         ({"persons_concerned": []}, "at least 1 item"),
         (
             {"persons_concerned": [{"id": "official-ma", "name": "马某", "post": "局长"}] * 2},
@@ -352,15 +359,85 @@ def test_dates_procedure_and_unit_code_are_checked() -> None:
         application(TODAY, shortfall={**valid.shortfall.model_dump(mode="json"), "what_happened": "bad\x00"})
 
 
-def test_an_applicant_on_the_committee_is_refused() -> None:
-    member = person("committee-member-a", "applicant")
-    with pytest.raises(ValueError, match="recuse"):
-        error_tolerance_case_input(
-            business_key="ET-1", application=application(TODAY), applicant=member, started_by=SERVICE
-        )
-    case = error_tolerance_case_input(
-        business_key="ET-1", application=application(TODAY), applicant=UNIT_OFFICER, started_by=SERVICE
+def seated(applicant: Principal = UNIT_OFFICER, rosters: dict[str, CommitteeRoster] = ROSTERS) -> CaseInput:
+    return error_tolerance_case_input(
+        business_key="ET-1", application=application(TODAY), rosters=rosters, applicant=applicant, started_by=SERVICE
     )
-    [vote_stage] = [s for s in case.definition.stages() if s.id == "deliberation"]
-    assert vote_stage.assignees == ("committee-member-a", "committee-member-b", "committee-member-c")
+
+
+def test_the_roster_seats_the_committee_and_the_case_records_which_roster() -> None:
+    case = seated()
+    assert case.definition.stage("deliberation").assignees == tuple(MEMBERS)
+    assert case.definition.stage("decision").assignees == (CHAIR.id,)
+    assert case.data["committee_roster"] == {
+        "kind": "error-tolerance",
+        "revision": "阿综保管发〔2026〕3号",
+        "digest": ROSTERS["error-tolerance"].digest(),
+        "chair": CHAIR.id,
+        "members": list(MEMBERS),
+        "recused": [],
+    }
+    assert "committee" not in case.data
     assert case.definition.stage("investigation").criteria == CONDITION_IDS
+
+
+def test_the_applicant_and_the_persons_concerned_are_not_seated() -> None:
+    members = [*MEMBERS, "official-ma", "committee-member-d"]  # 马某 is a person concerned by the example
+    rosters = {"error-tolerance": CommitteeRoster(revision="r2", chair=CHAIR.id, members=members)}
+    case = seated(person("committee-member-a", "applicant"), rosters)
+    assert case.definition.stage("deliberation").assignees == (
+        "committee-member-b",
+        "committee-member-c",
+        "committee-member-d",
+    )
+    assert case.data["committee_roster"]["recused"] == ["committee-member-a", "official-ma"]
+    with pytest.raises(RosterError, match="fewer than 3"):
+        seated(person("committee-member-a", "applicant"))
+    with pytest.raises(RosterError, match="no committee roster 'error-tolerance'"):
+        seated(rosters={})
+    with pytest.raises(RosterError, match="chair chair-chu .* must recuse"):
+        seated(person(CHAIR.id, "applicant"))
+
+
+def test_a_request_naming_its_committee_is_refused_naming_the_field() -> None:
+    body = {
+        "business_key": "ET-1",
+        "title": "容错申请",
+        "applicant": UNIT_OFFICER.model_dump(mode="json"),
+        "application": {**json.loads(json.dumps(EXAMPLE_APPLICATION)), "committee": list(MEMBERS)},
+    }
+    with pytest.raises(ValidationError) as refused:
+        PROCESSES["error-tolerance"].request_model.model_validate(body)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("application", "committee")
+    assert "roster seats the committee (COMMITTEE_ROSTERS)" in error["msg"]
+
+
+async def test_a_committee_comes_from_the_roster_the_vote_goes_to_its_members_only(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+) -> None:
+    """Started as the API starts it (the registry, the configured rosters): the vote tasks are the roster's."""
+    env = time_skipping_env
+    members = ["roster-member-1", "roster-member-2", "roster-member-3", "roster-member-4"]
+    rosters = {
+        "error-tolerance": CommitteeRoster(revision="阿综保管发〔2026〕9号", chair="roster-chair", members=members)
+    }
+    body = {
+        "business_key": f"ET-{uuid.uuid4().hex[:10]}",
+        "title": "容错申请",
+        "applicant": UNIT_OFFICER.model_dump(mode="json"),
+        "application": application((await env.get_current_time()).date()).model_dump(mode="json"),
+    }
+    entry = PROCESSES["error-tolerance"]
+    case = entry.to_case_input(entry.request_model.model_validate(body), SERVICE, rosters)
+    case = case.model_copy(update={"calendar": CALENDAR})
+    async with engine_worker(env) as queue:
+        handle = await env.client.start_workflow(
+            ErrorToleranceWorkflow.run, case, id=entry.workflow_id(case.business_key), task_queue=queue
+        )
+        await act(handle, "acceptance", INSPECTOR)
+        await act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS))
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "deliberation")))
+        assert sorted(task.assignee_id for task in open_tasks(view, "deliberation")) == members
+        started = (await events(db_pool, handle.id))[0]
+        assert started["payload"]["data"]["committee_roster"]["digest"] == rosters["error-tolerance"].digest()

@@ -2,8 +2,9 @@
 
 The discipline inspector accepts the application (or asks for everything missing at once, 补正), then
 investigates and finds on each of Art. 25's five conditions with evidence; approving there is refused while
-a finding says a condition does not hold. The committee named in the application deliberates and votes
-(2/3 of the members present, abstentions recorded, a deadline), and the committee chair decides: approve is
+a finding says a condition does not hold. The committee seated from the organ's roster (COMMITTEE_ROSTERS,
+without the persons concerned and the applicant: 回避) deliberates and votes (2/3 of the members present,
+abstentions recorded, a deadline), and the roster's chair decides: approve is
 exemption (免责), approve with conditions is reduced liability (减轻责任), reject is "not applicable". The
 chair cannot approve while the investigation or the vote stands rejected.
 
@@ -22,6 +23,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.committee import SEAT_KEY, CommitteeRoster, CommitteeSeat, recorded_application, seat_committee
     from schemas.error_tolerance import (
         CONDITION_IDS,
         EFFECT_TEXT,
@@ -51,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
 PROCESS = "error-tolerance"
 LEGAL_BASIS = "Art. 25"
 INSPECTOR_ROLE = "discipline_inspector"
-CHAIR_ROLE = "committee_chair"
+COMMITTEE = "error-tolerance"
+"""The roster in COMMITTEE_ROSTERS that seats this process's committee (容错认定委员会)."""
 HR_ROLE = "hr_officer"
 
 FINDING_DECISIONS = (Decision.approve, Decision.reject, Decision.return_)
@@ -106,24 +109,26 @@ def deliberation(committee: list[str]) -> Stage:
     )
 
 
-DECISION = Stage(
-    id="decision",
-    title="容错认定决定 Decision: exemption, reduced liability or not applicable",
-    legal_basis=LEGAL_BASIS,
-    candidate_roles=(CHAIR_ROLE,),
-    allowed_decisions=(Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_),
-    approval_blocked_by=("investigation", "deliberation"),
-    deadline=Deadline(working_days=5, **ESCALATION),
-)
+def decision(chair: str) -> Stage:
+    return Stage(
+        id="decision",
+        title="容错认定决定 Decision: exemption, reduced liability or not applicable",
+        legal_basis=LEGAL_BASIS,
+        assignees=(chair,),
+        allowed_decisions=(Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_),
+        approval_blocked_by=("investigation", "deliberation"),
+        deadline=Deadline(working_days=5, **ESCALATION),
+    )
 
 
-def error_tolerance_definition(application: ErrorToleranceApplication) -> ProcessDefinition:
-    """The process for one application: its committee votes; the follow-up stage is the one supervision round."""
+def error_tolerance_definition(seat: CommitteeSeat) -> ProcessDefinition:
+    """The process for one application: the seated committee votes, its chair decides; the follow-up stage is
+    the one supervision round."""
     return ProcessDefinition(
         process=PROCESS,
         title="容错免责认定 Error tolerance: exemption or reduced liability",
         legal_basis=LEGAL_BASIS,
-        steps=(ACCEPTANCE, INVESTIGATION, deliberation(application.committee), DECISION),
+        steps=(ACCEPTANCE, INVESTIGATION, deliberation(seat.members), decision(seat.chair)),
         supervision=Supervision(
             every_days=FOLLOW_UP_PLACEHOLDER_DAYS,
             review=RECTIFICATION_CHECK,
@@ -137,22 +142,24 @@ def error_tolerance_case_input(
     *,
     business_key: str,
     application: ErrorToleranceApplication,
+    rosters: dict[str, CommitteeRoster],
     **fields: Any,
 ) -> CaseInput:
-    """The case of one application: its data is the application; the committee comes from it.
+    """The case of one application: its data is the application and the seat of its committee.
 
-    Refuses (ValueError) an applicant who sits on the committee: nobody votes on their own application.
+    The committee is the roster's, without the persons concerned and the applicant (回避): nobody votes on
+    their own liability or application. Refuses (RosterError) when the roster cannot seat one.
     """
     fields.setdefault(
         "title", f"容错申请 {application.measure.title} ({application.liability_proceeding.reference})"[:300]
     )
     applicant = fields.get("applicant")
-    if applicant is not None and applicant.id in application.committee:
-        raise ValueError(f"the applicant {applicant.id} sits on the committee and must recuse themselves (回避)")
+    concerned = [*application.person_ids, *([applicant.id] if applicant is not None else [])]
+    seat = seat_committee(COMMITTEE, rosters, concerned)
     return CaseInput(
         business_key=business_key,
-        definition=error_tolerance_definition(application),
-        data=application.model_dump(mode="json"),
+        definition=error_tolerance_definition(seat),
+        data={**application.model_dump(mode="json", exclude={"committee"}), SEAT_KEY: seat.model_dump(mode="json")},
         **fields,
     )
 
@@ -173,7 +180,7 @@ class ErrorToleranceWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
         self._application = parse_application(
-            ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
+            lambda data: recorded_application(ErrorToleranceApplication, data), case.data, "error-tolerance application"
         )
         return await self.run_case()
 
