@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -208,6 +208,9 @@ class DecideRequest(TaskRequest):
     )
     return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    due_date: date | None = Field(
+        None, description="The date an approving decision sets where its stage asks for one (e.g. 整改期限, Art. 25)."
+    )
 
     @model_validator(mode="after")
     def _conditions_match(self) -> DecideRequest:
@@ -217,6 +220,8 @@ class DecideRequest(TaskRequest):
             raise ValueError("conditions are only given with approve_with_conditions")
         if self.return_to is not None and self.decision is not Decision.return_:
             raise ValueError("return_to is only given with decision `return`")
+        if self.due_date is not None and self.decision not in (Decision.approve, Decision.approve_with_conditions):
+            raise ValueError("due_date is only given with approve or approve_with_conditions")
         return self
 
     @property

@@ -104,6 +104,16 @@ class Deadline(CleanModel):
 StageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
+class DecisionDate(CleanModel):
+    """A date the deciding official sets with an approving decision (``DecideRequest.due_date``), later than the
+    day of the decision, e.g. the deadline by which Art. 25's rectification counts as prompt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = Field(min_length=1, max_length=200, description="What the date is, e.g. 整改期限.")
+    legal_basis: str = Field(min_length=1)
+
+
 class Stage(CleanModel):
     model_config = ConfigDict(frozen=True)
 
@@ -126,6 +136,17 @@ class Stage(CleanModel):
         (),
         description="Statutory criteria every approve/reject here must give a finding on (e.g. Art. 25's five "
         "conditions), each with its evidence references.",
+    )
+    evidence_required: bool = Field(
+        False, description="Every finding here cites at least one evidence reference (Art. 25's investigation)."
+    )
+    reasons_required: tuple[Decision, ...] = Field(
+        (),
+        description="Decisions that must state their reasons in the comment here, besides reject and return "
+        "(e.g. Art. 25's exemption and reduction).",
+    )
+    sets_date: DecisionDate | None = Field(
+        None, description="A date the approving decisions here must set (e.g. Art. 25's rectification deadline)."
     )
     when: Condition | None = None
 

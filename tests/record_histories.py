@@ -17,6 +17,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from approvals.migrate import migrate
 from approvals.processes import PROCESSES
 from approvals.settings import load_settings
 from schemas.case import (
+    AttachmentRef,
     CaseInput,
     CaseView,
     ClaimRequest,
@@ -61,6 +63,7 @@ from workflows.talent_policy import talent_policy_case_input
 HISTORIES = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
 
+EVIDENCE = AttachmentRef(uri="s3://evidence/record.pdf", sha256="e" * 64, size=1024, name="调查笔录")
 ROSTERS = DEV_ADMISSION["committee_rosters"]
 """The committees seat the demo's roster, as under `approvals dev`."""
 
@@ -254,10 +257,19 @@ async def drive_to_decision(env: WorkflowEnvironment, queue: str, process: str, 
             return handle
         for task in open_tasks(view):
             actor = Principal(id=task.assignee_id or f"{task.candidate_roles[0]}-1", roles=tuple(task.candidate_roles))
-            findings = [Finding(criterion=criterion, holds=True) for criterion in task.criteria]
+            stage = case.definition.stage(task.stage_id)
+            evidence = [EVIDENCE] if stage.evidence_required else []
+            findings = [Finding(criterion=criterion, holds=True, evidence=evidence) for criterion in task.criteria]
             await handle.execute_update(
                 ApprovalWorkflow.decide,
-                DecideRequest(actor=actor, task_id=task.task_id, decision=Decision.approve, findings=findings),
+                DecideRequest(
+                    actor=actor,
+                    task_id=task.task_id,
+                    decision=Decision.approve,
+                    findings=findings,
+                    comment="理由见书面意见 reasons in the written opinion" if stage.reasons_required else "",
+                    due_date=(await env.get_current_time()).date() + timedelta(days=30) if stage.sets_date else None,
+                ),
             )
         await asyncio.sleep(0.1)
     raise AssertionError(f"{handle.id} was not decided: {view}")

@@ -129,6 +129,23 @@ async def through_vote(handle: Handle, *, failing: tuple[str, ...] = ()) -> None
     await vote(handle, Decision.approve, Decision.approve, Decision.abstain)
 
 
+async def determine(
+    env: WorkflowEnvironment, handle: Handle, decision: Decision = Decision.approve, **fields: Any
+) -> date:
+    """The chair's exemption (or reduction), with its reasons and the committee's rectification deadline."""
+    deadline = (await env.get_current_time()).astimezone(CALENDAR.tzinfo).date() + timedelta(days=20)
+    await act(
+        handle,
+        "decision",
+        CHAIR,
+        decision,
+        comment="五项条件均已查实 all five conditions hold",
+        due_date=deadline,
+        **fields,
+    )
+    return deadline
+
+
 async def summary(db_pool: asyncpg.Pool, case_id: str) -> dict[str, Any]:
     row = await db_pool.fetchrow("SELECT status, summary::text AS summary FROM cases WHERE case_id = $1", case_id)
     return {"status": row["status"], **json.loads(row["summary"])}
@@ -144,10 +161,12 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
-        await act(handle, "decision", CHAIR)
+        unreasoned = await denial(act(handle, "decision", CHAIR, due_date=date.today() + timedelta(days=400)))
+        undated = await denial(act(handle, "decision", CHAIR, comment="reasons"))
+        deadline = await determine(env, handle)
         following = await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
         determined = await handle.query(ErrorToleranceWorkflow.error_tolerance)
-        await env.sleep(timedelta(days=32))  # past the promised completion date
+        await env.sleep(timedelta(days=22))  # past the committee's deadline, before the promised date
         await act(handle, "rectification_check", INSPECTOR, findings=findings(RECTIFICATION_CRITERIA))
         result = await finished(env, handle)
         notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
@@ -157,6 +176,7 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
         workflows=[ErrorToleranceWorkflow], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
     )
     await replayer.replay_workflow(history)  # deterministic: the recorded history replays through this code
+    assert unreasoned == "COMMENT_REQUIRED" and undated == "DUE_DATE_REQUIRED"
     assert following.outcome == "approved" and not open_tasks(following)
     [vote_result] = [r for r in following.stage_results if r.stage_id == "deliberation"]
     assert (
@@ -164,6 +184,8 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     )
     assert determined is not None and determined.determination == "exemption"
     assert determined.rectification is not None and determined.rectification.rectified_in_time is None
+    assert determined.rectification.committee_deadline == deadline
+    assert deadline < determined.rectification.promised_completion_date  # the committee's bound, not the promise
     assert result.status is CaseStatus.approved and result.outcome == "approved"
     assert notice is not None and notice.rectification is not None and notice.rectification.rectified_in_time
     assert notice.rectification.effect is RectificationEffect.no_effect
@@ -177,15 +199,13 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     [effect] = [row for row in recorded if row["type"] == "error_tolerance.effect_recorded"]
     assert effect["legal_basis"] == "Art. 25"
     assert effect["payload"]["rectification"]["effect"] == RectificationEffect.no_effect.value
-    assert (
-        "no effect on performance assessment, awards, promotion or commendation"
-        in (effect["payload"]["rectification"]["effect_text"])
-    )
+    assert "在绩效考核、评先评优、提拔晋升和表彰奖励等方面不受影响" in effect["payload"]["rectification"]["effect_text"]
     [timer] = [row for row in recorded if row["type"] == "timer.started"]
-    promised = date.fromisoformat(notice.rectification.promised_completion_date.isoformat())
-    assert datetime.fromisoformat(timer["payload"]["until"]).astimezone(CALENDAR.tzinfo).date() == promised + timedelta(
+    assert datetime.fromisoformat(timer["payload"]["until"]).astimezone(CALENDAR.tzinfo).date() == deadline + timedelta(
         days=1
     )
+    [determination] = [row for row in recorded if row["type"] == "task.decided" and row["stage_id"] == "decision"]
+    assert determination["payload"]["due_date"] == deadline.isoformat() and determination["payload"]["comment"]
     [decided] = [row for row in recorded if row["type"] == "task.decided" and row["stage_id"] == "investigation"]
     assert {f["criterion"] for f in decided["payload"]["findings"]} == set(CONDITION_IDS)
     assert await summary(db_pool, handle.id) == {
@@ -217,7 +237,7 @@ async def test_a_condition_that_fails_blocks_approval_and_the_case_ends_not_appl
         refused = await denial(act(handle, "investigation", INSPECTOR, findings=failing))
         await act(handle, "investigation", INSPECTOR, Decision.reject, findings=failing)
         await vote(handle, Decision.approve, Decision.approve, Decision.approve)
-        blocked = await denial(act(handle, "decision", CHAIR))
+        blocked = await denial(determine(env, handle))
         await act(handle, "decision", CHAIR, Decision.reject)
         result = await finished(env, handle)
         notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
@@ -239,10 +259,10 @@ async def test_reduced_liability_with_conditions_and_late_rectification_loses_th
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
-        await act(handle, "decision", CHAIR, Decision.approve_with_conditions, conditions=conditions)
+        await determine(env, handle, Decision.approve_with_conditions, conditions=conditions)
         await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
-        await env.sleep(timedelta(days=32))
-        late = findings(RECTIFICATION_CRITERIA, failing=("completed_by_promised_date",))
+        await env.sleep(timedelta(days=22))
+        late = findings(RECTIFICATION_CRITERIA, failing=("completed_by_committee_deadline",))
         refused = await denial(act(handle, "rectification_check", INSPECTOR, findings=late))
         await act(handle, "rectification_check", INSPECTOR, Decision.reject, findings=late)
         result = await finished(env, handle)
@@ -256,8 +276,35 @@ async def test_reduced_liability_with_conditions_and_late_rectification_loses_th
     [effect] = await events(db_pool, handle.id, "error_tolerance.effect_recorded")
     assert effect["legal_basis"] == "Art. 25"
     assert effect["payload"]["rectification"]["effect"] == RectificationEffect.protection_not_applicable.value
-    assert "no effect on performance" not in effect["payload"]["rectification"]["effect_text"]
+    assert "不受影响" not in effect["payload"]["rectification"]["effect_text"]
     assert (await summary(db_pool, handle.id))["rectified_in_time"] is False
+
+
+async def test_each_finding_of_the_investigation_cites_evidence(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+) -> None:
+    env = time_skipping_env
+    bare = [
+        f if f.criterion != "no_dereliction" else f.model_copy(update={"evidence": []}) for f in findings(CONDITION_IDS)
+    ]
+    async with engine_worker(env) as queue:
+        handle = await start(env, queue)
+        await act(handle, "acceptance", INSPECTOR)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await act(handle, "investigation", INSPECTOR, findings=bare)
+        undated_stage = await denial(
+            act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS), due_date=date(2099, 1, 1))
+        )
+        await act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS))
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "deliberation")))
+
+    assert undated_stage == "DUE_DATE_NOT_ASKED"
+    with pytest.raises(ValidationError, match="due_date is only given with approve"):
+        DecideRequest(actor=CHAIR, task_id="t", decision=Decision.reject, comment="no", due_date=date(2099, 1, 1))
+    cause = refused.value.cause
+    assert cause.type == "FINDINGS_WITHOUT_EVIDENCE"  # type: ignore[union-attr]
+    assert "['no_dereliction']" in str(cause) and cause.details[0]["field"] == "findings"  # type: ignore[union-attr]
+    assert open_tasks(view, "deliberation")
 
 
 async def test_a_person_concerned_cannot_act_on_their_own_case(

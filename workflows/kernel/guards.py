@@ -235,8 +235,14 @@ class Guards:
                 f"a {request.decision.value} needs a comment giving the reasons (Administrative Licensing Law Art. 38)"
             )
             raise deny("COMMENT_REQUIRED", reasons, field="comment")
+        if request.decision in stage.reasons_required and not request.comment.strip():
+            reasons = (
+                f"a {request.decision.value} at {stage.id} states its reasons in the comment ({stage.legal_basis})"
+            )
+            raise deny("COMMENT_REQUIRED", reasons, field="comment")
         if request.decision in rules.APPROVING:
             self._approval_not_blocked(stage)
+            self._decision_date(stage, request)
         if request.decision is Decision.return_:
             self._return_target(stage, request.return_to)
         elif stage.criteria:
@@ -254,8 +260,32 @@ class Guards:
                 "reject, or return the case to that stage for re-review",
             )
 
+    def _decision_date(self, stage: Stage, request: DecideRequest) -> None:
+        """The date the stage asks an approval to set is given, and later than today (local date)."""
+        asked, due = stage.sets_date, request.due_date
+        if asked is None and due is not None:
+            raise deny("DUE_DATE_NOT_ASKED", f"stage {stage.id} sets no date: leave due_date out", field="due_date")
+        if asked is None:
+            return
+        today = workflow.now().astimezone(self._clocks.calendar.tzinfo).date()
+        if due is None or due <= today:
+            given = "none is given" if due is None else f"{due} is not after today ({today})"
+            raise deny(
+                "DUE_DATE_REQUIRED",
+                f"approving at {stage.id} sets {asked.title} ({asked.legal_basis}), a date after today: {given}",
+                field="due_date",
+            )
+
     def _findings(self, stage: Stage, request: DecideRequest) -> None:
-        """A decision on statutory criteria states a finding on each, once, and on nothing else."""
+        """A decision on statutory criteria states a finding on each, once, and on nothing else; where the stage
+        requires evidence, each finding cites some."""
+        unsupported = [finding.criterion for finding in request.findings if not finding.evidence]
+        if stage.evidence_required and unsupported:
+            raise deny(
+                "FINDINGS_WITHOUT_EVIDENCE",
+                f"stage {stage.id} requires evidence references for each finding: none for {unsupported}",
+                field="findings",
+            )
         given = [finding.criterion for finding in request.findings]
         missing = [criterion for criterion in stage.criteria if criterion not in given]
         unknown = [criterion for criterion in given if criterion not in stage.criteria]

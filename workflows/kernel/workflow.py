@@ -212,6 +212,9 @@ class KernelWorkflow:
         False ends the supervision early, e.g. when the adjustment ended the decision's effect."""
         return True
 
+    def on_decided(self, stage: Stage, request: DecideRequest) -> None:
+        """A decision was accepted at ``stage`` (recorded, not yet settled), e.g. to keep the date it set."""
+
     def case_projection(self) -> CaseProjection:
         """The case's row as the recorder writes it; a process may add to its ``summary``."""
         return self._views.case_projection()
@@ -399,8 +402,10 @@ class KernelWorkflow:
                 "return_to": run.return_to if returns else None,
                 "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
+                **({"due_date": request.due_date.isoformat()} if request.due_date else {}),  # only where asked
             },
         )
+        self.on_decided(run.stage, request)
         if owner:  # the owner stays accountable for what the delegate decided, so they are told
             self.notify(
                 event,
