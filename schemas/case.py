@@ -110,6 +110,9 @@ class CaseState(BaseModel):
         "periods (false: a case started before they were enforced, which keeps its behaviour).",
     )
     accepted_at: datetime | None = Field(None, description="When the statutory period started (受理).")
+    deadline_profile: str | None = Field(
+        None, description="The deadline profile the acceptance chose (None: the definition's `deadline`)."
+    )
     supplements_requested: int = 0
 
     @field_validator("results", mode="before")
@@ -210,6 +213,12 @@ class DecideRequest(TaskRequest):
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
     due_date: date | None = Field(
         None, description="The date an approving decision sets where its stage asks for one (e.g. 整改期限, Art. 25)."
+    )
+    deadline_profile: str | None = Field(
+        None,
+        max_length=64,
+        description="Accepting (受理) only: the deadline profile the case follows, one the process declares "
+        "(`deadline_profiles`, e.g. `decree-673-approval`); none: the default (Administrative Licensing Law).",
     )
 
     @model_validator(mode="after")

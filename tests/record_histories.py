@@ -187,6 +187,33 @@ async def accept_exclude_extend(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def decree_673_profile(env: WorkflowEnvironment, queue: str) -> Handle:
+    """A project under 核准: the one window accepts choosing Decree 673's deadline profile (case.accepted records
+    it), a consultancy's appraisal left out of the period (Art. 9, 10), the head's 40-day extension, the decision."""
+    from schemas.case import ExcludePeriodRequest, ExtendRequest
+    from schemas.process import ExcludedPeriodKind, decree_673_approval_period, licensing_law_period
+
+    alice, bob, head = person("alice", "reviewer"), person("bob", "reviewer"), person("head-1", "head")
+    process = definition(
+        stage("acceptance", assignees=("alice",), deadline=Deadline(working_days=5)),
+        stage("review", assignees=("bob",), deadline=Deadline(working_days=10)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+        deadline_profiles={"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")},
+    )
+    handle = await start_case(env.client, queue, process)
+    await decide(handle, alice, await first_open(handle, "acceptance"), deadline_profile="decree-673-approval")
+    review = await first_open(handle, "review")
+    await handle.execute_update(
+        ApprovalWorkflow.exclude_period,
+        ExcludePeriodRequest(
+            actor=head, kind=ExcludedPeriodKind.appraisal, reason="委托工程咨询机构评估", expected_working_days=10
+        ),
+    )
+    await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=head, reason="征求有关单位意见"))
+    await decide(handle, bob, review)
+    return handle
+
+
 async def reject_with_remedies(env: WorkflowEnvironment, queue: str) -> Handle:
     """Art. 38: the one window refuses to accept (不予受理) with its reasons; the refusal is recorded with the
     remedies the definition names (case.remedies_notified) and sent to the applicant."""
@@ -300,6 +327,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-recall-then-approve": recall_then_approve,
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
+    "kernel-decree-673-profile": decree_673_profile,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(

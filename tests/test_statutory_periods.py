@@ -21,7 +21,13 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
 )
-from schemas.process import Deadline, ExcludedPeriodKind, Parallel, licensing_law_period
+from schemas.process import (
+    Deadline,
+    ExcludedPeriodKind,
+    Parallel,
+    decree_673_approval_period,
+    licensing_law_period,
+)
 from tests.cases import (
     ALICE,
     APPLICANT,
@@ -221,3 +227,88 @@ def test_stage_deadlines_longer_than_the_period_are_refused_naming_the_stages() 
     assert definition_problems(process.model_copy(update={"steps": process.steps[:2]})) == []
     with pytest.raises(ValidationError, match="review 12 \\+ expert 6 \\+ sign 4"):
         GenericStartRequest(business_key="K-1", title="t", applicant=APPLICANT, definition=process)
+
+
+DECREE_673 = "国务院令第673号《企业投资项目核准和备案管理条例》"
+
+
+async def test_the_acceptance_chooses_decree_673_and_its_period_extension_and_appraisal_bound_apply(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    """A project under 核准: the one window picks Decree 673's profile when accepting; the case then has 20 working
+    days from acceptance, extendable by 40 (Art. 10), and a consultancy's appraisal leaves at most 30 out (Art. 9)."""
+    process = accepting().model_copy(
+        update={
+            "deadline_profiles": {"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")}
+        }
+    )
+    appraisal = ExcludePeriodRequest(
+        actor=HEAD, kind=ExcludedPeriodKind.appraisal, reason="委托工程咨询机构评估", expected_working_days=31
+    )
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        [acceptance] = open_tasks(await view_when(handle, open_tasks))
+        with pytest.raises(WorkflowUpdateFailedError) as unknown:
+            await decide(handle, ALICE, acceptance, deadline_profile="decree-999")
+        await decide(handle, ALICE, acceptance, deadline_profile="decree-673-approval")
+        [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))))
+        too_long = await refused(handle.execute_update(ApprovalWorkflow.exclude_period, appraisal))
+        hearing = appraisal.model_copy(update={"kind": ExcludedPeriodKind.hearing, "expected_working_days": 5})
+        not_673 = await refused(handle.execute_update(ApprovalWorkflow.exclude_period, hearing))
+        [accepted] = await events(db_pool, handle.id, "case.accepted")
+        await time_skipping_env.sleep(add(accepted["at"], 15) - await time_skipping_env.get_current_time())
+        await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="征求有关单位意见"))
+        await time_skipping_env.sleep(add(accepted["at"], 25) - await time_skipping_env.get_current_time())
+        running = await handle.query(ApprovalWorkflow.view)  # past the first 20 days: the 40 hold it open
+        await decide(handle, BOB, task)
+        await finished(time_skipping_env, handle)
+
+    cause = unknown.value.cause
+    assert cause.type == "UNKNOWN_DEADLINE_PROFILE" and "['decree-673-approval']" in str(cause)  # type: ignore[union-attr]
+    assert cause.details[0]["field"] == "deadline_profile"  # type: ignore[union-attr]
+    assert (too_long, not_673) == ("EXCLUDED_TOO_LONG", "NOT_EXCLUDABLE")
+    assert accepted["legal_basis"] == ART_32
+    assert accepted["payload"]["deadline_profile"] == "decree-673-approval"
+    assert accepted["payload"]["period_legal_basis"] == f"{DECREE_673} Art. 10"
+    assert (accepted["payload"]["period_working_days"], accepted["payload"]["extension_working_days"]) == (20, 40)
+    [period] = [e for e in await events(db_pool, handle.id, "clock.started") if e["payload"]["clock"] == "case"]
+    assert period["legal_basis"] == f"{DECREE_673} Art. 10"
+    assert period["payload"]["due_at"] == add(accepted["at"], 20).isoformat()
+    [extended] = await events(db_pool, handle.id, "case.extended")
+    assert extended["legal_basis"] == f"{DECREE_673} Art. 10" and extended["payload"]["working_days"] == 40
+    assert extended["payload"]["due_at"] == add(accepted["at"], 60).isoformat()
+    [case_clock] = [c for c in running.clocks if c.key == "case"]
+    assert case_clock.due_at == add(accepted["at"], 60) and not case_clock.overdue
+
+
+async def test_without_a_choice_the_case_keeps_the_licensing_law_period(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    process = accepting().model_copy(
+        update={
+            "deadline_profiles": {"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")}
+        }
+    )
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        [acceptance] = open_tasks(await view_when(handle, open_tasks))
+        await decide(handle, ALICE, acceptance)
+        [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))))
+        late_choice = await refused(decide(handle, BOB, task, deadline_profile="decree-673-approval"))
+        await decide(handle, BOB, task)
+        await finished(time_skipping_env, handle)
+
+    assert late_choice == "UNKNOWN_DEADLINE_PROFILE"  # only the acceptance chooses
+    [accepted] = await events(db_pool, handle.id, "case.accepted")
+    assert "deadline_profile" not in accepted["payload"]  # recorded as cases without profiles always were
+    [period] = [e for e in await events(db_pool, handle.id, "clock.started") if e["payload"]["clock"] == "case"]
+    assert period["legal_basis"] == ART_42 and period["payload"]["due_at"] == add(accepted["at"], 20).isoformat()
+
+
+def test_profiles_are_chosen_at_the_acceptance_stage_only() -> None:
+    with pytest.raises(ValidationError, match="deadline_profiles are chosen at acceptance"):
+        definition(
+            stage("review", assignees=("bob",)),
+            deadline=licensing_law_period(),
+            deadline_profiles={"decree-673-approval": decree_673_approval_period()},
+        )

@@ -243,6 +243,7 @@ class Guards:
         if request.decision in rules.APPROVING:
             self._approval_not_blocked(stage)
             self._decision_date(stage, request)
+        self._deadline_profile(stage, request)
         if request.decision is Decision.return_:
             self._return_target(stage, request.return_to)
         elif stage.criteria:
@@ -274,6 +275,21 @@ class Guards:
                 "DUE_DATE_REQUIRED",
                 f"approving at {stage.id} sets {asked.title} ({asked.legal_basis}), a date after today: {given}",
                 field="due_date",
+            )
+
+    def _deadline_profile(self, stage: Stage, request: DecideRequest) -> None:
+        """Only the accepting decision (受理) chooses a deadline profile, and one the process declares."""
+        chosen, deadline = request.deadline_profile, self._definition.deadline
+        if chosen is None:
+            return
+        choices = sorted(self._definition.deadline_profiles)
+        accepting = deadline is not None and deadline.starts_after_stage == stage.id
+        if not (accepting and request.decision in rules.APPROVING and chosen in choices):
+            where = f"the choices are {choices}, or none for {deadline.legal_basis}" if accepting and deadline else ""
+            raise deny(
+                "UNKNOWN_DEADLINE_PROFILE",
+                f"deadline profile {chosen!r}: {where or 'only the accepting decision (受理) chooses one'}",
+                field="deadline_profile",
             )
 
     def _findings(self, stage: Stage, request: DecideRequest) -> None:
@@ -436,7 +452,7 @@ class Guards:
 
     def extend(self, request: ExtendRequest) -> None:
         self._open_case()
-        deadline = self._definition.deadline
+        deadline = self._definition.period(self._state.deadline_profile)
         if deadline is None or not deadline.extension_working_days or deadline.extension_role is None:
             raise deny("NO_EXTENSION", f"process {self._definition.process} has no extendable deadline")
         if deadline.extension_role not in request.actor.roles:
@@ -461,7 +477,7 @@ class Guards:
     def exclude_period(self, request: ExcludePeriodRequest) -> None:
         self._open_case()
         self._not_party(request.actor)
-        profile = self._definition.deadline
+        profile = self._definition.period(self._state.deadline_profile)
         if profile is None or request.kind not in profile.excluded_kinds:
             declared = [kind.value for kind in profile.excluded_kinds] if profile else []
             raise deny(
@@ -473,4 +489,12 @@ class Guards:
             raise deny("NOT_ALLOWED", f"excluding time from the period needs the role {profile.excluded_period_role}")
         if EXCLUDED_PERIOD in self._clocks:
             raise deny("PERIOD_ALREADY_EXCLUDED", "an excluded period is running; the deadlines already stand still")
+        longest = profile.excluded_max_working_days
+        if longest is not None and request.expected_working_days > longest:
+            raise deny(
+                "EXCLUDED_TOO_LONG",
+                f"{profile.excluded_legal_basis} leaves at most {longest} working days out of the period, "
+                f"not {request.expected_working_days}",
+                field="expected_working_days",
+            )
         self._period_running()

@@ -403,8 +403,10 @@ class KernelWorkflow:
                 "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
                 **({"due_date": request.due_date.isoformat()} if request.due_date else {}),  # only where asked
+                **({"deadline_profile": request.deadline_profile} if request.deadline_profile else {}),
             },
         )
+        self._state.deadline_profile = request.deadline_profile or self._state.deadline_profile  # 受理 chose it
         self.on_decided(run.stage, request)
         if owner:  # the owner stays accountable for what the delegate decided, so they are told
             self.notify(
@@ -614,7 +616,7 @@ class KernelWorkflow:
 
     @workflow.update
     async def extend(self, request: ExtendRequest) -> OperationResult:
-        deadline = self.definition.deadline
+        deadline = self.definition.period(self._state.deadline_profile)
         assert deadline is not None
         previous = self._clocks.extend("case", deadline.extension_working_days)
         self._state.extended = True
