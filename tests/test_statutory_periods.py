@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.audit.timeline import timeline
 from approvals.processes import GenericStartRequest
+from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import (
     ExcludePeriodRequest,
@@ -279,6 +281,10 @@ async def test_the_acceptance_chooses_decree_673_and_its_period_extension_and_ap
     assert extended["payload"]["due_at"] == add(accepted["at"], 60).isoformat()
     [case_clock] = [c for c in running.clocks if c.key == "case"]
     assert case_clock.due_at == add(accepted["at"], 60) and not case_clock.overdue
+    told = {row.type: row for row in timeline(await case_events(db_pool, handle.id), calendar=CALENDAR)}
+    assert f"办理期限20个工作日（{DECREE_673} Art. 10）" in told["case.accepted"].action_zh
+    decided = [row for row in timeline(await case_events(db_pool, handle.id)) if row.type == "task.decided"][0]
+    assert "under the deadline profile decree-673-approval" in decided.action
 
 
 async def test_without_a_choice_the_case_keeps_the_licensing_law_period(
