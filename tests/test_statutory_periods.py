@@ -4,7 +4,7 @@ and stage deadlines that must fit the period. Expectations are computed from eac
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -48,6 +48,7 @@ from tests.cases import (
     wind_up,
 )
 from workflows.kernel import ApprovalWorkflow
+from workflows.kernel.refusal import local_time
 from workflows.rules import definition_problems
 
 ART_32 = "Administrative Licensing Law Art. 32"
@@ -156,8 +157,11 @@ async def test_an_extension_is_refused_once_the_period_has_ended_and_its_reason_
         await early.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="expert hearing"))
         due = next(c.due_at for c in (await late.query(ApprovalWorkflow.view)).clocks if c.key == "case")
         await time_skipping_env.sleep(due - await time_skipping_env.get_current_time() + timedelta(minutes=1))
-        code = await refused(late.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="late")))
-        assert code == "PERIOD_EXPIRED"
+        with pytest.raises(WorkflowUpdateFailedError) as expired:
+            await late.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="late"))
+        assert expired.value.cause.type == "PERIOD_EXPIRED"  # type: ignore[union-attr]
+        last_day = (due.astimezone(CALENDAR.tzinfo) - timedelta(days=1)).date()
+        assert f"ended at {last_day} 24时 (北京时间 UTC+8)" in str(expired.value.cause)  # local, labelled
         await wind_up(time_skipping_env, early)
         await wind_up(time_skipping_env, late)
 
@@ -318,3 +322,10 @@ def test_profiles_are_chosen_at_the_acceptance_stage_only() -> None:
             deadline=licensing_law_period(),
             deadline_profiles={"decree-673-approval": decree_673_approval_period()},
         )
+
+
+def test_refusals_say_times_in_the_zones_local_time_labelled() -> None:
+    moment = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
+    assert local_time(moment, CALENDAR.tzinfo) == "2026-03-02 10:30:00 (北京时间 UTC+8)"
+    midnight = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # 00:00 on 3 March there: the end of 2 March
+    assert local_time(midnight, CALENDAR.tzinfo) == "2026-03-02 24时 (北京时间 UTC+8)"

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.process import Decision, Stage
     from workflows import rules
     from workflows.kernel.clocks import Clocks
-    from workflows.kernel.refusal import deny
+    from workflows.kernel.refusal import deny, local_time
     from workflows.kernel.routing import RoutingPolicy
     from workflows.kernel.stages import EXCLUDED_PERIOD, Stages
     from workflows.kernel.state import Task
@@ -292,6 +292,9 @@ class Guards:
                 field="deadline_profile",
             )
 
+    def _local(self, at: datetime) -> str:
+        return local_time(at, self._clocks.calendar.tzinfo)
+
     def _findings(self, stage: Stage, request: DecideRequest) -> None:
         """A decision on statutory criteria states a finding on each, once, and on nothing else; where the stage
         requires evidence, each finding cites some."""
@@ -376,7 +379,7 @@ class Guards:
         self._optional_budget()
         last = self.last_urged.get((task.id, request.actor.id))
         if last is not None and workflow.now() - last < URGE_INTERVAL:
-            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {last.isoformat()}; once a day")
+            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {self._local(last)}; once a day")
 
     def comment(self, request: CommentRequest) -> None:
         self._known_task(request.task_id)
@@ -431,7 +434,7 @@ class Guards:
         if state.accepted_at is not None:
             raise deny(
                 "SUPPLEMENT_AFTER_ACCEPTANCE",
-                f"case {self._case_id} was accepted at {state.accepted_at.isoformat()}: 补正 comes before acceptance "
+                f"case {self._case_id} was accepted at {self._local(state.accepted_at)}: 补正 comes before acceptance "
                 "(Administrative Licensing Law Art. 32); time for a hearing or expert review is an excluded period "
                 "(exclude-period, Art. 45)",
             )
@@ -470,7 +473,7 @@ class Guards:
         if self._state.statutory_periods and period.running and workflow.now() >= period.due_at:
             raise deny(
                 "PERIOD_EXPIRED",
-                f"the statutory period ended at {period.due_at.isoformat()}: it can no longer be extended or "
+                f"the statutory period ended at {self._local(period.due_at)}: it can no longer be extended or "
                 "interrupted (Administrative Licensing Law Art. 42)",
             )
 
