@@ -20,6 +20,11 @@ UNPROCESSABLE_REASONS = frozenset(
         "ADD_SIGNER_NOT_ALLOWED",
         "FINDINGS_INCOMPLETE",
         "FINDINGS_CONTRADICT_APPROVAL",
+        "FINDINGS_WITHOUT_EVIDENCE",
+        "DUE_DATE_REQUIRED",
+        "DUE_DATE_NOT_ASKED",
+        "UNKNOWN_DEADLINE_PROFILE",
+        "EXCLUDED_TOO_LONG",
         "NOTHING_SUPPLIED",
         "NOT_EXCLUDABLE",
     }
@@ -60,6 +65,12 @@ class InvalidRequest(ServiceError):
     def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(detail)
         self.errors = errors
+
+
+class CommitteeNotSeated(ServiceError):
+    """The organ's roster cannot seat the committee a case needs (missing, or too many concerned by it)."""
+
+    status, code = 409, "COMMITTEE_NOT_SEATED"
 
 
 class Denied(ServiceError):

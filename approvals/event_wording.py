@@ -292,7 +292,10 @@ def _case_accepted(event: DomainEvent, context: WordingContext, lang: Lang) -> s
             "accepted: no decision or 补正 notice in time, so the application counts as accepted from receipt"
             + part(" ({})", when)
         )
-    return f"受理{part('：{}', when)}" if lang == "zh" else f"accepted{part(' on {}', when)}"
+    days, basis = event.payload.get("period_working_days"), event.payload.get("period_legal_basis")
+    if lang == "zh":
+        return f"受理{part('：{}', when)}" + part("，办理期限{}个工作日", days) + part("（{}）", basis)
+    return f"accepted{part(' on {}', when)}" + part(", a period of {} working days", days) + part(" ({})", basis)
 
 
 def _clock_resumed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput, Concerned
+from schemas.committee import CommitteeRoster
 from schemas.error_tolerance import ErrorToleranceApplication
 from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
@@ -93,14 +94,15 @@ class ProcessEntry:
     title: str
     workflow: type
     request_model: type[StartRequest]
-    to_case_input: Callable[[Any, Principal], CaseInput]
+    to_case_input: Callable[[Any, Principal, dict[str, CommitteeRoster]], CaseInput]
+    """Builds the case from the validated request, the starter and the organ's committee rosters."""
 
     def workflow_id(self, business_key: str) -> str:
         """Deterministic, so a repeated start finds the running case instead of starting a second one."""
         return f"{self.name}:{business_key}"
 
 
-def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseInput:
+def _generic_case(request: GenericStartRequest, started_by: Principal, _: dict[str, CommitteeRoster]) -> CaseInput:
     return CaseInput(
         business_key=request.business_key,
         definition=request.definition.model_copy(update={"process": "generic"}),
@@ -114,11 +116,15 @@ def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseIn
     )
 
 
-def _from_application(build: Callable[..., CaseInput]) -> Callable[[Any, Principal], CaseInput]:
-    """A statutory process builds its case (stages, priority, data) from the validated application."""
+def _from_application(
+    build: Callable[..., CaseInput], *, seats_committee: bool = False
+) -> Callable[[Any, Principal, dict[str, CommitteeRoster]], CaseInput]:
+    """A statutory process builds its case (stages, priority, data) from the validated application; one whose
+    committee votes seats it from the rosters (``seats_committee``)."""
 
-    def to_case_input(request: Any, started_by: Principal) -> CaseInput:
+    def to_case_input(request: Any, started_by: Principal, rosters: dict[str, CommitteeRoster]) -> CaseInput:
         return build(
+            **({"rosters": rosters} if seats_committee else {}),
             business_key=request.business_key,
             application=request.application,
             title=request.title,
@@ -174,7 +180,7 @@ register(
         title="容错免责 Error tolerance: exemption or reduced liability (Art. 25)",
         workflow=ErrorToleranceWorkflow,
         request_model=ErrorToleranceStartRequest,
-        to_case_input=_from_application(error_tolerance_case_input),
+        to_case_input=_from_application(error_tolerance_case_input, seats_committee=True),
     )
 )
 register(
@@ -183,6 +189,6 @@ register(
         title="一事一议 一人一策 Talent policy (Art. 22, Art. 7)",
         workflow=TalentPolicyWorkflow,
         request_model=TalentPolicyStartRequest,
-        to_case_input=_from_application(talent_policy_case_input),
+        to_case_input=_from_application(talent_policy_case_input, seats_committee=True),
     )
 )

@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
 from approvals.errors import (
+    CommitteeNotSeated,
     Denied,
     Forbidden,
     IdempotencyConflict,
@@ -50,6 +51,7 @@ from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import queries
 from schemas.case import CaseInput, CaseView, OperationResult
+from schemas.committee import RosterError
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
@@ -247,9 +249,11 @@ class ApprovalsService:
         except ValidationError as error:
             raise invalid(error, f"{process} start request") from None
         try:
-            case_input = entry.to_case_input(request, principal)
+            case_input = entry.to_case_input(request, principal, self.settings.committee_rosters)
         except ValidationError as error:
             raise invalid(error, f"{process} application") from None
+        except RosterError as error:  # the organ's configuration, not the request, is at fault
+            raise CommitteeNotSeated(str(error)) from None
         except (ValueError, ApplicationError) as error:
             raise InvalidRequest(
                 f"invalid {process} application: {error}",

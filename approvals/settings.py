@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.destinations import DestinationPolicy, parse_networks
+from schemas.committee import CommitteeRoster
 
 
 class LogFormat(StrEnum):
@@ -164,6 +165,13 @@ class Settings(BaseSettings):
         description='JSON: starter principal id (or "*" for any) -> the applicant ids it may start cases for, as '
         'patterns (`ent-*`, `91650000*`); e.g. {"svc-portal": ["ent-*"]}. A starter with no entry names no '
         "applicant. `approvals dev` allows its demo applicants.",
+    )
+    committee_rosters: dict[str, CommitteeRoster] = Field(
+        default_factory=dict,
+        description='JSON: committee -> the organ\'s roster, {"revision", "chair", "members"}; the committees are '
+        "`error-tolerance` (容错认定委员会, Art. 25) and `talent-policy` (一事一议, Art. 22). A case seats its "
+        "committee from it at start (members concerned by the case recuse) and records the roster's revision "
+        "and digest; a process whose roster is missing cannot start. `approvals dev` seats its demo members.",
     )
     max_payload_bytes: int = Field(
         2_000_000,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -151,6 +151,9 @@ class CaseState(BaseModel):
         "periods (false: a case started before they were enforced, which keeps its behaviour).",
     )
     accepted_at: datetime | None = Field(None, description="When the statutory period started (受理).")
+    deadline_profile: str | None = Field(
+        None, description="The deadline profile the acceptance chose (None: the definition's `deadline`)."
+    )
     supplements_requested: int = 0
     recused: dict[str, str] = Field(
         default_factory=dict,
@@ -275,6 +278,15 @@ class DecideRequest(TaskRequest):
     )
     return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    due_date: date | None = Field(
+        None, description="The date an approving decision sets where its stage asks for one (e.g. 整改期限, Art. 25)."
+    )
+    deadline_profile: str | None = Field(
+        None,
+        max_length=64,
+        description="Accepting (受理) only: the deadline profile the case follows, one the process declares "
+        "(`deadline_profiles`, e.g. `decree-673-approval`); none: the default (Administrative Licensing Law).",
+    )
 
     @model_validator(mode="after")
     def _conditions_match(self) -> DecideRequest:
@@ -284,6 +296,8 @@ class DecideRequest(TaskRequest):
             raise ValueError("conditions are only given with approve_with_conditions")
         if self.return_to is not None and self.decision is not Decision.return_:
             raise ValueError("return_to is only given with decision `return`")
+        if self.due_date is not None and self.decision not in (Decision.approve, Decision.approve_with_conditions):
+            raise ValueError("due_date is only given with approve or approve_with_conditions")
         return self
 
     @property

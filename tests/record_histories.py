@@ -18,13 +18,16 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.devstack.dev import DEV_ADMISSION
 from approvals.devstack.embedded_pg import EmbeddedPostgres
 from approvals.devstack.roles import provision_database
 from approvals.devstack.stack import free_port
@@ -32,6 +35,7 @@ from approvals.migrate import migrate
 from approvals.processes import PROCESSES
 from approvals.settings import load_settings
 from schemas.case import (
+    AttachmentRef,
     CaseInput,
     CaseView,
     ClaimRequest,
@@ -77,6 +81,10 @@ from workflows.talent_policy import talent_policy_case_input
 
 HISTORIES = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
+
+EVIDENCE = AttachmentRef(uri="s3://evidence/record.pdf", sha256="e" * 64, size=1024, name="调查笔录")
+ROSTERS = DEV_ADMISSION["committee_rosters"]
+"""The committees seat the demo's roster, as under `approvals dev`."""
 
 Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
@@ -226,6 +234,33 @@ async def accept_exclude_extend(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def decree_673_profile(env: WorkflowEnvironment, queue: str) -> Handle:
+    """A project under 核准: the one window accepts choosing Decree 673's deadline profile (case.accepted records
+    it), a consultancy's appraisal left out of the period (Art. 9, 10), the head's 40-day extension, the decision."""
+    from schemas.case import ExcludePeriodRequest, ExtendRequest
+    from schemas.process import ExcludedPeriodKind, decree_673_approval_period, licensing_law_period
+
+    alice, bob, head = person("alice", "reviewer"), person("bob", "reviewer"), person("head-1", "head")
+    process = definition(
+        stage("acceptance", assignees=("alice",), deadline=Deadline(working_days=5)),
+        stage("review", assignees=("bob",), deadline=Deadline(working_days=10)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+        deadline_profiles={"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")},
+    )
+    handle = await start_case(env.client, queue, process)
+    await decide(handle, alice, await first_open(handle, "acceptance"), deadline_profile="decree-673-approval")
+    review = await first_open(handle, "review")
+    await handle.execute_update(
+        ApprovalWorkflow.exclude_period,
+        ExcludePeriodRequest(
+            actor=head, kind=ExcludedPeriodKind.appraisal, reason="委托工程咨询机构评估", expected_working_days=10
+        ),
+    )
+    await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=head, reason="征求有关单位意见"))
+    await decide(handle, bob, review)
+    return handle
+
+
 async def reject_with_remedies(env: WorkflowEnvironment, queue: str) -> Handle:
     """Art. 38: the one window refuses to accept (不予受理) with its reasons; the refusal is recorded with the
     remedies the definition names (case.remedies_notified) and sent to the applicant."""
@@ -310,22 +345,34 @@ async def drive_to_decision(env: WorkflowEnvironment, queue: str, process: str, 
             return handle
         for task in open_tasks(view):
             actor = Principal(id=task.assignee_id or f"{task.candidate_roles[0]}-1", roles=tuple(task.candidate_roles))
-            findings = [Finding(criterion=criterion, holds=True) for criterion in task.criteria]
+            stage = case.definition.stage(task.stage_id)
+            evidence = [EVIDENCE] if stage.evidence_required else []
+            findings = [Finding(criterion=criterion, holds=True, evidence=evidence) for criterion in task.criteria]
             await handle.execute_update(
                 ApprovalWorkflow.decide,
-                DecideRequest(actor=actor, task_id=task.task_id, decision=Decision.approve, findings=findings),
+                DecideRequest(
+                    actor=actor,
+                    task_id=task.task_id,
+                    decision=Decision.approve,
+                    findings=findings,
+                    comment="理由见书面意见 reasons in the written opinion" if stage.reasons_required else "",
+                    due_date=(await env.get_current_time()).date() + timedelta(days=30) if stage.sets_date else None,
+                ),
             )
         await asyncio.sleep(0.1)
     raise AssertionError(f"{handle.id} was not decided: {view}")
 
 
-def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object]):
+def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object], **seated: Any):
+    """A case of a statutory process; ``seated`` carries the committee rosters of a process that votes."""
+
     async def run(env: WorkflowEnvironment, queue: str) -> Handle:
         case = build(
             business_key=f"H-{uuid.uuid4().hex[:10]}",
             application=PROCESSES[process].request_model.model_fields["application"].annotation.model_validate(example),
             applicant=APPLICANT,
             started_by=SERVICE,
+            **seated,
         )
         return await drive_to_decision(env, queue, process, case)
 
@@ -343,12 +390,15 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
     "kernel-reset-mid-case": reset_mid_case,
+    "kernel-decree-673-profile": decree_673_profile,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
-        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION
+        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION, rosters=ROSTERS
     ),
-    "talent-policy-under-review": statutory("talent-policy", talent_policy_case_input, TALENT_APPLICATION),
+    "talent-policy-under-review": statutory(
+        "talent-policy", talent_policy_case_input, TALENT_APPLICATION, rosters=ROSTERS
+    ),
 }
 
 

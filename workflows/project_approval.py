@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Parallel,
         ProcessDefinition,
         Stage,
+        decree_673_approval_period,
         licensing_law_period,
     )
     from schemas.project import ProjectApplication
@@ -35,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rules import condition_rule
 
 PROCESS = "project-approval"
+DECREE_673_APPROVAL = "decree-673-approval"
+"""The deadline profile of a project under 核准 (国务院令第673号)."""
 PUBLICATION_LEGAL_BASIS = "Art. 18"
 PUBLICATION_RULES_PATCH = "publication-deadline-and-redaction"
 """Cases started since publish within 7 working days on a recorded clock, redacted by DISCLOSURE_RULES."""
@@ -115,6 +118,14 @@ DEFINITION = ProcessDefinition(
     deadline=licensing_law_period(
         starts_after_stage="acceptance", remind_before_working_days=3, escalate_to_role="supervisor"
     ),
+    # A project the investment catalogue puts under 核准 is decided on Decree 673's period and extension; the
+    # one-window officer chooses it when accepting (DecideRequest.deadline_profile), since only the application
+    # shows which regime a project falls under.
+    deadline_profiles={
+        DECREE_673_APPROVAL: decree_673_approval_period(
+            starts_after_stage="acceptance", remind_before_working_days=3, escalate_to_role="supervisor"
+        )
+    },
     steps=(
         Stage(
             id="acceptance",

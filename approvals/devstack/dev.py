@@ -44,6 +44,7 @@ from activities.destinations import LOOPBACK_NETWORKS
 from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
 from approvals.devstack.supervision import STOP_DEADLINE_SECONDS, RestartBudget, StopDeadline, within
 from approvals.settings import Settings, SettingsError
+from schemas.committee import CommitteeRoster
 
 __all__ = [
     "DEMO_PRINCIPALS",
@@ -65,10 +66,20 @@ T = TypeVar("T")
 DEV_DATABASE = "approvals"
 PIDS_FILE = "dev.pids"
 TOKENS_FILE = "dev-tokens.json"
-DEV_ADMISSION: dict[str, Any] = {"freeform_definitions": True, "applicants_by_starter": {"*": ["ent-*", "organ-*"]}}
+DEV_COMMITTEE = CommitteeRoster(
+    revision="dev: demo roster",
+    chair="committee-chair",
+    members=["committee-member-a", "committee-member-b", "committee-member-c"],
+)
+DEV_ADMISSION: dict[str, Any] = {
+    "freeform_definitions": True,
+    "applicants_by_starter": {"*": ["ent-*", "organ-*"]},
+    "committee_rosters": {"error-tolerance": DEV_COMMITTEE, "talent-policy": DEV_COMMITTEE},
+}
 """What a development stack lets its starters do unless the environment says otherwise: start `generic` cases
 from their own definitions, for the demo's applicants: enterprises (`ent-…`) and, for the Committee's own
-proposals such as its function catalogue, the organ (`organ-…`)."""
+proposals such as its function catalogue, the organ (`organ-…`); and the committees that vote, seated from
+the demo's committee members and chair."""
 
 
 def with_dev_admission(settings: Settings) -> dict[str, Any]:

@@ -177,6 +177,9 @@ class Stack:
             "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
             "FREEFORM_DEFINITIONS": str(s.freeform_definitions).lower(),
             "APPLICANTS_BY_STARTER": json.dumps(s.applicants_by_starter),
+            "COMMITTEE_ROSTERS": json.dumps(
+                {kind: roster.model_dump(mode="json") for kind, roster in s.committee_rosters.items()}
+            ),
             "WEBHOOK_ALLOWED_NETWORKS": s.webhook_allowed_networks,
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,

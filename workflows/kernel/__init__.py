@@ -31,6 +31,8 @@ Hooks it may override:
 - ``async on_final()``: the case has its final status, before supervision and the end (publish, notify);
 - ``async on_adjusted(adjustment, completed) -> bool``: an adjustment child case ended; False ends the
   supervision early;
+- ``on_decided(stage, request)``: a decision was accepted at a stage, before it settles (e.g. keep its
+  ``due_date``);
 - ``case_projection() -> CaseProjection``: the case row as recorded (extend ``super()``'s, e.g. its summary).
 
 What it may call:

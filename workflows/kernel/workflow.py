@@ -218,6 +218,9 @@ class KernelWorkflow:
         False ends the supervision early, e.g. when the adjustment ended the decision's effect."""
         return True
 
+    def on_decided(self, stage: Stage, request: DecideRequest) -> None:
+        """A decision was accepted at ``stage`` (recorded, not yet settled), e.g. to keep the date it set."""
+
     def case_projection(self) -> CaseProjection:
         """The case's row as the recorder writes it; a process may add to its ``summary``."""
         return self._views.case_projection()
@@ -419,8 +422,12 @@ class KernelWorkflow:
                 "return_to": run.return_to if returns else None,
                 "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
+                **({"due_date": request.due_date.isoformat()} if request.due_date else {}),  # only where asked
+                **({"deadline_profile": request.deadline_profile} if request.deadline_profile else {}),
             },
         )
+        self._state.deadline_profile = request.deadline_profile or self._state.deadline_profile  # 受理 chose it
+        self.on_decided(run.stage, request)
         if owner:  # the owner stays accountable for what the delegate decided, so they are told
             self.notify(
                 event,
@@ -629,7 +636,7 @@ class KernelWorkflow:
 
     @workflow.update
     async def extend(self, request: ExtendRequest) -> OperationResult:
-        deadline = self.definition.deadline
+        deadline = self.definition.period(self._state.deadline_profile)
         assert deadline is not None
         previous = self._clocks.extend("case", deadline.extension_working_days)
         self._state.extended = True
