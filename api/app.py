@@ -80,6 +80,9 @@ def create_app(
     )  # fmt: skip
     for router in _routers():
         app.include_router(router)
+    from api.console import install as install_console  # the web console at /console/
+
+    install_console(app)
     return app
 
 

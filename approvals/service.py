@@ -17,7 +17,7 @@ import random
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -411,12 +411,14 @@ class ApprovalsService:
         stage: str | None = None,
         priority: bool | None = None,
         overdue: bool | None = None,
+        held: Literal["mine", "pool"] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[TaskProjection]:
+        """Open tasks for the principal (``held``: only theirs, or only their roles' unclaimed pool)."""
         items = await queries.inbox(
             self.pool, principal.id, principal.roles, process=process, stage=stage, priority=priority,
-            overdue=overdue, limit=limit, offset=offset,
+            overdue=overdue, held=held, limit=limit, offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
 

@@ -133,9 +133,13 @@ INBOX_QUERIES = {
 """One statement per combination of filters (16)."""
 
 
-def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...]) -> list[str]:
-    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles."""
-    return [f"user:{user_id}", *(f"role:{role}" for role in dict.fromkeys(roles))]
+def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...], held: str | None = None) -> list[str]:
+    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles. ``held="mine"``
+    keeps only their id (tasks assigned, claimed or delegated to them), ``held="pool"`` only their roles
+    (pool tasks nobody has claimed)."""
+    mine = [] if held == "pool" else [f"user:{user_id}"]
+    pool = [] if held == "mine" else [f"role:{role}" for role in dict.fromkeys(roles)]
+    return mine + pool
 
 
 async def inbox(
@@ -147,6 +151,7 @@ async def inbox(
     stage: str | None = None,
     priority: bool | None = None,
     overdue: bool | None = None,
+    held: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[TaskProjection]:
@@ -163,7 +168,7 @@ async def inbox(
     filters = tuple(name for name, value in values.items() if value is not None)
     rows = await pool.fetch(
         INBOX_QUERIES[filters],
-        inbox_holders(user_id, roles),
+        inbox_holders(user_id, roles, held),
         limit,
         offset,
         *(values[name] for name in filters),

@@ -1,0 +1,104 @@
+"""Sign-in, language, assets and the reviewer's lists: 待办 (inbox), 已办 (done), 抄送 (copied to me)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from api.auth import principal_of_token, service_of
+from api.console.clock import calendar, countdown
+from api.console.i18n import LANGUAGES
+from api.console.rendering import STATIC, render
+from api.console.session import (
+    BASE,
+    LANGUAGE_COOKIE,
+    ConsolePrincipal,
+    CsrfChecked,
+    demo_principals,
+    end_session,
+    start_session,
+)
+from approvals.errors import Unauthenticated
+from approvals.processes import PROCESSES
+
+router = APIRouter(prefix=BASE, include_in_schema=False)
+
+PAGE_SIZE = 50
+# A filter form sends its empty fields as empty strings: empty means "any".
+PROCESS_PATTERN = r"^([a-z][a-z0-9-]{0,63})?$"
+STAGE_PATTERN = r"^([a-z][a-z0-9_]{0,63})?$"
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    return render(request, "login.html", demo=demo_principals(request))
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+async def login(
+    request: Request,
+    principal_id: Annotated[str, Form(max_length=128)] = "",
+    token: Annotated[str, Form(max_length=8192)] = "",
+) -> Response:
+    """Signs in as a demo principal of the dev tokens file, or with a pasted token or JWT."""
+    if principal_id:
+        token = next((d.token for d in demo_principals(request) if d.id == principal_id), "")
+    token = token.strip()
+    try:
+        principal_of_token(request, token)
+    except Unauthenticated as error:
+        return render(request, "login.html", status_code=401, demo=demo_principals(request), error=str(error))
+    return start_session(request, token)
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+async def logout() -> Response:
+    return end_session()
+
+
+@router.get("/language/{lang}")
+async def switch_language(request: Request, lang: str, back: str = f"{BASE}/") -> Response:
+    """Remembers the language and returns to the page (only a console page: no open redirect)."""
+    target = back if back.startswith(f"{BASE}/") and "//" not in back else f"{BASE}/"
+    response = RedirectResponse(target, status_code=303)
+    if lang in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, lang, samesite="strict", path=BASE, max_age=365 * 86400)
+    return response
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/")
+async def inbox(
+    request: Request,
+    principal: ConsolePrincipal,
+    process: Annotated[str | None, Query(pattern=PROCESS_PATTERN)] = None,
+    stage: Annotated[str | None, Query(pattern=STAGE_PATTERN)] = None,
+    overdue: bool | None = None,
+    priority: bool | None = None,
+    held: Literal["mine", "pool", ""] = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    fragment: bool = False,
+) -> Response:
+    """待办: the principal's open tasks by due date, filtered, paged; ``fragment`` renders the list only
+    (what the page's script fetches to refresh it)."""
+    process, stage = process or None, stage or None
+    page = await service_of(request).inbox(
+        principal, process=process, stage=stage, overdue=overdue, priority=priority, held=held or None,
+        limit=PAGE_SIZE, offset=offset,
+    )  # fmt: skip
+    cal = calendar(request.app.state.settings.calendar_path)
+    rows = [(task, countdown(cal, task.due_at, overdue=task.overdue)) for task in page.items]
+    filters = {"process": process, "stage": stage, "overdue": overdue, "priority": priority, "held": held}
+    return render(
+        request, "inbox_rows.html" if fragment else "inbox.html", principal=principal, page=page, rows=rows,
+        filters={k: v for k, v in filters.items() if v}, processes=PROCESSES,
+    )  # fmt: skip

@@ -1,0 +1,158 @@
+"""The web console in a real headless Chromium (Debian's, driven by Playwright) against the live stack:
+uvicorn serving the real app, the Temporal dev server, PostgreSQL and the engine's worker.
+
+The demo principals of `approvals dev` are added to the live API's tokens file, so the sign-in page offers
+them as it does on a developer's machine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from approvals.cli.demo import project_request
+from approvals.devstack.dev import write_dev_tokens
+from tests.api_server import LiveApi, live_api_fixture
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() or shutil.which("chromium") is None:
+    pytest.skip(
+        "Debian's chromium is not installed (`make install` installs it as root: apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+
+from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+
+api = live_api_fixture("console")
+
+REVIEWER = "reviewer-industrial-policy"
+OFFICER = "one-window-officer"
+PORTAL = "svc-one-window-portal"
+AUDITOR = "auditor"
+
+
+@pytest_asyncio.fixture(scope="module")
+async def demo_tokens(api: LiveApi) -> dict[str, str]:
+    """The demo principals, added to the live API's tokens file as `approvals dev` writes them."""
+    assert api.settings.auth_tokens_file is not None
+    entries = write_dev_tokens(api.settings.auth_tokens_file)
+    return {entry["id"]: entry["token"] for entry in entries if "token" in entry}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        await chromium.close()
+
+
+@pytest_asyncio.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    yield await context.new_page()
+    await context.close()
+
+
+async def sign_in(page: Page, api: LiveApi, who: str) -> None:
+    await page.goto(f"{api.url}/console/")
+    await expect(page).to_have_url(f"{api.url}/console/login")
+    await page.get_by_label("以此身份登录").select_option(who)
+    await page.get_by_role("button", name="登录").first.click()
+    await expect(page).to_have_url(f"{api.url}/console/")
+
+
+async def accepted_project_case(api: LiveApi, tokens: dict[str, str]) -> tuple[str, str]:
+    """A project-approval case past 受理, its industrial-policy review task open: (case id, task id)."""
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+
+        def as_(who: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[who]}"}
+
+        body = project_request(f"WEB-{uuid.uuid4().hex[:8]}")
+        started = await http.post("/v1/cases/project-approval", json=body, headers=as_(PORTAL))
+        assert started.status_code == 201, started.text
+        case_id = started.json()["case_id"]
+        acceptance = await open_task(http, as_(OFFICER), case_id, "acceptance")
+        decided = await http.post(f"/v1/tasks/{acceptance}/decide", json={"decision": "approve"}, headers=as_(OFFICER))
+        assert decided.status_code == 200, decided.text
+        return case_id, await open_task(http, as_(REVIEWER), case_id, "industrial_policy")
+
+
+async def open_task(http: httpx.AsyncClient, headers: dict[str, str], case_id: str, stage: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = await http.get("/v1/inbox", params={"stage": stage, "limit": 200}, headers=headers)
+        found = [t["task_id"] for t in response.json()["items"] if t["case_id"] == case_id]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no open {stage} task of {case_id}")
+
+
+def refused_requests(log: list[dict[str, Any]]) -> str:
+    return json.dumps(log, ensure_ascii=False)
+
+
+# --- sign-in ----------------------------------------------------------------------------------------------
+
+
+async def test_sign_in_keeps_the_token_in_an_http_only_strict_cookie_and_sign_out_ends_it(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await sign_in(page, api, REVIEWER)
+    await expect(page.get_by_role("heading", name="待办")).to_be_visible()
+    [session] = [c for c in await page.context.cookies() if c["name"] == "console_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert session["value"] == demo_tokens[REVIEWER]
+    assert await page.evaluate("document.cookie") == "" or "console_session" not in await page.evaluate(
+        "document.cookie"
+    )
+    await page.get_by_role("button", name="退出登录").click()
+    await expect(page).to_have_url(f"{api.url}/console/login")
+    await page.goto(f"{api.url}/console/")
+    await expect(page).to_have_url(f"{api.url}/console/login")
+
+
+async def test_a_pasted_unknown_token_is_refused_with_the_reason(page: Page, api: LiveApi, demo_tokens: Any) -> None:
+    await page.goto(f"{api.url}/console/login")
+    await page.get_by_label("令牌", exact=True).fill("not-a-token")
+    await page.get_by_role("button", name="登录").last.click()
+    await expect(page.get_by_role("alert")).to_contain_text("the bearer token is not known")
+
+
+async def test_a_form_without_this_browsers_csrf_token_is_refused(api: LiveApi, demo_tokens: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=api.url, cookies={"console_csrf": "real"}) as http:
+        response = await http.post("/console/login", data={"principal_id": REVIEWER, "csrf": "forged"})
+    assert response.status_code == 403 and "console_session" not in response.cookies
+
+
+# --- the reviewer's inbox ---------------------------------------------------------------------------------
+
+
+async def test_the_reviewer_finds_the_project_task_in_the_inbox_with_its_working_days_left(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    row = page.locator("tr.task", has_text=case_id)
+    await expect(row).to_contain_text("产业政策审查")
+    await expect(row).to_contain_text("Art. 10")
+    await expect(row.locator(".clock")).to_have_class("clock clock-on-time")
+    await expect(row.locator(".clock")).to_contain_text("剩余")
+    await expect(row).to_contain_text("UTC+8")
+    await page.get_by_label("范围").select_option("mine")
+    await page.get_by_role("button", name="筛选").click()
+    await expect(page.locator("tr.task", has_text=case_id)).to_have_count(0)
+    await page.get_by_label("范围").select_option("pool")
+    await page.get_by_role("button", name="筛选").click()
+    await expect(page.locator("tr.task", has_text=case_id)).to_have_count(1)
