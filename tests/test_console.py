@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import pytest_asyncio
 
 from approvals.cli.demo import project_request
 from approvals.devstack.dev import write_dev_tokens
-from tests.api_server import LiveApi, live_api_fixture
+from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, LiveApi, live_api_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() or shutil.which("chromium") is None:
@@ -156,3 +157,93 @@ async def test_the_reviewer_finds_the_project_task_in_the_inbox_with_its_working
     await page.get_by_label("范围").select_option("pool")
     await page.get_by_role("button", name="筛选").click()
     await expect(page.locator("tr.task", has_text=case_id)).to_have_count(1)
+
+
+# --- the task page ----------------------------------------------------------------------------------------
+
+
+async def open_from_inbox(page: Page, case_id: str) -> None:
+    await page.locator("tr.task", has_text=case_id).get_by_role("link").click()
+    await expect(page.get_by_role("heading", name="本任务")).to_be_visible()
+
+
+async def test_the_reviewer_claims_the_task_and_approves_the_dimension_with_an_opinion(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    await open_from_inbox(page, case_id)
+    await expect(page.locator("dl.data").first).to_contain_text("Art. 10")
+    application = page.locator("section", has=page.get_by_role("heading", name="申请内容"))
+    await expect(application).to_contain_text("进口铜精矿保税加工生产线")
+    await expect(application).not_to_contain_text("{")
+    await expect(page.locator("table.timeline")).to_contain_text("UTC+8")
+    await page.locator("#op-claim").get_by_role("button", name="签收").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：签收")
+    await expect(page.locator("#op-claim")).to_have_count(0)
+    decide = page.locator("#op-decide")
+    await decide.get_by_label("审批结论").select_option("approve")
+    await decide.get_by_label("审批意见").fill("符合园区产业政策，同意。")
+    await decide.get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：审批")
+    row = page.locator("section", has=page.get_by_role("heading", name="本环节任务")).locator("tr", has_text=task_id)
+    await expect(row).to_contain_text("同意")
+    await expect(row).to_contain_text("符合园区产业政策，同意。")
+    await expect(page.locator("table.timeline")).to_contain_text("符合园区产业政策，同意。")
+
+
+async def test_a_refused_decision_shows_the_engines_reason_in_words_and_keeps_the_form(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, _ = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    await open_from_inbox(page, case_id)
+    decide = page.locator("#op-decide")
+    await decide.get_by_label("审批结论").select_option("reject")
+    await decide.get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("alert")).to_contain_text("此决定须填写审批意见")
+    await expect(page.get_by_role("alert")).to_contain_text("COMMENT_REQUIRED")
+    await expect(page.locator("#op-decide").get_by_label("审批结论")).to_have_value("reject")
+    decide = page.locator("#op-decide")
+    await decide.get_by_label("附加条件（每行一条）").fill("补充产能说明")
+    await decide.get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("alert")).to_contain_text("表单填写不完整或有误")
+    await expect(page.get_by_role("alert")).to_contain_text("conditions are only given with approve_with_conditions")
+    await expect(decide.get_by_label("附加条件（每行一条）")).to_have_value("补充产能说明")
+
+
+async def test_the_applicant_holding_the_reviewer_role_is_refused_in_words(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    claims = {"sub": "ent-applicant", "name": "申请人", "roles": ["reviewer_industrial_policy"]}
+    token = jwt.encode(
+        {**claims, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "exp": int(time.time()) + 600}, JWT_SECRET, "HS256"
+    )
+    await page.goto(f"{api.url}/console/login")
+    await page.get_by_label("令牌", exact=True).fill(token)
+    await page.get_by_role("button", name="登录").last.click()
+    await page.goto(f"{api.url}/console/tasks/{task_id}")
+    await page.locator("#op-decide").get_by_label("审批意见").fill("同意")
+    await page.locator("#op-decide").get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("alert")).to_contain_text("申请人不能审批自己的申请")
+    await expect(page.locator("#op-decide").get_by_label("审批意见")).to_have_value("同意")
+
+
+async def test_a_task_changed_meanwhile_shows_its_new_state_and_asks_again(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    await open_from_inbox(page, case_id)
+    async with httpx.AsyncClient(base_url=api.url) as http:
+        headers = {"Authorization": f"Bearer {demo_tokens[REVIEWER]}"}
+        claimed = await http.post(f"/v1/tasks/{task_id}/claim", json={}, headers=headers)
+        assert claimed.status_code == 200, claimed.text
+    await page.locator("#op-decide").get_by_label("审批意见").fill("同意")
+    await page.locator("#op-decide").get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("alert")).to_contain_text("该任务已被他人更新")
+    await expect(page.locator("dl.data").first).to_contain_text(f"{REVIEWER} 已签收")
+    await expect(page.locator("#op-decide").get_by_label("审批意见")).to_have_value("同意")
+    await page.locator("#op-decide").get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：审批")

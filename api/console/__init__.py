@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console import pages
+from api.console import pages, tasks
 from api.console.rendering import gettext, render
 from api.console.session import BASE, CsrfRejected, SignInRequired
 
@@ -20,6 +20,7 @@ __all__ = ["install"]
 def install(app: FastAPI) -> None:
     """Adds the console's pages, and what a page does without a session or with a forged form."""
     app.include_router(pages.router)
+    app.include_router(tasks.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in(request: Request, error: SignInRequired) -> Response:

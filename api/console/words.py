@@ -1,0 +1,93 @@
+"""The console's own words for things the engine names by code: refusal reasons, operations, form fields,
+decisions. Each is a message id of the catalogues (marked with ``N_`` for extraction), translated there;
+anything the engine adds later falls back to the engine's own text, never to nothing."""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker: extracted, translated when shown
+    return message
+
+
+REFUSALS: dict[str, str] = {
+    "NOT_ASSIGNEE": N_("You are not the holder of this task."),
+    "SEPARATION_OF_DUTIES": N_("The applicant cannot approve their own application."),
+    "CLAIMED_BY_OTHER": N_("Someone else has claimed this task."),
+    "ALREADY_CLAIMED": N_("This task has already been claimed."),
+    "NOT_CLAIMANT": N_("You have not claimed this task."),
+    "NOT_CLAIMED": N_("This task is not claimed from the pool."),
+    "NOT_SUPERVISOR": N_("You are not the supervisor of this stage."),
+    "STALE_TASK_VERSION": N_(
+        "Someone else changed this task meanwhile. Below is its new state: check it and send the form again."
+    ),
+    "TASK_NOT_OPEN": N_("This task is no longer open."),
+    "CASE_CLOSED": N_("This case has ended; nothing can change it now."),
+    "COMMENT_REQUIRED": N_("This decision needs a written opinion."),
+    "INVALID_TARGET": N_("That person cannot be the target of this operation."),
+    "ALREADY_DELEGATED": N_("This task is already delegated."),
+    "DUPLICATE_SIGNER": N_("That person already signs at this stage."),
+    "ADD_SIGNER_NOT_ALLOWED": N_("Signers cannot be added at this stage."),
+    "REASSIGN_NOT_ALLOWED": N_("Acting for another, you may only decide."),
+    "URGED_RECENTLY": N_("This task was already urged today."),
+    "NOT_INVOLVED": N_("You take no part in this case."),
+    "NOT_APPLICANT": N_("Only the applicant may do this."),
+    "NOT_ALLOWED": N_("You do not have the role this operation needs."),
+    "READ_ONLY": N_("You have read-only access."),
+    "NO_EXTENSION": N_("This process has no period that can be extended."),
+    "EXTENSION_USED": N_("The period has already been extended once."),
+    "NO_SUPPLEMENT_PENDING": N_("This case is not waiting for supplementary material."),
+    "CLOCK_NOT_STARTED": N_("The statutory period has not started yet."),
+}
+REFUSED = N_("The engine refused this operation.")
+INVALID = N_("The form is not complete or not valid:")
+
+OPERATIONS: dict[str, str] = {
+    "claim": N_("Claim"),
+    "unclaim": N_("Release to the pool"),
+    "recall": N_("Recall to the pool"),
+    "decide": N_("Decide"),
+    "return": N_("Return to an earlier stage"),
+    "transfer": N_("Transfer"),
+    "delegate": N_("Delegate"),
+    "add-signer": N_("Add a signer"),
+    "comment": N_("Comment"),
+    "urge": N_("Urge"),
+    "cc": N_("Copy to"),
+    "withdraw": N_("Withdraw"),
+    "request-supplement": N_("Request supplementary material"),
+    "supplement": N_("Supply material"),
+    "extend": N_("Extend the period"),
+    "exclude-period": N_("Exclude a period (Art. 45)"),
+}
+DONE = N_("Done: %(operation)s.")
+
+FIELDS: dict[str, str] = {
+    "comment": N_("Opinion"),
+    "reason": N_("Reason"),
+    "text": N_("Comment"),
+    "to_user": N_("To (user id)"),
+    "signer": N_("Signer (user id)"),
+    "position": N_("Before or after you"),
+    "observers": N_("Copy to (user ids, one a line)"),
+    "items": N_("Missing items (one a line: item: reason)"),
+    "supplied_material_defective": N_("What is defective in the material supplied"),
+    "kind": N_("Kind of excluded period"),
+    "expected_working_days": N_("Expected working days"),
+    "return_to": N_("Return to stage"),
+    "decision": N_("Decision"),
+    "conditions": N_("Conditions (one a line)"),
+}
+
+DECISIONS: dict[str, str] = {
+    "approve": N_("Approve"),
+    "approve_with_conditions": N_("Approve with conditions"),
+    "reject": N_("Reject"),
+    "return": N_("Return"),
+    "abstain": N_("Abstain"),
+}
+
+CLOCK_STATES: dict[str, str] = {
+    "running": N_("Running"),
+    "stopped": N_("Paused (补正 or Art. 45)"),
+    "none": N_("No statutory clock"),
+}
