@@ -190,6 +190,8 @@ async def test_the_reviewer_claims_the_task_and_approves_the_dimension_with_an_o
     await expect(row).to_contain_text("同意")
     await expect(row).to_contain_text("符合园区产业政策，同意。")
     await expect(page.locator("table.timeline")).to_contain_text("符合园区产业政策，同意。")
+    await page.get_by_role("link", name="已办").click()
+    await expect(page.locator("tr.task", has_text=case_id)).to_contain_text("同意")
 
 
 async def test_a_refused_decision_shows_the_engines_reason_in_words_and_keeps_the_form(
@@ -247,3 +249,41 @@ async def test_a_task_changed_meanwhile_shows_its_new_state_and_asks_again(
     await expect(page.locator("#op-decide").get_by_label("审批意见")).to_have_value("同意")
     await page.locator("#op-decide").get_by_role("button", name="审批").click()
     await expect(page.get_by_role("status")).to_contain_text("已完成：审批")
+
+
+# --- the auditor ------------------------------------------------------------------------------------------
+
+
+async def test_the_auditor_finds_the_case_reads_its_timeline_and_verifies_its_chain(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, _ = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, AUDITOR)
+    await page.get_by_role("link", name="办件查询").click()
+    await page.get_by_label("业务编号").fill(case_id.split(":", 1)[1])
+    await page.get_by_role("button", name="查询").click()
+    await page.get_by_role("link", name=case_id).click()
+    timeline = page.locator("table.timeline")
+    await expect(timeline.locator("tr.event").first).to_contain_text("UTC+8")
+    await expect(timeline).to_contain_text("受理")
+    await expect(page.locator("svg.chart rect")).not_to_have_count(0)
+    await page.get_by_role("button", name="立即校验").click()
+    await expect(page.locator("#verdict")).to_contain_text("审计链校验通过")
+    await page.get_by_label("事件序号").fill("1")
+    await page.get_by_role("button", name="查看当时状态").click()
+    await expect(page.locator("section", has=page.get_by_role("heading", name="某一事件时的状态"))).to_contain_text(
+        "As of seq"
+    )
+    link = page.get_by_role("link", name="在 Temporal Web UI 中查看（运维）")
+    assert "/workflows/" in (await link.get_attribute("href") or "")
+
+
+async def test_the_language_switch_turns_the_console_to_english_and_back(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await sign_in(page, api, REVIEWER)
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", name="To do")).to_be_visible()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    await page.get_by_role("link", name="中文").click()
+    await expect(page.get_by_role("heading", name="待办")).to_be_visible()

@@ -102,3 +102,40 @@ async def inbox(
         request, "inbox_rows.html" if fragment else "inbox.html", principal=principal, page=page, rows=rows,
         filters={k: v for k, v in filters.items() if v}, processes=PROCESSES,
     )  # fmt: skip
+
+
+@router.get("/done")
+async def done(
+    request: Request, principal: ConsolePrincipal, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> Response:
+    """已办: tasks the principal decided or handed on."""
+    page = await service_of(request).handled(principal, limit=PAGE_SIZE, offset=offset)
+    return render(request, "done.html", principal=principal, page=page, filters={})
+
+
+@router.get("/copied")
+async def copied(
+    request: Request, principal: ConsolePrincipal, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0
+) -> Response:
+    """抄送我的: cases the principal was copied on."""
+    page = await service_of(request).copied(principal, limit=PAGE_SIZE, offset=offset)
+    return render(request, "cases.html", principal=principal, page=page, filters={}, heading="copied")
+
+
+@router.get("/cases")
+async def cases(
+    request: Request,
+    principal: ConsolePrincipal,
+    process: Annotated[str | None, Query(pattern=PROCESS_PATTERN)] = None,
+    status: Annotated[str | None, Query(pattern=r"^([a-z_]{1,40})?$")] = None,
+    business_key: Annotated[str | None, Query(pattern=r"^([A-Za-z0-9][A-Za-z0-9._:-]{0,127})?$")] = None,
+    applicant_id: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f]*$")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    """办件查询: the cases the principal may read (auditors: every case), by process, status, key, applicant."""
+    filters = {"process": process, "status": status, "business_key": business_key, "applicant_id": applicant_id}
+    filters = {name: value for name, value in filters.items() if value}
+    page = await service_of(request).list_cases(principal, limit=PAGE_SIZE, offset=offset, **filters)
+    return render(
+        request, "cases.html", principal=principal, page=page, filters=filters, heading="search", processes=PROCESSES
+    )

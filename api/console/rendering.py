@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api.console import words
 from api.console.i18n import LANGUAGES, language, local_time, translations
 from api.console.session import BASE, LANGUAGE_COOKIE, csrf_token, remember_csrf
 
@@ -31,7 +32,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time
     env.filters["path"] = lambda value: quote(str(value), safe="/:")
-    env.globals.update(base=BASE, languages=LANGUAGES)
+    env.globals.update(base=BASE, languages=LANGUAGES, words=words)
     return env
 
 

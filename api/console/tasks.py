@@ -146,7 +146,6 @@ async def _page(
         notice=notice,
         refusal=refusal,
         kept=kept or {},
-        words=words,
         operation_label=lambda name: _operation_label(request, name),
     )
 
