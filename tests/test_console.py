@@ -287,3 +287,33 @@ async def test_the_language_switch_turns_the_console_to_english_and_back(
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     await page.get_by_role("link", name="中文").click()
     await expect(page.get_by_role("heading", name="待办")).to_be_visible()
+
+
+# --- offline ----------------------------------------------------------------------------------------------
+
+
+async def test_docs_redoc_and_the_console_render_with_no_request_leaving_the_machine(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    """ReDoc's bundle always tries its vendor's logo from a CDN; the page's Content-Security-Policy stops that
+    in the browser (a failure "csp"), so the request never goes out."""
+    sent: list[str] = []
+    blocked: list[str] = []
+    page.on("requestfinished", lambda request: sent.append(request.url))
+    page.on(
+        "requestfailed",
+        lambda request: (blocked if "csp" in (request.failure or "").lower() else sent).append(request.url),
+    )
+    await page.goto(f"{api.url}/docs")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Alashankou approvals engine")
+    await expect(page.locator(".opblock").first).to_be_visible()
+    await page.goto(f"{api.url}/redoc")
+    await expect(page.get_by_role("heading", name="Alashankou approvals engine").first).to_be_visible()
+    await sign_in(page, api, REVIEWER)
+    await page.wait_for_load_state("networkidle")
+    local = (f"{api.url}/", f"blob:{api.url}/", "data:")
+    assert sent and [url for url in sent if not url.startswith(local)] == []
+    assert all(url.startswith(local) or url.startswith("https://cdn.redoc.ly/") for url in blocked), blocked
+    assert any(url.endswith("/static-offline-docs/swagger-ui-bundle.js") for url in sent)
+    assert any(url.endswith("/static-offline-docs/redoc.standalone.js") for url in sent)
+    assert any(url.endswith("/console/static/console.css") for url in sent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel
 
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS
@@ -19,6 +20,24 @@ def _publisher(service: ApprovalsService) -> CalendarPublisher:
     return CalendarPublisher(service.client, service.pool, service.settings.calendar_path)
 
 
+def _inlined(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place: a ``#/$defs/…`` reference inside an OpenAPI
+    operation points at nothing there (ReDoc refuses the whole document over it)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                siblings = {key: value for key, value in node.items() if key != "$ref"}  # e.g. its default
+                return {**resolve(definitions[reference.removeprefix("#/$defs/")]), **siblings}
+            return {key: resolve(value) for key, value in node.items()}
+        return [resolve(item) for item in node] if isinstance(node, list) else node
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
+
 @router.get("/calendar", summary="The working-day calendar a case started now gets (file + published years)")
 async def calendar(principal: CurrentPrincipal, service: Service) -> WorkingCalendar:
     return await _publisher(service).calendar(principal)
@@ -30,7 +49,7 @@ async def calendar(principal: CurrentPrincipal, service: Service) -> WorkingCale
     description="发布某一层（国家、自治区）某年的节假日安排；正在办理的办件按新日历重新计算未届满的期限。"
     " The body is a year schedule: `source`, `status` (`official` or `assumed`), `holidays` "
     "(`name`, `first`, `last`), `make_up_working_days`.",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": YearSchedule.model_json_schema()}}}},
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": _inlined(YearSchedule)}}}},
 )
 async def publish_year(
     principal: CurrentPrincipal,
