@@ -427,6 +427,10 @@ class ApprovalsService:
         )  # fmt: skip
         return _page(items, limit, offset)
 
+    async def paused(self, tasks: list[TaskProjection]) -> set[str]:
+        """The cases of ``tasks`` (an inbox page the principal already reads) whose clock is stopped."""
+        return await queries.stopped_clocks(self.pool, sorted({task.case_id for task in tasks}))
+
     async def handled(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[TaskProjection]:
         """已办: tasks the principal decided or handed on, most recent first."""
         return _page(await queries.handled_tasks(self.pool, principal.id, limit=limit, offset=offset), limit, offset)

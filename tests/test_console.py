@@ -317,3 +317,71 @@ async def test_docs_redoc_and_the_console_render_with_no_request_leaving_the_mac
     assert any(url.endswith("/static-offline-docs/swagger-ui-bundle.js") for url in sent)
     assert any(url.endswith("/static-offline-docs/redoc.standalone.js") for url in sent)
     assert any(url.endswith("/console/static/console.css") for url in sent)
+
+
+async def test_a_task_whose_case_waits_for_supplementary_material_shows_its_clock_paused(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        portal, officer = ({"Authorization": f"Bearer {demo_tokens[who]}"} for who in (PORTAL, OFFICER))
+        started = await http.post(
+            "/v1/cases/project-approval", json=project_request(f"WEB-{uuid.uuid4().hex[:8]}"), headers=portal
+        )
+        case_id = started.json()["case_id"]
+        await open_task(http, officer, case_id, "acceptance")
+        asked = await http.post(
+            f"/v1/cases/{case_id}/request-supplement", json={"items": [{"item": "营业执照副本"}]}, headers=officer
+        )
+        assert asked.status_code == 200, asked.text
+    await sign_in(page, api, OFFICER)
+    row = page.locator("tr.task", has_text=case_id)
+    await expect(row.locator(".clock")).to_have_class("clock clock-paused")
+    await expect(row.locator(".clock")).to_contain_text("已暂停计时")
+
+
+# --- accessibility ----------------------------------------------------------------------------------------
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+    .map(e => e.outerHTML)"""
+COLOURS = """(selector) => [...document.querySelectorAll(selector)].map(e => {
+    const style = getComputedStyle(e);
+    let back = e, background = style.backgroundColor;
+    while (background === 'rgba(0, 0, 0, 0)' && back.parentElement) {
+        back = back.parentElement; background = getComputedStyle(back).backgroundColor;
+    }
+    return [style.color, background === 'rgba(0, 0, 0, 0)' ? 'rgb(255, 255, 255)' : background];
+})"""
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two ``rgb(r, g, b)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+async def test_every_field_is_labelled_text_has_contrast_and_the_keyboard_reaches_the_actions(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, _ = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    assert await page.evaluate(UNLABELLED_CONTROLS) == []
+    for selector in ("body", "a", "th", "td", ".clock", "caption"):
+        for foreground, background in await page.evaluate(COLOURS, selector):
+            assert contrast(foreground, background) >= 4.5, (selector, foreground, background)
+    await open_from_inbox(page, case_id)
+    assert await page.evaluate(UNLABELLED_CONTROLS) == []
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.textContent.trim()") == "签收":
+            break
+    else:
+        raise AssertionError("Tab never reached the claim button")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text("已完成：签收")

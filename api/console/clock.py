@@ -36,13 +36,14 @@ def calendar(path: Path | None) -> WorkingCalendar:
 def countdown(
     cal: WorkingCalendar, due_at: datetime | None, *, overdue: bool, paused: bool = False, now: datetime | None = None
 ) -> Countdown:
-    """Working days left until ``due_at``: paused while the case's clock is stopped (补正, Art. 45 periods)."""
+    """Working days left until ``due_at``; paused (no count) while the case's clock is stopped (补正, Art. 45
+    periods), since the due date moves when it runs again."""
+    if paused:
+        return Countdown(ClockStatus.paused, None)
     if due_at is None:
-        return Countdown(ClockStatus.paused if paused else ClockStatus.none, None)
+        return Countdown(ClockStatus.none, None)
     now = now or datetime.now(UTC)
     if overdue or due_at <= now:
         return Countdown(ClockStatus.overdue, 0)
     left = working_days_between(cal, now, due_at, beyond_known_years=BeyondKnownYears.weekends_only).days
-    if paused:
-        return Countdown(ClockStatus.paused, left)
     return Countdown(ClockStatus.due_soon if left <= DUE_SOON_WORKING_DAYS else ClockStatus.on_time, left)

@@ -96,7 +96,8 @@ async def inbox(
         limit=PAGE_SIZE, offset=offset,
     )  # fmt: skip
     cal = calendar(request.app.state.settings.calendar_path)
-    rows = [(task, countdown(cal, task.due_at, overdue=task.overdue)) for task in page.items]
+    paused = await service_of(request).paused(page.items)
+    rows = [(t, countdown(cal, t.due_at, overdue=t.overdue, paused=t.case_id in paused)) for t in page.items]
     filters = {"process": process, "stage": stage, "overdue": overdue, "priority": priority, "held": held}
     return render(
         request, "inbox_rows.html" if fragment else "inbox.html", principal=principal, page=page, rows=rows,

@@ -277,6 +277,14 @@ async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, o
     return [_case(row) for row in rows]
 
 
+async def stopped_clocks(pool: asyncpg.Pool, case_ids: list[str]) -> set[str]:
+    """Which of ``case_ids`` have their statutory clock stopped (补正, an Art. 45 period)."""
+    rows = await pool.fetch(
+        "SELECT case_id FROM cases WHERE case_id = ANY($1::text[]) AND clock_state = 'stopped'", case_ids
+    )
+    return {row["case_id"] for row in rows}
+
+
 async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
     """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
     rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
