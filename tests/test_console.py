@@ -7,7 +7,7 @@ them as it does on a developer's machine."""
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import shutil
 import time
 import uuid
@@ -25,6 +25,8 @@ from approvals.devstack.dev import write_dev_tokens
 from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, LiveApi, live_api_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+"""A directory: the inbox, task and auditor tests save what the browser shows there (docs/screenshots/)."""
 if not CHROMIUM.exists() or shutil.which("chromium") is None:
     pytest.skip(
         "Debian's chromium is not installed (`make install` installs it as root: apt-get install -y chromium)",
@@ -100,8 +102,10 @@ async def open_task(http: httpx.AsyncClient, headers: dict[str, str], case_id: s
     raise AssertionError(f"no open {stage} task of {case_id}")
 
 
-def refused_requests(log: list[dict[str, Any]]) -> str:
-    return json.dumps(log, ensure_ascii=False)
+async def screenshot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=Path(SCREENSHOTS) / f"{name}.png", full_page=True)
 
 
 # --- sign-in ----------------------------------------------------------------------------------------------
@@ -151,6 +155,7 @@ async def test_the_reviewer_finds_the_project_task_in_the_inbox_with_its_working
     await expect(row.locator(".clock")).to_have_class("clock clock-on-time")
     await expect(row.locator(".clock")).to_contain_text("剩余")
     await expect(row).to_contain_text("UTC+8")
+    await screenshot(page, "inbox")
     await page.get_by_label("范围").select_option("mine")
     await page.get_by_role("button", name="筛选").click()
     await expect(page.locator("tr.task", has_text=case_id)).to_have_count(0)
@@ -177,10 +182,12 @@ async def test_the_reviewer_claims_the_task_and_approves_the_dimension_with_an_o
     application = page.locator("section", has=page.get_by_role("heading", name="申请内容"))
     await expect(application).to_contain_text("进口铜精矿保税加工生产线")
     await expect(application).not_to_contain_text("{")
+    await expect(application).to_contain_text("统一社会信用代码")
     await expect(page.locator("table.timeline")).to_contain_text("UTC+8")
     await page.locator("#op-claim").get_by_role("button", name="签收").click()
     await expect(page.get_by_role("status")).to_contain_text("已完成：签收")
     await expect(page.locator("#op-claim")).to_have_count(0)
+    await screenshot(page, "task")
     decide = page.locator("#op-decide")
     await decide.get_by_label("审批结论").select_option("approve")
     await decide.get_by_label("审批意见").fill("符合园区产业政策，同意。")
@@ -269,6 +276,7 @@ async def test_the_auditor_finds_the_case_reads_its_timeline_and_verifies_its_ch
     await expect(page.locator("svg.chart rect")).not_to_have_count(0)
     await page.get_by_role("button", name="立即校验").click()
     await expect(page.locator("#verdict")).to_contain_text("审计链校验通过")
+    await screenshot(page, "auditor")
     await page.get_by_label("事件序号").fill("1")
     await page.get_by_role("button", name="查看当时状态").click()
     await expect(page.locator("section", has=page.get_by_role("heading", name="某一事件时的状态"))).to_contain_text(

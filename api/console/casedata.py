@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from api.console.words import APPLICATION_FIELDS, NO, YES
 from approvals.processes import PROCESSES
 from schemas.process import ProcessDefinition, Stage
 
@@ -18,12 +19,14 @@ FETCHABLE_SCHEMES = ("https://", "http://")
 
 @dataclass(frozen=True)
 class Entry:
-    """One labelled value; ``children`` for a nested record or a list of records."""
+    """One labelled value; ``children`` for a nested record or a list of records. Labels, and values that are
+    words of the catalogue (yes, no), are translated when shown."""
 
     label: str
     hint: str = ""
     value: str = ""
     children: list[Entry] = field(default_factory=list)
+    value_is_message: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ def entries(data: Any, model: type[BaseModel] | None) -> list[Entry]:
         if _is_document(value) or (isinstance(value, list) and value and all(_is_document(v) for v in value)):
             continue  # listed as documents
         info = model.model_fields.get(key) if model else None
-        label = (info.title if info and info.title else key.replace("_", " ").capitalize()) if key else ""
+        label = APPLICATION_FIELDS.get(key) or (
+            info.title if info and info.title else key.replace("_", " ").capitalize()
+        )
         hint = info.description or "" if info else ""
         nested = _nested_model(info.annotation) if info else None
         if isinstance(value, dict):
@@ -64,7 +69,7 @@ def entries(data: Any, model: type[BaseModel] | None) -> list[Entry]:
             children = [Entry(f"{index}", children=entries(item, nested)) for index, item in enumerate(value, 1)]
             found.append(Entry(label, hint, children=children))
         else:
-            found.append(Entry(label, hint, value=_text(value)))
+            found.append(Entry(label, hint, value=_text(value), value_is_message=isinstance(value, bool)))
     return found
 
 
@@ -114,7 +119,7 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
-        return "✓" if value else "✗"
+        return YES if value else NO
     if isinstance(value, list):
         return ", ".join(_text(item) for item in value)
     return "" if value is None else str(value)

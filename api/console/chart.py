@@ -11,7 +11,9 @@ ROW_HEIGHT = 28
 BAR_HEIGHT = 16
 LABEL_WIDTH = 220
 PLOT_WIDTH = 520
-VALUE_WIDTH = 90
+VALUE_WIDTH = 110
+MIN_BAR_WIDTH = 2
+"""A stage done within its first working day still shows a sliver, not nothing."""
 
 
 @dataclass(frozen=True)
@@ -47,5 +49,6 @@ def stage_chart(rows: Sequence[TimelineRow], *, chinese: bool) -> StageChart:
         used, allowed = row.working_days_used or 0, row.working_days_allowed or 0
         title = row.stage_title or row.stage_id or ""
         label = title.split(" ", 1)[0] if chinese else title
-        bars.append(Bar(label, used, allowed, index * ROW_HEIGHT + 6, used * scale, LABEL_WIDTH + allowed * scale))
+        width = max(used * scale, MIN_BAR_WIDTH)
+        bars.append(Bar(label, used, allowed, index * ROW_HEIGHT + 6, width, LABEL_WIDTH + allowed * scale))
     return StageChart(bars, LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH, max(len(bars), 1) * ROW_HEIGHT + 12)

@@ -67,7 +67,7 @@ OPERATIONS: dict[str, str] = {
 DONE = N_("Done: %(operation)s.")
 
 FIELDS: dict[str, str] = {
-    "comment": N_("Opinion"),
+    "comment": N_("Remark"),
     "reason": N_("Reason"),
     "text": N_("Comment"),
     "to_user": N_("To (user id)"),
@@ -96,3 +96,30 @@ CLOCK_STATES: dict[str, str] = {
     "stopped": N_("Paused (补正 or Art. 45)"),
     "none": N_("No statutory clock"),
 }
+
+APPLICATION_FIELDS: dict[str, str] = {
+    "enterprise": N_("Enterprise"),
+    "name": N_("Name"),
+    "unified_social_credit_code": N_("Unified social credit code"),
+    "contact": N_("Contact"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "project_name": N_("Project name"),
+    "description": N_("Description"),
+    "industry_code": N_("Industry code (GB/T 4754)"),
+    "priority_industry": N_("Priority industry (Art. 12)"),
+    "high_tech": N_("High-tech project (Art. 8)"),
+    "total_investment_cny": N_("Total investment (CNY)"),
+    "fixed_asset_investment_cny": N_("Fixed-asset investment (CNY)"),
+    "plot_id": N_("Plot"),
+    "land_area_m2": N_("Land area (m²)"),
+    "planned_land_use": N_("Planned land use"),
+    "zoned_land_use": N_("Zoned land use"),
+    "storeys": N_("Storeys"),
+    "floor_area_ratio": N_("Floor area ratio"),
+    "environmental_impact_category": N_("Environmental impact category"),
+    "major_hazard_source": N_("Major hazard source (Art. 9)"),
+}
+"""Labels of application fields people meet often (the project application's); any other field is labelled
+by its schema title or its name."""
+YES, NO = N_("Yes"), N_("No")
