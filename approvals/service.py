@@ -19,7 +19,7 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -397,6 +397,8 @@ class ApprovalsService:
         stage: str | None = None,
         business_key: str | None = None,
         applicant_id: str | None = None,
+        started_from: datetime | None = None,
+        started_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[CaseProjection]:
@@ -404,7 +406,7 @@ class ApprovalsService:
         items = await queries.list_cases(
             self.pool, process=process, status=status, stage=stage, business_key=business_key,
             applicant_id=applicant_id, reader=None if principal.has_any_role(READ_ALL_ROLES) else principal,
-            limit=limit, offset=offset,
+            started_from=started_from, started_before=started_before, limit=limit, offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
 

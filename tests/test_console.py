@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,16 @@ async def test_the_reviewer_finds_the_project_task_in_the_inbox_with_its_working
     await expect(page.locator("tr.task", has_text=case_id)).to_have_count(1)
 
 
+async def test_the_inbox_shows_a_new_task_without_a_reload(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await sign_in(page, api, REVIEWER)
+    await page.evaluate("window.notReloaded = true")
+    case_id, _ = await accepted_project_case(api, demo_tokens)
+    await expect(page.locator("tr.task", has_text=case_id)).to_have_count(1, timeout=25_000)
+    assert await page.evaluate("window.notReloaded === true")
+
+
 # --- the task page ----------------------------------------------------------------------------------------
 
 
@@ -267,7 +278,13 @@ async def test_the_auditor_finds_the_case_reads_its_timeline_and_verifies_its_ch
     case_id, _ = await accepted_project_case(api, demo_tokens)
     await sign_in(page, api, AUDITOR)
     await page.get_by_role("link", name="办件查询").click()
+    today = datetime.now(timezone(timedelta(hours=8))).date()
     await page.get_by_label("业务编号").fill(case_id.split(":", 1)[1])
+    await page.get_by_label("发起日期从（UTC+8）").fill((today + timedelta(days=1)).isoformat())
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.get_by_role("link", name=case_id)).to_have_count(0)
+    await page.get_by_label("发起日期从（UTC+8）").fill(today.isoformat())
+    await page.get_by_label("至").fill(today.isoformat())
     await page.get_by_role("button", name="查询").click()
     await page.get_by_role("link", name=case_id).click()
     timeline = page.locator("table.timeline")

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.auth import principal_of_token, service_of
 from api.console.clock import calendar, countdown
-from api.console.i18n import LANGUAGES
+from api.console.i18n import LANGUAGES, local_midnight
 from api.console.rendering import STATIC, render
 from api.console.session import (
     BASE,
@@ -26,9 +26,12 @@ from approvals.processes import PROCESSES
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
 PAGE_SIZE = 50
+REFRESH_SECONDS = 10
+"""How often the inbox page's script asks for its list again (polling; a page without script stays as is)."""
 # A filter form sends its empty fields as empty strings: empty means "any".
 PROCESS_PATTERN = r"^([a-z][a-z0-9-]{0,63})?$"
 STAGE_PATTERN = r"^([a-z][a-z0-9_]{0,63})?$"
+DATE_PATTERN = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"
 
 
 @router.get("/login")
@@ -101,7 +104,7 @@ async def inbox(
     filters = {"process": process, "stage": stage, "overdue": overdue, "priority": priority, "held": held}
     return render(
         request, "inbox_rows.html" if fragment else "inbox.html", principal=principal, page=page, rows=rows,
-        filters={k: v for k, v in filters.items() if v}, processes=PROCESSES,
+        filters={k: v for k, v in filters.items() if v}, processes=PROCESSES, refresh_seconds=REFRESH_SECONDS,
     )  # fmt: skip
 
 
@@ -131,12 +134,22 @@ async def cases(
     status: Annotated[str | None, Query(pattern=r"^([a-z_]{1,40})?$")] = None,
     business_key: Annotated[str | None, Query(pattern=r"^([A-Za-z0-9][A-Za-z0-9._:-]{0,127})?$")] = None,
     applicant_id: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f]*$")] = None,
+    started_from: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
+    started_to: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """办件查询: the cases the principal may read (auditors: every case), by process, status, key, applicant."""
-    filters = {"process": process, "status": status, "business_key": business_key, "applicant_id": applicant_id}
+    """办件查询: the cases the principal may read (auditors: every case), by process, status, key, applicant,
+    and the local dates (UTC+8) they started between, both included."""
+    filters = {
+        "process": process, "status": status, "business_key": business_key, "applicant_id": applicant_id,
+        "started_from": started_from, "started_to": started_to,
+    }  # fmt: skip
     filters = {name: value for name, value in filters.items() if value}
-    page = await service_of(request).list_cases(principal, limit=PAGE_SIZE, offset=offset, **filters)
+    page = await service_of(request).list_cases(
+        principal, limit=PAGE_SIZE, offset=offset, process=process or None, status=status or None,
+        business_key=business_key or None, applicant_id=applicant_id or None,
+        started_from=local_midnight(started_from), started_before=local_midnight(started_to, days_after=1),
+    )  # fmt: skip
     return render(
         request, "cases.html", principal=principal, page=page, filters=filters, heading="search", processes=PROCESSES
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -198,10 +199,13 @@ async def list_cases(
     business_key: str | None = None,
     stage: str | None = None,
     reader: Principal | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[CaseProjection]:
-    """Cases matching every given filter, most recently updated first.
+    """Cases matching every given filter, most recently updated first (``started_from`` inclusive,
+    ``started_before`` exclusive).
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
@@ -222,6 +226,8 @@ async def list_cases(
                OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
                           AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
                                OR t.candidate_roles && $7::text[])))
+          AND ($10::timestamptz IS NULL OR started_at >= $10)
+          AND ($11::timestamptz IS NULL OR started_at < $11)
         ORDER BY updated_at DESC, case_id
         LIMIT $8 OFFSET $9
         """,
@@ -234,6 +240,8 @@ async def list_cases(
         list(reader.roles) if reader else [],
         limit,
         offset,
+        started_from,
+        started_before,
     )
     return [_case(row) for row in rows]
 

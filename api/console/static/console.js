@@ -2,10 +2,10 @@
 // The inbox refreshes its list by polling the same page as a fragment, without a full reload.
 (function () {
   "use strict";
-  var REFRESH_MS = 15000;
   var inbox = document.getElementById("inbox");
   if (!inbox) { return; }
   var source = inbox.getAttribute("data-refresh");
+  var every = 1000 * Number(inbox.getAttribute("data-refresh-seconds") || 15);
   function refresh() {
     var url = source + (source.indexOf("?") < 0 ? "?" : "&") + "fragment=true";
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
@@ -15,5 +15,5 @@
       })
       .catch(function () { /* offline for a moment: the next poll tries again */ });
   }
-  window.setInterval(refresh, REFRESH_MS);
+  window.setInterval(refresh, every);
 })();
