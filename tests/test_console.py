@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -269,6 +270,24 @@ async def test_a_task_changed_meanwhile_shows_its_new_state_and_asks_again(
     await expect(page.get_by_role("status")).to_contain_text("已完成：审批")
 
 
+async def test_a_reviewer_copies_the_case_to_a_colleague_who_finds_it_under_copied_to_me(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    await page.goto(f"{api.url}/console/tasks/{task_id}")
+    await page.locator("summary", has_text="抄送").click()
+    cc = page.locator("#op-cc")
+    await cc.get_by_label("抄送给（用户编号，每行一个）").fill("reviewer-legal")
+    await cc.get_by_label("办理意见").fill("请知悉")
+    await cc.get_by_role("button", name="抄送").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：抄送")
+    await page.get_by_role("button", name="退出登录").click()
+    await sign_in(page, api, "reviewer-legal")
+    await page.get_by_role("link", name="抄送我的").click()
+    await expect(page.locator("tr.case", has_text=case_id)).to_have_count(1)
+
+
 # --- the auditor ------------------------------------------------------------------------------------------
 
 
@@ -301,6 +320,12 @@ async def test_the_auditor_finds_the_case_reads_its_timeline_and_verifies_its_ch
     )
     link = page.get_by_role("link", name="在 Temporal Web UI 中查看（运维）")
     assert "/workflows/" in (await link.get_attribute("href") or "")
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name="下载签名审计包").click()
+    bundle = await (await downloading.value).path()
+    with zipfile.ZipFile(bundle) as zipped:
+        names = {Path(name).name for name in zipped.namelist()}
+    assert {"manifest.json", "manifest.sig.json", "events.json", "history.json"} <= names
 
 
 async def test_the_language_switch_turns_the_console_to_english_and_back(
