@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 		apt-get install -y -q docker-compose >/dev/null 2>&1 || echo "docker-compose not installed: the compose file is checked without it"
 	@# the console's browser tests (tests/test_console.py) drive Debian's chromium; best effort: as root, from Debian
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-		apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || echo "chromium not installed: the console's browser tests will skip"
+		apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1; } || \
+		echo "chromium not installed: the console's browser tests will skip"
 	@touch $(STAMP)
 
 install: $(STAMP)
