@@ -213,6 +213,24 @@ async def test_the_reviewer_claims_the_task_and_approves_the_dimension_with_an_o
     await expect(page.locator("tr.task", has_text=case_id)).to_contain_text("同意")
 
 
+async def test_a_form_sent_twice_is_applied_once(page: Page, api: LiveApi, demo_tokens: dict[str, str]) -> None:
+    case_id, task_id = await accepted_project_case(api, demo_tokens)
+    await sign_in(page, api, REVIEWER)
+    await open_from_inbox(page, case_id)
+    form = page.locator("#op-claim")
+    fields = {
+        name: await form.locator(f"input[name={name}]").get_attribute("value") or ""
+        for name in ("csrf", "expected_version", "task", "request_id")
+    }
+    action = f"{api.url}{await form.get_attribute('action')}"
+    for _ in range(2):
+        sent = await page.request.post(action, form=fields, max_redirects=0)
+        assert sent.status == 303, await sent.text()
+    await page.reload()
+    claims = page.locator("table.timeline tr.event", has_text="签收了任务")
+    await expect(claims).to_have_count(1)
+
+
 async def test_a_refused_decision_shows_the_engines_reason_in_words_and_keeps_the_form(
     page: Page, api: LiveApi, demo_tokens: dict[str, str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time
     env.filters["path"] = lambda value: quote(str(value), safe="/:")
-    env.globals.update(base=BASE, languages=LANGUAGES, words=words)
+    env.globals.update(base=BASE, languages=LANGUAGES, words=words, new_request_id=lambda: uuid.uuid4().hex)
     return env
 
 

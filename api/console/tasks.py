@@ -3,6 +3,7 @@ service layer exactly as ``POST /v1/tasks/{task_id}/<operation>`` does."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from schemas.process import Decision, Stage
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 DECISION_OPERATIONS = {"decide", "return"}
 """Operations whose form is the stage's decision form, not the one derived from the request model."""
 
@@ -70,8 +72,11 @@ async def _act(
     if scope is Scope.task and "expected_version" in operation.request_model.model_fields:
         version = str(form.get("expected_version", ""))
         body["expected_version"] = int(version) if version.isdigit() else None
+    key = str(form.get("request_id", ""))  # one per form shown: a double click or a resend is applied once
     try:
-        await service_of(request).act(principal, operation, scope, target or task_id, body)
+        await service_of(request).act(
+            principal, operation, scope, target or task_id, body, idempotency_key=key if REQUEST_ID.match(key) else None
+        )
     except ServiceError as error:
         return await _page(request, principal, task_id, refusal=_refusal(request, error), kept={name: form})
     return RedirectResponse(f"{BASE}/tasks/{task_id}?done={name}", status_code=303)
