@@ -22,6 +22,7 @@ from api.console.session import (
 )
 from approvals.errors import Unauthenticated
 from approvals.processes import PROCESSES
+from schemas.case import CaseStatus
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -151,5 +152,6 @@ async def cases(
         started_from=local_midnight(started_from), started_before=local_midnight(started_to, days_after=1),
     )  # fmt: skip
     return render(
-        request, "cases.html", principal=principal, page=page, filters=filters, heading="search", processes=PROCESSES
-    )
+        request, "cases.html", principal=principal, page=page, filters=filters, heading="search", processes=PROCESSES,
+        case_statuses=[status.value for status in CaseStatus],
+    )  # fmt: skip

@@ -91,6 +91,25 @@ DECISIONS: dict[str, str] = {
     "abstain": N_("Abstain"),
 }
 
+STATUSES: dict[str, str] = {
+    "in_review": N_("In review"),
+    "awaiting_supplement": N_("Awaiting supplementary material (补正)"),
+    "approved": N_("Approved"),
+    "approved_with_conditions": N_("Approved with conditions"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "under_supervision": N_("Under supervision"),
+    "cancelled": N_("Cancelled"),
+    "waiting": N_("Waiting"),
+    "open": N_("Open"),
+    "claimed": N_("Claimed"),
+    "completed": N_("Completed"),
+    "expired": N_("Expired (absent)"),
+    "returned": N_("Returned"),
+    "no_quorum": N_("No quorum"),
+}
+"""Case and task statuses (``schemas.case.CaseStatus``, ``TaskStatus``); stage outcomes use the same words."""
+
 CLOCK_STATES: dict[str, str] = {
     "running": N_("Running"),
     "stopped": N_("Paused (补正 or Art. 45)"),
