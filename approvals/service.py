@@ -399,6 +399,7 @@ class ApprovalsService:
         applicant_id: str | None = None,
         started_from: datetime | None = None,
         started_before: datetime | None = None,
+        applicant: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[CaseProjection]:
@@ -406,7 +407,8 @@ class ApprovalsService:
         items = await queries.list_cases(
             self.pool, process=process, status=status, stage=stage, business_key=business_key,
             applicant_id=applicant_id, reader=None if principal.has_any_role(READ_ALL_ROLES) else principal,
-            started_from=started_from, started_before=started_before, limit=limit, offset=offset,
+            started_from=started_from, started_before=started_before, applicant=applicant, limit=limit,
+            offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
 

@@ -135,20 +135,21 @@ async def cases(
     status: Annotated[str | None, Query(pattern=r"^([a-z_]{1,40})?$")] = None,
     business_key: Annotated[str | None, Query(pattern=r"^([A-Za-z0-9][A-Za-z0-9._:-]{0,127})?$")] = None,
     applicant_id: Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f]*$")] = None,
+    applicant: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f]*$")] = None,
     started_from: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
     started_to: Annotated[str | None, Query(pattern=DATE_PATTERN)] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """办件查询: the cases the principal may read (auditors: every case), by process, status, key, applicant,
-    and the local dates (UTC+8) they started between, both included."""
+    """办件查询: the cases the principal may read (auditors: every case), by process, status, key, applicant
+    (id; or name or credit code), and the local dates (UTC+8) they started between, both included."""
     filters = {
         "process": process, "status": status, "business_key": business_key, "applicant_id": applicant_id,
-        "started_from": started_from, "started_to": started_to,
+        "applicant": applicant, "started_from": started_from, "started_to": started_to,
     }  # fmt: skip
     filters = {name: value for name, value in filters.items() if value}
     page = await service_of(request).list_cases(
         principal, limit=PAGE_SIZE, offset=offset, process=process or None, status=status or None,
-        business_key=business_key or None, applicant_id=applicant_id or None,
+        business_key=business_key or None, applicant_id=applicant_id or None, applicant=applicant or None,
         started_from=local_midnight(started_from), started_before=local_midnight(started_to, days_after=1),
     )  # fmt: skip
     return render(

@@ -201,11 +201,14 @@ async def list_cases(
     reader: Principal | None = None,
     started_from: datetime | None = None,
     started_before: datetime | None = None,
+    applicant: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[CaseProjection]:
     """Cases matching every given filter, most recently updated first (``started_from`` inclusive,
-    ``started_before`` exclusive).
+    ``started_before`` exclusive). ``applicant`` matches the applicant's name (a part of it, any case) or
+    the enterprise's unified social credit code as the ``case.started`` event recorded them: one primary-key
+    lookup per case the other filters leave, so narrow those first on a large table.
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
@@ -228,6 +231,10 @@ async def list_cases(
                                OR t.candidate_roles && $7::text[])))
           AND ($10::timestamptz IS NULL OR started_at >= $10)
           AND ($11::timestamptz IS NULL OR started_at < $11)
+          AND ($12::text IS NULL OR EXISTS (
+               SELECT 1 FROM audit_events e WHERE e.case_id = c.case_id AND e.seq = 1
+                 AND (strpos(lower(e.payload->'applicant'->>'name'), lower($12)) > 0
+                      OR e.payload->'data'->'enterprise'->>'unified_social_credit_code' = upper($12))))
         ORDER BY updated_at DESC, case_id
         LIMIT $8 OFFSET $9
         """,
@@ -242,6 +249,7 @@ async def list_cases(
         offset,
         started_from,
         started_before,
+        applicant,
     )
     return [_case(row) for row in rows]
 
