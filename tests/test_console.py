@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import jwt
@@ -363,6 +364,48 @@ async def test_the_language_switch_turns_the_console_to_english_and_back(
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     await page.get_by_role("link", name="中文").click()
     await expect(page.get_by_role("heading", name="待办")).to_be_visible()
+
+
+# --- the whole case in the browser -----------------------------------------------------------------------
+
+DEPARTMENT_REVIEWERS = (
+    "reviewer-industrial-policy", "reviewer-planning", "reviewer-environment", "reviewer-safety", "reviewer-land-use",
+)  # fmt: skip
+
+
+async def decide_in_browser(page: Page, api: LiveApi, who: str, case_id: str, opinion: str) -> None:
+    """``who`` signs in, opens the case's task from the inbox, claims it when it is a pool task, approves."""
+    await page.context.clear_cookies()
+    await sign_in(page, api, who)
+    await open_from_inbox(page, case_id)
+    if await page.locator("#op-claim").count():
+        await page.locator("#op-claim").get_by_role("button", name="签收").click()
+        await expect(page.get_by_role("status")).to_contain_text("已完成：签收")
+    decide = page.locator("#op-decide")
+    await decide.get_by_label("审批结论").select_option("approve")
+    await decide.get_by_label("审批意见").fill(opinion)
+    await decide.get_by_role("button", name="审批").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：审批")
+
+
+async def test_a_project_approval_case_is_started_worked_to_its_decision_and_verified_in_the_browser(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await sign_in(page, api, PORTAL)
+    await page.get_by_role("link", name="发起办件").click()
+    await page.get_by_role("button", name="发起", exact=True).click()
+    await expect(page.locator("table.timeline")).to_contain_text("发起办件", timeout=15_000)  # the page reloads
+    case_id = unquote(page.url.rsplit("/", 1)[1])
+    await decide_in_browser(page, api, OFFICER, case_id, "材料齐全，予以受理。")
+    for reviewer in DEPARTMENT_REVIEWERS:
+        await decide_in_browser(page, api, reviewer, case_id, "审查通过，同意。")
+    await decide_in_browser(page, api, "approving-official", case_id, "同意建设。")
+    await page.context.clear_cookies()
+    await sign_in(page, api, AUDITOR)
+    await page.goto(f"{api.url}/console/cases/{case_id}?verify=true")
+    await expect(page.locator("dl.data")).to_contain_text("已批准")
+    await expect(page.locator("#verdict")).to_contain_text("审计链校验通过")
+    await expect(page.locator("svg.chart rect")).to_have_count(7)
 
 
 # --- offline ----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.console import words
 from api.console.i18n import LANGUAGES, language, local_time, translations
 from api.console.session import BASE, LANGUAGE_COOKIE, csrf_token, remember_csrf
+from approvals.admission import START_ROLES
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -33,7 +34,9 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["local_time"] = local_time
     env.filters["path"] = lambda value: quote(str(value), safe="/:")
-    env.globals.update(base=BASE, languages=LANGUAGES, words=words, new_request_id=lambda: uuid.uuid4().hex)
+    env.globals.update(
+        base=BASE, languages=LANGUAGES, words=words, start_roles=START_ROLES, new_request_id=lambda: uuid.uuid4().hex
+    )
     return env
 
 
