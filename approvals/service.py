@@ -431,9 +431,9 @@ class ApprovalsService:
         )  # fmt: skip
         return _page(items, limit, offset)
 
-    async def paused(self, tasks: list[TaskProjection]) -> set[str]:
-        """The cases of ``tasks`` (an inbox page the principal already reads) whose clock is stopped."""
-        return await queries.stopped_clocks(self.pool, sorted({task.case_id for task in tasks}))
+    async def headlines(self, tasks: list[TaskProjection]) -> dict[str, tuple[str, str]]:
+        """Title and clock state of the cases of ``tasks`` (an inbox page the principal already reads)."""
+        return await queries.case_headlines(self.pool, sorted({task.case_id for task in tasks}))
 
     async def handled(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[TaskProjection]:
         """已办: tasks the principal decided or handed on, most recent first."""

@@ -158,7 +158,6 @@ async def test_the_reviewer_finds_the_project_task_in_the_inbox_with_its_working
     await expect(row.locator(".clock")).to_have_class("clock clock-on-time")
     await expect(row.locator(".clock")).to_contain_text("剩余")
     await expect(row).to_contain_text("UTC+8")
-    await screenshot(page, "inbox")
     await page.get_by_label("范围").select_option("mine")
     await page.get_by_role("button", name="筛选").click()
     await expect(page.locator("tr.task", has_text=case_id)).to_have_count(0)
@@ -490,6 +489,7 @@ async def test_every_field_is_labelled_text_has_contrast_and_the_keyboard_reache
 ) -> None:
     case_id, _ = await accepted_project_case(api, demo_tokens)
     await sign_in(page, api, REVIEWER)
+    await screenshot(page, "inbox")
     assert await page.evaluate(UNLABELLED_CONTROLS) == []
     for selector in ("body", "a", "th", "td", ".clock", "caption"):
         for foreground, background in await page.evaluate(COLOURS, selector):

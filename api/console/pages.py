@@ -100,8 +100,12 @@ async def inbox(
         limit=PAGE_SIZE, offset=offset,
     )  # fmt: skip
     cal = calendar(request.app.state.settings.calendar_path)
-    paused = await service_of(request).paused(page.items)
-    rows = [(t, countdown(cal, t.due_at, overdue=t.overdue, paused=t.case_id in paused)) for t in page.items]
+    cases = await service_of(request).headlines(page.items)
+    rows = []
+    for task in page.items:
+        title, clock_state = cases.get(task.case_id, ("", "none"))
+        paused = clock_state == "stopped"
+        rows.append((task, title, countdown(cal, task.due_at, overdue=task.overdue, paused=paused)))
     filters = {"process": process, "stage": stage, "overdue": overdue, "priority": priority, "held": held}
     return render(
         request, "inbox_rows.html" if fragment else "inbox.html", principal=principal, page=page, rows=rows,

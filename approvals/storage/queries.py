@@ -293,12 +293,11 @@ async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, o
     return [_case(row) for row in rows]
 
 
-async def stopped_clocks(pool: asyncpg.Pool, case_ids: list[str]) -> set[str]:
-    """Which of ``case_ids`` have their statutory clock stopped (补正, an Art. 45 period)."""
-    rows = await pool.fetch(
-        "SELECT case_id FROM cases WHERE case_id = ANY($1::text[]) AND clock_state = 'stopped'", case_ids
-    )
-    return {row["case_id"] for row in rows}
+async def case_headlines(pool: asyncpg.Pool, case_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """The title and clock state (``running``, ``stopped`` for 补正 or an Art. 45 period, ``none``) of each
+    of ``case_ids``, in one query."""
+    rows = await pool.fetch("SELECT case_id, title, clock_state FROM cases WHERE case_id = ANY($1::text[])", case_ids)
+    return {row["case_id"]: (row["title"], row["clock_state"]) for row in rows}
 
 
 async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
