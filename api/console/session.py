@@ -33,10 +33,6 @@ BASE = "/console"
 class SignInRequired(Exception):
     """No session, or its token no longer stands for anyone: the page answers with the sign-in page."""
 
-    def __init__(self, reason: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-
 
 class CsrfRejected(Exception):
     """A form came without the CSRF token of this browser."""
@@ -92,8 +88,8 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def start_session(request: Request, token: str, to: str = f"{BASE}/") -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
+def start_session(request: Request, token: str) -> RedirectResponse:
+    response = RedirectResponse(f"{BASE}/", status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path=BASE, secure=_secure(request))
     return response
 

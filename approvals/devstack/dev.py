@@ -563,6 +563,7 @@ class DevStack:
         s = self.settings
         rows = [
             ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /docs)"),
+            ("Web console", f"http://{s.api_host}:{s.api_port}/console/  (sign in as a demo principal)"),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
