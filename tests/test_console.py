@@ -306,6 +306,25 @@ async def test_a_reviewer_copies_the_case_to_a_colleague_who_finds_it_under_copi
     await expect(page.locator("tr.case", has_text=case_id)).to_have_count(1)
 
 
+async def test_the_officer_asks_for_supplementary_material_from_the_acceptance_task(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        portal, officer = ({"Authorization": f"Bearer {demo_tokens[who]}"} for who in (PORTAL, OFFICER))
+        body = project_request(f"WEB-{uuid.uuid4().hex[:8]}")
+        case_id = (await http.post("/v1/cases/project-approval", json=body, headers=portal)).json()["case_id"]
+        await open_task(http, officer, case_id, "acceptance")
+    await sign_in(page, api, OFFICER)
+    await open_from_inbox(page, case_id)
+    await page.locator("summary", has_text="一次性告知补正材料").click()
+    form = page.locator("#op-request-supplement")
+    await form.get_by_label("需补正材料（每行一项：材料: 理由）").fill("营业执照副本: 已过期\n环评批复")
+    await form.get_by_role("button", name="一次性告知补正材料").click()
+    await expect(page.get_by_role("status")).to_contain_text("已完成：一次性告知补正材料")
+    await expect(page.locator("p", has_text="业务编号")).to_contain_text("待补正")
+    await expect(page.locator("table.timeline")).to_contain_text("一次性告知补正材料：营业执照副本、环评批复")
+
+
 # --- the auditor ------------------------------------------------------------------------------------------
 
 
