@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 		apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1; } || \
 		echo "chromium not installed: the console's browser tests will skip"
+	@# promtool checks and unit-tests the alert rules (tests/test_monitoring.py); Debian ships it in `prometheus`
+	@command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || echo "promtool not installed: the alert rules are parsed without it"
 	@touch $(STAMP)
 
 install: $(STAMP)

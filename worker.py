@@ -1,6 +1,7 @@
 """Runs the engine's Temporal worker (every workflow and activity, on TEMPORAL_TASK_QUEUE) and, beside it,
-the outbox dispatcher that delivers notifications and the sealer of audit checkpoints
-(``approvals.audit.sealing``, when AUDIT_SIGNING_KEY_PATH is set).
+the outbox dispatcher that delivers notifications, the sealer of audit checkpoints
+(``approvals.audit.sealing``, when AUDIT_SIGNING_KEY_PATH is set) and the archiver of closed runs' histories
+(``approvals.audit.archive``).
 
 Thin on purpose: what runs is declared in ``workflows.catalog.WORKFLOWS`` and ``activities.build_activities``;
 this module only wires the clients, the logging interceptor and the shutdown.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
 
@@ -20,11 +22,12 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
+from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
-from workflows.catalog import WORKFLOWS, workflow_runner
+from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, workflow_runner
 
 __all__ = ["build_worker", "run_worker", "stop_on_signals"]
 
@@ -35,25 +38,26 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 class EngineWorker:
-    """The Temporal worker, the outbox dispatcher and the checkpoint sealer, run together with ``async with``.
+    """The Temporal worker and its background loops (the outbox dispatcher, the checkpoint sealer, the history
+    archiver), run together with ``async with``.
 
-    On exit the worker drains first (its last records may queue notifications), then the dispatcher and the
-    sealer stop; whatever is still queued is delivered, and sealed, by the next worker to start.
+    On exit the worker drains first (its last records may queue notifications), then the loops stop; whatever
+    is still queued is delivered, sealed and archived by the next worker to start.
     """
 
     def __init__(
-        self, worker: Worker, dispatcher: OutboxDispatcher, sealer: AbstractAsyncContextManager[None] | None
+        self, worker: Worker, dispatcher: OutboxDispatcher, loops: Sequence[AbstractAsyncContextManager[None]]
     ) -> None:
         self.worker = worker
         self.dispatcher = dispatcher
-        self.sealer = sealer
+        self.loops = loops
         self._running = AsyncExitStack()
 
     async def __aenter__(self) -> EngineWorker:
         async with AsyncExitStack() as starting:
             await starting.enter_async_context(self.dispatcher.running())
-            if self.sealer is not None:
-                await starting.enter_async_context(self.sealer)
+            for loop in self.loops:
+                await starting.enter_async_context(loop)
             await starting.enter_async_context(self.worker)
             self._running = starting.pop_all()
         return self
@@ -62,9 +66,12 @@ class EngineWorker:
         await self._running.aclose()
 
 
-def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> EngineWorker:
+def build_worker(
+    client: Client, settings: Settings, *, pool: asyncpg.Pool, sandboxed: bool = WORKER_SANDBOXED
+) -> EngineWorker:
     """The worker for all of the engine's workflows and activities, on TEMPORAL_TASK_QUEUE, with the
-    dispatcher delivering the outbox where WEBHOOK_ALLOWED_NETWORKS allows."""
+    dispatcher delivering the outbox where WEBHOOK_ALLOWED_NETWORKS allows. ``sandboxed=True`` runs the
+    workflow code in the sandbox, as the test suite's workers do (``workflows.catalog.WORKER_SANDBOXED``)."""
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -72,7 +79,7 @@ def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> E
         activities=build_activities(
             pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
         ),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(sandboxed=sandboxed),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -83,13 +90,14 @@ def build_worker(client: Client, settings: Settings, *, pool: asyncpg.Pool) -> E
         timeout_seconds=settings.webhook_timeout_seconds,
         destinations=settings.webhook_destinations(),
     )
-    sealer = None
+    archiver = HistoryArchiver(client, pool, settings.temporal_task_queue)
+    loops = [archiver.archiving(settings.history_archive_interval_seconds)]
     if settings.audit_signing_key_path is not None:
         notary = Notary(pool, load_signing_key(settings.audit_signing_key_path))
-        sealer = notary.sealing(settings.audit_checkpoint_interval_seconds)
+        loops.append(notary.sealing(settings.audit_checkpoint_interval_seconds))
     else:
         log.warning("audit.checkpoints_disabled", reason="AUDIT_SIGNING_KEY_PATH is not set")
-    return EngineWorker(worker, dispatcher, sealer)
+    return EngineWorker(worker, dispatcher, loops)
 
 
 async def run_worker(
@@ -104,7 +112,8 @@ async def run_worker(
 
     Args:
         stop: Set it to stop; when ``None``, SIGTERM and SIGINT stop the worker.
-        client: Reuse this Temporal client (``approvals dev``); otherwise connect with the settings.
+        client: Reuse this Temporal client (``approvals dev``); otherwise connect with the settings, serving
+            metrics on WORKER_METRICS_ADDRESS when set.
         pool: Reuse this PostgreSQL pool; otherwise create one from DATABASE_URL (closed on exit).
         apply_migrations: Apply pending migrations first (advisory-locked: safe with several workers).
 
@@ -119,7 +128,7 @@ async def run_worker(
         if pool is None:
             settings.require_database_url()  # a missing setting is reported before any network wait
         if client is None:
-            client = await temporal.connect(settings)
+            client = await temporal.connect(settings, metrics_address=settings.worker_metrics_address)
         if pool is None:
             pool = await db.create_pool(settings)
             stack.push_async_callback(pool.close)
@@ -134,6 +143,7 @@ async def run_worker(
             task_queue=settings.temporal_task_queue,
             namespace=settings.temporal_namespace,
             workflows=[w.__name__ for w in WORKFLOWS],
+            metrics=f"http://{settings.worker_metrics_address}/metrics" if settings.worker_metrics_address else None,
         )
         async with worker:
             await stop.wait()
@@ -168,8 +178,10 @@ class stop_on_signals:  # used like a function: `with stop_on_signals() as stop:
 if __name__ == "__main__":  # `python worker.py`: the worker alone, configured like `approvals worker`
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
+    from approvals.tracing import configure_tracing
 
     worker_settings = load_settings()
     configure_logging(worker_settings)
+    configure_tracing(worker_settings, service="approvals-worker")
     worker_settings.require_webhook_signing_secret()
     asyncio.run(run_worker(worker_settings, apply_migrations=True))

@@ -24,13 +24,18 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
+from approvals.metrics import instrument_http
 from approvals.settings import Settings
+from approvals.tracing import instrument_app
 
 __all__ = ["HEALTH_TIMEOUT_SECONDS", "ApiServer", "ApiStartError", "create_app"]
 
 log = structlog.get_logger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
+GRACEFUL_SHUTDOWN_SECONDS = 2.0
+"""How long a stopping API waits for open requests before cancelling them: one stuck on a frozen database
+must not keep the process from stopping (uvicorn would wait for it without end)."""
 """Each dependency gets this long to answer ``GET /health``; a load balancer must not wait on us."""
 
 
@@ -80,8 +85,20 @@ def create_app(
             "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "string"}}},
         }},
     )  # fmt: skip
+    app.add_api_route(
+        "/ready", ready, methods=["GET"], tags=["operations"],
+        summary="Ready for traffic? Temporal and PostgreSQL reachable, migrations at head",
+        responses={503: {
+            "description": "Not ready: a dependency is down or migrations are pending (`checks` says which)",
+            "content": {"application/problem+json": {"schema": {"type": "object"}}},
+            "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "string"}}},
+        }},
+    )  # fmt: skip
     for router in _routers():
         app.include_router(router)
+    if settings.api_request_metrics:
+        instrument_http(app)  # Prometheus: requests and latency by route template and status
+    instrument_app(app)  # OpenTelemetry: a server span per request, when tracing is on
     from api.console import install as install_console  # the web console at /console/
 
     install_console(app)
@@ -119,6 +136,26 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def ready(request: Request) -> JSONResponse:
+    """Readiness, for a load balancer or an orchestrator: Temporal and PostgreSQL answer and the schema is at the
+    code's last migration (an API started before ``approvals migrate`` ran is alive but not ready). 503 is a
+    problem whose ``checks`` say which failed. ``/health`` stays the liveness check."""
+    from api.problems import RETRY_AFTER_SECONDS, problem_response
+
+    state = request.app.state
+    temporal, postgres, migrations = await asyncio.gather(
+        _check_temporal(state.temporal, state.settings), _check_postgres(state.pool), _check_migrations(state.pool)
+    )
+    checks = {"temporal": temporal, "postgres": postgres, "migrations": migrations}
+    failed = [name for name, check in checks.items() if not check["ok"]]
+    if not failed:
+        return JSONResponse({"status": "ready", **checks})
+    return problem_response(
+        503, "NOT_READY", "; ".join(f"{name}: {checks[name]['error']}" for name in failed),
+        instance="/ready", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, checks=checks,
+    )  # fmt: skip
+
+
 async def _timed(check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
@@ -142,6 +179,17 @@ async def _check_temporal(client: Client, settings: Settings) -> dict[str, Any]:
 
 async def _check_postgres(pool: asyncpg.Pool) -> dict[str, Any]:
     return await _timed(pool.fetchval("SELECT 1"))
+
+
+async def _check_migrations(pool: asyncpg.Pool) -> dict[str, Any]:
+    from approvals.migrate import pending_migrations
+
+    async def at_head() -> None:
+        pending = await pending_migrations(pool)
+        if pending:
+            raise RuntimeError(f"pending migrations {', '.join(pending)}; run `approvals migrate`")
+
+    return await _timed(at_head())
 
 
 class ApiStartError(RuntimeError):
@@ -171,6 +219,7 @@ class ApiServer:
                 access_log=False,
                 proxy_headers=True,
                 lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
 

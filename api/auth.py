@@ -4,7 +4,7 @@ Two sources, tried in this order:
 
 * a **tokens file** (development; ``approvals dev`` writes ``<DATA_DIR>/dev-tokens.json``): a JSON list of
   ``{"token" or "token_sha256", "id", "name", "unit", "roles"}``. Only SHA-256 digests are kept in memory
-  and compared, in constant time; the file is re-read when it changes.
+  and compared, in constant time; the file is re-read when its stat (mtime, size, inode) changes.
 * **signed JWTs** (production): HS256 with JWT_HS256_SECRET and/or RS256 with the PEM public key at
   JWT_RS256_PUBLIC_KEY_PATH; ``exp`` and ``sub`` are required, ``aud``/``iss`` checked when configured.
   Claims: ``sub`` (principal id), ``name``, ``unit``, ``roles`` (list of strings).
@@ -27,6 +27,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from approvals.errors import Unauthenticated
+from approvals.metrics import UNAUTHENTICATED
 from approvals.service import ApprovalsService
 from approvals.settings import Settings
 from schemas.principal import Principal
@@ -57,15 +58,18 @@ def hash_token(token: str) -> str:
 @dataclass
 class TokensFile:
     path: Path
-    _mtime: float | None = None
+    _stat: tuple[int, int, int] | None = None
+    """(mtime in ns, size, inode) of the file last parsed: one stat per request instead of a read and a
+    parse. Size and inode too, because an editor's or ``approvals dev``'s atomic replace can keep the mtime."""
     _entries: list[tuple[bytes, Principal]] = field(default_factory=list)
 
     def _load(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except OSError as error:
             raise TokenFileError(f"AUTH_TOKENS_FILE {self.path}: {error.strerror}") from None
-        if mtime == self._mtime:
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if key == self._stat:
             return
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -88,7 +92,7 @@ class TokensFile:
                 entries.append((bytes.fromhex(digest), principal))
             except ValueError as error:
                 raise TokenFileError(f"AUTH_TOKENS_FILE {self.path}: entry {index}: {error}") from None
-        self._entries, self._mtime = entries, mtime
+        self._entries, self._stat = entries, key
 
     def lookup(self, token: str) -> Principal | None:
         self._load()
@@ -204,11 +208,20 @@ def principal_of_token(request: Request, token: str) -> Principal:
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    if credentials is None:
-        raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`", code="MISSING_TOKEN")
-    if credentials.scheme.lower() != "bearer":
-        raise Unauthenticated(f"expected the Bearer scheme, got {credentials.scheme!r}", code="INVALID_TOKEN")
-    return principal_of_token(request, credentials.credentials)
+    try:
+        if credentials is None:
+            raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`", code="MISSING_TOKEN")
+        if credentials.scheme.lower() != "bearer":
+            raise Unauthenticated(f"expected the Bearer scheme, got {credentials.scheme!r}", code="INVALID_TOKEN")
+        return principal_of_token(request, credentials.credentials)
+    except Unauthenticated as refused:
+        UNAUTHENTICATED.labels(code=refused.code).inc()
+        raise
+
+
+async def _service(request: Request) -> ApprovalsService:
+    # async: FastAPI runs a sync dependency in its thread pool, a hop per request for a dictionary lookup
+    return service_of(request)
 
 
 def service_of(request: Request) -> ApprovalsService:
@@ -221,4 +234,4 @@ def service_of(request: Request) -> ApprovalsService:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-Service = Annotated[ApprovalsService, Depends(service_of)]
+Service = Annotated[ApprovalsService, Depends(_service)]

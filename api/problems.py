@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError
 
 from approvals import errors
+from approvals.tracing import span_ids
 
 __all__ = [
     "PROBLEM_RESPONSES", "FieldError", "MethodGuard", "Problem", "ProblemError", "install", "problem_response",
@@ -61,6 +62,11 @@ class Problem(BaseModel):
     instance: str | None = None
     code: str = Field(description="Machine-readable reason, e.g. NOT_ASSIGNEE, IDEMPOTENCY_CONFLICT.")
     errors: list[FieldError] | None = None
+    trace_id: str | None = Field(
+        None,
+        description="The request's OpenTelemetry trace id (when tracing is on); the server's log lines of "
+        "this request carry it as `trace_id`.",
+    )
 
 
 def _documented(description: str, **headers: str) -> dict[str, Any]:
@@ -158,6 +164,7 @@ def problem_response(
         body["instance"] = instance
     if errors is not None:
         body["errors"] = errors
+    extra["trace_id"] = span_ids().get("trace_id")  # the request's trace; its log lines carry the same id
     body.update({key: value for key, value in extra.items() if value is not None})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 

@@ -49,6 +49,7 @@ def start_refusal(starter: Principal, process: str, case: CaseInput | None, sett
             f"{starter.id} may not start cases for applicant {case.applicant.id!r} (APPLICANTS_BY_STARTER)",
         )
     parties = {case.applicant.id: "the applicant", starter.id: "the starter"}
+    concerned = {person.user_id: person for person in case.concerned}
     for stage in case.definition.stages():
         for assignee in stage.assignees:
             if assignee in parties:
@@ -56,6 +57,14 @@ def start_refusal(starter: Principal, process: str, case: CaseInput | None, sett
                     "SEPARATION_OF_DUTIES",
                     f"stage {stage.id} is assigned to {assignee}, {parties[assignee]} of the case, who may not "
                     "review it",
+                    status=422,
+                )
+            if assignee in concerned:
+                person = concerned[assignee]
+                return Refusal(
+                    "RECUSAL_REQUIRED",
+                    f"stage {stage.id} is assigned to {assignee}, whom the case concerns ({person.relationship.value}: "
+                    f"{person.reason}) and who must recuse themselves (回避)",
                     status=422,
                 )
     return None

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import ADMIN
-from approvals.errors import Forbidden, InvalidRequest, invalid
+from approvals.errors import Forbidden, InvalidRequest, NotFound, invalid
 from approvals.storage import calendars
 from schemas.calendar import WorkingCalendar, YearSchedule, dates_outside_year, load_calendar, with_published
 from schemas.case import FINAL_STATUSES, AdoptCalendarRequest
@@ -94,8 +94,8 @@ class CalendarPublisher:
             return InvalidRequest(f"invalid calendar year: {field}: {message}", [error])
 
         layers = [each.name for each in calendar.layers]
-        if layer not in layers:
-            raise refused("layer", f"no layer {layer!r}; the calendar's layers are {', '.join(layers)}")
+        if layer not in layers:  # the path names something that is not there
+            raise NotFound(f"no layer {layer!r}; the calendar's layers are {', '.join(layers)}", code="NO_SUCH_LAYER")
         if not FIRST_YEAR <= year <= LAST_YEAR:
             raise refused("year", f"{year} is not a year between {FIRST_YEAR} and {LAST_YEAR}")
         try:

@@ -235,6 +235,16 @@ def released(task: TaskState, event: DomainEvent, f: Folding) -> None:
 
 
 @on_task
+def conflict_declared(task: TaskState, event: DomainEvent, f: Folding) -> None:
+    """The declarer recused themselves (回避): the task goes on as the event says (its vote withdrawn is the
+    ``task.cancelled`` that follows)."""
+    p = event.payload
+    task.assignee_id, task.candidate_roles = p.get("assignee_id"), list(p.get("candidate_roles") or [])
+    task.claimed_by, task.delegate_id = p.get("claimed_by"), None
+    task.status = "claimed" if task.claimed_by else "open"
+
+
+@on_task
 def decided(task: TaskState, event: DomainEvent, f: Folding) -> None:
     task.status, task.decision, task.decided_by = "completed", event.payload.get("decision"), event.actor.id
     task.comment = event.payload.get("comment") or ""
@@ -284,6 +294,7 @@ def _expired(task: TaskState, event: DomainEvent, f: Folding) -> None:
 SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.case_started: _case_started,
     EventType.case_continued: _continued,
+    EventType.case_reset: unchanged,
     EventType.case_decided: _case_decided,
     EventType.case_rejected: case_ended,
     EventType.case_cancelled: case_ended,
@@ -314,4 +325,6 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.error_tolerance_determined: unchanged,
     EventType.error_tolerance_effect_recorded: unchanged,
 }
-"""How the events no operation causes change the case's state."""
+"""How the events no operation causes change the case's state. ``case.reset`` changes nothing itself: the events
+it superseded are left out of the fold (``schemas.events.in_force``), and the new run's events that follow it
+make the state again."""

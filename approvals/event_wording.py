@@ -114,6 +114,10 @@ ZH_TERMS = {
     "quarantine": "检疫",
     "appraisal": "鉴定",
     "expert_review": "专家评审",
+    "person_concerned": "当事人",
+    "close_relative": "近亲属关系",
+    "interest": "利害关系",
+    "other": "其他可能影响公正的关系",
 }
 """Decisions, outcomes, statuses, routing modes and determinations, in the office's words."""
 
@@ -388,6 +392,23 @@ def _case_continued(event: DomainEvent, context: WordingContext, lang: Lang) -> 
     )
 
 
+def _case_reset(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    first, last, old, new = (p.get(key) for key in ("superseded_from", "superseded_to", "old_run_id", "new_run_id"))
+    point = p.get("reset_event_id")
+    if lang == "zh":
+        return (
+            f"运维人员重置了办件流程{part('（历史事件{}）', point)}："
+            f"原运行{said(old, lang)}记录的第{said(first, lang)}至{said(last, lang)}号事件保留但已被取代，"
+            f"记录自此接续新运行{said(new, lang)}"
+        )
+    return (
+        f"an operator reset the case's workflow{part(' (history event {})', point)}: "
+        f"seq {said(first, lang)} to {said(last, lang)} recorded by run {said(old, lang)} are kept but superseded; "
+        f"the record continues with run {said(new, lang)}"
+    )
+
+
 def _decision_disclosed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p, conditions = event.payload, listed(event.payload.get("conditions"), lang, "; ")
     decision = term(p.get("decision"), lang)
@@ -495,6 +516,7 @@ def _deadlines_recomputed(event: DomainEvent, context: WordingContext, lang: Lan
 SYSTEM_WORDING: Mapping[EventType, Wording] = {
     EventType.case_started: Wording.of(_case_started),
     EventType.case_continued: Wording.of(_case_continued),
+    EventType.case_reset: Wording.of(_case_reset, comment=True),
     EventType.case_decided: Wording.of(_case_decided),
     EventType.case_rejected: Wording("{who} ended the case: rejected", "{who}终结办件：不同意", comment=True),
     EventType.case_cancelled: Wording("{who} ended the case: cancelled", "{who}终结办件：已取消", comment=True),

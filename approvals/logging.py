@@ -26,6 +26,7 @@ from temporalio.worker import (
 )
 
 from approvals.settings import LogFormat, Settings
+from approvals.tracing import span_ids
 
 __all__ = ["ActivityLogContextInterceptor", "activity_log_context", "configure_logging"]
 
@@ -47,9 +48,20 @@ def _drop_color_message(
     return event_dict
 
 
+def _add_trace_context(
+    _logger: Any, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """``trace_id`` and ``span_id`` of the span in progress (when tracing is on): the problem response of a
+    refused request names the same trace id, so its log lines are one search away."""
+    for key, value in span_ids().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 def _shared_processors() -> list[structlog.typing.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        _add_trace_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),

@@ -178,3 +178,9 @@ async def migrate_database(settings: Settings) -> list[str]:
         return await migrate(connection, app_role=app_role)
     finally:
         await connection.close()
+
+
+async def pending_migrations(pool: asyncpg.Pool) -> list[str]:
+    """The versions of the package's migrations not yet applied to the database (``GET /ready``)."""
+    applied = {row["version"] for row in await pool.fetch("SELECT version FROM schema_migrations")}
+    return [migration.version for migration in load_migrations() if migration.version not in applied]

@@ -24,6 +24,7 @@ from approvals.event_folding import (
     Fold,
     case_ended,
     claimed,
+    conflict_declared,
     copied,
     decided,
     delegated,
@@ -55,6 +56,7 @@ from schemas.case import (
     ClaimRequest,
     CommentRequest,
     DecideRequest,
+    DeclareConflictRequest,
     DelegateRequest,
     ExcludePeriodRequest,
     ExtendRequest,
@@ -127,6 +129,19 @@ def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
         return text + part("，退回至环节{}", p.get("return_to")) + part("，受{}委托办理", p.get("on_behalf_of"))
     text = f"{who(event)} decided{part(': {}', decision)}{part(' (conditions: {})', conditions)}"
     return text + part(", back to stage {}", p.get("return_to")) + part(", on behalf of {}", p.get("on_behalf_of"))
+
+
+def _conflict_declared(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
+    p = event.payload
+    relationship, reason, to = term(p.get("relationship"), lang), p.get("reason"), p.get("to")
+    roles, voted = listed(p.get("candidate_roles"), lang), p.get("withdrawn_from_vote")
+    if lang == "zh":
+        then = "退出表决" if voted else part("任务交{}办理", to) or f"任务退回任务池{part('（{}）', roles)}"
+        return f"{who(event)}申请回避{part('（{}）', relationship)}{part('：{}', reason)}；{then}，本人不再办理本案"
+    then = "withdraws from the vote" if voted else part("the task goes to {}", to)
+    then = then or f"the task goes to the pool{part(' of {}', roles)}"
+    text = f"{who(event)} declared a conflict of interest (回避{part(', {}', relationship)}){part(': {}', reason)}"
+    return f"{text}; {then}, off the case"
 
 
 def _signer_added(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -206,6 +221,15 @@ OPERATIONS: tuple[Operation, ...] = (
         folds={EventType.task_recalled: released},
     ),
     Operation(
+        "declare-conflict", DeclareConflictRequest, TASK, KernelWorkflow.declare_conflict,
+        (EventType.task_conflict_declared,),
+        "回避: declare a conflict of interest on a task; it goes on without you and you take no task of the case.",
+        "回避：声明利益冲突，任务交由他人办理，本人不再办理本案",
+        agrees=(("relationship", "relationship"), ("reason", "reason")),
+        wording={EventType.task_conflict_declared: Wording.of(_conflict_declared)},
+        folds={EventType.task_conflict_declared: conflict_declared},
+    ),
+    Operation(
         "decide", DecideRequest, TASK, KernelWorkflow.decide, (EventType.task_decided,),
         "审批: approve, reject, approve_with_conditions, return (with return_to) or abstain (votes).",
         "审批：同意、不同意、附条件同意、退回或弃权",
@@ -218,7 +242,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "退回: send the case back to an earlier stage (a decision `return`; a comment is required).",
         "退回：退回到此前环节重新审查",
         agrees=(("decision", "decision"), ("comment", "comment")),
-        fixed={"decision": "return"},
+        fixed={"decision": "return", "conditions": []},  # conditions go with approve_with_conditions only
     ),
     Operation(
         "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
-from schemas.case import CaseInput
+from schemas.case import CaseInput, Concerned
 from schemas.error_tolerance import ErrorToleranceApplication
 from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
@@ -41,6 +41,11 @@ class StartRequest(CleanModel):
     title: str = Field(min_length=1, max_length=300)
     applicant: Principal
     callback_url: AnyHttpUrl | None = None
+    concerned: Concerned = Field(
+        default_factory=list,
+        description="Persons with a relationship to the case (e.g. a close relative of the applicant), who recuse "
+        "themselves (回避): they may not claim, decide or vote on it, nor be handed one of its tasks.",
+    )
 
 
 class GenericStartRequest(StartRequest):
@@ -105,6 +110,7 @@ def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseIn
         data=request.data,
         priority=request.priority,
         callback_url=request.callback_url,
+        concerned=request.concerned,
     )
 
 
@@ -119,6 +125,7 @@ def _from_application(build: Callable[..., CaseInput]) -> Callable[[Any, Princip
             applicant=request.applicant,
             started_by=started_by,
             callback_url=request.callback_url,
+            concerned=request.concerned,
         )
 
     return to_case_input

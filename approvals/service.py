@@ -48,6 +48,7 @@ from approvals.errors import (
     invalid,
     refused_field,
 )
+from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
@@ -82,7 +83,6 @@ same Idempotency-Key, which the workflow applies at most once)."""
 UPDATE_MAX_ATTEMPTS = 6
 UPDATE_BACKOFF_FIRST_SECONDS = 0.2
 UPDATE_BACKOFF_MAX_SECONDS = 3.0
-POSTGRES_CHECK_SECONDS = 2.0
 READ_REFUSALS_RECORDED_PER_MINUTE = 10
 """Refused reads recorded per principal and minute in denied_attempts; the rest are logged only."""
 
@@ -221,6 +221,16 @@ def _clean(value: Any) -> Any:
 
 
 class ApprovalsService:
+    """Starts cases, runs operations on them and reads them, for the API and the CLI.
+
+    A start or an operation goes to Temporal without asking PostgreSQL first: what records it is the worker's
+    recording, which retries until PostgreSQL answers (nothing accepted is lost or written twice, as the fault
+    tests prove), not this process's pool, so a ``SELECT 1`` here would cost a round trip per operation and
+    prove nothing about the write. While PostgreSQL is down an operation waits for its recording up to
+    UPDATE_DEADLINE_SECONDS, then answers 503 to retry with the same Idempotency-Key; reads answer 503 at
+    once; ``GET /health`` says which dependency is down.
+    """
+
     def __init__(self, client: Client, pool: asyncpg.Pool, settings: Settings) -> None:
         self.client = client
         self.pool = pool
@@ -258,7 +268,6 @@ class ApprovalsService:
                 f"callback_url refused: {refusal}",
                 [{"field": "callback_url", "location": "body", "message": refusal, "type": "value_error"}],
             )
-        await self._check_postgres()  # refuse before Temporal when the audit store is down: nothing half-written
         digest = hashlib.sha256(
             canonical_json({"process": process, "started_by": principal.id, "request": request.model_dump(mode="json")})
         ).hexdigest()
@@ -362,7 +371,8 @@ class ApprovalsService:
         message = f"{principal.id} may not read the {what} of case {case_id}{reason}"
         if self.recorded_read_refusals.allow(principal.id):
             await self._record_denial(principal, f"read:{what}", case_id, None, code, message, {})
-        else:
+        else:  # counted all the same: the metric is what shows a principal probing many cases
+            DENIED_ATTEMPTS.labels(operation=f"read:{what}", reason_code=code).inc()
             log.warning("read.denied.not_recorded", actor=principal.id, case_id=case_id, what=what, code=code)
         return Forbidden(message, code=code)
 
@@ -450,20 +460,24 @@ class ApprovalsService:
         await self._readable(principal, case_id, "timeline")
         return await case_timeline(self.pool, case_id)
 
-    async def history_json(self, principal: Principal, case_id: str) -> str:
-        """The raw Temporal history, in the JSON ``temporal workflow show --output json`` prints: for auditors
-        and admins only (it holds the callback URL, the definition and the workers' identities)."""
+    async def history_json(self, principal: Principal, case_id: str) -> tuple[str, str]:
+        """The latest run's history, in the JSON ``temporal workflow show --output json`` prints, and where it was
+        read (``temporal``, or ``archive`` once Temporal's retention deleted it): for auditors and admins only
+        (it holds the callback URL, the definition and the workers' identities)."""
+        from approvals.audit.live import latest_history
+
         await self._auditor_only(principal, case_id, "history")
         try:
-            history = await self.client.get_workflow_handle(case_id).fetch_history()
+            history, source = await latest_history(self.client, self.pool, case_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no Temporal history for case {case_id}", code="CASE_NOT_FOUND") from None
             raise as_unavailable(error) or error from None
-        return history.to_json()
+        return history.to_json(), source
 
     async def verification(self, principal: Principal, case_id: str) -> Verification:
-        """The audit verdict: hash chain of the log, cross-check against the Temporal history, projections."""
+        """The audit verdict: hash chain of the log, cross-check against the Temporal history (or its archived
+        copy once Temporal no longer has it: ``report.history_source``), projections."""
         from approvals.audit.live import verify_case
 
         await self._auditor_only(principal, case_id, "verification")
@@ -473,6 +487,8 @@ class ApprovalsService:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
             raise as_unavailable(error) or error from None
+        if not report.ok:
+            VERIFICATION_FAILURES.inc()
         return Verification(ok=report.ok, report=report.model_dump(mode="json"))
 
     async def state_at(self, principal: Principal, case_id: str, seq: int | None = None) -> CaseState:
@@ -539,7 +555,6 @@ class ApprovalsService:
             await self._record_denial(principal, operation.name, case_id, task_id, "READ_ONLY", reason, body)
             raise Forbidden(reason, code="READ_ONLY")
         request = build_request(operation, scope, principal, target_id, body)
-        await self._check_postgres()
         update_id = operation_update_id(operation, target_id, principal, request, idempotency_key)
         handle = self.client.get_workflow_handle(case_id)
         try:
@@ -598,14 +613,6 @@ class ApprovalsService:
             "Idempotency-Key, it is applied at most once"
         )
 
-    async def _check_postgres(self) -> None:
-        """Refuses before anything reaches Temporal when the audit store is unreachable."""
-        try:
-            async with asyncio.timeout(POSTGRES_CHECK_SECONDS):
-                await self.pool.fetchval("SELECT 1")
-        except Exception as error:  # noqa: BLE001 - any failure here means unreachable
-            raise Unavailable(f"PostgreSQL is unavailable ({type(error).__name__}: {error}); retry later") from None
-
     async def _record_denial(
         self,
         principal: Principal,
@@ -626,6 +633,7 @@ class ApprovalsService:
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - the refusal stands even when its record cannot be written
             log.exception("denied_attempt.not_recorded", actor=principal.id, operation=operation, code=code)
+        DENIED_ATTEMPTS.labels(operation=operation, reason_code=code).inc()
         log.info("operation.denied", actor=principal.id, operation=operation, case_id=case_id, code=code)
 
 

@@ -70,8 +70,24 @@ class Settings(BaseSettings):
         500,
         ge=0,
         le=100_000,
-        description="Cases a worker keeps in memory between their steps (about 0.5 MB each in the workflow "
-        "sandbox); a case not in the cache is replayed from its history at its next step.",
+        description="Cases a worker keeps in memory between their steps; a case not in the cache is replayed "
+        "from its history at its next step.",
+    )
+    worker_metrics_address: str | None = Field(
+        None,
+        description="host:port where a worker serves Prometheus metrics at /metrics: the Temporal SDK's "
+        "`temporal_*` and the worker's `approvals_*` (recording latency and errors); `0.0.0.0:9464` in a "
+        "container. Unset: none. The API serves its own at `GET /metrics` on API_PORT.",
+    )
+    api_request_metrics: bool = Field(
+        True,
+        description="Count and time every API request by route template and status for `GET /metrics`; off "
+        "only to measure what that costs (bench/metrics_overhead.py).",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP collector base URL (e.g. http://otel-collector:4318) receiving OpenTelemetry "
+        "traces of the API, the Temporal client, workflows, activities and SQL; unset: no tracing at all.",
     )
     api_host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP API.")
@@ -187,10 +203,21 @@ class Settings(BaseSettings):
         description="How often each worker seals a checkpoint over every case's latest audit event (nothing is "
         "written when no case changed).",
     )
+    history_archive_interval_seconds: float = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="How often each worker copies the Temporal histories of its task queue's runs that closed "
+        "since its last pass into PostgreSQL (`archived_histories`), where verification, export and replay read "
+        "them once Temporal's retention has deleted them; keep it well under the namespace's retention. "
+        "`approvals audit archive` runs one pass.",
+    )
 
-    @field_validator("temporal_address")
+    @field_validator("temporal_address", "worker_metrics_address")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port, got {value!r}")

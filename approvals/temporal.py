@@ -14,13 +14,21 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from approvals.settings import Settings, SettingsError
+from approvals.tracing import temporal_interceptors
+from schemas.converter import data_converter
 
-__all__ = ["TemporalUnreachableError", "connect", "tls_config"]
+__all__ = ["TemporalUnreachableError", "connect", "runtime", "tls_config"]
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -29,18 +37,45 @@ class TemporalUnreachableError(ConnectionError):
     """Temporal did not answer at TEMPORAL_ADDRESS (or refused the namespace); the message says which."""
 
 
+RECORDING_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Buckets of ``approvals_recording_seconds``: one transaction, milliseconds when healthy."""
+
+
 @cache
-def _runtime() -> Runtime:
-    """The SDK core (Rust) logs through Python's ``logging`` - so through structlog - not to stdout."""
+def runtime(metrics_address: str | None = None) -> Runtime:
+    """The SDK core (Rust) logs through Python's ``logging`` - so through structlog - not to stdout.
+
+    With ``metrics_address`` (WORKER_METRICS_ADDRESS) it also serves Prometheus metrics there: the SDK's
+    ``temporal_*`` and whatever activities record through ``activity.metric_meter()`` (``approvals_*``).
+    One runtime per address and process: a worker and the client it is built from share it.
+    """
+    metrics = None
+    if metrics_address:
+        metrics = PrometheusConfig(
+            bind_address=metrics_address,
+            counters_total_suffix=True,
+            durations_as_seconds=True,
+            histogram_bucket_overrides={"approvals_recording_seconds": RECORDING_SECONDS_BUCKETS},
+        )
     return Runtime(
         telemetry=TelemetryConfig(
             logging=LoggingConfig(
                 filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
                 forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
             ),
-            metrics=None,
+            metrics=metrics,
         )
     )
+
+
+def _runtime_serving(metrics_address: str | None) -> Runtime:
+    try:
+        return runtime(metrics_address)
+    except ValueError as error:  # the core cannot bind the address (in use, not this host's)
+        raise SettingsError(
+            f"WORKER_METRICS_ADDRESS={metrics_address}: cannot serve metrics there ({_one_line(error)}); "
+            "choose a free host:port"
+        ) from None
 
 
 def _read_pem(path: Path | None, env_name: str) -> bytes | None:
@@ -71,8 +106,13 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return TLSConfig(server_root_ca_cert=ca, client_cert=cert, client_private_key=key)
 
 
-async def connect(settings: Settings, *, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> Client:
-    """Connects to ``TEMPORAL_ADDRESS`` and checks ``TEMPORAL_NAMESPACE`` exists.
+async def connect(
+    settings: Settings, *, timeout_seconds: float = CONNECT_TIMEOUT_SECONDS, metrics_address: str | None = None
+) -> Client:
+    """Connects to ``TEMPORAL_ADDRESS`` and checks ``TEMPORAL_NAMESPACE`` exists; traced when tracing is on.
+
+    Args:
+        metrics_address: Serve the SDK's Prometheus metrics there (a worker's WORKER_METRICS_ADDRESS).
 
     Raises:
         SettingsError: a TLS file cannot be read, or the namespace does not exist.
@@ -87,9 +127,10 @@ async def connect(settings: Settings, *, timeout_seconds: float = CONNECT_TIMEOU
                 namespace=settings.temporal_namespace,
                 api_key=settings.temporal_api_key,
                 tls=tls,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter,
                 connect_timeout=timedelta(seconds=timeout_seconds),
-                runtime=_runtime(),
+                runtime=_runtime_serving(metrics_address),
+                interceptors=temporal_interceptors(),
             ),
             timeout_seconds + 1,
         )

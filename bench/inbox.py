@@ -18,8 +18,8 @@ What runs, all started from scratch in a temporary directory and stopped (and de
   working days out (some passed: overdue), none for 5 %; 5 % priority cases. Then ``VACUUM ANALYZE``
   (the steady state autovacuum gives a live table);
 - for (b), the real app (``api.app.create_app``, served by ``api.app.ApiServer``, i.e. uvicorn) in a child
-  process of its own, configured the way production configures it (``load_settings``: DATABASE_URL, so the
-  app's lifespan creates its own asyncpg pool; AUTH_TOKENS_FILE with 200 of the reviewers). The inbox
+  process of its own, configured the way production configures it (``load_settings``: DATABASE_URL, the app
+  role's, so the app's lifespan creates its own asyncpg pool; AUTH_TOKENS_FILE with 200 of the reviewers). The inbox
   never calls Temporal, so the app is given a *lazy* Temporal client (``Client.connect(lazy=True)``) aimed
   at a closed port: it never dials, and any route that did need Temporal would fail loudly instead of
   reaching some other server. No Temporal server runs, so none competes for the CPU.
@@ -737,17 +737,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def prepare_and_measure_queries(
-    args: argparse.Namespace, url: str, data: Dataset, rng: random.Random, out: dict[str, Any]
+    args: argparse.Namespace, database: Any, data: Dataset, rng: random.Random, out: dict[str, Any]
 ) -> list[str]:
+    """``database``: the ``ProvisionedDatabase``; migrated and loaded as its owner, measured as the app role
+    the API connects as."""
     from approvals import db
+    from approvals.devstack.roles import DEV_ROLES
     from approvals.migrate import migrate
 
-    await migrate(url)
-    pool = await db.create_pool(url, min_size=2, max_size=10)
+    await migrate(database.owner_url, app_role=DEV_ROLES.app)
+    owner = await db.create_pool(database.owner_url, min_size=1, max_size=1)
     try:
         began = time.perf_counter()
-        await load(pool, data)
+        await load(owner, data)  # VACUUM: the owner's
         out["load_seconds"] = round(time.perf_counter() - began, 1)
+    finally:
+        await owner.close()
+    pool = await db.create_pool(database.app_url, min_size=2, max_size=10)
+    try:
         out["machine"] = machine(await pool.fetchval("SHOW server_version"))
         out["data"]["tasks_table_mb"] = round(await pool.fetchval("SELECT pg_total_relation_size('tasks')") / 2**20, 1)
         began = time.perf_counter()
@@ -785,6 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(argv[1:])
     args = parse_args(argv)
     from approvals.devstack.embedded_pg import EmbeddedPostgres
+    from approvals.devstack.roles import provision_database
     from approvals.devstack.stack import free_port
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
@@ -825,11 +833,11 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[str] = []
     try:
         with EmbeddedPostgres.start(tmp / "postgres", free_port()) as postgres:
-            url = postgres.url
-            lines += asyncio.run(prepare_and_measure_queries(args, url, data, rng, out))
+            database = asyncio.run(provision_database(postgres.url, "approvals"))
+            lines += asyncio.run(prepare_and_measure_queries(args, database, data, rng, out))
             if not args.no_http:
                 tokens = write_tokens(tmp / "tokens.json", data, rng)
-                api, port, log_path = start_api(url, tmp / "tokens.json")
+                api, port, log_path = start_api(database.app_url, tmp / "tokens.json")
                 try:
                     began = time.perf_counter()
                     series, baseline = measure_http(port, tokens, args.samples, args.warmup, rng, API_PATHS)

@@ -1,30 +1,43 @@
-"""Throughput and reviewer latency of project-approval cases end to end through the HTTP API, next to a bare
-Temporal baseline of the same shape measured in the same run on the same servers.
+"""Throughput and reviewer latency of project-approval cases end to end through the HTTP API, next to two
+baselines measured in the same run on the same servers: a **durable bare** (the least a durable,
+read-your-writes engine must do) and the **bare** Temporal workflow of the engine case's shape.
 
 Per configuration (``--cases`` concurrent cases x ``--workers`` worker processes) a fresh
 ``approvals.devstack.stack.Stack`` in a temporary directory: embedded PostgreSQL, the Temporal dev server (SQLite,
-WAL), ``--workers`` ``approvals worker`` processes, one ``approvals api`` process, and ``--workers`` bare
-worker processes (``bench/throughput.py --bare-worker``) on their own task queue. Then, in order:
+WAL), ``--workers`` ``approvals worker`` processes, one ``approvals api`` process, ``--workers`` bare worker
+processes (``bench/throughput.py --bare-worker``) on their own task queue, and the durable bare's HTTP server
+(``bench/throughput.py --durable-api``). Then, in order:
 
 1. **shape**: one project-approval case through the API, one step at a time (it also warms everything up);
-   its Temporal history gives the shape: updates, activities, local activities, timers, workflow tasks.
-2. **bare warm-up**: one ``BareCaseWorkflow`` of that shape (below), one step at a time.
-3. **idle**: ``--idle-cases`` engine cases and as many bare ones, one at a time, nothing else running:
-   the decide latency with no other load (target: p50 <= 80 ms through HTTP, projection write included).
+   its Temporal history gives the shape: updates, activities, local activities, timers, workflow tasks, and
+   the workflow tasks on each step's critical path (from its update's acceptance to its completion).
+2. **baseline warm-ups**: one durable bare case and one bare case, one step at a time; their histories give
+   their shapes.
+3. **idle**: ``--idle-cases`` cases of each, one at a time, nothing else running: the decide latency with no
+   other load (target: engine p50 <= 25 ms through HTTP, the inbox read-your-writes).
 4. **engine load**: all N cases started through ``POST /v1/cases/project-approval`` (``--start-concurrency``
    in flight) while reviewer desks (``--desks-per-role`` people per role) work their inboxes: ``GET
    /v1/inbox``, then ``POST /v1/tasks/{id}/claim`` and ``/decide`` (approve) for every task of every case:
    acceptance, the five department reviews in parallel, the decision. Desks of one role share the work by
    case number, as an office would. Done when every workflow has completed (its result read).
-5. **bare load**: the same load shape against the bare workflow directly through the Temporal client (no
-   HTTP, no PostgreSQL): the same N, the same starts in flight, the same desks per role, each desk taking
-   tasks from an in-memory inbox that a step fills when it completes the previous stage.
+5. **durable bare load** and 6. **bare load**: the same load shape (the same N, starts in flight, desks per
+   role), each desk taking tasks from an in-memory inbox that a step fills when it completes the previous
+   stage; the durable bare through its HTTP server, the bare straight through the Temporal client.
 
-The bare workflow does exactly the engine case's counts: one update per update of the engine case (claims
-and decides alike), and per update, in its handler and in the workflow's reaction after it, as many no-op
-local activities (awaited) and no-op regular activities (fire and forget, awaited at the end) as the
-engine's history shows at that point. What the engine does beyond that (search-attribute upserts, deadline
-timers, payload sizes, the API, PostgreSQL, the inbox queries) is its own overhead, which the ratio shows.
+The **durable bare** does per human step (and per start) one HTTP request to a raw ASGI app under uvicorn,
+which runs one Temporal update of a workflow doing nothing (the update completes in the workflow task that
+accepts it) and then an INSERT into PostgreSQL, answering after the COMMIT.
+
+The **bare** workflow does exactly the engine case's counts: one update per update of the engine case
+(claims and decides alike), and per update, in its handler and in the workflow's reaction after it, as many
+no-op local activities and no-op regular activities as the engine's history shows at that point, each
+awaited when the engine waited for it (see :func:`history_shape`). It has no HTTP hop and no durable write.
+
+CPU seconds per case are counted for each serving process of each phase (API, worker, Temporal server,
+PostgreSQL), and the figures are judged against issue 15's targets (throughput >= 0.8x each baseline,
+<= 1 workflow task per human step on the critical path, idle decide p50 <= 25 ms, decide p99 under load
+<= 3x bare's); the replay and worker-memory targets are judged by ``bench/replay.py`` and
+``bench/worker_memory.py``.
 
     .venv/bin/python bench/throughput.py [--cases 200,1000] [--workers 1,2] [--json out.json] [--quick]
 
@@ -58,7 +71,14 @@ BARE_WORKFLOW = "BareCaseWorkflow"
 BARE_UPDATE = "act"
 BARE_ACTIVITY = "bare_noop"
 TARGET_THROUGHPUT_RATIO = 0.8
-TARGET_IDLE_DECIDE_P50_MS = 80.0
+"""Against each baseline: the durable bare and the bare (issue 15's targets, as every TARGET_ here)."""
+TARGET_CRITICAL_PATH_TASKS = 1.0
+TARGET_IDLE_DECIDE_P50_MS = 25.0
+TARGET_LOADED_DECIDE_P99_RATIO = 3.0
+OTHER_TARGETS = (
+    "cache-miss replay of one project-approval case <= 70 ms CPU: bench/replay.py",
+    "worker RSS at 10,000 open cases (cache 500) <= 300 MB: bench/worker_memory.py",
+)
 SERVICE_PRINCIPAL = "svc-one-window-portal"
 APPLICANT = {"id": "ent-applicant", "name": "Bench applicant", "unit": "Bench Metals Co.", "roles": ["applicant"]}
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -68,7 +88,6 @@ INBOX_PAGES = 20
 INBOX_IDLE_SECONDS = 0.25
 START_ATTEMPTS = 5
 """How long a desk waits before looking again when its inbox has nothing for it."""
-SERVER_SIDE = ("temporal", "postgres", "api", "engine_workers", "bare_workers")
 
 
 # ---------------------------------------------------------------------------------------------- the bare baseline
@@ -215,6 +234,63 @@ async def serve_bare_worker(bare: Any, address: str, namespace: str, task_queue:
         await stop.wait()
 
 
+# ---------------------------------------------------------------------------------------------- the durable baseline
+# The least a durable, read-your-writes engine must do per human step: an HTTP request, one Temporal update
+# that completes in the workflow task accepting it (the bare workflow with no work at any point), and an
+# INSERT into PostgreSQL awaited before the answer. Served by ``--durable-api``, a raw ASGI app under uvicorn
+# (no framework: the baseline's HTTP cost is the hop, not a framework's), in a process of its own so that its
+# CPU is counted next to the engine API's.
+
+DURABLE_TABLE = "bench_durable_steps"
+
+
+def durable_shape(updates: int) -> BareShape:
+    """The bare workflow doing nothing: each of ``updates`` updates returns in the task that accepts it."""
+    return BareShape(handlers=[BareWork() for _ in range(updates)], after=[BareWork() for _ in range(updates)])
+
+
+async def run_durable_api(address: str, namespace: str, task_queue: str, database_url: str, port: int) -> None:
+    """``--durable-api``: ``POST /start`` ``{"id", "updates"}`` starts a bare workflow of ``durable_shape``,
+    ``POST /step`` ``{"id", "step"}`` runs one update; each then INSERTs a row and answers after the COMMIT."""
+    import asyncpg
+    import uvicorn
+    from temporalio.client import Client
+
+    client = await Client.connect(address, namespace=namespace)
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10)
+    await pool.execute(
+        f"CREATE TABLE IF NOT EXISTS {DURABLE_TABLE} (workflow_id text NOT NULL, step text NOT NULL, "
+        "result integer NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (workflow_id, step))"
+    )
+
+    async def app(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        result = 0
+        if scope["method"] == "POST":
+            request = json.loads(body)
+            if scope["path"] == "/start":
+                await client.start_workflow(
+                    BARE_WORKFLOW, durable_shape(request["updates"]), id=request["id"], task_queue=task_queue
+                )
+                request["step"] = "start"
+            else:
+                handle = client.get_workflow_handle(request["id"])
+                result = await handle.execute_update(BARE_UPDATE, request["step"], result_type=int)
+            await pool.execute(
+                f"INSERT INTO {DURABLE_TABLE} (workflow_id, step, result) VALUES ($1, $2, $3)",
+                request["id"], request["step"], result,
+            )  # fmt: skip
+        answer = json.dumps({"result": result}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": answer})
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+    await uvicorn.Server(config).serve()
+
+
 # ---------------------------------------------------------------------------------------------- figures
 
 
@@ -274,7 +350,15 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
     Work is attributed by position: before the first update accepted (start); between an update's
     ``UpdateAccepted`` and its ``UpdateCompleted`` (its handler); after that until the next update is
     accepted (the workflow's reaction; for the last update, the end of the case). An activity counts as
-    awaited when the workflow issued no other command between scheduling it and its completion.
+    awaited when the code that scheduled it waited for it: no later workflow task issued a command for the same
+    handler (its update's completion included), or for the workflow's main line when it was scheduled there,
+    before it completed. Commands issued next to it in the task that scheduled it do not count, so a record
+    awaited by a decide's handler is awaited even when the same task also upserted a search attribute; nor do
+    another update's commands, so a reaction's record is awaited even when a claim ran meanwhile.
+
+    A step's critical path is the workflow tasks between its update's acceptance and its completion: the
+    accepting task, plus one per task completed before the update completed (1 when the handler returns in the
+    task that accepted it).
     """
     from temporalio.api.enums.v1 import EventType
 
@@ -291,26 +375,40 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
         if kinds[index] == "ACTIVITY_TASK_COMPLETED"
     }
 
+    # Whose command each event is: the update id of the one handler open (its acceptance and completion
+    # included), or "" for the workflow's main line (no handler open, or several: then it is the reaction's).
+    # Work is attributed by the same rule: to that handler, or to the workflow's reaction.
+    owners: list[str] = []
+    running: list[str] = []
+    for event, kind in zip(history.events, kinds, strict=True):
+        if kind == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
+            running.append(event.workflow_execution_update_accepted_event_attributes.protocol_instance_id)
+            owners.append(running[-1])
+        elif kind == "WORKFLOW_EXECUTION_UPDATE_COMPLETED":
+            owners.append(event.workflow_execution_update_completed_event_attributes.meta.update_id)
+            running = [update_id for update_id in running if update_id != owners[-1]]
+        else:
+            owners.append(running[0] if len(running) == 1 else "")
+
     def awaited(index: int) -> bool:
         done = completed_at.get(history.events[index].event_id)
         if done is None:
             return False
-        following = next((i for i in range(index + 1, len(kinds)) if kinds[i] not in not_commands), len(kinds))
-        return done < following
+        task_ended = next((i for i in range(index + 1, done) if kinds[i] == "WORKFLOW_TASK_COMPLETED"), done)
+        return all(kinds[i] in not_commands or owners[i] != owners[index] for i in range(task_ended, done))
 
     counts: Counter[str] = Counter()
     activity_types: Counter[str] = Counter()
     local_types: Counter[str] = Counter()
     update_names: Counter[str] = Counter()
     shape = BareShape()
-    open_handlers: dict[str, int] = {}  # update id -> index, while its handler runs
+    handler_of: dict[str, int] = {}  # update id -> index of its handler in shape.handlers
+    accepted_at: dict[str, int] = {}  # update id -> index of its acceptance
+    critical_path: list[int] = []  # per completed update: workflow tasks from its acceptance to its completion
     current: BareWork = shape.start
 
-    def target() -> BareWork:
-        # Work recorded while exactly one handler is open is that handler's; otherwise the workflow's reaction.
-        if len(open_handlers) == 1:
-            return shape.handlers[next(iter(open_handlers.values()))]
-        return current
+    def target(index: int) -> BareWork:
+        return shape.handlers[handler_of[owners[index]]] if owners[index] else current
 
     for index, event in enumerate(history.events):
         kind = kinds[index]
@@ -318,19 +416,22 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
         if kind == "WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
             attributes = event.workflow_execution_update_accepted_event_attributes
             update_names[attributes.accepted_request.input.name] += 1
-            open_handlers[attributes.protocol_instance_id] = len(shape.handlers)
+            handler_of[attributes.protocol_instance_id] = len(shape.handlers)
+            accepted_at[attributes.protocol_instance_id] = index
             shape.handlers.append(BareWork())
             shape.after.append(BareWork())
             current = shape.after[-1]
         elif kind == "WORKFLOW_EXECUTION_UPDATE_COMPLETED":
-            open_handlers.pop(event.workflow_execution_update_completed_event_attributes.meta.update_id, None)
+            update_id = event.workflow_execution_update_completed_event_attributes.meta.update_id
+            if update_id in accepted_at:
+                critical_path.append(1 + kinds[accepted_at.pop(update_id) : index].count("WORKFLOW_TASK_COMPLETED"))
         elif kind == "ACTIVITY_TASK_SCHEDULED":
             activity_types[event.activity_task_scheduled_event_attributes.activity_type.name] += 1
-            target().ops += "A" if awaited(index) else "F"
+            target(index).ops += "A" if awaited(index) else "F"
         elif kind == "MARKER_RECORDED":
             attributes = event.marker_recorded_event_attributes
             if attributes.marker_name == LOCAL_ACTIVITY_MARKER:
-                target().ops += "L"
+                target(index).ops += "L"
                 try:
                     data = json.loads(attributes.details["data"].payloads[0].data)
                     local_types[str(data.get("activity_type", "?"))] += 1
@@ -349,6 +450,11 @@ def history_shape(history: Any) -> tuple[dict[str, Any], BareShape]:
         "activities": counts["ACTIVITY_TASK_SCHEDULED"],
         "activities_by_type": dict(activity_types),
         "activities_awaited": sum(w.ops.count("A") for w in [shape.start, *shape.handlers, *shape.after]),
+        "activities_awaited_in_steps": sum(w.ops.count("A") for w in shape.handlers),
+        "critical_path_workflow_tasks_per_step": (
+            round(sum(critical_path) / len(critical_path), 2) if critical_path else None
+        ),
+        "critical_path_workflow_tasks_max": max(critical_path, default=None),
         "local_activities": sum(local_types.values()),
         "local_activities_by_type": dict(local_types),
         "timers_started": counts["TIMER_STARTED"],
@@ -508,20 +614,54 @@ async def engine_sequential(ctx: Context, key: str, decide_ms: list[float] | Non
     return case_id
 
 
-async def bare_start(ctx: Context, shape: BareShape, key: str, samples: list[float] | None = None) -> Any:
-    return await timed(
-        samples,
-        ctx.bare_client.start_workflow(BARE_WORKFLOW, shape, id=f"bare:{key}", task_queue=ctx.bare_queue),
-    )
+@dataclass
+class BareDriver:
+    """How the load generator works a bare case: ``bare`` straight through the Temporal client, the engine
+    case's shape; ``durable`` through the durable baseline's HTTP server (see :func:`run_durable_api`)."""
+
+    name: str
+    start: Callable[[str], Awaitable[str]]
+    """Starts the case of a business key; returns its workflow id."""
+    act: Callable[[str, str], Awaitable[Any]]
+    """Runs one step (``<stage>/claim`` or ``<stage>/decide``) of a workflow id."""
 
 
-async def bare_sequential(ctx: Context, shape: BareShape, key: str, decide_ms: list[float] | None) -> None:
-    handle = await bare_start(ctx, shape, key)
+def direct_driver(ctx: Context, shape: BareShape) -> BareDriver:
+    async def start(key: str) -> str:
+        handle = await ctx.bare_client.start_workflow(BARE_WORKFLOW, shape, id=f"bare:{key}", task_queue=ctx.bare_queue)
+        return str(handle.id)
+
+    async def act(workflow_id: str, step: str) -> Any:
+        return await ctx.bare_client.get_workflow_handle(workflow_id).execute_update(BARE_UPDATE, step, result_type=int)
+
+    return BareDriver("bare", start, act)
+
+
+def durable_driver(ctx: Context, http: Any, updates: int) -> BareDriver:
+    async def start(key: str) -> str:
+        workflow_id = f"durable:{key}"
+        expect(await http.post("/start", json={"id": workflow_id, "updates": updates}), 200)
+        return workflow_id
+
+    async def act(workflow_id: str, step: str) -> Any:
+        return expect(await http.post("/step", json={"id": workflow_id, "step": step}), 200)["result"]
+
+    return BareDriver("durable", start, act)
+
+
+async def bare_final(ctx: Context, workflow_id: str) -> None:
+    await ctx.bare_client.get_workflow_handle(workflow_id).result()
+
+
+async def bare_sequential(ctx: Context, driver: BareDriver, key: str, decide_ms: list[float] | None) -> str:
+    """One bare case, one step at a time, with nothing else running; returns its workflow id."""
+    workflow_id = await driver.start(key)
     for wave in ctx.path:
         for step in wave:
-            await handle.execute_update(BARE_UPDATE, f"{step.stage_id}/claim", result_type=int)
-            await timed(decide_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/decide", result_type=int))
-    await asyncio.wait_for(handle.result(), ctx.timeout)
+            await driver.act(workflow_id, f"{step.stage_id}/claim")
+            await timed(decide_ms, driver.act(workflow_id, f"{step.stage_id}/decide"))
+    await asyncio.wait_for(bare_final(ctx, workflow_id), ctx.timeout)
+    return workflow_id
 
 
 @dataclass
@@ -711,27 +851,27 @@ async def engine_load(ctx: Context, cases: int) -> LoadFigures:
     )
 
 
-async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
-    """The same load shape against the bare workflow through the Temporal client; in-memory inboxes."""
+async def bare_load(ctx: Context, driver: BareDriver, cases: int) -> LoadFigures:
+    """The same load shape against a bare workflow through ``driver``; in-memory inboxes."""
     decide_ms: list[float] = []
     claim_ms: list[float] = []
     start_ms: list[float] = []
     done = asyncio.Event()
     finished = 0
     end = 0.0
-    inboxes: dict[str, asyncio.Queue[tuple[Any, int, Step, list[int]]]] = {
+    inboxes: dict[str, asyncio.Queue[tuple[str, int, Step, list[int]]]] = {
         role: asyncio.Queue() for role in roles_of(ctx.path)
     }
     waiters: list[asyncio.Task[Any]] = []
 
-    def open_wave(handle: Any, index: int) -> None:
+    def open_wave(workflow_id: str, index: int) -> None:
         pending = [len(ctx.path[index])]
         for step in ctx.path[index]:
-            inboxes[step.role].put_nowait((handle, index, step, pending))
+            inboxes[step.role].put_nowait((workflow_id, index, step, pending))
 
-    async def final(handle: Any) -> None:
+    async def final(workflow_id: str) -> None:
         nonlocal finished, end
-        await handle.result()
+        await bare_final(ctx, workflow_id)
         finished += 1
         if finished == cases:
             end = time.perf_counter()
@@ -742,22 +882,22 @@ async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
 
         async def one(number: int) -> None:
             async with gate:
-                handle = await bare_start(ctx, shape, f"{ctx.run}-L-{number:06d}", start_ms)
-            open_wave(handle, 0)
+                workflow_id = await timed(start_ms, driver.start(f"{ctx.run}-L-{number:06d}"))
+            open_wave(workflow_id, 0)
 
         await asyncio.gather(*(one(number) for number in range(cases)))
 
     async def desk(role: str) -> None:
         while True:
-            handle, index, step, pending = await inboxes[role].get()
-            await timed(claim_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/claim", result_type=int))
-            await timed(decide_ms, handle.execute_update(BARE_UPDATE, f"{step.stage_id}/decide", result_type=int))
+            workflow_id, index, step, pending = await inboxes[role].get()
+            await timed(claim_ms, driver.act(workflow_id, f"{step.stage_id}/claim"))
+            await timed(decide_ms, driver.act(workflow_id, f"{step.stage_id}/decide"))
             pending[0] -= 1
             if pending[0] == 0:
                 if index + 1 < len(ctx.path):
-                    open_wave(handle, index + 1)
+                    open_wave(workflow_id, index + 1)
                 else:
-                    waiters.append(asyncio.create_task(final(handle)))
+                    waiters.append(asyncio.create_task(final(workflow_id)))
 
     begin = time.perf_counter()
     tasks = [asyncio.create_task(starter())]
@@ -767,7 +907,7 @@ async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
             done,
             tasks,
             ctx.timeout,
-            lambda: f"bare load of {cases} cases ({finished} final)",
+            lambda: f"{driver.name} load of {cases} cases ({finished} final)",
             lambda: len(decide_ms) + finished,
             ctx.stall_seconds,
         )
@@ -789,7 +929,9 @@ async def bare_load(ctx: Context, shape: BareShape, cases: int) -> LoadFigures:
 
 
 @dataclass
-class BareWorker:
+class BenchChild:
+    """A child process of this benchmark: a bare worker or the durable baseline's HTTP server."""
+
     process: subprocess.Popen[bytes]
     log_path: Path
 
@@ -802,12 +944,13 @@ class BareWorker:
                 self.process.kill()
                 self.process.wait()
 
+    def failed(self, what: str) -> BenchError:
+        self.stop()
+        return BenchError(f"{what} ({self.process.returncode}):\n{self.log_path.read_text()[-3000:]}")
 
-async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BareWorker:
-    """``bench/throughput.py --bare-worker`` as a child process, returned once it polls ``task_queue``."""
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+def spawn(stack: Any, name: str, *arguments: str) -> BenchChild:
+    """``bench/throughput.py <arguments>`` as a child process logging to ``<stack root>/<name>.log``."""
     from approvals.devstack.dev import _parent_death_signal
 
     log_path = stack.root / f"{name}.log"
@@ -817,13 +960,11 @@ async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BareWorke
             [
                 sys.executable,
                 str(Path(__file__).resolve()),
-                "--bare-worker",
+                *arguments,
                 "--address",
                 settings.temporal_address,
                 "--namespace",
                 settings.temporal_namespace,
-                "--task-queue",
-                task_queue,
             ],  # fmt: skip
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
@@ -832,20 +973,54 @@ async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BareWorke
             start_new_session=True,
             preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - no threads of ours touch the fork
         )
-    worker = BareWorker(process, log_path)
+    return BenchChild(process, log_path)
+
+
+async def start_bare_worker(stack: Any, task_queue: str, name: str) -> BenchChild:
+    """``--bare-worker`` as a child process, returned once it polls ``task_queue``."""
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    worker = spawn(stack, name, "--bare-worker", "--task-queue", task_queue)
     deadline = time.monotonic() + 60
     while True:
-        if process.poll() is not None:
-            raise BenchError(f"bare worker exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+        if worker.process.poll() is not None:
+            raise worker.failed("bare worker exited")
         described = await stack.client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(namespace=settings.temporal_namespace, task_queue=TaskQueue(name=task_queue))
+            DescribeTaskQueueRequest(namespace=stack.settings.temporal_namespace, task_queue=TaskQueue(name=task_queue))
         )
-        if any(poller.identity.startswith(f"{process.pid}@") for poller in described.pollers):
+        if any(poller.identity.startswith(f"{worker.process.pid}@") for poller in described.pollers):
             return worker
         if time.monotonic() > deadline:
-            worker.stop()
-            raise BenchError(f"bare worker did not poll {task_queue} in 60s:\n{log_path.read_text()[-3000:]}")
+            raise worker.failed(f"bare worker did not poll {task_queue} in 60s")
         await asyncio.sleep(0.1)
+
+
+async def start_durable_api(stack: Any, task_queue: str) -> tuple[BenchChild, str]:
+    """``--durable-api`` as a child process, returned with its URL once it answers."""
+    import httpx
+
+    from approvals.devstack.stack import free_port
+
+    port = free_port()
+    server = spawn(
+        stack, "durable-api", "--durable-api", "--task-queue", task_queue,
+        "--database-url", stack.settings.database_url or "", "--port", str(port),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        while True:
+            if server.process.poll() is not None:
+                raise server.failed("durable baseline server exited")
+            try:
+                if (await http.get("/")).status_code == 200:
+                    return server, url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise server.failed("durable baseline server did not answer in 60s")
+            await asyncio.sleep(0.1)
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -867,13 +1042,14 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return total
 
 
-def cpu_snapshot(stack: Any, bare_workers: Sequence[BareWorker]) -> dict[str, float]:
+def cpu_snapshot(stack: Any, bare_workers: Sequence[BenchChild], durable_api: BenchChild) -> dict[str, float]:
     own = os.times()
     return {
         "temporal": cpu_seconds([stack.temporal.process.pid]),
         "postgres": cpu_seconds([stack.postgres.pid]),
         "api": cpu_seconds([stack.api.pid] if stack.api else []),
         "engine_workers": cpu_seconds([w.pid for w in stack.workers]),
+        "durable_api": cpu_seconds([durable_api.process.pid]),
         "bare_workers": cpu_seconds([w.process.pid for w in bare_workers]),
         "load_generator": own.user + own.system,
     }
@@ -881,6 +1057,70 @@ def cpu_snapshot(stack: Any, bare_workers: Sequence[BareWorker]) -> dict[str, fl
 
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: round(after[name] - before[name], 2) for name in before}
+
+
+SIDES = ("engine", "durable", "bare")
+SERVING: dict[str, dict[str, str | None]] = {
+    "engine": {"api": "api", "worker": "engine_workers", "temporal": "temporal", "postgres": "postgres"},
+    "durable": {"api": "durable_api", "worker": "bare_workers", "temporal": "temporal", "postgres": "postgres"},
+    "bare": {"api": None, "worker": "bare_workers", "temporal": "temporal", "postgres": "postgres"},
+}
+"""Per side, the process (a key of :func:`cpu_snapshot`) doing each part of the serving; the load generator
+is not counted. Bare has no API; its PostgreSQL figure is the idle server's (nothing writes to it)."""
+
+
+def cpu_per_case(load: LoadFigures, side: str) -> dict[str, float | None]:
+    per_case: dict[str, float | None] = {
+        part: None if name is None else round(load.cpu_seconds[name] / load.cases, 4)
+        for part, name in SERVING[side].items()
+    }
+    per_case["total"] = round(sum(value for value in per_case.values() if value is not None), 4)
+    return per_case
+
+
+def verdicts(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the issue's targets this benchmark measures: what it is, the figure, and whether it is met."""
+    engine, durable, bare = (figures[side] for side in SIDES)
+    steps = figures["shape"]["engine"]["critical_path_workflow_tasks_per_step"]
+    idle_p50 = figures["idle"]["engine_decide"]["p50_ms"]
+    p99_ratio = engine["decide"]["p99_ms"] / bare["decide"]["p99_ms"]
+    return [
+        {
+            "name": "throughput vs the durable bare",
+            "target": f"throughput >= {TARGET_THROUGHPUT_RATIO}x the durable bare",
+            "figure": f"{engine['cases_per_second']:.2f} vs {durable['cases_per_second']:.2f} cases/s: "
+            f"{figures['throughput_ratio_durable']:.2f}x",
+            "met": figures["throughput_ratio_durable"] >= TARGET_THROUGHPUT_RATIO,
+        },
+        {
+            "name": "throughput vs the bare",
+            "target": f"throughput >= {TARGET_THROUGHPUT_RATIO}x the bare",
+            "figure": f"{engine['cases_per_second']:.2f} vs {bare['cases_per_second']:.2f} cases/s: "
+            f"{figures['throughput_ratio']:.2f}x",
+            "met": figures["throughput_ratio"] >= TARGET_THROUGHPUT_RATIO,
+        },
+        {
+            "name": "workflow tasks per human step on the critical path",
+            "target": f"workflow tasks per human step on the critical path <= {TARGET_CRITICAL_PATH_TASKS}",
+            "figure": f"{steps} (at most {figures['shape']['engine']['critical_path_workflow_tasks_max']}; "
+            f"{figures['shape']['engine']['activities_awaited_in_steps']} activities awaited inside steps)",
+            "met": steps is not None and steps <= TARGET_CRITICAL_PATH_TASKS,
+        },
+        {
+            "name": "decide with no other load",
+            "target": f"decide p50 unloaded <= {TARGET_IDLE_DECIDE_P50_MS:g} ms",
+            "figure": f"{idle_p50:.1f} ms (durable bare {figures['idle']['durable_decide']['p50_ms']:.1f}, "
+            f"bare {figures['idle']['bare_decide']['p50_ms']:.1f})",
+            "met": idle_p50 <= TARGET_IDLE_DECIDE_P50_MS,
+        },
+        {
+            "name": "decide under load",
+            "target": f"decide p99 under load <= {TARGET_LOADED_DECIDE_P99_RATIO:g}x bare's",
+            "figure": f"{engine['decide']['p99_ms']:.0f} vs {bare['decide']['p99_ms']:.0f} ms: {p99_ratio:.1f}x "
+            f"(durable bare {durable['decide']['p99_ms']:.0f} ms)",
+            "met": p99_ratio <= TARGET_LOADED_DECIDE_P99_RATIO,
+        },
+    ]
 
 
 async def run_configuration(
@@ -903,6 +1143,7 @@ async def run_configuration(
     root = Path(tempfile.mkdtemp(prefix="approvals-throughput-"))
     figures: dict[str, Any] = {"cases": cases, "workers": workers, "desks_per_role": desks_per_role}
     notes: list[str] = []
+    loads: dict[str, LoadFigures] = {}
     began = time.perf_counter()
     try:
         async with Stack.open(root, principals=bench_principals(path, desks_per_role)) as stack:
@@ -910,22 +1151,29 @@ async def run_configuration(
                 await stack.start_worker()
             await stack.start_api()
             bare_queue = f"bare-{uuid.uuid4().hex[:8]}"
-            bare_workers: list[BareWorker] = []
+            children: list[BenchChild] = []
             try:
+                bare_workers = []
                 for number in range(workers):
                     bare_workers.append(await start_bare_worker(stack, bare_queue, f"bare-worker-{number + 1}"))
+                children += bare_workers
+                durable_api, durable_url = await start_durable_api(stack, bare_queue)
+                children.append(durable_api)
                 bare_client = await Client.connect(
                     stack.settings.temporal_address, namespace=stack.settings.temporal_namespace
                 )
                 limits = httpx.Limits(max_connections=desks_per_role * 8 + start_concurrency + 10)
-                async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
+                async with (
+                    httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http,
+                    httpx.AsyncClient(base_url=durable_url, timeout=60, limits=limits) as durable_http,
+                ):
                     ctx = Context(
                         stack, http, bare_client, bare_queue, path, desks_per_role, start_concurrency, timeout,
                         stall_seconds,
                     )  # fmt: skip
                     figures["startup_seconds"] = round(time.perf_counter() - began, 2)
 
-                    # 1. shape (and warm-up) 2. bare warm-up
+                    # 1. shape (and warm-up) 2. bare and durable warm-ups, their shapes
                     case_id = await engine_sequential(ctx, f"BT-{ctx.run}-S-000000", None)
                     history = await stack.client.get_workflow_handle(case_id).fetch_history()
                     shape_counts, shape = history_shape(history)
@@ -934,40 +1182,41 @@ async def run_configuration(
                     shape_counts["path"] = [[step.stage_id for step in wave] for wave in path]
                     if shape_counts["updates"] != human_steps:
                         notes.append(f"the engine case had {shape_counts['updates']} updates for {human_steps} steps")
-                    await bare_sequential(ctx, shape, f"{ctx.run}-S-000000", None)
-                    bare_history = await bare_client.get_workflow_handle(f"bare:{ctx.run}-S-000000").fetch_history()
-                    bare_counts, _ = history_shape(bare_history)
+                    drivers = {
+                        "durable": durable_driver(ctx, durable_http, human_steps),
+                        "bare": direct_driver(ctx, shape),
+                    }
+                    figures["shape"] = {"engine": shape_counts}
+                    for side, driver in drivers.items():
+                        workflow_id = await bare_sequential(ctx, driver, f"{ctx.run}-S-000000", None)
+                        counts, _ = history_shape(await bare_client.get_workflow_handle(workflow_id).fetch_history())
+                        figures["shape"][side] = counts
                     for key in ("updates", "activities", "local_activities"):
-                        if bare_counts[key] != shape_counts[key]:
-                            notes.append(f"bare {key} {bare_counts[key]} != engine {shape_counts[key]}")
-                    figures["shape"] = {"engine": shape_counts, "bare": bare_counts}
+                        if figures["shape"]["bare"][key] != shape_counts[key]:
+                            notes.append(f"bare {key} {figures['shape']['bare'][key]} != engine {shape_counts[key]}")
 
                     # 3. idle
-                    idle_engine: list[float] = []
-                    idle_bare: list[float] = []
+                    idle: dict[str, list[float]] = {side: [] for side in SIDES}
                     for number in range(idle_cases):
-                        await engine_sequential(ctx, f"BT-{ctx.run}-I-{number:06d}", idle_engine)
-                    for number in range(idle_cases):
-                        await bare_sequential(ctx, shape, f"{ctx.run}-I-{number:06d}", idle_bare)
-                    figures["idle"] = {
-                        "cases": idle_cases,
-                        "engine_decide": latency(idle_engine),
-                        "bare_decide": latency(idle_bare),
+                        await engine_sequential(ctx, f"BT-{ctx.run}-I-{number:06d}", idle["engine"])
+                    for side, driver in drivers.items():
+                        for number in range(idle_cases):
+                            await bare_sequential(ctx, driver, f"{ctx.run}-I-{number:06d}", idle[side])
+                    figures["idle"] = {"cases": idle_cases} | {
+                        f"{side}_decide": latency(samples) for side, samples in idle.items()
                     }
 
-                    # 4. engine load 5. bare load
-                    before = cpu_snapshot(stack, bare_workers)
-                    engine = await engine_load(ctx, cases)
-                    middle = cpu_snapshot(stack, bare_workers)
-                    bare = await bare_load(ctx, shape, cases)
-                    after = cpu_snapshot(stack, bare_workers)
-                    engine.cpu_seconds = cpu_delta(before, middle)
-                    bare.cpu_seconds = cpu_delta(middle, after)
-                    figures["engine"] = engine.__dict__
-                    figures["bare"] = bare.__dict__
+                    # 4. engine load 5. durable bare load 6. bare load
+                    snapshots = [cpu_snapshot(stack, bare_workers, durable_api)]
+                    for side in SIDES:
+                        load = engine_load(ctx, cases) if side == "engine" else bare_load(ctx, drivers[side], cases)
+                        loads[side] = await load
+                        snapshots.append(cpu_snapshot(stack, bare_workers, durable_api))
+                    for side, before, after in zip(SIDES, snapshots, snapshots[1:], strict=False):
+                        loads[side].cpu_seconds = cpu_delta(before, after)
             finally:
-                for worker in bare_workers:
-                    await asyncio.to_thread(worker.stop)
+                for child in children:
+                    await asyncio.to_thread(child.stop)
             for child in [*stack.workers, stack.api]:
                 if child is not None and not child.alive():
                     notes.append(f"{child.name} died during the run: {child.log_tail(5)}")
@@ -977,16 +1226,12 @@ async def run_configuration(
     import shutil
 
     shutil.rmtree(root, ignore_errors=True)
-    figures["throughput_ratio"] = round(engine.cases_per_second / bare.cases_per_second, 3)
-    for name, load in (("engine", engine), ("bare", bare)):
-        temporal = load.cpu_seconds.get("temporal")
-        figures[f"{name}_temporal_cpu_seconds_per_case"] = round(temporal / cases, 4) if temporal else None
-        serving = sum(load.cpu_seconds.get(part, 0.0) for part in SERVER_SIDE)
-        figures[f"{name}_server_cpu_seconds_per_case"] = round(serving / cases, 4)
-    if figures["engine_server_cpu_seconds_per_case"]:
-        figures["cpu_per_case_ratio"] = round(
-            figures["bare_server_cpu_seconds_per_case"] / figures["engine_server_cpu_seconds_per_case"], 3
-        )
+    for side in SIDES:
+        figures[side] = loads[side].__dict__
+    figures["throughput_ratio"] = round(loads["engine"].cases_per_second / loads["bare"].cases_per_second, 3)
+    figures["throughput_ratio_durable"] = round(loads["engine"].cases_per_second / loads["durable"].cases_per_second, 3)
+    figures["cpu_seconds_per_case"] = {side: cpu_per_case(loads[side], side) for side in SIDES}
+    figures["verdicts"] = verdicts(figures)
     figures["load_before"], figures["load_after"] = load_before, load_average()
     figures["notes"] = notes
     return figures
@@ -999,96 +1244,116 @@ def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
 
+def cpu_cells(per_case: dict[str, float | None]) -> str:
+    return " / ".join("-" if per_case[part] is None else f"{per_case[part]:.3f}" for part in CPU_PARTS)
+
+
+CPU_PARTS = ("api", "worker", "temporal", "postgres", "total")
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        "| cases | workers | engine cases/s | bare cases/s | ratio (target >= 0.8) | engine decide p50 / p95 / p99 "
-        "| bare decide p50 / p95 / p99 | idle decide p50 (target <= 80 ms) | idle bare p50 | CPU s/case engine / bare "
-        "| load before / after |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| cases | workers | cases/s engine / durable bare / bare | engine vs durable bare | engine vs bare "
+        "| decide p50 / p95 / p99 engine | durable bare | bare | idle decide p50 engine / durable / bare "
+        f"| CPU s per case ({' / '.join(CPU_PARTS)}) engine | durable bare | bare | load before / after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in report["configurations"]:
-        e, b, idle = c["engine"]["decide"], c["bare"]["decide"], c["idle"]
+        decide = {side: c[side]["decide"] for side in SIDES}
+        idle = c["idle"]
         lines.append(
-            f"| {c['cases']} | {c['workers']} | {c['engine']['cases_per_second']:.2f} | "
-            f"{c['bare']['cases_per_second']:.2f} | {c['throughput_ratio']:.2f} "
-            f"({verdict(c['throughput_ratio'] >= TARGET_THROUGHPUT_RATIO)}) | "
-            f"{e['p50_ms']:.0f} / {e['p95_ms']:.0f} / {e['p99_ms']:.0f} ms | "
-            f"{b['p50_ms']:.0f} / {b['p95_ms']:.0f} / {b['p99_ms']:.0f} ms | "
-            f"{idle['engine_decide']['p50_ms']:.1f} ms "
-            f"({verdict(idle['engine_decide']['p50_ms'] <= TARGET_IDLE_DECIDE_P50_MS)}) | "
-            f"{idle['bare_decide']['p50_ms']:.1f} ms | {c['engine_server_cpu_seconds_per_case']:.3f} / "
-            f"{c['bare_server_cpu_seconds_per_case']:.3f} | {c['load_before']} / {c['load_after']} |"
+            f"| {c['cases']} | {c['workers']} | "
+            + " / ".join(f"{c[side]['cases_per_second']:.2f}" for side in SIDES)
+            + "".join(
+                f" | {c[key]:.2f}x ({verdict(c[key] >= TARGET_THROUGHPUT_RATIO)})"
+                for key in ("throughput_ratio_durable", "throughput_ratio")
+            )
+            + " | "
+            + " | ".join(
+                f"{decide[side]['p50_ms']:.0f} / {decide[side]['p95_ms']:.0f} / {decide[side]['p99_ms']:.0f} ms"
+                for side in SIDES
+            )
+            + " | "
+            + " / ".join(f"{idle[f'{side}_decide']['p50_ms']:.1f}" for side in SIDES)
+            + " ms | "
+            + " | ".join(cpu_cells(c["cpu_seconds_per_case"][side]) for side in SIDES)
+            + f" | {c['load_before']} / {c['load_after']} |"
         )
     if report["configurations"]:
-        s = report["configurations"][0]["shape"]["engine"]
+        first = report["configurations"][0]
+        s = first["shape"]["engine"]
         lines += [
             "",
             f"Shape of one case ({s['human_steps']} human steps: claim + decide per task): {s['updates']} updates, "
             f"{s['activities']} activities {s['activities_by_type']}, {s['local_activities']} local activities "
             f"{s['local_activities_by_type']}, {s['timers_started']} timers started, "
             f"{s['search_attribute_upserts']} search-attribute upserts, {s['workflow_tasks']} workflow tasks, "
-            f"{s['history_events']} history events ({s['history_bytes']} bytes); "
-            f"server tasks (workflow + activity) per human step: {s['server_tasks_per_update']} "
-            f"(bare: {report['configurations'][0]['shape']['bare']['server_tasks_per_update']}); server RPCs per "
-            f"human step (start + updates + poll and completion of every task, over the updates): "
-            f"{s['server_rpcs_per_update']}.",
+            f"{s['history_events']} history events ({s['history_bytes']} bytes); workflow tasks per human step "
+            f"on the critical path: {s['critical_path_workflow_tasks_per_step']} (durable bare: "
+            f"{first['shape']['durable']['critical_path_workflow_tasks_per_step']}, bare: "
+            f"{first['shape']['bare']['critical_path_workflow_tasks_per_step']}); server tasks (workflow + "
+            f"activity) per human step: {s['server_tasks_per_update']} (bare: "
+            f"{first['shape']['bare']['server_tasks_per_update']}); server RPCs per human step (start + updates + "
+            f"poll and completion of every task, over the updates): {s['server_rpcs_per_update']}.",
+            "",
+            "| target | figure | verdict |",
+            "|---|---|---|",
         ]
+        for c in report["configurations"]:
+            where = f"{c['cases']} cases, {c['workers']} worker(s)"
+            lines += [f"| {v['target']} ({where}) | {v['figure']} | {verdict(v['met'])} |" for v in c["verdicts"]]
+        lines += [f"| {target.split(': ')[0]} | see {target.split(': ')[1]} | |" for target in OTHER_TARGETS]
     return "\n".join(lines)
 
 
 def print_configuration(c: dict[str, Any]) -> None:
-    e, b = c["engine"], c["bare"]
-    ratio = c["throughput_ratio"]
-    target = f"target >= {TARGET_THROUGHPUT_RATIO}: {verdict(ratio >= TARGET_THROUGHPUT_RATIO)}"
-    print(
-        f"  cases/s           engine {e['cases_per_second']:8.2f}   bare {b['cases_per_second']:8.2f}   "
-        f"ratio {ratio:.2f} ({target})"
-    )
-    print(f"  wall              engine {e['wall_seconds']:7.1f}s   bare {b['wall_seconds']:7.1f}s")
-
     def percentiles(x: dict[str, float]) -> str:
         return f"{x['p50_ms']:.0f}/{x['p95_ms']:.0f}/{x['p99_ms']:.0f} ms (n={x['n']})"
 
+    print(f"  {'':<26}" + "".join(f"{side:<32}" for side in ("engine", "durable bare", "bare")))
+    print(f"  {'cases/s':<26}" + "".join(f"{c[side]['cases_per_second']:<32.2f}" for side in SIDES))
+    print(f"  {'wall s':<26}" + "".join(f"{c[side]['wall_seconds']:<32.1f}" for side in SIDES))
     for name in ("decide", "claim", "start"):
-        print(f"  {name + ' p50/95/99':<17} engine {percentiles(e[name])}   bare {percentiles(b[name])}")
-    if e.get("inbox"):
-        print(f"  inbox p50/95/99   engine {percentiles(e['inbox'])}")
-    idle = c["idle"]
-    p50 = idle["engine_decide"]["p50_ms"]
+        print(f"  {name + ' p50/95/99':<26}" + "".join(f"{percentiles(c[side][name]):<32}" for side in SIDES))
+    if c["engine"].get("inbox"):
+        print(f"  {'inbox p50/95/99':<26}{percentiles(c['engine']['inbox'])}")
     print(
-        f"  idle decide p50   engine {p50:.1f} ms (target <= {TARGET_IDLE_DECIDE_P50_MS:g} ms: "
-        f"{verdict(p50 <= TARGET_IDLE_DECIDE_P50_MS)})   bare update {idle['bare_decide']['p50_ms']:.1f} ms "
-        f"({idle['cases']} case(s) one at a time each)"
+        f"  {'idle decide p50':<26}"
+        + "".join(f"{c['idle'][f'{side}_decide']['p50_ms']:<32.1f}" for side in SIDES)
+        + f"({c['idle']['cases']} case(s) one at a time each)"
     )
-    print(f"  CPU seconds       engine phase {e['cpu_seconds']}")
-    print(f"                    bare phase   {b['cpu_seconds']}")
+    for part in CPU_PARTS:
+        cells = (c["cpu_seconds_per_case"][side][part] for side in SIDES)
+        print(f"  {'CPU s per case, ' + part:<26}" + "".join(f"{'-' if v is None else v:<32}" for v in cells))
     print(
-        f"  Temporal CPU s per case   engine {c['engine_temporal_cpu_seconds_per_case']}   "
-        f"bare {c['bare_temporal_cpu_seconds_per_case']}"
+        f"  ratios    engine/durable bare {c['throughput_ratio_durable']:.2f}x   "
+        f"engine/bare {c['throughput_ratio']:.2f}x"
     )
-    print(
-        f"  CPU s per case, all but the load generator   engine {c['engine_server_cpu_seconds_per_case']}   "
-        f"bare {c['bare_server_cpu_seconds_per_case']}   bare/engine {c.get('cpu_per_case_ratio')} "
-        "(the throughput ratio if CPU were the only limit)"
-    )
-    if e["errors"]:
-        print(f"  errors            {e['errors']}")
-        for sample in e.get("error_samples", []):
+    for side in SIDES:
+        print(f"  CPU seconds, {side} phase: {c[side]['cpu_seconds']}")
+    if c["engine"]["errors"]:
+        print(f"  errors            {c['engine']['errors']}")
+        for sample in c["engine"].get("error_samples", []):
             print(f"    e.g. {sample}")
     print(
         f"  load average      {c['load_before']} before, {c['load_after']} after; servers up in {c['startup_seconds']}s"
     )
+    for one in c["verdicts"]:
+        print(f"  TARGET {one['target']}: {one['figure']}: {verdict(one['met'])}")
+    for target in OTHER_TARGETS:
+        print(f"  TARGET {target}")
     for note in c["notes"]:
         print(f"  NOTE {note}")
 
 
 def print_shape(shape: dict[str, Any]) -> None:
-    e, b = shape["engine"], shape["bare"]
-    print("history of one case            engine   bare")
-    for key in ("updates", "activities", "activities_awaited", "local_activities", "timers_started",
-                "search_attribute_upserts", "workflow_tasks", "activity_tasks", "history_events", "history_bytes",
+    print(f"history of one case{'':<28}engine  durable     bare")
+    for key in ("updates", "activities", "activities_awaited", "activities_awaited_in_steps", "local_activities",
+                "timers_started", "search_attribute_upserts", "workflow_tasks", "activity_tasks", "history_events",
+                "history_bytes", "critical_path_workflow_tasks_per_step", "critical_path_workflow_tasks_max",
                 "workflow_tasks_per_update", "server_tasks_per_update", "server_rpcs_per_update"):  # fmt: skip
-        print(f"  {key:<28} {e[key]!s:>6} {b[key]!s:>6}")
+        print(f"  {key:<40}" + "".join(f"{shape[side][key]!s:>8} " for side in SIDES))
+    e = shape["engine"]
     print(f"  engine activities by type: {e['activities_by_type']}; local: {e['local_activities_by_type']}")
 
 
@@ -1117,6 +1382,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 cases, 1 worker, 2 desks per role")
     parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--durable-api", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", help=argparse.SUPPRESS)
@@ -1139,6 +1407,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.bare_worker:
         asyncio.run(run_bare_worker(args.address, args.namespace, args.task_queue))
         return 0
+    if args.durable_api:
+        asyncio.run(run_durable_api(args.address, args.namespace, args.task_queue, args.database_url, args.port))
+        return 0
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from approvals.logging import configure_logging
     from approvals.settings import load_settings
@@ -1152,13 +1423,19 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "targets": {
             "throughput_ratio_min": TARGET_THROUGHPUT_RATIO,
+            "critical_path_workflow_tasks_per_step_max": TARGET_CRITICAL_PATH_TASKS,
             "idle_decide_p50_ms_max": TARGET_IDLE_DECIDE_P50_MS,
+            "loaded_decide_p99_to_bare_max": TARGET_LOADED_DECIDE_P99_RATIO,
+            "elsewhere": list(OTHER_TARGETS),
         },
         "desks_per_role": args.desks_per_role,
         "start_concurrency": args.start_concurrency,
         "configurations": [],
     }
-    print("throughput: project-approval end to end through the HTTP API vs a bare Temporal workflow of the same shape")
+    print(
+        "throughput: project-approval end to end through the HTTP API vs a durable bare (HTTP hop + one update + "
+        "an awaited INSERT per step) and a bare Temporal workflow of the same shape"
+    )
     print(f"machine: {report['machine']}; {report['temporal']}; {report['date']}")
     print(
         f"desks per role {args.desks_per_role}, starts in flight {args.start_concurrency}"

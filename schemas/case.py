@@ -6,7 +6,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from schemas.calendar import WorkingCalendar
 from schemas.events import GENESIS_HASH, canonical_json
@@ -26,6 +35,38 @@ MAX_EVIDENCE = 20
 
 Condition = Annotated[str, Field(min_length=1, max_length=1000)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Relationship(StrEnum):
+    """Why a person must recuse themselves (回避) from a case: the grounds of Civil Servants Law Art. 76."""
+
+    person_concerned = "person_concerned"  # 当事人/责任人: the case decides their own liability or interest (Art. 25)
+    close_relative = "close_relative"  # 近亲属 of the applicant or of a person concerned
+    interest = "interest"  # 利害关系: a direct interest in the outcome
+    other = "other"  # 其他可能影响公正执行公务的关系
+
+
+class ConcernedPerson(CleanModel):
+    """A person the case concerns: whatever their role, they may not claim, decide or vote on it, nor be handed
+    one of its tasks (回避)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: UserId
+    relationship: Relationship
+    reason: str = Field(min_length=1, max_length=1000, description="The relationship to the case, in a sentence.")
+
+
+def _each_person_once(persons: list[ConcernedPerson]) -> list[ConcernedPerson]:
+    ids = [person.user_id for person in persons]
+    repeated = sorted({user_id for user_id in ids if ids.count(user_id) > 1})
+    if repeated:
+        raise ValueError(f"concerned lists {repeated} more than once")
+    return persons
+
+
+Concerned = Annotated[list[ConcernedPerson], Field(max_length=100), AfterValidator(_each_person_once)]
+"""The persons a case concerns (回避), each once."""
 
 
 class CaseStatus(StrEnum):
@@ -111,6 +152,10 @@ class CaseState(BaseModel):
     )
     accepted_at: datetime | None = Field(None, description="When the statutory period started (受理).")
     supplements_requested: int = 0
+    recused: dict[str, str] = Field(
+        default_factory=dict,
+        description="Who declared a conflict of interest (回避), with their reason: they take no task of the case.",
+    )
 
     @field_validator("results", mode="before")
     @classmethod
@@ -137,6 +182,9 @@ class CaseInput(CleanModel):
     callback_url: AnyHttpUrl | None = Field(None, description="POSTed on every status change, signed.")
     calendar: WorkingCalendar | None = Field(
         None, description="Working-day calendar; None: loaded once through an activity at start."
+    )
+    concerned: Concerned = Field(
+        default_factory=list, description="Persons the case concerns, who recuse themselves from it (回避)."
     )
     carried: CaseState | None = Field(None, description="Set by the engine when a case continues as new.")
 
@@ -200,7 +248,26 @@ class Finding(CleanModel):
     evidence: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+def _only_with(decision: Decision, then: dict[str, Any] | None, otherwise: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"if": {"properties": {"decision": {"const": decision.value}}, "required": ["decision"]}}
+    return {**rule, **({"then": then} if then else {}), "else": otherwise}
+
+
 class DecideRequest(TaskRequest):
+    # What `_conditions_match` checks, stated in the JSON schema too, so clients (and schemathesis) see it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _only_with(
+                    Decision.approve_with_conditions,
+                    {"required": ["conditions"], "properties": {"conditions": {"minItems": 1}}},
+                    {"properties": {"conditions": {"maxItems": 0}}},
+                ),
+                _only_with(Decision.return_, None, {"properties": {"return_to": {"type": "null"}}}),
+            ]
+        }
+    )
+
     decision: Decision
     comment: str = Field("", max_length=4000)
     conditions: list[Condition] = Field(
@@ -222,6 +289,13 @@ class DecideRequest(TaskRequest):
     @property
     def needs_comment(self) -> bool:
         return self.decision in DECISIONS_NEEDING_COMMENT
+
+
+class DeclareConflictRequest(TaskRequest):
+    """利益冲突声明: the holder or a candidate of a task recuses themselves (回避) from the case."""
+
+    relationship: Relationship = Relationship.interest
+    reason: str = Field(min_length=1, max_length=4000, description="The conflict of interest, in a sentence.")
 
 
 class TransferRequest(TaskRequest):

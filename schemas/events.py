@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -45,6 +46,7 @@ class EventType(StrEnum):
     case_remedies_notified = "case.remedies_notified"
     case_child_started = "case.child_started"
     case_child_completed = "case.child_completed"
+    case_reset = "case.reset"
     stage_started = "stage.started"
     stage_skipped = "stage.skipped"
     stage_completed = "stage.completed"
@@ -53,6 +55,7 @@ class EventType(StrEnum):
     task_claimed = "task.claimed"
     task_unclaimed = "task.unclaimed"
     task_recalled = "task.recalled"
+    task_conflict_declared = "task.conflict_declared"
     task_decided = "task.decided"
     task_activated = "task.activated"
     task_transferred = "task.transferred"
@@ -88,6 +91,34 @@ class DomainEvent(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     prev_hash: str
     hash: str
+
+
+RESET_LEGAL_BASIS = "Archives Law Art. 37"
+"""电子档案应当来源可靠、程序规范、要素合规: the organ keeps its electronic record whole, so when an operator
+resets a case's workflow (``temporal workflow reset``) the events the old run recorded stay, marked superseded."""
+
+
+def superseded_by_resets(events: Iterable[DomainEvent]) -> dict[int, int]:
+    """The seq of every event a later ``case.reset`` superseded, mapped to that reset's seq.
+
+    A ``case.reset`` names the range its new run replaced (``superseded_from``..``superseded_to``: the events
+    the old run recorded from the reset point on). A range may hold an earlier reset and what it superseded:
+    the latest reset that covers an event is the one it is marked with.
+    """
+    superseded: dict[int, int] = {}
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.type == EventType.case_reset:
+            first, last = event.payload.get("superseded_from"), event.payload.get("superseded_to")
+            if isinstance(first, int) and isinstance(last, int):
+                superseded.update(dict.fromkeys(range(first, min(last, event.seq - 1) + 1), event.seq))
+    return superseded
+
+
+def in_force(events: Iterable[DomainEvent]) -> list[DomainEvent]:
+    """The events no ``case.reset`` superseded, in sequence order: what the case's state is made of."""
+    ordered = sorted(events, key=lambda e: e.seq)
+    superseded = superseded_by_resets(ordered)
+    return [event for event in ordered if event.seq not in superseded]
 
 
 def canonical_json(value: Any) -> bytes:

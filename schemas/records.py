@@ -81,3 +81,30 @@ class RecordBatch(BaseModel):
     notifications: list[Notification] = Field(
         default_factory=list, description="Queued in the outbox with the events that caused them."
     )
+
+
+AUDIT_FORK = "AUDIT_FORK"
+"""The recording activity's answer to a reset run (its failure type, with a :class:`ResetFork`): its batch was
+not recorded, and its events are sealed again after a ``case.reset``."""
+
+
+class ResetFork(BaseModel):
+    """What the recording activity found when a reset run records seqs the log already holds (``AUDIT_FORK``).
+
+    An operator's ``temporal workflow reset`` starts a new run from a point of the old run's history; the new
+    run then seals events under seqs the old run already recorded. The log keeps the old run's events, so the
+    new run continues the chain after them: it records a ``case.reset`` after ``stored_seq`` (the log's last
+    event) and seals its own events after that.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stored_seq: int = Field(description="The log's last event when the new run first recorded.")
+    stored_hash: str = Field(description="That event's hash: the `prev_hash` of the `case.reset`.")
+    superseded_from: int = Field(description="The first seq the new run sealed again: the reset point.")
+    old_run_id: str
+    new_run_id: str
+    reason: str = Field(
+        "", description="The reason given to `temporal workflow reset` (the CLI puts the operator's user name first)."
+    )
+    reset_event_id: int = Field(description="The new run's history event that records the reset.")

@@ -16,18 +16,27 @@ and refuses, naming the field path of each:
   accepted and then never run.
 
 Content is never cleaned inside a workflow: what was hashed must be what is stored.
+
+The walk runs once, at the edge: for the outermost model validated (the models nested in it were part of
+its walk), and not when a Temporal payload is decoded (:func:`checked_content`, which the engine's data
+converter, ``schemas.converter``, enters): a payload holds what a model checked when it was built, at the
+API or by workflow code from such models, and a worker decodes every payload of a case again at every
+cache miss.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Self
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["MAX_DEPTH", "MAX_REPORTED", "CleanModel", "unstorable"]
+__all__ = ["MAX_DEPTH", "MAX_REPORTED", "CleanModel", "checked_content", "unstorable"]
 
 MAX_REPORTED = 20
 """At most this many offending values are reported per model."""
@@ -101,12 +110,27 @@ def unstorable(value: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
     return found[:MAX_REPORTED]
 
 
+_CHECKED: ContextVar[bool] = ContextVar("clean_model_content_checked", default=False)
+
+
+@contextmanager
+def checked_content() -> Iterator[None]:
+    """Within it, :class:`CleanModel` validates without walking its input: the content was checked already."""
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
 class CleanModel(BaseModel):
     """Base of every request and input model: refuses unstorable text and numbers with their field path."""
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _refuse_unstorable(cls, data: Any) -> Any:
+    def _refuse_unstorable(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if _CHECKED.get():
+            return handler(data)
         problems = unstorable(data)
         if problems:
             raise ValidationError.from_exception_data(
@@ -120,7 +144,8 @@ class CleanModel(BaseModel):
                     for where, reason in problems
                 ],
             )
-        return data
+        with checked_content():  # the models nested in this one were part of this walk
+            return handler(data)
 
 
 def _shown(data: Any, where: FieldPath) -> Any:

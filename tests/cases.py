@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -183,4 +187,48 @@ async def outbox_when(
         predicate,
         lambda rows: f"the outbox of {case_id} never reached the expected state: {[dict(r) for r in rows]}",
         timeout=timeout,
+    )
+
+
+# ------------------------------------------------------------------ an operator resets a case
+
+TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
+REVIEWERS_BY_ID = {"alice": ALICE, "bob": BOB}
+"""Who decides a task assigned to ``alice`` or ``bob``."""
+
+
+def reset_workflow(env: WorkflowEnvironment, case_id: str, *point: str) -> None:
+    """What an operator runs: the Temporal CLI's ``workflow reset``, against the dev server."""
+    subprocess.run(
+        [
+            str(TEMPORAL_CLI), "workflow", "reset", "--address", env.client.service_client.config.target_host,
+            "--namespace", env.client.namespace, "--workflow-id", case_id, "--reason", "operator ops-1: stuck task",
+            *point,
+        ],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+async def decide_until_final(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> None:
+    """Whoever holds an open task approves it, until the case has its decision."""
+    while True:
+        view = await view_when(handle, lambda v: v.status.is_final or bool(open_tasks(v)), timeout=30)
+        if view.status.is_final:
+            return
+        task = open_tasks(view)[0]
+        await decide(handle, REVIEWERS_BY_ID[task.assignee_id or ""], task)
+
+
+async def last_update_task(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -> int:
+    """The ``WorkflowTaskCompleted`` event of the workflow task that accepted the last decision."""
+    history = await handle.fetch_history()
+    accepted = max(
+        event.event_id
+        for event in history.events
+        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+    return max(
+        event.event_id
+        for event in history.events
+        if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and event.event_id < accepted
     )

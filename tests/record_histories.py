@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import tempfile
 import uuid
@@ -24,8 +25,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack.dev import url_with_database
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.roles import provision_database
 from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
@@ -34,10 +35,13 @@ from schemas.case import (
     CaseInput,
     CaseView,
     ClaimRequest,
+    ConcernedPerson,
     DecideRequest,
+    DeclareConflictRequest,
     Finding,
     MissingItem,
     RecallRequest,
+    Relationship,
     RequestSupplementRequest,
     SupplementRequest,
 )
@@ -46,7 +50,21 @@ from schemas.power import EXAMPLE_PROPOSAL as POWER_PROPOSAL
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision, QuorumRule, RoutingMode
 from schemas.talent import EXAMPLE_APPLICATION as TALENT_APPLICATION
-from tests.cases import APPLICANT, SERVICE, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import (
+    ALICE,
+    APPLICANT,
+    SERVICE,
+    decide_until_final,
+    definition,
+    last_update_task,
+    open_tasks,
+    person,
+    reset_workflow,
+    stage,
+    start_case,
+    view_when,
+)
+from tests.fixtures.postgres import TEST_ROLES
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
@@ -100,6 +118,34 @@ async def recall_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
     await handle.execute_update(ApprovalWorkflow.recall, recall)
     await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=colleague, task_id=task_id))
     await decide(handle, colleague, task_id)
+    return handle
+
+
+async def recusal_then_approve(env: WorkflowEnvironment, queue: str) -> Handle:
+    """回避: the case names a concerned person at start; the officer who claims the acceptance declares a conflict
+    and it goes back to the pool; at the vote a member declares one and is withdrawn, the others carry it."""
+    officer, colleague = person("officer-1", "one_window"), person("officer-2", "one_window")
+    members = [person(f"member-{n}", "committee") for n in range(1, 4)]
+    process = definition(
+        stage("acceptance", candidate_roles=("one_window",)),
+        stage(
+            "vote", mode=RoutingMode.quorum, assignees=tuple(m.id for m in members), quorum=QuorumRule(min_attendance=2),
+            allowed_decisions=(Decision.approve, Decision.reject, Decision.abstain), deadline=Deadline(working_days=5),
+        ),
+    )  # fmt: skip
+    cousin = ConcernedPerson(user_id="officer-3", relationship=Relationship.close_relative, reason="applicant's cousin")
+    handle = await start_case(env.client, queue, process, concerned=[cousin])
+    task_id = await first_open(handle)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=officer, task_id=task_id))
+    declared = DeclareConflictRequest(actor=officer, task_id=task_id, reason="officer-1 holds shares in the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, declared)
+    await decide(handle, colleague, task_id)
+    view = await view_when(handle, lambda v: len(open_tasks(v, "vote")) == 3)
+    by_user = {t.assignee_id: t.task_id for t in open_tasks(view, "vote")}
+    withdrawn = DeclareConflictRequest(actor=members[2], task_id=by_user["member-3"], reason="advised the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, withdrawn)
+    for member in members[:2]:
+        await decide(handle, member, by_user[member.id])
     return handle
 
 
@@ -212,6 +258,20 @@ async def return_and_rereview(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def reset_mid_case(env: WorkflowEnvironment, queue: str) -> Handle:
+    """An operator resets the case to the workflow task that accepted the first decision (patch
+    "reset-continues-record"): the new run records ``case.reset`` after the old run's events, then decides."""
+    handle = await start_case(
+        env.client, queue, definition(stage("review", assignees=("alice",)), stage("sign_off", assignees=("bob",)))
+    )
+    await decide(handle, ALICE, await first_open(handle))
+    await first_open(handle, "sign_off")
+    reset_workflow(env, handle.id, "--event-id", str(await last_update_task(handle)))
+    latest = env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+    await decide_until_final(latest)
+    return latest
+
+
 async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
     """补正 at acceptance, a land-use change, one dimension rejected then returned and re-reviewed, approval
     with the departments' conditions merged, and the Art. 18 disclosure."""
@@ -279,8 +339,10 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-supplement-then-approve": supplement_then_approve,
     "kernel-return-and-rereview": return_and_rereview,
     "kernel-recall-then-approve": recall_then_approve,
+    "kernel-recusal-then-approve": recusal_then_approve,
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
+    "kernel-reset-mid-case": reset_mid_case,
     "project-approval-full": project_approval_full,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
@@ -301,7 +363,7 @@ async def record(database_url: str, only: set[str]) -> None:
     )
     try:
         settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
-        async with build_worker(env.client, settings, pool=pool):
+        async with build_worker(env.client, settings, pool=pool, sandboxed=True):  # as the test suite's workers run
             HISTORIES.mkdir(exist_ok=True)
             for name, run in CASES.items():
                 if only and name not in only:
@@ -321,14 +383,13 @@ async def record(database_url: str, only: set[str]) -> None:
 
 
 async def with_database(server_url: str, only: set[str]) -> None:
+    """A database of its own, set up as production's: migrated by the owner role, recorded by a worker
+    connected as the app role (``server_url`` connects as a superuser, which creates both)."""
     name = f"approvals_histories_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
     try:
-        url = url_with_database(server_url, name)
-        await migrate(url)
-        await record(url, only)
+        provisioned = await provision_database(server_url, name, TEST_ROLES, password=secrets.token_hex(16))
+        await migrate(provisioned.owner_url, app_role=TEST_ROLES.app)
+        await record(provisioned.app_url, only)
     finally:
         admin = await asyncpg.connect(server_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

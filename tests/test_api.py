@@ -603,6 +603,34 @@ async def test_every_task_operation(http: httpx.AsyncClient, api: LiveApi, db_po
         assert expected in types
 
 
+async def test_declare_conflict_route_and_a_recorded_recusal_refusal(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    """回避: a person the start request declares concerned may not claim; a reviewer declares a conflict through
+    the route the registry generates, and cannot claim again. Both refusals are recorded as denied attempts."""
+    concerned = [{"user_id": "officer-2", "relationship": "close_relative", "reason": "brother of the director"}]
+    case_id = (await start(http, api, concerned=concerned))["case_id"]
+    task_id = await wait_for_task(http, api, "officer", case_id, "acceptance")
+
+    body = problem(await act(http, api, "officer2", f"/v1/tasks/{task_id}/claim"), 409, "RECUSAL_REQUIRED")
+    assert "close_relative" in body["detail"] and body["operation"] == "claim"
+    assert (await act(http, api, "officer", f"/v1/tasks/{task_id}/claim")).status_code == 200
+    problem(await act(http, api, "officer", f"/v1/tasks/{task_id}/declare-conflict", {}), 422, "VALIDATION_ERROR")
+    reason = {"reason": "my former employer applies"}
+    declared = await act(http, api, "officer", f"/v1/tasks/{task_id}/declare-conflict", reason)
+    assert declared.status_code == 200, declared.text
+    assert (declared.json()["task"]["status"], declared.json()["task"]["claimed_by"]) == ("open", None)
+    problem(await act(http, api, "officer", f"/v1/tasks/{task_id}/claim"), 409, "RECUSAL_REQUIRED")
+
+    rows = await db_pool.fetch(
+        "SELECT actor_id, operation, reason_code FROM denied_attempts WHERE case_id = $1 AND reason_code = $2 "
+        "ORDER BY at",
+        case_id,
+        "RECUSAL_REQUIRED",
+    )
+    assert [(row["actor_id"], row["operation"]) for row in rows] == [("officer-2", "claim"), ("officer-1", "claim")]
+
+
 async def test_every_case_operation(http: httpx.AsyncClient, api: LiveApi) -> None:
     # 补正 comes before acceptance (Art. 32): the period starts when the acceptance stage accepts.
     accepting = {**DEFINITION, "deadline": {**DEFINITION["deadline"], "starts_after_stage": "acceptance"}}
@@ -772,8 +800,9 @@ async def test_openapi_documents_every_answer_as_a_problem(http: httpx.AsyncClie
     for template, path_item in spec["paths"].items():
         for method, operation in path_item.items():
             responses = operation["responses"]
-            if template == "/health":
-                assert set(responses) == {"200", "503"}
+            probes = {"/health": {"200", "503"}, "/ready": {"200", "503"}, "/metrics": {"200"}}  # no auth, no body
+            if template in probes:
+                assert set(responses) == probes[template], template
                 continue
             expected = {"401", "403", "404", "405", "409", "422", "503"}
             expected |= {"400", "413"} if "requestBody" in operation else set()
@@ -792,6 +821,30 @@ def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     principal = source.lookup(entries[0]["token"])
     assert principal is not None and principal.id == entries[0]["id"]
     assert source.lookup("wrong") is None
+
+
+def test_tokens_file_is_parsed_once_and_again_when_its_stat_changes(tmp_path: Path) -> None:
+    """One stat per lookup, no read while (mtime, size, inode) stay; a replaced file with the same mtime and
+    size (an atomic rename) is read again, because its inode differs."""
+    import os
+
+    from api.auth import TokensFile
+
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps([{"token": "alpha-token", "id": "alice"}]))
+    source = TokensFile(path)
+    assert (found := source.lookup("alpha-token")) is not None and found.id == "alice"
+    parsed = source._entries
+    assert source.lookup("alpha-token") is not None and source._entries is parsed  # not parsed again
+
+    before = path.stat()
+    replacement = tmp_path / "tokens.json.new"
+    replacement.write_text(json.dumps([{"token": "bravo-token", "id": "bobby"}]))  # same length as before
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(replacement, path)
+    assert path.stat().st_mtime_ns == before.st_mtime_ns and path.stat().st_size == before.st_size
+    assert source.lookup("alpha-token") is None
+    assert (found := source.lookup("bravo-token")) is not None and found.id == "bobby"
 
 
 # --- the CLI over the same API ------------------------------------------------------------------------
@@ -834,6 +887,8 @@ async def test_cli_commands_and_exit_codes(http: httpx.AsyncClient, api: LiveApi
     assert no_comment.exit_code == 3 and "COMMENT_REQUIRED" in no_comment.output
     decided = await cli("officer", "decide", task_id, "approve", "-m", "ok")
     assert decided.exit_code == 0 and "done" in decided.stdout
+    recusal = await cli("officer", "declare-conflict", "--help")
+    assert recusal.exit_code == 0 and "回避" in recusal.stdout and "--relationship" in recusal.stdout
 
     shown = await cli("service", "case", case_id)
     assert shown.exit_code == 0 and task_id in shown.stdout
@@ -879,13 +934,15 @@ async def test_unreachable_postgres_or_temporal_is_503_with_retry_after(
             assert not serving.done(), serving
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=60) as down:
-            for method, path, body in (
-                ("GET", "/v1/inbox", None),
-                ("POST", "/v1/cases/generic", start_body()),
-                ("POST", "/v1/tasks/generic:X-1/acceptance/1/claim", {}),
+            # A read needs PostgreSQL; a start or an operation goes to Temporal without asking it first (the
+            # worker's recording, not the API's pool, writes it: see ApprovalsService), here down too.
+            for method, path, body, unavailable in (
+                ("GET", "/v1/inbox", None, "PostgreSQL"),
+                ("POST", "/v1/cases/generic", start_body(), "Temporal"),
+                ("POST", "/v1/tasks/generic:X-1/acceptance/1/claim", {}, "Temporal"),
             ):
                 response = await down.request(method, path, json=body, headers=api.headers("service"))
-                assert "PostgreSQL is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
+                assert f"{unavailable} is unavailable" in problem(response, 503, "UNAVAILABLE")["detail"]
                 assert int(response.headers["retry-after"]) > 0
             health = await down.get("/health")
             assert health.status_code == 503

@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.db",
         "approvals.temporal",
         "approvals.migrate",
+        "approvals.metrics",
+        "approvals.tracing",
     ),
     ("approvals.audit",),
     ("approvals.operations", "approvals.event_wording", "approvals.event_folding"),  # the registry, its wording, folds

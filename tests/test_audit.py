@@ -38,7 +38,7 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
 )
-from schemas.events import EventType, compute_hash, event_content
+from schemas.events import EventType, compute_hash, event_content, superseded_by_resets
 from schemas.principal import Principal
 from schemas.process import Deadline, Decision
 from tests.cases import APPLICANT, definition, finished, open_tasks, person, stage, start_case, view_when, wind_up
@@ -101,9 +101,9 @@ async def finished_case(time_skipping_env: WorkflowEnvironment, engine_worker: E
 
 
 @pytest.fixture
-async def tamper(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def tamper(superuser_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A connection on which the append-only trigger is off, as an operator with table rights could do."""
-    async with db_pool.acquire() as connection:
+    async with superuser_pool.acquire() as connection:
         await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         try:
             yield connection
@@ -609,10 +609,12 @@ CORPUS = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def assert_state_agrees_with_the_recorded_projections(history: Histories) -> None:
     """Each record_events batch carries the workflow's own projections as of its last event: the fold of
     the events up to that event must arrive at the same case status, stages, clock and task states.
-    ``history`` may be every run of a case that continued as new: one fold runs through all of them."""
+    ``history`` may be every run of a case that continued as new: one fold runs through all of them. The events
+    a reset run superseded are in the old run's history, not in this one: only they may be missing."""
     runs = runs_of(history)
     events = history_events(runs)
-    assert verify_chain(events) == []
+    superseded = superseded_by_resets(events)
+    assert [f for f in verify_chain(events) if not (f.kind is FindingKind.deleted and f.seq in superseded)] == []
     assert cross_check(events, runs) == []  # every accepted request left its row, as asked
     assert {d.name for d in decision_requests(runs)} <= set(by_update_name())
     for recorded in recorded_batches(runs):

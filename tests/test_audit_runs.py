@@ -16,6 +16,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.audit.archive import archived_runs
+from approvals.audit.archiver import archive_case
 from approvals.audit.bundle import verify_bundle
 from approvals.audit.crosscheck import decision_requests, verify
 from approvals.audit.findings import FindingKind, Severity
@@ -137,8 +139,8 @@ def test_a_record_lacking_runs_says_so(supervised_case: SupervisedCase) -> None:
 
 
 @pytest.fixture
-async def tamper(db_pool: asyncpg.Pool):
-    async with db_pool.acquire() as connection:
+async def tamper(superuser_pool: asyncpg.Pool):
+    async with superuser_pool.acquire() as connection:
         await connection.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
         try:
             yield connection
@@ -367,3 +369,30 @@ async def test_an_abandoned_branch_is_told_and_folded(
         k.startswith("stage:environment") for k in state.clocks
     )
     assert state_at(events).status == "approved"
+
+
+# ------------------------------------------------------------------ the archive keeps every run
+
+
+async def test_every_run_of_a_continued_case_is_archived_once_and_verifies_from_the_archive(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, supervised_case: SupervisedCase
+) -> None:
+    case_id = supervised_case.case_id
+    assert await archive_case(time_skipping_env.client, db_pool, case_id) == 2
+    assert await archive_case(time_skipping_env.client, db_pool, case_id) == 0
+    first, second = supervised_case.runs
+    rows = await db_pool.fetch(
+        "SELECT run_id, close_status, continued_from FROM archived_histories WHERE workflow_id = $1 ORDER BY closed_at",
+        case_id,
+    )
+    assert [tuple(row) for row in rows] == [
+        (first.run_id, "continued_as_new", None),
+        (second.run_id, "completed", first.run_id),
+    ]
+    archived = await archived_runs(db_pool, case_id)
+    assert {run: len(history.events) for run, history in archived.items()} == {
+        first.run_id: len(first.events),
+        second.run_id: len(second.events),
+    }
+    report = verify(case_id, supervised_case.events, list(archived.values()))
+    assert report.ok and report.run_ids == [first.run_id, second.run_id], report.findings

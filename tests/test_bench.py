@@ -32,25 +32,38 @@ def positive(value: object) -> bool:
     return isinstance(value, (int, float)) and value > 0
 
 
-def test_quick_throughput_writes_engine_and_bare_figures(tmp_path: Path) -> None:
+def test_quick_throughput_writes_engine_and_both_baselines_figures(tmp_path: Path) -> None:
     printout, report = run_quick("throughput.py", tmp_path / "throughput.json")
     assert "| cases |" in printout  # the Markdown table is printed
     [config] = report["configurations"]
     assert (config["cases"], config["workers"]) == (6, 1)
-    for side in ("engine", "bare"):
+    for side in ("engine", "durable", "bare"):
         figures = config[side]
         assert positive(figures["cases_per_second"]) and positive(figures["wall_seconds"]), figures
         for name in ("p50_ms", "p95_ms", "p99_ms"):
             assert positive(figures["decide"][name]), figures["decide"]
         assert figures["decide"]["n"] == 6 * 7  # every task of every case decided once
+        assert positive(config["idle"][f"{side}_decide"]["p50_ms"])
+        cpu = config["cpu_seconds_per_case"][side]
+        assert positive(cpu["worker"]) and positive(cpu["temporal"]) and positive(cpu["total"]), cpu
     assert config["engine"]["errors"] == {}
-    assert positive(config["throughput_ratio"])
-    assert positive(config["idle"]["engine_decide"]["p50_ms"]) and positive(config["idle"]["bare_decide"]["p50_ms"])
-    engine, bare = config["shape"]["engine"], config["shape"]["bare"]
-    assert engine["updates"] == engine["human_steps"] == 14  # claim + decide: acceptance, 5 reviews, decision
+    assert positive(config["throughput_ratio"]) and positive(config["throughput_ratio_durable"])
+    assert positive(config["cpu_seconds_per_case"]["engine"]["api"])
+    assert positive(config["cpu_seconds_per_case"]["durable"]["api"])
+    assert config["cpu_seconds_per_case"]["bare"]["api"] is None  # the bare has no HTTP hop
+    engine, durable, bare = (config["shape"][side] for side in ("engine", "durable", "bare"))
+    assert engine["updates"] == engine["human_steps"] == durable["updates"] == 14  # claim + decide per task
     for count in ("updates", "activities", "local_activities"):
         assert bare[count] == engine[count], count
+    # the durable bare's update completes in the task that accepts it: no activity, one task per step
+    assert durable["activities"] == 0 and durable["critical_path_workflow_tasks_per_step"] == 1
     assert positive(engine["server_tasks_per_update"]) and positive(engine["workflow_tasks"])
+    assert engine["critical_path_workflow_tasks_per_step"] >= 1
+    assert [v["target"].split(" ")[0] for v in config["verdicts"]] == [
+        "throughput", "throughput", "workflow", "decide", "decide",
+    ]  # fmt: skip
+    assert all(isinstance(v["met"], bool) for v in config["verdicts"])
+    assert printout.count("TARGET ") == 7  # five judged here, the replay and memory ones named
     assert config["notes"] == []
 
 
@@ -100,3 +113,17 @@ def test_quick_replay_benchmark_writes_figures_for_the_baseline_and_the_cli(tmp_
         assert figure["failed"] == 0
         assert figure["seconds"] > 0 and figure["histories_per_second"] > 0 and figure["events_per_second"] > 0
         assert figure["ratio_to_baseline"] > 0
+    miss = result["cache_miss"]
+    assert miss["history"] == "project-approval-full.json" and miss["events"] > 0
+    for runner in ("worker_runner", "sandboxed"):
+        assert 0 < miss[runner]["cpu_ms_min"] <= miss[runner]["cpu_ms_median"], miss
+    assert isinstance(miss["meets_target"], bool) and "cache-miss replay" in printout
+
+
+def test_quick_metrics_overhead_measures_both_sides_in_one_run(tmp_path: Path) -> None:
+    printout, report = run_quick("metrics_overhead.py", tmp_path / "metrics.json")
+    assert "overhead" in printout
+    assert [r["metrics"] for r in report["rounds"]] == [False, True]  # off, then on, on the same servers
+    assert all(positive(r["cases_per_second"]) and r["errors"] == {} for r in report["rounds"])
+    assert report["rounds"][1]["scrapes"] > 0 and report["rounds"][0]["scrapes"] == 0
+    assert positive(report["off_cases_per_second"]) and positive(report["on_cases_per_second"])

@@ -25,10 +25,10 @@ CST = timezone(timedelta(hours=8))
 
 
 @pytest_asyncio.fixture
-async def http(api: LiveApi, db_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+async def http(api: LiveApi, superuser_pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api.url, timeout=120) as client:
         yield client
-    await db_pool.execute("DELETE FROM calendar_years")
+    await superuser_pool.execute("DELETE FROM calendar_years")  # published years are never deleted by the app
 
 
 def regional_notice(day: date, **changes: Any) -> dict[str, Any]:
@@ -64,12 +64,15 @@ async def test_a_malformed_year_is_refused_naming_the_field(http: httpx.AsyncCli
         ("national", 2027, regional_notice(date(2026, 12, 31)), "holidays.0", "not within 2027"),
         ("national", 2027, regional_notice(date(2027, 3, 10), status="rumoured"), "status", "official"),
         ("national", 2027, {"holidays": []}, "source", "Field required"),
-        ("shanghai", 2027, regional_notice(date(2027, 3, 10)), "layer", "national, xinjiang"),
+        ("national", 1999, regional_notice(date(1999, 3, 10)), "year", "greater than or equal to 2000"),
     ]  # fmt: skip
     for layer, year, body, field, message in cases:
         refused = problem(await http.put(publish_path(layer, year), json=body, headers=admin), 422, "VALIDATION_ERROR")
         [error] = [error for error in refused["errors"] if error["field"] == field]
         assert message in error["message"], refused
+    # A layer the calendar does not have is no resource to publish to.
+    unknown = await http.put(publish_path("shanghai", 2027), json=regional_notice(date(2027, 3, 10)), headers=admin)
+    assert "national, xinjiang" in problem(unknown, 404, "NO_SUCH_LAYER")["detail"]
     calendar = (await http.get("/v1/admin/calendar", headers=admin)).json()
     assert calendar["revision"] == 0  # nothing refused was stored
 

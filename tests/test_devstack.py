@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager, closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from approvals.cli.demo import SETTLED_STATUSES
-from approvals.devstack.dev import DEMO_PRINCIPALS
+from approvals.devstack.dev import CHILD_POLL_SECONDS, DEMO_PRINCIPALS
+from approvals.devstack.embedded_pg import kill_process_tree
+from approvals.devstack.supervision import RestartBudget
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.devstack
@@ -131,10 +133,7 @@ class DevRun:
         except (FileNotFoundError, json.JSONDecodeError):
             pass
         for pid in candidates:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            kill_process_tree(pid)  # PostgreSQL's backends are in sessions of their own
         for process in processes_mentioning(self.data_dir):
             process.kill()
 
@@ -200,7 +199,10 @@ async def test_dev_starts_everything_and_sigterm_leaves_no_process(new_run: NewR
     assert health["status"] == "ok" and health["temporal"]["ok"] and health["postgres"]["ok"]
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get(f"http://127.0.0.1:{run.ui_port}/")).status_code == 200
-    assert f"http://127.0.0.1:{run.api_port}" in run.output
+        # Metrics need no Prometheus: the address is printed and answers at once.
+        metrics = await http.get(f"http://127.0.0.1:{run.api_port}/metrics")
+        assert metrics.status_code == 200 and "approvals_state_up 1.0" in metrics.text, metrics.text[-2000:]
+    assert f"http://127.0.0.1:{run.api_port}/metrics" in run.output
     assert f"127.0.0.1:{run.temporal_port}" in run.output
     assert f"http://127.0.0.1:{run.ui_port}" in run.output
     assert f"postgresql://approvals_app@127.0.0.1:{run.postgres_port}/approvals" in run.output
@@ -291,17 +293,197 @@ async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_
     assert processes_mentioning(second.data_dir) == []
 
 
-async def test_a_child_dying_stops_everything_with_its_log_and_a_failure_status(new_run: NewRun) -> None:
+async def healthy_again(run: DevRun, server: str, old_pid: int) -> float:
+    """Seconds until ``server`` runs under a new PID and the API reports everything up again."""
+    killed = time.monotonic()
+    deadline = killed + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        assert run.process is not None and run.process.poll() is None, f"approvals dev exited:\n{run.output}"
+        with suppress(FileNotFoundError, json.JSONDecodeError, KeyError):
+            if run.pids()[server] != old_pid:
+                break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"{server} was not started again within {START_TIMEOUT_SECONDS}s:\n{run.output}")
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            with suppress(httpx.TransportError):
+                if (await http.get(f"http://127.0.0.1:{run.api_port}/health")).status_code == 200:
+                    return time.monotonic() - killed
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the API did not report {server} up again:\n{run.output}")
+
+
+async def a_case_is_started_and_decided(run: DevRun) -> None:
+    """Through the API, as the demo principals: the worker and the API work with the servers of now."""
+    tokens = {entry["id"]: entry["token"] for entry in json.loads((run.data_dir / "dev-tokens.json").read_text())}
+    body = {
+        "business_key": f"DEVSTACK-{uuid.uuid4().hex[:8]}",
+        "title": "Billboard at Border Road 7",
+        "applicant": {"id": "ent-applicant", "name": "Metals Co.", "unit": "enterprise", "roles": ["applicant"]},
+        "definition": {
+            "process": "generic",
+            "title": "Outdoor advertising permit",
+            "legal_basis": "Art. 4",
+            "steps": [
+                {
+                    "kind": "stage",
+                    "id": "review",
+                    "title": "审查 (review)",
+                    "legal_basis": "Art. 10",
+                    "assignees": ["reviewer-planning"],
+                }
+            ],
+        },
+        "data": {"site": "Border Road 7"},
+    }
+    reviewer = {"Authorization": f"Bearer {tokens['reviewer-planning']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{run.api_port}", timeout=30) as http:
+        started = await http.post(
+            "/v1/cases/generic", json=body, headers={"Authorization": f"Bearer {tokens['svc-one-window-portal']}"}
+        )
+        assert started.status_code == 201, started.text
+        case_id = started.json()["case_id"]
+        deadline = time.monotonic() + 30
+        tasks: list[str] = []
+        while not tasks and time.monotonic() < deadline:
+            inbox = await http.get("/v1/inbox", headers=reviewer)
+            assert inbox.status_code == 200, inbox.text
+            tasks = [task["task_id"] for task in inbox.json()["items"] if task["task_id"].startswith(case_id + "/")]
+            await asyncio.sleep(0.2)
+        assert tasks, f"no task of {case_id} reached the reviewer's inbox:\n{run.output}"
+        decided = await http.post(
+            f"/v1/tasks/{tasks[0]}/decide", json={"decision": "approve", "comment": "同意"}, headers=reviewer
+        )
+        assert decided.status_code == 200, decided.text
+        status = ""
+        while status != "approved" and time.monotonic() < deadline:  # the case closes after the decision
+            await asyncio.sleep(0.2)
+            status = (await http.get(f"/v1/cases/{case_id}", headers=reviewer)).json()["case"]["status"]
+        assert status == "approved", f"{case_id} is {status}:\n{run.output}"
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("server", ["postgres", "temporal"])
+async def test_a_killed_server_is_started_again_and_cases_go_on(new_run: NewRun, server: str) -> None:
+    """kill -9 of the PostgreSQL postmaster or of the Temporal dev server: `approvals dev` starts it again on
+    the same data without a manual step, the worker and the API reconnect, and a new case runs to its decision."""
+    run = new_run()
+    run.start()
+    await run.wait_healthy()
+    await a_case_is_started_and_decided(run)
+    old_pid = run.pids()[server]
+
+    os.kill(old_pid, signal.SIGKILL)
+    seconds = await healthy_again(run, server, old_pid)
+    print(f"{server} killed: the stack is healthy again after {seconds:.1f}s")
+
+    await a_case_is_started_and_decided(run)
+    assert "starting it again" in run.output and "is back after" in run.output
+    pids = run.pids()
+    assert run.stop(signal.SIGTERM) == 0, run.output
+    assert_gone(list(pids.values()))
+
+
+def freeze(pid: int) -> list[psutil.Process]:
+    """SIGSTOP to a server and all its processes: connections are accepted by the kernel and never answered."""
+    frozen = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    for process in frozen:
+        process.suspend()
+    return frozen
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("state", ["postgres frozen, a request stuck on it", "postgres being restarted"])
+async def test_sigterm_stops_everything_within_ten_seconds_while_postgres_is_down(new_run: NewRun, state: str) -> None:
+    """Stopping must not wait on a database that will not answer: uvicorn would wait for the stuck request
+    without end, and the worker for its activities."""
+    run = new_run()
+    run.start()
+    await run.wait_healthy()
+    pids = run.pids()
+    backends = [child.pid for child in psutil.Process(pids["postgres"]).children(recursive=True)]
+    tokens = {entry["id"]: entry["token"] for entry in json.loads((run.data_dir / "dev-tokens.json").read_text())}
+    async with httpx.AsyncClient(timeout=60) as http:
+        if state.startswith("postgres frozen"):
+            freeze(pids["postgres"])
+            stuck = asyncio.ensure_future(
+                http.get(
+                    f"http://127.0.0.1:{run.api_port}/v1/inbox",
+                    headers={"Authorization": f"Bearer {tokens['reviewer-planning']}"},
+                )
+            )
+            await asyncio.sleep(1)
+            assert not stuck.done(), "the inbox request should be waiting on the frozen database"
+        else:
+            os.kill(pids["postgres"], signal.SIGKILL)
+            await asyncio.sleep(CHILD_POLL_SECONDS + 0.4)  # the stack has noticed and is starting it again
+        with suppress(FileNotFoundError, json.JSONDecodeError):
+            pids = {**pids, **{f"now {name}": pid for name, pid in run.pids().items()}}
+
+        asked = time.monotonic()
+        code = await asyncio.to_thread(run.stop, signal.SIGTERM)
+        seconds = time.monotonic() - asked
+        print(f"{state}: stopped {seconds:.1f}s after SIGTERM (exit status {code})")
+
+    assert seconds < 10, run.output
+    assert code == 0, run.output
+    assert_gone([*pids.values(), *backends])
+    assert processes_mentioning(run.data_dir) == []
+
+
+async def test_sigterm_during_the_first_start_stops_within_ten_seconds(new_run: NewRun) -> None:
+    """While PostgreSQL's data directory is being initialised: the start in progress is waited for only as
+    long as the ten seconds allow, and nothing is left running."""
+    run = new_run()
+    run.start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    started: dict[str, int] = {}
+    while "temporal" not in started:  # Temporal is up, PostgreSQL's initdb runs
+        assert time.monotonic() < deadline, run.output
+        await asyncio.sleep(0.05)
+        with suppress(FileNotFoundError, json.JSONDecodeError):
+            started = run.pids()
+    await asyncio.sleep(1)
+
+    asked = time.monotonic()
+    code = await asyncio.to_thread(run.stop, signal.SIGTERM)
+    seconds = time.monotonic() - asked
+    print(f"first start: stopped {seconds:.1f}s after SIGTERM (exit status {code})")
+
+    assert seconds < 10, run.output
+    assert code == 0, run.output
+    deadline = time.monotonic() + 5
+    while processes_mentioning(run.data_dir) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert processes_mentioning(run.data_dir) == []
+
+
+async def test_a_server_that_cannot_be_started_again_stops_everything_with_its_log(new_run: NewRun) -> None:
+    """The Temporal dev server is killed and its port taken before it is back: restarting it fails, and
+    the stack stops with the server's log and a failure status instead of running half."""
     run = new_run()
     run.start()
     await run.wait_healthy()
     pids = run.pids()
 
-    os.kill(pids["temporal"], signal.SIGKILL)
+    with closing(socket.socket()) as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        os.kill(pids["temporal"], signal.SIGKILL)
+        deadline = time.monotonic() + 2
+        while True:
+            try:
+                taken.bind(("127.0.0.1", run.temporal_port))
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the killed server's port was not released"
+                time.sleep(0.01)
+        taken.listen()
+        code = run.wait_exit()
 
-    assert run.wait_exit() != 0
-    assert "Temporal dev server exited unexpectedly" in run.output
-    assert "temporal.log" in run.output
+    assert code != 0
+    assert "the Temporal dev server exited while starting" in run.output
+    assert "while restarting it" in run.output and "temporal.log" in run.output
     assert_gone(list(pids.values()))
 
 
@@ -338,6 +520,17 @@ def test_a_port_in_use_is_named_with_its_setting_and_nothing_starts(new_run: New
     assert "set API_PORT to another port" in run.output
     assert processes_mentioning(run.data_dir) == []
     assert not (run.data_dir / "dev.pids").exists()
+
+
+def test_a_server_that_keeps_dying_is_restarted_three_times_a_minute_at_most() -> None:
+    budget = RestartBudget()
+    assert [budget.allows_another() for _ in range(4)] == [True, True, True, False]
+    assert "4 times within 60s" in budget.exhausted()
+
+    short = RestartBudget(limit=1, window_seconds=0.2)
+    assert short.allows_another() and not short.allows_another()
+    time.sleep(0.3)  # the earlier death has left the window
+    assert short.allows_another()
 
 
 class _Temporal:

@@ -146,7 +146,9 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
         history = await handle.fetch_history()
 
     replayer = Replayer(
-        workflows=[ErrorToleranceWorkflow], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+        workflows=[ErrorToleranceWorkflow],
+        workflow_runner=workflow_runner(sandboxed=True),
+        data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(history)  # deterministic: the recorded history replays through this code
     assert following.outcome == "approved" and not open_tasks(following)

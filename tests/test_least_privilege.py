@@ -9,7 +9,6 @@ role, which granted the app role its privileges (approvals/migrations/0008_app_r
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,6 +48,7 @@ APP_PRIVILEGES = {
     "calendar_years": {"SELECT", "INSERT"},
     "audit_checkpoints": {"SELECT", "INSERT"},
     "audit_checkpoint_leaves": {"SELECT", "INSERT"},
+    "archived_histories": {"SELECT", "INSERT"},
 }
 """Every table of the schema and what the app role may do to it; a new table needs its line (and its grant)."""
 
@@ -69,50 +69,41 @@ TAMPERING = {
 
 
 @pytest_asyncio.fixture(scope="module")
-async def app_pool(app_database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(app_database_url, min_size=1, max_size=5)
-    yield pool
-    await pool.close()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def recorded_case(time_skipping_env: WorkflowEnvironment, app_pool: asyncpg.Pool) -> str:
+async def recorded_case(time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> str:
     """A two-stage case driven to its decision by a worker connected as the app role only."""
     settings = load_settings(temporal_task_queue=f"app-role-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
     process = definition(
         stage("acceptance", candidate_roles=("one_window",)),
         stage("approval", candidate_roles=("director",), legal_basis="Art. 12"),
     )
-    async with build_worker(time_skipping_env.client, settings, pool=app_pool):
+    async with build_worker(time_skipping_env.client, settings, pool=db_pool):
         handle = await start_case(time_skipping_env.client, settings.temporal_task_queue, process, title="最小权限")
         for actor, stage_id in ((OFFICER, "acceptance"), (DIRECTOR, "approval")):
             [task] = open_tasks(await view_when(handle, lambda v, s=stage_id: bool(open_tasks(v, s))), stage_id)
             await decide(handle, actor, task, Decision.approve)
         await finished(time_skipping_env, handle)
         # The dispatcher, also the app role's, marks the case's notifications delivered (log channel).
-        await outbox_when(
-            app_pool, handle.id, lambda rows: bool(rows) and all(r["status"] == "delivered" for r in rows)
-        )
+        await outbox_when(db_pool, handle.id, lambda rows: bool(rows) and all(r["status"] == "delivered" for r in rows))
     return handle.id
 
 
-async def test_a_case_is_recorded_end_to_end_as_the_app_role(recorded_case: str, app_pool: asyncpg.Pool) -> None:
+async def test_a_case_is_recorded_end_to_end_as_the_app_role(recorded_case: str, db_pool: asyncpg.Pool) -> None:
     from approvals.storage.queries import case_events, case_tasks, get_case
 
-    stored = await case_events(app_pool, recorded_case)
+    stored = await case_events(db_pool, recorded_case)
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1)) and stored[0].prev_hash == GENESIS_HASH
     for earlier, later in zip(stored, stored[1:], strict=False):
         assert later.prev_hash == earlier.hash
     assert all(compute_hash(event_content(event)) == event.hash for event in stored)
-    case = await get_case(app_pool, recorded_case)
+    case = await get_case(db_pool, recorded_case)
     assert case is not None and (case.status, case.last_seq) == ("approved", stored[-1].seq)
-    assert {task.status for task in await case_tasks(app_pool, recorded_case)} == {"completed"}
+    assert {task.status for task in await case_tasks(db_pool, recorded_case)} == {"completed"}
 
 
 async def test_the_api_records_and_lists_a_refused_action_as_the_app_role(
-    recorded_case: str, app_pool: asyncpg.Pool
+    recorded_case: str, db_pool: asyncpg.Pool
 ) -> None:
-    service = ApprovalsService(client=None, pool=app_pool, settings=load_settings())  # type: ignore[arg-type]
+    service = ApprovalsService(client=None, pool=db_pool, settings=load_settings())  # type: ignore[arg-type]
     with pytest.raises(Forbidden):  # refused before Temporal is asked: the auditor only reads
         await service.act(AUDITOR, operations(Scope.case)["comment"], Scope.case, recorded_case, {"text": "x"})
     [denied] = await service.denied_attempts(AUDITOR, recorded_case)
@@ -121,10 +112,10 @@ async def test_the_api_records_and_lists_a_refused_action_as_the_app_role(
 
 @pytest.mark.parametrize("statement", TAMPERING.values(), ids=TAMPERING.keys())
 async def test_the_app_role_cannot_change_the_audit_log_or_switch_its_trigger_off(
-    statement: str, recorded_case: str, app_database_url: str, db_pool: asyncpg.Pool
+    statement: str, recorded_case: str, database_url: str, db_pool: asyncpg.Pool
 ) -> None:
     before = await db_pool.fetch("SELECT seq, hash, payload::text FROM audit_events WHERE case_id = $1", recorded_case)
-    connection = await asyncpg.connect(app_database_url)
+    connection = await asyncpg.connect(database_url)
     try:
         arguments = (recorded_case,) if "$1" in statement else ()
         with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
@@ -171,11 +162,11 @@ async def test_the_app_role_holds_exactly_what_the_engine_needs_and_owns_nothing
     assert not await db_pool.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", app, TEST_ROLES.owner)
 
 
-async def test_a_worker_starting_as_the_app_role_checks_the_schema_but_cannot_migrate_it(app_database_url: str) -> None:
-    assert await migrate(app_database_url) == []  # up to date: `approvals worker --migrate` starts
+async def test_a_worker_starting_as_the_app_role_checks_the_schema_but_cannot_migrate_it(database_url: str) -> None:
+    assert await migrate(database_url) == []  # up to date: `approvals worker --migrate` starts
     pending = Migration("9999_pending.sql", b"CREATE TABLE pending_probe (id integer);")
     with pytest.raises(MigrationError, match="9999_pending.sql is pending .* MIGRATION_DATABASE_URL"):
-        await migrate(app_database_url, migrations=[*load_migrations(), pending])
+        await migrate(database_url, migrations=[*load_migrations(), pending])
 
 
 async def fresh_roles_and_database(server_url: str, create_database: CreateDatabase) -> tuple[DatabaseRoles, Any]:

@@ -151,6 +151,39 @@ def test_every_request_model_refuses_with_the_field_path() -> None:
     assert issubclass(SupplementRequest, CleanModel) and issubclass(Principal, CleanModel)
 
 
+def test_content_is_walked_once_at_the_edge_and_not_when_a_payload_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outermost model walks its whole input, the models nested in it included (their problems are
+    reported with their paths, as above); decoding a Temporal payload with the engine's converter walks
+    nothing: the payload holds what a model checked when it was built, and a worker decodes every payload of
+    a case again at every cache miss. So a payload built around the API, straight into Temporal, is not
+    refused when it is decoded: the API is the edge."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from schemas import text
+    from schemas.converter import data_converter
+
+    walks: list[object] = []
+    walk = text.unstorable
+    monkeypatch.setattr(text, "unstorable", lambda value, path=(): walks.append(value) or walk(value, path))
+    decide = {
+        "actor": ACTOR, "task_id": "t", "decision": "approve",
+        "findings": [{"criterion": "c1", "holds": True, "evidence": [{"uri": "s3://x", "sha256": "a" * 64, "size": 1}]}],
+    }  # fmt: skip
+    assert DecideRequest.model_validate(decide).findings[0].evidence[0].uri == "s3://x"
+    assert walks == [decide]  # once, not again for the actor, the finding and its evidence
+
+    raw = {"actor": ACTOR, "text": "hello\x00"}
+    [payload] = pydantic_data_converter.payload_converter.to_payloads([raw])
+    with pytest.raises(ValidationError):
+        pydantic_data_converter.payload_converter.from_payloads([payload], [CommentRequest])
+    [decoded] = data_converter.payload_converter.from_payloads([payload], [CommentRequest])
+    assert decoded.text == "hello\x00"
+    with pytest.raises(ValidationError):  # outside a decode the walk is back
+        CommentRequest.model_validate(raw)
+
+
 def test_decide_request_bounds() -> None:
     base = {"actor": ACTOR, "task_id": "t", "decision": "approve_with_conditions"}
     assert len(DecideRequest.model_validate({**base, "conditions": ["c" * 1000] * 20}).conditions) == 20

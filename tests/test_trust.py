@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from approvals.admission import RateLimit, start_refusal
 from approvals.settings import SettingsError, load_settings
-from schemas.case import CaseInput
+from schemas.case import CaseInput, ConcernedPerson, Relationship
 from schemas.principal import Principal
 from schemas.process import ProcessDefinition, Stage
 from tests.api_server import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, LiveApi, live_api_fixture
@@ -159,6 +159,25 @@ def test_a_starter_without_an_applicant_rule_names_no_applicant() -> None:
     assert refusal is not None and refusal.code == "APPLICANT_NOT_ALLOWED"
     allowed = rules.model_copy(update={"applicants_by_starter": {"svc-other": ["ent-?"]}})
     assert start_refusal(starter, "generic", case, allowed) is None
+
+
+def test_a_case_naming_a_concerned_person_as_reviewer_is_refused_at_start() -> None:
+    """回避: a stage may not name as its reviewer someone the case concerns; the refusal names the ground."""
+    definition = ProcessDefinition(
+        process="generic", title="t", legal_basis="Art. 4",
+        steps=[Stage(id="review", title="Review", legal_basis="Art. 10", assignees=("alice",))],
+    )  # fmt: skip
+    starter = Principal(id="svc-portal", roles=("service",))
+    spouse = ConcernedPerson(user_id="alice", relationship=Relationship.close_relative, reason="spouse of the director")
+    case = CaseInput(
+        business_key="K-1", definition=definition, title="t", applicant=Principal(id="ent-9"), started_by=starter,
+        concerned=[spouse],
+    )  # fmt: skip
+    rules = load_settings(freeform_definitions=True, applicants_by_starter={"svc-portal": ["ent-*"]})
+    refusal = start_refusal(starter, "generic", case, rules)
+    assert refusal is not None and (refusal.code, refusal.status) == ("RECUSAL_REQUIRED", 422)
+    assert "close_relative" in refusal.message and "spouse" in refusal.message
+    assert start_refusal(starter, "generic", case.model_copy(update={"concerned": []}), rules) is None
 
 
 async def test_a_jwt_whose_roles_claim_is_not_a_list_of_strings_is_refused(

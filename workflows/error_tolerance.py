@@ -21,7 +21,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.case import CaseInput, CaseStatus, CaseView, ConcernedPerson, Relationship
     from schemas.error_tolerance import (
         CONDITION_IDS,
         EFFECT_TEXT,
@@ -175,6 +175,14 @@ class ErrorToleranceWorkflow(KernelWorkflow):
         self._application = parse_application(
             ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
         )
+        self.concern(
+            ConcernedPerson(
+                user_id=person.id,
+                relationship=Relationship.person_concerned,
+                reason=f"{person.name}（{person.post}）: a person concerned whose liability the case decides (Art. 25)",
+            )
+            for person in self._application.persons_concerned
+        )  # read from the application, so cases started before recusal was enforced are held to it too
         return await self.run_case()
 
     @workflow.query

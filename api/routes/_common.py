@@ -63,8 +63,12 @@ def body_model(name: str, kernel_model: type[BaseModel], *, without: tuple[str, 
         for field_name, info in kernel_model.model_fields.items()
         if field_name not in excluded
     }
+    base = _Body
+    rules = kernel_model.model_config.get("json_schema_extra")
+    if rules and not without:  # rules between the kernel's fields (DecideRequest's); fixed fields: not all there
+        base = type(f"{name}Rules", (_Body,), {"model_config": ConfigDict(json_schema_extra=rules)})
     return create_model(  # type: ignore[call-overload,no-any-return]
-        name, __base__=_Body, __doc__=kernel_model.__doc__, **fields
+        name, __base__=base, __doc__=kernel_model.__doc__, **fields
     )
 
 

@@ -102,18 +102,35 @@ async def timeline(case_id: CaseId, principal: CurrentPrincipal, service: Servic
     return await service.timeline(principal, case_id)
 
 
+HISTORY_SOURCE_HEADER = "Approvals-History-Source"
+
+
 @router.get(
     "/cases/{case_id}/history",
-    summary="The raw Temporal history (the JSON `temporal workflow show --output json` prints)",
+    summary="The raw Temporal history of the latest run (the JSON `temporal workflow show --output json` prints)",
     response_class=Response,
-    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    responses={
+        200: {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "headers": {
+                HISTORY_SOURCE_HEADER: {
+                    "description": "`temporal`, or `archive`: the engine's copy, once Temporal's retention "
+                    "deleted the run",
+                    "schema": {"type": "string", "enum": ["temporal", "archive"]},
+                }
+            },
+        }
+    },
 )
 async def history(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> Response:
-    body = await service.history_json(principal, case_id)
+    body, source = await service.history_json(principal, case_id)
     return Response(
         body,
         media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="{case_id.replace(":", "_")}.history.json"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{case_id.replace(":", "_")}.history.json"',
+            HISTORY_SOURCE_HEADER: source,
+        },
     )
 
 

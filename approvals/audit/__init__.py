@@ -25,8 +25,13 @@ workflow code and Temporal's replayer:
 - :mod:`~approvals.audit.replay` — replaying histories through the workflow code, in several processes.
 - :mod:`~approvals.audit.timeline` — ``TimelineRow``, ``timeline``: the events in plain language.
 - :mod:`~approvals.audit.state` — ``state_at``: the case as it stood after an event or at a moment.
-- :mod:`~approvals.audit.live` — fetch, export and verify a live case (a Temporal client, an asyncpg pool).
+- :mod:`~approvals.audit.live` — fetch, export and verify a live case (a Temporal client, an asyncpg pool),
+  reading from the archive the runs Temporal no longer has.
+- :mod:`~approvals.audit.archive` — the archived form of a closed run's history, read back digest-checked.
+- :mod:`~approvals.audit.archiver` — ``HistoryArchiver``: copies closed runs' histories into PostgreSQL.
+- :mod:`~approvals.audit.rebuild` — ``rebuild_case``: re-records what a restore from an older backup lost.
 
-Everything but :mod:`~approvals.audit.live`, :mod:`~approvals.audit.sealing` and the bundle readers and
-writers is a plain function over events and histories (no I/O), so the HTTP API and the CLI share it.
+Everything but :mod:`~approvals.audit.live`, :mod:`~approvals.audit.sealing`, the archive's readers and
+writers, the rebuild and the bundle readers and writers is a plain function over events and histories (no
+I/O), so the HTTP API and the CLI share it.
 """

@@ -66,6 +66,7 @@ def write_bundle(
     *,
     signing_key: Ed25519PrivateKey,
     proof: InclusionProof | None,
+    history_source: str = "temporal",
 ) -> Path:
     """Writes the runs' histories, ``events.json``, ``manifest.json`` (SHA-256 of each, and ``proof``: the last
     event sealed in a signed checkpoint) and ``manifest.sig.json`` (signed with ``signing_key``) to
@@ -75,7 +76,8 @@ def write_bundle(
     ``history-run-2.json``, ``history-run-3.json`` …, and the manifest lists the runs in order (``runs``:
     run number, run id, file, history events, the run it continued). Each is ``WorkflowHistory.to_json()``,
     the format ``temporal workflow show --output json`` prints, so the Temporal CLI, the Web UI and
-    ``Replayer`` all read it. Child cases have their own records: ``child_case_ids`` names them, to be
+    ``Replayer`` all read it; ``history_source`` says whether they came from Temporal or from the engine's
+    archive (:mod:`approvals.audit.archive`). Child cases have their own records: ``child_case_ids`` names them, to be
     exported as cases of their own.
     """
     runs = runs_of(history)
@@ -111,6 +113,7 @@ def write_bundle(
         "engine_version": engine_version(),
         "temporalio_version": metadata.version("temporalio"),
         "history_events": sum(len(run.events) for run in runs),
+        "history_source": history_source,
         "workflow_closed": not is_running(runs),
         "audit_events": len(events),
         "last_seq": events[-1].seq if events else None,
@@ -209,6 +212,7 @@ def verify_bundle(path: Path, trusted: Sequence[Ed25519PublicKey]) -> BundleRepo
         bundle.events,
         bundle.runs,
         extra_findings=[*bundle.findings, *signature_findings, *checkpoint_findings],
+        history_source=str(bundle.manifest.get("history_source") or "temporal"),  # where the exporter read it
     )
     return BundleReport(**dict(report), signed_by=signed_by, sealed_in=sealed_in)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.api.update.v1 import Request
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from approvals.audit.chain import verify_chain
 from approvals.audit.findings import Finding, FindingKind, Severity, finding, plain
@@ -24,7 +24,8 @@ from approvals.audit.history import (
     runs_of,
 )
 from approvals.operations import by_update_name
-from schemas.events import DomainEvent
+from schemas.converter import data_converter
+from schemas.events import DomainEvent, in_force, superseded_by_resets
 from schemas.principal import Principal
 
 
@@ -63,13 +64,19 @@ def decision_requests(history: Histories) -> list[DecisionRequest]:
 def _run_decision_requests(
     history: WorkflowHistory, run: int, recorded_upto: int, accepted: dict[tuple[int, str], DecisionRequest]
 ) -> int:
-    converter = pydantic_data_converter.payload_converter
+    converter = data_converter.payload_converter
+    admitted: dict[str, Request] = {}
+    """Requests the server wrote before a worker took them: those a reset re-applied to the new run."""
     for event in history.events:
         batch = recorded_batch_of(event)
         if batch is not None:
             recorded_upto = max([recorded_upto, *(e.seq for e in batch.events)])
+        elif event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ADMITTED:
+            request = event.workflow_execution_update_admitted_event_attributes.request
+            admitted[request.meta.update_id] = request
         elif event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            attributes = event.workflow_execution_update_accepted_event_attributes
+            request = admitted.get(attributes.protocol_instance_id) or attributes.accepted_request
             args = converter.from_payloads(list(request.input.args.payloads))
             accepted[(run, request.meta.update_id)] = DecisionRequest(
                 update_id=request.meta.update_id,
@@ -98,6 +105,7 @@ def check_decisions(events: Sequence[DomainEvent], history: Histories) -> list[F
     """
     findings: list[Finding] = []
     operations = by_update_name()
+    events = in_force(events)  # a request the reset run accepted again is answered by the reset run's events
     for decision in decision_requests(history):
         operation = operations.get(decision.name)
         if operation is None or decision.result_last_seq is None:
@@ -161,7 +169,10 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
     log with the same actor, payload, hash and every other field; every row of the log must be in one of
     them. Events of a ``record_events`` task that has not completed yet (a running case) may legitimately
     be missing from the log: that is a note. When the first run present continued an earlier run that is
-    not, the log's rows up to the seq it carried in are checked against the hash it carried instead.
+    not, the log's rows up to the seq it carried in are checked against the hash it carried instead. The rows
+    of a run an operator reset, from the reset point on, are in the old run's history, not in the new run's:
+    a ``case.reset`` the new run recorded vouches for them (its ``prev_hash`` is the last of them, and the hash
+    chain links them up to it).
     """
     runs = runs_of(history)
     findings: list[Finding] = check_runs(runs)
@@ -195,6 +206,8 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
                     )
                 )
             recorded[event.seq] = (event, item.completed or (known is not None and known[1]))
+    # Only a case.reset the history holds vouches for the rows it superseded; one forged into the log is not in it.
+    superseded = superseded_by_resets(event for event, _ in recorded.values())
     logged: dict[int, DomainEvent] = {}
     for event in events:
         logged.setdefault(event.seq, event)
@@ -225,6 +238,8 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
         if in_history is None:
             if seq <= before:
                 continue  # recorded by an earlier run not in the record: vouched for by the carried hash
+            if seq in superseded:
+                continue  # recorded by the run a reset replaced: vouched for by the chain to the case.reset
             findings.append(
                 finding(
                     seq,
@@ -245,6 +260,47 @@ def cross_check(events: Sequence[DomainEvent], history: Histories) -> list[Findi
             )
     findings += check_decisions(events, runs)
     return sorted(findings, key=lambda f: (f.seq or 0, f.kind.value))
+
+
+def check_superseded(events: Sequence[DomainEvent], replaced: Mapping[str, WorkflowHistory | None]) -> list[Finding]:
+    """The rows a ``case.reset`` superseded against the histories of the runs the resets replaced.
+
+    The hash chain ties those rows to the ``case.reset`` after them, but a row appended to the log before the
+    reset (a forger's, sealed onto the chain) would be tied just as well: only the old run's history tells
+    that its workflow recorded them. ``replaced``: each run a ``case.reset`` names as old, with its history, or
+    None when Temporal no longer has it (then the rows are vouched for by the chain alone: a note).
+    """
+    superseded = superseded_by_resets(events)
+    gone = sorted(run for run, history in replaced.items() if history is None)
+    findings = [
+        finding(
+            None,
+            FindingKind.run_missing,
+            f"run {run}, which a reset replaced, is no longer in Temporal: the rows it recorded are checked by the "
+            "hash chain alone",
+            Severity.note,
+        )
+        for run in gone
+    ]
+    if gone or not superseded:
+        return findings
+    sealed = {
+        (event.seq, event.hash)
+        for history in replaced.values()
+        if history is not None
+        for item in recorded_batches(history)
+        for event in item.batch.events
+    }
+    return findings + [
+        finding(
+            event.seq,
+            FindingKind.not_in_history,
+            f"seq {event.seq} ({event.type} by {event.actor.id}) was superseded by the reset at seq "
+            f"{superseded[event.seq]}, but no run it replaced recorded it (forged or inserted before the reset)",
+        )
+        for event in events
+        if event.seq in superseded and (event.seq, event.hash) not in sealed
+    ]
 
 
 def _differences(logged: DomainEvent, recorded: DomainEvent) -> list[str]:
@@ -277,6 +333,12 @@ class VerifyReport(BaseModel):
     run_ids: list[str] = Field(
         default_factory=list, description="The workflow runs checked, first to latest (continue-as-new)."
     )
+    history_source: str | None = Field(
+        None,
+        description="Where the history checked came from: `temporal`, `archive` (the engine's copy, once "
+        "Temporal's retention deleted it) or `archive and temporal`; for a bundle, where its exporter read it. "
+        "None when no history was checked.",
+    )
     last_seq: int | None
     last_hash: str | None
     findings: list[Finding]
@@ -294,6 +356,7 @@ def verify(
     history: Histories | None = None,
     *,
     extra_findings: Iterable[Finding] = (),
+    history_source: str | None = None,
 ) -> VerifyReport:
     """Hash chain, and when a history is given (one run, or every run of the case), the cross-check against it."""
     findings = list(extra_findings) + verify_chain(events, case_id=case_id)
@@ -312,6 +375,7 @@ def verify(
         events=len(events),
         history_events=recorded,
         run_ids=run_ids,
+        history_source=history_source if history is not None else None,
         last_seq=last.seq if last else None,
         last_hash=last.hash if last else None,
         findings=sorted(findings, key=lambda f: (f.seq or 0, f.kind.value)),

@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.resets import last_reset
 from approvals.audit.findings import Finding, FindingKind, Severity, finding
+from schemas.converter import data_converter
 from schemas.events import DomainEvent
-from schemas.records import RecordBatch
+from schemas.records import AUDIT_FORK, RecordBatch
 
 RECORD_ACTIVITY = "record_events"
 
@@ -45,6 +46,11 @@ def continued_as(history: WorkflowHistory) -> str | None:
 
 
 def run_id(history: WorkflowHistory) -> str | None:
+    """The run's id. A run an operator reset starts with its old run's start event, which names the old run: the
+    reset in its history names it (:func:`~activities.resets.last_reset`)."""
+    reset = last_reset(history)
+    if reset is not None:
+        return reset.workflow_task_failed_event_attributes.new_run_id or None
     try:
         return history.run_id or None
     except Exception:  # noqa: BLE001 - no start event
@@ -57,7 +63,7 @@ def carried_in(history: WorkflowHistory) -> tuple[int, str] | None:
         return None
     payloads = list(history.events[0].workflow_execution_started_event_attributes.input.payloads)
     try:
-        [case_input] = pydantic_data_converter.payload_converter.from_payloads(payloads)
+        [case_input] = data_converter.payload_converter.from_payloads(payloads)
         carried = case_input.get("carried") or {}
         return int(carried["last_seq"]), str(carried["last_hash"])
     except Exception:  # noqa: BLE001 - not an engine case input
@@ -141,7 +147,7 @@ def recorded_batch_of(event: HistoryEvent) -> RecordBatch | None:
     attributes = event.activity_task_scheduled_event_attributes
     if attributes.activity_type.name != RECORD_ACTIVITY:
         return None
-    [batch] = pydantic_data_converter.payload_converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
+    [batch] = data_converter.payload_converter.from_payloads(list(attributes.input.payloads), [RecordBatch])
     return batch
 
 
@@ -156,8 +162,22 @@ class RecordedBatch(BaseModel):
     run: int = Field(1, description="Which run of the case (1-based) scheduled it; event ids restart per run.")
 
 
+def _forked(history: WorkflowHistory) -> set[int]:
+    """The ``record_events`` tasks a reset run's log refused (``AUDIT_FORK``), by scheduled event id."""
+    return {
+        event.activity_task_failed_event_attributes.scheduled_event_id
+        for event in history.events
+        if event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+        and event.activity_task_failed_event_attributes.failure.application_failure_info.type == AUDIT_FORK
+    }
+
+
 def recorded_batches(history: Histories) -> list[RecordedBatch]:
-    """The ``record_events`` batches of a history (every run), decoded with the pydantic converter, in order."""
+    """The ``record_events`` batches of a history (every run), decoded with the pydantic converter, in order.
+
+    A batch a reset run sealed before it learnt where the log ends (``AUDIT_FORK``) was never recorded: the run
+    sealed its events again after its ``case.reset``, in a later batch. It is left out.
+    """
     batches: list[RecordedBatch] = []
     for run, one in enumerate(runs_of(history), start=1):
         completed = {
@@ -165,9 +185,10 @@ def recorded_batches(history: Histories) -> list[RecordedBatch]:
             for event in one.events
             if event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
         }
+        forked = _forked(one)
         for event in one.events:
             batch = recorded_batch_of(event)
-            if batch is None:
+            if batch is None or event.event_id in forked:
                 continue
             batches.append(
                 RecordedBatch(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import asyncpg
 from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
 
+from approvals.audit.archive import ArchivedHistoryCorrupted, archived_runs
 from approvals.audit.bundle import write_bundle
 from approvals.audit.checkpoint import Leaf
-from approvals.audit.crosscheck import VerifyReport, verify
+from approvals.audit.crosscheck import VerifyReport, check_superseded, verify
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
@@ -19,46 +22,102 @@ from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, EventType
+
+HistorySource = Literal["temporal", "archive"]
+"""Where a run's history was read: Temporal, or the engine's archive once Temporal no longer has it."""
 
 
-async def fetch_runs(client: Client, case_id: str) -> list[WorkflowHistory]:
+class FetchedRuns(list[WorkflowHistory]):
+    """Every run of a case, first to latest, and where each run's history was read (``sources``)."""
+
+    def __init__(self, runs: Sequence[tuple[WorkflowHistory, HistorySource]] = ()) -> None:
+        super().__init__(history for history, _ in runs)
+        self.sources: list[HistorySource] = [source for _, source in runs]
+
+    @property
+    def source(self) -> str:
+        """``temporal``, ``archive``, or ``archive and temporal`` when some runs were read from each."""
+        return " and ".join(sorted(set(self.sources))) or "temporal"
+
+    def runs(self) -> list[tuple[WorkflowHistory, HistorySource]]:
+        return list(zip(self, self.sources, strict=True))
+
+
+class _RunReader:
+    """Reads a case's runs from Temporal, and from the archive (digest-checked) when Temporal has not got one."""
+
+    def __init__(self, client: Client, archive: asyncpg.Pool | None, case_id: str) -> None:
+        self.client = client
+        self.archive = archive
+        self.case_id = case_id
+        self._archived: dict[str, WorkflowHistory] | None = None
+
+    async def run(self, wanted: str | None) -> tuple[WorkflowHistory, HistorySource] | None:
+        """Run ``wanted`` (None: the latest); None when neither Temporal nor the archive has it."""
+        try:
+            return await self.client.get_workflow_handle(self.case_id, run_id=wanted).fetch_history(), "temporal"
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            archived = await self._archived_runs()
+            found = archived.get(wanted) if wanted is not None else next(reversed(archived.values()), None)
+            if found is None and wanted is None:
+                raise  # no such case: the caller's 404
+            return (found, "archive") if found is not None else None
+
+    async def _archived_runs(self) -> dict[str, WorkflowHistory]:
+        if self._archived is None:
+            self._archived = {} if self.archive is None else await archived_runs(self.archive, self.case_id)
+        return self._archived
+
+
+async def fetch_runs(client: Client, case_id: str, archive: asyncpg.Pool | None = None) -> FetchedRuns:
     """Every run of a case, first to latest, following continue-as-new back from the latest run.
 
     The chain is followed through the start events' ``continuedExecutionRunId`` (and forward through a
     ``workflowExecutionContinuedAsNew`` event's ``newExecutionRunId`` should the case continue while it is
     read), which every Temporal server keeps, unlike visibility queries (the time-skipping test server has
-    none). A run whose history the server no longer retains ends the walk back: :func:`check_runs` notes it.
+    none). A run Temporal no longer retains is read from ``archive`` (:mod:`~approvals.audit.archive`);
+    one that neither has ends the walk back, and :func:`check_runs` notes it.
+
+    Raises:
+        RPCError: NOT_FOUND when neither Temporal nor the archive knows the case.
+        ArchivedHistoryCorrupted: an archived run no longer has its digest.
     """
-    from temporalio.service import RPCError, RPCStatusCode
+    return await _fetch_runs(_RunReader(client, archive, case_id))
 
-    latest = await client.get_workflow_handle(case_id).fetch_history()
+
+async def _fetch_runs(reader: _RunReader) -> FetchedRuns:
+    latest = await reader.run(None)
+    assert latest is not None  # run(None) raises instead
     runs = [latest]
-    seen = {run_id(latest)}
-    while (previous := continued_from(runs[0])) and previous not in seen:
-        try:
-            runs.insert(0, await client.get_workflow_handle(case_id, run_id=previous).fetch_history())
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
-                raise
+    seen = {run_id(latest[0])}
+    while (previous := continued_from(runs[0][0])) and previous not in seen:
+        earlier = await reader.run(previous)
+        if earlier is None:
             break
+        runs.insert(0, earlier)
         seen.add(previous)
-    return await _follow(client, case_id, runs)
+    return await _follow(reader, FetchedRuns(runs))
 
 
-async def _follow(client: Client, case_id: str, runs: list[WorkflowHistory]) -> list[WorkflowHistory]:
+async def _follow(reader: _RunReader, fetched: FetchedRuns) -> FetchedRuns:
     """Refreshes the last run when it was still open, and follows it into the runs it continued as new."""
-    runs = list(runs)
-    if is_running(runs[-1]):
-        runs[-1] = await client.get_workflow_handle(case_id, run_id=run_id(runs[-1])).fetch_history()
-    seen = {run_id(run) for run in runs}
-    while (following := continued_as(runs[-1])) and following not in seen:
-        runs.append(await client.get_workflow_handle(case_id, run_id=following).fetch_history())
+    runs = fetched.runs()
+    if is_running(runs[-1][0]):
+        runs[-1] = await reader.run(run_id(runs[-1][0])) or runs[-1]
+    seen = {run_id(run) for run, _ in runs}
+    while (following := continued_as(runs[-1][0])) and following not in seen:
+        later = await reader.run(following)
+        if later is None:
+            break
+        runs.append(later)
         seen.add(following)
-    return runs
+    return FetchedRuns(runs)
 
 
-async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[list[WorkflowHistory], list[DomainEvent]]:
+async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[FetchedRuns, list[DomainEvent]]:
     """Every run's history (first to latest) and the audit events, read so that they describe the same moment.
 
     A case that continued as new has several workflow runs under one workflow id (:func:`fetch_runs`);
@@ -71,10 +130,11 @@ async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[list[Work
     event the history holds.
     """
     events = await case_events(pool, case_id)
-    runs = await fetch_runs(client, case_id)
+    reader = _RunReader(client, pool, case_id)
+    runs = await _fetch_runs(reader)
     for attempt in range(5):
         if attempt:
-            runs = await _follow(client, case_id, runs)
+            runs = await _follow(reader, runs)
         again = await case_events(pool, case_id)
         if _last_seq(again) == _last_seq(events):
             return runs, events
@@ -91,14 +151,36 @@ async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Pat
     """Writes the case's bundle, signed with the notary's key, with the proof that its last event is sealed."""
     runs, events = await fetch_case(client, notary.pool, case_id)
     proof = await notary.proof(Leaf(case_id, events[-1].seq, events[-1].hash)) if events else None
-    return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof)
+    return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof, history_source=runs.source)
+
+
+async def fetch_replaced_runs(
+    client: Client, case_id: str, events: Sequence[DomainEvent], archive: asyncpg.Pool | None = None
+) -> dict[str, WorkflowHistory | None]:
+    """The history of every run a ``case.reset`` of the log names as replaced, from Temporal or the archive;
+    None: neither has it."""
+    reader = _RunReader(client, archive, case_id)
+    replaced: dict[str, WorkflowHistory | None] = {}
+    for event in events:
+        old_run = event.payload.get("old_run_id") if event.type == EventType.case_reset else None
+        if isinstance(old_run, str) and old_run not in replaced:
+            found = await reader.run(old_run)
+            replaced[old_run] = found[0] if found is not None else None
+    return replaced
 
 
 async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
-    """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification``)."""
-    runs, events = await fetch_case(client, pool, case_id)
+    """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification`` and
+    ``approvals audit verify``), against Temporal's history or, once Temporal no longer has it, the archive's
+    (``history_source`` says which), and the rows a reset superseded against the runs it replaced. An archived
+    history that fails its digest is a finding."""
+    try:
+        runs, events = await fetch_case(client, pool, case_id)
+    except ArchivedHistoryCorrupted as corrupted:
+        unreadable = finding(None, FindingKind.history_unreadable, str(corrupted))
+        return verify(case_id, await case_events(pool, case_id), extra_findings=[unreadable])
     projection = await get_case(pool, case_id)
-    extra = []
+    extra = check_superseded(events, await fetch_replaced_runs(client, case_id, events, pool))
     if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             finding(
@@ -108,7 +190,18 @@ async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
                 f"{_last_seq(events)}: recorded rows were removed",
             )
         )
-    return verify(case_id, events, runs, extra_findings=extra)
+    return verify(case_id, events, runs, extra_findings=extra, history_source=runs.source)
+
+
+async def latest_history(client: Client, pool: Any, case_id: str) -> tuple[WorkflowHistory, HistorySource]:
+    """The latest run's history (``GET /cases/{id}/history``), from the archive once Temporal no longer has it.
+
+    Raises:
+        RPCError: NOT_FOUND when neither has the case.
+    """
+    latest = await _RunReader(client, pool, case_id).run(None)
+    assert latest is not None  # run(None) raises instead
+    return latest
 
 
 async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Interceptor, Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker import Interceptor, Replayer
 
 from approvals.audit.bundle import HISTORY_FILE, MANIFEST_FILE, bundle_run_files, is_bundle
 from approvals.audit.history import history_from_json, workflow_id_of
+from schemas.converter import data_converter
 from workflows.catalog import WORKFLOWS, workflow_runner
 
 
@@ -116,15 +116,16 @@ def history_paths(paths: Iterable[Path | str]) -> list[Path]:
 def make_replayer(
     workflows: Sequence[type] | None = None, *, sandbox: bool = True, interceptors: Sequence[Interceptor] = ()
 ) -> Replayer:
-    """A replayer configured as the worker is: same workflows, converter and (by default) sandbox.
+    """A replayer with the worker's workflows and converter, by default in the sandbox, as CI replays the corpus.
 
-    ``sandbox=False`` runs the workflow code without the sandbox: the same command-by-command comparison
-    against the history, without the sandbox's import restrictions (see :data:`SANDBOX_FOR_AUDIT`).
+    ``sandbox=False`` runs the workflow code without the sandbox, as the worker runs it: the same
+    command-by-command comparison against the history, without the sandbox's import restrictions (see
+    :data:`SANDBOX_FOR_AUDIT` and ``workflows.catalog.WORKER_SANDBOXED``).
     """
     return Replayer(
         workflows=list(WORKFLOWS if workflows is None else workflows),
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner() if sandbox else UnsandboxedWorkflowRunner(),
+        data_converter=data_converter,
+        workflow_runner=workflow_runner(sandboxed=sandbox),
         interceptors=interceptors,
     )
 
@@ -142,18 +143,19 @@ workflow run re-imports the workflow modules into a fresh sandbox and re-validat
   event (``tests/test_replay.py`` replays the corpus and the unguarded change both ways).
 - **What the sandbox adds is a check of the code, not of the history.** It makes a call that is not
   deterministic (``datetime.now()``, ``random``, I/O, ...) or a module-level side effect fail the workflow
-  task. That is a property of the workflow code, and the code is held to it where it matters: every
-  worker runs workflows in the sandbox (a forbidden call fails the workflow task in production), and CI
+  task. That is a property of the workflow code, and the code is held to it where it is exercised: CI
   replays the determinism corpus in the sandbox (``tests/test_replay.py``, ``tests/test_determinism_corpus``,
-  through :func:`make_replayer` and :func:`replay`, whose default stays ``sandbox=True``).
+  through :func:`make_replayer` and :func:`replay`, whose default stays ``sandbox=True``), and the test
+  suite's workers run every workflow the tests run in it. The worker itself runs without it, for the same
+  reasons (``workflows.catalog.WORKER_SANDBOXED``).
 - **Isolation between runs** (fresh module globals per replayed history) matters only to code that
   keeps mutable module-level state; ``workflows/`` keeps none (module globals are constant stage
   definitions), and ``schemas`` is passed through the sandbox anyway.
 
 What is given up, then: an audit replay of code that calls a forbidden API on a path a history
 exercises reports that history clean when its commands match, where the sandbox would report the failed
-workflow task. Use ``approvals audit replay --sandbox`` to replay exactly as the worker runs (e.g. to
-audit a workflow code change before it ships).
+workflow task. Use ``approvals audit replay --sandbox`` to replay as CI does (e.g. to audit a workflow code
+change before it ships).
 """
 
 

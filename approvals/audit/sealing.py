@@ -15,8 +15,7 @@ an error. Re-sealing a rewritten chain would launder it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +31,7 @@ from approvals.audit.checkpoint import (
     Signature,
     SignedCheckpoint,
 )
+from approvals.audit.periodic import periodically
 from approvals.storage import checkpoints
 
 log = structlog.get_logger(__name__)
@@ -152,36 +152,24 @@ class Notary:
                 self._trees[seq] = (_signed(stored), SealedLeaves(Leaf(*row) for row in rows))
             return self._trees[seq]
 
-    @asynccontextmanager
-    async def sealing(self, interval_seconds: float) -> AsyncIterator[None]:
+    def sealing(self, interval_seconds: float) -> AbstractAsyncContextManager[None]:
         """Seals every ``interval_seconds`` while the block runs (the first pass at once); survives
         PostgreSQL going away, like the outbox dispatcher."""
-        stop = asyncio.Event()
+        return periodically(
+            self._seal_and_log, interval_seconds, name="checkpoint-sealer", unavailable="audit.checkpoint_unavailable"
+        )
 
-        async def run() -> None:
-            while not stop.is_set():
-                try:
-                    if signed := await self.seal():
-                        log.info(
-                            "audit.checkpoint_sealed",
-                            seq=signed.checkpoint.seq,
-                            cases=signed.checkpoint.tree_size,
-                            root=signed.checkpoint.root,
-                            key_id=signed.signature.key_id,
-                        )
-                    for case_id, why in self.diverged.items():
-                        log.error("audit.checkpoint_case_diverged", case_id=case_id, message=why)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                    log.warning("audit.checkpoint_unavailable", error=f"{type(error).__name__}: {error}")
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_seconds)
-
-        task = asyncio.create_task(run(), name="checkpoint-sealer")
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
+    async def _seal_and_log(self) -> None:
+        if signed := await self.seal():
+            log.info(
+                "audit.checkpoint_sealed",
+                seq=signed.checkpoint.seq,
+                cases=signed.checkpoint.tree_size,
+                root=signed.checkpoint.root,
+                key_id=signed.signature.key_id,
+            )
+        for case_id, why in self.diverged.items():
+            log.error("audit.checkpoint_case_diverged", case_id=case_id, message=why)
 
 
 def checkpoint_summary(signed: SignedCheckpoint) -> dict[str, Any]:

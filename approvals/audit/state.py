@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import takewhile
 
 from approvals.event_folding import Fold, Folding
 from schemas.case_state import CaseState, StageResultState, TaskState
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, in_force
 
 __all__ = ["CaseState", "StageResultState", "TaskState", "state_at"]
 
@@ -20,7 +21,8 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
     """The case's state as of event ``seq`` (inclusive) or instant ``at`` (inclusive); the latest by default.
 
     A pure fold over the events in sequence order, independent of the workflow code, so it also answers
-    "what did the inbox show on that day" for cases recorded by older code.
+    "what did the inbox show on that day" for cases recorded by older code. Events a ``case.reset`` up to that
+    point superseded are left out: the reset run's events make the state again.
     """
     if at is not None and at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
@@ -29,9 +31,11 @@ def state_at(events: Sequence[DomainEvent], seq: int | None = None, at: datetime
     folds = event_folds()
     folding = Folding()
     state = folding.state
-    for event in sorted(events, key=lambda e: e.seq):
-        if (seq is not None and event.seq > seq) or (at is not None and event.at > at):
-            break
+
+    def so_far(event: DomainEvent) -> bool:
+        return (seq is None or event.seq <= seq) and (at is None or event.at <= at)
+
+    for event in in_force(takewhile(so_far, sorted(events, key=lambda e: e.seq))):
         _apply(folds, folding, event)
         state.as_of_seq, state.as_of, state.last_hash = event.seq, event.at, event.hash
     state.tasks = list(folding.tasks.values())

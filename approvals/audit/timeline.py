@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from approvals.event_wording import CHINA_TIME, LANGS, Lang, Wording, WordingContext, duration, local, parse_time
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
-from schemas.events import DomainEvent, EventType
+from schemas.events import DomainEvent, EventType, superseded_by_resets
 
 __all__ = ["CHINA_TIME", "TimelineRow", "local", "timeline"]
 
@@ -56,6 +56,9 @@ class TimelineRow(BaseModel):
     due_at: datetime | None = None
     on_time: bool | None = None
     clock: Literal["stopped", "resumed"] | None = Field(None, description="Where the clock stopped (补正).")
+    superseded_by: int | None = Field(
+        None, description="The seq of the `case.reset` that superseded this event (an operator reset the workflow)."
+    )
 
 
 def _stages_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -94,8 +97,10 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
 
     A completed stage carries how long it took (calendar time, and working days with the time the clock
     stood still for 补正 taken out) against its working-day deadline; the rows requesting and supplying
-    material mark where the clock stopped and resumed.
+    material mark where the clock stopped and resumed. An event a ``case.reset`` superseded is told as it was
+    recorded, marked with that reset, and counts for no stage's time.
     """
+    superseded = superseded_by_resets(events)
     calendar = calendar or load_calendar()
     context = WordingContext()
     opened: dict[tuple[str, int], DomainEvent] = {}
@@ -112,7 +117,11 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
             context = WordingContext(_stages_of(p.get("definition") or {}))
         action, comment = _describe(event, context)
         extra: dict[str, Any] = {}
-        if event.type == EventType.stage_started:
+        if event.seq in superseded:
+            reset = extra["superseded_by"] = superseded[event.seq]
+            action["en"] += f" [superseded by the reset at seq {reset}]"
+            action["zh"] += f"［已被第{reset}号事件记录的重置取代］"
+        elif event.type == EventType.stage_started:
             opened[(event.stage_id or "", int(p.get("round") or 1))] = event
             due = parse_time(p.get("due_at"))
             if due:

@@ -36,6 +36,13 @@ def _configure_logging(settings: Settings) -> None:
     configure_logging(settings)
 
 
+def _configure_tracing(settings: Settings, service: str) -> None:
+    """Before connecting: OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (``approvals.tracing``)."""
+    from approvals.tracing import configure_tracing
+
+    configure_tracing(settings, service=service)
+
+
 @app.command()
 def dev(
     data_dir: Annotated[
@@ -50,6 +57,7 @@ def dev(
     if "log_format" not in settings.model_fields_set:
         settings = settings.model_copy(update={"log_format": LogFormat.console})
     _configure_logging(settings)
+    _configure_tracing(settings, "approvals-dev")
     with reported_errors():
         code = run_dev(settings)
     raise typer.Exit(code)
@@ -66,6 +74,7 @@ def worker(
 
     settings = _settings()
     _configure_logging(settings)
+    _configure_tracing(settings, "approvals-worker")
     with reported_errors():
         settings.require_webhook_signing_secret()
         asyncio.run(run_worker(settings, apply_migrations=apply_migrations))
@@ -76,6 +85,7 @@ def api() -> None:
     """Serve the HTTP API on API_HOST:API_PORT against TEMPORAL_ADDRESS and DATABASE_URL."""
     settings = _settings()
     _configure_logging(settings)
+    _configure_tracing(settings, "approvals-api")
     with reported_errors():
         settings.require_webhook_signing_secret()
         asyncio.run(_serve_api(settings))

@@ -93,6 +93,18 @@ async def _events_of(source: str) -> list[DomainEvent]:
     return events
 
 
+def _moment(option: str, text: str) -> datetime:
+    """An ISO 8601 time given on the command line; without an offset, UTC+8 local time."""
+    from approvals.event_wording import CHINA_TIME
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        example = "e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z"
+        raise _fail(f"{option} {text!r} is not an ISO 8601 time ({example})", 2) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TIME)
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code)
@@ -237,7 +249,7 @@ def replay(
         bool,
         typer.Option(
             "--sandbox",
-            help="Run the workflow code in the sandbox, exactly as the worker does (about 3x slower; "
+            help="Run the workflow code in the sandbox, as CI's corpus replay does (about 2x slower; "
             "non-determinism is detected the same either way, the sandbox also fails forbidden calls).",
         ),
     ] = False,
@@ -307,15 +319,16 @@ async def _replay(
         async for verdict in replay(files, sandbox=sandbox):
             report(verdict)
     if case_ids:
-        async with _services(database=False) as (client, _):
+        async with _services() as (client, pool):
             assert client is not None
 
             async def fetched() -> AsyncIterator[HistorySource]:
                 for case_id in case_ids:
-                    runs = await fetch_runs(client, case_id)  # every run of a case continued as new
-                    for number, history in enumerate(runs, start=1):
+                    runs = await fetch_runs(client, case_id, pool)  # every run; the archive's once Temporal's are gone
+                    for number, (history, source) in enumerate(runs.runs(), start=1):
                         suffix = f" (run {number} of {len(runs)})" if len(runs) > 1 else ""
-                        yield (f"case {case_id}{suffix}", history)
+                        archived = ", archived history" if source == "archive" else ""
+                        yield (f"case {case_id}{suffix}{archived}", history)
 
             async for verdict in replay(fetched(), sandbox=sandbox):
                 report(verdict)
@@ -357,8 +370,7 @@ def verify(
 
 async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
     from approvals.audit.bundle import verify_bundle
-    from approvals.audit.crosscheck import verify as verify_case
-    from approvals.audit.live import fetch_case
+    from approvals.audit.live import verify_case
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -378,9 +390,14 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                runs, events = await fetch_case(client, pool, case_id)  # every run of the case
-                reports.append(verify_case(case_id, events, runs))
+                reports.append(await verify_case(client, pool, case_id))  # every run, archived ones too
     return reports
+
+
+_HISTORY_SOURCES = {
+    "archive": "archived history (Temporal no longer has it)",
+    "archive and temporal": "Temporal history and the archived one of runs Temporal no longer has",
+}
 
 
 def _print_report(report: VerifyReport) -> None:
@@ -390,7 +407,8 @@ def _print_report(report: VerifyReport) -> None:
         runs = f" of {len(report.run_ids)} runs" if len(report.run_ids) > 1 else ""
         console.print(
             f"[green]✔ {report.case_id}[/green]: {report.events} events, chain intact, "
-            f"matches the Temporal history{runs} ({report.history_events} events); last hash {report.last_hash}",
+            f"matches the {_HISTORY_SOURCES.get(report.history_source or '', 'Temporal history')}{runs} "
+            f"({report.history_events} events); last hash {report.last_hash}",
             highlight=False,
         )
         if isinstance(report, BundleReport):
@@ -444,6 +462,111 @@ async def _seal(key: Ed25519PrivateKey) -> tuple[Any, dict[str, str]]:
         return await notary.seal(), notary.diverged
 
 
+# ------------------------------------------------------------------ archive and rebuild
+
+
+@app.command()
+def archive(
+    cases: Annotated[
+        list[str] | None, typer.Argument(help="Archive the closed runs of these cases (any task queue) only.")
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Look at every closed run, not only those closed since the last pass.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The pass as JSON.")] = False,
+) -> None:
+    """Copy the Temporal histories of TEMPORAL_TASK_QUEUE's closed runs (continued as new included) into
+    PostgreSQL, with their SHA-256, as each worker does every HISTORY_ARCHIVE_INTERVAL_SECONDS; verify,
+    export and replay read them there once Temporal's retention deleted them. Idempotent."""
+    if cases:
+        archived = _run(_archive_cases(cases))
+        console.print(f"{archived} closed run(s) of {len(cases)} case(s) archived now")
+        return
+    result = _run(_archive(everything))
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    else:
+        failed = f", [red]{result.failed} not fetched[/red]" if result.failed else ""
+        console.print(
+            f"{result.listed} closed run(s) of task queue {result.task_queue}: {result.archived} archived now, "
+            f"{result.already} archived before{failed}",
+            highlight=False,
+        )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@asynccontextmanager
+async def _archiver() -> AsyncIterator[Any]:
+    from approvals.audit.archiver import HistoryArchiver
+    from approvals.settings import load_settings
+
+    async with _services() as (client, pool):
+        assert client is not None and pool is not None
+        yield HistoryArchiver(client, pool, load_settings().temporal_task_queue)
+
+
+async def _archive(everything: bool) -> Any:
+    async with _archiver() as archiver:
+        return await archiver.archive_pass(everything=everything)
+
+
+async def _archive_cases(case_ids: list[str]) -> int:
+    from approvals.audit.archiver import archive_case
+
+    async with _archiver() as archiver:
+        return sum([await archive_case(archiver.client, archiver.pool, case_id) for case_id in case_ids])
+
+
+@app.command()
+def rebuild(
+    cases: Annotated[list[str] | None, typer.Argument(help="Case (workflow) ids to rebuild.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Also every case of TEMPORAL_TASK_QUEUE running or closed since this time (the backup's; ISO "
+            "8601, without an offset UTC+8 local time), from Temporal's visibility.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The reports as JSON.")] = False,
+) -> None:
+    """After PostgreSQL was restored from an older backup: record again the events, projections and
+    notifications the histories (Temporal's, or the archive's) hold and the database lost, through the same
+    recording code as the worker. Idempotent; `approvals audit verify` confirms the result. A case whose log
+    holds other events under the same seqs is left alone (exit 3)."""
+    if not cases and since is None:
+        raise _fail("name case ids, or select the cases changed since the backup with --since", 2)
+    reports = _run(_rebuild(list(cases or []), _moment("--since", since) if since else None))
+    if as_json:
+        _print_json([report.model_dump(mode="json") for report in reports])
+    for report in reports:
+        if as_json:
+            break
+        if report.conflict:
+            console.print(f"[red]✘ {report.case_id}[/red]: {report.conflict}", highlight=False)
+            continue
+        restored = f"restored seq {', '.join(map(str, report.restored))}" if report.restored else "nothing missing"
+        console.print(
+            f"[green]✔ {report.case_id}[/green]: {restored}; log ends at seq {report.last_seq} "
+            f"({report.batches} recordings from the {report.history_source} history)",
+            highlight=False,
+        )
+    if any(report.conflict for report in reports):
+        raise typer.Exit(AUDIT_FAILED)
+
+
+async def _rebuild(case_ids: list[str], since: datetime | None) -> list[Any]:
+    from approvals.audit.rebuild import changed_since, rebuild_case
+    from approvals.settings import load_settings
+
+    async with _services() as (client, pool):
+        assert client is not None and pool is not None
+        if since is not None:
+            case_ids += await changed_since(client, load_settings().temporal_task_queue, since)
+        return [await rebuild_case(client, pool, case_id) for case_id in dict.fromkeys(case_ids)]
+
+
 # ------------------------------------------------------------------ timeline
 
 
@@ -478,20 +601,11 @@ def state(
 ) -> None:
     """The case as it stood after event N or at a moment: status, open tasks, stage results, clocks."""
     from approvals.audit.state import state_at
-    from approvals.event_wording import CHINA_TIME, local, local_due
+    from approvals.event_wording import local, local_due
 
     if seq is not None and at is not None:
         raise _fail("give --seq or --at, not both", 2)
-    moment: datetime | None = None
-    if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError:
-            raise _fail(
-                f"--at {at!r} is not an ISO 8601 time (e.g. 2026-03-02T10:00 or 2026-03-02T02:00Z)", 2
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=CHINA_TIME)
+    moment = _moment("--at", at) if at is not None else None
     result = state_at(_run(_events_of(source)), seq=seq, at=moment)
     if as_json:
         _print_json(result.model_dump(mode="json"))

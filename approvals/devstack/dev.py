@@ -10,8 +10,10 @@ Brings up, in this order, and stops in the reverse one:
    (``approvals.devstack.roles``), migrated as the owner, and the worker and the API connect as the app role;
 3. the worker and 4. the HTTP API, both in this process on one asyncio loop.
 
-Every port is checked before anything starts. Ctrl-C or SIGTERM stops everything; a child that dies on
-its own stops everything too, and the exit status is non-zero with the end of that child's log. The
+Every port is checked before anything starts. Ctrl-C or SIGTERM stops everything within ten seconds, in
+whatever state (``approvals.devstack.supervision``). A server that dies on its own (PostgreSQL or Temporal)
+is started again on the same data, and the worker and the API reconnect; one that keeps dying, or cannot be
+started again, stops everything, and the exit status is non-zero with the end of that server's log. The
 child PIDs are written to ``<data>/dev.pids`` while the stack runs. Neither child outlives a SIGKILL of
 this process (Temporal by a parent-death signal, PostgreSQL by its supervisor). Demo principals for every role the
 processes use are written once to ``<data>/dev-tokens.json`` (production never reads that file).
@@ -40,6 +42,7 @@ from rich.console import Console
 
 from activities.destinations import LOOPBACK_NETWORKS
 from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
+from approvals.devstack.supervision import STOP_DEADLINE_SECONDS, RestartBudget, StopDeadline, within
 from approvals.settings import Settings, SettingsError
 
 __all__ = [
@@ -77,6 +80,13 @@ TEMPORAL_LOG = "temporal.log"
 TEMPORAL_START_TIMEOUT_SECONDS = 30.0
 CHILD_STOP_TIMEOUT_SECONDS = 15.0
 CHILD_POLL_SECONDS = 0.5
+# Bounds of the stop steps of `approvals dev`; together well within STOP_DEADLINE_SECONDS.
+API_AND_WORKER_STOP_SECONDS = 2.0
+POOL_CLOSE_SECONDS = 0.5
+SERVER_STOP_SECONDS = 2.0
+POSTGRES_RESTART_SECONDS = 20.0
+"""How long a restart of the embedded PostgreSQL is retried: the backends of a killed server must exit
+before a new one may use the data directory (PostgreSQL refuses while they still hold its shared memory)."""
 
 
 class DevStackError(RuntimeError):
@@ -303,8 +313,9 @@ class TemporalDevServer:
             f"{_log_tail(self.log_path)}"
         )
 
-    async def wait_ready(self, settings: Settings) -> Any:
-        """Connects once the frontend answers; makes sure every search attribute exists.
+    async def wait_ready(self, settings: Settings, *, metrics_address: str | None = None) -> Any:
+        """Connects once the frontend answers (serving the SDK's metrics on ``metrics_address`` when given);
+        makes sure every search attribute exists.
 
         ``--search-attribute`` registers attributes only when the SQLite file is created, so ones added
         to the engine later are registered here on an existing file.
@@ -316,7 +327,7 @@ class TemporalDevServer:
             if self.exit_code() is not None:
                 raise self.died("exited while starting")
             try:
-                client = await temporal.connect(settings, timeout_seconds=2)
+                client = await temporal.connect(settings, timeout_seconds=2, metrics_address=metrics_address)
                 break
             except (ConnectionError, SettingsError):
                 if time.monotonic() > deadline:
@@ -341,14 +352,14 @@ class TemporalDevServer:
             )
             log.info("temporal.search_attributes_added", names=sorted(missing))
 
-    def stop(self) -> None:
-        """SIGTERM to the whole group, SIGKILL after a grace period; safe to call twice."""
+    def stop(self, timeout_seconds: float = CHILD_STOP_TIMEOUT_SECONDS) -> None:
+        """SIGTERM to the whole group, SIGKILL after ``timeout_seconds``; safe to call twice."""
         if self.process is None or self.process.poll() is not None:
             return
         with suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(CHILD_STOP_TIMEOUT_SECONDS)
+            self.process.wait(timeout_seconds)
         except subprocess.TimeoutExpired:
             log.warning("temporal.kill_after_timeout", pid=self.process.pid)
             with suppress(ProcessLookupError):
@@ -385,15 +396,23 @@ class DevStack:
         self.console = console
         self.data_dir = settings.data_dir.expanduser().resolve()
         self.pids: dict[str, int] = {"approvals_dev": os.getpid()}
-        self.temporal: TemporalDevServer
+        self.temporal: TemporalDevServer | None = None
         self.postgres: Any = None  # approvals.devstack.embedded_pg.EmbeddedPostgres, unless DATABASE_URL is set
+        self.starting_postgres: asyncio.Future[Any] | None = None
+        self.restarts = {"temporal": RestartBudget(), "postgres": RestartBudget()}
         self.database_url = ""
 
     def _write_pids(self) -> None:
         path = self.data_dir / PIDS_FILE
         path.write_text(json.dumps(self.pids, indent=2) + "\n")
 
-    async def run(self, stop: asyncio.Event) -> int:
+    def _server_process_groups(self) -> list[int]:
+        """Temporal and PostgreSQL's supervisor each lead a process group of their own."""
+        return [self.pids[name] for name in ("temporal", "postgres_supervisor") if name in self.pids]
+
+    async def run(self, stop: asyncio.Event, deadline: StopDeadline) -> int:
+        """Starts everything, supervises it until ``stop`` is set, stops everything; ``deadline`` is armed as
+        soon as stopping begins (the caller disarms it once the event loop has closed)."""
         check_ports_free(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         write_dev_tokens(self.data_dir / TOKENS_FILE)
@@ -403,18 +422,52 @@ class DevStack:
                 update={"audit_signing_key_path": self.data_dir / DEV_SIGNING_KEY_FILE}
             )
         started = time.monotonic()
+        deadline.process_groups = self._server_process_groups
         async with AsyncExitStack() as stack:
             stack.callback((self.data_dir / PIDS_FILE).unlink, missing_ok=True)
             try:
-                watchers = await _until_stopped(stop, self._start(stack, stop))
+                watchers = await _until_stopped(stop, self._start(stack))
+                self._print_addresses(time.monotonic() - started)
+                return await self._supervise(stop, watchers)
             except _Stopped:
                 self.console.print("stopped during start-up")
                 return 0
-            self._print_addresses(time.monotonic() - started)
-            return await self._supervise(stop, watchers)
+            finally:
+                deadline.arm()  # from here on, everything stops in order or is killed
         return 0  # unreachable; keeps type checkers calm
 
-    async def _start(self, stack: AsyncExitStack, stop: asyncio.Event) -> dict[str, asyncio.Future[Any]]:
+    def _start_postgres(self) -> asyncio.Future[Any]:
+        """Starts the embedded server in a thread; a stop meanwhile waits for it and stops it."""
+        from approvals.devstack.embedded_pg import EmbeddedPostgres
+
+        self.starting_postgres = asyncio.ensure_future(
+            asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", self.settings.postgres_port)
+        )
+        return self.starting_postgres
+
+    async def _postgres_started(self) -> None:
+        assert self.starting_postgres is not None
+        self.postgres = await asyncio.shield(self.starting_postgres)
+        self.pids["postgres"] = self.postgres.pid
+        self.pids["postgres_supervisor"] = self.postgres.supervisor_pid
+        self._write_pids()
+
+    async def _stop_servers(self) -> None:
+        """Temporal and PostgreSQL at once, each SIGKILLed when it does not stop in time; this also runs when
+        start-up was interrupted, waiting for a PostgreSQL start in progress to finish."""
+
+        async def stop_postgres() -> None:
+            if self.starting_postgres is not None:
+                with suppress(Exception):
+                    self.postgres = await asyncio.shield(self.starting_postgres)
+            if self.postgres is not None:
+                await asyncio.to_thread(self.postgres.stop, timeout_seconds=SERVER_STOP_SECONDS)
+
+        temporal = self.temporal
+        assert temporal is not None
+        await asyncio.gather(asyncio.to_thread(temporal.stop, SERVER_STOP_SECONDS), stop_postgres())
+
+    async def _start(self, stack: AsyncExitStack) -> dict[str, asyncio.Future[Any]]:
         from api.app import ApiServer, create_app
         from approvals import db
         from approvals.migrate import migrate_database
@@ -422,20 +475,8 @@ class DevStack:
 
         settings = self.settings
         # 1. Temporal: started first, it gets ready while PostgreSQL starts.
-        temporal = TemporalDevServer(settings, self.data_dir)
-        self.temporal = temporal
-        starting_postgres: asyncio.Future[Any] | None = None
-
-        async def stop_children() -> None:
-            # Temporal first, then PostgreSQL (the order people expect reading the log); this also runs
-            # when start-up was interrupted, waiting for a PostgreSQL start in progress to finish.
-            await asyncio.to_thread(temporal.stop)
-            if starting_postgres is not None:
-                with suppress(Exception):
-                    server = await asyncio.shield(starting_postgres)
-                    await asyncio.to_thread(server.stop)
-
-        stack.push_async_callback(stop_children)
+        temporal = self.temporal = TemporalDevServer(settings, self.data_dir)
+        stack.push_async_callback(self._stop_servers)
         temporal.start()
         assert temporal.process is not None
         self.pids["temporal"] = temporal.process.pid
@@ -445,21 +486,16 @@ class DevStack:
         if settings.database_url:
             database_url, migration_url = settings.database_url, settings.migration_database_url
         else:
-            from approvals.devstack.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+            from approvals.devstack.embedded_pg import EmbeddedPostgresError
             from approvals.devstack.roles import provision_database
 
-            starting_postgres = asyncio.ensure_future(
-                asyncio.to_thread(EmbeddedPostgres.start, self.data_dir / "postgres", settings.postgres_port)
-            )
+            self._start_postgres()
             try:
-                self.postgres = await asyncio.shield(starting_postgres)
+                await self._postgres_started()
             except EmbeddedPostgresError as error:
                 raise DevStackError(
                     f"embedded PostgreSQL on port {settings.postgres_port} (POSTGRES_PORT): {error}"
                 ) from None
-            self.pids["postgres"] = self.postgres.pid
-            self.pids["postgres_supervisor"] = self.postgres.supervisor_pid
-            self._write_pids()
             provisioned = await provision_database(self.postgres.url, DEV_DATABASE)
             database_url, migration_url = provisioned.app_url, provisioned.owner_url
         self.database_url = database_url
@@ -480,7 +516,7 @@ class DevStack:
 
         async def close_pool() -> None:
             try:
-                await asyncio.wait_for(pool.close(), 5)
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
             except TimeoutError:
                 pool.terminate()
 
@@ -488,30 +524,27 @@ class DevStack:
         applied = await migrate_database(settings)
         log.info("migrations.applied", versions=applied)
 
-        client = await temporal.wait_ready(settings)
+        # The worker runs on this client: its metrics (WORKER_METRICS_ADDRESS) are served by the client's runtime.
+        client = await temporal.wait_ready(settings, metrics_address=settings.worker_metrics_address)
 
         # 3. Worker, 4. API - in this process. Registered so they stop before Temporal and PostgreSQL.
+        server = ApiServer(create_app(settings, pool=pool, temporal_client=client), settings)
         worker_stop = asyncio.Event()
         worker_task = asyncio.create_task(
             run_worker(settings, stop=worker_stop, client=client, pool=pool), name="worker"
         )
-
-        async def stop_worker() -> None:
-            worker_stop.set()
-            with suppress(Exception, asyncio.CancelledError):
-                await worker_task
-
-        stack.push_async_callback(stop_worker)
-
-        server = ApiServer(create_app(settings, pool=pool, temporal_client=client), settings)
         api_task = asyncio.create_task(server.serve(), name="api")
 
-        async def stop_api() -> None:
+        async def stop_api_and_worker() -> None:
+            # At once, each bounded: open requests and activities in flight may be stuck on a frozen server.
             server.stop()
-            with suppress(Exception, asyncio.CancelledError):
-                await api_task
+            worker_stop.set()
+            await asyncio.gather(
+                within(API_AND_WORKER_STOP_SECONDS, api_task, "api"),
+                within(API_AND_WORKER_STOP_SECONDS, worker_task, "worker"),
+            )
 
-        stack.push_async_callback(stop_api)
+        stack.push_async_callback(stop_api_and_worker)
         while not server.started:
             if api_task.done():
                 api_task.result()  # raises ApiStartError
@@ -520,20 +553,26 @@ class DevStack:
         return {"worker": worker_task, "api": api_task}
 
     async def _supervise(self, stop: asyncio.Event, tasks: dict[str, asyncio.Future[Any]]) -> int:
-        """Waits for a stop request; returns non-zero when a part of the stack ended on its own."""
+        """Waits for a stop request, restarting a server that dies; returns non-zero when a part of the stack
+        ended on its own and could not be brought back (raises ``_Stopped`` when stopped during a restart)."""
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
                 await asyncio.wait(
                     {stopper, *tasks.values()}, timeout=CHILD_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
                 )
-                failure = self._failure(tasks)
+                if stop.is_set() or not self._anything_ended(tasks):
+                    continue
+                # A child that died of the same signal as we were sent (a kill of the whole tree, say)
+                # is no failure of its own: give our signal handler time to run.
+                await asyncio.sleep(0.3)
+                if stop.is_set():
+                    break
+                try:
+                    failure = await _until_stopped(stop, self._revive_servers()) or self._task_failure(tasks)
+                except _Stopped:
+                    break
                 if failure is not None:
-                    # A child that died of the same signal as we were sent (a kill of the whole tree, say)
-                    # is no failure of its own: give our signal handler time to run.
-                    await asyncio.sleep(0.3)
-                    if stop.is_set():
-                        break
                     self.console.print(
                         f"[red]error:[/red] {failure}; stopping everything", markup=True, highlight=False
                     )
@@ -543,16 +582,69 @@ class DevStack:
         self.console.print("stopping: API, worker, Temporal, PostgreSQL ...")
         return 0
 
-    def _failure(self, tasks: dict[str, asyncio.Future[Any]]) -> str | None:
-        if self.temporal.exit_code() is not None:
-            return str(self.temporal.died("exited unexpectedly"))
-        if self.postgres is not None and self.postgres.process.poll() is not None:
-            from approvals.devstack.embedded_pg import _log_tail as pg_log_tail
+    def _anything_ended(self, tasks: dict[str, asyncio.Future[Any]]) -> bool:
+        assert self.temporal is not None
+        postgres_died = self.postgres is not None and self.postgres.process.poll() is not None
+        return self.temporal.exit_code() is not None or postgres_died or any(task.done() for task in tasks.values())
 
-            return (
-                f"PostgreSQL exited unexpectedly (exit code {self.postgres.process.returncode}); end of "
-                f"{self.postgres.log_path}:\n{pg_log_tail(self.postgres.log_path)}"
-            )
+    async def _revive_servers(self) -> str | None:
+        """Starts again each server that died; what stops the stack instead, if anything."""
+        assert self.temporal is not None
+        if self.temporal.exit_code() is not None:
+            died = self.temporal.died("exited unexpectedly")
+            if not self.restarts["temporal"].allows_another():
+                return f"{died}\n{self.restarts['temporal'].exhausted()}"
+            self._say_restarting(f"the Temporal dev server exited (code {self.temporal.exit_code()})")
+            started = time.monotonic()
+            self.temporal.start()
+            assert self.temporal.process is not None
+            self.pids["temporal"] = self.temporal.process.pid
+            self._write_pids()
+            try:
+                await self.temporal.wait_ready(self.settings)
+            except DevStackError as error:
+                return f"{error}\n(while restarting it)"
+            self._say_back("the Temporal dev server", started)
+        if self.postgres is not None and self.postgres.process.poll() is not None:
+            return await self._revive_postgres()
+        return None
+
+    async def _revive_postgres(self) -> str | None:
+        from approvals.devstack.embedded_pg import EmbeddedPostgresError, _log_tail
+
+        died = (
+            f"PostgreSQL exited unexpectedly (exit code {self.postgres.process.returncode}); end of "
+            f"{self.postgres.log_path}:\n{_log_tail(self.postgres.log_path)}"
+        )
+        if not self.restarts["postgres"].allows_another():
+            return f"{died}\n{self.restarts['postgres'].exhausted()}"
+        self._say_restarting(f"PostgreSQL exited (code {self.postgres.process.returncode})")
+        await asyncio.to_thread(self.postgres.stop)  # its log file and socket directory
+        self.postgres = None
+        started = time.monotonic()
+        while True:
+            self._start_postgres()
+            try:
+                await self._postgres_started()
+                break
+            except EmbeddedPostgresError as error:
+                if time.monotonic() - started > POSTGRES_RESTART_SECONDS:
+                    return f"{died}\nit could not be started again: {error}"
+                await asyncio.sleep(0.5)
+        self._say_back("PostgreSQL", started)
+        return None
+
+    def _say_restarting(self, what: str) -> None:
+        log.warning("dev.server_restarting", what=what)
+        self.console.print(f"[yellow]{what}; starting it again[/yellow]", markup=True, highlight=False)
+
+    def _say_back(self, server: str, since: float) -> None:
+        seconds = time.monotonic() - since
+        log.info("dev.server_restarted", server=server, seconds=round(seconds, 1))
+        self.console.print(f"{server} is back after {seconds:.1f}s", highlight=False)
+
+    @staticmethod
+    def _task_failure(tasks: dict[str, asyncio.Future[Any]]) -> str | None:
         for name, task in tasks.items():
             if task.done():
                 error = None if task.cancelled() else task.exception()
@@ -561,9 +653,13 @@ class DevStack:
 
     def _print_addresses(self, seconds: float) -> None:
         s = self.settings
+        api = f"http://{s.api_host}:{s.api_port}"
+        worker_metrics = f"http://{s.worker_metrics_address}/metrics" if s.worker_metrics_address else None
         rows = [
-            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /docs)"),
-            ("Web console", f"http://{s.api_host}:{s.api_port}/console/  (sign in as a demo principal)"),
+            ("API", f"{api}  (GET /health, /ready, /docs)"),
+            ("Web console", f"{api}/console/  (sign in as a demo principal)"),
+            ("Metrics", f"{api}/metrics  (no Prometheus needed to run)"),
+            ("Worker metrics", worker_metrics or "off (WORKER_METRICS_ADDRESS)"),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),
@@ -589,11 +685,15 @@ def run_dev(settings: Settings, *, console: Console | None = None) -> int:
         PortInUseError, DevStackError: before or while starting, with what to do in the message.
     """
     console = console or Console(stderr=False)
+    deadline = StopDeadline(STOP_DEADLINE_SECONDS)
 
     async def main() -> int:
         from worker import stop_on_signals
 
         with stop_on_signals() as stop:
-            return await DevStack(settings, console).run(stop)
+            return await DevStack(settings, console).run(stop, deadline)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())  # the loop's own end (cancelling what is left) counts against the deadline
+    finally:
+        deadline.disarm()

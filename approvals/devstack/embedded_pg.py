@@ -193,6 +193,22 @@ def _remove_stale_pid_file(data_dir: Path) -> None:
     pid_file.unlink(missing_ok=True)
 
 
+def kill_process_tree(leader: int) -> None:
+    """SIGKILL to ``leader``, the process group it leads and every descendant of it: PostgreSQL's backends
+    each start a session of their own, and a frozen (SIGSTOPped) one would never notice its server gone."""
+    try:
+        descendants = psutil.Process(leader).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
+    with suppress(ProcessLookupError, PermissionError):
+        os.kill(leader, signal.SIGKILL)  # should it lead no group
+    for process in descendants:
+        with suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
 def _log_tail(log_path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -356,7 +372,7 @@ class EmbeddedPostgres:
 
     def stop(self, *, timeout_seconds: float = 30.0) -> None:
         """Fast shutdown (SIGINT, passed on by the supervisor: roll back open transactions, checkpoint,
-        exit); SIGKILL to the supervisor's process group (it and the server) if it hangs.
+        exit); SIGKILL to the supervisor, the server and its backends if it hangs.
 
         Safe to call more than once.
         """
@@ -366,8 +382,7 @@ class EmbeddedPostgres:
                 self.process.wait(timeout_seconds)
             except subprocess.TimeoutExpired:
                 log.warning("embedded_postgres.kill_after_timeout", pid=self.pid, timeout_seconds=timeout_seconds)
-                with suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
+                kill_process_tree(self.process.pid)
                 self.process.wait()
             log.info("embedded_postgres.stopped", pid=self.pid, exit_code=self.process.returncode)
         self._log_file.close()

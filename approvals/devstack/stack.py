@@ -48,10 +48,10 @@ from approvals.devstack.dev import (
     DemoPrincipal,
     TemporalDevServer,
     _parent_death_signal,
-    url_with_database,
     write_dev_tokens,
 )
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.roles import DEV_ROLES, provision_database
 from approvals.migrate import migrate
 from approvals.settings import Settings, load_settings
 
@@ -140,14 +140,16 @@ class Stack:
         stack: Stack | None = None
         try:
             postgres = await asyncio.to_thread(EmbeddedPostgres.start, root / "postgres", base.postgres_port)
-            admin = await asyncpg.connect(postgres.url)
-            try:
-                await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-            finally:
-                await admin.close()
-            database_url = url_with_database(postgres.url, DATABASE)
-            await migrate(database_url)
-            full = base.model_copy(update={"database_url": database_url, "temporal_address": temporal.address})
+            # As production: migrated by the owner role; workers and the API connect as the app role.
+            provisioned = await provision_database(postgres.url, DATABASE)
+            await migrate(provisioned.owner_url, app_role=DEV_ROLES.app)
+            full = base.model_copy(
+                update={
+                    "database_url": provisioned.app_url,
+                    "migration_database_url": provisioned.owner_url,
+                    "temporal_address": temporal.address,
+                }
+            )
             client = await temporal.wait_ready(full)
             stack = cls(root=root, settings=full, postgres=postgres, temporal=temporal, client=client, tokens=tokens)
             yield stack
@@ -287,5 +289,6 @@ class Stack:
         await self.temporal.wait_ready(self.settings)
 
     async def pool(self) -> asyncpg.Pool:
-        """A new pool on the stack's database (the caller closes it)."""
+        """A new pool on the stack's database as the app role, which the workers and the API use (the caller
+        closes it)."""
         return await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=5)

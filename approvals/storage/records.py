@@ -4,17 +4,21 @@ cause, in one transaction.
 Recording is idempotent, because Temporal retries the activity that calls it and a retry may follow a
 write that committed: an event already stored with the same hash is skipped, projections only move forward
 (``last_seq``), and an event stored with a *different* hash is a conflict that no retry can fix — the audit
-log is never overwritten.
+log is never overwritten. A run that an operator reset (``temporal workflow reset``) meets such a conflict on
+purpose: :func:`fork_of` tells where it left the stored chain, and the batch that carries its ``case.reset``
+cancels the old run's tasks that the new run does not have.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from approvals.storage.outbox import enqueue
+from schemas.events import GENESIS_HASH, EventType
 from schemas.records import RecordBatch, TaskProjection
 
 
@@ -88,6 +92,52 @@ ON CONFLICT (task_id) DO UPDATE SET
     last_seq = EXCLUDED.last_seq, due_assumed_years = EXCLUDED.due_assumed_years
 WHERE EXCLUDED.last_seq >= tasks.last_seq
 """
+
+
+_CANCEL_SUPERSEDED_TASKS = """
+UPDATE tasks SET status = 'cancelled', last_seq = $3, updated_at = $4
+WHERE case_id = $1 AND task_id <> ALL($2::text[]) AND last_seq BETWEEN $5 AND $3 - 1
+"""
+"""The tasks the old run opened or changed from the reset point on ($5) that the reset run does not have: out of
+every inbox (the trigger of 0005), their rows kept."""
+
+_STORED_FROM = """
+SELECT seq, hash, type, payload->>'new_run_id' AS new_run_id FROM audit_events
+WHERE case_id = $1 AND seq >= $2 ORDER BY seq
+"""
+
+
+@dataclass(frozen=True)
+class StoredFork:
+    """Where a batch leaves the stored chain: it agrees with every stored event before ``superseded_from``."""
+
+    superseded_from: int
+    stored_seq: int
+    stored_hash: str
+    reset_runs: frozenset[str]
+    """The runs that recorded a ``case.reset`` from ``superseded_from`` on (a run forks from the log once)."""
+
+
+async def fork_of(pool: asyncpg.Pool, batch: RecordBatch) -> StoredFork | None:
+    """Where ``batch`` leaves the stored chain, if it continues it up to there; None when it does not link.
+
+    A reset run seals the events from its reset point on again, linked to the events before it: its first
+    batch agrees with the stored chain up to a seq that is stored with another hash. A batch that does not
+    link to the stored chain at all is no reset but a workflow that lost its place: a plain conflict.
+    """
+    first = batch.events[0]
+    rows = await pool.fetch(_STORED_FROM, batch.case_id, first.seq - 1)
+    stored = {row["seq"]: row["hash"] for row in rows}
+    if first.prev_hash != stored.get(first.seq - 1, GENESIS_HASH if first.seq == 1 else None):
+        return None
+    forked = next((event.seq for event in batch.events if stored.get(event.seq, event.hash) != event.hash), None)
+    if forked is None:
+        return None
+    last = rows[-1]
+    resets = frozenset(
+        row["new_run_id"] for row in rows if row["seq"] >= forked and row["type"] == EventType.case_reset
+    )
+    return StoredFork(forked, last["seq"], last["hash"], resets)
 
 
 def _event_rows(batch: RecordBatch) -> str:
@@ -177,5 +227,15 @@ async def record_batch(pool: asyncpg.Pool, batch: RecordBatch) -> int:
         await connection.execute(_UPSERT_CASE, *_case_args(batch))
         if batch.tasks:
             await connection.executemany(_UPSERT_TASK, [_task_args(task) for task in batch.tasks])
+        reset = next((event for event in batch.events if event.type == EventType.case_reset), None)
+        if reset is not None:  # the batch carries every task of the reset run
+            await connection.execute(
+                _CANCEL_SUPERSEDED_TASKS,
+                batch.case_id,
+                [task.task_id for task in batch.tasks],
+                reset.seq,
+                reset.at,
+                int(reset.payload["superseded_from"]),
+            )
         await enqueue(connection, batch.notifications)
     return len(inserted)

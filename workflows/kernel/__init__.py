@@ -37,6 +37,9 @@ What it may call:
 
 - read: ``case`` (the ``CaseInput``), ``case_id``, ``definition``, ``status``, ``outcome``, ``results`` (stage
   results by stage id), ``last_seq``, ``supervision_round``, ``calendar``, ``merged_conditions()``;
+- recusal: ``concern(persons)`` names the persons the application shows the case concerns (回避: they may not
+  claim, decide or vote; ``workflows/kernel/recusal.py``), as the error-tolerance process does with its persons
+  concerned;
 - record: ``emit(EventType.…, actor=, legal_basis=, payload=)`` seals an event, ``await record()`` writes what
   was emitted; ``notify(event, recipient, kind, subject, data)`` tells one person (or ``role:<role>``) about an
   event, ``send(notification)`` queues any notification;

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimRequest,
         CommentRequest,
         DecideRequest,
+        DeclareConflictRequest,
         DelegateRequest,
         ExcludePeriodRequest,
         ExtendRequest,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.process import Decision, Stage
     from workflows import rules
     from workflows.kernel.clocks import Clocks
+    from workflows.kernel.recusal import Recusal
     from workflows.kernel.refusal import deny
     from workflows.kernel.routing import RoutingPolicy
     from workflows.kernel.stages import EXCLUDED_PERIOD, Stages
@@ -50,8 +52,11 @@ URGE_INTERVAL = timedelta(days=1)
 
 
 class Guards:
-    def __init__(self, case: CaseInput, case_id: str, state: CaseState, stages: Stages, clocks: Clocks) -> None:
+    def __init__(
+        self, case: CaseInput, case_id: str, state: CaseState, stages: Stages, clocks: Clocks, recusal: Recusal
+    ) -> None:
         self._case = case
+        self._recusal = recusal
         self._definition = case.definition
         self._case_id = case_id
         self._state = state
@@ -75,23 +80,28 @@ class Guards:
             return "the starter"
         return None
 
-    def _not_party(self, actor: Principal) -> None:
+    def _not_party(self, actor: Principal, task: Task | None = None) -> None:
+        """Neither a party (applicant, starter) nor a person who must recuse themselves (回避), at the task's
+        stage when there is one."""
         party = self._party(actor.id)
         if party is not None:
             raise deny(
                 "SEPARATION_OF_DUTIES",
                 f"{actor.id} is {party} of case {self._case_id} and may not act as its reviewer",
             )
+        stage = self._definition.stage(task.stage_id) if task else None
+        self._recusal.check(actor.id, unit=actor.unit, stage=stage)
 
     def _applicant(self, actor: Principal, what: str) -> None:
         if actor.id not in (self._case.applicant.id, self._case.started_by.id):
             raise deny("NOT_APPLICANT", f"only the applicant {what} case {self._case_id}")
 
     def _task(self, request: TaskRequest) -> Task:
-        """The task named by the request, open, at the expected version, for an actor other than the applicant."""
+        """The task named by the request, open, at the expected version, for an actor who is neither a party nor
+        bound to recuse themselves."""
         self._open_case()
         task = self._stages.task(request.task_id)
-        self._not_party(request.actor)
+        self._not_party(request.actor, task)
         if request.expected_version is not None and request.expected_version != task.version:
             raise deny(
                 "STALE_TASK_VERSION",
@@ -123,6 +133,7 @@ class Guards:
         party = self._party(user_id)
         if party is not None:
             raise deny("SEPARATION_OF_DUTIES", f"{party} {user_id} cannot be made {what} of case {self._case_id}")
+        self._recusal.check(user_id, what=f"be made {what} of")
 
     def _known_task(self, task_id: str | None) -> None:
         if task_id is not None:
@@ -208,6 +219,11 @@ class Guards:
             raise deny("NOT_SUPERVISOR", f"recalling a task of stage {stage.id} needs its supervisor role {supervisor}")
         if request.actor.id == task.claimed_by:
             raise deny("INVALID_TARGET", f"{request.actor.id} holds task {task.id}: unclaim it instead")
+
+    def declare_conflict(self, request: DeclareConflictRequest) -> None:
+        """The task's holder, or a candidate of a pool task, recuses themselves (回避)."""
+        task = self._held(request)
+        self._recusal.check_declaration(task, request.actor)
 
     def decide(self, request: DecideRequest) -> None:
         task = self._task(request)

@@ -116,7 +116,7 @@ class Stages:
                 continue
             for task_id in run.task_ids:
                 if self.tasks[task_id].status in OPEN_STATUSES:
-                    self._cancel_task(self.tasks[task_id], reason=reason)
+                    self.cancel_task(self.tasks[task_id], reason=reason)
             self._clocks.stop(stage_clock_key(run))
             run.outcome = rules.StageOutcome.abandoned
             self._recorder.emit(
@@ -286,7 +286,7 @@ class Stages:
         tasks = [self.tasks[task_id] for task_id in run.task_ids]
         for task in tasks:
             if task.status in OPEN_STATUSES:
-                self._cancel_task(task, reason=reason or f"stage {run.stage.id} decided: {outcome}")
+                self.cancel_task(task, reason=reason or f"stage {run.stage.id} decided: {outcome}")
         conditions = rules.merge_conditions([t.conditions for t in tasks if t.status is TaskStatus.completed])
         self._clocks.stop(stage_clock_key(run))
         if self._is_acceptance(run.stage):
@@ -344,7 +344,7 @@ class Stages:
         Returns the event that ends it."""
         for task in self.tasks.values():
             if task.status in OPEN_STATUSES:
-                self._cancel_task(task, reason=reason)
+                self.cancel_task(task, reason=reason)
         self._clocks.stop_all()
         self._state.outcome = status.value
         event = self._recorder.emit(
@@ -353,7 +353,7 @@ class Stages:
         self._status.set(status)
         return event
 
-    def _cancel_task(self, task: Task, *, reason: str) -> None:
+    def cancel_task(self, task: Task, *, reason: str) -> None:
         task.status = TaskStatus.cancelled
         task.touch()
         self._recorder.task_changed(task.id)
@@ -433,14 +433,17 @@ class Stages:
 
     # ------------------------------------------------------------------ task changes
 
-    def changed(self, task: Task, type_: EventType, actor: Principal, payload: dict[str, Any]) -> DomainEvent:
-        """A new version of the task, recorded as ``type_`` with the version in the payload."""
+    def changed(
+        self, task: Task, type_: EventType, actor: Principal, payload: dict[str, Any], *, legal_basis: str = ""
+    ) -> DomainEvent:
+        """A new version of the task, recorded as ``type_`` with the version in the payload; under the stage's
+        legal basis unless the change has its own."""
         task.touch()
         self._recorder.task_changed(task.id)
         return self._recorder.emit(
             type_,
             actor=actor,
-            legal_basis=self._definition.stage(task.stage_id).legal_basis,
+            legal_basis=legal_basis or self._definition.stage(task.stage_id).legal_basis,
             stage_id=task.stage_id,
             task_id=task.id,
             payload={**payload, "version": task.version},

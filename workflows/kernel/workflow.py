@@ -7,7 +7,7 @@ change is recorded. The process API (hooks and protected methods) is described i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
         CcRequest,
         ClaimRequest,
         CommentRequest,
+        ConcernedPerson,
         DecideRequest,
+        DeclareConflictRequest,
         DelegateRequest,
         ExcludePeriodRequest,
         ExtendRequest,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.periods import Periods
     from workflows.kernel.publication import Publisher
     from workflows.kernel.recorder import RECORD_RETRY, Recorder
+    from workflows.kernel.recusal import Recusal
     from workflows.kernel.stages import Stages
     from workflows.kernel.state import StageRun, Task
     from workflows.kernel.status import Status
@@ -90,7 +93,8 @@ class KernelWorkflow:
         self._clocks = Clocks(case.calendar, self._calendar.assumed)
         self._status = Status(case, case_id, state, self._recorder)
         self._stages = Stages(case, case_id, state, self._recorder, self._clocks, self._status)
-        self._guards = Guards(case, case_id, state, self._stages, self._clocks)
+        self._recusal = Recusal(case, case_id, state, self._stages)
+        self._guards = Guards(case, case_id, state, self._stages, self._clocks, self._recusal)
         self._deadlines = Deadlines(self._clocks, self._stages, self._recorder)
         self._periods = Periods(case, state, self._recorder, self._clocks, self._stages)
         self._supervisor = Supervisor(
@@ -192,15 +196,17 @@ class KernelWorkflow:
                 "priority": case.priority,
                 "data": case.data,
                 "definition": definition.model_dump(mode="json", exclude_unset=True),
+                **self._recusal.started(),
             },
         )
         if definition.deadline and definition.deadline.starts_after_stage is None:
             self._stages.start_case_clock()
         self._periods.open_acceptance_window()
 
-    def _projections(self, task_ids: set[str]) -> tuple[CaseProjection, list[TaskProjection]]:
+    def _projections(self, task_ids: set[str] | None) -> tuple[CaseProjection, list[TaskProjection]]:
         tasks = self._stages.tasks
-        return self.case_projection(), [self._views.task_projection(tasks[task_id]) for task_id in sorted(task_ids)]
+        ids = sorted(tasks if task_ids is None else task_ids)
+        return self.case_projection(), [self._views.task_projection(tasks[task_id]) for task_id in ids]
 
     # ------------------------------------------------------------------ hooks for process workflows
 
@@ -258,6 +264,10 @@ class KernelWorkflow:
 
     def merged_conditions(self) -> list[str]:
         return self._status.merged_conditions()
+
+    def concern(self, persons: Iterable[ConcernedPerson]) -> None:
+        """Persons the application shows the case concerns: they must recuse themselves (回避)."""
+        self._recusal.add(persons)
 
     def emit(self, type_: EventType, *, actor: Principal, legal_basis: str, **where: Any) -> DomainEvent:
         """Seals the next event of the case; ``where``: ``stage_id``, ``task_id``, ``payload``."""
@@ -373,6 +383,16 @@ class KernelWorkflow:
     @recall.validator
     def validate_recall(self, request: RecallRequest) -> None:
         self._guards.recall(request)
+
+    @workflow.update
+    async def declare_conflict(self, request: DeclareConflictRequest) -> OperationResult:
+        task = self._stages.task(request.task_id)
+        self._recusal.declare(task, request)
+        return await self._accepted(task)
+
+    @declare_conflict.validator
+    def validate_declare_conflict(self, request: DeclareConflictRequest) -> None:
+        self._guards.declare_conflict(request)
 
     @workflow.update
     async def decide(self, request: DecideRequest) -> OperationResult:
