@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import random
+import tempfile
 import uuid
+import zipfile
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -51,6 +55,7 @@ from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import queries
 from schemas.case import CaseInput, CaseView, OperationResult
+from schemas.case_state import CaseState
 from schemas.committee import RosterError
 from schemas.events import canonical_json
 from schemas.principal import Principal
@@ -406,6 +411,9 @@ class ApprovalsService:
         stage: str | None = None,
         business_key: str | None = None,
         applicant_id: str | None = None,
+        started_from: datetime | None = None,
+        started_before: datetime | None = None,
+        applicant: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[CaseProjection]:
@@ -413,7 +421,8 @@ class ApprovalsService:
         items = await queries.list_cases(
             self.pool, process=process, status=status, stage=stage, business_key=business_key,
             applicant_id=applicant_id, reader=None if principal.has_any_role(READ_ALL_ROLES) else principal,
-            limit=limit, offset=offset,
+            started_from=started_from, started_before=started_before, applicant=applicant, limit=limit,
+            offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
 
@@ -425,14 +434,28 @@ class ApprovalsService:
         stage: str | None = None,
         priority: bool | None = None,
         overdue: bool | None = None,
+        held: Literal["mine", "pool"] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[TaskProjection]:
+        """Open tasks for the principal (``held``: only theirs, or only their roles' unclaimed pool)."""
         items = await queries.inbox(
             self.pool, principal.id, principal.roles, process=process, stage=stage, priority=priority,
-            overdue=overdue, limit=limit, offset=offset,
+            overdue=overdue, held=held, limit=limit, offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
+
+    async def headlines(self, tasks: list[TaskProjection]) -> dict[str, tuple[str, str]]:
+        """Title and clock state of the cases of ``tasks`` (an inbox page the principal already reads)."""
+        return await queries.case_headlines(self.pool, sorted({task.case_id for task in tasks}))
+
+    async def handled(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[TaskProjection]:
+        """已办: tasks the principal decided or handed on, most recent first."""
+        return _page(await queries.handled_tasks(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
+
+    async def copied(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[CaseProjection]:
+        """抄送我的: cases the principal was copied on (every one of them readable by the principal)."""
+        return _page(await queries.observed_cases(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
 
     async def timeline(self, principal: Principal, case_id: str) -> list[TimelineRow]:
         """Every recorded event in plain language, with its actor, time, legal basis and data."""
@@ -471,6 +494,38 @@ class ApprovalsService:
         if not report.ok:
             VERIFICATION_FAILURES.inc()
         return Verification(ok=report.ok, report=report.model_dump(mode="json"))
+
+    async def state_at(self, principal: Principal, case_id: str, seq: int | None = None) -> CaseState:
+        """The case as it stood right after event ``seq`` (the latest by default): the fold of its events."""
+        from approvals.audit.live import case_state
+
+        await self._readable(principal, case_id, "state")
+        return await case_state(self.pool, case_id, seq=seq)
+
+    async def bundle_zip(self, principal: Principal, case_id: str) -> bytes:
+        """The case's signed audit bundle (``approvals audit export``) as a zip: for auditors and admins."""
+        from approvals.audit.checkpoint import load_signing_key
+        from approvals.audit.live import export_case
+        from approvals.audit.sealing import Notary
+
+        await self._auditor_only(principal, case_id, "bundle")
+        path = self.settings.audit_signing_key_path
+        if path is None:
+            raise Unavailable("no AUDIT_SIGNING_KEY_PATH is set: bundles are signed with it, so none can be exported")
+        notary = Notary(self.pool, load_signing_key(path))
+        with tempfile.TemporaryDirectory() as directory:
+            try:
+                folder = await export_case(self.client, notary, case_id, Path(directory))
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+                raise as_unavailable(error) or error from None
+            archive = io.BytesIO()
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+                for file in sorted(folder.rglob("*")):
+                    if file.is_file():
+                        zipped.write(file, file.relative_to(folder.parent).as_posix())
+            return archive.getvalue()
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
         await self._auditor_only(principal, case_id, "denied attempts")

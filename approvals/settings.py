@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(
         8233, ge=1, le=65535, description="`approvals dev` only: port of the Temporal Web UI."
     )
+    temporal_ui_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        description="Temporal Web UI the console links each case to (operators); unset: "
+        "http://127.0.0.1:TEMPORAL_UI_PORT, the one `approvals dev` runs.",
+    )
     postgres_port: int = Field(
         55432, ge=1, le=65535, description="`approvals dev` only: port of the embedded PostgreSQL."
     )

@@ -149,7 +149,7 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
     import httpx
     from temporalio.client import Client
 
-    from approvals.devstack.dev import DEMO_PRINCIPALS
+    from approvals.devstack.identities import DEMO_PRINCIPALS
     from approvals.devstack.stack import Stack
     from approvals.processes import PROCESSES
     from schemas.principal import Principal

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import ApiServer, create_app
-from approvals.devstack.dev import DEV_ADMISSION
+from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
+from approvals.devstack.identities import DEV_ADMISSION
 from approvals.devstack.stack import free_port
 from approvals.settings import Settings, load_settings
 from tests.fixtures.temporal import EngineWorker
@@ -92,6 +93,8 @@ async def live_api(
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    signing_key = directory / DEV_SIGNING_KEY_FILE
+    generate_signing_key(signing_key)
     settings = load_settings(
         database_url=database_url,
         temporal_task_queue=task_queue,
@@ -102,7 +105,12 @@ async def live_api(
         jwt_rs256_public_key_path=directory / "jwt.pub.pem",
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
-        **{"callback_allowed_hosts": ".example.test", **DEV_ADMISSION, **settings_overrides},
+        **{
+            "callback_allowed_hosts": ".example.test",
+            "audit_signing_key_path": signing_key,  # as `approvals dev` has one: the console's bundle download
+            **DEV_ADMISSION,
+            **settings_overrides,
+        },
     )
     server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
     stop = asyncio.Event()

@@ -27,8 +27,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from approvals.devstack.dev import DEV_ADMISSION
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.identities import DEV_ADMISSION
 from approvals.devstack.roles import provision_database
 from approvals.devstack.stack import free_port
 from approvals.migrate import migrate

@@ -814,7 +814,7 @@ async def test_openapi_documents_every_answer_as_a_problem(http: httpx.AsyncClie
 
 def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     from api.auth import TokensFile
-    from approvals.devstack.dev import write_dev_tokens
+    from approvals.devstack.identities import write_dev_tokens
 
     entries = write_dev_tokens(tmp_path / "dev-tokens.json")
     source = TokensFile(tmp_path / "dev-tokens.json")

@@ -27,8 +27,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from approvals.cli.demo import SETTLED_STATUSES
-from approvals.devstack.dev import CHILD_POLL_SECONDS, DEMO_PRINCIPALS
+from approvals.devstack.dev import CHILD_POLL_SECONDS
 from approvals.devstack.embedded_pg import kill_process_tree
+from approvals.devstack.identities import DEMO_PRINCIPALS
 from approvals.devstack.supervision import RestartBudget
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 

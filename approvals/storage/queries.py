@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -133,9 +134,13 @@ INBOX_QUERIES = {
 """One statement per combination of filters (16)."""
 
 
-def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...]) -> list[str]:
-    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles."""
-    return [f"user:{user_id}", *(f"role:{role}" for role in dict.fromkeys(roles))]
+def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...], held: str | None = None) -> list[str]:
+    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles. ``held="mine"``
+    keeps only their id (tasks assigned, claimed or delegated to them), ``held="pool"`` only their roles
+    (pool tasks nobody has claimed)."""
+    mine = [] if held == "pool" else [f"user:{user_id}"]
+    pool = [] if held == "mine" else [f"role:{role}" for role in dict.fromkeys(roles)]
+    return mine + pool
 
 
 async def inbox(
@@ -147,6 +152,7 @@ async def inbox(
     stage: str | None = None,
     priority: bool | None = None,
     overdue: bool | None = None,
+    held: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[TaskProjection]:
@@ -163,7 +169,7 @@ async def inbox(
     filters = tuple(name for name, value in values.items() if value is not None)
     rows = await pool.fetch(
         INBOX_QUERIES[filters],
-        inbox_holders(user_id, roles),
+        inbox_holders(user_id, roles, held),
         limit,
         offset,
         *(values[name] for name in filters),
@@ -193,10 +199,16 @@ async def list_cases(
     business_key: str | None = None,
     stage: str | None = None,
     reader: Principal | None = None,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    applicant: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[CaseProjection]:
-    """Cases matching every given filter, most recently updated first.
+    """Cases matching every given filter, most recently updated first (``started_from`` inclusive,
+    ``started_before`` exclusive). ``applicant`` matches the applicant's name (a part of it, any case) or
+    the enterprise's unified social credit code as the ``case.started`` event recorded them: one primary-key
+    lookup per case the other filters leave, so narrow those first on a large table.
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
@@ -217,6 +229,12 @@ async def list_cases(
                OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
                           AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
                                OR t.candidate_roles && $7::text[])))
+          AND ($10::timestamptz IS NULL OR started_at >= $10)
+          AND ($11::timestamptz IS NULL OR started_at < $11)
+          AND ($12::text IS NULL OR EXISTS (
+               SELECT 1 FROM audit_events e WHERE e.case_id = c.case_id AND e.seq = 1
+                 AND (strpos(lower(e.payload->'applicant'->>'name'), lower($12)) > 0
+                      OR e.payload->'data'->'enterprise'->>'unified_social_credit_code' = upper($12))))
         ORDER BY updated_at DESC, case_id
         LIMIT $8 OFFSET $9
         """,
@@ -229,8 +247,57 @@ async def list_cases(
         list(reader.roles) if reader else [],
         limit,
         offset,
+        started_from,
+        started_before,
+        applicant,
     )
     return [_case(row) for row in rows]
+
+
+HANDLING_EVENTS = ("task.decided", "task.transferred", "task.delegated", "task.signer_added")
+"""What makes a task one a person has handled (已办): they decided it, or handed it on."""
+
+
+async def handled_tasks(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[TaskProjection]:
+    """已办: the tasks ``user_id`` decided, transferred, delegated or added a signer to, most recent first
+    (read through ``audit_events_actor_at_idx``)."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {", ".join(f"t.{column.strip()}" for column in _TASK_COLUMNS.split(","))}
+        FROM (SELECT task_id, max(at) AS at FROM audit_events
+              WHERE actor_id = $1 AND task_id IS NOT NULL AND type = ANY($2::text[])
+              GROUP BY task_id) AS handled
+        JOIN tasks t ON t.task_id = handled.task_id
+        ORDER BY handled.at DESC, t.task_id
+        LIMIT $3 OFFSET $4
+        """,
+        user_id,
+        list(HANDLING_EVENTS),
+        limit,
+        offset,
+    )
+    return [_task(row) for row in rows]
+
+
+async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[CaseProjection]:
+    """抄送我的: the cases ``user_id`` was copied on, most recently updated first (``cases_observers_idx``)."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_CASE_COLUMNS} FROM cases WHERE observers @> ARRAY[$1]::text[]
+        ORDER BY updated_at DESC, case_id LIMIT $2 OFFSET $3
+        """,
+        user_id,
+        limit,
+        offset,
+    )
+    return [_case(row) for row in rows]
+
+
+async def case_headlines(pool: asyncpg.Pool, case_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """The title and clock state (``running``, ``stopped`` for 补正 or an Art. 45 period, ``none``) of each
+    of ``case_ids``, in one query."""
+    rows = await pool.fetch("SELECT case_id, title, clock_state FROM cases WHERE case_id = ANY($1::text[])", case_ids)
+    return {row["case_id"]: (row["title"], row["clock_state"]) for row in rows}
 
 
 async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:

@@ -1,0 +1,65 @@
+"""The console's languages: Babel message catalogues (``locale/<lang>/LC_MESSAGES/console.po``), Chinese first.
+
+The ``.po`` files are the source and are compiled in memory with Babel's own reader and writer when the
+console starts, so there is no build step and no compiled file to keep in step. Message ids are English;
+``zh_CN`` translates them, ``en`` is the identity catalogue (present so both languages load the same way).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from approvals.errors import InvalidRequest
+
+LANGUAGES: dict[str, str] = {"zh_CN": "中文", "en": "English"}
+"""Offered languages, the default first, each named in itself (what the switch shows)."""
+DEFAULT_LANGUAGE = "zh_CN"
+DOMAIN = "console"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+LOCAL_TIME = timezone(timedelta(hours=8), "UTC+8")
+"""The zone's local time: every time a person reads is shown in it, labelled."""
+
+
+def language(requested: str | None) -> str:
+    return requested if requested in LANGUAGES else DEFAULT_LANGUAGE
+
+
+@cache
+def translations(lang: str) -> Translations:
+    """The catalogue of ``lang``, read from its ``.po`` and compiled in memory (once per process)."""
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as source:
+        catalog = read_po(source, locale=lang, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+def local_time(moment: datetime | None) -> str:
+    """``2026-03-02 10:00 UTC+8``; an empty string for no time."""
+    if moment is None:
+        return ""
+    return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M UTC+8")
+
+
+def local_midnight(day: str | None, *, days_after: int = 0) -> datetime | None:
+    """The start of a local (UTC+8) day given as ``YYYY-MM-DD``, ``days_after`` days later; None for none.
+    A date that does not exist (2026-02-30) is refused as a bad request would be."""
+    if not day:
+        return None
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidRequest(
+            f"{day!r} is not a date",
+            [{"field": "date", "location": "query", "message": "not a date", "type": "value_error"}],
+        ) from None
+    return datetime.combine(parsed + timedelta(days=days_after), time(), LOCAL_TIME)
