@@ -245,7 +245,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "退回: send the case back to an earlier stage (a decision `return`; a comment is required).",
         "退回：退回到此前环节重新审查",
         agrees=(("decision", "decision"), ("comment", "comment")),
-        fixed={"decision": "return", "conditions": []},  # conditions go with approve_with_conditions only
+        # conditions and a date go with approving decisions only, a deadline profile with accepting ones
+        fixed={"decision": "return", "conditions": [], "due_date": None, "deadline_profile": None},
     ),
     Operation(
         "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),

@@ -251,6 +251,10 @@ class Finding(CleanModel):
     evidence: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+APPROVING = (Decision.approve, Decision.approve_with_conditions)
+"""The decisions that may set a date (``due_date``)."""
+
+
 def _only_with(decision: Decision, then: dict[str, Any] | None, otherwise: dict[str, Any]) -> dict[str, Any]:
     rule: dict[str, Any] = {"if": {"properties": {"decision": {"const": decision.value}}, "required": ["decision"]}}
     return {**rule, **({"then": then} if then else {}), "else": otherwise}
@@ -267,6 +271,13 @@ class DecideRequest(TaskRequest):
                     {"properties": {"conditions": {"maxItems": 0}}},
                 ),
                 _only_with(Decision.return_, None, {"properties": {"return_to": {"type": "null"}}}),
+                {
+                    "if": {
+                        "properties": {"decision": {"enum": [d.value for d in APPROVING]}},
+                        "required": ["decision"],
+                    },
+                    "else": {"properties": {"due_date": {"type": "null"}}},
+                },
             ]
         }
     )
@@ -296,7 +307,7 @@ class DecideRequest(TaskRequest):
             raise ValueError("conditions are only given with approve_with_conditions")
         if self.return_to is not None and self.decision is not Decision.return_:
             raise ValueError("return_to is only given with decision `return`")
-        if self.due_date is not None and self.decision not in (Decision.approve, Decision.approve_with_conditions):
+        if self.due_date is not None and self.decision not in APPROVING:
             raise ValueError("due_date is only given with approve or approve_with_conditions")
         return self
 
