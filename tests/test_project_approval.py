@@ -342,7 +342,7 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
 
 
 async def test_the_publication_clock_reminds_and_escalates_while_the_channel_does_not_take_the_notice(
-    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     """Art. 18: the 7-working-day publication clock is a clock like the others: it reminds the configured working
     days before its end and escalates at its end while the publication channel (the outbox) refuses the notice.
@@ -350,7 +350,7 @@ async def test_the_publication_clock_reminds_and_escalates_while_the_channel_doe
     env = time_skipping_env
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
-        await db_pool.execute(CHANNEL_DOWN.format(case_id=handle.id.replace("'", "''")))
+        await superuser_pool.execute(CHANNEL_DOWN.format(case_id=handle.id.replace("'", "''")))
         try:
             await decide(handle, "acceptance", OFFICER)
             await review_all(handle)
@@ -360,7 +360,7 @@ async def test_the_publication_clock_reminds_and_escalates_while_the_channel_doe
             await env.sleep(due - await env.get_current_time() + timedelta(hours=1))
             escalated = await wait_for_events(db_pool, handle.id, "clock.escalated")
         finally:
-            await db_pool.execute("DROP TRIGGER IF EXISTS publication_channel_down ON outbox")
+            await superuser_pool.execute("DROP TRIGGER IF EXISTS publication_channel_down ON outbox")
         await finished(env, handle)
 
     remind_at = subtract_working_days(
