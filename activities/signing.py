@@ -18,11 +18,13 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 with warnings.catch_warnings():  # pyHanko imports DSA, which nobody here uses, and cryptography warns of it
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    from pyhanko.keys import load_cert_from_pemder
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import fields, signers
@@ -80,6 +82,20 @@ class OrganSigner:
             location="阿拉山口综合保税区",
         )
         return signers.sign_pdf(writer, meta, signer=self.signer).getvalue()
+
+
+def load_certificate(path: Path | None, passphrase: str | None) -> asn1_x509.Certificate | None:
+    """The organ's certificate alone (what an auditor needs to check signatures; no key): from a PKCS#12 file
+    or a PEM/DER certificate at DOCUMENT_SIGNING_CERTIFICATE_PATH; None when it is not set."""
+    if path is None:
+        return None
+    data = path.read_bytes()
+    if path.suffix.lower() in (".p12", ".pfx"):
+        _, certificate, _ = pkcs12.load_key_and_certificates(data, passphrase.encode() if passphrase else None)
+        if certificate is None:
+            raise SigningSetupError(f"DOCUMENT_SIGNING_CERTIFICATE_PATH: {path} holds no certificate")
+        return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+    return load_cert_from_pemder(str(path))
 
 
 @dataclass(frozen=True)
