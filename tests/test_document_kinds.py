@@ -48,7 +48,8 @@ def event(type_: EventType, **payload: Any) -> Any:
          DocumentKind.license_granted),
         ("project-approval", event(EventType.case_decided, outcome="rejected"), None),  # its refusal notice issues it
         ("generic", event(EventType.case_decided, outcome="approved"), None),
-        ("talent-policy", event(EventType.case_decided, outcome="rejected"), DocumentKind.talent_decision),
+        ("talent-policy", event(EventType.case_notified, decision="rejected"), DocumentKind.talent_decision),
+        ("talent-policy", event(EventType.case_decided, outcome="approved"), None),
         ("error-tolerance", event(EventType.error_tolerance_determined), DocumentKind.error_tolerance),
         ("power-adjustment", event(EventType.case_published), DocumentKind.catalogue_notice),
         ("project-approval", event(EventType.case_published), None),

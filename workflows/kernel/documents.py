@@ -3,7 +3,8 @@
 :func:`due_document` is the rule, pure: acceptance (受理通知书), refusal to accept (不予受理决定书), a 补正 request
 (补正材料通知书), an extension (延长期限告知书), an Art. 45 excluded period (特别程序期间告知书), a licensing decision
 (准予 / 不予行政许可决定书, the refusal once its reasons and remedies are recorded), the error-tolerance
-determination, the talent policy decision and the published power catalogue (公告).
+determination, the talent policy decision (with its package, as notified on record) and the published power
+catalogue (公告).
 
 :class:`Documents` watches the recorder: every emitted event the rule names is due, and once the batch that
 holds it is recorded the ``issue_document`` activity numbers, renders, signs and stores the document
@@ -14,7 +15,6 @@ the digest, never the bytes). Cases recorded before this rule replay without it 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -69,7 +69,7 @@ def due_document(process: str, event: DomainEvent) -> DocumentKind | None:
             if (payload.get("concerns") or {}).get("kind") == REFUSAL_TO_ACCEPT:
                 return DocumentKind.refusal_to_accept
             return DocumentKind.license_refused if licensing else None
-        case EventType.case_decided if process == "talent-policy":
+        case EventType.case_notified if process == "talent-policy":  # the decision with its package, on record
             return DocumentKind.talent_decision
         case EventType.case_decided if licensing and payload.get("outcome") in rules.APPROVING_OUTCOMES:
             return DocumentKind.license_granted
@@ -80,8 +80,46 @@ def due_document(process: str, event: DomainEvent) -> DocumentKind | None:
     return None
 
 
+DETAILS: dict[DocumentKind, dict[str, str]] = {
+    DocumentKind.error_tolerance: {
+        "determination": "认定结果",
+        "applying_unit": "申请单位",
+        "persons_concerned": "相关人员",
+        "liability_proceeding": "问责程序",
+    },
+    DocumentKind.talent_decision: {
+        "decision": "决定",
+        "pay_form": "薪酬形式",
+        "annual_amount_cny": "年度金额（元）",
+        "term_years": "期限（年）",
+    },
+    DocumentKind.catalogue_notice: {
+        "proposing_unit": "提出单位",
+        "granting_authorities": "授权机关",
+        "effective_date": "施行日期",
+        "items": "职能事项",
+    },
+}
+"""The facts each of these documents lists, from its event's payload (the catalogue's from the notice's subject)."""
+
+WORDS = {
+    "exemption": "免责",
+    "reduced_liability": "减轻责任",
+    "not_applicable": "不予容错",
+    "not_accepted": "不予受理",
+    "approved": "同意",
+    "approved_with_conditions": "有条件同意",
+    "rejected": "不同意",
+}
+
+
 def _shown(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """A payload value as a document states it: lists and records joined, known codes in Chinese."""
+    if isinstance(value, list):
+        return "；".join(_shown(item) for item in value)
+    if isinstance(value, dict):
+        return "，".join(_shown(item) for item in value.values() if item not in (None, "", [], {}))
+    return WORDS.get(str(value), str(value))
 
 
 class Documents:
@@ -152,9 +190,9 @@ class Documents:
         """The document's facts: the event's, the case's and its applicant's; its date the event's, in the zone."""
         p, case = event.payload, self._case
         reasons = [r.get("comment") or "" for r in p.get("reasons") or []] + [p.get("reason") or ""]
-        details: dict[str, str] = {}
-        if kind in (DocumentKind.error_tolerance, DocumentKind.talent_decision, DocumentKind.catalogue_notice):
-            details = {key: _shown(value) for key, value in sorted(p.items()) if value not in (None, [], {})}
+        facts = (p.get("subject") or {}) if kind is DocumentKind.catalogue_notice else p
+        labels = DETAILS.get(kind, {})
+        details = {label: _shown(facts[key]) for key, label in labels.items() if facts.get(key) not in (None, [], {})}
         return DocumentContext(
             kind=kind,
             case_id=self._case_id,
