@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.signing import check_signature
 from schemas.documents import sha256_hex
@@ -87,7 +88,13 @@ async def test_documents_are_for_the_parties_and_auditors_only(api: LiveApi, dec
 
 
 async def test_a_tampered_document_fails_verification_naming_it(
-    api: LiveApi, decided_case: str, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
+    api: LiveApi,
+    decided_case: str,
+    db_pool: asyncpg.Pool,
+    superuser_pool: asyncpg.Pool,
+    dev_server_env: WorkflowEnvironment,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
         before = (await http.get(f"/v1/cases/{decided_case}/verification", headers=api.headers("auditor"))).json()
@@ -106,3 +113,13 @@ async def test_a_tampered_document_fails_verification_naming_it(
     messages = [f["message"] for f in after["report"]["findings"] if f["kind"] == "document"]
     assert any(licence["payload"]["number"] in message and "SHA-256" in message for message in messages)
     assert any("signature" in message for message in messages)
+    # `approvals audit verify`, as an operator runs it (the organ's certificate from the environment)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server_env.client.service_client.config.target_host)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", dev_server_env.client.namespace)
+    from approvals.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "250"})
+    result = await asyncio.to_thread(runner.invoke, app, ["audit", "verify", decided_case], catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    assert licence["payload"]["number"] in result.output
