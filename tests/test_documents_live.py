@@ -5,7 +5,6 @@ tampering fails the audit verification naming the document."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 from typing import Any
@@ -20,6 +19,7 @@ from activities.signing import check_signature
 from schemas.documents import sha256_hex
 from schemas.process import Decision
 from tests.api_server import LiveApi, live_api_fixture
+from tests.cases import events
 from tests.fixtures.documents import organ_signer
 from tests.project_cases import OFFICER, OFFICIAL, decide, review_all, start
 
@@ -29,15 +29,10 @@ api = live_api_fixture("documents-api")
 async def issued_events(db_pool: asyncpg.Pool, case_id: str, count: int) -> list[dict[str, Any]]:
     """The case's ``document.issued`` events, once there are ``count`` of them."""
     for _ in range(300):
-        rows = await db_pool.fetch(
-            "SELECT seq, legal_basis, payload::text AS payload FROM audit_events "
-            "WHERE case_id = $1 AND type = 'document.issued' ORDER BY seq",
-            case_id,
-        )
-        if len(rows) >= count:
-            return [{**dict(row), "payload": json.loads(row["payload"])} for row in rows]
+        if len(issued := await events(db_pool, case_id, "document.issued")) >= count:
+            return issued
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{case_id} issued {len(rows)} documents, expected {count}")
+    raise AssertionError(f"{case_id} issued {len(issued)} documents, expected {count}")
 
 
 @pytest.fixture(scope="module")
