@@ -5,6 +5,7 @@ tampering fails the audit verification naming the document."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from typing import Any
@@ -19,7 +20,7 @@ from activities.signing import check_signature
 from schemas.documents import sha256_hex
 from schemas.process import Decision
 from tests.api_server import LiveApi, live_api_fixture
-from tests.cases import events
+from tests.cases import events, outbox_when
 from tests.fixtures.documents import organ_signer
 from tests.project_cases import OFFICER, OFFICIAL, decide, review_all, start
 
@@ -67,6 +68,13 @@ async def test_a_decided_case_serves_its_signed_documents_to_its_applicant(
                 plain = text.decode().replace(" ", "")
                 assert document["number"] in plain and document["title"] in plain
                 assert "阿拉山口综合保税区管理委员会" in plain
+    told = await outbox_when(db_pool, decided_case, lambda rows: len(rows) == 2, kind="document.issued")
+    sent = [json.loads(row["data"]) if isinstance(row["data"], str) else row["data"] for row in told]
+    assert [row["recipient"] for row in told] == ["ent-001", "ent-001"]  # the applicant
+    assert [(d["number"], d["sha256"]) for d in sent] == [
+        (e["payload"]["number"], e["payload"]["sha256"]) for e in events
+    ]
+    assert all(d["href"] == f"/v1/cases/{decided_case}/documents/{d['document_id']}" for d in sent)  # never the bytes
     assert events[1]["legal_basis"] == "Art. 10"
     assert events[1]["payload"]["concerns"]["event"] == "case.decided"
 
