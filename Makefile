@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 	@# promtool checks and unit-tests the alert rules (tests/test_monitoring.py); Debian ships it in `prometheus`
 	@command -v promtool >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 		apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || echo "promtool not installed: the alert rules are parsed without it"
+	@# the documents' Chinese fonts (WeasyPrint finds them through fontconfig) and pdftotext for their tests
+	@fc-list 2>/dev/null | grep -q "Noto Serif CJK SC" && command -v pdftotext >/dev/null || [ "$$(id -u)" != 0 ] || \
+		! command -v apt-get >/dev/null || apt-get install -y -q --no-install-recommends fonts-noto-cjk poppler-utils \
+		>/dev/null 2>&1 || echo "fonts-noto-cjk or poppler-utils not installed: documents fall back to other fonts"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -22,14 +22,15 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
+from activities.signing import OrganSigner, SigningSetupError
 from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
-from approvals.settings import Settings
+from approvals.settings import Settings, SettingsError
 from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, workflow_runner
 
-__all__ = ["build_worker", "run_worker", "stop_on_signals"]
+__all__ = ["build_worker", "organ_signer", "run_worker", "stop_on_signals"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,19 @@ class EngineWorker:
         await self._running.aclose()
 
 
+def organ_signer(settings: Settings) -> OrganSigner:
+    """The organ's signer of official documents; a missing or unusable certificate stops the worker, naming
+    the setting (DOCUMENT_SIGNING_CERTIFICATE_PATH, DOCUMENT_SIGNING_KEY_PATH)."""
+    try:
+        return OrganSigner.load(
+            settings.document_signing_certificate_path,
+            settings.document_signing_key_path,
+            settings.document_signing_passphrase,
+        )
+    except SigningSetupError as error:
+        raise SettingsError(str(error)) from None
+
+
 def build_worker(
     client: Client, settings: Settings, *, pool: asyncpg.Pool, sandboxed: bool = WORKER_SANDBOXED
 ) -> EngineWorker:
@@ -77,7 +91,11 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(
-            pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
+            pool,
+            publication_webhook_url=settings.publication_webhook_url,
+            calendar_path=settings.calendar_path,
+            organ=settings.document_organ(),
+            signer=organ_signer(settings),
         ),
         workflow_runner=workflow_runner(sandboxed=sandboxed),
         interceptors=[ActivityLogContextInterceptor()],

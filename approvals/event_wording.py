@@ -555,6 +555,10 @@ SYSTEM_WORDING: Mapping[EventType, Wording] = {
     ),
     EventType.error_tolerance_determined: Wording.of(_tolerance_determined),
     EventType.error_tolerance_effect_recorded: Wording.of(_rectification_checked),
+    EventType.document_issued: Wording(
+        "{who} issued the official document {number} ({kind}), SHA-256 {sha256}",
+        "{who}印发{title}{number}（SHA-256 {sha256}）",
+    ),
 }
 """The events the workflows record on their own (no operation causes them), worded. ``task.created`` is here
 though 加签 (``add-signer``) records one too: most tasks are opened by a stage; the wording says who added it."""

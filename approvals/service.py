@@ -53,10 +53,11 @@ from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, ProcessEntry
 from approvals.settings import Settings
-from approvals.storage import queries
+from approvals.storage import documents, queries
 from schemas.case import CaseInput, CaseView, OperationResult
 from schemas.case_state import CaseState
 from schemas.committee import RosterError
+from schemas.documents import IssuedDocument
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
@@ -486,7 +487,7 @@ class ApprovalsService:
 
         await self._auditor_only(principal, case_id, "verification")
         try:
-            report = await verify_case(self.client, self.pool, case_id)
+            report = await verify_case(self.client, self.pool, case_id, self._organ_certificate())
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
@@ -526,6 +527,34 @@ class ApprovalsService:
                     if file.is_file():
                         zipped.write(file, file.relative_to(folder.parent).as_posix())
             return archive.getvalue()
+
+    async def _party_or_auditor(self, principal: Principal, case_id: str, what: str) -> None:
+        """A case's official documents are its parties' (the applicant, the service that applied for them) and
+        the auditors' and admins'; reviewers and observers read the case, not the documents sent to the applicant."""
+        projection = await self._readable(principal, case_id, what)
+        if principal.has_any_role(READ_ALL_ROLES):
+            return
+        if projection is None or principal.id not in (projection.applicant_id, projection.started_by):
+            reason = ": the documents are for the case's parties, auditors and admins"
+            raise await self._refused_read(principal, case_id, what, "NOT_A_PARTY", reason)
+
+    async def documents(self, principal: Principal, case_id: str) -> list[IssuedDocument]:
+        await self._party_or_auditor(principal, case_id, "documents")
+        return await documents.case_documents(self.pool, case_id)
+
+    async def document_pdf(self, principal: Principal, case_id: str, document_id: str) -> bytes:
+        """The signed PDF as stored: its SHA-256 is the one ``document.issued`` recorded."""
+        await self._party_or_auditor(principal, case_id, "documents")
+        pdf = await documents.case_document(self.pool, case_id, document_id)
+        if pdf is None:
+            raise NotFound(f"case {case_id} has no document {document_id}", code="DOCUMENT_NOT_FOUND")
+        return pdf
+
+    def _organ_certificate(self) -> Any:
+        from activities.signing import load_certificate
+
+        settings = self.settings
+        return load_certificate(settings.document_signing_certificate_path, settings.document_signing_passphrase)
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
         await self._auditor_only(principal, case_id, "denied attempts")

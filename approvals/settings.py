@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.destinations import DestinationPolicy, parse_networks
 from schemas.committee import CommitteeRoster
+from schemas.documents import Organ
 
 
 class LogFormat(StrEnum):
@@ -204,6 +205,31 @@ class Settings(BaseSettings):
         description="PEM Ed25519 public key that `approvals audit verify` trusts for bundle signatures and "
         "checkpoints (or `--public-key`); `approvals dev` writes `<DATA_DIR>/audit-signing-key.pub.pem`.",
     )
+    document_organ_name: str = Field(
+        "阿拉山口综合保税区管理委员会",
+        min_length=1,
+        max_length=64,
+        description="The issuing organ (发文机关) its official documents name in their red header and signature.",
+    )
+    document_number_prefix: str = Field(
+        "阿综保管",
+        min_length=1,
+        max_length=16,
+        description="The organ's code (机关代字) its document numbers begin with: `阿综保管许〔2026〕15号` is this "
+        "prefix, the kind's series, the year and the sequence (gapless per organ, series and year).",
+    )
+    document_signing_certificate_path: Path | None = Field(
+        None,
+        description="The organ's certificate that signs its official documents (PAdES): a PKCS#12 file "
+        "(`.p12`/`.pfx`), or a PEM certificate with DOCUMENT_SIGNING_KEY_PATH. Required by the worker; "
+        "`approvals dev` generates a self-signed one in `<DATA_DIR>` on first start.",
+    )
+    document_signing_key_path: Path | None = Field(
+        None, description="PEM private key of a PEM DOCUMENT_SIGNING_CERTIFICATE_PATH (unset with PKCS#12)."
+    )
+    document_signing_passphrase: str | None = Field(
+        None, description="Passphrase of the PKCS#12 file or of the PEM key, when they are encrypted."
+    )
     audit_checkpoint_interval_seconds: float = Field(
         300,
         ge=1,
@@ -285,6 +311,9 @@ class Settings(BaseSettings):
                 "HMAC key that signs webhooks and share it with their receivers, e.g. `openssl rand -hex 32`"
             )
         return secret
+
+    def document_organ(self) -> Organ:
+        return Organ(name=self.document_organ_name, prefix=self.document_number_prefix)
 
     def callback_host_allowed(self, host: str) -> bool:
         allowed = [entry.strip().lower() for entry in self.callback_allowed_hosts.split(",") if entry.strip()]

@@ -68,6 +68,7 @@ from tests.cases import (
     start_case,
     view_when,
 )
+from tests.fixtures.documents import CERTIFICATE_PATH, KEY_PATH
 from tests.fixtures.postgres import TEST_ROLES
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
@@ -326,6 +327,22 @@ async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def project_approval_documents(env: WorkflowEnvironment, queue: str) -> Handle:
+    """Patch "documents-issued": the 补正 request, the acceptance and the licence each issue their document
+    (补正材料通知书, 受理通知书, 准予行政许可决定书), recorded as ``document.issued`` after the event that made it due."""
+    handle = await start_project(env, queue, application())
+    await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
+    await handle.execute_update(
+        ApprovalWorkflow.request_supplement,
+        RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="营业执照副本", reason="未附")]),
+    )
+    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="已补正"))
+    await decide_project(handle, "acceptance", OFFICER)
+    await review_all(handle)
+    await decide_project(handle, "decision", OFFICIAL, Decision.approve)
+    return handle
+
+
 SETTLED = {"approved", "approved_with_conditions", "rejected", "withdrawn", "under_supervision"}
 
 
@@ -392,6 +409,7 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-reset-mid-case": reset_mid_case,
     "kernel-decree-673-profile": decree_673_profile,
     "project-approval-full": project_approval_full,
+    "project-approval-documents": project_approval_documents,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
         "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION, rosters=ROSTERS
@@ -412,7 +430,12 @@ async def record(database_url: str, only: set[str]) -> None:
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=WAL"],
     )
     try:
-        settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
+        settings = load_settings(
+            temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}",
+            webhook_timeout_seconds=2,
+            document_signing_certificate_path=CERTIFICATE_PATH,  # the organ's certificate, as the tests' workers
+            document_signing_key_path=KEY_PATH,
+        )
         async with build_worker(env.client, settings, pool=pool, sandboxed=True):  # as the test suite's workers run
             HISTORIES.mkdir(exist_ok=True)
             for name, run in CASES.items():

@@ -121,8 +121,8 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
     rows = await events_of(db_pool, handle.id)
     types = [row["type"] for row in rows]
     assert types.count("stage.skipped") == 2  # no land-use change, no major hazard source
-    assert types[-1] == "case.published"
-    published = rows[-1]
+    assert types[-2:] == ["case.published", "document.issued"]  # the licence follows the decision's record
+    published = rows[-2]
     assert published["legal_basis"] == "Art. 18"
     assert "safety: condition" in published["payload"]
     notice = json.loads(published["payload"])

@@ -17,6 +17,7 @@ from approvals.service import (
     StartedCase,
     Verification,
 )
+from schemas.documents import IssuedDocument
 from schemas.records import CaseProjection
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
@@ -148,3 +149,26 @@ async def denied_attempts(case_id: CaseId, principal: CurrentPrincipal, service:
 
 
 add_operation_routes(router, Scope.case, ("case_id", CaseId))
+
+
+@router.get("/cases/{case_id}/documents", summary="The case's official documents (公文): number, kind, SHA-256")
+async def documents(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[IssuedDocument]:
+    return await service.documents(principal, case_id)
+
+
+@router.get(
+    "/cases/{case_id}/documents/{document_id}",
+    summary="One official document: the signed PDF (PAdES), as stored (parties, auditors, admins)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def document(
+    case_id: CaseId,
+    document_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")],
+    principal: CurrentPrincipal,
+    service: Service,
+) -> Response:
+    pdf = await service.document_pdf(principal, case_id, document_id)
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{document_id}.pdf"'}
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
+from asn1crypto import x509
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -15,6 +16,7 @@ from approvals.audit.archive import ArchivedHistoryCorrupted, archived_runs
 from approvals.audit.bundle import write_bundle
 from approvals.audit.checkpoint import Leaf
 from approvals.audit.crosscheck import VerifyReport, check_superseded, verify
+from approvals.audit.documents import check_documents
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
@@ -169,11 +171,14 @@ async def fetch_replaced_runs(
     return replaced
 
 
-async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
+async def verify_case(
+    client: Client, pool: Any, case_id: str, organ_certificate: x509.Certificate | None = None
+) -> VerifyReport:
     """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification`` and
     ``approvals audit verify``), against Temporal's history or, once Temporal no longer has it, the archive's
     (``history_source`` says which), and the rows a reset superseded against the runs it replaced. An archived
-    history that fails its digest is a finding."""
+    history that fails its digest is a finding; so is an issued document changed, missing or not signed with
+    ``organ_certificate``."""
     try:
         runs, events = await fetch_case(client, pool, case_id)
     except ArchivedHistoryCorrupted as corrupted:
@@ -181,6 +186,7 @@ async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
         return verify(case_id, await case_events(pool, case_id), extra_findings=[unreadable])
     projection = await get_case(pool, case_id)
     extra = check_superseded(events, await fetch_replaced_runs(client, case_id, events, pool))
+    extra += await check_documents(pool, events, organ_certificate)
     if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             finding(

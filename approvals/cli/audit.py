@@ -369,8 +369,10 @@ def verify(
 
 
 async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
+    from activities.signing import load_certificate
     from approvals.audit.bundle import verify_bundle
     from approvals.audit.live import verify_case
+    from approvals.settings import load_settings
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -387,10 +389,12 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
     trusted = _trusted_keys(public_keys) if bundles else []
     reports: list[VerifyReport] = [verify_bundle(path, trusted) for path in bundles]
     if live:
+        settings = load_settings()
+        organ = load_certificate(settings.document_signing_certificate_path, settings.document_signing_passphrase)
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                reports.append(await verify_case(client, pool, case_id))  # every run, archived ones too
+                reports.append(await verify_case(client, pool, case_id, organ))  # every run, archived ones too
     return reports
 
 

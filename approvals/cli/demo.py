@@ -340,6 +340,12 @@ def print_timeline(cast: Cast, case_id: str) -> None:
     auditor = cast.with_role("auditor")
     rows = cast[auditor].get(f"/v1/cases/{case_id}/timeline")
     console.print(timeline_table(rows, f"timeline of {case_id} (read by {auditor})"))
+    for document in cast[auditor].get(f"/v1/cases/{case_id}/documents"):
+        console.print(
+            f"  document {document['number']} {document['title']} (GET /v1/cases/{case_id}/documents/"
+            f"{document['document_id']}, SHA-256 {document['sha256']})",
+            highlight=False,
+        )
     denied = cast[auditor].get(f"/v1/cases/{case_id}/denied-attempts")
     for attempt in denied:
         console.print(

@@ -39,8 +39,8 @@ import structlog
 from rich.console import Console
 
 from activities.destinations import LOOPBACK_NETWORKS
-from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
 from approvals.devstack.identities import with_dev_admission, write_dev_tokens
+from approvals.devstack.keys import with_dev_keys
 from approvals.devstack.supervision import STOP_DEADLINE_SECONDS, RestartBudget, StopDeadline, within
 from approvals.settings import Settings, SettingsError
 
@@ -328,11 +328,7 @@ class DevStack:
         check_ports_free(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         write_dev_tokens(self.data_dir / TOKENS_FILE)
-        if self.settings.audit_signing_key_path is None:  # signs exports and checkpoints; kept across restarts
-            generate_signing_key(self.data_dir / DEV_SIGNING_KEY_FILE)
-            self.settings = self.settings.model_copy(
-                update={"audit_signing_key_path": self.data_dir / DEV_SIGNING_KEY_FILE}
-            )
+        self.settings = with_dev_keys(self.settings, self.data_dir)  # kept across restarts
         started = time.monotonic()
         deadline.process_groups = self._server_process_groups
         async with AsyncExitStack() as stack:

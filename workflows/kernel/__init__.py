@@ -22,6 +22,7 @@ The parts, each owning one concern (``KernelWorkflow`` only wires them and carri
 - ``views``: the ``view`` query and the projections the recorder writes;
 - ``publication``: disclosure of a decision (Art. 18): redaction, its deadline and clock, the hand-over;
 - ``remedies``: the Art. 38 notice (reasons, reconsideration, suit) that follows every refusal.
+- ``documents``: the official documents (公文) an event makes due, issued once it is recorded (``document.issued``).
 
 The process API. A process workflow subclasses ``KernelWorkflow``, adds ``@workflow.run`` (which calls
 ``run_case``) and uses only what follows; everything else is the kernel's own.

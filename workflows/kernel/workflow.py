@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.calendars import CaseCalendar
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.deadlines import Deadlines
+    from workflows.kernel.documents import Documents
     from workflows.kernel.guards import Guards
     from workflows.kernel.periods import Periods
     from workflows.kernel.publication import Publisher
@@ -109,6 +110,7 @@ class KernelWorkflow:
         )
         self._publisher = Publisher(self._recorder, self._clocks)
         self._views = Views(case, case_id, state, self._status, self._stages, self._clocks)
+        self._documents = Documents(case, case_id, state, self._recorder, lambda: self._clocks.calendar)
 
     # ------------------------------------------------------------------ running a case
 
