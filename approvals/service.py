@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
+from approvals.definitions import DefinitionRegistry
 from approvals.errors import (
     Denied,
     Forbidden,
@@ -46,7 +47,7 @@ from approvals.errors import (
 )
 from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
-from approvals.processes import PROCESSES, ProcessEntry
+from approvals.processes import PROCESSES, GenericStartRequest, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import queries
 from schemas.case import CaseInput, CaseView, OperationResult
@@ -241,13 +242,22 @@ class ApprovalsService:
         starting principal) is kept in the workflow memo, so the same key with another payload is a 409.
         """
         entry = self._process(process)
-        await self._admit(principal, process, None, body)
+        registered = isinstance(body, Mapping) and "definition_name" in body
+        await self._admit(principal, process, None, body, registered=registered)
         try:
             request = entry.request_model.model_validate(body)
         except ValidationError as error:
             raise invalid(error, f"{process} start request") from None
+        registered_definition = None
+        if isinstance(request, GenericStartRequest) and request.definition_name is not None:
+            definition, registered_definition = await DefinitionRegistry(self.pool).resolve(
+                request.definition_name, request.definition_version
+            )
         try:
-            case_input = entry.to_case_input(request, principal)
+            case_input = entry.to_case_input(
+                request if registered_definition is None else request.model_copy(update={"definition": definition}),
+                principal,
+            ).model_copy(update={"registered_definition": registered_definition})
         except ValidationError as error:
             raise invalid(error, f"{process} application") from None
         except (ValueError, ApplicationError) as error:
@@ -255,7 +265,7 @@ class ApprovalsService:
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
-        await self._admit(principal, process, case_input, body)
+        await self._admit(principal, process, case_input, body, registered=registered)
         callback = case_input.callback_url
         refusal = None if callback is None else self.settings.callback_refusal(callback.host or "")
         if refusal is not None:
@@ -299,9 +309,11 @@ class ApprovalsService:
             case_id=workflow_id, process=process, business_key=request.business_key, run_id=run_id, created=created
         )
 
-    async def _admit(self, principal: Principal, process: str, case: CaseInput | None, body: Any) -> None:
+    async def _admit(
+        self, principal: Principal, process: str, case: CaseInput | None, body: Any, *, registered: bool
+    ) -> None:
         """Refuses (and records) a start the starter may not make: role, free-form definition, applicant."""
-        refusal: Refusal | None = start_refusal(principal, process, case, self.settings)
+        refusal: Refusal | None = start_refusal(principal, process, case, self.settings, registered=registered)
         if refusal is None:
             return
         request = body if isinstance(body, Mapping) else {}

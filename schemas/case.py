@@ -20,7 +20,13 @@ from pydantic import (
 from schemas.calendar import WorkingCalendar
 from schemas.events import GENESIS_HASH, canonical_json
 from schemas.principal import Principal
-from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ExcludedPeriodKind, ProcessDefinition
+from schemas.process import (
+    DECISIONS_NEEDING_COMMENT,
+    Decision,
+    DefinitionRef,
+    ExcludedPeriodKind,
+    ProcessDefinition,
+)
 from schemas.text import CleanModel
 
 BusinessKey = str
@@ -187,6 +193,16 @@ class CaseInput(CleanModel):
         default_factory=list, description="Persons the case concerns, who recuse themselves from it (回避)."
     )
     carried: CaseState | None = Field(None, description="Set by the engine when a case continues as new.")
+    registered_definition: DefinitionRef | None = Field(
+        None, description="The registered definition (name, version, hash) `definition` is; None: given inline."
+    )
+
+    def registered_definition_record(self) -> dict[str, Any]:
+        """What ``case.started`` records of the registered definition; nothing for an inline one, so the cases
+        started before definitions were registered re-seal as they were."""
+        if self.registered_definition is None:
+            return {}
+        return {"registered_definition": self.registered_definition.model_dump(mode="json")}
 
     @field_validator("data")
     @classmethod

@@ -196,6 +196,7 @@ class KernelWorkflow:
                 "priority": case.priority,
                 "data": case.data,
                 "definition": definition.model_dump(mode="json", exclude_unset=True),
+                **case.registered_definition_record(),
                 **self._recusal.started(),
             },
         )
