@@ -179,6 +179,16 @@ async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
+async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
+    """The open or claimed tasks ``user_id`` holds (as delegate, claimant or named assignee), oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE status IN ('open', 'claimed') "
+        "AND coalesce(delegate_id, claimed_by, assignee_id) = $1 ORDER BY created_at, task_id",
+        user_id,
+    )
+    return [_task(row) for row in rows]
+
+
 async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
