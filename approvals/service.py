@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
+from approvals.audit.attachments import referenced
 from approvals.definitions import DefinitionRegistry
 from approvals.errors import (
     Denied,
@@ -50,7 +51,7 @@ from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, GenericStartRequest, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import queries
-from schemas.case import CaseInput, CaseView, OperationResult
+from schemas.case import AttachmentRef, CaseInput, CaseView, OperationResult
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import CaseProjection, TaskProjection
@@ -151,6 +152,16 @@ class CaseDetail(BaseModel):
     case: CaseProjection | None = Field(description="The PostgreSQL projection (None just after the start).")
     tasks: list[TaskProjection] = Field(default_factory=list, description="Every task, open or finished.")
     live: CaseView | None = Field(None, description="The workflow's own view (with `live=true`).")
+    attachments: list[RecordedAttachment] = Field(
+        default_factory=list, description="Every document the case's acts referenced, by event and task."
+    )
+
+
+class RecordedAttachment(AttachmentRef):
+    seq: int = Field(description="The event that recorded the reference.")
+    type: str = Field(description="That event's type, e.g. `task.decided`.")
+    task_id: str | None = Field(description="The task acted on (None: an act on the whole case).")
+    actor_id: str
 
 
 class Page(BaseModel, Generic[T]):
@@ -403,7 +414,14 @@ class ApprovalsService:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
                 raise as_unavailable(error) or error from None
-        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view)
+        attachments = [
+            RecordedAttachment.model_construct(  # as recorded: a reference of older rules is still shown
+                seq=event.seq, type=event.type, task_id=event.task_id, actor_id=event.actor.id, **dict(ref)
+            )
+            for event in await queries.case_events(self.pool, case_id, with_documents=True)
+            for ref in referenced(event.payload)
+        ]
+        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view, attachments=attachments)
 
     async def list_cases(
         self,

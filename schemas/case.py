@@ -12,8 +12,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -38,6 +40,9 @@ recorded with every batch of events and must stay far below Temporal's 2 MB payl
 MAX_CONDITIONS = 20
 MAX_FINDINGS = 50
 MAX_EVIDENCE = 20
+MAX_ATTACHMENTS = 20
+ATTACHMENT_MAX_BYTES = 2 * 1024**3
+"""Largest document a reference may describe (2 GiB): bigger is a mistake or a dump, not a case document."""
 
 Condition = Annotated[str, Field(min_length=1, max_length=1000)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -115,14 +120,58 @@ class TaskStatus(StrEnum):
 
 
 class AttachmentRef(CleanModel):
-    """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline."""
+    """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline: where the document
+    is (``uri``), its SHA-256 (which ``approvals audit verify`` checks again where the URI can be fetched), its
+    size, its name (Chinese or English) and its media type."""
 
     model_config = ConfigDict(frozen=True)
 
-    uri: str = Field(min_length=1, max_length=2000)
+    uri: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$",
+        description="Where the document is: `s3://…`, `https://…`, `file:///…`; never a `data:` URI (no inline bytes).",
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
-    name: str = Field("", max_length=300)
+    size: int = Field(ge=0, le=ATTACHMENT_MAX_BYTES, description="Bytes.")
+    name: str = Field("", max_length=300, description="The document's name, e.g. 现场核查照片 or site photo.")
+    media_type: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$",
+        description="e.g. application/pdf.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _by_reference(cls, uri: str) -> str:
+        if uri[:5].lower() == "data:":
+            raise ValueError("a data: URI carries the bytes inline; store the document and send where it is")
+        return uri
+
+    @model_serializer(mode="wrap")
+    def _without_absent_media_type(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]  # noqa: ANN202
+        """References recorded before media types were kept serialise (and re-seal) exactly as they were. (No
+        return annotation: with one, pydantic would describe the serialised form by it, a bare object.)"""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("media_type", "") is None:
+            del dumped["media_type"]
+        return dumped
+
+
+Attachments = Annotated[
+    list[AttachmentRef],
+    Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description=f"Documents by reference (at most {MAX_ATTACHMENTS}), shown in the timeline and exported.",
+    ),
+]
+
+
+def attachments_record(attachments: list[AttachmentRef]) -> dict[str, Any]:
+    """What an event records of an act's attachments: nothing when it has none, so the acts recorded before
+    attachments were accepted re-seal as they were."""
+    return {"attachments": [attachment.model_dump(mode="json") for attachment in attachments]} if attachments else {}
 
 
 class CaseState(BaseModel):
@@ -291,6 +340,7 @@ class DecideRequest(TaskRequest):
     )
     return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    attachments: Attachments
 
     @model_validator(mode="after")
     def _conditions_match(self) -> DecideRequest:
@@ -340,6 +390,7 @@ class CommentRequest(CleanModel):
     actor: Principal
     text: str = Field(min_length=1, max_length=4000)
     task_id: str | None = None
+    attachments: Attachments
 
 
 class CcRequest(CleanModel):

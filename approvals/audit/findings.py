@@ -46,6 +46,8 @@ class FindingKind(StrEnum):
     """No checkpoint signed by a trusted key seals the record's last event as it stands."""
     run_missing = "run_missing"
     """A workflow run of the case (continue-as-new) is not in the record, or the runs do not link up."""
+    attachment = "attachment"
+    """A referenced document fetched again no longer has the SHA-256 recorded (or could not be fetched: a note)."""
 
 
 class Finding(BaseModel):

@@ -243,7 +243,9 @@ async def list_cases(
     return [_case(row) for row in rows]
 
 
-async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
-    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
-    rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
-    return [_event(row) for row in rows]
+async def case_events(pool: asyncpg.Pool, case_id: str, *, with_documents: bool = False) -> list[DomainEvent]:
+    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked;
+    ``with_documents``: only the events that reference documents (attachments, supplied documents, findings)."""
+    only = " AND payload ?| array['attachments', 'documents', 'findings']" if with_documents else ""
+    sql = f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1{only} ORDER BY seq"
+    return [_event(row) for row in await pool.fetch(sql, case_id)]

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         UnclaimRequest,
         UrgeRequest,
         WithdrawRequest,
+        attachments_record,
     )
     from schemas.disclosure import DisclosureRules
     from schemas.events import DomainEvent, EventType
@@ -420,6 +421,7 @@ class KernelWorkflow:
                 "return_to": run.return_to if returns else None,
                 "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
+                **attachments_record(request.attachments),
             },
         )
         if owner:  # the owner stays accountable for what the delegate decided, so they are told
@@ -533,7 +535,7 @@ class KernelWorkflow:
             legal_basis=definition.stage(task.stage_id).legal_basis if task else definition.legal_basis,
             stage_id=task.stage_id if task else None,
             task_id=task.id if task else None,
-            payload={"text": request.text},
+            payload={"text": request.text, **attachments_record(request.attachments)},
         )
         return await self._accepted(task)
 
