@@ -11,12 +11,13 @@ running on it alone.
 from __future__ import annotations
 
 import hashlib
+from typing import Annotated, Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from approvals.admission import ADMIN, READ_ALL_ROLES, START_ROLES
-from approvals.errors import Conflict, Forbidden, NotFound
+from approvals.errors import Conflict, Forbidden, NotFound, invalid
 from approvals.storage import definitions as storage
 from approvals.storage.definitions import DefinitionVersion
 from schemas.events import canonical_json
@@ -28,20 +29,22 @@ from workflows.rules import definition_problems
 __all__ = ["DefinitionRegistry", "DefinitionVersion", "Registered", "content_sha256"]
 
 GENERIC = "generic"
+DEFINITION_INVALID = "DEFINITION_INVALID"
+"""422: the definition is not one the engine can run (its ``errors`` name the fields and the problems)."""
+
+
+def _runnable(definition: ProcessDefinition) -> ProcessDefinition:
+    problems = definition_problems(definition)
+    if problems:
+        raise ValueError("the process definition cannot run: " + "; ".join(problems))
+    return definition
 
 
 class RegisterDefinitionRequest(CleanModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=DEFINITION_NAME_PATTERN, description="The definition's name, e.g. `billboard-permit`.")
-    definition: ProcessDefinition
-
-    @model_validator(mode="after")
-    def _runnable(self) -> RegisterDefinitionRequest:
-        problems = definition_problems(self.definition)
-        if problems:
-            raise ValueError("the process definition cannot run: " + "; ".join(problems))
-        return self
+    definition: Annotated[ProcessDefinition, AfterValidator(_runnable)]
 
 
 class RetireDefinitionRequest(CleanModel):
@@ -76,9 +79,19 @@ class DefinitionRegistry:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def register(self, principal: Principal, request: RegisterDefinitionRequest) -> Registered:
-        """A new version (created) or the version that already has this content; admins only."""
+    async def register(self, principal: Principal, body: Any) -> Registered:
+        """A new version (created) or the version that already has this content; admins only (checked before the
+        body: a non-admin learns nothing from its validation)."""
         _require(principal, (ADMIN,), "register process definitions")
+        try:
+            request = RegisterDefinitionRequest.model_validate(body)
+        except ValidationError as error:
+            refusal = invalid(error, "definition registration")
+            if all(str(field["field"]).startswith("definition") for field in refusal.errors):
+                # The definition's own rules (stage ids, routing, whether it can run) are more than a JSON schema
+                # states: a code of their own tells them from a request that does not fit the schema.
+                refusal.code = DEFINITION_INVALID
+            raise refusal from None
         definition = _as_generic(request.definition)
         version, created = await storage.register(
             self.pool, request.name, content_sha256(definition), definition.model_dump_json(), principal.id

@@ -112,9 +112,20 @@ async def test_a_definition_in_two_versions_with_a_case_running_on_each(
 
 
 async def test_definition_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
-    unrunnable = {**DEFINITION, "steps": [{**DEFINITION["steps"][1], "assignees": [], "candidate_roles": []}]}
-    body = problem(await register(http, api, "never-runs", unrunnable), 422, "VALIDATION_ERROR")
-    assert any("definition" in error["field"] for error in body["errors"]), body
+    vote = {  # a vote that can never reach its quorum and has no deadline to close it
+        "kind": "stage", "id": "vote", "title": "Committee vote", "legal_basis": "Art. 22", "mode": "quorum",
+        "assignees": ["m1", "m2"], "quorum": {"min_attendance": 3}, "allowed_decisions": ["approve", "reject"],
+    }  # fmt: skip
+    body = problem(await register(http, api, "never-runs", {**DEFINITION, "steps": [vote]}), 422, "DEFINITION_INVALID")
+    assert body["errors"][0]["field"] == "definition" and "cannot run" in body["errors"][0]["message"], body
+    assert "exceeds the 2 members" in body["errors"][0]["message"]
+    malformed = {**DEFINITION, "steps": [{**DEFINITION["steps"][1], "assignees": [], "candidate_roles": []}]}
+    body = problem(await register(http, api, "malformed", malformed), 422, "DEFINITION_INVALID")
+    assert body["errors"][0]["field"].startswith("definition.steps.0"), body
+    bad_name = await http.post(
+        "/v1/definitions", json={"name": "Not A Name", "definition": DEFINITION}, headers=api.headers("admin")
+    )
+    assert problem(bad_name, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "name"
     problem(await http.get("/v1/definitions/no-such-name", headers=api.headers("service")), 404, "UNKNOWN_DEFINITION")
     problem(await start_named(http, api, "no-such-name"), 404, "UNKNOWN_DEFINITION")
     problem(await start_named(http, api, "no-such-name", definition_version=None, definition=DEFINITION), 422,

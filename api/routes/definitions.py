@@ -6,16 +6,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS
-from approvals.definitions import DefinitionRegistry, RegisterDefinitionRequest, Registered, RetireDefinitionRequest
+from approvals.definitions import DefinitionRegistry, Registered, RetireDefinitionRequest
 from approvals.storage.definitions import DefinitionVersion
 from schemas.process import DEFINITION_NAME_PATTERN
 
 router = APIRouter(prefix="/v1/definitions", tags=["definitions"], responses=ERRORS)
+
+# The definition itself is stated as an object: its rules (a stage's kind, unique ids, whether it can run) are
+# more than JSON Schema can state, and a definition that breaks them is 422 DEFINITION_INVALID naming the field.
+_REGISTER_BODY = {
+    "type": "object",
+    "required": ["name", "definition"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": DEFINITION_NAME_PATTERN, "description": "The definition's name."},
+        "definition": {
+            "type": "object",
+            "description": "A process definition, as `definition` of the generic start request (`GET /v1/processes`).",
+        },
+    },
+}
 
 DefinitionName = Annotated[str, Path(pattern=DEFINITION_NAME_PATTERN, description="A registered definition's name.")]
 
@@ -28,8 +43,13 @@ DefinitionName = Annotated[str, Path(pattern=DEFINITION_NAME_PATTERN, descriptio
     status_code=201,
     responses={200: {"model": Registered, "description": "This name already had this content"}},
     response_model=Registered,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _REGISTER_BODY}}}},
 )
-async def register(principal: CurrentPrincipal, service: Service, body: RegisterDefinitionRequest) -> Any:
+async def register(
+    principal: CurrentPrincipal,
+    service: Service,
+    body: Annotated[dict[str, Any], Body()],
+) -> Any:
     registered = await DefinitionRegistry(service.pool).register(principal, body)
     version = registered.version
     return JSONResponse(

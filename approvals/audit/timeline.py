@@ -193,7 +193,7 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
 def attachments_of(payload: Mapping[str, Any]) -> list[AttachmentRef]:
     """The documents an event recorded: an act's attachments, or a 补正's supplied documents. As they were sealed,
     not validated again: a reference recorded under older rules is still shown."""
-    recorded = [*payload.get("attachments", ()), *payload.get("documents", ())]
+    recorded = [*(payload.get("attachments") or ()), *(payload.get("documents") or ())]
     return [AttachmentRef.model_construct(**ref) for ref in recorded]
 
 
