@@ -6,18 +6,21 @@ comment, so it is recorded in its case like any transfer or recall and the case'
 rules forbid the move (the new holder is the case's applicant, must recuse themselves, already signs at the
 stage; a task assigned by name cannot go to a pool …) is skipped with the refusal's reason code, recorded as a
 denied attempt. The request is idempotent by its key: each task's update id is derived from it (Temporal
-applies it once), and the results are stored (``handovers``), so sending it again reports the same results.
+applies it once), and the results are stored (``handovers``), so sending it again reports the same results. A
+handover with a case that did not answer in time (``not_reached``) is not stored: sending it again with the key
+moves what the person still holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from approvals.admission import ADMIN
-from approvals.errors import Denied, Forbidden, IdempotencyConflict, InvalidRequest, NotFound
+from approvals.errors import Denied, Forbidden, IdempotencyConflict, InvalidRequest, NotFound, Unavailable
 from approvals.operations import Scope, operations
 from approvals.service import ApprovalsService, case_id_of_task
 from approvals.storage import handovers, queries
@@ -37,10 +40,18 @@ class HandoverRequest(CleanModel):
     reason: str = Field(min_length=1, max_length=4000, description="Recorded with every move (交接原因).")
 
 
+MOVES_AT_ONCE = 8
+"""Tasks moved concurrently: each is an update of its own case, answered when that case recorded it."""
+NOT_REACHED = "not_reached"
+
+
 class TaskMove(BaseModel):
     task_id: str
     case_id: str
-    outcome: str = Field(description="`transferred`, `returned_to_pool` or `skipped`.")
+    outcome: str = Field(
+        description="`transferred`, `returned_to_pool`, `skipped` (the case's rules refused: `code` says why) or "
+        "`not_reached` (the case did not answer in time: send the handover again with its key)."
+    )
     code: str | None = Field(None, description="Why it was skipped: the case's refusal code.")
     message: str | None = None
 
@@ -70,10 +81,18 @@ async def hand_over(
     earlier = await handovers.stored(service.pool, idempotency_key)
     if earlier is None:
         held = await queries.tasks_held(service.pool, request.from_user)
-        moves = [await _move(service, principal, request, task.task_id, idempotency_key) for task in held]
+        at_once = asyncio.Semaphore(MOVES_AT_ONCE)
+
+        async def move(task_id: str) -> TaskMove:
+            async with at_once:
+                return await _move(service, principal, request, task_id, idempotency_key)
+
+        moves = list(await asyncio.gather(*(move(task.task_id) for task in held)))
         report = HandoverReport(
             idempotency_key=idempotency_key, handed_over_by=principal.id, request=request, moves=moves
         )
+        if any(move.outcome == NOT_REACHED for move in moves):
+            return report  # not recorded: sending it again with the key retries the tasks still held
         if await handovers.record(
             service.pool, idempotency_key, principal.id, json.dumps(body), digest, report.model_dump_json()
         ):
@@ -102,4 +121,8 @@ async def _move(
         await service.act(principal, operation, Scope.task, task_id, body, idempotency_key=f"handover:{key}")
     except (Denied, NotFound) as refusal:
         return TaskMove(task_id=task_id, case_id=case_id, outcome="skipped", code=refusal.code, message=refusal.detail)
+    except Unavailable as unavailable:
+        return TaskMove(
+            task_id=task_id, case_id=case_id, outcome=NOT_REACHED, code=unavailable.code, message=unavailable.detail
+        )
     return TaskMove(task_id=task_id, case_id=case_id, outcome=outcome)

@@ -162,8 +162,9 @@ class Settings(BaseSettings):
     freeform_definitions: bool = Field(
         False,
         description="Let services start `generic` cases with a process definition of their own; off: only the "
-        "admin role may (a caller-written definition could route the case to the caller). `approvals dev` "
-        "turns it on.",
+        "admin role may (a caller-written definition could route the case to the caller). A definition an admin "
+        "registered (`POST /v1/definitions`) is started by name (`definition_name`) either way: the production "
+        "way. `approvals dev` turns it on.",
     )
     applicants_by_starter: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -34,6 +34,7 @@ PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "applicant": ("ent-001", ("applicant",)),
     "officer": ("officer-1", ("one_window",)),
     "officer2": ("officer-2", ("one_window",)),
+    "absent_officer": ("officer-absent", ("one_window",)),  # claims only in tests/test_handover.py
     "alice": ("alice", ("reviewer",)),
     "bob": ("bob", ("reviewer",)),
     "head": ("head-1", ("head",)),

@@ -4,6 +4,8 @@ task whose rules forbid the move is skipped with the reason."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +19,23 @@ from tests.test_api import DEFINITION, act, problem, wait_for_task
 
 api = live_api_fixture("handover", applicants_by_starter={"*": ["ent-*", "bob"]})
 
-REVIEW_BY_ALICE = {**DEFINITION, "steps": [DEFINITION["steps"][1]]}
 POOL_ONLY = {**DEFINITION, "steps": [DEFINITION["steps"][0]]}
+
+
+def review_by(user_id: str) -> dict[str, Any]:
+    return {**DEFINITION, "steps": [{**DEFINITION["steps"][1], "assignees": [user_id]}]}
+
+
+async def open_task(http: httpx.AsyncClient, api: LiveApi, case_id: str, timeout: float = 20) -> dict[str, Any]:
+    """The case's open task, once recorded (the case starts asynchronously to the API call)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        case = (await http.get(f"/v1/cases/{case_id}", headers=api.headers("admin"))).json()
+        found = [task for task in case["tasks"] if task["status"] in ("open", "claimed")]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no open task in {case_id}")
 
 
 @pytest_asyncio.fixture
@@ -46,10 +63,11 @@ async def hand_over(http: httpx.AsyncClient, api: LiveApi, body: dict[str, Any],
 async def test_a_handover_of_three_tasks_with_one_refused_by_separation_of_duties(
     http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
 ) -> None:
-    # bob applied himself in the third case: he may not review it, so that task stays with alice
-    cases = [await start(http, api, REVIEW_BY_ALICE, applicant) for applicant in ("ent-001", "ent-002", "bob")]
-    tasks = [await wait_for_task(http, api, "alice", case_id, "review") for case_id in cases]
-    body = {"from_user": "alice", "to_user": "bob", "reason": "alice 调离 (transferred to another post)"}
+    # bob applied himself in the third case: he may not review it, so that task stays with the leaver
+    leaver = f"leaver-{uuid.uuid4().hex[:8]}"
+    cases = [await start(http, api, review_by(leaver), applicant) for applicant in ("ent-001", "ent-002", "bob")]
+    tasks = [(await open_task(http, api, case_id))["task_id"] for case_id in cases]
+    body = {"from_user": leaver, "to_user": "bob", "reason": f"{leaver} 调离 (transferred to another post)"}
     key = f"handover-{uuid.uuid4().hex}"
 
     problem(await hand_over(http, api, body, key, who="head"), 403, "ROLE_REQUIRED")
@@ -57,7 +75,7 @@ async def test_a_handover_of_three_tasks_with_one_refused_by_separation_of_dutie
     assert response.status_code == 200, response.text
     report = response.json()
     moves = {move["task_id"]: move for move in report["moves"]}
-    assert set(tasks) <= set(moves)  # (alice may hold tasks of other tests' cases too)
+    assert set(moves) == set(tasks)
     assert [moves[task]["outcome"] for task in tasks] == ["transferred", "transferred", "skipped"]
     assert moves[tasks[2]]["code"] == "SEPARATION_OF_DUTIES" and "bob" in moves[tasks[2]]["message"]
     assert not report["replayed"]
@@ -85,7 +103,9 @@ async def test_a_handover_of_three_tasks_with_one_refused_by_separation_of_dutie
     )
     assert transfers == 2
     problem(await hand_over(http, api, {**body, "reason": "another"}, key), 409, "IDEMPOTENCY_CONFLICT")
-    same = await hand_over(http, api, {**body, "to_user": "alice"}, f"k-{uuid.uuid4().hex}")
+    still = await open_task(http, api, cases[2])
+    assert still["assignee_id"] == leaver
+    same = await hand_over(http, api, {**body, "to_user": leaver}, f"k-{uuid.uuid4().hex}")
     assert problem(same, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "to_user"
 
 
@@ -93,13 +113,13 @@ async def test_a_handover_back_to_the_pool_recalls_claimed_pool_tasks(
     http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
 ) -> None:
     case_id = await start(http, api, POOL_ONLY, "ent-001")
-    task_id = await wait_for_task(http, api, "officer2", case_id, "acceptance")
-    assert (await act(http, api, "officer2", f"/v1/tasks/{task_id}/claim")).status_code == 200
-    body = {"from_user": "officer-2", "to_user": None, "reason": "officer-2 on leave (休假)"}
+    task_id = await wait_for_task(http, api, "absent_officer", case_id, "acceptance")
+    assert (await act(http, api, "absent_officer", f"/v1/tasks/{task_id}/claim")).status_code == 200
+    body = {"from_user": "officer-absent", "to_user": None, "reason": "officer-absent on leave (休假)"}
     report = (await hand_over(http, api, body, f"pool-{uuid.uuid4().hex}")).json()
-    assert {"task_id": task_id, "case_id": case_id, "outcome": "returned_to_pool", "code": None, "message": None} in (
-        report["moves"]
-    )
+    assert report["moves"] == [
+        {"task_id": task_id, "case_id": case_id, "outcome": "returned_to_pool", "code": None, "message": None}
+    ]
     recalled = await db_pool.fetchrow(
         "SELECT actor_id, payload->>'reason' AS reason FROM audit_events WHERE case_id = $1 AND type = 'task.recalled'",
         case_id,
