@@ -3,15 +3,19 @@ the version in the case's record, retirement, and the errors (422, 404, 409), wi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest_asyncio
+from typer.testing import CliRunner, Result
 
+from approvals.cli import app
 from tests.api_server import LiveApi, live_api_fixture
 from tests.test_api import DEFINITION, act, problem, wait_for_task
 
@@ -137,3 +141,25 @@ async def test_definition_errors(http: httpx.AsyncClient, api: LiveApi) -> None:
     name = f"pinned-{uuid.uuid4().hex[:6]}"
     assert (await register(http, api, name, DEFINITION)).status_code == 201
     problem(await start_named(http, api, name, definition_version=7), 404, "UNKNOWN_DEFINITION_VERSION")
+
+
+async def test_the_cli_registers_lists_and_retires(api: LiveApi, tmp_path: Path) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    definition_file = tmp_path / "definition.json"
+    definition_file.write_text(json.dumps(DEFINITION), encoding="utf-8")
+    common = ["--api-url", api.url, "--token", api.tokens["admin"]]
+
+    async def approvals(*args: str) -> Result:
+        # in a thread: the command's HTTP client is synchronous, and the API serves on this event loop
+        return await asyncio.to_thread(CliRunner().invoke, app, [*args, *common], env={"COLUMNS": "200"})
+
+    registered = await approvals("definitions", "register", name, "-f", str(definition_file))
+    assert registered.exit_code == 0 and "registered a new version" in registered.output, registered.output
+    again = await approvals("definitions", "register", name, "-f", str(definition_file), "--json")
+    assert json.loads(again.output)["created"] is False
+    retired = await approvals("definitions", "retire", name, "1", "-r", "wrong deadline")
+    assert retired.exit_code == 0 and "retired" in retired.output and "wrong deadline" in retired.output
+    listed = await approvals("definitions", "list", name, "--json")
+    assert [(v["version"], v["retire_reason"]) for v in json.loads(listed.output)] == [(1, "wrong deadline")]
+    unknown = await approvals("definitions", "list", "no-such-name")
+    assert unknown.exit_code != 0 and "UNKNOWN_DEFINITION" in unknown.output

@@ -5,6 +5,7 @@ task whose rules forbid the move is skipped with the reason."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest_asyncio
+from typer.testing import CliRunner, Result
 
+from approvals.cli import app
 from tests.api_server import LiveApi, live_api_fixture
 from tests.test_api import DEFINITION, act, problem, wait_for_task
 
@@ -128,3 +131,22 @@ async def test_a_handover_back_to_the_pool_recalls_claimed_pool_tasks(
     assert task_id in [
         t["task_id"] for t in (await http.get("/v1/inbox", headers=api.headers("officer"))).json()["items"]
     ]
+
+
+async def test_the_cli_hands_over_and_reports_each_task(http: httpx.AsyncClient, api: LiveApi) -> None:
+    leaver = f"leaver-{uuid.uuid4().hex[:8]}"
+    case_id = await start(http, api, review_by(leaver), "ent-001")
+    task_id = (await open_task(http, api, case_id))["task_id"]
+    common = ["--api-url", api.url, "--token", api.tokens["admin"]]
+    key = ["--idempotency-key", f"cli-{leaver}"]
+
+    async def approvals(*args: str) -> Result:
+        # in a thread: the command's HTTP client is synchronous, and the API serves on this event loop
+        return await asyncio.to_thread(CliRunner().invoke, app, [*args, *common], env={"COLUMNS": "200"})
+
+    handed = await approvals("handover", leaver, "--to", "bob", "-r", "退休 (retired)", *key)
+    assert handed.exit_code == 0 and f"{task_id}: transferred" in handed.output, handed.output
+    again = await approvals("handover", leaver, "--to", "bob", "-r", "退休 (retired)", "--json", *key)
+    assert json.loads(again.output)["replayed"] is True
+    nothing = await approvals("handover", f"nobody-{leaver}", "-r", "never here")
+    assert nothing.exit_code == 0 and "holds no open task" in nothing.output, nothing.output
