@@ -149,7 +149,7 @@ class AttachmentRef(CleanModel):
         return uri
 
     @model_serializer(mode="wrap")
-    def _without_absent_media_type(self, handler: SerializerFunctionWrapHandler):  # noqa: ANN202 - see below
+    def _without_absent_media_type(self, handler: SerializerFunctionWrapHandler):
         """References recorded before media types were kept serialise (and re-seal) exactly as they were. (No
         return annotation: with one, pydantic would describe the serialised form by it, a bare object.)"""
         dumped: dict[str, Any] = handler(self)
