@@ -59,6 +59,12 @@ class IdempotencyConflict(ServiceError):
     status, code = 409, "IDEMPOTENCY_CONFLICT"
 
 
+class Conflict(ServiceError):
+    """The request is well formed but what it names is not in a state that allows it (e.g. a retired version)."""
+
+    status, code = 409, "CONFLICT"
+
+
 class InvalidRequest(ServiceError):
     status, code = 422, "VALIDATION_ERROR"
 

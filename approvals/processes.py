@@ -18,7 +18,7 @@ from schemas.committee import CommitteeRoster
 from schemas.error_tolerance import ErrorToleranceApplication
 from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
-from schemas.process import ProcessDefinition
+from schemas.process import DEFINITION_NAME_PATTERN, ProcessDefinition
 from schemas.project import ProjectApplication
 from schemas.talent import TalentPolicyApplication
 from schemas.text import CleanModel
@@ -50,15 +50,25 @@ class StartRequest(CleanModel):
 
 
 class GenericStartRequest(StartRequest):
-    """A generic approval brings its own process definition: a new simple approval needs no code."""
+    """A generic approval runs a process definition given as data: a new simple approval needs no code. Either
+    a registered one by name (``definition_name``, optionally ``definition_version``; ``POST /v1/definitions``)
+    or, where FREEFORM_DEFINITIONS allows, the caller's own (``definition``)."""
 
-    definition: ProcessDefinition
+    definition: ProcessDefinition | None = Field(None, description="A definition of the caller's own (free-form).")
+    definition_name: str | None = Field(
+        None, pattern=DEFINITION_NAME_PATTERN, description="A registered definition: its latest version in force."
+    )
+    definition_version: int | None = Field(None, ge=1, description="Pins that version of definition_name.")
     data: dict[str, Any] = Field(default_factory=dict)
     priority: bool = False
 
     @model_validator(mode="after")
     def _runnable(self) -> GenericStartRequest:
-        problems = definition_problems(self.definition)
+        if (self.definition is None) == (self.definition_name is None):
+            raise ValueError("give either definition (free-form) or definition_name (registered), not both")
+        if self.definition_version is not None and self.definition_name is None:
+            raise ValueError("definition_version is only given with definition_name")
+        problems = definition_problems(self.definition) if self.definition else []
         if problems:
             raise ValueError("the process definition cannot run: " + "; ".join(problems))
         return self
@@ -103,6 +113,8 @@ class ProcessEntry:
 
 
 def _generic_case(request: GenericStartRequest, started_by: Principal, _: dict[str, CommitteeRoster]) -> CaseInput:
+    if request.definition is None:
+        raise ValueError(f"definition {request.definition_name!r} was not resolved")  # the service resolves it
     return CaseInput(
         business_key=request.business_key,
         definition=request.definition.model_copy(update={"process": "generic"}),

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import random
-import tempfile
 import uuid
-import zipfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
@@ -37,6 +33,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
+from approvals.audit.attachments import referenced
+from approvals.definitions import DefinitionRegistry
 from approvals.errors import (
     CommitteeNotSeated,
     Denied,
@@ -51,10 +49,10 @@ from approvals.errors import (
 )
 from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
-from approvals.processes import PROCESSES, ProcessEntry
+from approvals.processes import PROCESSES, GenericStartRequest, ProcessEntry
 from approvals.settings import Settings
 from approvals.storage import documents, queries
-from schemas.case import CaseInput, CaseView, OperationResult
+from schemas.case import AttachmentRef, CaseInput, CaseView, OperationResult
 from schemas.case_state import CaseState
 from schemas.committee import RosterError
 from schemas.documents import IssuedDocument
@@ -158,6 +156,16 @@ class CaseDetail(BaseModel):
     case: CaseProjection | None = Field(description="The PostgreSQL projection (None just after the start).")
     tasks: list[TaskProjection] = Field(default_factory=list, description="Every task, open or finished.")
     live: CaseView | None = Field(None, description="The workflow's own view (with `live=true`).")
+    attachments: list[RecordedAttachment] = Field(
+        default_factory=list, description="Every document the case's acts referenced, by event and task."
+    )
+
+
+class RecordedAttachment(AttachmentRef):
+    seq: int = Field(description="The event that recorded the reference.")
+    type: str = Field(description="That event's type, e.g. `task.decided`.")
+    task_id: str | None = Field(description="The task acted on (None: an act on the whole case).")
+    actor_id: str
 
 
 class Page(BaseModel, Generic[T]):
@@ -249,13 +257,23 @@ class ApprovalsService:
         starting principal) is kept in the workflow memo, so the same key with another payload is a 409.
         """
         entry = self._process(process)
-        await self._admit(principal, process, None, body)
+        registered = isinstance(body, Mapping) and "definition_name" in body
+        await self._admit(principal, process, None, body, registered=registered)
         try:
             request = entry.request_model.model_validate(body)
         except ValidationError as error:
             raise invalid(error, f"{process} start request") from None
+        registered_definition = None
+        if isinstance(request, GenericStartRequest) and request.definition_name is not None:
+            definition, registered_definition = await DefinitionRegistry(self.pool).resolve(
+                request.definition_name, request.definition_version
+            )
         try:
-            case_input = entry.to_case_input(request, principal, self.settings.committee_rosters)
+            case_input = entry.to_case_input(
+                request if registered_definition is None else request.model_copy(update={"definition": definition}),
+                principal,
+                self.settings.committee_rosters,
+            ).model_copy(update={"registered_definition": registered_definition})
         except ValidationError as error:
             raise invalid(error, f"{process} application") from None
         except RosterError as error:  # the organ's configuration, not the request, is at fault
@@ -265,7 +283,7 @@ class ApprovalsService:
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
-        await self._admit(principal, process, case_input, body)
+        await self._admit(principal, process, case_input, body, registered=registered)
         callback = case_input.callback_url
         refusal = None if callback is None else self.settings.callback_refusal(callback.host or "")
         if refusal is not None:
@@ -309,9 +327,11 @@ class ApprovalsService:
             case_id=workflow_id, process=process, business_key=request.business_key, run_id=run_id, created=created
         )
 
-    async def _admit(self, principal: Principal, process: str, case: CaseInput | None, body: Any) -> None:
+    async def _admit(
+        self, principal: Principal, process: str, case: CaseInput | None, body: Any, *, registered: bool
+    ) -> None:
         """Refuses (and records) a start the starter may not make: role, free-form definition, applicant."""
-        refusal: Refusal | None = start_refusal(principal, process, case, self.settings)
+        refusal: Refusal | None = start_refusal(principal, process, case, self.settings, registered=registered)
         if refusal is None:
             return
         request = body if isinstance(body, Mapping) else {}
@@ -401,7 +421,14 @@ class ApprovalsService:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
                 raise as_unavailable(error) or error from None
-        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view)
+        attachments = [
+            RecordedAttachment.model_construct(  # as recorded: a reference of older rules is still shown
+                seq=event.seq, type=event.type, task_id=event.task_id, actor_id=event.actor.id, **dict(ref)
+            )
+            for event in await queries.case_events(self.pool, case_id, with_documents=True)
+            for ref in referenced(event.payload)
+        ]
+        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view, attachments=attachments)
 
     async def list_cases(
         self,
@@ -506,7 +533,7 @@ class ApprovalsService:
     async def bundle_zip(self, principal: Principal, case_id: str) -> bytes:
         """The case's signed audit bundle (``approvals audit export``) as a zip: for auditors and admins."""
         from approvals.audit.checkpoint import load_signing_key
-        from approvals.audit.live import export_case
+        from approvals.audit.live import export_case_zip
         from approvals.audit.sealing import Notary
 
         await self._auditor_only(principal, case_id, "bundle")
@@ -514,19 +541,12 @@ class ApprovalsService:
         if path is None:
             raise Unavailable("no AUDIT_SIGNING_KEY_PATH is set: bundles are signed with it, so none can be exported")
         notary = Notary(self.pool, load_signing_key(path))
-        with tempfile.TemporaryDirectory() as directory:
-            try:
-                folder = await export_case(self.client, notary, case_id, Path(directory))
-            except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
-                    raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
-                raise as_unavailable(error) or error from None
-            archive = io.BytesIO()
-            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-                for file in sorted(folder.rglob("*")):
-                    if file.is_file():
-                        zipped.write(file, file.relative_to(folder.parent).as_posix())
-            return archive.getvalue()
+        try:
+            return await export_case_zip(self.client, notary, case_id)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
 
     async def _party_or_auditor(self, principal: Principal, case_id: str, what: str) -> None:
         """A case's official documents are its parties' (the applicant, the service that applied for them) and

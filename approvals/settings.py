@@ -16,7 +16,7 @@ import httpx
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.destinations import DestinationPolicy, parse_networks
+from activities.destinations import DestinationPolicy, host_listed, parse_networks
 from schemas.committee import CommitteeRoster
 from schemas.documents import Organ
 
@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         "multicast, unspecified or reserved address is refused, checked on the address connected to. Empty: "
         "public addresses only (production). `approvals dev` allows loopback (`127.0.0.0/8,::1/128`).",
     )
+    attachment_fetch_hosts: str = Field(
+        "",
+        description="Comma-separated host names (exact, or `.example.com` for a domain and its subdomains) whose "
+        "http(s) attachment URIs `approvals audit verify` fetches to check their SHA-256 again, at addresses "
+        "WEBHOOK_ALLOWED_NETWORKS allows; `file://` URIs are read when present. Empty: no http(s) fetch.",
+    )
     publication_webhook_url: str | None = Field(
         None,
         description="Where disclosure notices (Art. 18) are POSTed, reaching only what WEBHOOK_ALLOWED_NETWORKS "
@@ -164,8 +170,9 @@ class Settings(BaseSettings):
     freeform_definitions: bool = Field(
         False,
         description="Let services start `generic` cases with a process definition of their own; off: only the "
-        "admin role may (a caller-written definition could route the case to the caller). `approvals dev` "
-        "turns it on.",
+        "admin role may (a caller-written definition could route the case to the caller). A definition an admin "
+        "registered (`POST /v1/definitions`) is started by name (`definition_name`) either way: the production "
+        "way. `approvals dev` turns it on.",
     )
     applicants_by_starter: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -316,12 +323,7 @@ class Settings(BaseSettings):
         return Organ(name=self.document_organ_name, prefix=self.document_number_prefix)
 
     def callback_host_allowed(self, host: str) -> bool:
-        allowed = [entry.strip().lower() for entry in self.callback_allowed_hosts.split(",") if entry.strip()]
-        host = host.lower()
-        return not allowed or any(
-            host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:]))
-            for entry in allowed
-        )
+        return not self.callback_allowed_hosts.strip() or host_listed(host, self.callback_allowed_hosts)
 
     def may_start_for(self, starter_id: str, applicant_id: str) -> bool:
         """Whether a starter may name this applicant (APPLICANTS_BY_STARTER)."""

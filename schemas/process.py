@@ -377,4 +377,17 @@ class ProcessDefinition(CleanModel):
         raise KeyError(stage_id)
 
 
+DEFINITION_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+
+
+class DefinitionRef(CleanModel):
+    """Which registered definition a case runs (``POST /v1/definitions``): its name, version and content hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=DEFINITION_NAME_PATTERN)
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the definition's canonical JSON.")
+
+
 Supervision.model_rebuild()

@@ -35,6 +35,7 @@ PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "applicant": ("ent-001", ("applicant",)),
     "officer": ("officer-1", ("one_window",)),
     "officer2": ("officer-2", ("one_window",)),
+    "absent_officer": ("officer-absent", ("one_window",)),  # claims only in tests/test_handover.py
     "alice": ("alice", ("reviewer",)),
     "bob": ("bob", ("reviewer",)),
     "head": ("head-1", ("head",)),
@@ -128,9 +129,9 @@ async def live_api(
         await serving
 
 
-def live_api_fixture(directory: str) -> Callable[..., AsyncIterator[LiveApi]]:
+def live_api_fixture(directory: str, **settings_overrides: Any) -> Callable[..., AsyncIterator[LiveApi]]:
     """A module-scoped ``api`` fixture: one live API (and engine worker on its own task queue) per module,
-    its tokens and keys in a temporary directory named ``directory``."""
+    its tokens and keys in a temporary directory named ``directory``; ``settings_overrides`` as ``live_api``."""
 
     @pytest_asyncio.fixture(scope="module")
     async def api(
@@ -142,7 +143,12 @@ def live_api_fixture(directory: str) -> Callable[..., AsyncIterator[LiveApi]]:
     ) -> AsyncIterator[LiveApi]:
         async with engine_worker(dev_server_env) as task_queue:
             async with live_api(
-                dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp(directory)
+                dev_server_env,
+                db_pool,
+                database_url,
+                task_queue,
+                tmp_path_factory.mktemp(directory),
+                **settings_overrides,
             ) as live:
                 yield live
 

@@ -755,7 +755,7 @@ async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
 
 EXAMPLE_PATH_PARAMETERS = {
     "process": "generic", "case_id": "generic:A-1", "task_id": "generic:A-1/review/1", "layer": "national",
-    "year": "2026", "document_id": "00000000-0000-0000-0000-000000000000",
+    "year": "2026", "document_id": "00000000-0000-0000-0000-000000000000", "name": "billboard-permit", "version": "1",
 }  # fmt: skip
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 

@@ -21,6 +21,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.admission",
         "approvals.errors",
         "approvals.calendar_publishing",
+        "approvals.definitions",
+        "approvals.handover",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",

@@ -52,6 +52,9 @@ APP_PRIVILEGES = {
     "document_counters": {"SELECT", "INSERT", "UPDATE"},
     "documents": {"SELECT", "INSERT"},
     "document_files": {"SELECT", "INSERT"},
+    "process_definitions": {"SELECT", "INSERT"},
+    "process_definition_retirements": {"SELECT", "INSERT"},
+    "handovers": {"SELECT", "INSERT"},
 }
 """Every table of the schema and what the app role may do to it; a new table needs its line (and its grant)."""
 

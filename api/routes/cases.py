@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS, CaseId, add_operation_routes
+from approvals.admission import FREEFORM_PROCESS
 from approvals.audit.timeline import TimelineRow
+from approvals.definitions import DefinitionRegistry
 from approvals.operations import Scope
 from approvals.processes import PROCESSES
 from approvals.service import (
@@ -27,14 +29,30 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
-@router.get("/processes", summary="Registered processes and the JSON schema of their start request")
-async def list_processes(principal: CurrentPrincipal) -> list[dict[str, Any]]:
+@router.get(
+    "/processes",
+    summary="Registered processes, the JSON schema of their start request and their definitions' versions",
+    description="A statutory process's definition is built by its code from the application (`definitions`: "
+    "`source` `code`); `generic` lists every registered definition (`POST /v1/definitions`) with its versions, "
+    "started with `definition_name` (and optionally `definition_version`).",
+)
+async def list_processes(principal: CurrentPrincipal, service: Service) -> list[dict[str, Any]]:
+    registered: dict[str, list[dict[str, Any]]] = {}
+    for version in await DefinitionRegistry(service.pool).all_versions():
+        registered.setdefault(version.name, []).append(
+            {"version": version.version, "sha256": version.sha256, "retired": version.retired_at is not None}
+        )
     return [
         {
             "name": entry.name,
             "title": entry.title,
             "start_path": f"/v1/cases/{entry.name}",
             "start_request_schema": entry.request_model.model_json_schema(),
+            "definitions": (
+                [{"source": "registered", "name": name, "versions": found} for name, found in registered.items()]
+                if entry.name == FREEFORM_PROCESS
+                else [{"source": "code", "name": entry.name, "versions": []}]
+            ),
         }
         for entry in PROCESSES.values()
     ]

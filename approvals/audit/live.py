@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -154,6 +157,18 @@ async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Pat
     runs, events = await fetch_case(client, notary.pool, case_id)
     proof = await notary.proof(Leaf(case_id, events[-1].seq, events[-1].hash)) if events else None
     return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof, history_source=runs.source)
+
+
+async def export_case_zip(client: Client, notary: Notary, case_id: str) -> bytes:
+    """The case's bundle (``export_case``) as one zip, its folder at the top, for a download."""
+    with tempfile.TemporaryDirectory() as directory:
+        folder = await export_case(client, notary, case_id, Path(directory))
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    zipped.write(file, file.relative_to(folder.parent).as_posix())
+        return archive.getvalue()
 
 
 async def fetch_replaced_runs(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
     from temporalio.client import Client
 
+    from approvals.audit.attachments import AttachmentFetching
     from approvals.audit.crosscheck import VerifyReport
     from schemas.events import DomainEvent
 
@@ -370,9 +371,10 @@ def verify(
 
 async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
     from activities.signing import load_certificate
-    from approvals.audit.bundle import verify_bundle
+    from approvals.audit.bundle import load_bundle, verify_bundle
     from approvals.audit.live import verify_case
     from approvals.settings import load_settings
+    from approvals.storage import queries
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -387,15 +389,40 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
         else:
             live.append(source)
     trusted = _trusted_keys(public_keys) if bundles else []
-    reports: list[VerifyReport] = [verify_bundle(path, trusted) for path in bundles]
+    fetching = _attachment_fetching()
+    reports: list[VerifyReport] = [
+        await _with_attachments(verify_bundle(path, trusted), load_bundle(path).events, fetching) for path in bundles
+    ]
     if live:
         settings = load_settings()
         organ = load_certificate(settings.document_signing_certificate_path, settings.document_signing_passphrase)
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                reports.append(await verify_case(client, pool, case_id, organ))  # every run, archived ones too
+                report = await verify_case(client, pool, case_id, organ)  # every run, archived ones too
+                reports.append(await _with_attachments(report, await queries.case_events(pool, case_id), fetching))
     return reports
+
+
+def _attachment_fetching() -> AttachmentFetching:
+    from approvals.audit.attachments import AttachmentFetching
+    from approvals.settings import load_settings
+
+    settings = load_settings()
+    return AttachmentFetching(settings.attachment_fetch_hosts, settings.webhook_destinations())
+
+
+async def _with_attachments(
+    report: VerifyReport, events: Sequence[DomainEvent], fetching: AttachmentFetching
+) -> VerifyReport:
+    """The report with a finding for every referenced document that can be fetched and changed."""
+    from approvals.audit.attachments import attachment_findings
+
+    found = await attachment_findings(events, fetching)
+    if not found:
+        return report
+    findings = sorted([*report.findings, *found], key=lambda f: (f.seq or 0, f.kind.value))
+    return report.model_copy(update={"findings": findings})
 
 
 _HISTORY_SOURCES = {

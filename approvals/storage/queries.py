@@ -185,6 +185,16 @@ async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
+async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
+    """The open or claimed tasks ``user_id`` holds (as delegate, claimant or named assignee), oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE status IN ('open', 'claimed') "
+        "AND coalesce(delegate_id, claimed_by, assignee_id) = $1 ORDER BY created_at, task_id",
+        user_id,
+    )
+    return [_task(row) for row in rows]
+
+
 async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
@@ -300,7 +310,9 @@ async def case_headlines(pool: asyncpg.Pool, case_ids: list[str]) -> dict[str, t
     return {row["case_id"]: (row["title"], row["clock_state"]) for row in rows}
 
 
-async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
-    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
-    rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
-    return [_event(row) for row in rows]
+async def case_events(pool: asyncpg.Pool, case_id: str, *, with_documents: bool = False) -> list[DomainEvent]:
+    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked;
+    ``with_documents``: only the events that reference documents (attachments, supplied documents, findings)."""
+    only = " AND payload ?| array['attachments', 'documents', 'findings']" if with_documents else ""
+    sql = f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1{only} ORDER BY seq"
+    return [_event(row) for row in await pool.fetch(sql, case_id)]

@@ -47,6 +47,9 @@ OPTIONAL_UPDATE_BUDGET = 1500
 """Temporal accepts 2,000 updates per workflow run: past this many, comments, urges and copies are refused
 so that decisions, withdrawal and 补正 always find room."""
 
+HANDOVER_ROLE = "admin"
+"""Moves the tasks of staff who left or are absent to someone else (a transfer) or back to the pool (a recall)."""
+
 URGE_INTERVAL = timedelta(days=1)
 """One urge (催办) per person per task per day is a reminder; more would be noise."""
 
@@ -169,6 +172,12 @@ class Guards:
                 "are closed so that decisions always get through",
             )
 
+    @staticmethod
+    def _handing_over(task: Task, actor: Principal) -> bool:
+        """An administrator moves a task they do not hold (staff who left or are absent: ``POST /v1/handovers``).
+        Only who may move it changes: where it may go is checked as for any transfer."""
+        return actor.has_any_role((HANDOVER_ROLE,)) and actor.id != task.holder
+
     def _not_delegate(self, task: Task, actor: Principal) -> None:
         if task.delegate_id == actor.id:
             raise deny(
@@ -213,6 +222,8 @@ class Guards:
             raise deny("NOT_CLAIMED", f"task {task.id} is not a claimed pool task; only those go back to the pool")
         stage = self._definition.stage(task.stage_id)
         supervisor = stage.deadline.escalate_to_role if stage.deadline else None
+        if self._handing_over(task, request.actor):
+            return
         if supervisor is None:
             raise deny("NOT_SUPERVISOR", f"stage {stage.id} names no supervisor (deadline.escalate_to_role)")
         if supervisor not in request.actor.roles:
@@ -354,7 +365,9 @@ class Guards:
             )
 
     def transfer(self, request: TransferRequest) -> None:
-        task = self._held(request)
+        task = self._task(request)
+        if not self._handing_over(task, request.actor):
+            self._holder(task, request.actor)
         self._user(request.to_user, "the reviewer")
         if request.to_user == task.holder:
             raise deny("INVALID_TARGET", f"task {task.id} is already with {request.to_user}")

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         UnclaimRequest,
         UrgeRequest,
         WithdrawRequest,
+        attachments_record,
     )
     from schemas.disclosure import DisclosureRules
     from schemas.events import DomainEvent, EventType
@@ -198,6 +199,7 @@ class KernelWorkflow:
                 "priority": case.priority,
                 "data": case.data,
                 "definition": definition.model_dump(mode="json", exclude_unset=True),
+                **case.registered_definition_record(),
                 **self._recusal.started(),
             },
         )
@@ -426,6 +428,7 @@ class KernelWorkflow:
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
                 **({"due_date": request.due_date.isoformat()} if request.due_date else {}),  # only where asked
                 **({"deadline_profile": request.deadline_profile} if request.deadline_profile else {}),
+                **attachments_record(request.attachments),
             },
         )
         self._state.deadline_profile = request.deadline_profile or self._state.deadline_profile  # 受理 chose it
@@ -541,7 +544,7 @@ class KernelWorkflow:
             legal_basis=definition.stage(task.stage_id).legal_basis if task else definition.legal_basis,
             stage_id=task.stage_id if task else None,
             task_id=task.id if task else None,
-            payload={"text": request.text},
+            payload={"text": request.text, **attachments_record(request.attachments)},
         )
         return await self._accepted(task)
 
