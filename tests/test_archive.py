@@ -18,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -38,7 +37,7 @@ from approvals.audit.replay import replay_all
 from approvals.audit.sealing import Notary
 from approvals.settings import load_settings
 from tests.api_server import LiveApi, live_api_fixture
-from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import decide, definition, json_of, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import BIN
 from worker import build_worker
 
@@ -124,13 +123,6 @@ async def audit_cli(*args: str) -> Result:
 
     runner = CliRunner(env={"COLUMNS": "250"})
     return await asyncio.to_thread(runner.invoke, app, ["audit", *args], catch_exceptions=False)
-
-
-def json_of(output: str) -> Any:
-    """A command's JSON; the log lines of the worker and the API running in this process share its stdout."""
-    lines = output.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line[:1] in "[{")
-    return json.JSONDecoder().raw_decode("".join(lines[start:]))[0]
 
 
 async def test_a_closed_run_is_archived_once_with_its_digest(

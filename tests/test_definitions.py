@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 
 from approvals.cli import app
 from tests.api_server import LiveApi, live_api_fixture
+from tests.cases import json_of
 from tests.test_api import DEFINITION, act, problem, wait_for_task
 
 api = live_api_fixture("definitions", freeform_definitions=False)
@@ -156,10 +157,10 @@ async def test_the_cli_registers_lists_and_retires(api: LiveApi, tmp_path: Path)
     registered = await approvals("definitions", "register", name, "-f", str(definition_file))
     assert registered.exit_code == 0 and "registered a new version" in registered.output, registered.output
     again = await approvals("definitions", "register", name, "-f", str(definition_file), "--json")
-    assert json.loads(again.output)["created"] is False
+    assert json_of(again.output)["created"] is False
     retired = await approvals("definitions", "retire", name, "1", "-r", "wrong deadline")
     assert retired.exit_code == 0 and "retired" in retired.output and "wrong deadline" in retired.output
     listed = await approvals("definitions", "list", name, "--json")
-    assert [(v["version"], v["retire_reason"]) for v in json.loads(listed.output)] == [(1, "wrong deadline")]
+    assert [(v["version"], v["retire_reason"]) for v in json_of(listed.output)] == [(1, "wrong deadline")]
     unknown = await approvals("definitions", "list", "no-such-name")
     assert unknown.exit_code != 0 and "UNKNOWN_DEFINITION" in unknown.output
