@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
@@ -166,7 +167,9 @@ def project_case_input(
     )
 
 
-@workflow.defn(name="ProjectApprovalWorkflow")
+# Pinned under Worker Versioning (WORKER_VERSIONING): a licensing case runs for weeks and finishes on the build
+# it started on, so a release never replays it; the other workflows auto-upgrade (worker.deployment_config).
+@workflow.defn(name="ProjectApprovalWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class ProjectApprovalWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
