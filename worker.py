@@ -32,7 +32,7 @@ from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
 from approvals.settings import Settings
-from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, workflow_runner
+from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, worker_workflows, workflow_runner
 
 __all__ = ["build_worker", "deployment_config", "run_worker", "stop_on_signals", "worker_build_id"]
 
@@ -101,7 +101,8 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
     With versioning on, a workflow type without its own behaviour auto-upgrades: supervision and policy cases run
     for years, and pinning them would keep every old build running as long; they move to the current build at
     their next task and rely on ``workflow.patched`` (the determinism corpus checks that). Project approval is
-    pinned (``workflows.project_approval``): its cases run for weeks and finish on the build they started on.
+    pinned (``workflows.catalog.worker_workflows``): its cases run for weeks and finish on the build they started
+    on. Without versioning no workflow names a behaviour: the server refuses one from an unversioned worker.
     """
     return WorkerDeploymentConfig(
         version=WorkerDeploymentVersion(settings.worker_deployment_name, worker_build_id(settings)),
@@ -121,7 +122,7 @@ def build_worker(
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
+        workflows=worker_workflows(versioned=settings.worker_versioning),
         activities=build_activities(
             pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
         ),

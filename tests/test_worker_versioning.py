@@ -16,6 +16,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import RoutingConfigUpdateState
+from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
 from temporalio.common import VersioningBehavior
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,7 +27,7 @@ from tests.project_cases import OFFICER
 from tests.project_cases import decide as decide_project
 from tests.project_cases import start as start_project
 from worker import build_worker, deployment_config, worker_build_id
-from workflows.catalog import WORKFLOWS
+from workflows.catalog import worker_workflows
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 
@@ -51,15 +53,23 @@ def test_versioning_is_off_by_default_yet_the_worker_names_its_build() -> None:
     assert not config.use_worker_versioning and config.default_versioning_behavior is VersioningBehavior.UNSPECIFIED
 
 
-def test_project_approval_is_pinned_and_every_other_workflow_auto_upgrades() -> None:
-    behaviours = {
+def behaviours(workflows: list[type]) -> dict[str, VersioningBehavior]:
+    return {
         definition.name: definition.versioning_behavior
-        for definition in (workflow._Definition.must_from_class(w) for w in WORKFLOWS)
+        for definition in (workflow._Definition.must_from_class(w) for w in workflows)
     }
-    assert behaviours.pop("ProjectApprovalWorkflow") is VersioningBehavior.PINNED
-    assert set(behaviours.values()) == {VersioningBehavior.UNSPECIFIED}  # the deployment's default applies
+
+
+def test_a_versioned_worker_pins_project_approval_and_the_others_auto_upgrade() -> None:
+    versioned = behaviours(worker_workflows(versioned=True))
+    assert versioned.pop("ProjectApprovalWorkflow") is VersioningBehavior.PINNED
+    assert set(versioned.values()) == {VersioningBehavior.UNSPECIFIED}  # the deployment's default applies
     on = deployment_config(load_settings(worker_versioning=True))
     assert on.use_worker_versioning and on.default_versioning_behavior is VersioningBehavior.AUTO_UPGRADE
+
+
+def test_an_unversioned_worker_names_no_behaviour_which_the_server_would_refuse() -> None:
+    assert set(behaviours(worker_workflows(versioned=False)).values()) == {VersioningBehavior.UNSPECIFIED}
 
 
 # ------------------------------------------------------------------ two builds side by side on the dev server
@@ -76,9 +86,20 @@ async def make_current(env: WorkflowEnvironment, settings: Settings) -> None:
     for _ in range(60):
         result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=30)
         if result.returncode == 0:
-            return
+            break
         await asyncio.sleep(0.5)
-    raise AssertionError(f"build {settings.worker_build_id} never became current: {result.stderr}")
+    else:
+        raise AssertionError(f"build {settings.worker_build_id} never became current: {result.stderr}")
+    request = DescribeWorkerDeploymentRequest(
+        namespace=env.client.namespace, deployment_name=settings.worker_deployment_name
+    )
+    for _ in range(100):  # the task queues learn the new routing asynchronously
+        described = await env.client.workflow_service.describe_worker_deployment(request)
+        state = described.worker_deployment_info.routing_config_update_state
+        if state == RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_COMPLETED:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the task queues never learnt that {settings.worker_build_id} is current")
 
 
 @pytest.fixture

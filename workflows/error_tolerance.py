@@ -45,7 +45,8 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.records import CaseProjection
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import StageOutcome
 
 PROCESS = "error-tolerance"
@@ -172,7 +173,7 @@ class ErrorToleranceWorkflow(KernelWorkflow):
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(
+        self._application = application_or_wait(
             ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
         )
         self.concern(
