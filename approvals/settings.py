@@ -75,6 +75,25 @@ class Settings(BaseSettings):
         description="Cases a worker keeps in memory between their steps; a case not in the cache is replayed "
         "from its history at its next step.",
     )
+    worker_deployment_name: str = Field(
+        "approvals",
+        min_length=1,
+        pattern=r"^[^.]+$",
+        description="Worker Deployment the worker belongs to (Temporal Worker Versioning; no `.` in it). "
+        "docs/releases.md: two builds side by side, ramp, retire.",
+    )
+    worker_build_id: str | None = Field(
+        None,
+        description="Build id the worker registers under in WORKER_DEPLOYMENT_NAME. Unset: the package version and "
+        "the git commit (`0.1.0+3f2c1ab`), or outside a git checkout the SDK's hash of the loaded code.",
+    )
+    worker_versioning: bool = Field(
+        False,
+        description="Route workflow tasks by build (Worker Versioning): project-approval cases stay on the build "
+        "they started on, the rest move to the current build and rely on `workflow.patched`. A versioned worker "
+        "gets no new cases until its build is made current (`temporal worker deployment set-current-version`); "
+        "off: the worker reports its build but takes any task (the dev stack, the tests).",
+    )
     worker_metrics_address: str | None = Field(
         None,
         description="host:port where a worker serves Prometheus metrics at /metrics: the Temporal SDK's "

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -68,6 +70,7 @@ from tests.cases import (
     start_case,
     view_when,
 )
+from tests.corpus_cases import TIMED, UNTIMED
 from tests.fixtures.documents import CERTIFICATE_PATH, KEY_PATH
 from tests.fixtures.postgres import TEST_ROLES
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
@@ -396,7 +399,9 @@ def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, 
     return run
 
 
-CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
+Recorded = Callable[[WorkflowEnvironment, str], Awaitable[Handle | list[Handle]]]
+
+CASES: dict[str, Recorded] = {
     "kernel-single-approve": single_approve,
     "kernel-all-with-reject": all_with_reject,
     "kernel-quorum-vote": quorum_vote,
@@ -417,18 +422,69 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "talent-policy-under-review": statutory(
         "talent-policy", talent_policy_case_input, TALENT_APPLICATION, rosters=ROSTERS
     ),
+    **UNTIMED,
 }
+"""Recorded on the dev server; ``TIMED`` (``tests.corpus_cases``) on the time-skipping test server."""
 
 
-async def record(database_url: str, only: set[str]) -> None:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
-    # The dev server: the real Temporal server, so the histories are what production writes.
-    env = await WorkflowEnvironment.start_local(
+async def saved_runs(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> list[WorkflowHistory]:
+    """Every run of the case, first to last: a run that continued as new names the run it continued."""
+    runs = [await env.client.get_workflow_handle(handle.id).fetch_history()]
+    while continued := runs[0].events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+        runs.insert(0, await env.client.get_workflow_handle(handle.id, run_id=continued).fetch_history())
+    return runs
+
+
+async def save(env: WorkflowEnvironment, name: str, handles: list[WorkflowHandle[Any, CaseView]]) -> None:
+    """Writes ``<name>.json`` (``<name>-run<N>.json`` per run of a case that continued as new), and the same
+    for each child case as ``<name>-child<N>``."""
+    for number, handle in enumerate(handles):
+        latest = env.client.get_workflow_handle(handle.id, result_type=CaseView)
+        view = await view_when(latest, lambda v: v.status.is_final or v.status.value == "under_supervision")
+        if view.status.is_final:
+            with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
+                view = await latest.result()
+        runs = await saved_runs(env, handle)
+        stem = name if number == 0 else f"{name}-child{number}"
+        for run_number, history in enumerate(runs, start=1):
+            path = HISTORIES / (f"{stem}-run{run_number}.json" if len(runs) > 1 else f"{stem}.json")
+            path.write_text(history.to_json() + "\n", encoding="utf-8")
+        events = sum(len(history.events) for history in runs)
+        print(
+            f"{stem}: {view.status.value}, {len(runs)} run(s), {events} history events, {view.last_seq} domain events"
+        )
+
+
+async def time_skipping() -> WorkflowEnvironment:
+    """The Java test server, where timers fire as soon as the workflow is idle (reminders, supervision rounds)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
+    return env
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """The dev server: the real Temporal server, so the histories are what production writes."""
+    return await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=WAL"],
     )
+
+
+async def record_on(
+    start: Callable[[], Awaitable[WorkflowEnvironment]], cases: dict[str, Recorded], pool: asyncpg.Pool
+) -> None:
+    if not cases:
+        return
+    env = await start()
     try:
         settings = load_settings(
             temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}",
@@ -438,20 +494,19 @@ async def record(database_url: str, only: set[str]) -> None:
         )
         async with build_worker(env.client, settings, pool=pool, sandboxed=True):  # as the test suite's workers run
             HISTORIES.mkdir(exist_ok=True)
-            for name, run in CASES.items():
-                if only and name not in only:
-                    continue
-                handle = await run(env, settings.temporal_task_queue)
-                view = await handle.query(ApprovalWorkflow.view)
-                if not view.status.value == "under_supervision":
-                    view = await handle.result()
-                history = await handle.fetch_history()
-                (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
-                print(
-                    f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events"
-                )
+            for name, run in cases.items():
+                handles = await run(env, settings.temporal_task_queue)
+                await save(env, name, handles if isinstance(handles, list) else [handles])
     finally:
         await env.shutdown()
+
+
+async def record(database_url: str, only: set[str]) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    try:
+        await record_on(dev_server, {n: run for n, run in CASES.items() if not only or n in only}, pool)
+        await record_on(time_skipping, {n: run for n, run in TIMED.items() if not only or n in only}, pool)
+    finally:
         await pool.close()
 
 
@@ -471,9 +526,9 @@ async def with_database(server_url: str, only: set[str]) -> None:
 
 def main() -> None:
     only = set(sys.argv[1:])  # names of the cases to (re-)record; none: all of them
-    unknown = only - set(CASES)
+    unknown = only - set(CASES) - set(TIMED)
     if unknown:
-        raise SystemExit(f"unknown case names {sorted(unknown)}; known: {sorted(CASES)}")
+        raise SystemExit(f"unknown case names {sorted(unknown)}; known: {sorted({*CASES, *TIMED})}")
     configured = os.environ.get("DATABASE_URL")
     if configured:
         asyncio.run(with_database(configured, only))

@@ -56,7 +56,8 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.records import CaseProjection
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import StageOutcome
 
 PROCESS = "error-tolerance"
@@ -197,7 +198,7 @@ class ErrorToleranceWorkflow(KernelWorkflow):
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(
+        self._application = application_or_wait(
             lambda data: recorded_application(ErrorToleranceApplication, data), case.data, "error-tolerance application"
         )
         self.concern(

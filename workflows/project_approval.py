@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
@@ -32,7 +33,8 @@ with workflow.unsafe.imports_passed_through():
         licensing_law_period,
     )
     from schemas.project import ProjectApplication
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import condition_rule
 
 PROCESS = "project-approval"
@@ -181,7 +183,7 @@ def project_case_input(
 class ProjectApprovalWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(ProjectApplication.model_validate, case.data, "project application")
+        self._application = application_or_wait(ProjectApplication.model_validate, case.data, "project application")
         return await self.run_case()
 
     async def on_final(self) -> None:
@@ -204,3 +206,14 @@ class ProjectApprovalWorkflow(KernelWorkflow):
             applicant_data={"decision": self.status.value, "conditions": self.merged_conditions()},
             rules=DISCLOSURE_RULES if workflow.patched(PUBLICATION_RULES_PATCH) else None,
         )
+
+
+@workflow.defn(name="ProjectApprovalWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedProjectApprovalWorkflow(ProjectApprovalWorkflow):
+    """Project approval as a versioned worker runs it (WORKER_VERSIONING): pinned, a licensing case runs for weeks
+    and finishes on the build it started on. A class of its own because the server refuses a workflow task that
+    names a versioning behaviour from a worker without versioning (``workflows.catalog.worker_workflows``)."""
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseView:
+        return await super().run(case)

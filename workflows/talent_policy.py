@@ -39,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.talent import PayForm, TalentPolicyApplication
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import condition_rule
 
 PROCESS = "talent-policy"
@@ -217,7 +218,7 @@ def application_of(data: Mapping[str, Any]) -> TalentPolicyApplication:
 class TalentPolicyWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(application_of, case.data, "talent policy application")
+        self._application = application_or_wait(application_of, case.data, "talent policy application")
         return await self.run_case()
 
     def _recipients(self) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +120,29 @@ async def _follow(reader: _RunReader, fetched: FetchedRuns) -> FetchedRuns:
         runs.append(later)
         seen.add(following)
     return FetchedRuns(runs)
+
+
+RECENTLY_CLOSED = timedelta(days=7)
+"""How far back ``audit replay --from-temporal`` samples closed runs by default."""
+
+
+def running_or_recently_closed(closed_within: timedelta = RECENTLY_CLOSED, now: datetime | None = None) -> str:
+    """The visibility query of the runs a release will meet: those running, and those closed lately (a reset or a
+    late query replays them too)."""
+    since = ((now or datetime.now(UTC)) - closed_within).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'ExecutionStatus = "Running" OR CloseTime > "{since}"'
+
+
+async def sampled_runs(
+    client: Client, sample: int, query: str | None = None
+) -> AsyncIterator[tuple[str, WorkflowHistory]]:
+    """Up to ``sample`` runs the visibility ``query`` lists (default: :func:`running_or_recently_closed`), newest
+    first, each with its history, named for the verdicts by case id, run and status. Each run of a case that
+    continued as new is listed, and replays, on its own."""
+    async for execution in client.list_workflows(query or running_or_recently_closed(), limit=sample):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        status = execution.status.name.lower() if execution.status else "unknown"
+        yield f"case {execution.id} (run {execution.run_id}, {status})", history
 
 
 async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[FetchedRuns, list[DomainEvent]]:
