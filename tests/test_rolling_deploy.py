@@ -18,9 +18,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import build_activities
+from approvals.settings import load_settings
 from schemas.case import CaseInput, CaseView
 from schemas.project import ProjectApplication
 from tests.cases import APPLICANT, SERVICE, open_tasks, view_when
+from tests.fixtures.documents import organ_signer
 from tests.fixtures.temporal import EngineWorker
 from tests.project_cases import application
 from workflows.compatibility import application_or_wait
@@ -81,7 +83,13 @@ async def test_an_older_worker_retries_a_newer_case_and_a_newer_worker_runs_it(
         env.client,
         task_queue=queue,
         workflows=[NextProjectApprovalWorkflow, ApprovalWorkflow],
-        activities=build_activities(db_pool, publication_webhook_url=None, calendar_path=None),
+        activities=build_activities(
+            db_pool,
+            publication_webhook_url=None,
+            calendar_path=None,
+            organ=load_settings().document_organ(),
+            signer=organ_signer(),
+        ),
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     async with next_release:
