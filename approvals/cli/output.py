@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,11 +36,20 @@ def reported_errors() -> Iterator[None]:
     from api.app import ApiStartError
     from approvals.devstack.dev import DevStackError
     from approvals.migrate import MigrationError
+    from approvals.temporal import TemporalUnreachableError
 
     try:
         yield
     except SettingsError as error:
         raise _startup_error(str(error), 2) from None
+    except TemporalUnreachableError as error:
+        # The SDK's core runtime forwards its logs into Python from its own threads; after a failed connect
+        # one of them may still run while the interpreter finalizes and abort it (`PyGILState_Release`,
+        # SIGABRT instead of this status). Nothing is open on this path, so leave without finalizing.
+        typer.echo(f"error: {error}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     except (ConnectionError, ApiStartError, DevStackError, MigrationError) as error:
         raise _startup_error(str(error), 1) from None
     except KeyboardInterrupt:
