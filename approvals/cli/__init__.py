@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from approvals.cli import audit, calendar, cases, demo, operations
+from approvals.cli import audit, calendar, cases, catalogue, demo, operations
 from approvals.cli.output import reported_errors
 from approvals.settings import LogFormat, Settings, load_settings
 
@@ -147,3 +147,4 @@ app.add_typer(calendar.app, name="calendar")
 cases.register(app)
 operations.register(app)
 app.command("demo", rich_help_panel="Cases")(demo.demo)
+app.command("catalogue")(catalogue.catalogue)

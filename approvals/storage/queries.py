@@ -237,3 +237,27 @@ async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
     """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
     rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
     return [_event(row) for row in rows]
+
+
+CATALOGUE_EVENT_TYPES = ("case.published", "case.withdrawn", "case.cancelled", "case.decided", "case.reset")
+"""What the catalogue in force is folded from (``approvals.audit.catalogue``): publications, the ends of
+catalogue cases, the adjustment child cases' decisions, and resets (which may supersede any of them)."""
+
+
+async def catalogue_events(pool: asyncpg.Pool, processes: tuple[str, ...]) -> list[DomainEvent]:
+    """The events of :data:`CATALOGUE_EVENT_TYPES` of every case of ``processes``, by case and sequence.
+
+    ``cases`` only says which case ids belong to the processes (a case's process never changes); what the
+    catalogue holds comes from the audit log alone."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_EVENT_COLUMNS}
+        FROM audit_events
+        WHERE case_id IN (SELECT case_id FROM cases WHERE process = ANY($1::text[]))
+          AND type = ANY($2::text[])
+        ORDER BY case_id, seq
+        """,
+        list(processes),
+        list(CATALOGUE_EVENT_TYPES),
+    )
+    return [_event(row) for row in rows]
