@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
 
 from schemas.events import DomainEvent
 from schemas.principal import Principal
-from schemas.records import CaseProjection, TaskProjection
+from schemas.records import StoredCase, TaskProjection
+from schemas.search import CaseSearch
 
 OPEN_TASK_STATUSES = ("open", "claimed")
 """Statuses of tasks waiting for someone; the inbox shows only these (and partial indexes cover them)."""
@@ -29,7 +31,8 @@ _TASK_COLUMNS = """
 
 _CASE_COLUMNS = """
     case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
-    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers
+    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers,
+    applicant_name, applicant_unit, credit_code, decided_at
 """
 
 _EVENT_COLUMNS = """
@@ -42,8 +45,8 @@ def _task(row: asyncpg.Record) -> TaskProjection:
     return TaskProjection.model_validate(dict(row))
 
 
-def _case(row: asyncpg.Record) -> CaseProjection:
-    return CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])})
+def _case(row: asyncpg.Record) -> StoredCase:
+    return StoredCase.model_validate({**dict(row), "summary": json.loads(row["summary"])})
 
 
 def _event(row: asyncpg.Record) -> DomainEvent:
@@ -179,57 +182,97 @@ async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
-async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
+async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
 
 
+def _substring(column: str) -> str:
+    """``{0}`` occurs in ``column``: found through the bigram index of migration 0012, then checked."""
+    return f"search_bigrams({column}) @> search_bigrams({{0}}) AND strpos(lower({column}), lower({{0}})) > 0"
+
+
+_SEARCH_CONDITIONS = {
+    "process": "process = {0}",
+    "status": "status = {0}",
+    "stage": "{0} = ANY(current_stages)",
+    "business_key": "business_key = {0}",
+    "business_key_prefix": "business_key LIKE {0}",
+    "applicant_id": "applicant_id = {0}",
+    "applicant_name": _substring("applicant_name"),
+    "credit_code": "credit_code = {0}",
+    "title": _substring("title"),
+    "unit": "applicant_unit = {0}",
+    "received_from": "started_at >= {0}",
+    "received_to": "started_at < {0}",
+    "decided_from": "decided_at >= {0}",
+    "decided_to": "decided_at < {0}",
+}
+"""Each search filter over ``cases`` (migration 0012 indexes the text ones by their bigrams); only the filters
+given are in the statement's text, so each combination is planned for what it asks."""
+
+_READER_CONDITION = """(applicant_id = {0} OR started_by = {0} OR observers @> ARRAY[{0}]::text[]
+       OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
+                  AND (t.assignee_id = {0} OR t.claimed_by = {0} OR t.delegate_id = {0}
+                       OR t.candidate_roles && {1}::text[])))"""
+
+
+def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
+    """The value of each filter given, as the statement compares it: local dates become instants in ``zone``
+    (an end date counts up to the next midnight), a prefix a LIKE pattern, a credit code upper case."""
+
+    def midnight(day: date | None, *, after: bool = False) -> datetime | None:
+        return None if day is None else datetime.combine(day + timedelta(days=after), time(), zone)
+
+    values: dict[str, Any] = search.model_dump(exclude={"sort"}, exclude_none=True)
+    for name in ("received_from", "decided_from"):
+        values[name] = midnight(values.get(name))
+    for name in ("received_to", "decided_to"):
+        values[name] = midnight(values.get(name), after=True)
+    if search.business_key_prefix is not None:  # its pattern allows `_`, a LIKE wildcard, no `%` or backslash
+        values["business_key_prefix"] = search.business_key_prefix.replace("_", "\\_") + "%"
+    if search.credit_code is not None:
+        values["credit_code"] = search.credit_code.upper()
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def case_search_sql(search: CaseSearch, zone: tzinfo, reader: Principal | None) -> tuple[str, list[Any]]:
+    """The statement of a search and its parameters, the page's limit and offset last."""
+    values = _search_values(search, zone)
+    parameters = list(values.values())
+    conditions = [_SEARCH_CONDITIONS[name].format(f"${n}") for n, name in enumerate(values, start=1)]
+    if reader is not None:
+        conditions.append(_READER_CONDITION.format(f"${len(parameters) + 1}", f"${len(parameters) + 2}"))
+        parameters += [reader.id, list(reader.roles)]
+    column = search.sort.value.lstrip("-")
+    direction = "DESC NULLS LAST" if search.sort.value.startswith("-") else "ASC NULLS LAST"
+    where = "\n          AND ".join(conditions) or "true"
+    sql = f"""
+        SELECT {_CASE_COLUMNS}
+        FROM cases c
+        WHERE {where}
+        ORDER BY {column} {direction}, case_id
+        LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}
+        """
+    return sql, parameters
+
+
 async def list_cases(
     pool: asyncpg.Pool,
+    search: CaseSearch,
     *,
-    process: str | None = None,
-    status: str | None = None,
-    applicant_id: str | None = None,
-    business_key: str | None = None,
-    stage: str | None = None,
+    zone: tzinfo = UTC,
     reader: Principal | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> list[CaseProjection]:
-    """Cases matching every given filter, most recently updated first.
+) -> list[StoredCase]:
+    """Cases matching every filter of ``search``, in its order; its local dates are dates in ``zone``.
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
     """
-    rows = await pool.fetch(
-        f"""
-        SELECT {_CASE_COLUMNS}
-        FROM cases c
-        WHERE ($1::text IS NULL OR process = $1)
-          AND ($2::text IS NULL OR status = $2)
-          AND ($3::text IS NULL OR applicant_id = $3)
-          AND ($4::text IS NULL OR business_key = $4)
-          AND ($5::text IS NULL OR $5 = ANY(current_stages))
-          AND ($6::text IS NULL
-               OR applicant_id = $6
-               OR started_by = $6
-               OR observers @> ARRAY[$6]::text[]
-               OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
-                          AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
-                               OR t.candidate_roles && $7::text[])))
-        ORDER BY updated_at DESC, case_id
-        LIMIT $8 OFFSET $9
-        """,
-        process,
-        status,
-        applicant_id,
-        business_key,
-        stage,
-        reader.id if reader else None,
-        list(reader.roles) if reader else [],
-        limit,
-        offset,
-    )
+    sql, parameters = case_search_sql(search, zone, reader)
+    rows = await pool.fetch(sql, *parameters, limit, offset)
     return [_case(row) for row in rows]
 
 
