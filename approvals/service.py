@@ -396,13 +396,11 @@ class ApprovalsService:
                 raise as_unavailable(error) or error from None
         return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view)
 
-    async def list_cases(
-        self, principal: Principal, search: CaseSearch, *, limit: int = 50, offset: int = 0
-    ) -> Page[StoredCase]:
+    async def list_cases(self, principal: Principal, search: CaseSearch) -> Page[StoredCase]:
         """Cases the principal may read matching every filter of ``search`` (its dates local, UTC+8), in its order."""
         reader = None if principal.has_any_role(READ_ALL_ROLES) else principal
-        items = await queries.list_cases(self.pool, search, zone=CHINA_TIME, reader=reader, limit=limit, offset=offset)
-        return _page(items, limit, offset)
+        items = await queries.list_cases(self.pool, search, zone=CHINA_TIME, reader=reader)
+        return _page(items, search.limit, search.offset)
 
     async def inbox(
         self,

@@ -66,6 +66,8 @@ class CaseSearch(CleanModel):
     decided_from: date | None = Field(None, description="Decided on or after this local date.")
     decided_to: date | None = Field(None, description="Decided on or before this local date.")
     sort: CaseSort = Field(CaseSort.updated, description="`-updated_at` (default), `started_at`, `-decided_at` ...")
+    limit: int = Field(50, ge=1, le=200, description="Page size.")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Cases to skip.")
 
     @model_validator(mode="after")
     def _ranges(self) -> Self:

@@ -302,7 +302,7 @@ async def test_get_case_and_list_cases(db_pool: asyncpg.Pool) -> None:
     ]
     assert [
         c.case_id
-        for c in await queries.list_cases(db_pool, CaseSearch(process=process, stage="review"), limit=1, offset=1)
+        for c in await queries.list_cases(db_pool, CaseSearch(process=process, stage="review", limit=1, offset=1))
     ] == [first]
 
 

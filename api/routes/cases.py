@@ -24,8 +24,6 @@ from schemas.search import CaseSearch
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 
 PROCESS_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
 @router.get("/processes", summary="Registered processes and the JSON schema of their start request")
@@ -78,10 +76,8 @@ async def list_cases(
     principal: CurrentPrincipal,
     service: Service,
     search: Annotated[CaseSearch, Query()],
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> Page[StoredCase]:
-    return await service.list_cases(principal, search, limit=limit, offset=offset)
+    return await service.list_cases(principal, search)
 
 
 @router.get("/cases/{case_id}", summary="A case: status, stages, tasks, decisions, due dates")

@@ -201,8 +201,7 @@ async def _export(
         notary = Notary(pool, key)
         if select:
             offset = 0
-            search = CaseSearch(process=process, status=status)
-            while page := await list_cases(pool, search, limit=500, offset=offset):
+            while page := await list_cases(pool, CaseSearch(process=process, status=status, limit=200, offset=offset)):
                 case_ids += [case.case_id for case in page]
                 offset += len(page)
         case_ids = list(dict.fromkeys(case_ids))

@@ -224,7 +224,7 @@ def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
     def midnight(day: date | None, *, after: bool = False) -> datetime | None:
         return None if day is None else datetime.combine(day + timedelta(days=after), time(), zone)
 
-    values: dict[str, Any] = search.model_dump(exclude={"sort"}, exclude_none=True)
+    values: dict[str, Any] = search.model_dump(exclude={"sort", "limit", "offset"}, exclude_none=True)
     for name in ("received_from", "decided_from"):
         values[name] = midnight(values.get(name))
     for name in ("received_to", "decided_to"):
@@ -254,7 +254,7 @@ def case_search_sql(search: CaseSearch, zone: tzinfo, reader: Principal | None) 
         ORDER BY {column} {direction}, case_id
         LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}
         """
-    return sql, parameters
+    return sql, [*parameters, search.limit, search.offset]
 
 
 async def list_cases(
@@ -263,16 +263,14 @@ async def list_cases(
     *,
     zone: tzinfo = UTC,
     reader: Principal | None = None,
-    limit: int = 50,
-    offset: int = 0,
 ) -> list[StoredCase]:
-    """Cases matching every filter of ``search``, in its order; its local dates are dates in ``zone``.
+    """The page of cases matching every filter of ``search``, in its order; its local dates are dates in ``zone``.
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
     """
     sql, parameters = case_search_sql(search, zone, reader)
-    rows = await pool.fetch(sql, *parameters, limit, offset)
+    rows = await pool.fetch(sql, *parameters)
     return [_case(row) for row in rows]
 
 
