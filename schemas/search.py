@@ -28,7 +28,8 @@ Substring = Annotated[
 
 
 class CaseSort(StrEnum):
-    """The order of the list; ``-`` first: newest (or last) first. Ties are broken by case id."""
+    """The order of the list; ``-`` first: newest (or last) first. Ties are broken by case id, in the same
+    direction; cases not decided come last when sorting by decision."""
 
     updated = "-updated_at"
     updated_oldest = "updated_at"
@@ -65,7 +66,9 @@ class CaseSearch(CleanModel):
     received_to: date | None = Field(None, description="Received on or before this local date.")
     decided_from: date | None = Field(None, description="Decided on or after this local date.")
     decided_to: date | None = Field(None, description="Decided on or before this local date.")
-    sort: CaseSort = Field(CaseSort.updated, description="`-updated_at` (default), `started_at`, `-decided_at` ...")
+    sort: CaseSort = Field(
+        CaseSort.received, description="`-started_at` (latest received first, the default), `-updated_at`, ..."
+    )
     limit: int = Field(50, ge=1, le=200, description="Page size.")
     offset: int = Field(0, ge=0, le=1_000_000, description="Cases to skip.")
 

@@ -141,6 +141,10 @@ async def test_credit_code_title_key_prefix_unit_and_local_dates(db_pool: asyncp
     assert await found(db_pool, process=process, decided_to=date(2026, 3, 10)) == [late]  # 23:59 local
     assert await found(db_pool, process=process, decided_from=date(2026, 3, 11)) == [other]  # 00:00 local
     assert await found(db_pool, process=process, sort=CaseSort.decided) == [other, late]
+    assert await found(db_pool, process=process, received_from=date.min, received_to=date.max, sort="started_at") == [
+        other,
+        late,
+    ]  # the ends of the calendar leave the range open
     paged = await queries.list_cases(db_pool, CaseSearch(process=process, sort="started_at", limit=1, offset=1))
     assert [c.case_id for c in paged] == [late]
     with pytest.raises(ValidationError, match="received_from 2026-03-03 is after received_to 2026-03-02"):
@@ -150,8 +154,8 @@ async def test_credit_code_title_key_prefix_unit_and_local_dates(db_pool: asyncp
 
 
 SEARCH_INDEXES = {
-    "applicant_name": ("物流", "cases_applicant_name_search_idx"),
-    "title": ("仓储", "cases_title_search_idx"),
+    "applicant_name": ("4321枸", "cases_applicant_name_search_idx"),
+    "title": ("目 4321", "cases_title_search_idx"),
     "credit_code": (CODE, "cases_credit_code_idx"),
     "business_key_prefix": ("K-12", "cases_business_key_prefix_idx"),
 }

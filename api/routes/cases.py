@@ -70,7 +70,7 @@ async def start_case(
     "/cases",
     summary="Cases I may read, searched and sorted: applicant name, credit code, title, key prefix, dates ...",
     description="办件查询：申请人名称（含中文，至少两个字）、统一社会信用代码、标题、业务编号前缀、流程、状态、环节、单位、"
-    "收件和办结日期（UTC+8 本地日期，含首尾）。Every filter given must hold; most recently updated first by default.",
+    "收件和办结日期（UTC+8 本地日期，含首尾）。Every filter given must hold; latest received first by default.",
 )
 async def list_cases(
     principal: CurrentPrincipal,

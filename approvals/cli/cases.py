@@ -72,15 +72,15 @@ def cases(
     decided_from: Annotated[str | None, typer.Option("--decided-from", help="Local date.")] = None,
     decided_to: Annotated[str | None, typer.Option("--decided-to", help="Local date, inclusive.")] = None,
     sort: Annotated[
-        str, typer.Option(help="-updated_at, started_at, -started_at, -decided_at, business_key ...")
-    ] = "-updated_at",
+        str, typer.Option(help="-started_at (default), started_at, -updated_at, -decided_at, business_key ...")
+    ] = "-started_at",
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     api_url: ApiUrl = DEFAULT_API_URL,
     token: Token = None,
     as_json: AsJson = False,
 ) -> None:
-    """Search the cases you may read (every filter given must hold); most recently updated first by default."""
+    """Search the cases you may read (every filter given must hold); latest received first by default."""
     page = get(
         api_url, token, "/v1/cases", process=process, status=status, stage=stage, business_key=business_key,
         business_key_prefix=key_prefix, applicant_id=applicant, applicant_name=name, credit_code=credit_code,

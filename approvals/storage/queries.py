@@ -16,7 +16,7 @@ import asyncpg
 from schemas.events import DomainEvent
 from schemas.principal import Principal
 from schemas.records import StoredCase, TaskProjection
-from schemas.search import CaseSearch
+from schemas.search import CaseSearch, CaseSort
 
 OPEN_TASK_STATUSES = ("open", "claimed")
 """Statuses of tasks waiting for someone; the inbox shows only these (and partial indexes cover them)."""
@@ -188,8 +188,9 @@ async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
 
 
 def _substring(column: str) -> str:
-    """``{0}`` occurs in ``column``: found through the bigram index of migration 0012, then checked."""
-    return f"search_bigrams({column}) @> search_bigrams({{0}}) AND strpos(lower({column}), lower({{0}})) > 0"
+    """``{0}`` occurs in ``column``: found through its bigrams (the generated column and index of migration 0012),
+    then checked."""
+    return f"{column}_bigrams @> search_bigrams({{0}}) AND strpos(lower({column}), lower({{0}})) > 0"
 
 
 _SEARCH_CONDITIONS = {
@@ -217,12 +218,31 @@ _READER_CONDITION = """(applicant_id = {0} OR started_by = {0} OR observers @> A
                        OR t.candidate_roles && {1}::text[])))"""
 
 
+CASE_ORDERS = {
+    CaseSort.updated: "updated_at DESC, case_id DESC",
+    CaseSort.updated_oldest: "updated_at, case_id",
+    CaseSort.received: "started_at DESC, case_id DESC",
+    CaseSort.received_oldest: "started_at, case_id",
+    CaseSort.decided: "decided_at DESC NULLS LAST, case_id DESC",
+    CaseSort.decided_oldest: "decided_at NULLS LAST, case_id",
+    CaseSort.business_key: "business_key, case_id",
+    CaseSort.business_key_descending: "business_key DESC, case_id DESC",
+}
+"""Each order with its tie-break in the same direction, so one index (0012) read forward or backward gives it;
+the cases not decided come last in either order by decision."""
+
+
 def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
     """The value of each filter given, as the statement compares it: local dates become instants in ``zone``
     (an end date counts up to the next midnight), a prefix a LIKE pattern, a credit code upper case."""
 
     def midnight(day: date | None, *, after: bool = False) -> datetime | None:
-        return None if day is None else datetime.combine(day + timedelta(days=after), time(), zone)
+        if day is None:
+            return None
+        try:
+            return (datetime.combine(day, time(), zone) + timedelta(days=after)).astimezone(UTC)
+        except OverflowError:  # the first or last day a datetime can hold: the range is open at that end
+            return None
 
     values: dict[str, Any] = search.model_dump(exclude={"sort", "limit", "offset"}, exclude_none=True)
     for name in ("received_from", "decided_from"):
@@ -244,14 +264,12 @@ def case_search_sql(search: CaseSearch, zone: tzinfo, reader: Principal | None) 
     if reader is not None:
         conditions.append(_READER_CONDITION.format(f"${len(parameters) + 1}", f"${len(parameters) + 2}"))
         parameters += [reader.id, list(reader.roles)]
-    column = search.sort.value.lstrip("-")
-    direction = "DESC NULLS LAST" if search.sort.value.startswith("-") else "ASC NULLS LAST"
     where = "\n          AND ".join(conditions) or "true"
     sql = f"""
         SELECT {_CASE_COLUMNS}
         FROM cases c
         WHERE {where}
-        ORDER BY {column} {direction}, case_id
+        ORDER BY {CASE_ORDERS[search.sort]}
         LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}
         """
     return sql, [*parameters, search.limit, search.offset]
