@@ -198,7 +198,9 @@ _SEARCH_CONDITIONS = {
     "status": "status = {0}",
     "stage": "{0} = ANY(current_stages)",
     "business_key": "business_key = {0}",
-    "business_key_prefix": "business_key LIKE {0}",
+    # Byte-wise (text_pattern_ops) from the prefix to the prefix followed by the last code point: the keys that
+    # start with it, through the index of 0012 whatever the collation, also in a plan made without the value.
+    "business_key_prefix": "business_key ~>=~ {0} AND business_key ~<~ ({0} || chr(1114111))",
     "applicant_id": "applicant_id = {0}",
     "applicant_name": _substring("applicant_name"),
     "credit_code": "credit_code = {0}",
@@ -234,7 +236,7 @@ the cases not decided come last in either order by decision."""
 
 def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
     """The value of each filter given, as the statement compares it: local dates become instants in ``zone``
-    (an end date counts up to the next midnight), a prefix a LIKE pattern, a credit code upper case."""
+    (an end date counts up to the next midnight), a credit code upper case."""
 
     def midnight(day: date | None, *, after: bool = False) -> datetime | None:
         if day is None:
@@ -249,11 +251,15 @@ def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
         values[name] = midnight(values.get(name))
     for name in ("received_to", "decided_to"):
         values[name] = midnight(values.get(name), after=True)
-    if search.business_key_prefix is not None:  # its pattern allows `_`, a LIKE wildcard, no `%` or backslash
-        values["business_key_prefix"] = search.business_key_prefix.replace("_", "\\_") + "%"
     if search.credit_code is not None:
         values["credit_code"] = search.credit_code.upper()
     return {name: value for name, value in values.items() if value is not None}
+
+
+CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+"""A search is planned with its values: a bigram found in one case in 30,000 is read through its index and the
+matches sorted, one found in every ninth case is better served by reading the cases in order until the page is
+full; a prepared statement's generic plan, made once for any value, would pick one way for both."""
 
 
 def case_search_sql(search: CaseSearch, zone: tzinfo, reader: Principal | None) -> tuple[str, list[Any]]:
@@ -288,7 +294,9 @@ async def list_cases(
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
     """
     sql, parameters = case_search_sql(search, zone, reader)
-    rows = await pool.fetch(sql, *parameters)
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(CUSTOM_PLAN)
+        rows = await connection.fetch(sql, *parameters)
     return [_case(row) for row in rows]
 
 
