@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.text import CleanModel
 
@@ -72,10 +72,12 @@ class CaseSearch(CleanModel):
     limit: int = Field(50, ge=1, le=200, description="Page size.")
     offset: int = Field(0, ge=0, le=1_000_000, description="Cases to skip.")
 
-    @model_validator(mode="after")
-    def _ranges(self) -> Self:
-        for name in ("received", "decided"):
-            first, last = getattr(self, f"{name}_from"), getattr(self, f"{name}_to")
-            if first and last and first > last:
-                raise ValueError(f"{name}_from {first} is after {name}_to {last}")
-        return self
+    @field_validator("received_to", "decided_to")
+    @classmethod
+    def _after_its_start(cls, last: date | None, info: ValidationInfo) -> date | None:
+        """A range that ends before it starts is refused naming its end."""
+        start = info.field_name.replace("_to", "_from") if info.field_name else ""
+        first = info.data.get(start)
+        if first and last and first > last:
+            raise ValueError(f"{start} {first} is after {info.field_name} {last}")
+        return last

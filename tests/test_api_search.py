@@ -76,6 +76,7 @@ async def test_a_chinese_substring_search_with_a_key_prefix_and_what_each_reader
         ({"received_from": "2026-02-30"}, "received_from"),
         ({"credit_code": "91652700MA77XAMPLO"}, "credit_code"),
         ({"sort": "applicant_name"}, "sort"),
+        ({"decided_from": "2026-03-03", "decided_to": "2026-03-02"}, "decided_to"),
         ({"aplicant_name": "物流"}, "aplicant_name"),  # a misspelt filter is no filter: refused, not ignored
     ):
         response = await http.get("/v1/cases", params=params, headers=api.headers("auditor"))
