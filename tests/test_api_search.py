@@ -60,9 +60,9 @@ async def test_a_chinese_substring_search_with_a_key_prefix_and_what_each_reader
         assert response.status_code == 201, response.text
         case_ids.append(response.json()["case_id"])
 
-    assert await listed(http, api, "auditor", 2, applicant_name=tag, sort="started_at") == case_ids[:2]
+    assert await listed(http, api, "auditor", 2, applicant_name=tag, sort="business_key") == case_ids[:2]
     assert await listed(http, api, "auditor", 1, applicant_name=f"{tag}物流") == [case_ids[0]]
-    everything = await listed(http, api, "auditor", 3, business_key_prefix=prefix, sort="started_at")
+    everything = await listed(http, api, "auditor", 3, business_key_prefix=prefix, sort="business_key")
     assert everything == case_ids
     assert await listed(http, api, "auditor", 1, credit_code="91652700ma77xamp22") == [case_ids[2]]
     assert await listed(
