@@ -34,6 +34,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     LOG_FORMAT=json \
     API_HOST=0.0.0.0 \
     API_PORT=8000
+# Official documents: WeasyPrint lays them out with Pango, in Noto CJK (GB/T 9704-2012's 仿宋 falls back to
+# Noto Serif CJK SC: Debian packages no simplified FangSong).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
 # An unprivileged user with a fixed uid, so mounted files (CALENDAR_PATH, TLS keys) can be granted to it.
 RUN groupadd --system --gid 10001 approvals \
  && useradd --system --uid 10001 --gid approvals --home-dir /home/approvals --create-home \

@@ -10,26 +10,32 @@ this module only wires the clients, the logging interceptor and the shutdown.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import signal
+import subprocess
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker._worker import load_default_build_id
 
 from activities import build_activities
 from activities.notifications import OutboxDispatcher
+from activities.signing import OrganSigner, SigningSetupError
 from approvals.audit.archiver import HistoryArchiver
 from approvals.audit.checkpoint import load_signing_key
 from approvals.audit.sealing import Notary
 from approvals.logging import ActivityLogContextInterceptor
-from approvals.settings import Settings
-from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, workflow_runner
+from approvals.settings import Settings, SettingsError
+from workflows.catalog import WORKER_SANDBOXED, WORKFLOWS, worker_workflows, workflow_runner
 
-__all__ = ["build_worker", "run_worker", "stop_on_signals"]
+__all__ = ["build_worker", "deployment_config", "organ_signer", "run_worker", "stop_on_signals", "worker_build_id"]
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +72,61 @@ class EngineWorker:
         await self._running.aclose()
 
 
+def organ_signer(settings: Settings) -> OrganSigner:
+    """The organ's signer of official documents; a missing or unusable certificate stops the worker, naming
+    the setting (DOCUMENT_SIGNING_CERTIFICATE_PATH, DOCUMENT_SIGNING_KEY_PATH)."""
+    try:
+        return OrganSigner.load(
+            settings.document_signing_certificate_path,
+            settings.document_signing_key_path,
+            settings.document_signing_passphrase,
+        )
+    except SigningSetupError as error:
+        raise SettingsError(str(error)) from None
+
+
+SOURCE = Path(__file__).parent
+"""Where the engine's code is: its git commit names the build."""
+
+
+def worker_build_id(settings: Settings, checkout: Path = SOURCE) -> str:
+    """WORKER_BUILD_ID, or the package version and the git commit of the code (``0.1.0+3f2c1ab9e0d4``); outside a
+    git checkout (an image built without ``.git``), the SDK's hash of the loaded code instead: the same code
+    gives the same id, so a restart never looks like a new build."""
+    if settings.worker_build_id:
+        return settings.worker_build_id
+    try:
+        version = importlib.metadata.version("alashankou-approvals")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=checkout, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit or 'code.' + load_default_build_id()[:12]}"
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
+    """The worker's Worker Deployment version, and whether the server routes tasks by it (WORKER_VERSIONING).
+
+    With versioning on, a workflow type without its own behaviour auto-upgrades: supervision and policy cases run
+    for years, and pinning them would keep every old build running as long; they move to the current build at
+    their next task and rely on ``workflow.patched`` (the determinism corpus checks that). Project approval is
+    pinned (``workflows.catalog.worker_workflows``): its cases run for weeks and finish on the build they started
+    on. Without versioning no workflow names a behaviour: the server refuses one from an unversioned worker.
+    """
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.worker_deployment_name, worker_build_id(settings)),
+        use_worker_versioning=settings.worker_versioning,
+        default_versioning_behavior=(
+            VersioningBehavior.AUTO_UPGRADE if settings.worker_versioning else VersioningBehavior.UNSPECIFIED
+        ),
+    )
+
+
 def build_worker(
     client: Client, settings: Settings, *, pool: asyncpg.Pool, sandboxed: bool = WORKER_SANDBOXED
 ) -> EngineWorker:
@@ -75,14 +136,19 @@ def build_worker(
     worker = Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=WORKFLOWS,
+        workflows=worker_workflows(versioned=settings.worker_versioning),
         activities=build_activities(
-            pool, publication_webhook_url=settings.publication_webhook_url, calendar_path=settings.calendar_path
+            pool,
+            publication_webhook_url=settings.publication_webhook_url,
+            calendar_path=settings.calendar_path,
+            organ=settings.document_organ(),
+            signer=organ_signer(settings),
         ),
         workflow_runner=workflow_runner(sandboxed=sandboxed),
         interceptors=[ActivityLogContextInterceptor()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        deployment_config=deployment_config(settings),
     )
     dispatcher = OutboxDispatcher(
         pool,
@@ -138,9 +204,13 @@ async def run_worker(
             applied = await migrate(pool)
             log.info("migrations.applied", versions=applied)
         worker = build_worker(client, settings, pool=pool)
+        version = worker.worker.config()["deployment_config"]
         log.info(
             "worker.started",
             task_queue=settings.temporal_task_queue,
+            deployment=version.version.deployment_name if version else None,
+            build_id=version.version.build_id if version else None,
+            versioning=settings.worker_versioning,
             namespace=settings.temporal_namespace,
             workflows=[w.__name__ for w in WORKFLOWS],
             metrics=f"http://{settings.worker_metrics_address}/metrics" if settings.worker_metrics_address else None,

@@ -97,6 +97,16 @@ def parse_networks(text: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def host_listed(host: str, entries: str) -> bool:
+    """Whether ``host`` is one of the comma-separated host names ``entries`` (exact, or `.example.com` for a
+    domain and its subdomains)."""
+    listed = [entry.strip().lower() for entry in entries.split(",") if entry.strip()]
+    host = host.lower()
+    return any(
+        host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:])) for entry in listed
+    )
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     """Which addresses a webhook may reach: any global address, and internal ones in ``allowed_networks``."""

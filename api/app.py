@@ -21,6 +21,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from approvals.metrics import instrument_http
@@ -59,7 +60,8 @@ def create_app(
             log.info("api.connected", temporal=settings.temporal_address, namespace=settings.temporal_namespace)
             yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with its assets served here (works offline); /redoc: api.console.docs
+        redoc_url=None,
         title="Alashankou approvals engine",
         summary="Cases, inbox and audit of the Comprehensive Bonded Zone Management Committee's approvals.",
         description="Every error is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`, "
@@ -97,6 +99,9 @@ def create_app(
     if settings.api_request_metrics:
         instrument_http(app)  # Prometheus: requests and latency by route template and status
     instrument_app(app)  # OpenTelemetry: a server span per request, when tracing is on
+    from api.console import install as install_console  # the web console at /console/
+
+    install_console(app)
     return app
 
 

@@ -32,7 +32,17 @@ from approvals.service import ApprovalsService
 from approvals.settings import Settings
 from schemas.principal import Principal
 
-__all__ = ["Authenticator", "CurrentPrincipal", "Service", "TokenFileError", "current_principal", "hash_token"]
+__all__ = [
+    "Authenticator",
+    "CurrentPrincipal",
+    "Service",
+    "TokenFileError",
+    "authenticator",
+    "current_principal",
+    "hash_token",
+    "principal_of_token",
+    "service_of",
+]
 
 JWT_LEEWAY_SECONDS = 30
 
@@ -178,12 +188,21 @@ class Authenticator:
 _bearer = HTTPBearer(auto_error=False, description="A dev token from AUTH_TOKENS_FILE, or a signed JWT.")
 
 
-def _authenticator(request: Request) -> Authenticator:
+def authenticator(request: Request) -> Authenticator:
+    """The app's token sources (built on first use); the console signs its sessions in with it too."""
     state = request.app.state
-    authenticator = getattr(state, "authenticator", None)
-    if authenticator is None:
-        authenticator = state.authenticator = Authenticator(state.settings)
-    return authenticator  # type: ignore[no-any-return]
+    sources = getattr(state, "authenticator", None)
+    if sources is None:
+        sources = state.authenticator = Authenticator(state.settings)
+    return sources  # type: ignore[no-any-return]
+
+
+def principal_of_token(request: Request, token: str) -> Principal:
+    """Who a bearer token stands for (a header's or the console session's); 401 when nobody."""
+    try:
+        return authenticator(request).authenticate(token)
+    except TokenFileError as error:
+        raise Unauthenticated(f"token source is misconfigured: {error}", code="AUTH_MISCONFIGURED") from None
 
 
 async def current_principal(
@@ -194,10 +213,7 @@ async def current_principal(
             raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`", code="MISSING_TOKEN")
         if credentials.scheme.lower() != "bearer":
             raise Unauthenticated(f"expected the Bearer scheme, got {credentials.scheme!r}", code="INVALID_TOKEN")
-        try:
-            return _authenticator(request).authenticate(credentials.credentials)
-        except TokenFileError as error:
-            raise Unauthenticated(f"token source is misconfigured: {error}", code="AUTH_MISCONFIGURED") from None
+        return principal_of_token(request, credentials.credentials)
     except Unauthenticated as refused:
         UNAUTHENTICATED.labels(code=refused.code).inc()
         raise
@@ -205,6 +221,11 @@ async def current_principal(
 
 async def _service(request: Request) -> ApprovalsService:
     # async: FastAPI runs a sync dependency in its thread pool, a hop per request for a dictionary lookup
+    return service_of(request)
+
+
+def service_of(request: Request) -> ApprovalsService:
+    """The app's service layer, shared by the API routes and the console."""
     state = request.app.state
     service = getattr(state, "service", None)
     if service is None or service.pool is not state.pool or service.client is not state.temporal:

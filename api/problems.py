@@ -190,12 +190,10 @@ def field_errors(errors: list[Any], *, location: str | None = None) -> list[dict
     return found
 
 
-def validation_problem(errors: list[dict[str, Any]], instance: str) -> JSONResponse:
+def validation_problem(errors: list[dict[str, Any]], instance: str, code: str = "VALIDATION_ERROR") -> JSONResponse:
     summary = "; ".join(f"{e['location']} {e['field']}: {e['message']}" for e in errors[:5])
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return problem_response(
-        422, "VALIDATION_ERROR", f"invalid request: {summary}{more}", instance=instance, errors=errors
-    )
+    return problem_response(422, code, f"invalid request: {summary}{more}", instance=instance, errors=errors)
 
 
 def malformed_json_problem(error: dict[str, Any], instance: str) -> JSONResponse:
@@ -223,7 +221,7 @@ def service_problem(error: errors.ServiceError, instance: str) -> JSONResponse:
         if error.field:
             extra["errors"] = [{"field": error.field, "location": "body", "message": error.detail, "type": error.code}]
     if isinstance(error, errors.InvalidRequest):
-        return validation_problem(error.errors, instance)
+        return validation_problem(error.errors, instance, error.code)
     return problem_response(error.status, error.code, error.detail, instance=instance, headers=headers, **extra)
 
 

@@ -29,17 +29,22 @@ class Refusal:
     """403: the starter may not do this; 422: the case as asked for cannot be started by anyone."""
 
 
-def start_refusal(starter: Principal, process: str, case: CaseInput | None, settings: Settings) -> Refusal | None:
-    """Why ``starter`` may not start this case (None: it may). Without ``case`` only the starter is judged."""
+def start_refusal(
+    starter: Principal, process: str, case: CaseInput | None, settings: Settings, *, registered: bool = False
+) -> Refusal | None:
+    """Why ``starter`` may not start this case (None: it may). Without ``case`` only the starter is judged.
+    ``registered``: a generic case started by the name of a registered definition, which an admin wrote and
+    registered (``POST /v1/definitions``): not free-form, so FREEFORM_DEFINITIONS does not gate it."""
     if not starter.has_any_role(START_ROLES):
         return Refusal(
             "ROLE_REQUIRED", f"starting cases needs the role service or admin; {starter.id} has {list(starter.roles)}"
         )
-    if process == FREEFORM_PROCESS and not settings.freeform_definitions and not starter.has_any_role((ADMIN,)):
+    freeform = process == FREEFORM_PROCESS and not registered
+    if freeform and not settings.freeform_definitions and not starter.has_any_role((ADMIN,)):
         return Refusal(
             "FREEFORM_DEFINITIONS_OFF",
             f"a {FREEFORM_PROCESS} case carries its own process definition, which only the admin role may give "
-            "(FREEFORM_DEFINITIONS is off); start a registered process instead",
+            "(FREEFORM_DEFINITIONS is off); start a registered process or definition (definition_name) instead",
         )
     if case is None:
         return None

@@ -20,6 +20,11 @@ UNPROCESSABLE_REASONS = frozenset(
         "ADD_SIGNER_NOT_ALLOWED",
         "FINDINGS_INCOMPLETE",
         "FINDINGS_CONTRADICT_APPROVAL",
+        "FINDINGS_WITHOUT_EVIDENCE",
+        "DUE_DATE_REQUIRED",
+        "DUE_DATE_NOT_ASKED",
+        "UNKNOWN_DEADLINE_PROFILE",
+        "EXCLUDED_TOO_LONG",
         "NOTHING_SUPPLIED",
         "NOT_EXCLUDABLE",
     }
@@ -54,12 +59,24 @@ class IdempotencyConflict(ServiceError):
     status, code = 409, "IDEMPOTENCY_CONFLICT"
 
 
+class Conflict(ServiceError):
+    """The request is well formed but what it names is not in a state that allows it (e.g. a retired version)."""
+
+    status, code = 409, "CONFLICT"
+
+
 class InvalidRequest(ServiceError):
     status, code = 422, "VALIDATION_ERROR"
 
     def __init__(self, detail: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(detail)
         self.errors = errors
+
+
+class CommitteeNotSeated(ServiceError):
+    """The organ's roster cannot seat the committee a case needs (missing, or too many concerned by it)."""
+
+    status, code = 409, "COMMITTEE_NOT_SEATED"
 
 
 class Denied(ServiceError):

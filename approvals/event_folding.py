@@ -324,6 +324,7 @@ SYSTEM_FOLDS: Mapping[EventType, Fold] = {
     EventType.supervision_ended: _supervision_ended,
     EventType.error_tolerance_determined: unchanged,
     EventType.error_tolerance_effect_recorded: unchanged,
+    EventType.document_issued: unchanged,  # a document records what was decided; the state is the decision's
 }
 """How the events no operation causes change the case's state. ``case.reset`` changes nothing itself: the events
 it superseded are left out of the fold (``schemas.events.in_force``), and the new run's events that follow it

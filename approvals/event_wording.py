@@ -292,7 +292,10 @@ def _case_accepted(event: DomainEvent, context: WordingContext, lang: Lang) -> s
             "accepted: no decision or 补正 notice in time, so the application counts as accepted from receipt"
             + part(" ({})", when)
         )
-    return f"受理{part('：{}', when)}" if lang == "zh" else f"accepted{part(' on {}', when)}"
+    days, basis = event.payload.get("period_working_days"), event.payload.get("period_legal_basis")
+    if lang == "zh":
+        return f"受理{part('：{}', when)}" + part("，办理期限{}个工作日", days) + part("（{}）", basis)
+    return f"accepted{part(' on {}', when)}" + part(", a period of {} working days", days) + part(" ({})", basis)
 
 
 def _clock_resumed(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
@@ -552,6 +555,10 @@ SYSTEM_WORDING: Mapping[EventType, Wording] = {
     ),
     EventType.error_tolerance_determined: Wording.of(_tolerance_determined),
     EventType.error_tolerance_effect_recorded: Wording.of(_rectification_checked),
+    EventType.document_issued: Wording(
+        "{who} issued the official document {number} ({kind}), SHA-256 {sha256}",
+        "{who}印发{title}{number}（SHA-256 {sha256}）",
+    ),
 }
 """The events the workflows record on their own (no operation causes them), worded. ``task.created`` is here
 though 加签 (``add-signer``) records one too: most tasks are opened by a stage; the wording says who added it."""

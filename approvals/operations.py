@@ -124,10 +124,13 @@ class Operation:
 def _decided(event: DomainEvent, context: WordingContext, lang: Lang) -> str:
     p = event.payload
     conditions, decision = listed(p.get("conditions"), lang, "; "), term(p.get("decision"), lang)
+    due, profile = p.get("due_date"), p.get("deadline_profile")
     if lang == "zh":
         text = f"{who(event)}审批意见{part('：{}', decision)}{part('（附条件：{}）', conditions)}"
+        text += part("，确定期限至{}", due) + part("，适用期限规则{}", profile)
         return text + part("，退回至环节{}", p.get("return_to")) + part("，受{}委托办理", p.get("on_behalf_of"))
     text = f"{who(event)} decided{part(': {}', decision)}{part(' (conditions: {})', conditions)}"
+    text += part(", setting the date {}", due) + part(", under the deadline profile {}", profile)
     return text + part(", back to stage {}", p.get("return_to")) + part(", on behalf of {}", p.get("on_behalf_of"))
 
 
@@ -242,7 +245,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "退回: send the case back to an earlier stage (a decision `return`; a comment is required).",
         "退回：退回到此前环节重新审查",
         agrees=(("decision", "decision"), ("comment", "comment")),
-        fixed={"decision": "return", "conditions": []},  # conditions go with approve_with_conditions only
+        # conditions and a date go with approving decisions only, a deadline profile with accepting ones
+        fixed={"decision": "return", "conditions": [], "due_date": None, "deadline_profile": None},
     ),
     Operation(
         "transfer", TransferRequest, TASK, KernelWorkflow.transfer, (EventType.task_transferred,),

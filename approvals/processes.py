@@ -14,10 +14,11 @@ from typing import Any
 from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
 from schemas.case import CaseInput, Concerned
+from schemas.committee import CommitteeRoster
 from schemas.error_tolerance import ErrorToleranceApplication
 from schemas.power import PowerCatalogueProposal
 from schemas.principal import Principal
-from schemas.process import ProcessDefinition
+from schemas.process import DEFINITION_NAME_PATTERN, ProcessDefinition
 from schemas.project import ProjectApplication
 from schemas.talent import TalentPolicyApplication
 from schemas.text import CleanModel
@@ -49,15 +50,25 @@ class StartRequest(CleanModel):
 
 
 class GenericStartRequest(StartRequest):
-    """A generic approval brings its own process definition: a new simple approval needs no code."""
+    """A generic approval runs a process definition given as data: a new simple approval needs no code. Either
+    a registered one by name (``definition_name``, optionally ``definition_version``; ``POST /v1/definitions``)
+    or, where FREEFORM_DEFINITIONS allows, the caller's own (``definition``)."""
 
-    definition: ProcessDefinition
+    definition: ProcessDefinition | None = Field(None, description="A definition of the caller's own (free-form).")
+    definition_name: str | None = Field(
+        None, pattern=DEFINITION_NAME_PATTERN, description="A registered definition: its latest version in force."
+    )
+    definition_version: int | None = Field(None, ge=1, description="Pins that version of definition_name.")
     data: dict[str, Any] = Field(default_factory=dict)
     priority: bool = False
 
     @model_validator(mode="after")
     def _runnable(self) -> GenericStartRequest:
-        problems = definition_problems(self.definition)
+        if (self.definition is None) == (self.definition_name is None):
+            raise ValueError("give either definition (free-form) or definition_name (registered), not both")
+        if self.definition_version is not None and self.definition_name is None:
+            raise ValueError("definition_version is only given with definition_name")
+        problems = definition_problems(self.definition) if self.definition else []
         if problems:
             raise ValueError("the process definition cannot run: " + "; ".join(problems))
         return self
@@ -93,14 +104,17 @@ class ProcessEntry:
     title: str
     workflow: type
     request_model: type[StartRequest]
-    to_case_input: Callable[[Any, Principal], CaseInput]
+    to_case_input: Callable[[Any, Principal, dict[str, CommitteeRoster]], CaseInput]
+    """Builds the case from the validated request, the starter and the organ's committee rosters."""
 
     def workflow_id(self, business_key: str) -> str:
         """Deterministic, so a repeated start finds the running case instead of starting a second one."""
         return f"{self.name}:{business_key}"
 
 
-def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseInput:
+def _generic_case(request: GenericStartRequest, started_by: Principal, _: dict[str, CommitteeRoster]) -> CaseInput:
+    if request.definition is None:
+        raise ValueError(f"definition {request.definition_name!r} was not resolved")  # the service resolves it
     return CaseInput(
         business_key=request.business_key,
         definition=request.definition.model_copy(update={"process": "generic"}),
@@ -114,11 +128,15 @@ def _generic_case(request: GenericStartRequest, started_by: Principal) -> CaseIn
     )
 
 
-def _from_application(build: Callable[..., CaseInput]) -> Callable[[Any, Principal], CaseInput]:
-    """A statutory process builds its case (stages, priority, data) from the validated application."""
+def _from_application(
+    build: Callable[..., CaseInput], *, seats_committee: bool = False
+) -> Callable[[Any, Principal, dict[str, CommitteeRoster]], CaseInput]:
+    """A statutory process builds its case (stages, priority, data) from the validated application; one whose
+    committee votes seats it from the rosters (``seats_committee``)."""
 
-    def to_case_input(request: Any, started_by: Principal) -> CaseInput:
+    def to_case_input(request: Any, started_by: Principal, rosters: dict[str, CommitteeRoster]) -> CaseInput:
         return build(
+            **({"rosters": rosters} if seats_committee else {}),
             business_key=request.business_key,
             application=request.application,
             title=request.title,
@@ -174,7 +192,7 @@ register(
         title="容错免责 Error tolerance: exemption or reduced liability (Art. 25)",
         workflow=ErrorToleranceWorkflow,
         request_model=ErrorToleranceStartRequest,
-        to_case_input=_from_application(error_tolerance_case_input),
+        to_case_input=_from_application(error_tolerance_case_input, seats_committee=True),
     )
 )
 register(
@@ -183,6 +201,6 @@ register(
         title="一事一议 一人一策 Talent policy (Art. 22, Art. 7)",
         workflow=TalentPolicyWorkflow,
         request_model=TalentPolicyStartRequest,
-        to_case_input=_from_application(talent_policy_case_input),
+        to_case_input=_from_application(talent_policy_case_input, seats_committee=True),
     )
 )

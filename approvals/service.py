@@ -17,7 +17,7 @@ import random
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -33,7 +33,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
+from approvals.audit.attachments import referenced
+from approvals.definitions import DefinitionRegistry
 from approvals.errors import (
+    CommitteeNotSeated,
     Denied,
     Forbidden,
     IdempotencyConflict,
@@ -47,11 +50,13 @@ from approvals.errors import (
 from approvals.event_wording import CHINA_TIME
 from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
-from approvals.processes import PROCESSES, ProcessEntry
+from approvals.processes import PROCESSES, GenericStartRequest, ProcessEntry
 from approvals.settings import Settings
-from approvals.storage import queries
-from schemas.case import CaseInput, CaseView, OperationResult
+from approvals.storage import documents, queries
+from schemas.case import AttachmentRef, CaseInput, CaseView, OperationResult
 from schemas.case_state import CaseState
+from schemas.committee import RosterError
+from schemas.documents import IssuedDocument
 from schemas.events import canonical_json
 from schemas.principal import Principal
 from schemas.records import StoredCase, TaskProjection
@@ -153,6 +158,16 @@ class CaseDetail(BaseModel):
     case: StoredCase | None = Field(description="The PostgreSQL projection (None just after the start).")
     tasks: list[TaskProjection] = Field(default_factory=list, description="Every task, open or finished.")
     live: CaseView | None = Field(None, description="The workflow's own view (with `live=true`).")
+    attachments: list[RecordedAttachment] = Field(
+        default_factory=list, description="Every document the case's acts referenced, by event and task."
+    )
+
+
+class RecordedAttachment(AttachmentRef):
+    seq: int = Field(description="The event that recorded the reference.")
+    type: str = Field(description="That event's type, e.g. `task.decided`.")
+    task_id: str | None = Field(description="The task acted on (None: an act on the whole case).")
+    actor_id: str
 
 
 class Page(BaseModel, Generic[T]):
@@ -244,21 +259,33 @@ class ApprovalsService:
         starting principal) is kept in the workflow memo, so the same key with another payload is a 409.
         """
         entry = self._process(process)
-        await self._admit(principal, process, None, body)
+        registered = isinstance(body, Mapping) and "definition_name" in body
+        await self._admit(principal, process, None, body, registered=registered)
         try:
             request = entry.request_model.model_validate(body)
         except ValidationError as error:
             raise invalid(error, f"{process} start request") from None
+        registered_definition = None
+        if isinstance(request, GenericStartRequest) and request.definition_name is not None:
+            definition, registered_definition = await DefinitionRegistry(self.pool).resolve(
+                request.definition_name, request.definition_version
+            )
         try:
-            case_input = entry.to_case_input(request, principal)
+            case_input = entry.to_case_input(
+                request if registered_definition is None else request.model_copy(update={"definition": definition}),
+                principal,
+                self.settings.committee_rosters,
+            ).model_copy(update={"registered_definition": registered_definition})
         except ValidationError as error:
             raise invalid(error, f"{process} application") from None
+        except RosterError as error:  # the organ's configuration, not the request, is at fault
+            raise CommitteeNotSeated(str(error)) from None
         except (ValueError, ApplicationError) as error:
             raise InvalidRequest(
                 f"invalid {process} application: {error}",
                 [{"field": "(body)", "location": "body", "message": str(error), "type": "value_error"}],
             ) from None
-        await self._admit(principal, process, case_input, body)
+        await self._admit(principal, process, case_input, body, registered=registered)
         callback = case_input.callback_url
         refusal = None if callback is None else self.settings.callback_refusal(callback.host or "")
         if refusal is not None:
@@ -302,9 +329,11 @@ class ApprovalsService:
             case_id=workflow_id, process=process, business_key=request.business_key, run_id=run_id, created=created
         )
 
-    async def _admit(self, principal: Principal, process: str, case: CaseInput | None, body: Any) -> None:
+    async def _admit(
+        self, principal: Principal, process: str, case: CaseInput | None, body: Any, *, registered: bool
+    ) -> None:
         """Refuses (and records) a start the starter may not make: role, free-form definition, applicant."""
-        refusal: Refusal | None = start_refusal(principal, process, case, self.settings)
+        refusal: Refusal | None = start_refusal(principal, process, case, self.settings, registered=registered)
         if refusal is None:
             return
         request = body if isinstance(body, Mapping) else {}
@@ -394,7 +423,14 @@ class ApprovalsService:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
                 raise as_unavailable(error) or error from None
-        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view)
+        attachments = [
+            RecordedAttachment.model_construct(  # as recorded: a reference of older rules is still shown
+                seq=event.seq, type=event.type, task_id=event.task_id, actor_id=event.actor.id, **dict(ref)
+            )
+            for event in await queries.case_events(self.pool, case_id, with_documents=True)
+            for ref in referenced(event.payload)
+        ]
+        return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view, attachments=attachments)
 
     async def list_cases(self, principal: Principal, search: CaseSearch) -> Page[StoredCase]:
         """Cases the principal may read matching every filter of ``search`` (its dates local, UTC+8), in its order."""
@@ -410,14 +446,28 @@ class ApprovalsService:
         stage: str | None = None,
         priority: bool | None = None,
         overdue: bool | None = None,
+        held: Literal["mine", "pool"] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> Page[TaskProjection]:
+        """Open tasks for the principal (``held``: only theirs, or only their roles' unclaimed pool)."""
         items = await queries.inbox(
             self.pool, principal.id, principal.roles, process=process, stage=stage, priority=priority,
-            overdue=overdue, limit=limit, offset=offset,
+            overdue=overdue, held=held, limit=limit, offset=offset,
         )  # fmt: skip
         return _page(items, limit, offset)
+
+    async def headlines(self, tasks: list[TaskProjection]) -> dict[str, tuple[str, str]]:
+        """Title and clock state of the cases of ``tasks`` (an inbox page the principal already reads)."""
+        return await queries.case_headlines(self.pool, sorted({task.case_id for task in tasks}))
+
+    async def handled(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[TaskProjection]:
+        """已办: tasks the principal decided or handed on, most recent first."""
+        return _page(await queries.handled_tasks(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
+
+    async def copied(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[StoredCase]:
+        """抄送我的: cases the principal was copied on (every one of them readable by the principal)."""
+        return _page(await queries.observed_cases(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
 
     async def timeline(self, principal: Principal, case_id: str) -> list[TimelineRow]:
         """Every recorded event in plain language, with its actor, time, legal basis and data."""
@@ -448,7 +498,7 @@ class ApprovalsService:
 
         await self._auditor_only(principal, case_id, "verification")
         try:
-            report = await verify_case(self.client, self.pool, case_id)
+            report = await verify_case(self.client, self.pool, case_id, self._organ_certificate())
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
@@ -469,6 +519,52 @@ class ApprovalsService:
         if seq is not None and seq > events[-1].seq:
             raise NotFound(f"case {case_id} has no event {seq}: its last is {events[-1].seq}", code="EVENT_NOT_FOUND")
         return state_at(events, seq=seq)
+
+    async def bundle_zip(self, principal: Principal, case_id: str) -> bytes:
+        """The case's signed audit bundle (``approvals audit export``) as a zip: for auditors and admins."""
+        from approvals.audit.checkpoint import load_signing_key
+        from approvals.audit.live import export_case_zip
+        from approvals.audit.sealing import Notary
+
+        await self._auditor_only(principal, case_id, "bundle")
+        path = self.settings.audit_signing_key_path
+        if path is None:
+            raise Unavailable("no AUDIT_SIGNING_KEY_PATH is set: bundles are signed with it, so none can be exported")
+        notary = Notary(self.pool, load_signing_key(path))
+        try:
+            return await export_case_zip(self.client, notary, case_id)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no case {case_id}", code="CASE_NOT_FOUND") from None
+            raise as_unavailable(error) or error from None
+
+    async def _party_or_auditor(self, principal: Principal, case_id: str, what: str) -> None:
+        """A case's official documents are its parties' (the applicant, the service that applied for them) and
+        the auditors' and admins'; reviewers and observers read the case, not the documents sent to the applicant."""
+        projection = await self._readable(principal, case_id, what)
+        if principal.has_any_role(READ_ALL_ROLES):
+            return
+        if projection is None or principal.id not in (projection.applicant_id, projection.started_by):
+            reason = ": the documents are for the case's parties, auditors and admins"
+            raise await self._refused_read(principal, case_id, what, "NOT_A_PARTY", reason)
+
+    async def documents(self, principal: Principal, case_id: str) -> list[IssuedDocument]:
+        await self._party_or_auditor(principal, case_id, "documents")
+        return await documents.case_documents(self.pool, case_id)
+
+    async def document_pdf(self, principal: Principal, case_id: str, document_id: str) -> bytes:
+        """The signed PDF as stored: its SHA-256 is the one ``document.issued`` recorded."""
+        await self._party_or_auditor(principal, case_id, "documents")
+        pdf = await documents.case_document(self.pool, case_id, document_id)
+        if pdf is None:
+            raise NotFound(f"case {case_id} has no document {document_id}", code="DOCUMENT_NOT_FOUND")
+        return pdf
+
+    def _organ_certificate(self) -> Any:
+        from activities.signing import load_certificate
+
+        settings = self.settings
+        return load_certificate(settings.document_signing_certificate_path, settings.document_signing_passphrase)
 
     async def denied_attempts(self, principal: Principal, case_id: str) -> list[DeniedAttempt]:
         await self._auditor_only(principal, case_id, "denied attempts")

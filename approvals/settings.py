@@ -16,7 +16,9 @@ import httpx
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.destinations import DestinationPolicy, parse_networks
+from activities.destinations import DestinationPolicy, host_listed, parse_networks
+from schemas.committee import CommitteeRoster
+from schemas.documents import Organ
 
 
 class LogFormat(StrEnum):
@@ -73,6 +75,25 @@ class Settings(BaseSettings):
         description="Cases a worker keeps in memory between their steps; a case not in the cache is replayed "
         "from its history at its next step.",
     )
+    worker_deployment_name: str = Field(
+        "approvals",
+        min_length=1,
+        pattern=r"^[^.]+$",
+        description="Worker Deployment the worker belongs to (Temporal Worker Versioning; no `.` in it). "
+        "docs/releases.md: two builds side by side, ramp, retire.",
+    )
+    worker_build_id: str | None = Field(
+        None,
+        description="Build id the worker registers under in WORKER_DEPLOYMENT_NAME. Unset: the package version and "
+        "the git commit (`0.1.0+3f2c1ab`), or outside a git checkout the SDK's hash of the loaded code.",
+    )
+    worker_versioning: bool = Field(
+        False,
+        description="Route workflow tasks by build (Worker Versioning): project-approval cases stay on the build "
+        "they started on, the rest move to the current build and rely on `workflow.patched`. A versioned worker "
+        "gets no new cases until its build is made current (`temporal worker deployment set-current-version`); "
+        "off: the worker reports its build but takes any task (the dev stack, the tests).",
+    )
     worker_metrics_address: str | None = Field(
         None,
         description="host:port where a worker serves Prometheus metrics at /metrics: the Temporal SDK's "
@@ -96,6 +117,12 @@ class Settings(BaseSettings):
     )
     temporal_ui_port: int = Field(
         8233, ge=1, le=65535, description="`approvals dev` only: port of the Temporal Web UI."
+    )
+    temporal_ui_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        description="Temporal Web UI the console links each case to (operators); unset: "
+        "http://127.0.0.1:TEMPORAL_UI_PORT, the one `approvals dev` runs.",
     )
     postgres_port: int = Field(
         55432, ge=1, le=65535, description="`approvals dev` only: port of the embedded PostgreSQL."
@@ -133,6 +160,12 @@ class Settings(BaseSettings):
         "multicast, unspecified or reserved address is refused, checked on the address connected to. Empty: "
         "public addresses only (production). `approvals dev` allows loopback (`127.0.0.0/8,::1/128`).",
     )
+    attachment_fetch_hosts: str = Field(
+        "",
+        description="Comma-separated host names (exact, or `.example.com` for a domain and its subdomains) whose "
+        "http(s) attachment URIs `approvals audit verify` fetches to check their SHA-256 again, at addresses "
+        "WEBHOOK_ALLOWED_NETWORKS allows; `file://` URIs are read when present. Empty: no http(s) fetch.",
+    )
     publication_webhook_url: str | None = Field(
         None,
         description="Where disclosure notices (Art. 18) are POSTed, reaching only what WEBHOOK_ALLOWED_NETWORKS "
@@ -156,14 +189,22 @@ class Settings(BaseSettings):
     freeform_definitions: bool = Field(
         False,
         description="Let services start `generic` cases with a process definition of their own; off: only the "
-        "admin role may (a caller-written definition could route the case to the caller). `approvals dev` "
-        "turns it on.",
+        "admin role may (a caller-written definition could route the case to the caller). A definition an admin "
+        "registered (`POST /v1/definitions`) is started by name (`definition_name`) either way: the production "
+        "way. `approvals dev` turns it on.",
     )
     applicants_by_starter: dict[str, list[str]] = Field(
         default_factory=dict,
         description='JSON: starter principal id (or "*" for any) -> the applicant ids it may start cases for, as '
         'patterns (`ent-*`, `91650000*`); e.g. {"svc-portal": ["ent-*"]}. A starter with no entry names no '
         "applicant. `approvals dev` allows its demo applicants.",
+    )
+    committee_rosters: dict[str, CommitteeRoster] = Field(
+        default_factory=dict,
+        description='JSON: committee -> the organ\'s roster, {"revision", "chair", "members"}; the committees are '
+        "`error-tolerance` (容错认定委员会, Art. 25) and `talent-policy` (一事一议, Art. 22). A case seats its "
+        "committee from it at start (members concerned by the case recuse) and records the roster's revision "
+        "and digest; a process whose roster is missing cannot start. `approvals dev` seats its demo members.",
     )
     max_payload_bytes: int = Field(
         2_000_000,
@@ -189,6 +230,31 @@ class Settings(BaseSettings):
         None,
         description="PEM Ed25519 public key that `approvals audit verify` trusts for bundle signatures and "
         "checkpoints (or `--public-key`); `approvals dev` writes `<DATA_DIR>/audit-signing-key.pub.pem`.",
+    )
+    document_organ_name: str = Field(
+        "阿拉山口综合保税区管理委员会",
+        min_length=1,
+        max_length=64,
+        description="The issuing organ (发文机关) its official documents name in their red header and signature.",
+    )
+    document_number_prefix: str = Field(
+        "阿综保管",
+        min_length=1,
+        max_length=16,
+        description="The organ's code (机关代字) its document numbers begin with: `阿综保管许〔2026〕15号` is this "
+        "prefix, the kind's series, the year and the sequence (gapless per organ, series and year).",
+    )
+    document_signing_certificate_path: Path | None = Field(
+        None,
+        description="The organ's certificate that signs its official documents (PAdES): a PKCS#12 file "
+        "(`.p12`/`.pfx`), or a PEM certificate with DOCUMENT_SIGNING_KEY_PATH. Required by the worker; "
+        "`approvals dev` generates a self-signed one in `<DATA_DIR>` on first start.",
+    )
+    document_signing_key_path: Path | None = Field(
+        None, description="PEM private key of a PEM DOCUMENT_SIGNING_CERTIFICATE_PATH (unset with PKCS#12)."
+    )
+    document_signing_passphrase: str | None = Field(
+        None, description="Passphrase of the PKCS#12 file or of the PEM key, when they are encrypted."
     )
     audit_checkpoint_interval_seconds: float = Field(
         300,
@@ -272,13 +338,11 @@ class Settings(BaseSettings):
             )
         return secret
 
+    def document_organ(self) -> Organ:
+        return Organ(name=self.document_organ_name, prefix=self.document_number_prefix)
+
     def callback_host_allowed(self, host: str) -> bool:
-        allowed = [entry.strip().lower() for entry in self.callback_allowed_hosts.split(",") if entry.strip()]
-        host = host.lower()
-        return not allowed or any(
-            host == entry or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:]))
-            for entry in allowed
-        )
+        return not self.callback_allowed_hosts.strip() or host_listed(host, self.callback_allowed_hosts)
 
     def may_start_for(self, starter_id: str, applicant_id: str) -> bool:
         """Whether a starter may name this applicant (APPLICANTS_BY_STARTER)."""

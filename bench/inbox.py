@@ -41,6 +41,11 @@ machine hits them alike:
     Baseline: ``GET /v1/me`` through the same app with the same tokens: the same uvicorn, middleware,
     bearer authentication and JSON response, without PostgreSQL. (``/health`` is not used: it is
     unauthenticated and asks Temporal; ``/v1/cases/{id}`` makes three queries and is a figure of its own.)
+(c) the web console's 待办 page, ``GET /console/`` (HTML rendered by Jinja2 from the same inbox query, plus the
+    query that finds paused clocks and the working-day countdown of each row), with the same bearer header
+    (the console accepts it, as it does behind a single-sign-on proxy): first page, offset 200, overdue.
+    Baseline: ``GET /v1/me`` again. Target (issue 18): a page renders in under 200 ms at 100,000 open tasks;
+    measured at the client over loopback, so the figure includes the server time and bounds it.
 
 Prints p50 / p95 / p99 / max (ms), the baseline's, the ratio and the verdict against the target, and the
 worst scenario's p99 (of (a) and (b)) next to the target. Nothing is asserted on timings. ``--json PATH``
@@ -79,6 +84,7 @@ from pathlib import Path
 from typing import Any
 
 TARGET_P99_MS = 20.0
+CONSOLE_TARGET_P99_MS = 200.0
 PAGE = 50
 LATER_OFFSET = 200
 TOKEN_HOLDERS = 200
@@ -594,15 +600,24 @@ def stop_api(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+API_PATHS = {
+    "GET /v1/inbox": "/v1/inbox",
+    f"GET /v1/inbox?offset={LATER_OFFSET}": f"/v1/inbox?offset={LATER_OFFSET}",
+    "GET /v1/inbox?overdue=true": "/v1/inbox?overdue=true",
+}
+CONSOLE_PATHS = {
+    "GET /console/ (待办 page, HTML)": "/console/",
+    f"GET /console/?offset={LATER_OFFSET}": f"/console/?offset={LATER_OFFSET}",
+    "GET /console/?overdue=true": "/console/?overdue=true",
+}
+ROW_MARKERS = (b'"task_id"', b'<tr class="task"')
+"""How a task shows in a JSON page and in the console's HTML page (to count the rows answered)."""
+
+
 def measure_http(
-    port: int, tokens: dict[str, str], samples: int, warmup: int, rng: random.Random
+    port: int, tokens: dict[str, str], samples: int, warmup: int, rng: random.Random, paths: dict[str, str]
 ) -> tuple[dict[str, Series], Series]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    paths = {
-        "GET /v1/inbox": "/v1/inbox",
-        f"GET /v1/inbox?offset={LATER_OFFSET}": f"/v1/inbox?offset={LATER_OFFSET}",
-        "GET /v1/inbox?overdue=true": "/v1/inbox?overdue=true",
-    }
     baseline_name = "GET /v1/me (same app and auth, no PostgreSQL)"
 
     def get(path: str, token: str) -> bytes:
@@ -613,10 +628,11 @@ def measure_http(
             raise RuntimeError(f"GET {path} answered {response.status}: {body[:500]!r}")
         return body
 
-    for path in [*paths.values(), "/v1/me"]:  # correctness once: a page of tasks, the principal
-        user = next(iter(tokens))
-        answer = json.loads(get(path, tokens[user]))
-        assert ("items" in answer) if path != "/v1/me" else answer["id"] == user, answer
+    user = next(iter(tokens))  # correctness once: the principal, a page of tasks
+    assert json.loads(get("/v1/me", tokens[user]))["id"] == user
+    for path in paths.values():
+        answer = get(path, tokens[user])
+        assert b'"items"' in answer or b'<table class="tasks">' in answer, answer[:500]
 
     series = {name: Series(name) for name in paths}
     baseline = Series(baseline_name)
@@ -635,7 +651,7 @@ def measure_http(
                     one = baseline if name is None else series[name]
                     one.samples_ms.append(elapsed)
                     if name is not None:
-                        one.rows.append(body.count(b'"task_id"'))
+                        one.rows.append(sum(body.count(marker) for marker in ROW_MARKERS))
     finally:
         connection.close()
     return series, baseline
@@ -655,13 +671,15 @@ def machine(postgres_version: str) -> dict[str, Any]:
     }
 
 
-def verdict(p99: float) -> str:
-    return "meets" if p99 <= TARGET_P99_MS else "MISSES"
+def verdict(p99: float, target: float = TARGET_P99_MS) -> str:
+    return "meets" if p99 <= target else "MISSES"
 
 
-def table(title: str, series: dict[str, Series], baseline: Series) -> tuple[list[str], dict[str, Any]]:
+def table(
+    title: str, series: dict[str, Series], baseline: Series, target: float = TARGET_P99_MS
+) -> tuple[list[str], dict[str, Any]]:
     base = baseline.figures()
-    head = f"  {'':58} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  p99/base  rows  p99 <= {TARGET_P99_MS:g} ms?"
+    head = f"  {'':58} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  p99/base  rows  p99 <= {target:g} ms?"
     lines = [
         title,
         head,
@@ -676,13 +694,13 @@ def table(title: str, series: dict[str, Series], baseline: Series) -> tuple[list
         f.update(
             ratio_p50_to_baseline=round(ratio_p50, 2),
             ratio_p99_to_baseline=round(ratio_p99, 2),
-            meets_target=f["p99_ms"] <= TARGET_P99_MS,
+            meets_target=f["p99_ms"] <= target,
         )
         figures["scenarios"][name] = f
         rows = "" if f["mean_rows"] is None else f"{f['mean_rows']:5.1f}"
         lines.append(
             f"  {name:<58} {f['p50_ms']:7.2f} {f['p95_ms']:7.2f} {f['p99_ms']:7.2f} {f['max_ms']:7.2f}  "
-            f"{ratio_p99:7.1f}x  {rows:>5}  {verdict(f['p99_ms'])}"
+            f"{ratio_p99:7.1f}x  {rows:>5}  {verdict(f['p99_ms'], target)}"
         )
     return lines, figures
 
@@ -822,8 +840,9 @@ def main(argv: list[str] | None = None) -> int:
                 api, port, log_path = start_api(database.app_url, tmp / "tokens.json")
                 try:
                     began = time.perf_counter()
-                    series, baseline = measure_http(port, tokens, args.samples, args.warmup, rng)
+                    series, baseline = measure_http(port, tokens, args.samples, args.warmup, rng, API_PATHS)
                     out["http_seconds"] = round(time.perf_counter() - began, 1)
+                    pages, pages_baseline = measure_http(port, tokens, args.samples, args.warmup, rng, CONSOLE_PATHS)
                 finally:
                     stop_api(api)
                 api_log = log_path.read_text(errors="replace")
@@ -833,7 +852,13 @@ def main(argv: list[str] | None = None) -> int:
                     series,
                     baseline,
                 )
-                lines += ["", *http_lines]
+                console_lines, out["console"] = table(
+                    "(c) the console's 待办 page (Jinja2 HTML, same app and tokens), ms",
+                    pages,
+                    pages_baseline,
+                    CONSOLE_TARGET_P99_MS,
+                )
+                lines += ["", *http_lines, "", *console_lines]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -866,6 +891,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{'MET' if out['target']['met'] else 'MISSED'} (worst inbox p99 {worst:.2f} ms, {worst_part} "
         f"'{worst_name}'" + (", at --quick scale)" if args.quick else f", at {out['data']['open_tasks']:,} open tasks)")
     )
+    if "console" in out:
+        page_p99 = max(f["p99_ms"] for f in out["console"]["scenarios"].values())
+        out["target"]["worst_console_page_p99_ms"] = page_p99
+        out["target"]["console_met"] = page_p99 <= CONSOLE_TARGET_P99_MS
+        print(
+            f"target console page p99 <= {CONSOLE_TARGET_P99_MS:g} ms: "
+            f"{'MET' if out['target']['console_met'] else 'MISSED'} (worst p99 {page_p99:.2f} ms)"
+        )
     if "query_layer_previous" in out:
         previous = max(f["p99_ms"] for f in out["query_layer_previous"]["scenarios"].values())
         out["target"]["worst_previous_query_p99_ms"] = previous

@@ -506,7 +506,7 @@ def desk_id(role: str, number: int) -> str:
 
 
 def bench_principals(path: list[list[Step]], desks_per_role: int) -> list[Any]:
-    from approvals.devstack.dev import DemoPrincipal
+    from approvals.devstack.identities import DemoPrincipal
 
     return [
         DemoPrincipal(desk_id(role, k), f"Bench desk {k + 1} ({role})", "Bench office", (role,))

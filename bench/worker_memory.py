@@ -149,7 +149,7 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
     import httpx
     from temporalio.client import Client
 
-    from approvals.devstack.dev import DEMO_PRINCIPALS
+    from approvals.devstack.identities import DEMO_PRINCIPALS
     from approvals.devstack.stack import Stack
     from approvals.processes import PROCESSES
     from schemas.principal import Principal
@@ -185,7 +185,9 @@ async def measure_in(root: Path, cases: int, concurrency: int, timeout: float) -
 
             async def start_engine(number: int) -> None:
                 body = throughput.application_body(f"{prefix}{number:06d}")
-                case_input = entry.to_case_input(entry.request_model.model_validate(body), service)
+                case_input = entry.to_case_input(
+                    entry.request_model.model_validate(body), service, stack.settings.committee_rosters
+                )
                 await stack.client.start_workflow(
                     entry.workflow.run,  # type: ignore[attr-defined]
                     case_input,

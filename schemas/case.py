@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -12,15 +12,23 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from schemas.calendar import WorkingCalendar
 from schemas.events import GENESIS_HASH, canonical_json
 from schemas.principal import Principal
-from schemas.process import DECISIONS_NEEDING_COMMENT, Decision, ExcludedPeriodKind, ProcessDefinition
+from schemas.process import (
+    DECISIONS_NEEDING_COMMENT,
+    Decision,
+    DefinitionRef,
+    ExcludedPeriodKind,
+    ProcessDefinition,
+)
 from schemas.text import CleanModel
 
 BusinessKey = str
@@ -32,6 +40,9 @@ recorded with every batch of events and must stay far below Temporal's 2 MB payl
 MAX_CONDITIONS = 20
 MAX_FINDINGS = 50
 MAX_EVIDENCE = 20
+MAX_ATTACHMENTS = 20
+ATTACHMENT_MAX_BYTES = 2 * 1024**3
+"""Largest document a reference may describe (2 GiB): bigger is a mistake or a dump, not a case document."""
 
 Condition = Annotated[str, Field(min_length=1, max_length=1000)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -109,14 +120,58 @@ class TaskStatus(StrEnum):
 
 
 class AttachmentRef(CleanModel):
-    """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline."""
+    """Documents travel by reference (Temporal payloads are limited to 2 MB), never inline: where the document
+    is (``uri``), its SHA-256 (which ``approvals audit verify`` checks again where the URI can be fetched), its
+    size, its name (Chinese or English) and its media type."""
 
     model_config = ConfigDict(frozen=True)
 
-    uri: str = Field(min_length=1, max_length=2000)
+    uri: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$",
+        description="Where the document is: `s3://…`, `https://…`, `file:///…`; never a `data:` URI (no inline bytes).",
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
-    name: str = Field("", max_length=300)
+    size: int = Field(ge=0, le=ATTACHMENT_MAX_BYTES, description="Bytes.")
+    name: str = Field("", max_length=300, description="The document's name, e.g. 现场核查照片 or site photo.")
+    media_type: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$",
+        description="e.g. application/pdf.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _by_reference(cls, uri: str) -> str:
+        if uri[:5].lower() == "data:":
+            raise ValueError("a data: URI carries the bytes inline; store the document and send where it is")
+        return uri
+
+    @model_serializer(mode="wrap")
+    def _without_absent_media_type(self, handler: SerializerFunctionWrapHandler):
+        """References recorded before media types were kept serialise (and re-seal) exactly as they were. (No
+        return annotation: with one, pydantic would describe the serialised form by it, a bare object.)"""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("media_type", "") is None:
+            del dumped["media_type"]
+        return dumped
+
+
+Attachments = Annotated[
+    list[AttachmentRef],
+    Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description=f"Documents by reference (at most {MAX_ATTACHMENTS}), shown in the timeline and exported.",
+    ),
+]
+
+
+def attachments_record(attachments: list[AttachmentRef]) -> dict[str, Any]:
+    """What an event records of an act's attachments: nothing when it has none, so the acts recorded before
+    attachments were accepted re-seal as they were."""
+    return {"attachments": [attachment.model_dump(mode="json") for attachment in attachments]} if attachments else {}
 
 
 class CaseState(BaseModel):
@@ -151,6 +206,9 @@ class CaseState(BaseModel):
         "periods (false: a case started before they were enforced, which keeps its behaviour).",
     )
     accepted_at: datetime | None = Field(None, description="When the statutory period started (受理).")
+    deadline_profile: str | None = Field(
+        None, description="The deadline profile the acceptance chose (None: the definition's `deadline`)."
+    )
     supplements_requested: int = 0
     recused: dict[str, str] = Field(
         default_factory=dict,
@@ -187,6 +245,16 @@ class CaseInput(CleanModel):
         default_factory=list, description="Persons the case concerns, who recuse themselves from it (回避)."
     )
     carried: CaseState | None = Field(None, description="Set by the engine when a case continues as new.")
+    registered_definition: DefinitionRef | None = Field(
+        None, description="The registered definition (name, version, hash) `definition` is; None: given inline."
+    )
+
+    def registered_definition_record(self) -> dict[str, Any]:
+        """What ``case.started`` records of the registered definition; nothing for an inline one, so the cases
+        started before definitions were registered re-seal as they were."""
+        if self.registered_definition is None:
+            return {}
+        return {"registered_definition": self.registered_definition.model_dump(mode="json")}
 
     @field_validator("data")
     @classmethod
@@ -248,6 +316,10 @@ class Finding(CleanModel):
     evidence: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
 
 
+APPROVING = (Decision.approve, Decision.approve_with_conditions)
+"""The decisions that may set a date (``due_date``)."""
+
+
 def _only_with(decision: Decision, then: dict[str, Any] | None, otherwise: dict[str, Any]) -> dict[str, Any]:
     rule: dict[str, Any] = {"if": {"properties": {"decision": {"const": decision.value}}, "required": ["decision"]}}
     return {**rule, **({"then": then} if then else {}), "else": otherwise}
@@ -264,6 +336,13 @@ class DecideRequest(TaskRequest):
                     {"properties": {"conditions": {"maxItems": 0}}},
                 ),
                 _only_with(Decision.return_, None, {"properties": {"return_to": {"type": "null"}}}),
+                {
+                    "if": {
+                        "properties": {"decision": {"enum": [d.value for d in APPROVING]}},
+                        "required": ["decision"],
+                    },
+                    "else": {"properties": {"due_date": {"type": "null"}}},
+                },
             ]
         }
     )
@@ -275,6 +354,16 @@ class DecideRequest(TaskRequest):
     )
     return_to: str | None = Field(None, description="For return: the earlier stage id (default: previous).")
     findings: list[Finding] = Field(default_factory=list, max_length=MAX_FINDINGS)
+    due_date: date | None = Field(
+        None, description="The date an approving decision sets where its stage asks for one (e.g. 整改期限, Art. 25)."
+    )
+    deadline_profile: str | None = Field(
+        None,
+        max_length=64,
+        description="Accepting (受理) only: the deadline profile the case follows, one the process declares "
+        "(`deadline_profiles`, e.g. `decree-673-approval`); none: the default (Administrative Licensing Law).",
+    )
+    attachments: Attachments
 
     @model_validator(mode="after")
     def _conditions_match(self) -> DecideRequest:
@@ -284,6 +373,8 @@ class DecideRequest(TaskRequest):
             raise ValueError("conditions are only given with approve_with_conditions")
         if self.return_to is not None and self.decision is not Decision.return_:
             raise ValueError("return_to is only given with decision `return`")
+        if self.due_date is not None and self.decision not in APPROVING:
+            raise ValueError("due_date is only given with approve or approve_with_conditions")
         return self
 
     @property
@@ -324,6 +415,7 @@ class CommentRequest(CleanModel):
     actor: Principal
     text: str = Field(min_length=1, max_length=4000)
     task_id: str | None = None
+    attachments: Attachments
 
 
 class CcRequest(CleanModel):

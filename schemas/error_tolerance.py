@@ -13,9 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.case import AttachmentRef
+from schemas.committee import committee_from_recorded_input
 from schemas.project import Contact, validate_uscc
 from schemas.text import CleanModel
 
@@ -34,12 +35,21 @@ CONDITIONS: tuple[tuple[str, str], ...] = (
         "未损害国家利益、公共安全和社会公共利益 No harm to the national, public-safety or social interest",
     ),
 )
-"""Art. 25's five conditions, all of which must hold: (criterion id, what it means)."""
+"""Art. 25's five conditions, all of which must hold: (criterion id, what it means).
+
+All five are read as required although the Chinese text joins the last with 或者 (…未牟取不正当利益，或者未损害
+国家利益…): each condition is a negative (没有/未…) in one list of what a tolerated error must be free of, and
+或者 there joins the items of that list rather than offering alternatives. Read as "any one suffices", a reform
+that harmed the public interest would be excused merely because nobody took a bribe, which defeats the purpose
+of 容错 (honest mistakes in a lawful reform, the 三个区分开来 policy it implements); exemption from liability is
+an exception and is read narrowly. The zone's English summary of the regulation also says "if ALL of these
+hold". So the investigation stage refuses to approve while any finding says a condition does not hold."""
 
 CONDITION_IDS: tuple[str, ...] = tuple(criterion for criterion, _ in CONDITIONS)
 
-RECTIFICATION_CRITERIA: tuple[str, ...] = ("rectification_completed", "completed_by_promised_date")
-"""What the rectification check finds on: the measures were carried out, and by the promised date."""
+RECTIFICATION_CRITERIA: tuple[str, ...] = ("rectification_completed", "completed_by_committee_deadline")
+"""What the rectification check finds on: the measures were carried out, and by the deadline the committee set
+at its decision (整改期限): prompt (及时) is the committee's bound, never only the date the applicant promised."""
 
 
 class Determination(StrEnum):
@@ -60,14 +70,25 @@ class RectificationEffect(StrEnum):
 
 EFFECT_TEXT = {
     RectificationEffect.no_effect: (
-        "及时予以整改纠正，不影响绩效考核、评奖评优、晋职晋级和表彰奖励 "
-        "Rectified promptly: no effect on performance assessment, awards, promotion or commendation (Art. 25)"
+        "及时予以整改纠正的，在绩效考核、评先评优、提拔晋升和表彰奖励等方面不受影响 "
+        "Rectified promptly: not affected in performance assessment, selection as advanced or excellent, "
+        "promotion, commendation and rewards and the like (Art. 25)"
     ),
     RectificationEffect.protection_not_applicable: (
         "未及时予以整改纠正，第二十五条第二句的保护不适用 "
         "Not rectified promptly: the protection of Art. 25, second sentence, does not apply"
     ),
 }
+"""The notice in the law's words (Art. 25, second sentence)."""
+
+EFFECT_TEXT_BEFORE_ART_25_WORDING = {
+    **EFFECT_TEXT,
+    RectificationEffect.no_effect: (
+        "及时予以整改纠正，不影响绩效考核、评奖评优、晋职晋级和表彰奖励 "
+        "Rectified promptly: no effect on performance assessment, awards, promotion or commendation (Art. 25)"
+    ),
+}
+"""The paraphrase cases decided before patch ``art-25-decision-rules`` recorded (kept so they replay)."""
 
 
 class DecisionProcedureStep(StrEnum):
@@ -193,7 +214,6 @@ EXAMPLE_APPLICATION: dict[str, object] = {
         "measures": ["Roll back to the two-step declaration", "Compensate the demurrage through the insurer"],
         "promised_completion_date": "2026-09-30",
     },
-    "committee": ["committee-member-a", "committee-member-b", "committee-member-c"],
 }
 """A valid application: shown in the OpenAPI schema, used by `approvals demo` and the tests."""
 
@@ -210,11 +230,16 @@ class ErrorToleranceApplication(CleanModel):
     )
     liability_proceeding: LiabilityProceeding
     rectification_plan: RectificationPlan
-    committee: list[UserId] = Field(
-        min_length=3,
-        max_length=25,
-        description="User ids of the committee members who deliberate and vote (2/3 of those present).",
+    committee: list[UserId] | None = Field(
+        None,
+        description="Not accepted: the organ's roster (COMMITTEE_ROSTERS) seats the committee. Read only from "
+        "cases started before, whose applicant named it.",
     )
+
+    @field_validator("committee")
+    @classmethod
+    def _roster_decides(cls, members: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return committee_from_recorded_input(members, info.context)
 
     @model_validator(mode="after")
     def _consistent(self) -> ErrorToleranceApplication:
@@ -222,15 +247,6 @@ class ErrorToleranceApplication(CleanModel):
         repeated = sorted({person for person in ids if ids.count(person) > 1})
         if repeated:
             raise ValueError(f"persons_concerned lists {repeated} more than once")
-        members = sorted({member for member in self.committee if self.committee.count(member) > 1})
-        if members:
-            raise ValueError(f"committee lists {members} more than once")
-        conflicted = sorted(set(ids) & set(self.committee))
-        if conflicted:
-            raise ValueError(
-                f"committee members {conflicted} are persons concerned and must recuse themselves (回避) "
-                "from deliberating on their own liability"
-            )
         measure, shortfall, plan = self.measure, self.shortfall, self.rectification_plan
         if shortfall.identified_on < measure.decision_date:
             raise ValueError(
@@ -258,6 +274,11 @@ class RectificationOutcome(CleanModel):
     model_config = ConfigDict(frozen=True)
 
     promised_completion_date: date
+    committee_deadline: date | None = Field(
+        None,
+        description="整改期限 the committee set at its decision; the check is due after it (None: decided before "
+        "patch art-25-decision-rules, checked after the promised date).",
+    )
     rectified_in_time: bool | None = Field(None, description="None until the rectification check has decided.")
     effect: RectificationEffect | None = None
     effect_text: str | None = None

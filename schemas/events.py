@@ -75,6 +75,7 @@ class EventType(StrEnum):
     supervision_ended = "supervision.ended"
     error_tolerance_determined = "error_tolerance.determined"
     error_tolerance_effect_recorded = "error_tolerance.effect_recorded"
+    document_issued = "document.issued"
 
 
 class DomainEvent(BaseModel):

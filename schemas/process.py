@@ -104,6 +104,16 @@ class Deadline(CleanModel):
 StageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
+class DecisionDate(CleanModel):
+    """A date the deciding official sets with an approving decision (``DecideRequest.due_date``), later than the
+    day of the decision, e.g. the deadline by which Art. 25's rectification counts as prompt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = Field(min_length=1, max_length=200, description="What the date is, e.g. 整改期限.")
+    legal_basis: str = Field(min_length=1)
+
+
 class Stage(CleanModel):
     model_config = ConfigDict(frozen=True)
 
@@ -126,6 +136,17 @@ class Stage(CleanModel):
         (),
         description="Statutory criteria every approve/reject here must give a finding on (e.g. Art. 25's five "
         "conditions), each with its evidence references.",
+    )
+    evidence_required: bool = Field(
+        False, description="Every finding here cites at least one evidence reference (Art. 25's investigation)."
+    )
+    reasons_required: tuple[Decision, ...] = Field(
+        (),
+        description="Decisions that must state their reasons in the comment here, besides reject and return "
+        "(e.g. Art. 25's exemption and reduction).",
+    )
+    sets_date: DecisionDate | None = Field(
+        None, description="A date the approving decisions here must set (e.g. Art. 25's rectification deadline)."
     )
     when: Condition | None = None
 
@@ -200,6 +221,9 @@ class CaseDeadline(CleanModel):
     )
     excluded_period_role: str | None = Field(None, description="Who may start an excluded period.")
     excluded_legal_basis: str = "Administrative Licensing Law Art. 45"
+    excluded_max_working_days: int | None = Field(
+        None, ge=1, le=365, description="The longest excluded period the profile allows (None: as told, Art. 45)."
+    )
     acceptance_working_days: int = Field(
         0,
         ge=0,
@@ -219,6 +243,31 @@ def licensing_law_period(**fields: Any) -> CaseDeadline:
         "extension_role": "head",
         "excluded_kinds": tuple(ExcludedPeriodKind),
         "excluded_period_role": "head",
+        "acceptance_working_days": 5,
+    }
+    return CaseDeadline(**{**defaults, **fields})
+
+
+DECREE_673 = "国务院令第673号《企业投资项目核准和备案管理条例》"
+
+
+def decree_673_approval_period(**fields: Any) -> CaseDeadline:
+    """核准 of an enterprise investment project under State Council Decree 673: the 核准机关 decides within 20
+    working days of accepting the application (Art. 10); when the project is complex or others must be consulted,
+    the organ's principal head (主要负责人) may extend that by at most 40 working days (Art. 10); the time a
+    consultancy (中介服务机构) commissioned by the organ takes to appraise the project is not counted (Art. 10),
+    and that appraisal takes at most 30 working days save for complex projects (Art. 9). Acceptance itself (受理,
+    补正) still follows the Administrative Licensing Law Art. 32, as the default profile does."""
+    defaults: dict[str, Any] = {
+        "working_days": 20,
+        "legal_basis": f"{DECREE_673} Art. 10",
+        "extension_working_days": 40,
+        "extension_role": "head",
+        "extension_legal_basis": f"{DECREE_673} Art. 10",
+        "excluded_kinds": (ExcludedPeriodKind.appraisal, ExcludedPeriodKind.expert_review),
+        "excluded_period_role": "head",
+        "excluded_legal_basis": f"{DECREE_673} Art. 9, Art. 10",
+        "excluded_max_working_days": 30,
         "acceptance_working_days": 5,
     }
     return CaseDeadline(**{**defaults, **fields})
@@ -257,6 +306,11 @@ class ProcessDefinition(CleanModel):
     legal_basis: str
     steps: tuple[Step, ...] = Field(min_length=1)
     deadline: CaseDeadline | None = None
+    deadline_profiles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")], CaseDeadline] = Field(
+        default_factory=dict,
+        description="Other deadline profiles the accepting decision (受理) may choose for the case instead of "
+        "`deadline` (DecideRequest.deadline_profile), by name, e.g. Decree 673's for a project under 核准.",
+    )
     supplement_role: str | None = Field(
         None, description="Besides stage reviewers allowed to, this role may request 补正 at any time."
     )
@@ -289,7 +343,20 @@ class ProcessDefinition(CleanModel):
                 raise ValueError(f"stage {stage.id}: approval_blocked_by names unknown stages {sorted(unknown)}")
         if self.deadline and self.deadline.starts_after_stage and self.deadline.starts_after_stage not in seen:
             raise ValueError(f"deadline.starts_after_stage names unknown stage {self.deadline.starts_after_stage!r}")
+        acceptance = self.deadline.starts_after_stage if self.deadline else None
+        chosen_elsewhere = sorted(
+            name for name, profile in self.deadline_profiles.items() if profile.starts_after_stage != acceptance
+        )
+        if self.deadline_profiles and (acceptance is None or chosen_elsewhere):
+            raise ValueError(
+                "deadline_profiles are chosen at acceptance: `deadline` names the acceptance stage "
+                f"(starts_after_stage) and every profile starts after it too (not: {chosen_elsewhere})"
+            )
         return self
+
+    def period(self, chosen: str | None) -> CaseDeadline | None:
+        """The deadline profile in force: the one the acceptance chose, else ``deadline``."""
+        return self.deadline_profiles[chosen] if chosen else self.deadline
 
     def stages(self) -> list[Stage]:
         """Every stage, in declaration order (branches flattened)."""
@@ -308,6 +375,19 @@ class ProcessDefinition(CleanModel):
             if stage.id == stage_id:
                 return stage
         raise KeyError(stage_id)
+
+
+DEFINITION_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
+
+
+class DefinitionRef(CleanModel):
+    """Which registered definition a case runs (``POST /v1/definitions``): its name, version and content hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=DEFINITION_NAME_PATTERN)
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the definition's canonical JSON.")
 
 
 Supervision.model_rebuild()

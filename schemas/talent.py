@@ -21,6 +21,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.case import AttachmentRef
+from schemas.committee import committee_from_recorded_input
 from schemas.text import CleanModel
 
 MAX_ANNUAL_PAY_CNY = Decimal("5000000")
@@ -261,7 +262,6 @@ EXAMPLE_APPLICATION: dict[str, object] = {
             {"title": "Team trained", "measure": "Five local engineers qualified per year."},
         ],
     },
-    "committee": ["committee-member-a", "committee-member-b", "committee-member-c"],
     "documents": [
         {"uri": "s3://hr/TAL-2026-0007/cv.pdf", "sha256": "b" * 64, "size": 204800, "name": "简历", "kind": "cv"}
     ],
@@ -281,8 +281,10 @@ class TalentPolicyApplication(CleanModel):
     urgency: str = Field(min_length=10, max_length=4000, description="Why the talent is urgently needed (急需).")
     post: Post
     package: PolicyPackage
-    committee: list[UserId] = Field(
-        min_length=3, max_length=25, description="User ids of the committee members who deliberate (一事一议)."
+    committee: list[UserId] | None = Field(
+        None,
+        description="Not accepted: the organ's roster (COMMITTEE_ROSTERS) seats the committee. Read only from "
+        "cases started before, whose proposing unit named it.",
     )
     documents: list[TalentDocument] = Field(default_factory=list, max_length=100)
 
@@ -293,11 +295,8 @@ class TalentPolicyApplication(CleanModel):
 
     @field_validator("committee")
     @classmethod
-    def _distinct_members(cls, members: list[str]) -> list[str]:
-        repeated = sorted({member for member in members if members.count(member) > 1})
-        if repeated:
-            raise ValueError(f"a committee member is listed twice (one member, one vote): {repeated}")
-        return members
+    def _roster_decides(cls, members: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return committee_from_recorded_input(members, info.context)
 
     @model_validator(mode="after")
     def _consent_for_part_time(self) -> TalentPolicyApplication:

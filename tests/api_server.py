@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import ApiServer, create_app
-from approvals.devstack.dev import DEV_ADMISSION
+from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
+from approvals.devstack.identities import DEV_ADMISSION
 from approvals.devstack.stack import free_port
 from approvals.settings import Settings, load_settings
 from tests.fixtures.temporal import EngineWorker
@@ -34,6 +35,7 @@ PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "applicant": ("ent-001", ("applicant",)),
     "officer": ("officer-1", ("one_window",)),
     "officer2": ("officer-2", ("one_window",)),
+    "absent_officer": ("officer-absent", ("one_window",)),  # claims only in tests/test_handover.py
     "alice": ("alice", ("reviewer",)),
     "bob": ("bob", ("reviewer",)),
     "head": ("head-1", ("head",)),
@@ -92,6 +94,8 @@ async def live_api(
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    signing_key = directory / DEV_SIGNING_KEY_FILE
+    generate_signing_key(signing_key)
     settings = load_settings(
         database_url=database_url,
         temporal_task_queue=task_queue,
@@ -102,7 +106,12 @@ async def live_api(
         jwt_rs256_public_key_path=directory / "jwt.pub.pem",
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
-        **{"callback_allowed_hosts": ".example.test", **DEV_ADMISSION, **settings_overrides},
+        **{
+            "callback_allowed_hosts": ".example.test",
+            "audit_signing_key_path": signing_key,  # as `approvals dev` has one: the console's bundle download
+            **DEV_ADMISSION,
+            **settings_overrides,
+        },
     )
     server = ApiServer(create_app(settings, pool=pool, temporal_client=env.client), settings)
     stop = asyncio.Event()
@@ -120,9 +129,9 @@ async def live_api(
         await serving
 
 
-def live_api_fixture(directory: str) -> Callable[..., AsyncIterator[LiveApi]]:
+def live_api_fixture(directory: str, **settings_overrides: Any) -> Callable[..., AsyncIterator[LiveApi]]:
     """A module-scoped ``api`` fixture: one live API (and engine worker on its own task queue) per module,
-    its tokens and keys in a temporary directory named ``directory``."""
+    its tokens and keys in a temporary directory named ``directory``; ``settings_overrides`` as ``live_api``."""
 
     @pytest_asyncio.fixture(scope="module")
     async def api(
@@ -134,7 +143,12 @@ def live_api_fixture(directory: str) -> Callable[..., AsyncIterator[LiveApi]]:
     ) -> AsyncIterator[LiveApi]:
         async with engine_worker(dev_server_env) as task_queue:
             async with live_api(
-                dev_server_env, db_pool, database_url, task_queue, tmp_path_factory.mktemp(directory)
+                dev_server_env,
+                db_pool,
+                database_url,
+                task_queue,
+                tmp_path_factory.mktemp(directory),
+                **settings_overrides,
             ) as live:
                 yield live
 

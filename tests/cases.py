@@ -232,3 +232,10 @@ async def last_update_task(handle: WorkflowHandle[ApprovalWorkflow, CaseView]) -
         for event in history.events
         if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and event.event_id < accepted
     )
+
+
+def json_of(output: str) -> Any:
+    """A command's JSON; the log lines of the worker and the API running in this process share its stdout."""
+    lines = output.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line[:1] in "[{")
+    return json.JSONDecoder().raw_decode("".join(lines[start:]))[0]

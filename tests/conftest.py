@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal", "tests.fixtures.webhooks"]
+pytest_plugins = [
+    "tests.fixtures.documents",
+    "tests.fixtures.postgres",
+    "tests.fixtures.temporal",
+    "tests.fixtures.webhooks",
+]

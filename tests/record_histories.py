@@ -18,20 +18,26 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
-from temporalio.client import WorkflowHandle
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.identities import DEV_ADMISSION
 from approvals.devstack.roles import provision_database
 from approvals.devstack.stack import free_port
 from approvals.migrate import migrate
 from approvals.processes import PROCESSES
 from approvals.settings import load_settings
 from schemas.case import (
+    AttachmentRef,
     CaseInput,
     CaseView,
     ClaimRequest,
@@ -64,6 +70,8 @@ from tests.cases import (
     start_case,
     view_when,
 )
+from tests.corpus_cases import TIMED, UNTIMED
+from tests.fixtures.documents import CERTIFICATE_PATH, KEY_PATH
 from tests.fixtures.postgres import TEST_ROLES
 from tests.project_cases import OFFICER, OFFICIAL, REVIEWERS, application, review_all
 from tests.project_cases import decide as decide_project
@@ -77,6 +85,10 @@ from workflows.talent_policy import talent_policy_case_input
 
 HISTORIES = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
+
+EVIDENCE = AttachmentRef(uri="s3://evidence/record.pdf", sha256="e" * 64, size=1024, name="调查笔录")
+ROSTERS = DEV_ADMISSION["committee_rosters"]
+"""The committees seat the demo's roster, as under `approvals dev`."""
 
 Handle = WorkflowHandle[ApprovalWorkflow, CaseView]
 
@@ -226,6 +238,33 @@ async def accept_exclude_extend(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def decree_673_profile(env: WorkflowEnvironment, queue: str) -> Handle:
+    """A project under 核准: the one window accepts choosing Decree 673's deadline profile (case.accepted records
+    it), a consultancy's appraisal left out of the period (Art. 9, 10), the head's 40-day extension, the decision."""
+    from schemas.case import ExcludePeriodRequest, ExtendRequest
+    from schemas.process import ExcludedPeriodKind, decree_673_approval_period, licensing_law_period
+
+    alice, bob, head = person("alice", "reviewer"), person("bob", "reviewer"), person("head-1", "head")
+    process = definition(
+        stage("acceptance", assignees=("alice",), deadline=Deadline(working_days=5)),
+        stage("review", assignees=("bob",), deadline=Deadline(working_days=10)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+        deadline_profiles={"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")},
+    )
+    handle = await start_case(env.client, queue, process)
+    await decide(handle, alice, await first_open(handle, "acceptance"), deadline_profile="decree-673-approval")
+    review = await first_open(handle, "review")
+    await handle.execute_update(
+        ApprovalWorkflow.exclude_period,
+        ExcludePeriodRequest(
+            actor=head, kind=ExcludedPeriodKind.appraisal, reason="委托工程咨询机构评估", expected_working_days=10
+        ),
+    )
+    await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=head, reason="征求有关单位意见"))
+    await decide(handle, bob, review)
+    return handle
+
+
 async def reject_with_remedies(env: WorkflowEnvironment, queue: str) -> Handle:
     """Art. 38: the one window refuses to accept (不予受理) with its reasons; the refusal is recorded with the
     remedies the definition names (case.remedies_notified) and sent to the applicant."""
@@ -291,6 +330,22 @@ async def project_approval_full(env: WorkflowEnvironment, queue: str) -> Handle:
     return handle
 
 
+async def project_approval_documents(env: WorkflowEnvironment, queue: str) -> Handle:
+    """Patch "documents-issued": the 补正 request, the acceptance and the licence each issue their document
+    (补正材料通知书, 受理通知书, 准予行政许可决定书), recorded as ``document.issued`` after the event that made it due."""
+    handle = await start_project(env, queue, application())
+    await view_when(handle, lambda v: bool(open_tasks(v, "acceptance")))
+    await handle.execute_update(
+        ApprovalWorkflow.request_supplement,
+        RequestSupplementRequest(actor=OFFICER, items=[MissingItem(item="营业执照副本", reason="未附")]),
+    )
+    await handle.execute_update(ApprovalWorkflow.supplement, SupplementRequest(actor=APPLICANT, comment="已补正"))
+    await decide_project(handle, "acceptance", OFFICER)
+    await review_all(handle)
+    await decide_project(handle, "decision", OFFICIAL, Decision.approve)
+    return handle
+
+
 SETTLED = {"approved", "approved_with_conditions", "rejected", "withdrawn", "under_supervision"}
 
 
@@ -310,29 +365,43 @@ async def drive_to_decision(env: WorkflowEnvironment, queue: str, process: str, 
             return handle
         for task in open_tasks(view):
             actor = Principal(id=task.assignee_id or f"{task.candidate_roles[0]}-1", roles=tuple(task.candidate_roles))
-            findings = [Finding(criterion=criterion, holds=True) for criterion in task.criteria]
+            stage = case.definition.stage(task.stage_id)
+            evidence = [EVIDENCE] if stage.evidence_required else []
+            findings = [Finding(criterion=criterion, holds=True, evidence=evidence) for criterion in task.criteria]
             await handle.execute_update(
                 ApprovalWorkflow.decide,
-                DecideRequest(actor=actor, task_id=task.task_id, decision=Decision.approve, findings=findings),
+                DecideRequest(
+                    actor=actor,
+                    task_id=task.task_id,
+                    decision=Decision.approve,
+                    findings=findings,
+                    comment="理由见书面意见 reasons in the written opinion" if stage.reasons_required else "",
+                    due_date=(await env.get_current_time()).date() + timedelta(days=30) if stage.sets_date else None,
+                ),
             )
         await asyncio.sleep(0.1)
     raise AssertionError(f"{handle.id} was not decided: {view}")
 
 
-def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object]):
+def statutory(process: str, build: Callable[..., CaseInput], example: dict[str, object], **seated: Any):
+    """A case of a statutory process; ``seated`` carries the committee rosters of a process that votes."""
+
     async def run(env: WorkflowEnvironment, queue: str) -> Handle:
         case = build(
             business_key=f"H-{uuid.uuid4().hex[:10]}",
             application=PROCESSES[process].request_model.model_fields["application"].annotation.model_validate(example),
             applicant=APPLICANT,
             started_by=SERVICE,
+            **seated,
         )
         return await drive_to_decision(env, queue, process, case)
 
     return run
 
 
-CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
+Recorded = Callable[[WorkflowEnvironment, str], Awaitable[Handle | list[Handle]]]
+
+CASES: dict[str, Recorded] = {
     "kernel-single-approve": single_approve,
     "kernel-all-with-reject": all_with_reject,
     "kernel-quorum-vote": quorum_vote,
@@ -343,42 +412,101 @@ CASES: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[Handle]]] = {
     "kernel-accept-exclude-extend": accept_exclude_extend,
     "kernel-reject-with-remedies": reject_with_remedies,
     "kernel-reset-mid-case": reset_mid_case,
+    "kernel-decree-673-profile": decree_673_profile,
     "project-approval-full": project_approval_full,
+    "project-approval-documents": project_approval_documents,
     "power-adjustment-under-supervision": statutory("power-adjustment", power_adjustment_case_input, POWER_PROPOSAL),
     "error-tolerance-rectification-check": statutory(
-        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION
+        "error-tolerance", error_tolerance_case_input, ERROR_TOLERANCE_APPLICATION, rosters=ROSTERS
     ),
-    "talent-policy-under-review": statutory("talent-policy", talent_policy_case_input, TALENT_APPLICATION),
+    "talent-policy-under-review": statutory(
+        "talent-policy", talent_policy_case_input, TALENT_APPLICATION, rosters=ROSTERS
+    ),
+    **UNTIMED,
 }
+"""Recorded on the dev server; ``TIMED`` (``tests.corpus_cases``) on the time-skipping test server."""
 
 
-async def record(database_url: str, only: set[str]) -> None:
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
-    # The dev server: the real Temporal server, so the histories are what production writes.
-    env = await WorkflowEnvironment.start_local(
+async def saved_runs(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> list[WorkflowHistory]:
+    """Every run of the case, first to last: a run that continued as new names the run it continued."""
+    runs = [await env.client.get_workflow_handle(handle.id).fetch_history()]
+    while continued := runs[0].events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+        runs.insert(0, await env.client.get_workflow_handle(handle.id, run_id=continued).fetch_history())
+    return runs
+
+
+async def save(env: WorkflowEnvironment, name: str, handles: list[WorkflowHandle[Any, CaseView]]) -> None:
+    """Writes ``<name>.json`` (``<name>-run<N>.json`` per run of a case that continued as new), and the same
+    for each child case as ``<name>-child<N>``."""
+    for number, handle in enumerate(handles):
+        latest = env.client.get_workflow_handle(handle.id, result_type=CaseView)
+        view = await view_when(latest, lambda v: v.status.is_final or v.status.value == "under_supervision")
+        if view.status.is_final:
+            with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
+                view = await latest.result()
+        runs = await saved_runs(env, handle)
+        stem = name if number == 0 else f"{name}-child{number}"
+        for run_number, history in enumerate(runs, start=1):
+            path = HISTORIES / (f"{stem}-run{run_number}.json" if len(runs) > 1 else f"{stem}.json")
+            path.write_text(history.to_json() + "\n", encoding="utf-8")
+        events = sum(len(history.events) for history in runs)
+        print(
+            f"{stem}: {view.status.value}, {len(runs)} run(s), {events} history events, {view.last_seq} domain events"
+        )
+
+
+async def time_skipping() -> WorkflowEnvironment:
+    """The Java test server, where timers fire as soon as the workflow is idle (reminders, supervision rounds)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=str(BIN / "temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+        )
+    )
+    return env
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """The dev server: the real Temporal server, so the histories are what production writes."""
+    return await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(BIN / "temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=WAL"],
     )
+
+
+async def record_on(
+    start: Callable[[], Awaitable[WorkflowEnvironment]], cases: dict[str, Recorded], pool: asyncpg.Pool
+) -> None:
+    if not cases:
+        return
+    env = await start()
     try:
-        settings = load_settings(temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}", webhook_timeout_seconds=2)
+        settings = load_settings(
+            temporal_task_queue=f"histories-{uuid.uuid4().hex[:8]}",
+            webhook_timeout_seconds=2,
+            document_signing_certificate_path=CERTIFICATE_PATH,  # the organ's certificate, as the tests' workers
+            document_signing_key_path=KEY_PATH,
+        )
         async with build_worker(env.client, settings, pool=pool, sandboxed=True):  # as the test suite's workers run
             HISTORIES.mkdir(exist_ok=True)
-            for name, run in CASES.items():
-                if only and name not in only:
-                    continue
-                handle = await run(env, settings.temporal_task_queue)
-                view = await handle.query(ApprovalWorkflow.view)
-                if not view.status.value == "under_supervision":
-                    view = await handle.result()
-                history = await handle.fetch_history()
-                (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n", encoding="utf-8")
-                print(
-                    f"{name}: {view.status.value}, {len(history.events)} history events, {view.last_seq} domain events"
-                )
+            for name, run in cases.items():
+                handles = await run(env, settings.temporal_task_queue)
+                await save(env, name, handles if isinstance(handles, list) else [handles])
     finally:
         await env.shutdown()
+
+
+async def record(database_url: str, only: set[str]) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    try:
+        await record_on(dev_server, {n: run for n, run in CASES.items() if not only or n in only}, pool)
+        await record_on(time_skipping, {n: run for n, run in TIMED.items() if not only or n in only}, pool)
+    finally:
         await pool.close()
 
 
@@ -398,9 +526,9 @@ async def with_database(server_url: str, only: set[str]) -> None:
 
 def main() -> None:
     only = set(sys.argv[1:])  # names of the cases to (re-)record; none: all of them
-    unknown = only - set(CASES)
+    unknown = only - set(CASES) - set(TIMED)
     if unknown:
-        raise SystemExit(f"unknown case names {sorted(unknown)}; known: {sorted(CASES)}")
+        raise SystemExit(f"unknown case names {sorted(unknown)}; known: {sorted({*CASES, *TIMED})}")
     configured = os.environ.get("DATABASE_URL")
     if configured:
         asyncio.run(with_database(configured, only))

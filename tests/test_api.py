@@ -755,7 +755,7 @@ async def test_openapi_names_the_routes(http: httpx.AsyncClient) -> None:
 
 EXAMPLE_PATH_PARAMETERS = {
     "process": "generic", "case_id": "generic:A-1", "task_id": "generic:A-1/review/1", "layer": "national",
-    "year": "2026",
+    "year": "2026", "document_id": "00000000-0000-0000-0000-000000000000", "name": "billboard-permit", "version": "1",
 }  # fmt: skip
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -814,7 +814,7 @@ async def test_openapi_documents_every_answer_as_a_problem(http: httpx.AsyncClie
 
 def test_dev_tokens_file_shape_is_accepted(tmp_path: Path) -> None:
     from api.auth import TokensFile
-    from approvals.devstack.dev import write_dev_tokens
+    from approvals.devstack.identities import write_dev_tokens
 
     entries = write_dev_tokens(tmp_path / "dev-tokens.json")
     source = TokensFile(tmp_path / "dev-tokens.json")

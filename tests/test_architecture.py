@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("approvals.cli",),  # entry points: every command, the demo
     ("approvals.devstack",),  # the embedded dev stack, the disposable test stack, embedded PostgreSQL
-    ("api", "worker"),
+    ("api", "api.console", "worker"),  # the HTTP API and its web console
     (  # the core
         "approvals.service",
         "approvals.admission",
         "approvals.errors",
         "approvals.calendar_publishing",
+        "approvals.definitions",
+        "approvals.handover",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",

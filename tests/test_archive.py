@@ -18,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -38,7 +37,7 @@ from approvals.audit.replay import replay_all
 from approvals.audit.sealing import Notary
 from approvals.settings import load_settings
 from tests.api_server import LiveApi, live_api_fixture
-from tests.cases import decide, definition, open_tasks, person, stage, start_case, view_when
+from tests.cases import decide, definition, json_of, open_tasks, person, stage, start_case, view_when
 from tests.fixtures.temporal import BIN
 from worker import build_worker
 
@@ -110,10 +109,10 @@ async def gone_from_temporal(dev_server_env: WorkflowEnvironment, api: LiveApi, 
 
 @pytest.fixture
 def cli_settings(
-    monkeypatch: pytest.MonkeyPatch, dev_server_env: WorkflowEnvironment, app_database_url: str, api: LiveApi
+    monkeypatch: pytest.MonkeyPatch, dev_server_env: WorkflowEnvironment, database_url: str, api: LiveApi
 ) -> None:
     """`approvals audit` against the test stack, connected as the app role, as an operator's would be."""
-    monkeypatch.setenv("DATABASE_URL", app_database_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server_env.client.service_client.config.target_host)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", dev_server_env.client.namespace)
     monkeypatch.setenv("TEMPORAL_TASK_QUEUE", api.task_queue)
@@ -124,13 +123,6 @@ async def audit_cli(*args: str) -> Result:
 
     runner = CliRunner(env={"COLUMNS": "250"})
     return await asyncio.to_thread(runner.invoke, app, ["audit", *args], catch_exceptions=False)
-
-
-def json_of(output: str) -> Any:
-    """A command's JSON; the log lines of the worker and the API running in this process share its stdout."""
-    lines = output.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line[:1] in "[{")
-    return json.JSONDecoder().raw_decode("".join(lines[start:]))[0]
 
 
 async def test_a_closed_run_is_archived_once_with_its_digest(
@@ -193,8 +185,8 @@ async def test_a_case_deleted_from_temporal_exports_from_the_archive(
     assert verdict.ok, verdict.message
 
 
-async def test_the_app_role_cannot_change_an_archived_history(gone_from_temporal: str, app_database_url: str) -> None:
-    connection = await asyncpg.connect(app_database_url)
+async def test_the_app_role_cannot_change_an_archived_history(gone_from_temporal: str, database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
     try:
         for statement in (
             "UPDATE archived_histories SET history = '\\x7b7d' WHERE workflow_id = $1",
@@ -207,17 +199,17 @@ async def test_the_app_role_cannot_change_an_archived_history(gone_from_temporal
 
 
 async def test_a_damaged_archived_history_is_a_finding(
-    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     original = await db_pool.fetchval(
         "SELECT history FROM archived_histories WHERE workflow_id = $1", gone_from_temporal
     )
     # Bit rot, or an owner going around the trigger: the bytes no longer have their digest.
-    await overwrite_archived(db_pool, gone_from_temporal, original + b" ")
+    await overwrite_archived(superuser_pool, gone_from_temporal, original + b" ")
     try:
         report = await verify_case(dev_server_env.client, db_pool, gone_from_temporal)
     finally:
-        await overwrite_archived(db_pool, gone_from_temporal, original)
+        await overwrite_archived(superuser_pool, gone_from_temporal, original)
     assert not report.ok
     [damaged] = [f for f in report.findings if f.kind.value == "history_unreadable"]
     assert "SHA-256" in damaged.message and "altered or damaged" in damaged.message
@@ -265,11 +257,11 @@ async def restore_an_older_backup(db_pool: asyncpg.Pool, case_id: str, *, keep_u
 
 @pytest.mark.usefixtures("cli_settings")
 async def test_a_rebuild_restores_what_a_restore_lost_from_the_archive_and_twice_changes_nothing(
-    gone_from_temporal: str, db_pool: asyncpg.Pool
+    gone_from_temporal: str, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     recorded = await case_record(db_pool, gone_from_temporal)
     last_seq = len(recorded["audit_events"])
-    await restore_an_older_backup(db_pool, gone_from_temporal, keep_upto=4)
+    await restore_an_older_backup(superuser_pool, gone_from_temporal, keep_upto=4)
     broken = await audit_cli("verify", gone_from_temporal)
     assert broken.exit_code == 3 and "missing_from_log" in broken.output, broken.output
 
@@ -288,16 +280,16 @@ async def test_a_rebuild_restores_what_a_restore_lost_from_the_archive_and_twice
 
 
 async def test_a_rebuild_leaves_a_log_that_holds_other_events_alone(
-    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    gone_from_temporal: str, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     original = await db_pool.fetchval(
         "SELECT hash FROM audit_events WHERE case_id = $1 AND seq = 2", gone_from_temporal
     )
-    await rewrite_hash(db_pool, gone_from_temporal, "0" * 64)
+    await rewrite_hash(superuser_pool, gone_from_temporal, "0" * 64)
     try:
         report = await rebuild_case(dev_server_env.client, db_pool, gone_from_temporal)
     finally:
-        await rewrite_hash(db_pool, gone_from_temporal, original)
+        await rewrite_hash(superuser_pool, gone_from_temporal, original)
     assert report.restored == [] and report.conflict is not None
     assert "event seq 2 is stored with hash 0000" in report.conflict and "the stored event is kept" in report.conflict
 
@@ -311,12 +303,12 @@ async def rewrite_hash(db_pool: asyncpg.Pool, case_id: str, hash_: str) -> None:
 
 @pytest.mark.usefixtures("cli_settings")
 async def test_a_rebuild_since_the_backup_finds_the_cases_that_changed_in_temporal(
-    dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool
+    dev_server_env: WorkflowEnvironment, api: LiveApi, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     backup_taken = datetime.now(UTC)
     case_id = await closed_case(dev_server_env, api.task_queue)
     recorded = await case_record(db_pool, case_id)
-    await restore_an_older_backup(db_pool, case_id, keep_upto=3)
+    await restore_an_older_backup(superuser_pool, case_id, keep_upto=3)
 
     rebuilt = await audit_cli("rebuild", "--since", backup_taken.isoformat(), "--json")
     assert rebuilt.exit_code == 0, rebuilt.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from approvals.audit.state import state_at
 from approvals.audit.timeline import local, timeline
 from approvals.operations import by_update_name
 from schemas.case import (
+    CaseStatus,
     CaseView,
     ClaimRequest,
     DecideRequest,
@@ -604,6 +606,16 @@ def test_cli_on_live_cases(finished_case: str, tmp_path: Path) -> None:
 
 
 CORPUS = sorted((Path(__file__).parent / "histories").glob("*.json"))
+CORPUS_CASES: dict[str, list[Path]] = {}
+"""The corpus by case: a case that continued as new is saved run by run (``<name>-run<N>.json``)."""
+for _path in CORPUS:
+    CORPUS_CASES.setdefault(re.sub(r"-run\d+$", "", _path.stem), []).append(_path)
+for _runs in CORPUS_CASES.values():
+    _runs.sort(key=lambda path: int(m.group(1)) if (m := re.search(r"-run(\d+)$", path.stem)) else 0)
+
+ENGINE_UPDATES = {"adopt_calendar"}
+"""Workflow Updates the engine sends itself (a calendar year published), not a person's operation: the
+cross-check compares what people asked for with what was recorded."""
 
 
 def assert_state_agrees_with_the_recorded_projections(history: Histories) -> None:
@@ -616,7 +628,7 @@ def assert_state_agrees_with_the_recorded_projections(history: Histories) -> Non
     superseded = superseded_by_resets(events)
     assert [f for f in verify_chain(events) if not (f.kind is FindingKind.deleted and f.seq in superseded)] == []
     assert cross_check(events, runs) == []  # every accepted request left its row, as asked
-    assert {d.name for d in decision_requests(runs)} <= set(by_update_name())
+    assert {d.name for d in decision_requests(runs)} <= set(by_update_name()) | ENGINE_UPDATES
     for recorded in recorded_batches(runs):
         case = recorded.batch.case
         state = state_at(events, seq=case.last_seq)
@@ -627,6 +639,10 @@ def assert_state_agrees_with_the_recorded_projections(history: Histories) -> Non
         decided = {result.stage_id for result in state.stage_results} | {
             event.stage_id for event in events if event.type == "stage.abandoned" and event.seq <= case.last_seq
         }
+        if state.status == CaseStatus.withdrawn.value:
+            # The fold ends every stage with the withdrawal; the workflow's projection keeps the stages that were
+            # open at it as the case's last stages (the inbox shows where the applicant withdrew).
+            decided |= set(case.current_stages)
         assert set(state.current_stages) <= set(case.current_stages), at
         assert set(case.current_stages) - set(state.current_stages) <= decided, at
         assert state.clock_state == case.clock_state, at
@@ -643,6 +659,8 @@ def assert_state_agrees_with_the_recorded_projections(history: Histories) -> Non
 
 
 @pytest.mark.skipif(not CORPUS, reason="tests/histories/ is empty")
-@pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
-def test_state_at_agrees_with_every_projection_recorded_in_the_corpus(path: Path) -> None:
-    assert_state_agrees_with_the_recorded_projections(history_from_json(path.read_text()))
+@pytest.mark.parametrize("name", CORPUS_CASES)
+def test_state_at_agrees_with_every_projection_recorded_in_the_corpus(name: str) -> None:
+    assert_state_agrees_with_the_recorded_projections(
+        [history_from_json(path.read_text()) for path in CORPUS_CASES[name]]
+    )

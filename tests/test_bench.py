@@ -85,7 +85,7 @@ def test_quick_inbox_benchmark_writes_positive_figures_next_to_baselines(tmp_pat
     assert figures["quick"] is True
     assert figures["data"]["open_tasks"] == 5_000 and figures["data"]["roles"] == 200
     assert figures["machine"]["cpu_count"] >= 1 and figures["machine"]["postgresql_version"]
-    for part in ("query_layer", "http"):
+    for part in ("query_layer", "http", "console"):
         baseline = figures[part]["baseline"]
         assert baseline["samples"] == 200 and 0 < baseline["p50_ms"] <= baseline["p99_ms"]
         assert len(figures[part]["scenarios"]) >= 3
@@ -96,6 +96,7 @@ def test_quick_inbox_benchmark_writes_positive_figures_next_to_baselines(tmp_pat
             assert one["mean_rows"] > 0, name  # the pages were not empty
             assert isinstance(one["meets_target"], bool), name
     assert figures["target"]["p99_ms"] == 20.0 and isinstance(figures["target"]["met"], bool)
+    assert figures["target"]["worst_console_page_p99_ms"] > 0 and isinstance(figures["target"]["console_met"], bool)
 
 
 def test_quick_search_benchmark_writes_positive_figures_next_to_the_baseline(tmp_path: Path) -> None:

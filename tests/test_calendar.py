@@ -221,7 +221,11 @@ def test_the_single_layer_shape_is_the_national_layer_alone(tmp_path: Path) -> N
 
 
 def test_the_calendar_recorded_in_a_history_loads(tmp_path: Path) -> None:
-    history = json.loads((Path(__file__).parent / "histories" / "talent-policy-under-review.json").read_text())
+    history = json.loads(
+        (
+            Path(__file__).parent / "histories" / "v3-applicant-named-committee" / "talent-policy-under-review.json"
+        ).read_text()
+    )
     recorded = next(
         json.loads(base64.b64decode(payload["data"]))
         for event in history["events"]

@@ -4,9 +4,11 @@ a restart finds the same data, a taken port is named with the setting that moves
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,9 +28,11 @@ import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from activities.signing import DEV_CERTIFICATE_FILE, check_signature, load_certificate
 from approvals.cli.demo import SETTLED_STATUSES
-from approvals.devstack.dev import CHILD_POLL_SECONDS, DEMO_PRINCIPALS
+from approvals.devstack.dev import CHILD_POLL_SECONDS
 from approvals.devstack.embedded_pg import kill_process_tree
+from approvals.devstack.identities import DEMO_PRINCIPALS
 from approvals.devstack.supervision import RestartBudget
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
@@ -70,7 +74,9 @@ class DevRun:
         env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "LOG_FORMAT", "DATA_DIR"}
+            if key
+            not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "LOG_FORMAT", "DATA_DIR"}
+            | {"DOCUMENT_SIGNING_CERTIFICATE_PATH", "DOCUMENT_SIGNING_KEY_PATH"}  # a new user's: made on first start
         }
         env.update(
             API_PORT=str(self.api_port),
@@ -257,7 +263,55 @@ async def test_demo_runs_a_case_of_every_process_to_its_end(new_run: NewRun) -> 
     assert set(ended) == {"generic", "project-approval", "power-adjustment", "error-tolerance", "talent-policy"}
     assert set(ended.values()) <= SETTLED_STATUSES, ended
     assert "refused 409 NOT_ASSIGNEE" in demo.stdout  # the one denial the demo shows
+    await decided_cases_have_their_signed_documents(run, demo.stdout)
     assert run.stop(signal.SIGTERM) == 0, run.output
+
+
+async def decided_cases_have_their_signed_documents(run: DevRun, demo_output: str) -> None:
+    """Each decided case has its documents; each PDF shows its number in Chinese text (pdftotext), carries the
+    dev organ certificate's signature and has the digest its `document.issued` event recorded."""
+    expected = {
+        "generic": "补正材料通知书",
+        "project-approval": "准予行政许可决定书",
+        "power-adjustment": "公告",
+        "error-tolerance": "容错免责（减轻责任）认定书",
+        "talent-policy": "人才政策决定书",
+    }
+    cases = re.findall(r"^(([a-z-]+):DEMO-[0-9a-f]+): \w+$", demo_output, flags=re.MULTILINE)
+    certificate = load_certificate(run.data_dir / DEV_CERTIFICATE_FILE, None)
+    assert certificate is not None
+    tokens = json.loads((run.data_dir / "dev-tokens.json").read_text())
+    [auditor] = [entry["token"] for entry in tokens if "auditor" in entry["roles"]]
+    checked: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{run.api_port}", headers={"Authorization": f"Bearer {auditor}"}, timeout=30
+    ) as http:
+        for case_id, process in cases:
+            documents: list[dict[str, Any]] = []
+            for _ in range(100):  # issued once the event that made it due is recorded: moments after the status
+                documents = (await http.get(f"/v1/cases/{case_id}/documents")).json()
+                if expected[process] in [document["title"] for document in documents]:
+                    break
+                await asyncio.sleep(0.2)
+            assert expected[process] in [document["title"] for document in documents], (case_id, documents)
+            for document in documents:
+                response = await http.get(f"/v1/cases/{case_id}/documents/{document['document_id']}")
+                assert response.headers["content-type"] == "application/pdf"
+                assert hashlib.sha256(response.content).hexdigest() == document["sha256"]
+                assert (await check_signature(response.content, certificate)).valid, document
+                if shutil.which("pdftotext"):
+                    text = subprocess.run(["pdftotext", "-", "-"], input=response.content, capture_output=True)
+                    assert document["number"] in text.stdout.decode().replace(" ", ""), document
+                checked[document["number"]] = document["sha256"]
+    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{run.postgres_port}/approvals")
+    try:
+        rows = await connection.fetch(
+            "SELECT payload->>'number' AS number, payload->>'sha256' AS sha256 FROM audit_events "
+            "WHERE type = 'document.issued'"
+        )
+    finally:
+        await connection.close()
+    assert checked.items() <= {row["number"]: row["sha256"] for row in rows}.items()  # as the events recorded
 
 
 async def test_restart_on_the_same_data_dir_finds_rows_workflows_and_tokens(new_run: NewRun) -> None:

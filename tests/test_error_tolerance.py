@@ -22,6 +22,7 @@ from temporalio.worker import Replayer
 from approvals.audit.chain import verify_chain
 from approvals.audit.state import state_at
 from approvals.audit.timeline import timeline
+from approvals.processes import PROCESSES
 from approvals.storage.queries import case_events
 from schemas.case import (
     AttachmentRef,
@@ -35,6 +36,7 @@ from schemas.case import (
     SupplementRequest,
     WithdrawRequest,
 )
+from schemas.committee import CommitteeRoster, RosterError
 from schemas.error_tolerance import (
     CONDITION_IDS,
     EXAMPLE_APPLICATION,
@@ -53,6 +55,7 @@ INSPECTOR = person("inspector-wei", "discipline_inspector", unit="纪检监察�
 CHAIR = person("chair-chu", "committee_chair", unit="评审委员会")
 MEMBERS = {m: person(m, "committee_member") for m in ("committee-member-a", "committee-member-b", "committee-member-c")}
 EVIDENCE = [AttachmentRef(uri="s3://evidence/interview-1.pdf", sha256="c" * 64, size=1024, name="谈话笔录")]
+ROSTERS = {"error-tolerance": CommitteeRoster(revision="阿综保管发〔2026〕3号", chair=CHAIR.id, members=list(MEMBERS))}
 
 Handle = WorkflowHandle[ErrorToleranceWorkflow, CaseView]
 
@@ -71,7 +74,12 @@ async def start(env: WorkflowEnvironment, queue: str, *, applicant: Principal = 
     today = (await env.get_current_time()).astimezone(CALENDAR.tzinfo).date()
     key = f"ET-{uuid.uuid4().hex[:10]}"
     case = error_tolerance_case_input(
-        business_key=key, application=application(today), applicant=applicant, started_by=SERVICE, calendar=CALENDAR
+        business_key=key,
+        application=application(today),
+        rosters=ROSTERS,
+        applicant=applicant,
+        started_by=SERVICE,
+        calendar=CALENDAR,
     )
     return await env.client.start_workflow(
         ErrorToleranceWorkflow.run,
@@ -121,6 +129,29 @@ async def through_vote(handle: Handle, *, failing: tuple[str, ...] = ()) -> None
     await vote(handle, Decision.approve, Decision.approve, Decision.abstain)
 
 
+async def determine(
+    env: WorkflowEnvironment, handle: Handle, decision: Decision = Decision.approve, **fields: Any
+) -> date:
+    """The chair's exemption (or reduction), with its reasons and the committee's rectification deadline."""
+    deadline = (await env.get_current_time()).astimezone(CALENDAR.tzinfo).date() + timedelta(days=20)
+    await act(
+        handle,
+        "decision",
+        CHAIR,
+        decision,
+        comment="五项条件均已查实 all five conditions hold",
+        due_date=deadline,
+        **fields,
+    )
+    return deadline
+
+
+async def withdrawn(env: WorkflowEnvironment, handle: Handle) -> None:
+    """The unit withdraws a case the test is done with, so no open case holds the test server's clock."""
+    await handle.execute_update(ErrorToleranceWorkflow.withdraw, WithdrawRequest(actor=UNIT_OFFICER, reason="done"))
+    await finished(env, handle)
+
+
 async def summary(db_pool: asyncpg.Pool, case_id: str) -> dict[str, Any]:
     row = await db_pool.fetchrow("SELECT status, summary::text AS summary FROM cases WHERE case_id = $1", case_id)
     return {"status": row["status"], **json.loads(row["summary"])}
@@ -136,10 +167,12 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
-        await act(handle, "decision", CHAIR)
+        unreasoned = await denial(act(handle, "decision", CHAIR, due_date=date.today() + timedelta(days=400)))
+        undated = await denial(act(handle, "decision", CHAIR, comment="reasons"))
+        deadline = await determine(env, handle)
         following = await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
         determined = await handle.query(ErrorToleranceWorkflow.error_tolerance)
-        await env.sleep(timedelta(days=32))  # past the promised completion date
+        await env.sleep(timedelta(days=22))  # past the committee's deadline, before the promised date
         await act(handle, "rectification_check", INSPECTOR, findings=findings(RECTIFICATION_CRITERIA))
         result = await finished(env, handle)
         notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
@@ -151,6 +184,7 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
         data_converter=pydantic_data_converter,
     )
     await replayer.replay_workflow(history)  # deterministic: the recorded history replays through this code
+    assert unreasoned == "COMMENT_REQUIRED" and undated == "DUE_DATE_REQUIRED"
     assert following.outcome == "approved" and not open_tasks(following)
     [vote_result] = [r for r in following.stage_results if r.stage_id == "deliberation"]
     assert (
@@ -158,6 +192,8 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     )
     assert determined is not None and determined.determination == "exemption"
     assert determined.rectification is not None and determined.rectification.rectified_in_time is None
+    assert determined.rectification.committee_deadline == deadline
+    assert deadline < determined.rectification.promised_completion_date  # the committee's bound, not the promise
     assert result.status is CaseStatus.approved and result.outcome == "approved"
     assert notice is not None and notice.rectification is not None and notice.rectification.rectified_in_time
     assert notice.rectification.effect is RectificationEffect.no_effect
@@ -171,15 +207,13 @@ async def test_all_five_conditions_hold_exemption_then_prompt_rectification_is_r
     [effect] = [row for row in recorded if row["type"] == "error_tolerance.effect_recorded"]
     assert effect["legal_basis"] == "Art. 25"
     assert effect["payload"]["rectification"]["effect"] == RectificationEffect.no_effect.value
-    assert (
-        "no effect on performance assessment, awards, promotion or commendation"
-        in (effect["payload"]["rectification"]["effect_text"])
-    )
+    assert "在绩效考核、评先评优、提拔晋升和表彰奖励等方面不受影响" in effect["payload"]["rectification"]["effect_text"]
     [timer] = [row for row in recorded if row["type"] == "timer.started"]
-    promised = date.fromisoformat(notice.rectification.promised_completion_date.isoformat())
-    assert datetime.fromisoformat(timer["payload"]["until"]).astimezone(CALENDAR.tzinfo).date() == promised + timedelta(
+    assert datetime.fromisoformat(timer["payload"]["until"]).astimezone(CALENDAR.tzinfo).date() == deadline + timedelta(
         days=1
     )
+    [determination] = [row for row in recorded if row["type"] == "task.decided" and row["stage_id"] == "decision"]
+    assert determination["payload"]["due_date"] == deadline.isoformat() and determination["payload"]["comment"]
     [decided] = [row for row in recorded if row["type"] == "task.decided" and row["stage_id"] == "investigation"]
     assert {f["criterion"] for f in decided["payload"]["findings"]} == set(CONDITION_IDS)
     assert await summary(db_pool, handle.id) == {
@@ -211,7 +245,7 @@ async def test_a_condition_that_fails_blocks_approval_and_the_case_ends_not_appl
         refused = await denial(act(handle, "investigation", INSPECTOR, findings=failing))
         await act(handle, "investigation", INSPECTOR, Decision.reject, findings=failing)
         await vote(handle, Decision.approve, Decision.approve, Decision.approve)
-        blocked = await denial(act(handle, "decision", CHAIR))
+        blocked = await denial(determine(env, handle))
         await act(handle, "decision", CHAIR, Decision.reject)
         result = await finished(env, handle)
         notice = await handle.query(ErrorToleranceWorkflow.error_tolerance)
@@ -233,10 +267,10 @@ async def test_reduced_liability_with_conditions_and_late_rectification_loses_th
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await through_vote(handle)
-        await act(handle, "decision", CHAIR, Decision.approve_with_conditions, conditions=conditions)
+        await determine(env, handle, Decision.approve_with_conditions, conditions=conditions)
         await view_when(handle, lambda v: v.status is CaseStatus.under_supervision)
-        await env.sleep(timedelta(days=32))
-        late = findings(RECTIFICATION_CRITERIA, failing=("completed_by_promised_date",))
+        await env.sleep(timedelta(days=22))
+        late = findings(RECTIFICATION_CRITERIA, failing=("completed_by_committee_deadline",))
         refused = await denial(act(handle, "rectification_check", INSPECTOR, findings=late))
         await act(handle, "rectification_check", INSPECTOR, Decision.reject, findings=late)
         result = await finished(env, handle)
@@ -250,8 +284,36 @@ async def test_reduced_liability_with_conditions_and_late_rectification_loses_th
     [effect] = await events(db_pool, handle.id, "error_tolerance.effect_recorded")
     assert effect["legal_basis"] == "Art. 25"
     assert effect["payload"]["rectification"]["effect"] == RectificationEffect.protection_not_applicable.value
-    assert "no effect on performance" not in effect["payload"]["rectification"]["effect_text"]
+    assert "不受影响" not in effect["payload"]["rectification"]["effect_text"]
     assert (await summary(db_pool, handle.id))["rectified_in_time"] is False
+
+
+async def test_each_finding_of_the_investigation_cites_evidence(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+) -> None:
+    env = time_skipping_env
+    bare = [
+        f if f.criterion != "no_dereliction" else f.model_copy(update={"evidence": []}) for f in findings(CONDITION_IDS)
+    ]
+    async with engine_worker(env) as queue:
+        handle = await start(env, queue)
+        await act(handle, "acceptance", INSPECTOR)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await act(handle, "investigation", INSPECTOR, findings=bare)
+        undated_stage = await denial(
+            act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS), due_date=date(2099, 1, 1))
+        )
+        await act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS))
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "deliberation")))
+        await withdrawn(env, handle)
+
+    assert undated_stage == "DUE_DATE_NOT_ASKED"
+    with pytest.raises(ValidationError, match="due_date is only given with approve"):
+        DecideRequest(actor=CHAIR, task_id="t", decision=Decision.reject, comment="no", due_date=date(2099, 1, 1))
+    cause = refused.value.cause
+    assert cause.type == "FINDINGS_WITHOUT_EVIDENCE"  # type: ignore[union-attr]
+    assert "['no_dereliction']" in str(cause) and cause.details[0]["field"] == "findings"  # type: ignore[union-attr]
+    assert open_tasks(view, "deliberation")
 
 
 async def test_a_person_concerned_cannot_act_on_their_own_case(
@@ -289,11 +351,12 @@ async def test_a_case_with_an_invalid_application_fails_before_any_stage(
     case = error_tolerance_case_input(
         business_key=f"ET-{uuid.uuid4().hex[:10]}",
         application=application(today),
+        rosters=ROSTERS,
         applicant=UNIT_OFFICER,
         started_by=SERVICE,
         calendar=CALENDAR,
     )
-    broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "committee": ["only-one"]}})
+    broken = CaseInput.model_validate({**case.model_dump(), "data": {**case.data, "persons_concerned": []}})
     async with engine_worker(env) as queue:
         handle = await env.client.start_workflow(
             ErrorToleranceWorkflow.run, broken, id=f"error-tolerance:{broken.business_key}", task_queue=queue
@@ -312,9 +375,7 @@ TODAY = date(2026, 7, 1)
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"committee": ["committee-member-a", "committee-member-b"]}, "at least 3 items"),
-        ({"committee": ["committee-member-a", "committee-member-a", "committee-member-b"]}, "more than once"),
-        ({"committee": ["official-ma", "committee-member-b", "committee-member-c"]}, "recuse"),
+        ({"committee": ["committee-member-a", "committee-member-b", "committee-member-c"]}, "roster seats"),
         ({"persons_concerned": []}, "at least 1 item"),
         (
             {"persons_concerned": [{"id": "official-ma", "name": "马某", "post": "局长"}] * 2},
@@ -354,15 +415,86 @@ def test_dates_procedure_and_unit_code_are_checked() -> None:
         application(TODAY, shortfall={**valid.shortfall.model_dump(mode="json"), "what_happened": "bad\x00"})
 
 
-def test_an_applicant_on_the_committee_is_refused() -> None:
-    member = person("committee-member-a", "applicant")
-    with pytest.raises(ValueError, match="recuse"):
-        error_tolerance_case_input(
-            business_key="ET-1", application=application(TODAY), applicant=member, started_by=SERVICE
-        )
-    case = error_tolerance_case_input(
-        business_key="ET-1", application=application(TODAY), applicant=UNIT_OFFICER, started_by=SERVICE
+def seated(applicant: Principal = UNIT_OFFICER, rosters: dict[str, CommitteeRoster] = ROSTERS) -> CaseInput:
+    return error_tolerance_case_input(
+        business_key="ET-1", application=application(TODAY), rosters=rosters, applicant=applicant, started_by=SERVICE
     )
-    [vote_stage] = [s for s in case.definition.stages() if s.id == "deliberation"]
-    assert vote_stage.assignees == ("committee-member-a", "committee-member-b", "committee-member-c")
+
+
+def test_the_roster_seats_the_committee_and_the_case_records_which_roster() -> None:
+    case = seated()
+    assert case.definition.stage("deliberation").assignees == tuple(MEMBERS)
+    assert case.definition.stage("decision").assignees == (CHAIR.id,)
+    assert case.data["committee_roster"] == {
+        "kind": "error-tolerance",
+        "revision": "阿综保管发〔2026〕3号",
+        "digest": ROSTERS["error-tolerance"].digest(),
+        "chair": CHAIR.id,
+        "members": list(MEMBERS),
+        "recused": [],
+    }
+    assert "committee" not in case.data
     assert case.definition.stage("investigation").criteria == CONDITION_IDS
+
+
+def test_the_applicant_and_the_persons_concerned_are_not_seated() -> None:
+    members = [*MEMBERS, "official-ma", "committee-member-d"]  # 马某 is a person concerned by the example
+    rosters = {"error-tolerance": CommitteeRoster(revision="r2", chair=CHAIR.id, members=members)}
+    case = seated(person("committee-member-a", "applicant"), rosters)
+    assert case.definition.stage("deliberation").assignees == (
+        "committee-member-b",
+        "committee-member-c",
+        "committee-member-d",
+    )
+    assert case.data["committee_roster"]["recused"] == ["committee-member-a", "official-ma"]
+    with pytest.raises(RosterError, match="fewer than 3"):
+        seated(person("committee-member-a", "applicant"))
+    with pytest.raises(RosterError, match="no committee roster 'error-tolerance'"):
+        seated(rosters={})
+    with pytest.raises(RosterError, match="chair chair-chu .* must recuse"):
+        seated(person(CHAIR.id, "applicant"))
+
+
+def test_a_request_naming_its_committee_is_refused_naming_the_field() -> None:
+    body = {
+        "business_key": "ET-1",
+        "title": "容错申请",
+        "applicant": UNIT_OFFICER.model_dump(mode="json"),
+        "application": {**json.loads(json.dumps(EXAMPLE_APPLICATION)), "committee": list(MEMBERS)},
+    }
+    with pytest.raises(ValidationError) as refused:
+        PROCESSES["error-tolerance"].request_model.model_validate(body)
+    [error] = refused.value.errors()
+    assert error["loc"] == ("application", "committee")
+    assert "roster seats the committee (COMMITTEE_ROSTERS)" in error["msg"]
+
+
+async def test_a_committee_comes_from_the_roster_the_vote_goes_to_its_members_only(
+    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+) -> None:
+    """Started as the API starts it (the registry, the configured rosters): the vote tasks are the roster's."""
+    env = time_skipping_env
+    members = ["roster-member-1", "roster-member-2", "roster-member-3", "roster-member-4"]
+    rosters = {
+        "error-tolerance": CommitteeRoster(revision="阿综保管发〔2026〕9号", chair="roster-chair", members=members)
+    }
+    body = {
+        "business_key": f"ET-{uuid.uuid4().hex[:10]}",
+        "title": "容错申请",
+        "applicant": UNIT_OFFICER.model_dump(mode="json"),
+        "application": application((await env.get_current_time()).date()).model_dump(mode="json"),
+    }
+    entry = PROCESSES["error-tolerance"]
+    case = entry.to_case_input(entry.request_model.model_validate(body), SERVICE, rosters)
+    case = case.model_copy(update={"calendar": CALENDAR})
+    async with engine_worker(env) as queue:
+        handle = await env.client.start_workflow(
+            ErrorToleranceWorkflow.run, case, id=entry.workflow_id(case.business_key), task_queue=queue
+        )
+        await act(handle, "acceptance", INSPECTOR)
+        await act(handle, "investigation", INSPECTOR, findings=findings(CONDITION_IDS))
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "deliberation")))
+        assert sorted(task.assignee_id for task in open_tasks(view, "deliberation")) == members
+        await withdrawn(env, handle)
+        started = (await events(db_pool, handle.id))[0]
+        assert started["payload"]["data"]["committee_roster"]["digest"] == rosters["error-tolerance"].digest()

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities import build_activities
+from approvals.settings import load_settings
 from schemas.case import (
     AddSignerRequest,
     AttachmentRef,
@@ -67,6 +68,7 @@ from tests.cases import (
     view_when,
     wind_up,
 )
+from tests.fixtures.documents import organ_signer
 from workflows.catalog import WORKFLOWS
 from workflows.kernel import ApprovalWorkflow, KernelWorkflow
 
@@ -183,7 +185,13 @@ async def lingering_worker(env: WorkflowEnvironment, db_pool: asyncpg.Pool) -> A
         env.client,
         task_queue=task_queue,
         workflows=[*WORKFLOWS, LingeringApprovalWorkflow],
-        activities=build_activities(db_pool, publication_webhook_url=None, calendar_path=None),
+        activities=build_activities(
+            db_pool,
+            publication_webhook_url=None,
+            calendar_path=None,
+            organ=load_settings().document_organ(),
+            signer=organ_signer(),
+        ),
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         yield task_queue

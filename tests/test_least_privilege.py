@@ -49,6 +49,12 @@ APP_PRIVILEGES = {
     "audit_checkpoints": {"SELECT", "INSERT"},
     "audit_checkpoint_leaves": {"SELECT", "INSERT"},
     "archived_histories": {"SELECT", "INSERT"},
+    "document_counters": {"SELECT", "INSERT", "UPDATE"},
+    "documents": {"SELECT", "INSERT"},
+    "document_files": {"SELECT", "INSERT"},
+    "process_definitions": {"SELECT", "INSERT"},
+    "process_definition_retirements": {"SELECT", "INSERT"},
+    "handovers": {"SELECT", "INSERT"},
 }
 """Every table of the schema and what the app role may do to it; a new table needs its line (and its grant)."""
 

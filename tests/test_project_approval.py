@@ -16,7 +16,15 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from approvals.storage.queries import inbox
-from schemas.calendar import NATIONAL, BeyondKnownYears, Holiday, WorkingCalendar, YearSchedule, add_working_days
+from schemas.calendar import (
+    NATIONAL,
+    BeyondKnownYears,
+    Holiday,
+    WorkingCalendar,
+    YearSchedule,
+    add_working_days,
+    subtract_working_days,
+)
 from schemas.case import (
     CaseStatus,
     DecideRequest,
@@ -113,8 +121,8 @@ async def test_approved_with_the_departments_conditions_merged_and_published(
     rows = await events_of(db_pool, handle.id)
     types = [row["type"] for row in rows]
     assert types.count("stage.skipped") == 2  # no land-use change, no major hazard source
-    assert types[-1] == "case.published"
-    published = rows[-1]
+    assert types[-2:] == ["case.published", "document.issued"]  # the licence follows the decision's record
+    published = rows[-2]
     assert published["legal_basis"] == "Art. 18"
     assert "safety: condition" in published["payload"]
     notice = json.loads(published["payload"])
@@ -331,3 +339,66 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
     expected = add_working_days(calendar, supplemented, 5, beyond_known_years=BeyondKnownYears.weekends_only).at
     assert clock.due_at == expected
     assert clock.due_at > datetime.combine(holiday.last, datetime.min.time(), tzinfo=UTC)
+
+
+async def test_the_publication_clock_reminds_and_escalates_while_the_channel_does_not_take_the_notice(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
+) -> None:
+    """Art. 18: the 7-working-day publication clock is a clock like the others: it reminds the configured working
+    days before its end and escalates at its end while the publication channel (the outbox) refuses the notice.
+    Slow for a test (about a minute): the refused hand-over is retried every few minutes of the skipped days."""
+    env = time_skipping_env
+    async with engine_worker(env) as queue:
+        handle = await start(env, queue)
+        await superuser_pool.execute(CHANNEL_DOWN.format(case_id=handle.id.replace("'", "''")))
+        try:
+            await decide(handle, "acceptance", OFFICER)
+            await review_all(handle)
+            await decide(handle, "decision", OFFICIAL)
+            [published] = await wait_for_events(db_pool, handle.id, "case.published")
+            due = datetime.fromisoformat(json.loads(published["payload"])["publication_due_at"])
+            await env.sleep(due - await env.get_current_time() + timedelta(hours=1))
+            escalated = await wait_for_events(db_pool, handle.id, "clock.escalated")
+        finally:
+            await superuser_pool.execute("DROP TRIGGER IF EXISTS publication_channel_down ON outbox")
+        await finished(env, handle)
+
+    remind_at = subtract_working_days(
+        CALENDAR, due, DISCLOSURE_RULES.remind_before_working_days, beyond_known_years=BeyondKnownYears.weekends_only
+    ).at
+    [reminder] = [r for r in await events_by_type(db_pool, handle.id, "clock.reminder") if of_publication(r)]
+    assert remind_at <= reminder["at"] < due and reminder["legal_basis"] == "Art. 18"
+    [escalation] = [r for r in escalated if of_publication(r)]
+    assert escalation["at"] >= due and escalation["legal_basis"] == "Art. 18"
+    assert json.loads(escalation["payload"])["escalated_to_role"] == DISCLOSURE_RULES.escalate_to_role
+    [disclosure] = await db_pool.fetch(
+        "SELECT kind FROM outbox WHERE case_id = $1 AND kind = 'case.published'", handle.id
+    )
+    assert disclosure["kind"] == "case.published"  # handed over once the channel took it again
+
+
+CHANNEL_DOWN = """
+CREATE OR REPLACE FUNCTION publication_channel_down() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'publication channel down (test)'; END $$;
+DROP TRIGGER IF EXISTS publication_channel_down ON outbox;
+CREATE TRIGGER publication_channel_down BEFORE INSERT ON outbox FOR EACH ROW
+WHEN (NEW.kind = 'case.published' AND NEW.case_id = '{case_id}') EXECUTE FUNCTION publication_channel_down();
+"""
+"""The publication channel refuses this case's notice: the publish activity fails and is retried."""
+
+
+def of_publication(row: asyncpg.Record) -> bool:
+    return json.loads(row["payload"])["clock"] == "publication"
+
+
+async def events_by_type(pool: asyncpg.Pool, case_id: str, type_: str) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM audit_events WHERE case_id = $1 AND type = $2 ORDER BY seq", case_id, type_)
+
+
+async def wait_for_events(pool: asyncpg.Pool, case_id: str, type_: str) -> list[asyncpg.Record]:
+    for _ in range(400):
+        rows = await events_by_type(pool, case_id, type_)
+        if rows:
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{case_id} recorded no {type_}")

@@ -4,7 +4,7 @@ and stage deadlines that must fit the period. Expectations are computed from eac
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from approvals.audit.timeline import timeline
 from approvals.processes import GenericStartRequest
+from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, add_working_days
 from schemas.case import (
     ExcludePeriodRequest,
@@ -21,7 +23,13 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
 )
-from schemas.process import Deadline, ExcludedPeriodKind, Parallel, licensing_law_period
+from schemas.process import (
+    Deadline,
+    ExcludedPeriodKind,
+    Parallel,
+    decree_673_approval_period,
+    licensing_law_period,
+)
 from tests.cases import (
     ALICE,
     APPLICANT,
@@ -40,6 +48,7 @@ from tests.cases import (
     wind_up,
 )
 from workflows.kernel import ApprovalWorkflow
+from workflows.kernel.refusal import local_time
 from workflows.rules import definition_problems
 
 ART_32 = "Administrative Licensing Law Art. 32"
@@ -148,8 +157,11 @@ async def test_an_extension_is_refused_once_the_period_has_ended_and_its_reason_
         await early.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="expert hearing"))
         due = next(c.due_at for c in (await late.query(ApprovalWorkflow.view)).clocks if c.key == "case")
         await time_skipping_env.sleep(due - await time_skipping_env.get_current_time() + timedelta(minutes=1))
-        code = await refused(late.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="late")))
-        assert code == "PERIOD_EXPIRED"
+        with pytest.raises(WorkflowUpdateFailedError) as expired:
+            await late.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="late"))
+        assert expired.value.cause.type == "PERIOD_EXPIRED"  # type: ignore[union-attr]
+        last_day = (due.astimezone(CALENDAR.tzinfo) - timedelta(days=1)).date()
+        assert f"ended at {last_day} 24时 (北京时间 UTC+8)" in str(expired.value.cause)  # local, labelled
         await wind_up(time_skipping_env, early)
         await wind_up(time_skipping_env, late)
 
@@ -221,3 +233,99 @@ def test_stage_deadlines_longer_than_the_period_are_refused_naming_the_stages() 
     assert definition_problems(process.model_copy(update={"steps": process.steps[:2]})) == []
     with pytest.raises(ValidationError, match="review 12 \\+ expert 6 \\+ sign 4"):
         GenericStartRequest(business_key="K-1", title="t", applicant=APPLICANT, definition=process)
+
+
+DECREE_673 = "国务院令第673号《企业投资项目核准和备案管理条例》"
+
+
+async def test_the_acceptance_chooses_decree_673_and_its_period_extension_and_appraisal_bound_apply(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    """A project under 核准: the one window picks Decree 673's profile when accepting; the case then has 20 working
+    days from acceptance, extendable by 40 (Art. 10), and a consultancy's appraisal leaves at most 30 out (Art. 9)."""
+    process = accepting().model_copy(
+        update={
+            "deadline_profiles": {"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")}
+        }
+    )
+    appraisal = ExcludePeriodRequest(
+        actor=HEAD, kind=ExcludedPeriodKind.appraisal, reason="委托工程咨询机构评估", expected_working_days=31
+    )
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        [acceptance] = open_tasks(await view_when(handle, open_tasks))
+        with pytest.raises(WorkflowUpdateFailedError) as unknown:
+            await decide(handle, ALICE, acceptance, deadline_profile="decree-999")
+        await decide(handle, ALICE, acceptance, deadline_profile="decree-673-approval")
+        [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))))
+        too_long = await refused(handle.execute_update(ApprovalWorkflow.exclude_period, appraisal))
+        hearing = appraisal.model_copy(update={"kind": ExcludedPeriodKind.hearing, "expected_working_days": 5})
+        not_673 = await refused(handle.execute_update(ApprovalWorkflow.exclude_period, hearing))
+        [accepted] = await events(db_pool, handle.id, "case.accepted")
+        await time_skipping_env.sleep(add(accepted["at"], 15) - await time_skipping_env.get_current_time())
+        await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="征求有关单位意见"))
+        await time_skipping_env.sleep(add(accepted["at"], 25) - await time_skipping_env.get_current_time())
+        running = await handle.query(ApprovalWorkflow.view)  # past the first 20 days: the 40 hold it open
+        await decide(handle, BOB, task)
+        await finished(time_skipping_env, handle)
+
+    cause = unknown.value.cause
+    assert cause.type == "UNKNOWN_DEADLINE_PROFILE" and "['decree-673-approval']" in str(cause)  # type: ignore[union-attr]
+    assert cause.details[0]["field"] == "deadline_profile"  # type: ignore[union-attr]
+    assert (too_long, not_673) == ("EXCLUDED_TOO_LONG", "NOT_EXCLUDABLE")
+    assert accepted["legal_basis"] == ART_32
+    assert accepted["payload"]["deadline_profile"] == "decree-673-approval"
+    assert accepted["payload"]["period_legal_basis"] == f"{DECREE_673} Art. 10"
+    assert (accepted["payload"]["period_working_days"], accepted["payload"]["extension_working_days"]) == (20, 40)
+    [period] = [e for e in await events(db_pool, handle.id, "clock.started") if e["payload"]["clock"] == "case"]
+    assert period["legal_basis"] == f"{DECREE_673} Art. 10"
+    assert period["payload"]["due_at"] == add(accepted["at"], 20).isoformat()
+    [extended] = await events(db_pool, handle.id, "case.extended")
+    assert extended["legal_basis"] == f"{DECREE_673} Art. 10" and extended["payload"]["working_days"] == 40
+    assert extended["payload"]["due_at"] == add(accepted["at"], 60).isoformat()
+    [case_clock] = [c for c in running.clocks if c.key == "case"]
+    assert case_clock.due_at == add(accepted["at"], 60) and not case_clock.overdue
+    told = {row.type: row for row in timeline(await case_events(db_pool, handle.id), calendar=CALENDAR)}
+    assert f"办理期限20个工作日（{DECREE_673} Art. 10）" in told["case.accepted"].action_zh
+    decided = [row for row in timeline(await case_events(db_pool, handle.id)) if row.type == "task.decided"][0]
+    assert "under the deadline profile decree-673-approval" in decided.action
+
+
+async def test_without_a_choice_the_case_keeps_the_licensing_law_period(
+    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool
+) -> None:
+    process = accepting().model_copy(
+        update={
+            "deadline_profiles": {"decree-673-approval": decree_673_approval_period(starts_after_stage="acceptance")}
+        }
+    )
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        [acceptance] = open_tasks(await view_when(handle, open_tasks))
+        await decide(handle, ALICE, acceptance)
+        [task] = open_tasks(await view_when(handle, lambda v: bool(open_tasks(v, "review"))))
+        late_choice = await refused(decide(handle, BOB, task, deadline_profile="decree-673-approval"))
+        await decide(handle, BOB, task)
+        await finished(time_skipping_env, handle)
+
+    assert late_choice == "UNKNOWN_DEADLINE_PROFILE"  # only the acceptance chooses
+    [accepted] = await events(db_pool, handle.id, "case.accepted")
+    assert "deadline_profile" not in accepted["payload"]  # recorded as cases without profiles always were
+    [period] = [e for e in await events(db_pool, handle.id, "clock.started") if e["payload"]["clock"] == "case"]
+    assert period["legal_basis"] == ART_42 and period["payload"]["due_at"] == add(accepted["at"], 20).isoformat()
+
+
+def test_profiles_are_chosen_at_the_acceptance_stage_only() -> None:
+    with pytest.raises(ValidationError, match="deadline_profiles are chosen at acceptance"):
+        definition(
+            stage("review", assignees=("bob",)),
+            deadline=licensing_law_period(),
+            deadline_profiles={"decree-673-approval": decree_673_approval_period()},
+        )
+
+
+def test_refusals_say_times_in_the_zones_local_time_labelled() -> None:
+    moment = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
+    assert local_time(moment, CALENDAR.tzinfo) == "2026-03-02 10:30:00 (北京时间 UTC+8)"
+    midnight = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)  # 00:00 on 3 March there: the end of 2 March
+    assert local_time(midnight, CALENDAR.tzinfo) == "2026-03-02 24时 (北京时间 UTC+8)"

@@ -9,7 +9,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from workflows.error_tolerance import ErrorToleranceWorkflow
 from workflows.kernel import ApprovalWorkflow
 from workflows.power_adjustment import PowerAdjustmentWorkflow
-from workflows.project_approval import ProjectApprovalWorkflow
+from workflows.project_approval import PinnedProjectApprovalWorkflow, ProjectApprovalWorkflow
 from workflows.talent_policy import TalentPolicyWorkflow
 
 WORKFLOWS: list[type] = [
@@ -19,6 +19,15 @@ WORKFLOWS: list[type] = [
     ErrorToleranceWorkflow,
     TalentPolicyWorkflow,
 ]
+
+
+def worker_workflows(*, versioned: bool) -> list[type]:
+    """The workflows a worker registers: with Worker Versioning (WORKER_VERSIONING), project approval pinned to its
+    build and the others taking the deployment's default, auto-upgrade (why: ``worker.deployment_config``)."""
+    if not versioned:
+        return WORKFLOWS
+    return [PinnedProjectApprovalWorkflow if w is ProjectApprovalWorkflow else w for w in WORKFLOWS]
+
 
 WORKER_SANDBOXED = False
 """Whether the worker runs workflow code in the Temporal sandbox: no. Why (issue 15):

@@ -2,29 +2,39 @@
 
 The discipline inspector accepts the application (or asks for everything missing at once, 补正), then
 investigates and finds on each of Art. 25's five conditions with evidence; approving there is refused while
-a finding says a condition does not hold. The committee named in the application deliberates and votes
-(2/3 of the members present, abstentions recorded, a deadline), and the committee chair decides: approve is
+a finding says a condition does not hold. The committee seated from the organ's roster (COMMITTEE_ROSTERS,
+without the persons concerned and the applicant: 回避) deliberates and votes (2/3 of the members present,
+abstentions recorded, a deadline), and the roster's chair decides: approve is
 exemption (免责), approve with conditions is reduced liability (减轻责任), reject is "not applicable". The
 chair cannot approve while the investigation or the vote stands rejected.
 
-After an exemption or reduction the case stays open under follow-up: a recorded timer runs to the promised
-completion date of the rectification plan, then the discipline inspector checks whether it was rectified
-in time. The outcome is recorded as the effect of Art. 25's second sentence: no effect on performance
-assessment, awards, promotion or commendation when rectified promptly, else that protection does not apply.
+Art. 25 as the stages enforce it (patch ART_25_PATCH for the workflow's part): the investigation finds on
+each of the five conditions, all required (``schemas.error_tolerance.CONDITIONS`` says why), each finding with
+evidence references; an exemption or a reduction states its reasons; and since "prompt" (及时) rectification
+cannot be whatever date the applicant chose, the chair's approving decision sets the deadline (整改期限,
+``due_date``) by which rectification counts as prompt.
+
+After an exemption or reduction the case stays open under follow-up: a recorded timer runs to the end of the
+committee's deadline (for cases decided before the patch, the plan's promised completion date), then the
+discipline inspector checks whether it was rectified in time. The outcome is recorded as the effect of Art. 25's
+second sentence, in its words: not affected in 绩效考核、评先评优、提拔晋升和表彰奖励等 when rectified promptly,
+else that protection does not apply.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import CaseInput, CaseStatus, CaseView, ConcernedPerson, Relationship
+    from schemas.case import CaseInput, CaseStatus, CaseView, ConcernedPerson, DecideRequest, Relationship
+    from schemas.committee import SEAT_KEY, CommitteeRoster, CommitteeSeat, recorded_application, seat_committee
     from schemas.error_tolerance import (
         CONDITION_IDS,
         EFFECT_TEXT,
+        EFFECT_TEXT_BEFORE_ART_25_WORDING,
         RECTIFICATION_CRITERIA,
         Determination,
         ErrorToleranceApplication,
@@ -37,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.process import (
         Deadline,
         Decision,
+        DecisionDate,
         OnReject,
         ProcessDefinition,
         QuorumRule,
@@ -45,16 +56,22 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.records import CaseProjection
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import StageOutcome
 
 PROCESS = "error-tolerance"
 LEGAL_BASIS = "Art. 25"
 INSPECTOR_ROLE = "discipline_inspector"
-CHAIR_ROLE = "committee_chair"
+COMMITTEE = "error-tolerance"
+"""The roster in COMMITTEE_ROSTERS that seats this process's committee (容错认定委员会)."""
 HR_ROLE = "hr_officer"
 
+ART_25_PATCH = "art-25-decision-rules"
+"""Cases decided under it follow up at the committee's deadline and word the effect as the law does."""
+
 FINDING_DECISIONS = (Decision.approve, Decision.reject, Decision.return_)
+DETERMINING = (Decision.approve, Decision.approve_with_conditions)  # exemption, reduced liability
 ESCALATION = {"remind_before_working_days": 2, "escalate_to_role": "supervisor"}
 
 ACCEPTANCE = Stage(
@@ -74,6 +91,7 @@ INVESTIGATION = Stage(
     allowed_decisions=FINDING_DECISIONS,
     may_request_supplement=True,
     criteria=CONDITION_IDS,
+    evidence_required=True,
     on_reject=OnReject.continue_,  # the committee and the chair see it; the chair then cannot approve
     deadline=Deadline(working_days=20, **ESCALATION),
 )
@@ -106,24 +124,28 @@ def deliberation(committee: list[str]) -> Stage:
     )
 
 
-DECISION = Stage(
-    id="decision",
-    title="容错认定决定 Decision: exemption, reduced liability or not applicable",
-    legal_basis=LEGAL_BASIS,
-    candidate_roles=(CHAIR_ROLE,),
-    allowed_decisions=(Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_),
-    approval_blocked_by=("investigation", "deliberation"),
-    deadline=Deadline(working_days=5, **ESCALATION),
-)
+def decision(chair: str) -> Stage:
+    return Stage(
+        id="decision",
+        title="容错认定决定 Decision: exemption, reduced liability or not applicable",
+        legal_basis=LEGAL_BASIS,
+        assignees=(chair,),
+        allowed_decisions=(*DETERMINING, Decision.reject, Decision.return_),
+        approval_blocked_by=("investigation", "deliberation"),
+        reasons_required=DETERMINING,
+        sets_date=DecisionDate(title="整改期限 rectification deadline", legal_basis=LEGAL_BASIS),
+        deadline=Deadline(working_days=5, **ESCALATION),
+    )
 
 
-def error_tolerance_definition(application: ErrorToleranceApplication) -> ProcessDefinition:
-    """The process for one application: its committee votes; the follow-up stage is the one supervision round."""
+def error_tolerance_definition(seat: CommitteeSeat) -> ProcessDefinition:
+    """The process for one application: the seated committee votes, its chair decides; the follow-up stage is
+    the one supervision round."""
     return ProcessDefinition(
         process=PROCESS,
         title="容错免责认定 Error tolerance: exemption or reduced liability",
         legal_basis=LEGAL_BASIS,
-        steps=(ACCEPTANCE, INVESTIGATION, deliberation(application.committee), DECISION),
+        steps=(ACCEPTANCE, INVESTIGATION, deliberation(seat.members), decision(seat.chair)),
         supervision=Supervision(
             every_days=FOLLOW_UP_PLACEHOLDER_DAYS,
             review=RECTIFICATION_CHECK,
@@ -137,22 +159,24 @@ def error_tolerance_case_input(
     *,
     business_key: str,
     application: ErrorToleranceApplication,
+    rosters: dict[str, CommitteeRoster],
     **fields: Any,
 ) -> CaseInput:
-    """The case of one application: its data is the application; the committee comes from it.
+    """The case of one application: its data is the application and the seat of its committee.
 
-    Refuses (ValueError) an applicant who sits on the committee: nobody votes on their own application.
+    The committee is the roster's, without the persons concerned and the applicant (回避): nobody votes on
+    their own liability or application. Refuses (RosterError) when the roster cannot seat one.
     """
     fields.setdefault(
         "title", f"容错申请 {application.measure.title} ({application.liability_proceeding.reference})"[:300]
     )
     applicant = fields.get("applicant")
-    if applicant is not None and applicant.id in application.committee:
-        raise ValueError(f"the applicant {applicant.id} sits on the committee and must recuse themselves (回避)")
+    concerned = [*application.person_ids, *([applicant.id] if applicant is not None else [])]
+    seat = seat_committee(COMMITTEE, rosters, concerned)
     return CaseInput(
         business_key=business_key,
-        definition=error_tolerance_definition(application),
-        data=application.model_dump(mode="json"),
+        definition=error_tolerance_definition(seat),
+        data={**application.model_dump(mode="json", exclude={"committee"}), SEAT_KEY: seat.model_dump(mode="json")},
         **fields,
     )
 
@@ -169,11 +193,13 @@ class ErrorToleranceWorkflow(KernelWorkflow):
     def __init__(self, case: CaseInput) -> None:
         super().__init__(case)
         self._notice: ErrorToleranceNotice | None = None
+        self._committee_deadline: date | None = None
+        self._law_wording = False  # patch ART_25_PATCH, taken when the case is decided
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(
-            ErrorToleranceApplication.model_validate, case.data, "error-tolerance application"
+        self._application = application_or_wait(
+            lambda data: recorded_application(ErrorToleranceApplication, data), case.data, "error-tolerance application"
         )
         self.concern(
             ConcernedPerson(
@@ -189,6 +215,11 @@ class ErrorToleranceWorkflow(KernelWorkflow):
     def error_tolerance(self) -> ErrorToleranceNotice | None:
         """The determination and, after the follow-up, the effect of prompt rectification (None before)."""
         return self._notice
+
+    def on_decided(self, stage: Stage, request: DecideRequest) -> None:
+        """The chair's determination sets the committee's rectification deadline (its latest decision counts)."""
+        if stage.id == "decision":
+            self._committee_deadline = request.due_date
 
     def case_projection(self) -> CaseProjection:
         """The cases row carries the determination and the rectification effect in its summary."""
@@ -210,10 +241,12 @@ class ErrorToleranceWorkflow(KernelWorkflow):
             return
         determination = self._determination()
         application = self._application
+        self._law_wording = workflow.patched(ART_25_PATCH)
         rectification = None
         if determination in (Determination.exemption, Determination.reduced_liability):
             rectification = RectificationOutcome(
-                promised_completion_date=application.rectification_plan.promised_completion_date
+                promised_completion_date=application.rectification_plan.promised_completion_date,
+                committee_deadline=self._committee_deadline if self._law_wording else None,
             )
         self._notice = ErrorToleranceNotice(
             case_id=self.case_id,
@@ -241,21 +274,26 @@ class ErrorToleranceWorkflow(KernelWorkflow):
     def _announce(self, event_type: EventType, subject: str) -> None:
         """One event with the notice, and the notice to the applicant, each person concerned and HR."""
         assert self._notice is not None
-        notice = self._notice.model_dump(mode="json")
+        # Before the patch the notice had no committee deadline: leave the key out so those cases re-seal.
+        notice = self._notice.model_dump(
+            mode="json", exclude=None if self._law_wording else {"rectification": {"committee_deadline"}}
+        )
         event = self.emit(event_type, actor=SYSTEM, legal_basis=LEGAL_BASIS, payload=notice)
         recipients = [self.case.applicant.id, *self._application.person_ids, f"role:{HR_ROLE}"]
         for recipient in dict.fromkeys(recipients):
             self.notify(event, recipient, event_type, subject, {"notice": notice})
 
     async def _follow_up_rectification(self) -> None:
-        """Timer to the end of the promised completion date, then the rectification check; records the effect.
+        """Timer to the end of the committee's deadline (before the patch: of the promised completion date), then
+        the rectification check; records the effect.
 
         The check is the kernel's ``follow_up``: the case's one supervision round, which the kernel then ends.
         """
         supervision = self.definition.supervision
         assert supervision is not None and self._notice is not None
         promised = self._application.rectification_plan.promised_completion_date
-        due = datetime.combine(promised + timedelta(days=1), time(0), tzinfo=self.calendar.tzinfo)
+        deadline = self._committee_deadline if self._law_wording and self._committee_deadline else promised
+        due = datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=self.calendar.tzinfo)
         run = await self.follow_up(
             supervision.review,
             due=due,
@@ -264,15 +302,17 @@ class ErrorToleranceWorkflow(KernelWorkflow):
             details={
                 "purpose": "rectification follow-up (Art. 25)",
                 "promised_completion_date": promised.isoformat(),
+                **({"committee_deadline": deadline.isoformat()} if deadline != promised else {}),
             },
         )
         if run is None or run.outcome not in (StageOutcome.approved, StageOutcome.rejected):
             return
         in_time = run.outcome == StageOutcome.approved
         effect = RectificationEffect.no_effect if in_time else RectificationEffect.protection_not_applicable
-        rectification = RectificationOutcome(
-            promised_completion_date=promised, rectified_in_time=in_time, effect=effect, effect_text=EFFECT_TEXT[effect]
+        text = (EFFECT_TEXT if self._law_wording else EFFECT_TEXT_BEFORE_ART_25_WORDING)[effect]
+        rectification = self._notice.rectification.model_copy(  # type: ignore[union-attr]
+            update={"rectified_in_time": in_time, "effect": effect, "effect_text": text}
         )
         self._notice = self._notice.model_copy(update={"rectification": rectification})
-        self._announce(EventType.error_tolerance_effect_recorded, f"整改核查 {self.case.title}: {EFFECT_TEXT[effect]}")
+        self._announce(EventType.error_tolerance_effect_recorded, f"整改核查 {self.case.title}: {text}")
         await self.record()

@@ -35,7 +35,8 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Supervision,
     )
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
 
 PROCESS = "power-adjustment"
 ADJUSTMENT_PROCESS = "power-catalogue-adjustment"
@@ -190,7 +191,7 @@ def power_adjustment_case_input(
 class PowerAdjustmentWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._proposal = parse_application(
+        self._proposal = application_or_wait(
             PowerCatalogueProposal.model_validate, case.data, "function catalogue proposal"
         )
         return await self.run_case()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
@@ -28,13 +29,17 @@ with workflow.unsafe.imports_passed_through():
         Parallel,
         ProcessDefinition,
         Stage,
+        decree_673_approval_period,
         licensing_law_period,
     )
     from schemas.project import ProjectApplication
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import condition_rule
 
 PROCESS = "project-approval"
+DECREE_673_APPROVAL = "decree-673-approval"
+"""The deadline profile of a project under 核准 (国务院令第673号)."""
 PUBLICATION_LEGAL_BASIS = "Art. 18"
 PUBLICATION_RULES_PATCH = "publication-deadline-and-redaction"
 """Cases started since publish within 7 working days on a recorded clock, redacted by DISCLOSURE_RULES."""
@@ -115,6 +120,14 @@ DEFINITION = ProcessDefinition(
     deadline=licensing_law_period(
         starts_after_stage="acceptance", remind_before_working_days=3, escalate_to_role="supervisor"
     ),
+    # A project the investment catalogue puts under 核准 is decided on Decree 673's period and extension; the
+    # one-window officer chooses it when accepting (DecideRequest.deadline_profile), since only the application
+    # shows which regime a project falls under.
+    deadline_profiles={
+        DECREE_673_APPROVAL: decree_673_approval_period(
+            starts_after_stage="acceptance", remind_before_working_days=3, escalate_to_role="supervisor"
+        )
+    },
     steps=(
         Stage(
             id="acceptance",
@@ -170,7 +183,7 @@ def project_case_input(
 class ProjectApprovalWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(ProjectApplication.model_validate, case.data, "project application")
+        self._application = application_or_wait(ProjectApplication.model_validate, case.data, "project application")
         return await self.run_case()
 
     async def on_final(self) -> None:
@@ -193,3 +206,14 @@ class ProjectApprovalWorkflow(KernelWorkflow):
             applicant_data={"decision": self.status.value, "conditions": self.merged_conditions()},
             rules=DISCLOSURE_RULES if workflow.patched(PUBLICATION_RULES_PATCH) else None,
         )
+
+
+@workflow.defn(name="ProjectApprovalWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+class PinnedProjectApprovalWorkflow(ProjectApprovalWorkflow):
+    """Project approval as a versioned worker runs it (WORKER_VERSIONING): pinned, a licensing case runs for weeks
+    and finishes on the build it started on. A class of its own because the server refuses a workflow task that
+    names a versioning behaviour from a worker without versioning (``workflows.catalog.worker_workflows``)."""
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseView:
+        return await super().run(case)

@@ -1,9 +1,10 @@
 """Talent one-case-one-policy decisions (一事一议、一人一策, Art. 22, with the pay forms of Art. 7; Art. 21).
 
 The proposing unit applies for one person. HR reviews the post and the package (and may ask for 补正);
-the committee members named in the application deliberate and vote (一事一议: approvals of 2/3 of those
-present, a majority present, abstentions counted as present); a package above the head-approval
-threshold of its pay form goes to the head as well; the committee chair then decides. An approved policy
+the committee seated from the organ's roster (COMMITTEE_ROSTERS, without the applicant: 回避) deliberates
+and votes (一事一议: approvals of 2/3 of those present, a majority present, abstentions counted as present); a
+package above the head-approval threshold of its pay form goes to the head as well; the roster's chair then
+decides. An approved policy
 is in force for its term and reviewed every year against its evaluation targets (Art. 21: incentive and
 service mechanisms); a review that finds them missed opens an adjustment case, a child case in which the
 chair keeps, adjusts or ends the package. After the last annual review the case is approved again.
@@ -23,6 +24,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import CaseInput, CaseStatus, CaseView
+    from schemas.committee import SEAT_KEY, CommitteeRoster, CommitteeSeat, recorded_application, seat_committee
     from schemas.events import DomainEvent, EventType
     from schemas.principal import SYSTEM
     from schemas.process import (
@@ -37,12 +39,15 @@ with workflow.unsafe.imports_passed_through():
         Supervision,
     )
     from schemas.talent import PayForm, TalentPolicyApplication
-    from workflows.kernel import KernelWorkflow, parse_application
+    from workflows.compatibility import application_or_wait
+    from workflows.kernel import KernelWorkflow
     from workflows.rules import condition_rule
 
 PROCESS = "talent-policy"
 ADJUSTMENT_PROCESS = "talent-policy-adjustment"
 LEGAL_BASIS = "Art. 22"
+COMMITTEE = "talent-policy"
+"""The roster in COMMITTEE_ROSTERS that seats this process's committee."""
 REVIEW_LEGAL_BASIS = "Art. 21"
 
 HEAD_APPROVAL_THRESHOLDS_CNY: dict[PayForm, Decimal] = {
@@ -111,15 +116,19 @@ HEAD_APPROVAL = Stage(
     on_reject=OnReject.continue_,
     when=Condition(rule="talent_package_needs_head_approval"),
 )
-DECISION = Stage(
-    id="decision",
-    title="一人一策决定 Decision (committee chair)",
-    legal_basis=LEGAL_BASIS,
-    candidate_roles=("committee_chair",),
-    allowed_decisions=(Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_),
-    approval_blocked_by=("committee_deliberation", "head_approval"),
-    deadline=Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor"),
-)
+
+
+def decision(chair: str) -> Stage:
+    return Stage(
+        id="decision",
+        title="一人一策决定 Decision (committee chair)",
+        legal_basis=LEGAL_BASIS,
+        assignees=(chair,),
+        allowed_decisions=(Decision.approve, Decision.approve_with_conditions, Decision.reject, Decision.return_),
+        approval_blocked_by=("committee_deliberation", "head_approval"),
+        deadline=Deadline(working_days=5, remind_before_working_days=1, escalate_to_role="supervisor"),
+    )
+
 
 ADJUSTMENT = ProcessDefinition(
     process=ADJUSTMENT_PROCESS,
@@ -154,14 +163,15 @@ def annual_review(application: TalentPolicyApplication) -> Stage:
     )
 
 
-def talent_policy_definition(application: TalentPolicyApplication) -> ProcessDefinition:
-    """The process of one application: its committee votes, its term sets the number of annual reviews."""
+def talent_policy_definition(application: TalentPolicyApplication, seat: CommitteeSeat) -> ProcessDefinition:
+    """The process of one application: the seated committee votes and its chair decides; the term sets the
+    number of annual reviews."""
     return ProcessDefinition(
         process=PROCESS,
         title="一事一议、一人一策 Talent policy (Art. 22)",
         legal_basis=LEGAL_BASIS,
         supplement_role="hr_officer",
-        steps=(HR_REVIEW, committee_stage(list(application.committee)), HEAD_APPROVAL, DECISION),
+        steps=(HR_REVIEW, committee_stage(seat.members), HEAD_APPROVAL, decision(seat.chair)),
         supervision=Supervision(
             every_days=ANNUAL_REVIEW_DAYS,
             review=annual_review(application),
@@ -177,18 +187,23 @@ def talent_policy_case_input(
     *,
     business_key: str,
     application: TalentPolicyApplication,
+    rosters: dict[str, CommitteeRoster],
     head_approval_thresholds_cny: Mapping[PayForm, Decimal] | None = None,
     **fields: Any,
 ) -> CaseInput:
-    """The case of one application: its data is the application plus the head-approval thresholds in force."""
+    """The case of one application: its data is the application plus the head-approval thresholds in force
+    and the seat of its committee (the roster without the applicant, 回避; RosterError when it cannot seat)."""
     thresholds = {**HEAD_APPROVAL_THRESHOLDS_CNY, **(head_approval_thresholds_cny or {})}
     fields.setdefault("title", f"一人一策 {application.candidate.name}: {application.post.title}")
+    applicant = fields.get("applicant")
+    seat = seat_committee(COMMITTEE, rosters, [applicant.id] if applicant is not None else [])
     return CaseInput(
         business_key=business_key,
-        definition=talent_policy_definition(application),
+        definition=talent_policy_definition(application, seat),
         data={
-            **application.model_dump(mode="json"),
+            **application.model_dump(mode="json", exclude={"committee"}),
             THRESHOLDS_KEY: {form.value: str(amount) for form, amount in thresholds.items()},
+            SEAT_KEY: seat.model_dump(mode="json"),
         },
         priority=application.priority,
         **fields,
@@ -196,14 +211,14 @@ def talent_policy_case_input(
 
 
 def application_of(data: Mapping[str, Any]) -> TalentPolicyApplication:
-    return TalentPolicyApplication.model_validate({key: value for key, value in data.items() if key != THRESHOLDS_KEY})
+    return recorded_application(TalentPolicyApplication, data, THRESHOLDS_KEY)
 
 
 @workflow.defn(name="TalentPolicyWorkflow")
 class TalentPolicyWorkflow(KernelWorkflow):
     @workflow.run
     async def run(self, case: CaseInput) -> CaseView:
-        self._application = parse_application(application_of, case.data, "talent policy application")
+        self._application = application_or_wait(application_of, case.data, "talent policy application")
         return await self.run_case()
 
     def _recipients(self) -> list[str]:

@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentPrincipal, Service
 from api.routes._common import ERRORS, CaseId, add_operation_routes
+from approvals.admission import FREEFORM_PROCESS
 from approvals.audit.timeline import TimelineRow
+from approvals.definitions import DefinitionRegistry
 from approvals.operations import Scope
 from approvals.processes import PROCESSES
 from approvals.service import (
@@ -18,6 +20,7 @@ from approvals.service import (
     Verification,
 )
 from schemas.case_state import CaseState
+from schemas.documents import IssuedDocument
 from schemas.records import StoredCase
 from schemas.search import CaseSearch
 
@@ -26,14 +29,30 @@ router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 PROCESS_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
 
 
-@router.get("/processes", summary="Registered processes and the JSON schema of their start request")
-async def list_processes(principal: CurrentPrincipal) -> list[dict[str, Any]]:
+@router.get(
+    "/processes",
+    summary="Registered processes, the JSON schema of their start request and their definitions' versions",
+    description="A statutory process's definition is built by its code from the application (`definitions`: "
+    "`source` `code`); `generic` lists every registered definition (`POST /v1/definitions`) with its versions, "
+    "started with `definition_name` (and optionally `definition_version`).",
+)
+async def list_processes(principal: CurrentPrincipal, service: Service) -> list[dict[str, Any]]:
+    registered: dict[str, list[dict[str, Any]]] = {}
+    for version in await DefinitionRegistry(service.pool).all_versions():
+        registered.setdefault(version.name, []).append(
+            {"version": version.version, "sha256": version.sha256, "retired": version.retired_at is not None}
+        )
     return [
         {
             "name": entry.name,
             "title": entry.title,
             "start_path": f"/v1/cases/{entry.name}",
             "start_request_schema": entry.request_model.model_json_schema(),
+            "definitions": (
+                [{"source": "registered", "name": name, "versions": found} for name, found in registered.items()]
+                if entry.name == FREEFORM_PROCESS
+                else [{"source": "code", "name": entry.name, "versions": []}]
+            ),
         }
         for entry in PROCESSES.values()
     ]
@@ -158,3 +177,26 @@ async def denied_attempts(case_id: CaseId, principal: CurrentPrincipal, service:
 
 
 add_operation_routes(router, Scope.case, ("case_id", CaseId))
+
+
+@router.get("/cases/{case_id}/documents", summary="The case's official documents (公文): number, kind, SHA-256")
+async def documents(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> list[IssuedDocument]:
+    return await service.documents(principal, case_id)
+
+
+@router.get(
+    "/cases/{case_id}/documents/{document_id}",
+    summary="One official document: the signed PDF (PAdES), as stored (parties, auditors, admins)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def document(
+    case_id: CaseId,
+    document_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f-]+$")],
+    principal: CurrentPrincipal,
+    service: Service,
+) -> Response:
+    pdf = await service.document_pdf(principal, case_id, document_id)
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{document_id}.pdf"'}
+    )

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import WorkflowHistory
 
+from approvals.audit.attachments import referenced
 from approvals.audit.checkpoint import InclusionProof, Leaf, Signature, proof_problems, sign, signature_problem
 from approvals.audit.crosscheck import VerifyReport, verify
 from approvals.audit.findings import Finding, FindingKind, finding
@@ -125,6 +126,11 @@ def write_bundle(
                 if event.type == "case.child_started" and event.payload.get("child_case_id")
             )
         ),
+        "attachments": [
+            {"seq": event.seq, "task_id": event.task_id, **ref.model_dump(mode="json")}
+            for event in events
+            for ref in referenced(event.payload)
+        ],
         "files": {name: {"sha256": _sha256(data), "bytes": len(data)} for name, data in files.items()},
         "checkpoint": proof.model_dump(mode="json") if proof else None,
     }

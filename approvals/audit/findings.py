@@ -45,7 +45,11 @@ class FindingKind(StrEnum):
     checkpoint = "checkpoint"
     """No checkpoint signed by a trusted key seals the record's last event as it stands."""
     run_missing = "run_missing"
+    document = "document"
+    """An issued official document is missing, changed since it was issued, or not signed by the organ."""
     """A workflow run of the case (continue-as-new) is not in the record, or the runs do not link up."""
+    attachment = "attachment"
+    """A referenced document fetched again no longer has the SHA-256 recorded (or could not be fetched: a note)."""
 
 
 class Finding(BaseModel):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import io
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
+from asn1crypto import x509
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -15,10 +19,10 @@ from approvals.audit.archive import ArchivedHistoryCorrupted, archived_runs
 from approvals.audit.bundle import write_bundle
 from approvals.audit.checkpoint import Leaf
 from approvals.audit.crosscheck import VerifyReport, check_superseded, verify
+from approvals.audit.documents import check_documents
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
-from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
@@ -117,6 +121,29 @@ async def _follow(reader: _RunReader, fetched: FetchedRuns) -> FetchedRuns:
     return FetchedRuns(runs)
 
 
+RECENTLY_CLOSED = timedelta(days=7)
+"""How far back ``audit replay --from-temporal`` samples closed runs by default."""
+
+
+def running_or_recently_closed(closed_within: timedelta = RECENTLY_CLOSED, now: datetime | None = None) -> str:
+    """The visibility query of the runs a release will meet: those running, and those closed lately (a reset or a
+    late query replays them too)."""
+    since = ((now or datetime.now(UTC)) - closed_within).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'ExecutionStatus = "Running" OR CloseTime > "{since}"'
+
+
+async def sampled_runs(
+    client: Client, sample: int, query: str | None = None
+) -> AsyncIterator[tuple[str, WorkflowHistory]]:
+    """Up to ``sample`` runs the visibility ``query`` lists (default: :func:`running_or_recently_closed`), newest
+    first, each with its history, named for the verdicts by case id, run and status. Each run of a case that
+    continued as new is listed, and replays, on its own."""
+    async for execution in client.list_workflows(query or running_or_recently_closed(), limit=sample):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        status = execution.status.name.lower() if execution.status else "unknown"
+        yield f"case {execution.id} (run {execution.run_id}, {status})", history
+
+
 async def fetch_case(client: Client, pool: Any, case_id: str) -> tuple[FetchedRuns, list[DomainEvent]]:
     """Every run's history (first to latest) and the audit events, read so that they describe the same moment.
 
@@ -154,6 +181,18 @@ async def export_case(client: Client, notary: Notary, case_id: str, out_dir: Pat
     return write_bundle(out_dir, case_id, runs, events, signing_key=notary.key, proof=proof, history_source=runs.source)
 
 
+async def export_case_zip(client: Client, notary: Notary, case_id: str) -> bytes:
+    """The case's bundle (``export_case``) as one zip, its folder at the top, for a download."""
+    with tempfile.TemporaryDirectory() as directory:
+        folder = await export_case(client, notary, case_id, Path(directory))
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    zipped.write(file, file.relative_to(folder.parent).as_posix())
+        return archive.getvalue()
+
+
 async def fetch_replaced_runs(
     client: Client, case_id: str, events: Sequence[DomainEvent], archive: asyncpg.Pool | None = None
 ) -> dict[str, WorkflowHistory | None]:
@@ -169,11 +208,14 @@ async def fetch_replaced_runs(
     return replaced
 
 
-async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
+async def verify_case(
+    client: Client, pool: Any, case_id: str, organ_certificate: x509.Certificate | None = None
+) -> VerifyReport:
     """Hash chain, cross-check and projection check of a live case (for ``GET /cases/{id}/verification`` and
     ``approvals audit verify``), against Temporal's history or, once Temporal no longer has it, the archive's
     (``history_source`` says which), and the rows a reset superseded against the runs it replaced. An archived
-    history that fails its digest is a finding."""
+    history that fails its digest is a finding; so is an issued document changed, missing or not signed with
+    ``organ_certificate``."""
     try:
         runs, events = await fetch_case(client, pool, case_id)
     except ArchivedHistoryCorrupted as corrupted:
@@ -181,6 +223,7 @@ async def verify_case(client: Client, pool: Any, case_id: str) -> VerifyReport:
         return verify(case_id, await case_events(pool, case_id), extra_findings=[unreadable])
     projection = await get_case(pool, case_id)
     extra = check_superseded(events, await fetch_replaced_runs(client, case_id, events, pool))
+    extra += await check_documents(pool, events, organ_certificate)
     if projection is not None and projection.last_seq > _last_seq(events) and not is_running(runs):
         extra.append(
             finding(
@@ -207,8 +250,3 @@ async def latest_history(client: Client, pool: Any, case_id: str) -> tuple[Workf
 async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:
     """The timeline of a live case from PostgreSQL alone (empty for an unknown case)."""
     return timeline(await case_events(pool, case_id), calendar=calendar)
-
-
-async def case_state(pool: Any, case_id: str, *, seq: int | None = None, at: datetime | None = None) -> CaseState:
-    """A live case as of event ``seq`` or instant ``at``, from PostgreSQL alone."""
-    return state_at(await case_events(pool, case_id), seq=seq, at=at)

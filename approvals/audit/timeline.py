@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from approvals.event_wording import CHINA_TIME, LANGS, Lang, Wording, WordingContext, duration, local, parse_time
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, load_calendar, working_days_between
+from schemas.case import AttachmentRef
 from schemas.events import DomainEvent, EventType, superseded_by_resets
 
-__all__ = ["CHINA_TIME", "TimelineRow", "local", "timeline"]
+__all__ = ["CHINA_TIME", "TimelineRow", "attachments_of", "local", "timeline"]
 
 
 class TimelineRow(BaseModel):
@@ -54,6 +55,9 @@ class TimelineRow(BaseModel):
     working_days_used: int | None = None
     working_days_allowed: int | None = None
     due_at: datetime | None = None
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, description="Documents the act carried, by reference (a 补正's supplied documents too)."
+    )
     on_time: bool | None = None
     clock: Literal["stopped", "resumed"] | None = Field(None, description="Where the clock stopped (补正).")
     superseded_by: int | None = Field(
@@ -157,6 +161,10 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
                 )  # fmt: skip
                 action["en"] += f" after {extra['stage_time']}"
                 action["zh"] += f"，用时{extra['stage_time_zh']}"
+        attached = attachments_of(p)
+        if attached:
+            action["en"] += "; attached: " + ", ".join(_named(ref) for ref in attached)
+            action["zh"] += "；附件：" + "、".join(_named(ref) for ref in attached)
         rows.append(
             TimelineRow(
                 seq=event.seq,
@@ -175,10 +183,22 @@ def timeline(events: Sequence[DomainEvent], *, calendar: WorkingCalendar | None 
                 task_id=event.task_id,
                 comment=comment,
                 data=p,
+                attachments=attached,
                 **extra,
             )
         )
     return rows
+
+
+def attachments_of(payload: Mapping[str, Any]) -> list[AttachmentRef]:
+    """The documents an event recorded: an act's attachments, or a 补正's supplied documents. As they were sealed,
+    not validated again: a reference recorded under older rules is still shown."""
+    recorded = [*(payload.get("attachments") or ()), *(payload.get("documents") or ())]
+    return [AttachmentRef.model_construct(**ref) for ref in recorded]
+
+
+def _named(ref: AttachmentRef) -> str:
+    return f"{ref.name or ref.uri} (sha256 {ref.sha256[:12]}…, {ref.size} B)"
 
 
 def _stage_time(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
     from temporalio.client import Client
 
+    from approvals.audit.attachments import AttachmentFetching
     from approvals.audit.crosscheck import VerifyReport
     from schemas.events import DomainEvent
 
@@ -237,6 +239,24 @@ def replay(
     case: Annotated[
         list[str] | None, typer.Option("--case", help="Live case id to fetch and replay (repeatable).")
     ] = None,
+    from_temporal: Annotated[
+        bool,
+        typer.Option(
+            "--from-temporal",
+            help="Replay a sample of live runs (TEMPORAL_ADDRESS): running and recently closed ones, or --query's; "
+            "in the sandbox. The check before every deploy (docs/releases.md).",
+        ),
+    ] = False,
+    sample: Annotated[
+        int, typer.Option("--sample", min=1, help="With --from-temporal: how many runs at most, newest first.")
+    ] = 200,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            help="With --from-temporal: a visibility query instead, e.g. 'WorkflowType = \"ProjectApprovalWorkflow\"'.",
+        ),
+    ] = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -265,16 +285,19 @@ def replay(
     """
     from approvals.audit.replay import SANDBOX_FOR_AUDIT, history_paths, replay_jobs
 
-    if not paths and not case:
-        raise _fail("give history paths or --case ids", 2)
+    if not paths and not case and not from_temporal:
+        raise _fail("give history paths, --case ids or --from-temporal", 2)
+    if query is not None and not from_temporal:
+        raise _fail("--query selects live runs: give it with --from-temporal", 2)
     try:
         files = history_paths(paths or [])
     except FileNotFoundError as error:
         raise _fail(str(error), 2) from None
-    sandbox = sandbox or SANDBOX_FOR_AUDIT
+    sandbox = sandbox or SANDBOX_FOR_AUDIT or from_temporal  # before a deploy: as CI replays the corpus
     jobs = replay_jobs(len(files), jobs or None)
     started = time.perf_counter()
-    total, failed = _run(_replay(files, list(case or []), jobs, sandbox, as_json, quiet))
+    live = LiveSelection(list(case or []), sample if from_temporal else 0, query)
+    total, failed = _run(_replay(files, live, jobs, sandbox, as_json, quiet))
     elapsed = time.perf_counter() - started
     if not as_json:
         rate = total / elapsed if elapsed else 0.0
@@ -289,10 +312,19 @@ def replay(
         raise typer.Exit(AUDIT_FAILED)
 
 
+@dataclass(frozen=True)
+class LiveSelection:
+    """The live runs to replay: every run of each named case, and a sample of ``sample`` runs (0: none)."""
+
+    case_ids: list[str]
+    sample: int
+    query: str | None
+
+
 async def _replay(
-    files: list[Path], case_ids: list[str], jobs: int, sandbox: bool, as_json: bool, quiet: bool
+    files: list[Path], live: LiveSelection, jobs: int, sandbox: bool, as_json: bool, quiet: bool
 ) -> tuple[int, int]:
-    from approvals.audit.live import fetch_runs
+    from approvals.audit.live import fetch_runs, sampled_runs
     from approvals.audit.replay import HistorySource, ReplayVerdict, replay, replay_parallel
 
     total = failed = 0
@@ -319,12 +351,17 @@ async def _replay(
     elif files:
         async for verdict in replay(files, sandbox=sandbox):
             report(verdict)
-    if case_ids:
+    if live.sample:
+        async with _services(database=False) as (client, _):
+            assert client is not None
+            async for verdict in replay(sampled_runs(client, live.sample, live.query), sandbox=sandbox):
+                report(verdict)
+    if live.case_ids:
         async with _services() as (client, pool):
             assert client is not None
 
             async def fetched() -> AsyncIterator[HistorySource]:
-                for case_id in case_ids:
+                for case_id in live.case_ids:
                     runs = await fetch_runs(client, case_id, pool)  # every run; the archive's once Temporal's are gone
                     for number, (history, source) in enumerate(runs.runs(), start=1):
                         suffix = f" (run {number} of {len(runs)})" if len(runs) > 1 else ""
@@ -370,8 +407,11 @@ def verify(
 
 
 async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyReport]:
-    from approvals.audit.bundle import verify_bundle
+    from activities.signing import load_certificate
+    from approvals.audit.bundle import load_bundle, verify_bundle
     from approvals.audit.live import verify_case
+    from approvals.settings import load_settings
+    from approvals.storage import queries
 
     bundles: list[Path] = []
     live: list[str] = []
@@ -386,13 +426,40 @@ async def _verify(sources: list[str], public_keys: list[Path]) -> list[VerifyRep
         else:
             live.append(source)
     trusted = _trusted_keys(public_keys) if bundles else []
-    reports: list[VerifyReport] = [verify_bundle(path, trusted) for path in bundles]
+    fetching = _attachment_fetching()
+    reports: list[VerifyReport] = [
+        await _with_attachments(verify_bundle(path, trusted), load_bundle(path).events, fetching) for path in bundles
+    ]
     if live:
+        settings = load_settings()
+        organ = load_certificate(settings.document_signing_certificate_path, settings.document_signing_passphrase)
         async with _services() as (client, pool):
             assert client is not None and pool is not None
             for case_id in live:
-                reports.append(await verify_case(client, pool, case_id))  # every run, archived ones too
+                report = await verify_case(client, pool, case_id, organ)  # every run, archived ones too
+                reports.append(await _with_attachments(report, await queries.case_events(pool, case_id), fetching))
     return reports
+
+
+def _attachment_fetching() -> AttachmentFetching:
+    from approvals.audit.attachments import AttachmentFetching
+    from approvals.settings import load_settings
+
+    settings = load_settings()
+    return AttachmentFetching(settings.attachment_fetch_hosts, settings.webhook_destinations())
+
+
+async def _with_attachments(
+    report: VerifyReport, events: Sequence[DomainEvent], fetching: AttachmentFetching
+) -> VerifyReport:
+    """The report with a finding for every referenced document that can be fetched and changed."""
+    from approvals.audit.attachments import attachment_findings
+
+    found = await attachment_findings(events, fetching)
+    if not found:
+        return report
+    findings = sorted([*report.findings, *found], key=lambda f: (f.seq or 0, f.kind.value))
+    return report.model_copy(update={"findings": findings})
 
 
 _HISTORY_SOURCES = {

@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -271,6 +272,39 @@ def _who_may_work(cast: Cast, task: dict[str, Any]) -> str | None:
     return None
 
 
+DEMO_EVIDENCE = {"uri": "s3://demo/evidence/record.pdf", "sha256": "e" * 64, "size": 1024, "name": "核查材料"}
+
+AS_THE_STAGE_ASKS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+    "DECISION_NOT_ALLOWED": (
+        "with a condition",
+        lambda: {"decision": "approve_with_conditions", "conditions": ["按审查意见整改"]},
+    ),
+    "DUE_DATE_REQUIRED": (  # e.g. Art. 25's rectification deadline
+        "setting a date 30 days on",
+        lambda: {"due_date": (date.today() + timedelta(days=30)).isoformat()},
+    ),
+}
+"""How the demo approves again when a stage refuses a plain approval: the code, what is added."""
+
+
+def approve(cast: Cast, user_id: str, path: str, stage_title: str, findings: list[dict[str, Any]]) -> None:
+    """Approves with reasons and the findings; where the stage asks for more, approves again as it asks."""
+    body: dict[str, Any] = {"decision": "approve", "comment": "同意", "findings": findings}
+    what = f"approves {stage_title}" + (" (a finding on each statutory criterion)" if findings else "")
+    for _ in range(len(AS_THE_STAGE_ASKS) + 1):
+        try:
+            act(cast, user_id, path, body, what)
+            return
+        except ApiError as error:
+            code = error.body.get("code") if error.body else None
+            if code not in AS_THE_STAGE_ASKS:
+                raise
+            added, changes = AS_THE_STAGE_ASKS[code]
+            body = {**body, **changes()}
+            what = f"approves {stage_title} {added}"
+    raise DemoError(f"{stage_title}: no approval the stage accepts")
+
+
 def drive(cast: Cast, case_id: str) -> None:
     """Gives every open task to a dev principal who may work it and approves, until the case ends."""
     reader = cast.with_role("admin")
@@ -293,25 +327,11 @@ def drive(cast: Cast, case_id: str) -> None:
             path = f"/v1/tasks/{task['task_id']}"
             if task["status"] == "open" and not task.get("assignee_id"):
                 act(cast, user_id, f"{path}/claim", {}, f"claims {task['stage_title']}")
-            findings = [{"criterion": c, "holds": True, "note": "核查属实"} for c in task.get("criteria") or []]
-            try:
-                act(
-                    cast,
-                    user_id,
-                    f"{path}/decide",
-                    {"decision": "approve", "comment": "同意", "findings": findings},
-                    f"approves {task['stage_title']}"
-                    + (" (a finding on each statutory criterion)" if findings else ""),
-                )
-            except ApiError as error:
-                if error.body and error.body.get("code") != "DECISION_NOT_ALLOWED":
-                    raise
-                act(
-                    cast, user_id, f"{path}/decide",
-                    {"decision": "approve_with_conditions", "conditions": ["按审查意见整改"], "comment": "同意",
-                     "findings": findings},
-                    f"approves {task['stage_title']} with a condition",
-                )  # fmt: skip
+            findings = [
+                {"criterion": c, "holds": True, "note": "核查属实", "evidence": [DEMO_EVIDENCE]}
+                for c in task.get("criteria") or []
+            ]
+            approve(cast, user_id, f"{path}/decide", task["stage_title"], findings)
             done.add(task["task_id"])
     raise DemoError(f"case {case_id} did not end within {WAIT_SECONDS * 4:g}s")
 
@@ -320,6 +340,12 @@ def print_timeline(cast: Cast, case_id: str) -> None:
     auditor = cast.with_role("auditor")
     rows = cast[auditor].get(f"/v1/cases/{case_id}/timeline")
     console.print(timeline_table(rows, f"timeline of {case_id} (read by {auditor})"))
+    for document in cast[auditor].get(f"/v1/cases/{case_id}/documents"):
+        console.print(
+            f"  document {document['number']} {document['title']} (GET /v1/cases/{case_id}/documents/"
+            f"{document['document_id']}, SHA-256 {document['sha256']})",
+            highlight=False,
+        )
     denied = cast[auditor].get(f"/v1/cases/{case_id}/denied-attempts")
     for attempt in denied:
         console.print(

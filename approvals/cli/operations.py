@@ -25,6 +25,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import typer
@@ -116,6 +117,8 @@ class RequestField:
         """The JSON value sent for what was given on the command line."""
         if isinstance(given, enum.Enum):
             return given.value
+        if isinstance(given, date):  # e.g. --due-date 2026-12-31
+            return given.isoformat()
         model = self.item_model
         if model is None:
             return given

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -32,7 +31,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -41,13 +39,12 @@ import structlog
 from rich.console import Console
 
 from activities.destinations import LOOPBACK_NETWORKS
-from approvals.audit.checkpoint import DEV_SIGNING_KEY_FILE, generate_signing_key
+from approvals.devstack.identities import with_dev_admission, write_dev_tokens
+from approvals.devstack.keys import with_dev_keys
 from approvals.devstack.supervision import STOP_DEADLINE_SECONDS, RestartBudget, StopDeadline, within
 from approvals.settings import Settings, SettingsError
 
 __all__ = [
-    "DEMO_PRINCIPALS",
-    "DemoPrincipal",
     "DevStack",
     "DevStackError",
     "PortInUseError",
@@ -55,7 +52,6 @@ __all__ = [
     "dev_ports",
     "run_dev",
     "temporal_binary",
-    "write_dev_tokens",
 ]
 
 log = structlog.get_logger(__name__)
@@ -65,17 +61,6 @@ T = TypeVar("T")
 DEV_DATABASE = "approvals"
 PIDS_FILE = "dev.pids"
 TOKENS_FILE = "dev-tokens.json"
-DEV_ADMISSION: dict[str, Any] = {"freeform_definitions": True, "applicants_by_starter": {"*": ["ent-*", "organ-*"]}}
-"""What a development stack lets its starters do unless the environment says otherwise: start `generic` cases
-from their own definitions, for the demo's applicants: enterprises (`ent-…`) and, for the Committee's own
-proposals such as its function catalogue, the organ (`organ-…`)."""
-
-
-def with_dev_admission(settings: Settings) -> dict[str, Any]:
-    """The DEV_ADMISSION settings the environment did not set itself."""
-    return {name: value for name, value in DEV_ADMISSION.items() if name not in settings.model_fields_set}
-
-
 TEMPORAL_LOG = "temporal.log"
 TEMPORAL_START_TIMEOUT_SECONDS = 30.0
 CHILD_STOP_TIMEOUT_SECONDS = 15.0
@@ -100,79 +85,6 @@ class PortInUseError(DevStackError):
         )
         self.port = port
         self.env_name = env_name
-
-
-# --- demo principals ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoPrincipal:
-    id: str
-    name: str
-    unit: str
-    roles: tuple[str, ...]
-
-
-DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
-    DemoPrincipal("svc-one-window-portal", "一窗受理平台 (one-window portal service)", "一窗受理平台", ("service",)),
-    DemoPrincipal(
-        "ent-applicant", "新疆示例物流有限公司 经办人 (enterprise applicant)", "新疆示例物流有限公司", ("applicant",)
-    ),
-    DemoPrincipal("one-window-officer", "受理窗口 王受理 (acceptance officer)", "政务服务中心", ("one_window",)),
-    DemoPrincipal(
-        "reviewer-industrial-policy",
-        "产业政策审查 李审 (industrial policy)",
-        "经济发展局",
-        ("reviewer_industrial_policy",),
-    ),
-    DemoPrincipal("reviewer-planning", "规划审查 张审 (planning)", "规划建设局", ("reviewer_planning",)),
-    DemoPrincipal("reviewer-environment", "环保审查 赵审 (environment)", "生态环境分局", ("reviewer_environment",)),
-    DemoPrincipal("reviewer-safety", "安全审查 钱审 (safety)", "应急管理局", ("reviewer_safety",)),
-    DemoPrincipal("reviewer-land-use", "用地审查 孙审 (land use)", "自然资源局", ("reviewer_land_use",)),
-    DemoPrincipal("reviewer-legal", "合法性审查 李法审 (legal review)", "司法局", ("reviewer_legal",)),
-    DemoPrincipal(
-        "land-use-change-reviewer", "用地变更审查 周审 (land-use change)", "自然资源局", ("land_use_change_reviewer",)
-    ),
-    DemoPrincipal(
-        "safety-risk-assessor", "安全风险评估 吴评 (safety risk assessment)", "应急管理局", ("safety_risk_assessor",)
-    ),
-    DemoPrincipal(
-        "approving-official", "市政府审批 郑批 (approving official)", "阿拉山口市人民政府", ("approving_official",)
-    ),
-    DemoPrincipal("organ-head", "管委会主任 冯主任 (organ head)", "管委会", ("head",)),
-    DemoPrincipal("supervisor", "督办 陈督办 (supervisor)", "管委会办公室", ("supervisor",)),
-    DemoPrincipal("committee-member-a", "评审委员 A (committee member)", "评审委员会", ("committee_member",)),
-    DemoPrincipal("committee-member-b", "评审委员 B (committee member)", "评审委员会", ("committee_member",)),
-    DemoPrincipal("committee-member-c", "评审委员 C (committee member)", "评审委员会", ("committee_member",)),
-    DemoPrincipal("committee-chair", "评审委员会主任 褚主任 (committee chair)", "评审委员会", ("committee_chair",)),
-    DemoPrincipal(
-        "discipline-inspector", "纪检监察 卫纪检 (discipline inspection)", "纪检监察工委", ("discipline_inspector",)
-    ),
-    DemoPrincipal("hr-officer", "人事 蒋人事 (HR officer)", "党群工作部", ("hr_officer",)),
-    DemoPrincipal("auditor", "审计 沈审计 (auditor)", "审计局", ("auditor",)),
-    DemoPrincipal("admin", "系统管理员 (administrator)", "管委会信息中心", ("admin",)),
-)
-"""One demo principal per role the processes use (three committee members for quorum votes)."""
-
-
-def write_dev_tokens(path: Path) -> list[dict[str, Any]]:
-    """One random bearer token per demo principal. Existing tokens are kept, so they stay valid across
-    restarts (delete the file to rotate them); a principal added to the engine since gets a token of its own."""
-    entries: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
-    known = {entry["id"] for entry in entries}
-    added = [
-        {"token": secrets.token_urlsafe(32), **asdict(principal), "roles": list(principal.roles)}
-        for principal in DEMO_PRINCIPALS
-        if principal.id not in known
-    ]
-    if not added:
-        return entries
-    entries += added
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, ensure_ascii=False, indent=2) + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return entries
 
 
 # --- ports and binaries --------------------------------------------------------------------------------
@@ -416,11 +328,7 @@ class DevStack:
         check_ports_free(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         write_dev_tokens(self.data_dir / TOKENS_FILE)
-        if self.settings.audit_signing_key_path is None:  # signs exports and checkpoints; kept across restarts
-            generate_signing_key(self.data_dir / DEV_SIGNING_KEY_FILE)
-            self.settings = self.settings.model_copy(
-                update={"audit_signing_key_path": self.data_dir / DEV_SIGNING_KEY_FILE}
-            )
+        self.settings = with_dev_keys(self.settings, self.data_dir)  # kept across restarts
         started = time.monotonic()
         deadline.process_groups = self._server_process_groups
         async with AsyncExitStack() as stack:
@@ -653,15 +561,13 @@ class DevStack:
 
     def _print_addresses(self, seconds: float) -> None:
         s = self.settings
+        api = f"http://{s.api_host}:{s.api_port}"
+        worker_metrics = f"http://{s.worker_metrics_address}/metrics" if s.worker_metrics_address else None
         rows = [
-            ("API", f"http://{s.api_host}:{s.api_port}  (GET /health, /ready, /docs)"),
-            ("Metrics", f"http://{s.api_host}:{s.api_port}/metrics  (no Prometheus needed to run)"),
-            (
-                "Worker metrics",
-                f"http://{s.worker_metrics_address}/metrics"
-                if s.worker_metrics_address
-                else "off (WORKER_METRICS_ADDRESS)",
-            ),
+            ("API", f"{api}  (GET /health, /ready, /docs)"),
+            ("Web console", f"{api}/console/  (sign in as a demo principal)"),
+            ("Metrics", f"{api}/metrics  (no Prometheus needed to run)"),
+            ("Worker metrics", worker_metrics or "off (WORKER_METRICS_ADDRESS)"),
             ("Temporal gRPC", self.temporal.address),
             ("Temporal Web UI", f"http://127.0.0.1:{s.temporal_ui_port}"),
             ("PostgreSQL", self.database_url if self.postgres else f"{_redacted(self.database_url)} (DATABASE_URL)"),

@@ -43,14 +43,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.destinations import LOOPBACK_NETWORKS
-from approvals.devstack.dev import (
-    DEV_ADMISSION,
-    DemoPrincipal,
-    TemporalDevServer,
-    _parent_death_signal,
-    write_dev_tokens,
-)
+from approvals.devstack.dev import TemporalDevServer, _parent_death_signal
 from approvals.devstack.embedded_pg import EmbeddedPostgres
+from approvals.devstack.identities import DEV_ADMISSION, DemoPrincipal, write_dev_tokens
 from approvals.devstack.roles import DEV_ROLES, provision_database
 from approvals.migrate import migrate
 from approvals.settings import Settings, load_settings
@@ -93,7 +88,7 @@ class Stack:
     temporal: TemporalDevServer
     client: Client
     tokens: dict[str, str]
-    """Bearer token of every demo principal (``approvals.devstack.dev.DEMO_PRINCIPALS``), by principal id."""
+    """Bearer token of every demo principal (``approvals.devstack.identities.DEMO_PRINCIPALS``), by principal id."""
     workers: list[ChildProcess] = field(default_factory=list)
     api: ChildProcess | None = None
 
@@ -177,6 +172,9 @@ class Stack:
             "CALLBACK_ALLOWED_HOSTS": s.callback_allowed_hosts,
             "FREEFORM_DEFINITIONS": str(s.freeform_definitions).lower(),
             "APPLICANTS_BY_STARTER": json.dumps(s.applicants_by_starter),
+            "COMMITTEE_ROSTERS": json.dumps(
+                {kind: roster.model_dump(mode="json") for kind, roster in s.committee_rosters.items()}
+            ),
             "WEBHOOK_ALLOWED_NETWORKS": s.webhook_allowed_networks,
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,

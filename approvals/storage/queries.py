@@ -136,9 +136,13 @@ INBOX_QUERIES = {
 """One statement per combination of filters (16)."""
 
 
-def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...]) -> list[str]:
-    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles."""
-    return [f"user:{user_id}", *(f"role:{role}" for role in dict.fromkeys(roles))]
+def inbox_holders(user_id: str, roles: list[str] | tuple[str, ...], held: str | None = None) -> list[str]:
+    """The ``inbox_entries.holder`` keys of a principal: their id, then each of their roles. ``held="mine"``
+    keeps only their id (tasks assigned, claimed or delegated to them), ``held="pool"`` only their roles
+    (pool tasks nobody has claimed)."""
+    mine = [] if held == "pool" else [f"user:{user_id}"]
+    pool = [] if held == "mine" else [f"role:{role}" for role in dict.fromkeys(roles)]
+    return mine + pool
 
 
 async def inbox(
@@ -150,6 +154,7 @@ async def inbox(
     stage: str | None = None,
     priority: bool | None = None,
     overdue: bool | None = None,
+    held: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[TaskProjection]:
@@ -166,7 +171,7 @@ async def inbox(
     filters = tuple(name for name, value in values.items() if value is not None)
     rows = await pool.fetch(
         INBOX_QUERIES[filters],
-        inbox_holders(user_id, roles),
+        inbox_holders(user_id, roles, held),
         limit,
         offset,
         *(values[name] for name in filters),
@@ -178,6 +183,16 @@ async def case_tasks(pool: asyncpg.Pool, case_id: str) -> list[TaskProjection]:
     """Every task of a case, open or finished, in the order they were created."""
     rows = await pool.fetch(
         f"SELECT {_TASK_COLUMNS} FROM tasks WHERE case_id = $1 ORDER BY created_at, task_id", case_id
+    )
+    return [_task(row) for row in rows]
+
+
+async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
+    """The open or claimed tasks ``user_id`` holds (as delegate, claimant or named assignee), oldest first."""
+    rows = await pool.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE status IN ('open', 'claimed') "
+        "AND coalesce(delegate_id, claimed_by, assignee_id) = $1 ORDER BY created_at, task_id",
+        user_id,
     )
     return [_task(row) for row in rows]
 
@@ -302,10 +317,12 @@ async def list_cases(
     return [_case(row) for row in rows]
 
 
-async def case_events(pool: asyncpg.Pool, case_id: str) -> list[DomainEvent]:
-    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked."""
-    rows = await pool.fetch(f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1 ORDER BY seq", case_id)
-    return [_event(row) for row in rows]
+async def case_events(pool: asyncpg.Pool, case_id: str, *, with_documents: bool = False) -> list[DomainEvent]:
+    """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked;
+    ``with_documents``: only the events that reference documents (attachments, supplied documents, findings)."""
+    only = " AND payload ?| array['attachments', 'documents', 'findings']" if with_documents else ""
+    sql = f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1{only} ORDER BY seq"
+    return [_event(row) for row in await pool.fetch(sql, case_id)]
 
 
 CATALOGUE_EVENT_TYPES = ("case.published", "case.withdrawn", "case.cancelled", "case.decided", "case.reset")

@@ -22,6 +22,7 @@ The parts, each owning one concern (``KernelWorkflow`` only wires them and carri
 - ``views``: the ``view`` query and the projections the recorder writes;
 - ``publication``: disclosure of a decision (Art. 18): redaction, its deadline and clock, the hand-over;
 - ``remedies``: the Art. 38 notice (reasons, reconsideration, suit) that follows every refusal.
+- ``documents``: the official documents (公文) an event makes due, issued once it is recorded (``document.issued``).
 
 The process API. A process workflow subclasses ``KernelWorkflow``, adds ``@workflow.run`` (which calls
 ``run_case``) and uses only what follows; everything else is the kernel's own.
@@ -31,6 +32,8 @@ Hooks it may override:
 - ``async on_final()``: the case has its final status, before supervision and the end (publish, notify);
 - ``async on_adjusted(adjustment, completed) -> bool``: an adjustment child case ended; False ends the
   supervision early;
+- ``on_decided(stage, request)``: a decision was accepted at a stage, before it settles (e.g. keep its
+  ``due_date``);
 - ``case_projection() -> CaseProjection``: the case row as recorded (extend ``super()``'s, e.g. its summary).
 
 What it may call:

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.recusal import Recusal
-    from workflows.kernel.refusal import deny
+    from workflows.kernel.refusal import deny, local_time
     from workflows.kernel.routing import RoutingPolicy
     from workflows.kernel.stages import EXCLUDED_PERIOD, Stages
     from workflows.kernel.state import Task
@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 OPTIONAL_UPDATE_BUDGET = 1500
 """Temporal accepts 2,000 updates per workflow run: past this many, comments, urges and copies are refused
 so that decisions, withdrawal and 补正 always find room."""
+
+HANDOVER_ROLE = "admin"
+"""Moves the tasks of staff who left or are absent to someone else (a transfer) or back to the pool (a recall)."""
 
 URGE_INTERVAL = timedelta(days=1)
 """One urge (催办) per person per task per day is a reminder; more would be noise."""
@@ -169,6 +172,12 @@ class Guards:
                 "are closed so that decisions always get through",
             )
 
+    @staticmethod
+    def _handing_over(task: Task, actor: Principal) -> bool:
+        """An administrator moves a task they do not hold (staff who left or are absent: ``POST /v1/handovers``).
+        Only who may move it changes: where it may go is checked as for any transfer."""
+        return actor.has_any_role((HANDOVER_ROLE,)) and actor.id != task.holder
+
     def _not_delegate(self, task: Task, actor: Principal) -> None:
         if task.delegate_id == actor.id:
             raise deny(
@@ -213,6 +222,8 @@ class Guards:
             raise deny("NOT_CLAIMED", f"task {task.id} is not a claimed pool task; only those go back to the pool")
         stage = self._definition.stage(task.stage_id)
         supervisor = stage.deadline.escalate_to_role if stage.deadline else None
+        if self._handing_over(task, request.actor):
+            return
         if supervisor is None:
             raise deny("NOT_SUPERVISOR", f"stage {stage.id} names no supervisor (deadline.escalate_to_role)")
         if supervisor not in request.actor.roles:
@@ -251,8 +262,15 @@ class Guards:
                 f"a {request.decision.value} needs a comment giving the reasons (Administrative Licensing Law Art. 38)"
             )
             raise deny("COMMENT_REQUIRED", reasons, field="comment")
+        if request.decision in stage.reasons_required and not request.comment.strip():
+            reasons = (
+                f"a {request.decision.value} at {stage.id} states its reasons in the comment ({stage.legal_basis})"
+            )
+            raise deny("COMMENT_REQUIRED", reasons, field="comment")
         if request.decision in rules.APPROVING:
             self._approval_not_blocked(stage)
+            self._decision_date(stage, request)
+        self._deadline_profile(stage, request)
         if request.decision is Decision.return_:
             self._return_target(stage, request.return_to)
         elif stage.criteria:
@@ -270,8 +288,50 @@ class Guards:
                 "reject, or return the case to that stage for re-review",
             )
 
+    def _decision_date(self, stage: Stage, request: DecideRequest) -> None:
+        """The date the stage asks an approval to set is given, and later than today (local date)."""
+        asked, due = stage.sets_date, request.due_date
+        if asked is None and due is not None:
+            raise deny("DUE_DATE_NOT_ASKED", f"stage {stage.id} sets no date: leave due_date out", field="due_date")
+        if asked is None:
+            return
+        today = workflow.now().astimezone(self._clocks.calendar.tzinfo).date()
+        if due is None or due <= today:
+            given = "none is given" if due is None else f"{due} is not after today ({today})"
+            raise deny(
+                "DUE_DATE_REQUIRED",
+                f"approving at {stage.id} sets {asked.title} ({asked.legal_basis}), a date after today: {given}",
+                field="due_date",
+            )
+
+    def _deadline_profile(self, stage: Stage, request: DecideRequest) -> None:
+        """Only the accepting decision (受理) chooses a deadline profile, and one the process declares."""
+        chosen, deadline = request.deadline_profile, self._definition.deadline
+        if chosen is None:
+            return
+        choices = sorted(self._definition.deadline_profiles)
+        accepting = deadline is not None and deadline.starts_after_stage == stage.id
+        if not (accepting and request.decision in rules.APPROVING and chosen in choices):
+            where = f"the choices are {choices}, or none for {deadline.legal_basis}" if accepting and deadline else ""
+            raise deny(
+                "UNKNOWN_DEADLINE_PROFILE",
+                f"deadline profile {chosen!r}: {where or 'only the accepting decision (受理) chooses one'}",
+                field="deadline_profile",
+            )
+
+    def _local(self, at: datetime) -> str:
+        return local_time(at, self._clocks.calendar.tzinfo)
+
     def _findings(self, stage: Stage, request: DecideRequest) -> None:
-        """A decision on statutory criteria states a finding on each, once, and on nothing else."""
+        """A decision on statutory criteria states a finding on each, once, and on nothing else; where the stage
+        requires evidence, each finding cites some."""
+        unsupported = [finding.criterion for finding in request.findings if not finding.evidence]
+        if stage.evidence_required and unsupported:
+            raise deny(
+                "FINDINGS_WITHOUT_EVIDENCE",
+                f"stage {stage.id} requires evidence references for each finding: none for {unsupported}",
+                field="findings",
+            )
         given = [finding.criterion for finding in request.findings]
         missing = [criterion for criterion in stage.criteria if criterion not in given]
         unknown = [criterion for criterion in given if criterion not in stage.criteria]
@@ -305,7 +365,9 @@ class Guards:
             )
 
     def transfer(self, request: TransferRequest) -> None:
-        task = self._held(request)
+        task = self._task(request)
+        if not self._handing_over(task, request.actor):
+            self._holder(task, request.actor)
         self._user(request.to_user, "the reviewer")
         if request.to_user == task.holder:
             raise deny("INVALID_TARGET", f"task {task.id} is already with {request.to_user}")
@@ -346,7 +408,7 @@ class Guards:
         self._optional_budget()
         last = self.last_urged.get((task.id, request.actor.id))
         if last is not None and workflow.now() - last < URGE_INTERVAL:
-            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {last.isoformat()}; once a day")
+            raise deny("URGED_RECENTLY", f"{request.actor.id} urged task {task.id} at {self._local(last)}; once a day")
 
     def comment(self, request: CommentRequest) -> None:
         self._known_task(request.task_id)
@@ -401,7 +463,7 @@ class Guards:
         if state.accepted_at is not None:
             raise deny(
                 "SUPPLEMENT_AFTER_ACCEPTANCE",
-                f"case {self._case_id} was accepted at {state.accepted_at.isoformat()}: 补正 comes before acceptance "
+                f"case {self._case_id} was accepted at {self._local(state.accepted_at)}: 补正 comes before acceptance "
                 "(Administrative Licensing Law Art. 32); time for a hearing or expert review is an excluded period "
                 "(exclude-period, Art. 45)",
             )
@@ -422,7 +484,7 @@ class Guards:
 
     def extend(self, request: ExtendRequest) -> None:
         self._open_case()
-        deadline = self._definition.deadline
+        deadline = self._definition.period(self._state.deadline_profile)
         if deadline is None or not deadline.extension_working_days or deadline.extension_role is None:
             raise deny("NO_EXTENSION", f"process {self._definition.process} has no extendable deadline")
         if deadline.extension_role not in request.actor.roles:
@@ -440,14 +502,14 @@ class Guards:
         if self._state.statutory_periods and period.running and workflow.now() >= period.due_at:
             raise deny(
                 "PERIOD_EXPIRED",
-                f"the statutory period ended at {period.due_at.isoformat()}: it can no longer be extended or "
+                f"the statutory period ended at {self._local(period.due_at)}: it can no longer be extended or "
                 "interrupted (Administrative Licensing Law Art. 42)",
             )
 
     def exclude_period(self, request: ExcludePeriodRequest) -> None:
         self._open_case()
         self._not_party(request.actor)
-        profile = self._definition.deadline
+        profile = self._definition.period(self._state.deadline_profile)
         if profile is None or request.kind not in profile.excluded_kinds:
             declared = [kind.value for kind in profile.excluded_kinds] if profile else []
             raise deny(
@@ -459,4 +521,12 @@ class Guards:
             raise deny("NOT_ALLOWED", f"excluding time from the period needs the role {profile.excluded_period_role}")
         if EXCLUDED_PERIOD in self._clocks:
             raise deny("PERIOD_ALREADY_EXCLUDED", "an excluded period is running; the deadlines already stand still")
+        longest = profile.excluded_max_working_days
+        if longest is not None and request.expected_working_days > longest:
+            raise deny(
+                "EXCLUDED_TOO_LONG",
+                f"{profile.excluded_legal_basis} leaves at most {longest} working days out of the period, "
+                f"not {request.expected_working_days}",
+                field="expected_working_days",
+            )
         self._period_running()

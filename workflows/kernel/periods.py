@@ -32,7 +32,7 @@ class Periods:
 
     @property
     def _profile(self) -> CaseDeadline:
-        profile = self._case.definition.deadline
+        profile = self._case.definition.period(self._state.deadline_profile)
         assert profile is not None, "only a case with a deadline profile has statutory periods"
         return profile
 

@@ -13,7 +13,7 @@ superseded) and seals its unrecorded events again after it, with every task's ro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +62,12 @@ class Recorder:
         self._lock = asyncio.Lock()
         self._notify_activities: list[asyncio.Future[Any]] = []
         """notify activities of a case that started before "notifications-in-the-record"."""
+        self._observe: Callable[[DomainEvent], None] = lambda event: None
+        self._after_record: Callable[[], Awaitable[None]] | None = None
+
+    def watch(self, observe: Callable[[DomainEvent], None], after_record: Callable[[], Awaitable[None]]) -> None:
+        """``observe`` sees every event emitted; ``after_record`` runs after each ``record`` (the documents)."""
+        self._observe, self._after_record = observe, after_record
 
     def emit(
         self,
@@ -86,6 +92,7 @@ class Recorder:
         workflow.logger.info(
             "%s seq=%d stage=%s task=%s actor=%s basis=%s", type_, event.seq, stage_id, task_id, actor.id, legal_basis
         )
+        self._observe(event)
         return event
 
     def _seal(self, **content: Any) -> DomainEvent:
@@ -106,6 +113,8 @@ class Recorder:
             resealed = await self._record_batch()
             while resealed:  # the log was ahead (a reset): the events now follow a case.reset, and are recorded
                 resealed = await self._record_batch()
+        if self._after_record is not None:
+            await self._after_record()
 
     async def _record_batch(self) -> bool:
         """Records the unrecorded events; True when the log refused them because a reset left it ahead, and they

@@ -381,13 +381,20 @@ class Stages:
 
     def start_case_clock(self, *, deemed: bool = False) -> None:
         """The statutory period starts: at acceptance, or from receipt when the application counts as accepted
-        (``deemed``, Art. 32). In a case under the statutory rules the acceptance is recorded first."""
-        deadline = self._definition.deadline
-        assert deadline is not None
+        (``deemed``, Art. 32). In a case under the statutory rules the acceptance is recorded first, with the
+        deadline profile it chose, if any."""
         state = self._state
+        deadline = self._definition.period(state.deadline_profile)
+        assert deadline is not None
         start = state.started_at if deemed else workflow.now()
         if state.statutory_periods:
             state.accepted_at = start
+            chosen = {
+                "deadline_profile": state.deadline_profile,
+                "period_working_days": deadline.working_days,
+                "period_legal_basis": deadline.legal_basis,
+                "extension_working_days": deadline.extension_working_days,
+            }
             self._recorder.emit(
                 EventType.case_accepted,
                 actor=SYSTEM,
@@ -397,6 +404,7 @@ class Stages:
                     "accepted_at": start.isoformat(),
                     "deemed": deemed,
                     "acceptance_stage": deadline.starts_after_stage,
+                    **(chosen if state.deadline_profile else {}),  # cases without a choice recorded as before
                 },
             )
         clock = self._clocks.counted(

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         UnclaimRequest,
         UrgeRequest,
         WithdrawRequest,
+        attachments_record,
     )
     from schemas.disclosure import DisclosureRules
     from schemas.events import DomainEvent, EventType
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.calendars import CaseCalendar
     from workflows.kernel.clocks import Clocks
     from workflows.kernel.deadlines import Deadlines
+    from workflows.kernel.documents import Documents
     from workflows.kernel.guards import Guards
     from workflows.kernel.periods import Periods
     from workflows.kernel.publication import Publisher
@@ -109,6 +111,7 @@ class KernelWorkflow:
         )
         self._publisher = Publisher(self._recorder, self._clocks)
         self._views = Views(case, case_id, state, self._status, self._stages, self._clocks)
+        self._documents = Documents(case, case_id, state, self._recorder, lambda: self._clocks.calendar)
 
     # ------------------------------------------------------------------ running a case
 
@@ -196,6 +199,7 @@ class KernelWorkflow:
                 "priority": case.priority,
                 "data": case.data,
                 "definition": definition.model_dump(mode="json", exclude_unset=True),
+                **case.registered_definition_record(),
                 **self._recusal.started(),
             },
         )
@@ -217,6 +221,9 @@ class KernelWorkflow:
         """Called when an adjustment case ends (``completed`` is its ``case.child_completed`` event); returning
         False ends the supervision early, e.g. when the adjustment ended the decision's effect."""
         return True
+
+    def on_decided(self, stage: Stage, request: DecideRequest) -> None:
+        """A decision was accepted at ``stage`` (recorded, not yet settled), e.g. to keep the date it set."""
 
     def case_projection(self) -> CaseProjection:
         """The case's row as the recorder writes it; a process may add to its ``summary``."""
@@ -419,8 +426,13 @@ class KernelWorkflow:
                 "return_to": run.return_to if returns else None,
                 "on_behalf_of": owner,
                 "findings": [finding.model_dump(mode="json") for finding in request.findings],
+                **({"due_date": request.due_date.isoformat()} if request.due_date else {}),  # only where asked
+                **({"deadline_profile": request.deadline_profile} if request.deadline_profile else {}),
+                **attachments_record(request.attachments),
             },
         )
+        self._state.deadline_profile = request.deadline_profile or self._state.deadline_profile  # 受理 chose it
+        self.on_decided(run.stage, request)
         if owner:  # the owner stays accountable for what the delegate decided, so they are told
             self.notify(
                 event,
@@ -532,7 +544,7 @@ class KernelWorkflow:
             legal_basis=definition.stage(task.stage_id).legal_basis if task else definition.legal_basis,
             stage_id=task.stage_id if task else None,
             task_id=task.id if task else None,
-            payload={"text": request.text},
+            payload={"text": request.text, **attachments_record(request.attachments)},
         )
         return await self._accepted(task)
 
@@ -629,7 +641,7 @@ class KernelWorkflow:
 
     @workflow.update
     async def extend(self, request: ExtendRequest) -> OperationResult:
-        deadline = self.definition.deadline
+        deadline = self.definition.period(self._state.deadline_profile)
         assert deadline is not None
         previous = self._clocks.extend("case", deadline.extension_working_days)
         self._state.extended = True

@@ -1,0 +1,101 @@
+"""What the determinism corpus (``tests/histories/``) exercises.
+
+    .venv/bin/python -m tests.corpus_coverage            # the kernel's lines and branches the replay runs
+    .venv/bin/python -m tests.corpus_coverage --missing  # ... with the line numbers it never runs
+
+Two views: :func:`corpus_facts` reads which domain event types, routing modes and Workflow Updates the recorded
+histories hold (``tests/test_corpus_coverage.py`` fails when one is in none); the command replays every history
+through the workflow code under coverage.py and prints which lines and branches of ``workflows/kernel/`` ran, so
+a path no history takes is visible before a release changes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HISTORIES = Path(__file__).parent / "histories"
+KERNEL = Path(__file__).parent.parent / "workflows" / "kernel"
+VALIDATORS = ("guards.py", "refusal.py")
+"""Left out of the report: the Workflow Update validators, which replay never runs (an accepted update is in the
+history; a refused one left nothing there), so no history can exercise them. Their tests are the kernel's."""
+
+
+@dataclass
+class CorpusFacts:
+    event_types: set[str] = field(default_factory=set)
+    """Types of the domain events the histories record (the ``record_events`` activity inputs)."""
+    routing_modes: set[str] = field(default_factory=set)
+    """Modes of the stages that started (``stage.started`` payloads)."""
+    updates: set[str] = field(default_factory=set)
+    """Workflow Updates the histories accepted; a ``decide`` with decision ``return`` also counts as ``return``."""
+    refused_updates: set[str] = field(default_factory=set)
+    """Workflow Updates accepted and then failed (a refusal in the handler, after the validator let it in)."""
+
+
+def _decoded(payloads: dict[str, Any]) -> Any:
+    return json.loads(base64.b64decode(payloads["payloads"][0]["data"]))
+
+
+def history_facts(history: dict[str, Any], facts: CorpusFacts) -> None:
+    """Adds what one history (``temporal workflow show --output json``) holds to ``facts``."""
+    accepted: dict[str, str] = {}
+    for event in history["events"]:
+        scheduled = event.get("activityTaskScheduledEventAttributes")
+        if scheduled and scheduled["activityType"]["name"] == "record_events":
+            for recorded in _decoded(scheduled["input"])["events"]:
+                facts.event_types.add(recorded["type"])
+                if recorded["type"] == "stage.started":
+                    facts.routing_modes.add(recorded["payload"]["mode"])
+        update = event.get("workflowExecutionUpdateAcceptedEventAttributes", {}).get("acceptedRequest")
+        if update:
+            name = update["input"]["name"]
+            facts.updates.add(name)
+            accepted[update["meta"]["updateId"]] = name
+            if name == "decide" and _decoded(update["input"]["args"]).get("decision") == "return":
+                facts.updates.add("return")
+        completed = event.get("workflowExecutionUpdateCompletedEventAttributes")
+        if completed and "failure" in completed.get("outcome", {}):
+            facts.refused_updates.add(accepted.get(completed["meta"]["updateId"], "?"))
+
+
+def corpus_facts(root: Path = HISTORIES) -> CorpusFacts:
+    facts = CorpusFacts()
+    for path in sorted(root.rglob("*.json")):
+        history_facts(json.loads(path.read_text(encoding="utf-8")), facts)
+    return facts
+
+
+def measure(show_missing: bool) -> float:
+    """Replays the corpus under coverage.py (without the sandbox, so the kernel's own modules are the ones
+    traced), prints the kernel's report and returns its total percentage."""
+    import asyncio
+
+    import coverage
+
+    measured = coverage.Coverage(
+        branch=True, include=[str(KERNEL / "*.py")], omit=[str(KERNEL / name) for name in VALIDATORS], data_file=None
+    )
+    measured.start()
+    try:
+        from approvals.audit.replay import history_paths, replay_all
+
+        verdicts = asyncio.run(replay_all(history_paths([HISTORIES]), sandbox=False))
+    finally:
+        measured.stop()
+    failed = [v for v in verdicts if not v.ok]
+    print(f"{len(verdicts)} histories replayed, {len(failed)} failed")
+    for verdict in failed:
+        print(f"  {verdict.source}: {verdict.error_type}: {verdict.message}")
+    facts = corpus_facts()
+    print(f"event types: {len(facts.event_types)}, routing modes: {sorted(facts.routing_modes)}")
+    print(f"workflow updates: {sorted(facts.updates)}")
+    return measured.report(show_missing=show_missing, skip_empty=True, file=sys.stdout)
+
+
+if __name__ == "__main__":
+    measure(show_missing="--missing" in sys.argv[1:])

@@ -1,0 +1,152 @@
+"""Handover on the real stack: an admin moves every open task of a person who left to another person, or back
+to the pool, in one idempotent request; each move is a transfer (or recall) by the admin in its case, and a
+task whose rules forbid the move is skipped with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest_asyncio
+from typer.testing import CliRunner, Result
+
+from approvals.cli import app
+from tests.api_server import LiveApi, live_api_fixture
+from tests.test_api import DEFINITION, act, problem, wait_for_task
+
+api = live_api_fixture("handover", applicants_by_starter={"*": ["ent-*", "bob"]})
+
+POOL_ONLY = {**DEFINITION, "steps": [DEFINITION["steps"][0]]}
+
+
+def review_by(user_id: str) -> dict[str, Any]:
+    return {**DEFINITION, "steps": [{**DEFINITION["steps"][1], "assignees": [user_id]}]}
+
+
+async def open_task(http: httpx.AsyncClient, api: LiveApi, case_id: str, timeout: float = 20) -> dict[str, Any]:
+    """The case's open task, once recorded (the case starts asynchronously to the API call)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        case = (await http.get(f"/v1/cases/{case_id}", headers=api.headers("admin"))).json()
+        found = [task for task in case["tasks"] if task["status"] in ("open", "claimed")]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no open task in {case_id}")
+
+
+@pytest_asyncio.fixture
+async def http(api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+        yield client
+
+
+async def start(http: httpx.AsyncClient, api: LiveApi, definition: dict[str, Any], applicant_id: str) -> str:
+    body = {
+        "business_key": f"HO-{uuid.uuid4().hex[:10]}",
+        "title": "Warehouse extension",
+        "applicant": {"id": applicant_id, "name": applicant_id, "unit": "enterprise", "roles": ["applicant"]},
+        "definition": definition,
+    }
+    response = await http.post("/v1/cases/generic", json=body, headers=api.headers("service"))
+    assert response.status_code == 201, response.text
+    return response.json()["case_id"]
+
+
+async def hand_over(http: httpx.AsyncClient, api: LiveApi, body: dict[str, Any], key: str, who: str = "admin"):
+    return await http.post("/v1/handovers", json=body, headers=api.headers(who, **{"Idempotency-Key": key}))
+
+
+async def test_a_handover_of_three_tasks_with_one_refused_by_separation_of_duties(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    # bob applied himself in the third case: he may not review it, so that task stays with the leaver
+    leaver = f"leaver-{uuid.uuid4().hex[:8]}"
+    cases = [await start(http, api, review_by(leaver), applicant) for applicant in ("ent-001", "ent-002", "bob")]
+    tasks = [(await open_task(http, api, case_id))["task_id"] for case_id in cases]
+    body = {"from_user": leaver, "to_user": "bob", "reason": f"{leaver} 调离 (transferred to another post)"}
+    key = f"handover-{uuid.uuid4().hex}"
+
+    problem(await hand_over(http, api, body, key, who="head"), 403, "ROLE_REQUIRED")
+    response = await hand_over(http, api, body, key)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    moves = {move["task_id"]: move for move in report["moves"]}
+    assert set(moves) == set(tasks)
+    assert [moves[task]["outcome"] for task in tasks] == ["transferred", "transferred", "skipped"]
+    assert moves[tasks[2]]["code"] == "SEPARATION_OF_DUTIES" and "bob" in moves[tasks[2]]["message"]
+    assert not report["replayed"]
+
+    for case_id in cases[:2]:  # each move is a transfer in its case, by the admin, with the reason
+        event = await db_pool.fetchrow(
+            "SELECT actor_id, payload->>'to' AS to_user, payload->>'comment' AS comment FROM audit_events "
+            "WHERE case_id = $1 AND type = 'task.transferred'",
+            case_id,
+        )
+        assert dict(event) == {"actor_id": "admin-1", "to_user": "bob", "comment": body["reason"]}
+    bob_tasks = [await wait_for_task(http, api, "bob", case_id, "review") for case_id in cases[:2]]
+    assert bob_tasks == tasks[:2]
+    denied = await db_pool.fetchval(
+        "SELECT reason_code FROM denied_attempts WHERE task_id = $1 AND operation = 'transfer'", tasks[2]
+    )
+    assert denied == "SEPARATION_OF_DUTIES"
+
+    # sent again with its key: the same results, nothing moved twice
+    again = await hand_over(http, api, body, key)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["moves"] == report["moves"]
+    transfers = await db_pool.fetchval(
+        "SELECT count(*) FROM audit_events WHERE case_id = ANY($1::text[]) AND type = 'task.transferred'", cases
+    )
+    assert transfers == 2
+    problem(await hand_over(http, api, {**body, "reason": "another"}, key), 409, "IDEMPOTENCY_CONFLICT")
+    still = await open_task(http, api, cases[2])
+    assert still["assignee_id"] == leaver
+    same = await hand_over(http, api, {**body, "to_user": leaver}, f"k-{uuid.uuid4().hex}")
+    assert problem(same, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "to_user"
+
+
+async def test_a_handover_back_to_the_pool_recalls_claimed_pool_tasks(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id = await start(http, api, POOL_ONLY, "ent-001")
+    task_id = await wait_for_task(http, api, "absent_officer", case_id, "acceptance")
+    assert (await act(http, api, "absent_officer", f"/v1/tasks/{task_id}/claim")).status_code == 200
+    body = {"from_user": "officer-absent", "to_user": None, "reason": "officer-absent on leave (休假)"}
+    report = (await hand_over(http, api, body, f"pool-{uuid.uuid4().hex}")).json()
+    assert report["moves"] == [
+        {"task_id": task_id, "case_id": case_id, "outcome": "returned_to_pool", "code": None, "message": None}
+    ]
+    recalled = await db_pool.fetchrow(
+        "SELECT actor_id, payload->>'reason' AS reason FROM audit_events WHERE case_id = $1 AND type = 'task.recalled'",
+        case_id,
+    )
+    assert dict(recalled) == {"actor_id": "admin-1", "reason": body["reason"]}
+    assert task_id in [
+        t["task_id"] for t in (await http.get("/v1/inbox", headers=api.headers("officer"))).json()["items"]
+    ]
+
+
+async def test_the_cli_hands_over_and_reports_each_task(http: httpx.AsyncClient, api: LiveApi) -> None:
+    leaver = f"leaver-{uuid.uuid4().hex[:8]}"
+    case_id = await start(http, api, review_by(leaver), "ent-001")
+    task_id = (await open_task(http, api, case_id))["task_id"]
+    common = ["--api-url", api.url, "--token", api.tokens["admin"]]
+    key = ["--idempotency-key", f"cli-{leaver}"]
+
+    async def approvals(*args: str) -> Result:
+        # in a thread: the command's HTTP client is synchronous, and the API serves on this event loop
+        return await asyncio.to_thread(CliRunner().invoke, app, [*args, *common], env={"COLUMNS": "200"})
+
+    handed = await approvals("handover", leaver, "--to", "bob", "-r", "退休 (retired)", *key)
+    assert handed.exit_code == 0 and f"{task_id}: transferred" in handed.output, handed.output
+    again = await approvals("handover", leaver, "--to", "bob", "-r", "退休 (retired)", "--json", *key)
+    assert json.loads(again.output)["replayed"] is True
+    nothing = await approvals("handover", f"nobody-{leaver}", "-r", "never here")
+    assert nothing.exit_code == 0 and "holds no open task" in nothing.output, nothing.output
