@@ -317,6 +317,52 @@ async def list_cases(
     return [_case(row) for row in rows]
 
 
+HANDLING_EVENTS = ("task.decided", "task.transferred", "task.delegated", "task.signer_added")
+"""What makes a task one a person has handled (已办): they decided it, or handed it on."""
+
+
+async def handled_tasks(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[TaskProjection]:
+    """已办: the tasks ``user_id`` decided, transferred, delegated or added a signer to, most recent first
+    (read through ``audit_events_actor_at_idx``)."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {", ".join(f"t.{column.strip()}" for column in _TASK_COLUMNS.split(","))}
+        FROM (SELECT task_id, max(at) AS at FROM audit_events
+              WHERE actor_id = $1 AND task_id IS NOT NULL AND type = ANY($2::text[])
+              GROUP BY task_id) AS handled
+        JOIN tasks t ON t.task_id = handled.task_id
+        ORDER BY handled.at DESC, t.task_id
+        LIMIT $3 OFFSET $4
+        """,
+        user_id,
+        list(HANDLING_EVENTS),
+        limit,
+        offset,
+    )
+    return [_task(row) for row in rows]
+
+
+async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[StoredCase]:
+    """抄送我的: the cases ``user_id`` was copied on, most recently updated first (``cases_observers_idx``)."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_CASE_COLUMNS} FROM cases WHERE observers @> ARRAY[$1]::text[]
+        ORDER BY updated_at DESC, case_id LIMIT $2 OFFSET $3
+        """,
+        user_id,
+        limit,
+        offset,
+    )
+    return [_case(row) for row in rows]
+
+
+async def case_headlines(pool: asyncpg.Pool, case_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """The title and clock state (``running``, ``stopped`` for 补正 or an Art. 45 period, ``none``) of each
+    of ``case_ids``, in one query."""
+    rows = await pool.fetch("SELECT case_id, title, clock_state FROM cases WHERE case_id = ANY($1::text[])", case_ids)
+    return {row["case_id"]: (row["title"], row["clock_state"]) for row in rows}
+
+
 async def case_events(pool: asyncpg.Pool, case_id: str, *, with_documents: bool = False) -> list[DomainEvent]:
     """The stored audit trail of a case in sequence order, rebuilt as events whose hashes can be checked;
     ``with_documents``: only the events that reference documents (attachments, supplied documents, findings)."""
