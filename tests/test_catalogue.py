@@ -25,7 +25,7 @@ from approvals.storage.queries import case_events
 from schemas.case import CaseStatus, WithdrawRequest
 from schemas.process import Decision
 from tests.api_server import live_api
-from tests.cases import events, finished, open_tasks, view_when
+from tests.cases import events, finished, json_of, open_tasks, view_when
 from tests.test_power_adjustment import (
     COMMITTEE_OFFICE,
     MEMBERS,
@@ -171,8 +171,7 @@ def _invoke(api_url: str, token: str, *args: str) -> str:
 
 def _cli(api_url: str, token: str, *args: str) -> Any:
     """The command's JSON (the in-process server's log lines may share the captured stdout)."""
-    output = _invoke(api_url, token, *args)
-    return json.JSONDecoder().raw_decode(output[output.index("{") :])[0]
+    return json_of(_invoke(api_url, token, *args))
 
 
 def _cli_text(api_url: str, token: str, *args: str) -> str:
