@@ -177,6 +177,8 @@ def field_errors(errors: list[Any], *, location: str | None = None) -> list[dict
         where = location
         if where is None and loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
             where, loc = loc[0], loc[1:]
+        if where in {"query", "path", "header", "cookie"}:
+            loc = loc[:1]  # a parameter is named as sent: a repeated one's index adds nothing the caller can act on
         found.append(
             {
                 "field": ".".join(loc) or "(body)",

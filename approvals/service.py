@@ -16,7 +16,7 @@ import json
 import random
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import asyncpg
@@ -47,6 +47,7 @@ from approvals.errors import (
     invalid,
     refused_field,
 )
+from approvals.event_wording import CHINA_TIME
 from approvals.metrics import DENIED_ATTEMPTS, VERIFICATION_FAILURES
 from approvals.operations import Operation, Scope
 from approvals.processes import PROCESSES, GenericStartRequest, ProcessEntry
@@ -58,7 +59,8 @@ from schemas.committee import RosterError
 from schemas.documents import IssuedDocument
 from schemas.events import canonical_json
 from schemas.principal import Principal
-from schemas.records import CaseProjection, TaskProjection
+from schemas.records import StoredCase, TaskProjection
+from schemas.search import CaseSearch
 
 if TYPE_CHECKING:
     from approvals.audit.timeline import TimelineRow
@@ -153,7 +155,7 @@ class CaseDetail(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     case_id: str
-    case: CaseProjection | None = Field(description="The PostgreSQL projection (None just after the start).")
+    case: StoredCase | None = Field(description="The PostgreSQL projection (None just after the start).")
     tasks: list[TaskProjection] = Field(default_factory=list, description="Every task, open or finished.")
     live: CaseView | None = Field(None, description="The workflow's own view (with `live=true`).")
     attachments: list[RecordedAttachment] = Field(
@@ -371,7 +373,7 @@ class ApprovalsService:
             )
         )
 
-    async def _readable(self, principal: Principal, case_id: str, what: str) -> CaseProjection | None:
+    async def _readable(self, principal: Principal, case_id: str, what: str) -> StoredCase | None:
         """The projection of a case the principal may read; NotFound/Forbidden otherwise. None: the case
         runs but its first record is not written yet (only its starter may read it then)."""
         projection = await queries.get_case(self.pool, case_id)
@@ -430,29 +432,11 @@ class ApprovalsService:
         ]
         return CaseDetail(case_id=case_id, case=projection, tasks=tasks, live=view, attachments=attachments)
 
-    async def list_cases(
-        self,
-        principal: Principal,
-        *,
-        process: str | None = None,
-        status: str | None = None,
-        stage: str | None = None,
-        business_key: str | None = None,
-        applicant_id: str | None = None,
-        started_from: datetime | None = None,
-        started_before: datetime | None = None,
-        applicant: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page[CaseProjection]:
-        """Cases the principal may read matching every filter, most recently updated first."""
-        items = await queries.list_cases(
-            self.pool, process=process, status=status, stage=stage, business_key=business_key,
-            applicant_id=applicant_id, reader=None if principal.has_any_role(READ_ALL_ROLES) else principal,
-            started_from=started_from, started_before=started_before, applicant=applicant, limit=limit,
-            offset=offset,
-        )  # fmt: skip
-        return _page(items, limit, offset)
+    async def list_cases(self, principal: Principal, search: CaseSearch) -> Page[StoredCase]:
+        """Cases the principal may read matching every filter of ``search`` (its dates local, UTC+8), in its order."""
+        reader = None if principal.has_any_role(READ_ALL_ROLES) else principal
+        items = await queries.list_cases(self.pool, search, zone=CHINA_TIME, reader=reader)
+        return _page(items, search.limit, search.offset)
 
     async def inbox(
         self,
@@ -481,7 +465,7 @@ class ApprovalsService:
         """已办: tasks the principal decided or handed on, most recent first."""
         return _page(await queries.handled_tasks(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
 
-    async def copied(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[CaseProjection]:
+    async def copied(self, principal: Principal, *, limit: int = 50, offset: int = 0) -> Page[StoredCase]:
         """抄送我的: cases the principal was copied on (every one of them readable by the principal)."""
         return _page(await queries.observed_cases(self.pool, principal.id, limit=limit, offset=offset), limit, offset)
 
@@ -523,12 +507,18 @@ class ApprovalsService:
             VERIFICATION_FAILURES.inc()
         return Verification(ok=report.ok, report=report.model_dump(mode="json"))
 
-    async def state_at(self, principal: Principal, case_id: str, seq: int | None = None) -> CaseState:
-        """The case as it stood right after event ``seq`` (the latest by default): the fold of its events."""
-        from approvals.audit.live import case_state
+    async def state(self, principal: Principal, case_id: str, seq: int | None = None) -> CaseState:
+        """The case as it stood after event ``seq`` (the latest without), folded from its recorded events as
+        ``approvals audit state`` does: for auditors and admins."""
+        from approvals.audit.state import state_at
 
-        await self._readable(principal, case_id, "state")
-        return await case_state(self.pool, case_id, seq=seq)
+        await self._auditor_only(principal, case_id, "state")
+        events = await queries.case_events(self.pool, case_id)
+        if not events:
+            raise NotFound(f"no recorded case {case_id}", code="CASE_NOT_FOUND")
+        if seq is not None and seq > events[-1].seq:
+            raise NotFound(f"case {case_id} has no event {seq}: its last is {events[-1].seq}", code="EVENT_NOT_FOUND")
+        return state_at(events, seq=seq)
 
     async def bundle_zip(self, principal: Principal, case_id: str) -> bytes:
         """The case's signed audit bundle (``approvals audit export``) as a zip: for auditors and admins."""

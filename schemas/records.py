@@ -44,6 +44,18 @@ class CaseProjection(BaseModel):
     )
 
 
+class StoredCase(CaseProjection):
+    """A case row as stored: the workflow's projection and what recording derives from its events for search
+    (migration 0012)."""
+
+    applicant_name: str = Field("", description="The applying party's name (enterprise or unit, else the applicant).")
+    applicant_unit: str = Field("", description="The applicant's unit.")
+    credit_code: str | None = Field(
+        None, description="Unified social credit code (统一社会信用代码), if the case has one."
+    )
+    decided_at: datetime | None = Field(None, description="When the case was decided (its first `case.decided`).")
+
+
 class TaskProjection(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -99,6 +99,21 @@ def test_quick_inbox_benchmark_writes_positive_figures_next_to_baselines(tmp_pat
     assert figures["target"]["worst_console_page_p99_ms"] > 0 and isinstance(figures["target"]["console_met"], bool)
 
 
+def test_quick_search_benchmark_writes_positive_figures_next_to_the_baseline(tmp_path: Path) -> None:
+    printout, figures = run_quick("search.py", tmp_path / "search.json")
+    assert "p99" in printout and "baseline" in printout and "target search p99" in printout
+
+    assert figures["quick"] is True and figures["data"]["cases"] == 5_000
+    baseline = figures["query_layer"]["baseline"]
+    assert baseline["samples"] == 100 and 0 < baseline["p50_ms"] <= baseline["p99_ms"]
+    assert len(figures["query_layer"]["scenarios"]) == 10
+    for name, one in figures["query_layer"]["scenarios"].items():
+        assert one["samples"] == 100, name
+        assert 0 < one["p50_ms"] <= one["p95_ms"] <= one["p99_ms"] <= one["max_ms"], name
+        assert one["mean_rows"] > 0, name  # every search found cases
+    assert figures["target"]["p99_ms"] == 50.0 and isinstance(figures["target"]["met"], bool)
+
+
 def test_quick_replay_benchmark_writes_figures_for_the_baseline_and_the_cli(tmp_path: Path) -> None:
     printout, result = run_quick("replay.py", tmp_path / "replay.json")
     assert "clones of" in printout and "vs baseline" in printout

@@ -15,6 +15,7 @@ from approvals.storage import queries
 from schemas.events import GENESIS_HASH, DomainEvent, compute_hash, event_content, seal_event
 from schemas.principal import Principal
 from schemas.records import CaseProjection, RecordBatch, TaskProjection
+from schemas.search import CaseSearch
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 REVIEWER = Principal(id="li.wei", name="李伟", unit="经济发展局", roles=("economic_reviewer",))
@@ -295,10 +296,13 @@ async def test_get_case_and_list_cases(db_pool: asyncpg.Pool) -> None:
     fetched = await queries.get_case(db_pool, first)
     assert fetched is not None and fetched.summary == {"investment_wan_yuan": 5000}
     assert await queries.get_case(db_pool, unique("missing")) is None
-    assert [c.case_id for c in await queries.list_cases(db_pool, process=process)] == [second, first]
-    assert [c.case_id for c in await queries.list_cases(db_pool, process=process, status="approved")] == [second]
+    assert [c.case_id for c in await queries.list_cases(db_pool, CaseSearch(process=process))] == [second, first]
+    assert [c.case_id for c in await queries.list_cases(db_pool, CaseSearch(process=process, status="approved"))] == [
+        second
+    ]
     assert [
-        c.case_id for c in await queries.list_cases(db_pool, process=process, stage="review", limit=1, offset=1)
+        c.case_id
+        for c in await queries.list_cases(db_pool, CaseSearch(process=process, stage="review", limit=1, offset=1))
     ] == [first]
 
 
@@ -314,7 +318,7 @@ async def test_the_case_row_carries_its_starter_and_observers(db_pool: asyncpg.P
     stored = await queries.get_case(db_pool, case_id)
     assert stored is not None
     assert (stored.started_by, stored.observers) == ("svc-portal", ["head-1", "clerk-2"])
-    [listed] = await queries.list_cases(db_pool, business_key=case_id.split(":")[-1])
+    [listed] = await queries.list_cases(db_pool, CaseSearch(business_key=case_id.split(":")[-1]))
     assert (listed.started_by, listed.observers) == ("svc-portal", ["head-1", "clerk-2"])
     # A late write does not roll the observers back either.
     await record(db_pool, RecordBatch(case_id=case_id, events=chain[:1], case=case(case_id, 1)))

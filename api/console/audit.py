@@ -41,7 +41,7 @@ async def case_page(
     auditor = principal.has_any_role(READ_ALL_ROLES)
     verification = await service.verification(principal, case_id) if verify and auditor else None
     denied = await service.denied_attempts(principal, case_id) if auditor else []
-    state = await service.state_at(principal, case_id, seq) if seq is not None else None
+    state = await service.state(principal, case_id, seq) if seq is not None else None
     return render(
         request,
         "case.html",

@@ -8,15 +8,13 @@ console starts, so there is no build step and no compiled file to keep in step. 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-
-from approvals.errors import InvalidRequest
 
 LANGUAGES: dict[str, str] = {"zh_CN": "中文", "en": "English"}
 """Offered languages, the default first, each named in itself (what the switch shows)."""
@@ -48,18 +46,3 @@ def local_time(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return moment.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M UTC+8")
-
-
-def local_midnight(day: str | None, *, days_after: int = 0) -> datetime | None:
-    """The start of a local (UTC+8) day given as ``YYYY-MM-DD``, ``days_after`` days later; None for none.
-    A date that does not exist (2026-02-30) is refused as a bad request would be."""
-    if not day:
-        return None
-    try:
-        parsed = date.fromisoformat(day)
-    except ValueError:
-        raise InvalidRequest(
-            f"{day!r} is not a date",
-            [{"field": "date", "location": "query", "message": "not a date", "type": "value_error"}],
-        ) from None
-    return datetime.combine(parsed + timedelta(days=days_after), time(), LOCAL_TIME)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from api.auth import principal_of_token, service_of
 from api.console.clock import calendar, countdown
-from api.console.i18n import LANGUAGES, local_midnight
+from api.console.i18n import LANGUAGES
 from api.console.rendering import STATIC, render
 from api.console.session import (
     BASE,
@@ -20,9 +22,10 @@ from api.console.session import (
     end_session,
     start_session,
 )
-from approvals.errors import Unauthenticated
+from approvals.errors import InvalidRequest, Unauthenticated
 from approvals.processes import PROCESSES
 from schemas.case import CaseStatus
+from schemas.search import CaseSearch
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -131,6 +134,17 @@ async def copied(
     return render(request, "cases.html", principal=principal, page=page, filters={}, heading="copied")
 
 
+CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{18}")
+"""A unified social credit code (统一社会信用代码), as ``schemas.search.CaseSearch`` takes one."""
+
+
+def _applicant_filter(text: str | None) -> dict[str, str]:
+    """The console's one applicant box: a unified social credit code (18 characters) or a part of a name."""
+    if not text:
+        return {}
+    return {"credit_code": text} if CREDIT_CODE.fullmatch(text) else {"applicant_name": text}
+
+
 @router.get("/cases")
 async def cases(
     request: Request,
@@ -151,11 +165,15 @@ async def cases(
         "applicant": applicant, "started_from": started_from, "started_to": started_to,
     }  # fmt: skip
     filters = {name: value for name, value in filters.items() if value}
-    page = await service_of(request).list_cases(
-        principal, limit=PAGE_SIZE, offset=offset, process=process or None, status=status or None,
-        business_key=business_key or None, applicant_id=applicant_id or None, applicant=applicant or None,
-        started_from=local_midnight(started_from), started_before=local_midnight(started_to, days_after=1),
-    )  # fmt: skip
+    try:
+        search = CaseSearch(
+            process=process or None, status=status or None, business_key=business_key or None,
+            applicant_id=applicant_id or None, received_from=started_from or None, received_to=started_to or None,
+            limit=PAGE_SIZE, offset=offset, **_applicant_filter(applicant),
+        )  # fmt: skip
+    except ValidationError as error:  # e.g. a one-character name or a date that does not exist
+        raise InvalidRequest(f"invalid search: {error.errors()[0]['msg']}") from None
+    page = await service_of(request).list_cases(principal, search)
     return render(
         request, "cases.html", principal=principal, page=page, filters=filters, heading="search", processes=PROCESSES,
         case_statuses=[status.value for status in CaseStatus],

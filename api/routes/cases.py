@@ -19,14 +19,14 @@ from approvals.service import (
     StartedCase,
     Verification,
 )
+from schemas.case_state import CaseState
 from schemas.documents import IssuedDocument
-from schemas.records import CaseProjection
+from schemas.records import StoredCase
+from schemas.search import CaseSearch
 
 router = APIRouter(prefix="/v1", tags=["cases"], responses=ERRORS)
 
 PROCESS_PATTERN = r"^[a-z][a-z0-9-]{0,63}$"
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
 @router.get(
@@ -85,22 +85,18 @@ async def start_case(
     )
 
 
-@router.get("/cases", summary="Cases I may read, most recently updated first")
+@router.get(
+    "/cases",
+    summary="Cases I may read, searched and sorted: applicant name, credit code, title, key prefix, dates ...",
+    description="办件查询：申请人名称（含中文，至少两个字）、统一社会信用代码、标题、业务编号前缀、流程、状态、环节、单位、"
+    "收件和办结日期（UTC+8 本地日期，含首尾）。Every filter given must hold; latest received first by default.",
+)
 async def list_cases(
     principal: CurrentPrincipal,
     service: Service,
-    process: Annotated[str | None, Query(pattern=PROCESS_PATTERN)] = None,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
-    stage: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = None,
-    business_key: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = None,
-    applicant_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")] = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[CaseProjection]:
-    return await service.list_cases(
-        principal, process=process, status=status, stage=stage, business_key=business_key,
-        applicant_id=applicant_id, limit=limit, offset=offset,
-    )  # fmt: skip
+    search: Annotated[CaseSearch, Query()],
+) -> Page[StoredCase]:
+    return await service.list_cases(principal, search)
 
 
 @router.get("/cases/{case_id}", summary="A case: status, stages, tasks, decisions, due dates")
@@ -159,6 +155,20 @@ async def history(case_id: CaseId, principal: CurrentPrincipal, service: Service
 )
 async def verification(case_id: CaseId, principal: CurrentPrincipal, service: Service) -> Verification:
     return await service.verification(principal, case_id)
+
+
+@router.get(
+    "/cases/{case_id}/state",
+    summary="The case as it stood after one of its events, folded from the audit log (auditors, admins)",
+    description="办件在某一事件之后的状态（审计人员）。Without `seq`: after its latest event.",
+)
+async def state(
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    service: Service,
+    seq: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="The event's sequence number.")] = None,
+) -> CaseState:
+    return await service.state(principal, case_id, seq)
 
 
 @router.get("/cases/{case_id}/denied-attempts", summary="Refused operations on the case (auditors, admins)")

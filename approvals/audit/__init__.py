@@ -25,6 +25,8 @@ workflow code and Temporal's replayer:
 - :mod:`~approvals.audit.replay` — replaying histories through the workflow code, in several processes.
 - :mod:`~approvals.audit.timeline` — ``TimelineRow``, ``timeline``: the events in plain language.
 - :mod:`~approvals.audit.state` — ``state_at``: the case as it stood after an event or at a moment.
+- :mod:`~approvals.audit.catalogue` — ``fold_catalogue``: the Committee's functions in force on a date
+  (Art. 3, Art. 4), folded from the power-adjustment cases' events.
 - :mod:`~approvals.audit.live` — fetch, export and verify a live case (a Temporal client, an asyncpg pool),
   reading from the archive the runs Temporal no longer has.
 - :mod:`~approvals.audit.archive` — the archived form of a closed run's history, read back digest-checked.

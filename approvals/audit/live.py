@@ -23,7 +23,6 @@ from approvals.audit.documents import check_documents
 from approvals.audit.findings import FindingKind, finding
 from approvals.audit.history import continued_as, continued_from, is_running, recorded_batches, run_id
 from approvals.audit.sealing import Notary
-from approvals.audit.state import CaseState, state_at
 from approvals.audit.timeline import TimelineRow, timeline
 from approvals.storage.queries import case_events, get_case
 from schemas.calendar import WorkingCalendar
@@ -251,8 +250,3 @@ async def latest_history(client: Client, pool: Any, case_id: str) -> tuple[Workf
 async def case_timeline(pool: Any, case_id: str, *, calendar: WorkingCalendar | None = None) -> list[TimelineRow]:
     """The timeline of a live case from PostgreSQL alone (empty for an unknown case)."""
     return timeline(await case_events(pool, case_id), calendar=calendar)
-
-
-async def case_state(pool: Any, case_id: str, *, seq: int | None = None, at: datetime | None = None) -> CaseState:
-    """A live case as of event ``seq`` or instant ``at``, from PostgreSQL alone."""
-    return state_at(await case_events(pool, case_id), seq=seq, at=at)

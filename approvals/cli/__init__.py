@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from approvals.cli import audit, calendar, cases, definitions, demo, handover, operations
+from approvals.cli import audit, calendar, cases, catalogue, definitions, demo, handover, operations
 from approvals.cli.output import reported_errors
 from approvals.settings import LogFormat, Settings, load_settings
 
@@ -148,4 +148,5 @@ app.add_typer(definitions.app, name="definitions")
 cases.register(app)
 operations.register(app)
 app.command("demo", rich_help_panel="Cases")(demo.demo)
+app.command("catalogue")(catalogue.catalogue)
 app.command("handover", rich_help_panel="Cases")(handover.handover)

@@ -196,13 +196,14 @@ async def _export(
     from approvals.audit.live import export_case
     from approvals.audit.sealing import Notary
     from approvals.storage.queries import list_cases
+    from schemas.search import CaseSearch
 
     async with _services() as (client, pool):
         assert client is not None and pool is not None
         notary = Notary(pool, key)
         if select:
             offset = 0
-            while page := await list_cases(pool, process=process, status=status, limit=500, offset=offset):
+            while page := await list_cases(pool, CaseSearch(process=process, status=status, limit=200, offset=offset)):
                 case_ids += [case.case_id for case in page]
                 offset += len(page)
         case_ids = list(dict.fromkeys(case_ids))

@@ -58,18 +58,34 @@ def cases(
     process: Annotated[str | None, typer.Option(help="Only this process.")] = None,
     status: Annotated[str | None, typer.Option(help="in_review, awaiting_supplement, approved, rejected, ...")] = None,
     stage: Annotated[str | None, typer.Option(help="Only cases currently at this stage.")] = None,
-    business_key: Annotated[str | None, typer.Option("--business-key")] = None,
+    business_key: Annotated[str | None, typer.Option("--business-key", help="Exactly this business key.")] = None,
+    key_prefix: Annotated[str | None, typer.Option("--key-prefix", help="Business keys starting with it.")] = None,
     applicant: Annotated[str | None, typer.Option(help="Applicant id.")] = None,
+    name: Annotated[str | None, typer.Option(help="Part of the applicant's name (2+ characters, 中文 too).")] = None,
+    credit_code: Annotated[str | None, typer.Option("--credit-code", help="Unified social credit code.")] = None,
+    title: Annotated[str | None, typer.Option(help="Part of the title (2+ characters).")] = None,
+    unit: Annotated[str | None, typer.Option(help="The applicant's unit.")] = None,
+    received_from: Annotated[
+        str | None, typer.Option("--received-from", help="Local date (UTC+8), YYYY-MM-DD.")
+    ] = None,
+    received_to: Annotated[str | None, typer.Option("--received-to", help="Local date, inclusive.")] = None,
+    decided_from: Annotated[str | None, typer.Option("--decided-from", help="Local date.")] = None,
+    decided_to: Annotated[str | None, typer.Option("--decided-to", help="Local date, inclusive.")] = None,
+    sort: Annotated[
+        str, typer.Option(help="-started_at (default), started_at, -updated_at, -decided_at, business_key ...")
+    ] = "-started_at",
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     api_url: ApiUrl = DEFAULT_API_URL,
     token: Token = None,
     as_json: AsJson = False,
 ) -> None:
-    """List the cases you may read, most recently updated first."""
+    """Search the cases you may read (every filter given must hold); latest received first by default."""
     page = get(
         api_url, token, "/v1/cases", process=process, status=status, stage=stage, business_key=business_key,
-        applicant_id=applicant, limit=limit, offset=offset,
+        business_key_prefix=key_prefix, applicant_id=applicant, applicant_name=name, credit_code=credit_code,
+        title=title, unit=unit, received_from=received_from, received_to=received_to, decided_from=decided_from,
+        decided_to=decided_to, sort=sort, limit=limit, offset=offset,
     )  # fmt: skip
     print_json(page) if as_json else print_page(page, cases_table(page["items"], f"cases (offset {offset})"))
 

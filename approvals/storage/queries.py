@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
 
 from schemas.events import DomainEvent
 from schemas.principal import Principal
-from schemas.records import CaseProjection, TaskProjection
+from schemas.records import StoredCase, TaskProjection
+from schemas.search import CaseSearch, CaseSort
 
 OPEN_TASK_STATUSES = ("open", "claimed")
 """Statuses of tasks waiting for someone; the inbox shows only these (and partial indexes cover them)."""
@@ -30,7 +31,8 @@ _TASK_COLUMNS = """
 
 _CASE_COLUMNS = """
     case_id, process, business_key, title, status, current_stages, applicant_id, priority, clock_state,
-    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers
+    due_at, outcome, started_at, updated_at, summary::text AS summary, last_seq, started_by, observers,
+    applicant_name, applicant_unit, credit_code, decided_at
 """
 
 _EVENT_COLUMNS = """
@@ -43,8 +45,8 @@ def _task(row: asyncpg.Record) -> TaskProjection:
     return TaskProjection.model_validate(dict(row))
 
 
-def _case(row: asyncpg.Record) -> CaseProjection:
-    return CaseProjection.model_validate({**dict(row), "summary": json.loads(row["summary"])})
+def _case(row: asyncpg.Record) -> StoredCase:
+    return StoredCase.model_validate({**dict(row), "summary": json.loads(row["summary"])})
 
 
 def _event(row: asyncpg.Record) -> DomainEvent:
@@ -195,72 +197,123 @@ async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
-async def get_case(pool: asyncpg.Pool, case_id: str) -> CaseProjection | None:
+async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
 
 
+def _substring(column: str) -> str:
+    """``{0}`` occurs in ``column``: found through its bigrams (the generated column and index of migration 0012),
+    then checked."""
+    return f"{column}_bigrams @> search_bigrams({{0}}) AND strpos(lower({column}), lower({{0}})) > 0"
+
+
+_SEARCH_CONDITIONS = {
+    "process": "process = {0}",
+    "status": "status = {0}",
+    "stage": "{0} = ANY(current_stages)",
+    "business_key": "business_key = {0}",
+    # A LIKE of a constant prefix (the search is planned with its values): the index of 0012 serves it whatever
+    # the collation, and the planner estimates it from the keys' histogram (a ~>=~ / ~<~ range gets a fixed guess).
+    "business_key_prefix": "business_key LIKE {0}",
+    "applicant_id": "applicant_id = {0}",
+    "applicant_name": _substring("applicant_name"),
+    "credit_code": "credit_code = {0}",
+    "title": _substring("title"),
+    "unit": "applicant_unit = {0}",
+    "received_from": "started_at >= {0}",
+    "received_to": "started_at < {0}",
+    "decided_from": "decided_at >= {0}",
+    "decided_to": "decided_at < {0}",
+}
+"""Each search filter over ``cases`` (migration 0012 indexes the text ones by their bigrams); only the filters
+given are in the statement's text, so each combination is planned for what it asks."""
+
+_READER_CONDITION = """(applicant_id = {0} OR started_by = {0} OR observers @> ARRAY[{0}]::text[]
+       OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
+                  AND (t.assignee_id = {0} OR t.claimed_by = {0} OR t.delegate_id = {0}
+                       OR t.candidate_roles && {1}::text[])))"""
+
+
+CASE_ORDERS = {
+    CaseSort.updated: "updated_at DESC, case_id DESC",
+    CaseSort.updated_oldest: "updated_at, case_id",
+    CaseSort.received: "started_at DESC, case_id DESC",
+    CaseSort.received_oldest: "started_at, case_id",
+    CaseSort.decided: "decided_at DESC NULLS LAST, case_id DESC",
+    CaseSort.decided_oldest: "decided_at NULLS LAST, case_id",
+    CaseSort.business_key: "business_key, case_id",
+    CaseSort.business_key_descending: "business_key DESC, case_id DESC",
+}
+"""Each order with its tie-break in the same direction, so one index (0012) read forward or backward gives it;
+the cases not decided come last in either order by decision."""
+
+
+def _search_values(search: CaseSearch, zone: tzinfo) -> dict[str, Any]:
+    """The value of each filter given, as the statement compares it: local dates become instants in ``zone``
+    (an end date counts up to the next midnight), a prefix a LIKE pattern, a credit code upper case."""
+
+    def midnight(day: date | None, *, after: bool = False) -> datetime | None:
+        if day is None:
+            return None
+        try:
+            return (datetime.combine(day, time(), zone) + timedelta(days=after)).astimezone(UTC)
+        except OverflowError:  # the first or last day a datetime can hold: the range is open at that end
+            return None
+
+    values: dict[str, Any] = search.model_dump(exclude={"sort", "limit", "offset"}, exclude_none=True)
+    for name in ("received_from", "decided_from"):
+        values[name] = midnight(values.get(name))
+    for name in ("received_to", "decided_to"):
+        values[name] = midnight(values.get(name), after=True)
+    if search.credit_code is not None:
+        values["credit_code"] = search.credit_code.upper()
+    if search.business_key_prefix is not None:  # its pattern allows `_`, a LIKE wildcard, no `%` or backslash
+        values["business_key_prefix"] = search.business_key_prefix.replace("_", "\\_") + "%"
+    return {name: value for name, value in values.items() if value is not None}
+
+
+CUSTOM_PLAN = "SET LOCAL plan_cache_mode = force_custom_plan"
+"""A search is planned with its values: a bigram found in one case in 30,000 is read through its index and the
+matches sorted, one found in every ninth case is better served by reading the cases in order until the page is
+full; a prepared statement's generic plan, made once for any value, would pick one way for both."""
+
+
+def case_search_sql(search: CaseSearch, zone: tzinfo, reader: Principal | None) -> tuple[str, list[Any]]:
+    """The statement of a search and its parameters, the page's limit and offset last."""
+    values = _search_values(search, zone)
+    parameters = list(values.values())
+    conditions = [_SEARCH_CONDITIONS[name].format(f"${n}") for n, name in enumerate(values, start=1)]
+    if reader is not None:
+        conditions.append(_READER_CONDITION.format(f"${len(parameters) + 1}", f"${len(parameters) + 2}"))
+        parameters += [reader.id, list(reader.roles)]
+    where = "\n          AND ".join(conditions) or "true"
+    sql = f"""
+        SELECT {_CASE_COLUMNS}
+        FROM cases c
+        WHERE {where}
+        ORDER BY {CASE_ORDERS[search.sort]}
+        LIMIT ${len(parameters) + 1} OFFSET ${len(parameters) + 2}
+        """
+    return sql, [*parameters, search.limit, search.offset]
+
+
 async def list_cases(
     pool: asyncpg.Pool,
+    search: CaseSearch,
     *,
-    process: str | None = None,
-    status: str | None = None,
-    applicant_id: str | None = None,
-    business_key: str | None = None,
-    stage: str | None = None,
+    zone: tzinfo = UTC,
     reader: Principal | None = None,
-    started_from: datetime | None = None,
-    started_before: datetime | None = None,
-    applicant: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[CaseProjection]:
-    """Cases matching every given filter, most recently updated first (``started_from`` inclusive,
-    ``started_before`` exclusive). ``applicant`` matches the applicant's name (a part of it, any case) or
-    the enterprise's unified social credit code as the ``case.started`` event recorded them: one primary-key
-    lookup per case the other filters leave, so narrow those first on a large table.
+) -> list[StoredCase]:
+    """The page of cases matching every filter of ``search``, in its order; its local dates are dates in ``zone``.
 
     With ``reader``, only the cases they may read: they started it, applied for it, were copied on it, or
     hold or held one of its tasks (assigned, claimed, delegated, or open to one of their roles).
     """
-    rows = await pool.fetch(
-        f"""
-        SELECT {_CASE_COLUMNS}
-        FROM cases c
-        WHERE ($1::text IS NULL OR process = $1)
-          AND ($2::text IS NULL OR status = $2)
-          AND ($3::text IS NULL OR applicant_id = $3)
-          AND ($4::text IS NULL OR business_key = $4)
-          AND ($5::text IS NULL OR $5 = ANY(current_stages))
-          AND ($6::text IS NULL
-               OR applicant_id = $6
-               OR started_by = $6
-               OR observers @> ARRAY[$6]::text[]
-               OR EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = c.case_id
-                          AND (t.assignee_id = $6 OR t.claimed_by = $6 OR t.delegate_id = $6
-                               OR t.candidate_roles && $7::text[])))
-          AND ($10::timestamptz IS NULL OR started_at >= $10)
-          AND ($11::timestamptz IS NULL OR started_at < $11)
-          AND ($12::text IS NULL OR EXISTS (
-               SELECT 1 FROM audit_events e WHERE e.case_id = c.case_id AND e.seq = 1
-                 AND (strpos(lower(e.payload->'applicant'->>'name'), lower($12)) > 0
-                      OR e.payload->'data'->'enterprise'->>'unified_social_credit_code' = upper($12))))
-        ORDER BY updated_at DESC, case_id
-        LIMIT $8 OFFSET $9
-        """,
-        process,
-        status,
-        applicant_id,
-        business_key,
-        stage,
-        reader.id if reader else None,
-        list(reader.roles) if reader else [],
-        limit,
-        offset,
-        started_from,
-        started_before,
-        applicant,
-    )
+    sql, parameters = case_search_sql(search, zone, reader)
+    async with pool.acquire() as connection, connection.transaction(readonly=True):
+        await connection.execute(CUSTOM_PLAN)
+        rows = await connection.fetch(sql, *parameters)
     return [_case(row) for row in rows]
 
 
@@ -289,7 +342,7 @@ async def handled_tasks(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, of
     return [_task(row) for row in rows]
 
 
-async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[CaseProjection]:
+async def observed_cases(pool: asyncpg.Pool, user_id: str, *, limit: int = 50, offset: int = 0) -> list[StoredCase]:
     """抄送我的: the cases ``user_id`` was copied on, most recently updated first (``cases_observers_idx``)."""
     rows = await pool.fetch(
         f"""
@@ -316,3 +369,27 @@ async def case_events(pool: asyncpg.Pool, case_id: str, *, with_documents: bool 
     only = " AND payload ?| array['attachments', 'documents', 'findings']" if with_documents else ""
     sql = f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE case_id = $1{only} ORDER BY seq"
     return [_event(row) for row in await pool.fetch(sql, case_id)]
+
+
+CATALOGUE_EVENT_TYPES = ("case.published", "case.withdrawn", "case.cancelled", "case.decided", "case.reset")
+"""What the catalogue in force is folded from (``approvals.audit.catalogue``): publications, the ends of
+catalogue cases, the adjustment child cases' decisions, and resets (which may supersede any of them)."""
+
+
+async def catalogue_events(pool: asyncpg.Pool, processes: tuple[str, ...]) -> list[DomainEvent]:
+    """The events of :data:`CATALOGUE_EVENT_TYPES` of every case of ``processes``, by case and sequence.
+
+    ``cases`` only says which case ids belong to the processes (a case's process never changes); what the
+    catalogue holds comes from the audit log alone."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_EVENT_COLUMNS}
+        FROM audit_events
+        WHERE case_id IN (SELECT case_id FROM cases WHERE process = ANY($1::text[]))
+          AND type = ANY($2::text[])
+        ORDER BY case_id, seq
+        """,
+        list(processes),
+        list(CATALOGUE_EVENT_TYPES),
+    )
+    return [_event(row) for row in rows]

@@ -190,6 +190,32 @@ def _starter_and_observers(batch: RecordBatch) -> tuple[str | None, list[str], b
     return started_by, list(dict.fromkeys(copied)), False
 
 
+_SET_APPLICANT = "UPDATE cases SET applicant_name = $2, applicant_unit = $3, credit_code = $4 WHERE case_id = $1"
+_SET_DECIDED = "UPDATE cases SET decided_at = $2 WHERE case_id = $1 AND (decided_at IS NULL OR decided_at > $2)"
+
+PARTY_FIELDS = ("enterprise", "applying_unit")
+"""Where a start request's data names the applying party (project approval, Art. 25 error tolerance)."""
+
+
+def applicant_facts(started: dict[str, Any]) -> tuple[str, str, str | None]:
+    """What case search reads of a ``case.started`` payload: the applying party's name (else the applicant's),
+    the applicant's unit, and the unified social credit code. Migration 0012 backfills by the same rule."""
+    applicant = started.get("applicant") or {}
+    data = started.get("data") or {}
+    party = next((data[field] for field in PARTY_FIELDS if isinstance(data.get(field), dict)), {})
+    code = data.get("unified_social_credit_code") or party.get("unified_social_credit_code") or None
+    return party.get("name") or applicant.get("name", ""), applicant.get("unit", ""), code
+
+
+async def _searchable_facts(connection: asyncpg.Connection, batch: RecordBatch) -> None:
+    """The case's search columns, from its ``case.started`` and first ``case.decided`` when the batch has them."""
+    for event in batch.events:
+        if event.type == EventType.case_started:
+            await connection.execute(_SET_APPLICANT, batch.case_id, *applicant_facts(event.payload))
+        elif event.type == EventType.case_decided:
+            await connection.execute(_SET_DECIDED, batch.case_id, event.at)
+
+
 def _task_args(task: TaskProjection) -> tuple[Any, ...]:
     return (
         task.task_id, task.case_id, task.process, task.stage_id, task.stage_title, task.legal_basis,
@@ -225,6 +251,7 @@ async def record_batch(pool: asyncpg.Pool, batch: RecordBatch) -> int:
                     batch.case_id, [event.seq for event in conflicts], stored_hashes.get(first.seq), first.hash
                 )
         await connection.execute(_UPSERT_CASE, *_case_args(batch))
+        await _searchable_facts(connection, batch)
         if batch.tasks:
             await connection.executemany(_UPSERT_TASK, [_task_args(task) for task in batch.tasks])
         reset = next((event for event in batch.events if event.type == EventType.case_reset), None)
