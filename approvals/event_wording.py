@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from schemas.events import DomainEvent, EventType
+from schemas.process import EXCLUDED_PERIOD_NAMES
 
 ZONE = "UTC+8"
 CHINA_TIME = timezone(timedelta(hours=8), ZONE)
@@ -106,14 +107,7 @@ ZH_TERMS = {
     "reduced_liability": "减轻责任",
     "not_applicable": "不予容错",
     "not_accepted": "不予受理",
-    "hearing": "听证",
-    "tendering": "招标",
-    "auction": "拍卖",
-    "inspection": "检验",
-    "testing": "检测",
-    "quarantine": "检疫",
-    "appraisal": "鉴定",
-    "expert_review": "专家评审",
+    **EXCLUDED_PERIOD_NAMES,
     "person_concerned": "当事人",
     "close_relative": "近亲属关系",
     "interest": "利害关系",

@@ -187,14 +187,27 @@ Step = Annotated[Stage | Parallel, Field(discriminator="kind")]
 class ExcludedPeriodKind(StrEnum):
     """What Administrative Licensing Law Art. 45 leaves out of the period: the time it takes is not counted."""
 
-    hearing = "hearing"  # 听证
-    tendering = "tendering"  # 招标
-    auction = "auction"  # 拍卖
-    inspection = "inspection"  # 检验
-    testing = "testing"  # 检测
-    quarantine = "quarantine"  # 检疫
-    appraisal = "appraisal"  # 鉴定
-    expert_review = "expert_review"  # 专家评审
+    hearing = "hearing"
+    tendering = "tendering"
+    auction = "auction"
+    inspection = "inspection"
+    testing = "testing"
+    quarantine = "quarantine"
+    appraisal = "appraisal"
+    expert_review = "expert_review"
+
+
+EXCLUDED_PERIOD_NAMES: dict[str, str] = {
+    ExcludedPeriodKind.hearing: "听证",
+    ExcludedPeriodKind.tendering: "招标",
+    ExcludedPeriodKind.auction: "拍卖",
+    ExcludedPeriodKind.inspection: "检验",
+    ExcludedPeriodKind.testing: "检测",
+    ExcludedPeriodKind.quarantine: "检疫",
+    ExcludedPeriodKind.appraisal: "鉴定",
+    ExcludedPeriodKind.expert_review: "专家评审",
+}
+"""Each kind in the law's words, for timelines and the documents that tell the applicant (特别程序期间告知书)."""
 
 
 class CaseDeadline(CleanModel):

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.documents import DocumentContext, DocumentKind, IssuedDocument, IssueRequest
     from schemas.events import DomainEvent, EventType
     from schemas.principal import SYSTEM
+    from schemas.process import EXCLUDED_PERIOD_NAMES
     from schemas.remedies import Remedy
     from workflows import rules
     from workflows.kernel.recorder import RECORD_RETRY, Recorder
@@ -39,17 +40,6 @@ LICENSING = frozenset({"project-approval"})
 """Processes whose decision is an administrative licence (准予 / 不予行政许可决定书). The others' decisions have
 documents of their own (talent policy, error tolerance, the catalogue) or none (a generic approval described as
 data); the procedural notices (acceptance, 补正, extension, Art. 45, refusal to accept) go wherever the step is."""
-
-PROCEDURES = {
-    "hearing": "听证",
-    "tendering": "招标",
-    "auction": "拍卖",
-    "inspection": "检验",
-    "testing": "检测",
-    "quarantine": "检疫",
-    "appraisal": "鉴定",
-    "expert_review": "专家评审",
-}
 
 
 def due_document(process: str, event: DomainEvent) -> DocumentKind | None:
@@ -208,7 +198,9 @@ class Documents:
             conditions=[str(condition) for condition in p.get("conditions") or []],
             working_days=p.get("working_days") or p.get("expected_working_days"),
             due_on=self._local(p.get("due_at") or p.get("resumes_at")),
-            procedure=PROCEDURES.get(p.get("kind") or "", None) if event.type == EventType.clock_paused else None,
+            procedure=EXCLUDED_PERIOD_NAMES.get(p.get("kind") or "", None)
+            if event.type == EventType.clock_paused
+            else None,
             remedies=[Remedy.model_validate(remedy) for remedy in p.get("remedies") or []],
             details=details,
         )
