@@ -140,6 +140,12 @@ def _recorded_by(event: dict[str, Any]) -> str | int | None:
     return None
 
 
+def _business_key(started: dict[str, Any]) -> str:
+    """The case's business key, from its input (a CaseInput): the time-skipping server records no workflow id."""
+    case = json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
+    return str(case["business_key"])
+
+
 def prepare(count: int, directory: Path, *, seed: int = 7) -> Corpus:
     """Writes ``count`` histories to ``directory``: clones of the recorded ones, half of them cut short."""
     rng = random.Random(seed)
@@ -147,16 +153,15 @@ def prepare(count: int, directory: Path, *, seed: int = 7) -> Corpus:
     for path in sorted(RECORDED.rglob("*.json")):
         history = json.loads(path.read_text(encoding="utf-8"))
         started = history["events"][0]["workflowExecutionStartedEventAttributes"]
-        workflow_id = started["workflowId"]
+        business_key = _business_key(started)
         sources.append(
             {
                 "name": str(path.relative_to(RECORDED).with_suffix("")),
                 "workflow_type": started["workflowType"]["name"],
                 "events": len(history["events"]),
                 "history": history,
-                "workflow_id": workflow_id,
-                "business_key": workflow_id.split(":", 1)[1],
-                "run_id": started["originalExecutionRunId"],
+                "business_key": business_key,
+                "run_id": started.get("originalExecutionRunId"),  # none in a run continued as new
                 "cuts": _cut_points(history["events"]),
             }
         )
@@ -166,10 +171,9 @@ def prepare(count: int, directory: Path, *, seed: int = 7) -> Corpus:
     events = truncated = 0
     for index in range(count):
         source = sources[index % len(sources)]
-        swap = {
-            source["business_key"]: f"{source['business_key']}-b{index:05d}",
-            source["run_id"]: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        }
+        swap = {source["business_key"]: f"{source['business_key']}-b{index:05d}"}
+        if source["run_id"]:
+            swap[source["run_id"]] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         clone = _rewrite(source["history"], swap)
         if index % 2 and source["cuts"]:
             clone["events"] = clone["events"][: rng.choice(source["cuts"])]

@@ -1003,9 +1003,11 @@ async def start_durable_api(stack: Any, task_queue: str) -> tuple[BenchChild, st
     from approvals.devstack.stack import free_port
 
     port = free_port()
+    # The owner role: the baseline creates its own table, which the app role may not (no CREATE on public).
+    database_url = stack.settings.migration_database_url or stack.settings.database_url or ""
     server = spawn(
         stack, "durable-api", "--durable-api", "--task-queue", task_queue,
-        "--database-url", stack.settings.database_url or "", "--port", str(port),
+        "--database-url", database_url, "--port", str(port),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
