@@ -342,12 +342,12 @@ async def test_supplementary_material_stops_the_clock_across_a_weekend_and_a_hol
 
 
 async def test_the_publication_clock_reminds_and_escalates_while_the_channel_does_not_take_the_notice(
-    time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
+    own_time_skipping_env: WorkflowEnvironment, engine_worker, db_pool: asyncpg.Pool, superuser_pool: asyncpg.Pool
 ) -> None:
     """Art. 18: the 7-working-day publication clock is a clock like the others: it reminds the configured working
     days before its end and escalates at its end while the publication channel (the outbox) refuses the notice.
     Slow for a test (about a minute): the refused hand-over is retried every few minutes of the skipped days."""
-    env = time_skipping_env
+    env = own_time_skipping_env
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         await superuser_pool.execute(CHANNEL_DOWN.format(case_id=handle.id.replace("'", "''")))
