@@ -57,13 +57,13 @@ def local_day(at: str) -> date:
 
 
 async def test_catalogue_as_of_two_dates_with_the_difference_an_adjustment_child_case_made(
-    time_skipping_env: WorkflowEnvironment,
+    own_time_skipping_env: WorkflowEnvironment,
     db_pool: asyncpg.Pool,
     database_url: str,
     engine_worker: Any,
     tmp_path: Path,
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     tag = uuid.uuid4().hex[:6].upper()  # codes of this test only: other tests' catalogues share the database
     road, safety = f"T{tag}-XK-001", f"T{tag}-JC-001"
     app = proposal(items=[item(road), item(safety, name="安全生产监督检查 Work-safety inspection")])

@@ -155,9 +155,9 @@ def test_other_incoherent_proposals_are_refused() -> None:
 
 
 async def test_catalogue_approved_by_vote_published_supervised_adjusted_and_withdrawn(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+    own_time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     async with engine_worker(env) as queue:
         handle = await start(env, queue)
         with pytest.raises(WorkflowUpdateFailedError) as refused:  # a criterion that fails cannot be approved

@@ -173,9 +173,9 @@ async def denial(call: Any) -> str:
 
 
 async def test_approved_by_vote_notified_not_published_reviewed_yearly_adjusted_and_ends_with_its_term(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+    own_time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     app = application()  # agreement wage 480,000: below the head-approval threshold
     async with engine_worker(env) as queue:
         handle = await start(env, queue, app)
@@ -228,9 +228,9 @@ async def test_approved_by_vote_notified_not_published_reviewed_yearly_adjusted_
 
 
 async def test_a_high_agreement_wage_goes_to_the_head_and_a_failed_review_can_end_the_package(
-    time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
+    own_time_skipping_env: WorkflowEnvironment, db_pool: asyncpg.Pool, engine_worker
 ) -> None:
-    env = time_skipping_env
+    env = own_time_skipping_env
     app = application(package={"annual_amount_cny": "850000.00", "term_years": 4})
     async with engine_worker(env) as queue:
         handle = await start(env, queue, app)
