@@ -126,6 +126,10 @@ def as_unavailable(error: BaseException) -> Unavailable | None:
         return error
     if isinstance(error, RPCError) and error.status in _UNAVAILABLE_RPC:
         return Unavailable(f"Temporal is unavailable ({error.status.name}: {error.message}); retry later")
+    if isinstance(error, RPCError) and error.status == RPCStatusCode.CANCELLED and "timeout" in error.message.lower():
+        # The call's own deadline passed (the client reports CANCELLED "Timeout expired"): e.g. a query of a case
+        # no worker answers for now (its worker restarting, its first workflow task not run yet).
+        return Unavailable(f"Temporal did not answer in time ({error.message}); retry later")
     if isinstance(error, RuntimeError) and "failed client connect" in str(error).lower():
         return Unavailable(f"Temporal is unavailable ({' '.join(str(error).split())[:300]}); retry later")
     if isinstance(

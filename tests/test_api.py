@@ -1031,3 +1031,16 @@ def test_a_lost_database_connection_is_a_503_not_a_500() -> None:
         assert unavailable is not None and unavailable.status == 503, error
         assert "PostgreSQL is unavailable" in unavailable.detail
     assert as_unavailable(ValueError("a bug")) is None
+
+
+def test_a_temporal_call_past_its_deadline_is_a_503_not_a_500() -> None:
+    """A query of a case no worker answers for now (a worker killed, its first workflow task not run yet) ends
+    with the client's own deadline, which the SDK reports as CANCELLED "Timeout expired": retry later."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from approvals.errors import as_unavailable
+
+    unavailable = as_unavailable(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))
+    assert unavailable is not None and unavailable.status == 503
+    assert "did not answer in time" in unavailable.detail
+    assert as_unavailable(RPCError("cancelled by the caller", RPCStatusCode.CANCELLED, b"")) is None

@@ -35,7 +35,7 @@ from schemas.case import (
     RequestSupplementRequest,
     SupplementRequest,
 )
-from schemas.process import CaseDeadline, Deadline
+from schemas.process import CaseDeadline, Deadline, Parallel
 from tests.cases import (
     ALICE,
     APPLICANT,
@@ -275,6 +275,47 @@ async def test_the_head_extends_the_period_once_from_its_previous_end(
     assert extended["actor_id"] == HEAD.id and extended["payload"]["working_days"] == 10
     assert extended["payload"]["previous_due_at"] == due.isoformat()
     assert extended["payload"]["due_at"] == add(due, 10).isoformat()
+
+
+async def test_the_clock_timer_is_restarted_only_when_the_earliest_wake_moves(
+    time_skipping_env: WorkflowEnvironment, engine_worker
+) -> None:
+    """Parallel branches due the same day: as each ends, its clock goes but the earliest due time stays, and so
+    does the running timer (each restart is a cancelled and a started timer in the history, and server work)."""
+    branches = Parallel(
+        id="departments",
+        title="Departments",
+        branches=(
+            (stage("planning", assignees=("alice",), deadline=Deadline(working_days=5)),),
+            (stage("safety", assignees=("bob",), deadline=Deadline(working_days=5)),),
+            (stage("land", assignees=("carol",), deadline=Deadline(working_days=5)),),
+        ),
+    )
+    process = definition(branches, stage("decision", assignees=("bob",)), deadline=CaseDeadline(working_days=20))
+    async with engine_worker(time_skipping_env) as queue:
+        handle = await start_case(time_skipping_env.client, queue, process)
+        view = await view_when(handle, lambda v: len(open_tasks(v)) == 3)
+        for task in open_tasks(view):
+            await decide(handle, person(task.assignee_id, "reviewer"), task)
+        view = await view_when(handle, lambda v: bool(open_tasks(v, "decision")))
+        await decide(handle, BOB, open_tasks(view, "decision")[0])
+        await finished(time_skipping_env, handle)
+        history = await handle.fetch_history()
+
+    fire_at: dict[int, datetime] = {}
+    restarted_at_the_same_time = []
+    cancelled: datetime | None = None
+    for event in history.events:
+        if event.HasField("timer_started_event_attributes"):
+            attributes = event.timer_started_event_attributes
+            fire_at[event.event_id] = event.event_time.ToDatetime() + attributes.start_to_fire_timeout.ToTimedelta()
+            if cancelled is not None and abs(fire_at[event.event_id] - cancelled) < timedelta(seconds=1):
+                restarted_at_the_same_time.append(event.event_id)
+            cancelled = None
+        elif event.HasField("timer_canceled_event_attributes"):
+            cancelled = fire_at[event.timer_canceled_event_attributes.started_event_id]
+    assert len(fire_at) >= 2  # the branches' (a reminder, then their due time), the case's
+    assert restarted_at_the_same_time == []
 
 
 # ---------------------------------------------------------------- holidays: the 2026 Spring Festival

@@ -1,6 +1,13 @@
-"""The clocks' timer loop: reminders before a deadline, escalation at it (a vote closes at its deadline)."""
+"""The clocks' timer loop: reminders before a deadline, escalation at it (a vote closes at its deadline).
+
+Since "clock-timer-follows-earliest-wake" the loop's timer is restarted only when the earliest wake time
+changes, not whenever a clock is added or removed (each restart is a cancelled and a started timer in the
+history): a stage's clock that falls due after the case's keeps the timer already running.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -12,6 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.kernel.recorder import Recorder
     from workflows.kernel.routing import RoutingPolicy
     from workflows.kernel.stages import Stages
+
+EARLIEST_WAKE_PATCH = "clock-timer-follows-earliest-wake"
 
 
 class Deadlines:
@@ -28,11 +37,20 @@ class Deadlines:
             if self._ring():
                 await self._recorder.record()
             wake_at = clocks.next_wake()
-            epoch = clocks.epoch
             timeout = (wake_at - workflow.now()).total_seconds() if wake_at else None
+
+            def woken(
+                wake_at: datetime | None = wake_at,
+                epoch: int = clocks.epoch,
+                earliest: bool = workflow.patched(EARLIEST_WAKE_PATCH),
+            ) -> bool:
+                if self.finished:
+                    return True
+                return clocks.next_wake() != wake_at if earliest else clocks.epoch != epoch
+
             try:
                 await workflow.wait_condition(
-                    lambda epoch=epoch: self.finished or clocks.epoch != epoch,
+                    woken,
                     timeout=max(timeout, 0.001) if timeout is not None else None,
                 )
             except TimeoutError:
