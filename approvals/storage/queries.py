@@ -197,6 +197,18 @@ async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
+async def get_task(pool: asyncpg.Pool, task_id: str) -> TaskProjection | None:
+    row = await pool.fetchrow(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id = $1", task_id)
+    return None if row is None else _task(row)
+
+
+async def recorded_unit(pool: asyncpg.Pool, user_id: str) -> str | None:
+    """The unit recorded with ``user_id``'s latest act (their own token named it then); None: they never acted."""
+    return await pool.fetchval(
+        "SELECT actor_unit FROM audit_events WHERE actor_id = $1 ORDER BY at DESC LIMIT 1", user_id
+    )
+
+
 async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
