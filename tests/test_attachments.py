@@ -197,6 +197,8 @@ async def test_attachments_on_a_supplement_request_a_supplement_and_a_return_in_
     assert view.json()["task"]["task_id"] == again and view.json()["task"]["status"] == "open"
     recorded = [(a["type"], a["task_id"], a["name"], a["sha256"], a["size"]) for a in view.json()["attachments"]]
     assert recorded == [(kind, task, ref["name"], ref["sha256"], ref["size"]) for kind, task, ref in expected]
+    encoded = await http.get(f"/v1/tasks/{again.replace('/', '%2F')}", headers=api.headers("officer"))
+    assert encoded.status_code == 200 and encoded.json() == view.json()
     problem(await http.get(f"/v1/tasks/{case_id}/review/9", headers=api.headers("officer")), 404, "TASK_NOT_FOUND")
     problem(await http.get(f"/v1/tasks/{again}", headers=api.headers("nobody")), 403, "NOT_A_CASE_READER")
 

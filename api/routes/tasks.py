@@ -28,7 +28,7 @@ class TaskDetail(BaseModel):
 
 
 @router.get(
-    "/tasks/{task_id:path}",
+    "/tasks/{task_id:task_id}",
     summary="A task, its case and the documents the acts on the case referenced (readers of the case)",
 )
 async def get_task(task_id: TaskId, principal: CurrentPrincipal, service: Service) -> TaskDetail:
