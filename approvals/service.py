@@ -603,7 +603,7 @@ class ApprovalsService:
         update_id = operation_update_id(operation, target_id, principal, request, idempotency_key)
         if task_id and operation.name in units.UNIT_HEAD_MOVES and units.heads_a_unit_only(principal):
             try:  # the case does not know its reviewers' units: what a unit head may move is checked here
-                pinned = await units.pinned_to_own_unit(self.pool, principal, task_id, body)
+                pinned = await units.pinned_to_own_unit(self.pool, principal, operation.name, task_id, body)
             except (Forbidden, Conflict) as refusal:
                 await self._record_denial(principal, operation.name, case_id, task_id, refusal.code, str(refusal), body)
                 raise

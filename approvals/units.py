@@ -17,6 +17,8 @@ from approvals.admission import ADMIN
 from approvals.errors import Conflict, Forbidden, NotFound
 from approvals.storage import queries
 from schemas.principal import Principal
+from schemas.process import ProcessDefinition
+from schemas.records import TaskProjection
 
 __all__ = ["UNIT_HEAD", "UNIT_HEAD_MOVES", "heads_a_unit_only", "own_unit_staff", "pinned_to_own_unit"]
 
@@ -50,8 +52,19 @@ async def own_unit_staff(pool: asyncpg.Pool, head: Principal, user_id: str) -> N
         )
 
 
+async def _supervises(pool: asyncpg.Pool, principal: Principal, task: TaskProjection) -> bool:
+    """Whether ``principal`` holds the supervisor role of the task's stage, who recalls its claimed tasks whoever
+    claimed them."""
+    recorded = await queries.recorded_definition(pool, task.case_id)
+    if recorded is None:
+        return False
+    deadline = ProcessDefinition.model_validate(recorded).stage(task.stage_id).deadline
+    supervisor = deadline.escalate_to_role if deadline else None
+    return supervisor is not None and supervisor in principal.roles
+
+
 async def pinned_to_own_unit(
-    pool: asyncpg.Pool, head: Principal, task_id: str, body: Mapping[str, Any]
+    pool: asyncpg.Pool, head: Principal, operation: str, task_id: str, body: Mapping[str, Any]
 ) -> Mapping[str, Any]:
     """``body`` of a unit head's transfer or recall of ``task_id``: refused (403) when someone not of their unit
     holds it, and pinned to the task's version the check read, so the case refuses it (STALE_TASK_VERSION) if the
@@ -60,8 +73,8 @@ async def pinned_to_own_unit(
     if task is None:
         raise NotFound(f"no task {task_id}", code="TASK_NOT_FOUND")
     holder = task.delegate_id or task.claimed_by or task.assignee_id
-    if holder is None or holder == head.id:
-        return body  # their own task, or a pool task: the case's ordinary rules decide
+    if holder is None or holder == head.id or (operation == "recall" and await _supervises(pool, head, task)):
+        return body  # their own task, a pool task, or a recall by the stage's supervisor: the case's rules decide
     await own_unit_staff(pool, head, holder)
     if body.get("expected_version") not in (None, task.version):
         raise Conflict(

@@ -152,14 +152,14 @@ async def test_the_cli_hands_over_and_reports_each_task(http: httpx.AsyncClient,
     assert nothing.exit_code == 0 and "holds no open task" in nothing.output, nothing.output
 
 
-def pool_of(role: str) -> dict[str, Any]:
-    stage = {"kind": "stage", "id": "survey", "title": "现场核查 (survey)", "legal_basis": "Art. 10"}
-    return {**DEFINITION, "steps": [{**stage, "candidate_roles": [role]}]}
+def pool_of(role: str, **stage: Any) -> dict[str, Any]:
+    survey = {"kind": "stage", "id": "survey", "title": "现场核查 (survey)", "legal_basis": "Art. 10", **stage}
+    return {**DEFINITION, "steps": [{**survey, "candidate_roles": [role]}]}
 
 
-async def claimed(http: httpx.AsyncClient, api: LiveApi, who: str, role: str) -> tuple[str, str]:
+async def claimed(http: httpx.AsyncClient, api: LiveApi, who: str, role: str, **stage: Any) -> tuple[str, str]:
     """A case whose pool task ``who`` (of ``role``) claimed: their act records their unit."""
-    case_id = await start(http, api, pool_of(role), "ent-001")
+    case_id = await start(http, api, pool_of(role, **stage), "ent-001")
     task_id = await wait_for_task(http, api, who, case_id, "survey")
     assert (await act(http, api, who, f"/v1/tasks/{task_id}/claim")).status_code == 200
     return case_id, task_id
@@ -236,3 +236,17 @@ async def test_a_unit_head_returns_their_staffs_claimed_tasks_to_the_pool(
     )
     assert dict(recalled) == {"actor_id": "head-planning", "reason": body["reason"]}
     assert await wait_for_task(http, api, "planner", case_id, "survey") == task_id
+
+
+async def test_a_unit_head_who_supervises_the_stage_recalls_any_claimant_as_its_supervisor(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    # the stage names unit_head its supervisor: recalling is the supervisor's right, whoever claimed the task
+    supervised = {"deadline": {"working_days": 5, "escalate_to_role": "unit_head"}}
+    case_id, task_id = await claimed(http, api, "surveyor", "surveyor", **supervised)
+    recalled = await act(http, api, "planning_head", f"/v1/tasks/{task_id}/recall", {"reason": "现场核查人员外出"})
+    assert recalled.status_code == 200, recalled.text
+    assert (await open_task(http, api, case_id))["claimed_by"] is None
+    # handing the same claimant's tasks over is still another unit's business
+    body = {"from_user": "surveyor-1", "to_user": None, "reason": "外出"}
+    problem(await hand_over(http, api, body, f"k-{uuid.uuid4().hex}", who="planning_head"), 403, "NOT_OWN_UNIT")

@@ -209,6 +209,14 @@ async def recorded_unit(pool: asyncpg.Pool, user_id: str) -> str | None:
     )
 
 
+async def recorded_definition(pool: asyncpg.Pool, case_id: str) -> dict[str, Any] | None:
+    """The process definition the case started with, as its ``case.started`` recorded it."""
+    found = await pool.fetchval(
+        "SELECT payload->'definition' FROM audit_events WHERE case_id = $1 AND type = 'case.started'", case_id
+    )
+    return None if found is None else json.loads(found)
+
+
 async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)
