@@ -1,8 +1,9 @@
-"""Handover (工作交接): when staff leave or are absent, an admin moves every open task one person holds to
-another person (a transfer) or back to the pool (a recall), in one request.
+"""Handover (工作交接): when staff leave or are absent, an admin, or the head of their unit (``approvals.units``),
+moves every open task one person holds to another person (a transfer) or back to the pool (a recall), in one
+request. A unit head hands over their own unit's staff only: anyone else's is refused (403 ``NOT_OWN_UNIT``).
 
-Each move is the registry's own operation run through the service layer as the admin, with the reason as its
-comment, so it is recorded in its case like any transfer or recall and the case's rules apply: a task whose
+Each move is the registry's own operation run through the service layer as the admin or head, with the reason
+as its comment, so it is recorded in its case like any transfer or recall and the case's rules apply: a task whose
 rules forbid the move (the new holder is the case's applicant, must recuse themselves, already signs at the
 stage; a task assigned by name cannot go to a pool …) is skipped with the refusal's reason code, recorded as a
 denied attempt. The request is idempotent by its key: each task's update id is derived from it (Temporal
@@ -19,8 +20,9 @@ import json
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from approvals import units
 from approvals.admission import ADMIN
-from approvals.errors import Denied, Forbidden, IdempotencyConflict, InvalidRequest, NotFound, Unavailable
+from approvals.errors import Conflict, Denied, Forbidden, IdempotencyConflict, InvalidRequest, NotFound, Unavailable
 from approvals.operations import Scope, operations
 from approvals.service import ApprovalsService, case_id_of_task
 from approvals.storage import handovers, queries
@@ -69,8 +71,13 @@ async def hand_over(
 ) -> HandoverReport:
     """Moves every open task ``request.from_user`` holds; the results of an earlier request with this key and
     body when there was one (409 for the same key with another body)."""
-    if not principal.has_any_role((ADMIN,)):
-        raise Forbidden(f"{principal.id} may not hand over staff's tasks: role admin required", code="ROLE_REQUIRED")
+    if units.heads_a_unit_only(principal):
+        await units.own_unit_staff(service.pool, principal, request.from_user)
+    elif not principal.has_any_role((ADMIN,)):
+        raise Forbidden(
+            f"{principal.id} may not hand over staff's tasks: role admin required, or unit_head for one's own unit",
+            code="ROLE_REQUIRED",
+        )
     if request.to_user == request.from_user:
         message = "to_user is from_user: tasks are handed over to someone else, or back to the pool (null)"
         raise InvalidRequest(
@@ -109,7 +116,8 @@ async def hand_over(
 async def _move(
     service: ApprovalsService, principal: Principal, request: HandoverRequest, task_id: str, key: str
 ) -> TaskMove:
-    """One task's move, as the registry's transfer or recall by the admin; a refusal is reported, not raised."""
+    """One task's move, as the registry's transfer or recall by the admin or head; a refusal is reported, not
+    raised."""
     task_operations = operations(Scope.task)
     if request.to_user is None:
         operation, body, outcome = task_operations["recall"], {"reason": request.reason}, "returned_to_pool"
@@ -119,7 +127,7 @@ async def _move(
     case_id = case_id_of_task(task_id)
     try:
         await service.act(principal, operation, Scope.task, task_id, body, idempotency_key=f"handover:{key}")
-    except (Denied, NotFound) as refusal:
+    except (Denied, Forbidden, Conflict, NotFound) as refusal:
         return TaskMove(task_id=task_id, case_id=case_id, outcome="skipped", code=refusal.code, message=refusal.detail)
     except Unavailable as unavailable:
         return TaskMove(

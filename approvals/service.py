@@ -32,11 +32,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from approvals import units
 from approvals.admission import AUDITOR, READ_ALL_ROLES, RateLimit, Refusal, start_refusal
 from approvals.audit.attachments import referenced
 from approvals.definitions import DefinitionRegistry
 from approvals.errors import (
     CommitteeNotSeated,
+    Conflict,
     Denied,
     Forbidden,
     IdempotencyConflict,
@@ -599,6 +601,13 @@ class ApprovalsService:
             raise Forbidden(reason, code="READ_ONLY")
         request = build_request(operation, scope, principal, target_id, body)
         update_id = operation_update_id(operation, target_id, principal, request, idempotency_key)
+        if task_id and operation.name in units.UNIT_HEAD_MOVES and units.heads_a_unit_only(principal):
+            try:  # the case does not know its reviewers' units: what a unit head may move is checked here
+                pinned = await units.pinned_to_own_unit(self.pool, principal, operation.name, task_id, body)
+            except (Forbidden, Conflict) as refusal:
+                await self._record_denial(principal, operation.name, case_id, task_id, refusal.code, str(refusal), body)
+                raise
+            request = build_request(operation, scope, principal, target_id, pinned)  # the update id is the body's
         handle = self.client.get_workflow_handle(case_id)
         try:
             return await self._execute_update(handle, operation, request, update_id)

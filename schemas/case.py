@@ -454,6 +454,7 @@ class RequestSupplementRequest(CleanModel):
         max_length=4000,
         description="For a second request only: why the material supplied is itself defective (补正 is told once).",
     )
+    attachments: Attachments
 
 
 class SupplementRequest(CleanModel):

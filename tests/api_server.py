@@ -42,7 +42,12 @@ PEOPLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "auditor": ("auditor-1", ("auditor",)),
     "admin": ("admin-1", ("admin",)),
     "nobody": ("nobody", ("visitor",)),
+    "planning_head": ("head-planning", ("unit_head",)),  # heads 规划建设局: tests/test_handover.py
+    "planner": ("planner-1", ("planner",)),
+    "surveyor": ("surveyor-1", ("surveyor",)),
 }
+UNITS = {"planning_head": "规划建设局", "planner": "规划建设局", "surveyor": "生态环境分局"}
+"""The unit each principal's token names, where it is not ``test``."""
 JWT_SECRET = "test-hs256-secret-of-at-least-32-bytes!"
 JWT_ISSUER = "https://sso.example.test"
 JWT_AUDIENCE = "approvals"
@@ -66,7 +71,8 @@ def write_tokens_file(path: Path) -> dict[str, str]:
     for index, (who, (user_id, roles)) in enumerate(PEOPLE.items()):
         token = f"tok-{who}-{uuid.uuid4().hex}"
         tokens[who] = token
-        entry: dict[str, Any] = {"id": user_id, "name": user_id.title(), "unit": "test", "roles": list(roles)}
+        unit = UNITS.get(who, "test")
+        entry: dict[str, Any] = {"id": user_id, "name": user_id.title(), "unit": unit, "roles": list(roles)}
         if index % 2:
             entry["token_sha256"] = hashlib.sha256(token.encode()).hexdigest()
         else:

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.calendar_publishing",
         "approvals.definitions",
         "approvals.handover",
+        "approvals.units",
         "approvals.processes",
         "approvals.settings",
         "approvals.logging",

@@ -319,10 +319,22 @@ async def test_the_officer_asks_for_supplementary_material_from_the_acceptance_t
     await page.locator("summary", has_text="一次性告知补正材料").click()
     form = page.locator("#op-request-supplement")
     await form.get_by_label("需补正材料（每行一项：材料: 理由）").fill("营业执照副本: 已过期\n环评批复")
+    notice = "https://docs.example.test/notices/补正告知书.pdf"
+    await form.get_by_label("附件（每行一份：URI|SHA-256|字节数|名称|媒体类型）").fill(
+        f"{notice}|{'f' * 64}|2048|补正告知书|application/pdf"
+    )
     await form.get_by_role("button", name="一次性告知补正材料").click()
     await expect(page.get_by_role("status")).to_contain_text("已完成：一次性告知补正材料")
     await expect(page.locator("p", has_text="业务编号")).to_contain_text("待补正")
     await expect(page.locator("table.timeline")).to_contain_text("一次性告知补正材料：营业执照副本、环评批复")
+    await expect(page.locator("table.timeline")).to_contain_text("附件：补正告知书")
+    # the task page lists the act's attachment: the act, who, its size and digest, a link where it can be fetched
+    attached = page.locator("table.attachments tbody tr")
+    await expect(attached).to_have_count(1)
+    await expect(attached).to_contain_text("一次性告知补正材料")
+    await expect(attached).to_contain_text("2048")
+    await expect(attached).to_contain_text("f" * 64)
+    await expect(attached.get_by_role("link", name="补正告知书")).to_have_attribute("href", notice)
 
 
 # --- the auditor ------------------------------------------------------------------------------------------

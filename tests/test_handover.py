@@ -150,3 +150,103 @@ async def test_the_cli_hands_over_and_reports_each_task(http: httpx.AsyncClient,
     assert json.loads(again.output)["replayed"] is True
     nothing = await approvals("handover", f"nobody-{leaver}", "-r", "never here")
     assert nothing.exit_code == 0 and "holds no open task" in nothing.output, nothing.output
+
+
+def pool_of(role: str, **stage: Any) -> dict[str, Any]:
+    survey = {"kind": "stage", "id": "survey", "title": "现场核查 (survey)", "legal_basis": "Art. 10", **stage}
+    return {**DEFINITION, "steps": [{**survey, "candidate_roles": [role]}]}
+
+
+async def claimed(http: httpx.AsyncClient, api: LiveApi, who: str, role: str, **stage: Any) -> tuple[str, str]:
+    """A case whose pool task ``who`` (of ``role``) claimed: their act records their unit."""
+    case_id = await start(http, api, pool_of(role, **stage), "ent-001")
+    task_id = await wait_for_task(http, api, who, case_id, "survey")
+    assert (await act(http, api, who, f"/v1/tasks/{task_id}/claim")).status_code == 200
+    return case_id, task_id
+
+
+async def test_a_unit_head_hands_over_their_own_units_staff_only(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    # planner-1 (规划建设局) holds a claimed pool task and a task assigned by name; surveyor-1 (生态环境分局) one
+    own = [await claimed(http, api, "planner", "planner")]
+    case_id = await start(http, api, review_by("planner-1"), "ent-002")
+    own.append((case_id, (await open_task(http, api, case_id))["task_id"]))
+    other_case, other_task = await claimed(http, api, "surveyor", "surveyor")
+    reason = "planner-1 借调 (seconded), 规划建设局局长交接"
+    body = {"from_user": "planner-1", "to_user": "bob", "reason": reason}
+    key = f"unit-{uuid.uuid4().hex}"
+
+    response = await hand_over(http, api, body, key, who="planning_head")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["handed_over_by"] == "head-planning" and not report["replayed"]
+    assert sorted((move["task_id"], move["outcome"]) for move in report["moves"]) == sorted(
+        (task_id, "transferred") for _, task_id in own
+    )
+    for case_id, task_id in own:  # each move a transfer by the head, with the reason, in its case
+        event = await db_pool.fetchrow(
+            "SELECT actor_id, actor_unit, payload->>'from' AS from_user, payload->>'to' AS to_user, "
+            "payload->>'comment' AS comment FROM audit_events WHERE case_id = $1 AND type = 'task.transferred'",
+            case_id,
+        )
+        assert dict(event) == {
+            "actor_id": "head-planning", "actor_unit": "规划建设局", "from_user": "planner-1", "to_user": "bob",
+            "comment": reason,
+        }  # fmt: skip
+        assert await wait_for_task(http, api, "bob", case_id, task_id.split("/")[-2]) == task_id
+    again = await hand_over(http, api, body, key, who="planning_head")
+    assert again.json()["replayed"] is True and again.json()["moves"] == report["moves"]
+
+    # another unit's staff: refused whole, naming both units; nothing moves, by handover or by a plain transfer
+    refused = problem(
+        await hand_over(http, api, {**body, "from_user": "surveyor-1"}, f"k-{uuid.uuid4().hex}", who="planning_head"),
+        403,
+        "NOT_OWN_UNIT",
+    )
+    assert "生态环境分局" in refused["detail"] and "规划建设局" in refused["detail"]
+    transfer = await act(http, api, "planning_head", f"/v1/tasks/{other_task}/transfer", {"to_user": "bob"})
+    problem(transfer, 403, "NOT_OWN_UNIT")
+    recall = await act(http, api, "planning_head", f"/v1/tasks/{other_task}/recall", {"reason": "absent"})
+    problem(recall, 403, "NOT_OWN_UNIT")
+    assert (await open_task(http, api, other_case))["claimed_by"] == "surveyor-1"
+    denied = await db_pool.fetch(
+        "SELECT operation, reason_code FROM denied_attempts WHERE task_id = $1 AND actor_id = 'head-planning' "
+        "ORDER BY at",
+        other_task,
+    )
+    assert [tuple(row) for row in denied] == [("transfer", "NOT_OWN_UNIT"), ("recall", "NOT_OWN_UNIT")]
+    # someone who never acted has no recorded unit: an admin hands over their tasks
+    ghost = {**body, "from_user": f"ghost-{uuid.uuid4().hex[:6]}"}
+    problem(await hand_over(http, api, ghost, f"k-{uuid.uuid4().hex}", who="planning_head"), 403, "UNIT_UNKNOWN")
+
+
+async def test_a_unit_head_returns_their_staffs_claimed_tasks_to_the_pool(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    case_id, task_id = await claimed(http, api, "planner", "planner")
+    body = {"from_user": "planner-1", "to_user": None, "reason": "planner-1 病假 (sick leave)"}
+    report = (await hand_over(http, api, body, f"pool-{uuid.uuid4().hex}", who="planning_head")).json()
+    assert {"task_id": task_id, "case_id": case_id, "outcome": "returned_to_pool", "code": None, "message": None} in (
+        report["moves"]
+    )
+    recalled = await db_pool.fetchrow(
+        "SELECT actor_id, payload->>'reason' AS reason FROM audit_events WHERE case_id = $1 AND type = 'task.recalled'",
+        case_id,
+    )
+    assert dict(recalled) == {"actor_id": "head-planning", "reason": body["reason"]}
+    assert await wait_for_task(http, api, "planner", case_id, "survey") == task_id
+
+
+async def test_a_unit_head_who_supervises_the_stage_recalls_any_claimant_as_its_supervisor(
+    http: httpx.AsyncClient, api: LiveApi, db_pool: asyncpg.Pool
+) -> None:
+    # the stage names unit_head its supervisor: recalling is the supervisor's right, whoever claimed the task
+    supervised = {"deadline": {"working_days": 5, "escalate_to_role": "unit_head"}}
+    case_id, task_id = await claimed(http, api, "surveyor", "surveyor", **supervised)
+    recalled = await act(http, api, "planning_head", f"/v1/tasks/{task_id}/recall", {"reason": "现场核查人员外出"})
+    assert recalled.status_code == 200, recalled.text
+    assert (await open_task(http, api, case_id))["claimed_by"] is None
+    # handing the same claimant's tasks over is still another unit's business
+    body = {"from_user": "surveyor-1", "to_user": None, "reason": "外出"}
+    problem(await hand_over(http, api, body, f"k-{uuid.uuid4().hex}", who="planning_head"), 403, "NOT_OWN_UNIT")

@@ -1,4 +1,5 @@
-"""A case's application data as people read it: labelled by its process's schema, documents listed apart."""
+"""A case's application data as people read it: labelled by its process's schema, documents listed apart, and the
+documents its acts referenced, each with the act."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.console.words import APPLICATION_FIELDS, NO, YES
+from approvals.audit.timeline import TimelineRow
+from approvals.operations import OPERATIONS
 from approvals.processes import PROCESSES
+from approvals.service import RecordedAttachment
 from schemas.process import ProcessDefinition, Stage
 
 DOCUMENT_KEYS = {"uri", "sha256", "size"}
@@ -39,6 +43,37 @@ class Document:
     @property
     def fetchable(self) -> bool:
         return self.uri.startswith(FETCHABLE_SCHEMES)
+
+
+@dataclass(frozen=True)
+class ActDocument:
+    """A document an act on the case referenced: which act (its event's seq, the operation), by whom, when."""
+
+    seq: int
+    operation: str
+    """The registry's operation name (``return`` for a decision to return), or the event type of another act."""
+    by: str
+    local_time: str
+    document: Document
+
+
+RECORDED_BY = {operation.recorded_event.value: operation.name for operation in reversed(OPERATIONS)}
+"""The operation that records each event type (the first declared: ``decide`` rather than ``return``)."""
+
+
+def act_documents(recorded: list[RecordedAttachment], timeline: list[TimelineRow]) -> list[ActDocument]:
+    """The documents the acts on the case referenced, in the order of the acts."""
+    rows = {row.seq: row for row in timeline}
+    found = []
+    for ref in recorded:
+        row = rows.get(ref.seq)
+        operation = RECORDED_BY.get(ref.type, ref.type)
+        if operation == "decide" and row is not None and row.data.get("decision") == "return":
+            operation = "return"
+        by = (row.actor_name or row.actor_id) if row else ref.actor_id
+        document = Document(ref.name, ref.size, ref.sha256, ref.uri)
+        found.append(ActDocument(ref.seq, operation, by, row.local_time if row else "", document))
+    return found
 
 
 def application_model(process: str) -> type[BaseModel] | None:

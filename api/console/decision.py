@@ -1,5 +1,5 @@
-"""The decision form of a task, built from its stage: the decisions the stage allows, and one finding (holds or
-not, a note, an evidence reference) for each statutory criterion the stage declares."""
+"""The decision form of a task, built from its stage: the decisions the stage allows, one finding (holds or not, a
+note, an evidence reference) for each statutory criterion the stage declares, and the documents attached."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from schemas.case import TaskView
+from api.console.forms import references
+from schemas.case import AttachmentRef, TaskView
 from schemas.process import Decision, Stage
 
 EVIDENCE_FIELDS = ("uri", "sha256", "size", "name")
+ATTACHMENT_FIELDS = tuple(AttachmentRef.model_fields)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ def decision_body(form: FormData) -> dict[str, Any]:
     findings = [finding for index in range(len(form.getlist("criterion"))) if (finding := _finding(form, index))]
     if findings:
         body["findings"] = findings
+    attachments = references(ATTACHMENT_FIELDS, str(form.get("attachments", "")))
+    if attachments:
+        body["attachments"] = attachments
     return body
 
 

@@ -24,12 +24,15 @@ NOT_FROM_FORMS = {"actor", "task_id", "expected_version"}
 LONG_TEXT = {"comment", "reason", "text"}
 LINE_SEPARATOR = ":"
 """A list of small records is typed one a line, its fields separated by a colon (``item: reason``)."""
+REFERENCE_SEPARATOR = "|"
+"""A list of references (documents: ``uri|sha256|size|name|media_type``) is typed one a line, its fields separated
+by a bar, as on the command line: a URI holds colons."""
 
 
 @dataclass(frozen=True)
 class FormField:
     name: str
-    kind: Literal["text", "textarea", "lines", "records", "number", "checkbox", "choice"]
+    kind: Literal["text", "textarea", "lines", "records", "references", "number", "checkbox", "choice"]
     required: bool
     choices: tuple[str, ...] = ()
     record_fields: tuple[str, ...] = ()
@@ -67,8 +70,11 @@ def _field(name: str, info: FieldInfo) -> FormField | None:
             return FormField(name, "lines", required)
         if isinstance(item, type) and issubclass(item, BaseModel):
             names = tuple(item.model_fields)
-            if all(_unwrapped(f.annotation) is str for f in item.model_fields.values()):
+            scalars = [_unwrapped(f.annotation) for f in item.model_fields.values()]
+            if all(annotation is str for annotation in scalars):
                 return FormField(name, "records", required, record_fields=names)
+            if all(annotation in (str, int) for annotation in scalars):
+                return FormField(name, "references", required, record_fields=names)
     return None
 
 
@@ -96,8 +102,8 @@ def body_from_form(fields: list[FormField], form: FormData) -> dict[str, Any]:
             items = [line.strip() for line in raw.splitlines() if line.strip()]
             if items or field.required:
                 body[field.name] = items
-        elif field.kind == "records":
-            records = [_record(field.record_fields, line) for line in raw.splitlines() if line.strip()]
+        elif field.kind in ("records", "references"):
+            records = [_record(field, line) for line in raw.splitlines() if line.strip()]
             if records or field.required:
                 body[field.name] = records
         elif raw.strip() or field.required:
@@ -105,6 +111,16 @@ def body_from_form(fields: list[FormField], form: FormData) -> dict[str, Any]:
     return body
 
 
-def _record(names: tuple[str, ...], line: str) -> dict[str, str]:
-    values = [part.strip() for part in line.split(LINE_SEPARATOR, len(names) - 1)]
+def references(names: tuple[str, ...], raw: str) -> list[dict[str, str]]:
+    """Document references typed one a line, ``uri|sha256|size|name|media_type`` (the later fields optional)."""
+    field = FormField("attachments", "references", False, record_fields=names)
+    return [_record(field, line) for line in raw.splitlines() if line.strip()]
+
+
+def _record(field: FormField, line: str) -> dict[str, str]:
+    names = field.record_fields
+    separator = REFERENCE_SEPARATOR if field.kind == "references" else LINE_SEPARATOR
+    values = [part.strip() for part in line.split(separator, len(names) - 1)]
+    if field.kind == "references":  # a field left empty is left out: the engine's default, not an empty value
+        return {name: value for name, value in zip(names, values, strict=False) if value}
     return dict(zip(names, values, strict=False))

@@ -81,6 +81,8 @@ FIELDS: dict[str, str] = {
     "return_to": N_("Return to stage"),
     "decision": N_("Decision"),
     "conditions": N_("Conditions (one a line)"),
+    "attachments": N_("Attachments (one a line: URI|SHA-256|size|name|media type)"),
+    "documents": N_("Documents supplied (one a line: URI|SHA-256|size|name|media type)"),
 }
 
 DECISIONS: dict[str, str] = {

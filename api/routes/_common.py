@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, ConfigDict, create_model
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from api.auth import CurrentPrincipal, Service
 from api.problems import PROBLEM_RESPONSES
@@ -19,6 +20,16 @@ from schemas.text import CleanModel
 
 CASE_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 TASK_ID_PATTERN = r"^[a-z][a-z0-9-]{0,63}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}/[a-z][a-z0-9_]{0,63}/[0-9]{1,9}$"
+
+
+class TaskIdConvertor(PathConvertor):
+    """A task id in a route's path, slashes and all, and nothing after it: ``GET /v1/tasks/{task_id:task_id}``
+    leaves ``POST /v1/tasks/<task id>/<no such operation>`` to no route (404), where ``path`` would take it (405)."""
+
+    regex = TASK_ID_PATTERN.removeprefix("^").removesuffix("$")
+
+
+register_url_convertor("task_id", TaskIdConvertor())
 
 CaseId = Annotated[
     str, Path(pattern=CASE_ID_PATTERN, description="`<process>:<business key>`", examples=["generic:A-1"])

@@ -1,4 +1,5 @@
-"""Handover (工作交接): move every open task one person holds to another person or back to the pool (admins)."""
+"""Handover (工作交接): move every open task one person holds to another person or back to the pool (admins, and
+unit heads for their own unit's staff)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ router = APIRouter(prefix="/v1", tags=["handovers"], responses=ERRORS)
     "/handovers",
     summary="Hand over every open task of a person (who left or is absent) to another, or back to the pool",
     description="工作交接：把某人名下的全部待办移交他人或退回待领池。"
-    "Each task's move is recorded in its case as a transfer (or a recall to the pool) by the admin, with the "
-    "reason; a task the case's rules forbid to move (separation of duties, recusal, one signature per person …) "
-    "is skipped with the reason code. Sending the same request with the same `Idempotency-Key` again reports the "
-    "same results (`replayed`); the same key with another body is 409.",
+    "An admin hands over anyone's tasks, a unit head (role `unit_head`) those of their own unit's staff: another "
+    "unit's is 403 `NOT_OWN_UNIT` (a person's unit is the one recorded with their latest act; none recorded: "
+    "`UNIT_UNKNOWN`). Each task's move is recorded in its case as a transfer (or a recall to the pool) by the admin "
+    "or head, with the reason; a task the case's rules forbid to move (separation of duties, recusal, one "
+    "signature per person …) is skipped with the reason code. Sending the same request with the same "
+    "`Idempotency-Key` again reports the same results (`replayed`); the same key with another body is 409.",
 )
 async def handover(
     principal: CurrentPrincipal,

@@ -1,5 +1,5 @@
-"""``approvals handover``: move every open task of a person who left or is absent (admins). Thin over
-``POST /v1/handovers``; the rules live in ``approvals.handover``."""
+"""``approvals handover``: move every open task of a person who left or is absent (admins, and unit heads for
+their own unit's staff). Thin over ``POST /v1/handovers``; the rules live in ``approvals.handover``."""
 
 from __future__ import annotations
 

@@ -79,10 +79,14 @@ DEMO_PRINCIPALS: tuple[DemoPrincipal, ...] = (
         "discipline-inspector", "纪检监察 卫纪检 (discipline inspection)", "纪检监察工委", ("discipline_inspector",)
     ),
     DemoPrincipal("hr-officer", "人事 蒋人事 (HR officer)", "党群工作部", ("hr_officer",)),
+    DemoPrincipal(
+        "unit-head-planning", "规划建设局局长 韩局长 (unit head, planning)", "规划建设局", ("unit_head",)
+    ),  # hands over the tasks of 规划建设局's staff (POST /v1/handovers)
     DemoPrincipal("auditor", "审计 沈审计 (auditor)", "审计局", ("auditor",)),
     DemoPrincipal("admin", "系统管理员 (administrator)", "管委会信息中心", ("admin",)),
 )
-"""One demo principal per role the processes use (three committee members for quorum votes)."""
+"""One demo principal per role the processes use (three committee members for quorum votes), and the head of a
+unit, the auditor and the admin."""
 
 
 def write_dev_tokens(path: Path) -> list[dict[str, Any]]:

@@ -197,6 +197,26 @@ async def tasks_held(pool: asyncpg.Pool, user_id: str) -> list[TaskProjection]:
     return [_task(row) for row in rows]
 
 
+async def get_task(pool: asyncpg.Pool, task_id: str) -> TaskProjection | None:
+    row = await pool.fetchrow(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id = $1", task_id)
+    return None if row is None else _task(row)
+
+
+async def recorded_unit(pool: asyncpg.Pool, user_id: str) -> str | None:
+    """The unit recorded with ``user_id``'s latest act (their own token named it then); None: they never acted."""
+    return await pool.fetchval(
+        "SELECT actor_unit FROM audit_events WHERE actor_id = $1 ORDER BY at DESC LIMIT 1", user_id
+    )
+
+
+async def recorded_definition(pool: asyncpg.Pool, case_id: str) -> dict[str, Any] | None:
+    """The process definition the case started with, as its ``case.started`` recorded it."""
+    found = await pool.fetchval(
+        "SELECT payload->'definition' FROM audit_events WHERE case_id = $1 AND type = 'case.started'", case_id
+    )
+    return None if found is None else json.loads(found)
+
+
 async def get_case(pool: asyncpg.Pool, case_id: str) -> StoredCase | None:
     row = await pool.fetchrow(f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1", case_id)
     return None if row is None else _case(row)

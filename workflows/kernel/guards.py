@@ -47,8 +47,10 @@ OPTIONAL_UPDATE_BUDGET = 1500
 """Temporal accepts 2,000 updates per workflow run: past this many, comments, urges and copies are refused
 so that decisions, withdrawal and 补正 always find room."""
 
-HANDOVER_ROLE = "admin"
-"""Moves the tasks of staff who left or are absent to someone else (a transfer) or back to the pool (a recall)."""
+HANDOVER_ROLE, UNIT_HEAD_ROLE = "admin", "unit_head"
+"""Move the tasks of staff who left or are absent to someone else (a transfer) or back to the pool (a recall):
+an admin any task, a unit head a task someone of their own unit holds (the service layer checks the unit: the
+case does not know its reviewers' units)."""
 
 URGE_INTERVAL = timedelta(days=1)
 """One urge (催办) per person per task per day is a reminder; more would be noise."""
@@ -174,9 +176,13 @@ class Guards:
 
     @staticmethod
     def _handing_over(task: Task, actor: Principal) -> bool:
-        """An administrator moves a task they do not hold (staff who left or are absent: ``POST /v1/handovers``).
-        Only who may move it changes: where it may go is checked as for any transfer."""
-        return actor.has_any_role((HANDOVER_ROLE,)) and actor.id != task.holder
+        """An administrator, or a unit head, moves a task they do not hold (staff who left or are absent:
+        ``POST /v1/handovers``); a unit head only a task someone holds. Only who may move it changes: where it may
+        go is checked as for any transfer."""
+        if actor.id == task.holder:
+            return False
+        unit_head = actor.has_any_role((UNIT_HEAD_ROLE,)) and task.holder is not None
+        return unit_head or actor.has_any_role((HANDOVER_ROLE,))
 
     def _not_delegate(self, task: Task, actor: Principal) -> None:
         if task.delegate_id == actor.id:

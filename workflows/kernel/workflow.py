@@ -589,9 +589,9 @@ class KernelWorkflow:
         state = self._state
         state.pending_supplement = list(request.items)
         self._clocks.pause(workflow.now())
-        items = [item.model_dump() for item in request.items]
+        notice = {"items": [item.model_dump() for item in request.items], **attachments_record(request.attachments)}
         payload: dict[str, Any] = {
-            "items": items,
+            **notice,
             "comment": request.comment,
             "working_days_left": {clock.key: clock.working_days_left for clock in self._clocks if clock.pausable},
         }
@@ -608,7 +608,7 @@ class KernelWorkflow:
         state.status_before_supplement = state.status
         self._status.set(CaseStatus.awaiting_supplement)
         subject = f"补正: {self._case.title}"
-        self.notify(event, self._case.applicant.id, "case.supplement_requested", subject, {"items": items})
+        self.notify(event, self._case.applicant.id, "case.supplement_requested", subject, notice)
         return await self._accepted()
 
     @request_supplement.validator
