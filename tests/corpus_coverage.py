@@ -23,6 +23,9 @@ KERNEL = Path(__file__).parent.parent / "workflows" / "kernel"
 VALIDATORS = ("guards.py", "refusal.py")
 """Left out of the report: the Workflow Update validators, which replay never runs (an accepted update is in the
 history; a refused one left nothing there), so no history can exercise them. Their tests are the kernel's."""
+HANDOVER_ROLE = "admin"
+"""``workflows.kernel.guards.HANDOVER_ROLE``, spelt out: :func:`measure` imports no kernel module before coverage.py
+starts tracing (``tests/test_corpus_coverage.py`` checks the two agree)."""
 
 
 @dataclass
@@ -35,6 +38,10 @@ class CorpusFacts:
     """Workflow Updates the histories accepted; a ``decide`` with decision ``return`` also counts as ``return``."""
     refused_updates: set[str] = field(default_factory=set)
     """Workflow Updates accepted and then failed (a refusal in the handler, after the validator let it in)."""
+    patches: set[str] = field(default_factory=set)
+    """Ids of the ``workflow.patched`` markers the histories recorded: the patched branches they took."""
+    handed_over: set[str] = field(default_factory=set)
+    """Workflow Updates sent by an administrator handing over someone else's task (``POST /v1/handovers``)."""
 
 
 def _decoded(payloads: dict[str, Any]) -> Any:
@@ -45,6 +52,9 @@ def history_facts(history: dict[str, Any], facts: CorpusFacts) -> None:
     """Adds what one history (``temporal workflow show --output json``) holds to ``facts``."""
     accepted: dict[str, str] = {}
     for event in history["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker and marker.get("markerName") == "core_patch":
+            facts.patches.add(_decoded(marker["details"]["patch-data"])["id"])
         scheduled = event.get("activityTaskScheduledEventAttributes")
         if scheduled and scheduled["activityType"]["name"] == "record_events":
             for recorded in _decoded(scheduled["input"])["events"]:
@@ -56,8 +66,11 @@ def history_facts(history: dict[str, Any], facts: CorpusFacts) -> None:
             name = update["input"]["name"]
             facts.updates.add(name)
             accepted[update["meta"]["updateId"]] = name
-            if name == "decide" and _decoded(update["input"]["args"]).get("decision") == "return":
+            request = _decoded(update["input"]["args"])
+            if name == "decide" and request.get("decision") == "return":
                 facts.updates.add("return")
+            if name in ("transfer", "recall") and HANDOVER_ROLE in request["actor"]["roles"]:
+                facts.handed_over.add(name)
         completed = event.get("workflowExecutionUpdateCompletedEventAttributes")
         if completed and "failure" in completed.get("outcome", {}):
             facts.refused_updates.add(accepted.get(completed["meta"]["updateId"], "?"))

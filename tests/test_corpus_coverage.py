@@ -3,12 +3,16 @@
 A change to the kernel is caught by replay only on a path some recorded history takes: a reminder-time change
 went unnoticed while no history held a fired reminder. So every domain event type a workflow records, every
 routing mode and every Workflow Update (each operation of the registry, and those the engine sends) must appear
-in some history under ``tests/histories/``. When one is missing, record a history that takes the path
-(``tests/corpus_cases.py``, ``.venv/bin/python -m tests.record_histories <name>``).
+in some history under ``tests/histories/``, and so must the new branch of every ``workflow.patched`` and a
+handover (an administrator moving someone else's task). When one is missing, add a case that takes the path
+(``tests/corpus_cases.py``) and record it (``.venv/bin/python -m tests.record_histories <name>``). Every case
+there is recorded, and every file at the top of ``tests/histories/`` is some case's recording or is kept, with
+its reason, as one today's code can no longer make.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -17,8 +21,11 @@ from temporalio import workflow
 from approvals.operations import OPERATIONS
 from schemas.events import EventType
 from schemas.process import RoutingMode
-from tests.corpus_coverage import CorpusFacts, corpus_facts
+from tests.corpus_cases import CASES, NO_LONGER_RECORDED, recorded_files
+from tests.corpus_coverage import HANDOVER_ROLE, HISTORIES, CorpusFacts, corpus_facts
 from workflows.catalog import WORKFLOWS
+from workflows.compatibility import NEWER_RELEASE_INPUT_PATCH
+from workflows.kernel import guards
 
 WORKFLOW_SOURCES = Path(__file__).parent.parent / "workflows"
 
@@ -26,6 +33,40 @@ NOT_RECORDED_BY_ANY_WORKFLOW: dict[EventType, str] = {
     EventType.case_cancelled: "kept for events stored before withdrawal replaced cancellation; no workflow emits it",
 }
 """Event types the corpus need not hold, with why: only those no workflow code records (checked below)."""
+
+
+PATCHES_NO_HISTORY_CAN_HOLD: dict[str, str] = {
+    NEWER_RELEASE_INPUT_PATCH: "its branch fails the workflow task (an older worker meets a field it does not know), "
+    "so the marker is never committed; tests/test_rolling_deploy.py covers it",
+}
+"""Patches whose marker no recorded history can hold, with why."""
+
+
+def patch_ids() -> set[str]:
+    """Every id the workflow code passes to ``workflow.patched`` or ``workflow.deprecate_patch``, as a literal or as
+    a module constant."""
+    found: set[str] = set()
+    for path in WORKFLOW_SOURCES.rglob("*.py"):
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: node.value.value
+            for node in module.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for call in ast.walk(module):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("patched", "deprecate_patch")
+                and call.args
+            ):
+                argument = call.args[0]
+                found.add(argument.value if isinstance(argument, ast.Constant) else constants[argument.id])  # type: ignore[attr-defined]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +113,31 @@ def test_no_refusal_lands_in_history_so_none_needs_recording(facts: CorpusFacts)
     """The kernel refuses in each update's validator: a refused request leaves no event in the history, so
     replay never meets one. Should a handler ever refuse after acceptance, this fails: record that path."""
     assert facts.refused_updates == set()
+
+
+def test_the_new_branch_of_every_patch_is_in_some_history(facts: CorpusFacts) -> None:
+    """A patch's new branch is what running cases take after the release: a change to it needs a history too."""
+    expected = patch_ids() - set(PATCHES_NO_HISTORY_CAN_HOLD)
+    assert len(expected) >= 9 and sorted(expected - facts.patches) == []
+
+
+def test_a_patch_is_exempt_only_while_the_workflow_code_uses_it() -> None:
+    assert sorted(set(PATCHES_NO_HISTORY_CAN_HOLD) - patch_ids()) == []
+
+
+def test_a_handover_transfer_and_recall_are_in_some_history(facts: CorpusFacts) -> None:
+    assert HANDOVER_ROLE == guards.HANDOVER_ROLE
+    assert facts.handed_over == {"transfer", "recall"}
+
+
+def test_every_case_is_recorded_and_every_recording_is_a_cases() -> None:
+    """So the one recorder (``tests.record_histories``) can make every recording again with today's code, but
+    for those it no longer can, each kept with its reason."""
+    at_the_top = {path.name for path in HISTORIES.glob("*.json")}
+    by_case = {name: {path.name for path in recorded_files(HISTORIES, name)} for name in CASES}
+    kept = {f"{name}.json" for name in NO_LONGER_RECORDED}
+
+    assert [name for name, files in by_case.items() if not files] == []
+    assert sorted(at_the_top - set().union(*by_case.values()) - kept) == []
+    assert sorted(kept - at_the_top) == []
+    assert set(NO_LONGER_RECORDED).isdisjoint(CASES)
