@@ -414,6 +414,46 @@ async def handover(env: WorkflowEnvironment, queue: str) -> list[Handle]:
     return [handle]
 
 
+async def recusal_of_holders(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+    """回避 by a named reviewer (the task goes to the stage supervisor's pool, whose member decides), and by a
+    delegate (the task goes back to its owner); a pool task delegated; a signer added after the holder (加签 后)."""
+    supervised = Deadline(working_days=5, escalate_to_role="section_chief")
+    process = definition(
+        stage("review", assignees=("alice",), deadline=supervised),
+        stage("sign_off", candidate_roles=("one_window",)),
+        stage("final", assignees=("bob",)),
+    )
+    handle = await start_case(env.client, queue, process)
+    review = await task_of(handle, "alice")
+    related = DeclareConflictRequest(actor=ALICE, task_id=review, reason="alice's spouse works for the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, related)
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=CHIEF, task_id=review))
+    await decide(handle, CHIEF, review)
+    sign_off = await task_of(handle, stage_id="sign_off")
+    await handle.execute_update(ApprovalWorkflow.claim, ClaimRequest(actor=OFFICER, task_id=sign_off))
+    delegated = DelegateRequest(actor=OFFICER, task_id=sign_off, to_user="officer-2")
+    await handle.execute_update(ApprovalWorkflow.delegate, delegated)
+    delegate = person("officer-2", "one_window")
+    own = DeclareConflictRequest(actor=delegate, task_id=sign_off, reason="officer-2 advised the applicant")
+    await handle.execute_update(ApprovalWorkflow.declare_conflict, own)
+    await decide(handle, OFFICER, sign_off)
+    final = await task_of(handle, "bob")
+    after = AddSignerRequest(actor=BOB, task_id=final, signer="dave", position="after")
+    await handle.execute_update(ApprovalWorkflow.add_signer, after)
+    await decide(handle, BOB, final)
+    await decide(handle, DAVE, await task_of(handle, "dave"))
+    return [handle]
+
+
+async def cancelled_by_operator(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+    """An operator cancels the workflow (``temporal workflow cancel``): the open task is cancelled and the case
+    closed on record (``case.cancelled``), then the workflow ends as cancelled."""
+    handle = await start_case(env.client, queue, definition(stage("review", assignees=("alice",))))
+    await task_of(handle)
+    await handle.cancel()
+    return [handle]
+
+
 # ------------------------------------------------------------------ on the time-skipping server
 
 
@@ -532,6 +572,8 @@ ON_DEV_SERVER: dict[str, Recorded] = {
     "kernel-decree-673-profile": decree_673_profile,
     "kernel-task-operations": task_operations,
     "kernel-handover": handover,
+    "kernel-recusal-of-holders": recusal_of_holders,
+    "kernel-cancelled-by-operator": cancelled_by_operator,
     "kernel-any-and-sequential": any_and_sequential,
     "kernel-return-across-parallel-branches": return_across_parallel_branches,
     **{f"kernel-withdrawn-in-{kind}": withdrawn_in(kind) for kind in WITHDRAWN_IN},

@@ -57,14 +57,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "talent-policy": TALENT,
 }
 """Each statutory process's documented example application (``schemas``)."""
-DECIDED = {
-    CaseStatus.approved,
-    CaseStatus.approved_with_conditions,
-    CaseStatus.rejected,
-    CaseStatus.withdrawn,
-    CaseStatus.under_supervision,
-}
-"""Where a case recorded up to its decision stops; a supervised one goes on for years."""
 
 
 async def project_approval_full(env: WorkflowEnvironment, queue: str) -> list[Handle]:
@@ -150,8 +142,8 @@ def statutory(process: str, *, to_the_end: bool = False, withdrawn_after_days: i
             if (await latest.describe()).status.name != "RUNNING":
                 return [latest]
             view = await latest.query(ApprovalWorkflow.view)
-            if not to_the_end and view.status in DECIDED:
-                return [latest]
+            if not to_the_end and view.status is CaseStatus.under_supervision:
+                return [latest]  # decided; the supervision would go on for years
             if tasks := open_tasks(view):
                 await approve(env, latest, case, tasks[0])
                 continue

@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -44,13 +44,13 @@ from approvals.devstack.stack import free_port
 from approvals.logging import configure_logging
 from approvals.migrate import migrate
 from approvals.settings import load_settings
-from schemas.case import CaseView
-from tests.cases import view_when
+from schemas.case import CaseStatus, CaseView
 from tests.corpus_cases import CASES, NO_LONGER_RECORDED, ON_DEV_SERVER, ON_TIME_SKIPPING_SERVER, recorded_files
 from tests.corpus_processes import Recorded
 from tests.fixtures.documents import CERTIFICATE_PATH, KEY_PATH
 from tests.fixtures.postgres import TEST_ROLES
 from worker import build_worker
+from workflows.kernel import ApprovalWorkflow
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -65,6 +65,23 @@ async def saved_runs(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseV
     return runs
 
 
+async def settled(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> CaseView:
+    """The case once its workflow ended, or once it is under supervision (which goes on for years). Its status
+    alone does not say: an approved case may still be on its way to supervision."""
+    for _ in range(600):
+        status = (await handle.describe()).status
+        if status is WorkflowExecutionStatus.COMPLETED:
+            with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
+                return await handle.result()
+        if status is not WorkflowExecutionStatus.RUNNING:  # cancelled by an operator: its state as it ended
+            return await handle.query(ApprovalWorkflow.view)
+        view = await handle.query(ApprovalWorkflow.view)
+        if view.status is CaseStatus.under_supervision:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"case {handle.id} neither ended nor went under supervision")
+
+
 async def save(
     env: WorkflowEnvironment, out: Path, name: str, handles: list[WorkflowHandle[Any, CaseView]]
 ) -> list[Path]:
@@ -72,11 +89,7 @@ async def save(
     for each child case as ``<name>-child<N>``; a file that exists is never overwritten."""
     written: list[Path] = []
     for number, handle in enumerate(handles):
-        latest = env.client.get_workflow_handle(handle.id, result_type=CaseView)
-        view = await view_when(latest, lambda v: v.status.is_final or v.status.value == "under_supervision")
-        if view.status.is_final:
-            with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
-                view = await latest.result()
+        view = await settled(env, env.client.get_workflow_handle(handle.id, result_type=CaseView))
         runs = await saved_runs(env, handle)
         stem = name if number == 0 else f"{name}-child{number}"
         for run_number, history in enumerate(runs, start=1):
@@ -178,7 +191,7 @@ def chosen_cases(names: list[str], out: Path) -> list[str]:
         raise SystemExit(
             f"already recorded in {out}: {found}. A history is never overwritten: cases started on the code that "
             "recorded it replay through it. Record into a new directory (--out), or name a new case whose driver "
-            "takes the changed path (tests/histories/README.md, 'Re-record')."
+            "takes the changed path (tests/histories/README.md, 'Record')."
         )
     skipped = [name for name in CASES if not names and present[name]]
     if skipped:
@@ -192,6 +205,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HISTORIES, help="directory to write into (default: %(default)s)")
     args = parser.parse_args()
     configure_logging(load_settings(log_level="WARNING"))  # the worker's warnings and errors, on stderr
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress shows as it happens
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = chosen_cases(args.names, args.out)
     if not chosen:

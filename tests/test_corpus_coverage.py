@@ -26,14 +26,9 @@ from tests.corpus_coverage import HANDOVER_ROLE, HISTORIES, CorpusFacts, corpus_
 from workflows.catalog import WORKFLOWS
 from workflows.compatibility import NEWER_RELEASE_INPUT_PATCH
 from workflows.kernel import guards
+from workflows.rules import StageOutcome
 
 WORKFLOW_SOURCES = Path(__file__).parent.parent / "workflows"
-
-NOT_RECORDED_BY_ANY_WORKFLOW: dict[EventType, str] = {
-    EventType.case_cancelled: "kept for events stored before withdrawal replaced cancellation; no workflow emits it",
-}
-"""Event types the corpus need not hold, with why: only those no workflow code records (checked below)."""
-
 
 PATCHES_NO_HISTORY_CAN_HOLD: dict[str, str] = {
     NEWER_RELEASE_INPUT_PATCH: "its branch fails the workflow task (an older worker meets a field it does not know), "
@@ -74,17 +69,9 @@ def facts() -> CorpusFacts:
     return corpus_facts()
 
 
-def test_every_event_type_a_workflow_records_is_in_some_history(facts: CorpusFacts) -> None:
-    expected = set(EventType) - set(NOT_RECORDED_BY_ANY_WORKFLOW)
-    assert sorted(expected - facts.event_types) == []
-
-
-def test_an_event_type_is_exempt_only_while_no_workflow_records_it() -> None:
-    sources = "\n".join(path.read_text(encoding="utf-8") for path in WORKFLOW_SOURCES.rglob("*.py"))
-    recorded = [
-        t for t in NOT_RECORDED_BY_ANY_WORKFLOW if f"EventType.{t.name}" in sources or f'"{t.value}"' in sources
-    ]
-    assert recorded == [], "a workflow records these now: record a history that does, and drop the exemption"
+def test_every_event_type_is_in_some_history(facts: CorpusFacts) -> None:
+    """``case.cancelled`` too: the kernel records it when an operator cancels the workflow (``case.{status}``)."""
+    assert sorted({t.value for t in EventType} - facts.event_types) == []
 
 
 def test_every_routing_mode_is_in_some_history(facts: CorpusFacts) -> None:
@@ -113,6 +100,27 @@ def test_no_refusal_lands_in_history_so_none_needs_recording(facts: CorpusFacts)
     """The kernel refuses in each update's validator: a refused request leaves no event in the history, so
     replay never meets one. Should a handler ever refuse after acceptance, this fails: record that path."""
     assert facts.refused_updates == set()
+
+
+def test_every_stage_outcome_is_in_some_history(facts: CorpusFacts) -> None:
+    """Including a vote without quorum and a parallel branch abandoned by a return from the other."""
+    outcomes = {value for name, value in vars(StageOutcome).items() if not name.startswith("_")}
+    assert sorted(outcomes - facts.stage_outcomes) == []
+
+
+def test_a_case_is_withdrawn_in_a_stage_of_each_routing_mode_and_while_awaiting_supplement(facts: CorpusFacts) -> None:
+    expected = {mode.value for mode in RoutingMode} | {"awaiting_supplement"}
+    assert sorted(expected - facts.withdrawn_in) == []
+
+
+def test_a_supervised_case_continues_as_new_twice_and_starts_a_child_case(facts: CorpusFacts) -> None:
+    assert [case for case, run in facts.runs.items() if run >= 3 and case in facts.with_children] != []
+
+
+def test_every_workflow_is_recorded_to_its_end(facts: CorpusFacts) -> None:
+    """Each statutory process (and the generic one) in a history that ends with the workflow completed."""
+    names = {workflow._Definition.must_from_class(w).name for w in WORKFLOWS}
+    assert sorted(names - facts.completed) == []
 
 
 def test_the_new_branch_of_every_patch_is_in_some_history(facts: CorpusFacts) -> None:
