@@ -41,6 +41,7 @@ from schemas.case import (
 )
 from schemas.process import (
     CaseDeadline,
+    Condition,
     Deadline,
     Decision,
     ExcludedPeriodKind,
@@ -74,6 +75,7 @@ from tests.cases import (
 from tests.corpus_processes import (
     Handle,
     Recorded,
+    invalid_application_refused,
     project_approval_documents,
     project_approval_full,
     statutory,
@@ -454,6 +456,13 @@ async def cancelled_by_operator(env: WorkflowEnvironment, queue: str) -> list[Ha
     return [handle]
 
 
+async def unrunnable_definition_refused(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+    """A definition the kernel cannot run (a condition no rule answers; the API refuses it first, a client of
+    Temporal's own may not): the case fails at once with INVALID_DEFINITION and its problems, before any stage."""
+    process = definition(stage("review", assignees=("alice",), when=Condition(rule="no_such_rule")))
+    return [await start_case(env.client, queue, process)]
+
+
 # ------------------------------------------------------------------ on the time-skipping server
 
 
@@ -574,6 +583,7 @@ ON_DEV_SERVER: dict[str, Recorded] = {
     "kernel-handover": handover,
     "kernel-recusal-of-holders": recusal_of_holders,
     "kernel-cancelled-by-operator": cancelled_by_operator,
+    "kernel-unrunnable-definition-refused": unrunnable_definition_refused,
     "kernel-any-and-sequential": any_and_sequential,
     "kernel-return-across-parallel-branches": return_across_parallel_branches,
     **{f"kernel-withdrawn-in-{kind}": withdrawn_in(kind) for kind in WITHDRAWN_IN},
@@ -583,6 +593,7 @@ ON_DEV_SERVER: dict[str, Recorded] = {
     "power-adjustment-under-supervision": statutory("power-adjustment"),
     "error-tolerance-rectification-check": statutory("error-tolerance"),
     "talent-policy-under-review": statutory("talent-policy"),
+    "error-tolerance-invalid-application-refused": invalid_application_refused("error-tolerance"),
 }
 """Recorded on the dev server (``kernel-reset-mid-case`` needs it: ``temporal workflow reset``)."""
 

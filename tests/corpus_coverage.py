@@ -52,6 +52,8 @@ class CorpusFacts:
     """Cases that started a child case (``case.child_started``)."""
     completed: set[str] = field(default_factory=set)
     """Workflow types of the histories that end with the workflow completed: cases recorded to their end."""
+    refused_cases: set[str] = field(default_factory=set)
+    """Failure types of the histories that end with the workflow failed: a case its workflow refused to run."""
 
 
 @dataclass
@@ -91,6 +93,9 @@ def history_facts(history: dict[str, Any], facts: CorpusFacts) -> None:
     if history["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED":
         started = history["events"][0]["workflowExecutionStartedEventAttributes"]
         facts.completed.add(started["workflowType"]["name"])
+    failed = history["events"][-1].get("workflowExecutionFailedEventAttributes")
+    if failed:
+        facts.refused_cases.add(failed["failure"].get("applicationFailureInfo", {}).get("type", "?"))
     for event in history["events"]:
         marker = event.get("markerRecordedEventAttributes")
         if marker and marker.get("markerName") == "core_patch":
@@ -150,6 +155,7 @@ def measure(show_missing: bool) -> float:
     print(f"workflow updates: {sorted(facts.updates)}, handovers: {sorted(facts.handed_over)}")
     print(f"stage outcomes: {sorted(facts.stage_outcomes)}, withdrawn in: {sorted(facts.withdrawn_in)}")
     print(f"patched branches: {sorted(facts.patches)}; completed: {sorted(facts.completed)}")
+    print(f"cases refused at their start: {sorted(facts.refused_cases)}")
     return measured.report(show_missing=show_missing, skip_empty=True, file=sys.stdout)
 
 

@@ -157,3 +157,19 @@ def statutory(process: str, *, to_the_end: bool = False, withdrawn_after_days: i
         raise AssertionError(f"{handle.id} did not {'end' if to_the_end else 'reach its decision'}")
 
     return run
+
+
+def invalid_application_refused(process: str) -> Recorded:
+    """A case whose application its process refuses (the persons concerned left out: the API refuses it first, a
+    client of Temporal's own may not): it fails at once with INVALID_APPLICATION, before any stage."""
+
+    async def run(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+        case = started_as_the_api_starts_it(process)
+        broken = case.model_copy(update={"data": {**case.data, "persons_concerned": []}})
+        entry = PROCESSES[process]
+        handle = await env.client.start_workflow(
+            entry.workflow, broken, id=entry.workflow_id(case.business_key), task_queue=queue, result_type=CaseView
+        )
+        return [handle]
+
+    return run

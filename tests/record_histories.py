@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -65,20 +65,25 @@ async def saved_runs(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseV
     return runs
 
 
-async def settled(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> CaseView:
-    """The case once its workflow ended, or once it is under supervision (which goes on for years). Its status
-    alone does not say: an approved case may still be on its way to supervision."""
+async def settled(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> str:
+    """How the case stands once its workflow ended, or once it is under supervision (which goes on for years; its
+    status alone does not say: an approved case may still be on its way there)."""
     for _ in range(600):
         status = (await handle.describe()).status
-        if status is WorkflowExecutionStatus.COMPLETED:
-            with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
-                return await handle.result()
-        if status is not WorkflowExecutionStatus.RUNNING:  # cancelled by an operator: its state as it ended
-            return await handle.query(ApprovalWorkflow.view)
-        view = await handle.query(ApprovalWorkflow.view)
-        if view.status is CaseStatus.under_supervision:
-            return view
-        await asyncio.sleep(0.05)
+        if status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
+            try:
+                with env.auto_time_skipping_disabled():  # on the test server: the result, without jumping the clock
+                    view = await handle.result()
+            except WorkflowFailureError as failure:  # a case refused at its start (an invalid definition)
+                return f"failed {getattr(failure.cause, 'type', failure.cause)}"
+        elif status is WorkflowExecutionStatus.RUNNING:
+            view = await handle.query(ApprovalWorkflow.view)
+            if view.status is not CaseStatus.under_supervision:
+                await asyncio.sleep(0.05)
+                continue
+        else:  # cancelled by an operator: its state as it ended
+            view = await handle.query(ApprovalWorkflow.view)
+        return f"{view.status.value}, {view.last_seq} domain events"
     raise AssertionError(f"case {handle.id} neither ended nor went under supervision")
 
 
@@ -89,7 +94,7 @@ async def save(
     for each child case as ``<name>-child<N>``; a file that exists is never overwritten."""
     written: list[Path] = []
     for number, handle in enumerate(handles):
-        view = await settled(env, env.client.get_workflow_handle(handle.id, result_type=CaseView))
+        standing = await settled(env, env.client.get_workflow_handle(handle.id, result_type=CaseView))
         runs = await saved_runs(env, handle)
         stem = name if number == 0 else f"{name}-child{number}"
         for run_number, history in enumerate(runs, start=1):
@@ -98,9 +103,7 @@ async def save(
                 file.write(history.to_json() + "\n")
             written.append(path)
         events = sum(len(history.events) for history in runs)
-        print(
-            f"{stem}: {view.status.value}, {len(runs)} run(s), {events} history events, {view.last_seq} domain events"
-        )
+        print(f"{stem}: {standing}, {len(runs)} run(s), {events} history events")
     return written
 
 

@@ -96,10 +96,28 @@ def test_every_workflow_update_of_every_workflow_is_in_some_history(facts: Corpu
     assert sorted(declared - facts.updates) == []
 
 
-def test_no_refusal_lands_in_history_so_none_needs_recording(facts: CorpusFacts) -> None:
+def test_no_refused_operation_lands_in_history_so_none_needs_recording(facts: CorpusFacts) -> None:
     """The kernel refuses in each update's validator: a refused request leaves no event in the history, so
     replay never meets one. Should a handler ever refuse after acceptance, this fails: record that path."""
     assert facts.refused_updates == set()
+
+
+def failures_the_workflows_raise() -> set[str]:
+    """The types of the ``ApplicationError`` a workflow raises to fail a case (an invalid definition or
+    application), as written in ``workflows/``; the validators' refusals (``refusal.py``) fail no case."""
+    found: set[str] = set()
+    for path in WORKFLOW_SOURCES.rglob("*.py"):
+        for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "ApplicationError":
+                found |= {k.value.value for k in call.keywords if k.arg == "type" and isinstance(k.value, ast.Constant)}
+    return found
+
+
+def test_each_refusal_that_lands_in_history_is_in_some_history(facts: CorpusFacts) -> None:
+    """A case refused at its start fails its workflow: that refusal is in the history, and replays."""
+    expected = failures_the_workflows_raise()
+    assert expected >= {"INVALID_DEFINITION", "INVALID_APPLICATION"}
+    assert sorted(expected - facts.refused_cases) == []
 
 
 def test_every_stage_outcome_is_in_some_history(facts: CorpusFacts) -> None:
