@@ -463,6 +463,25 @@ async def unrunnable_definition_refused(env: WorkflowEnvironment, queue: str) ->
     return [await start_case(env.client, queue, process)]
 
 
+async def return_within_a_branch_with_callbacks(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+    """A case whose starting service asked for callbacks (a signed POST on every status change), and a 退回 inside
+    a parallel branch with no stage named: it goes to the nearest earlier stage of the same branch."""
+    process = definition(
+        Parallel(
+            id="opinions", title="Departmental opinions",
+            branches=((stage("land", assignees=("bob",)), stage("land_check", assignees=("carol",))),
+                      (stage("environment", assignees=("dave",)),)),
+        ),
+    )  # fmt: skip
+    handle = await start_case(env.client, queue, process, callback_url="https://portal.example/callbacks/cases")
+    await decide(handle, BOB, await task_of(handle, "bob"))
+    await decide(handle, CAROL, await task_of(handle, "carol"), Decision.return_, comment="the survey is outdated")
+    await decide(handle, BOB, await task_of(handle, "bob"))
+    await decide(handle, CAROL, await task_of(handle, "carol"))
+    await decide(handle, DAVE, await task_of(handle, "dave"))
+    return [handle]
+
+
 # ------------------------------------------------------------------ on the time-skipping server
 
 
@@ -508,6 +527,23 @@ async def excluded_period_ends(env: WorkflowEnvironment, queue: str) -> list[Han
     await handle.execute_update(ApprovalWorkflow.exclude_period, pause)
     await env.sleep(timedelta(days=6))
     await decide(handle, BOB, review)
+    return [handle]
+
+
+async def deemed_acceptance(env: WorkflowEnvironment, queue: str) -> list[Handle]:
+    """Art. 32: no acceptance, refusal or 补正 notice within five working days of receipt, so the law accepts the
+    application from the day of receipt (the acceptance stage completed by law, ``case.accepted`` deemed); the
+    review then decides within the period counted from receipt."""
+    process = definition(
+        stage("acceptance", assignees=("alice",), may_request_supplement=True),
+        stage("review", assignees=("bob",)),
+        deadline=licensing_law_period(starts_after_stage="acceptance"),
+        supplement_role="one_window",
+    )
+    handle = await start_case(env.client, queue, process)
+    await task_of(handle, "alice")
+    await env.sleep(timedelta(days=10))
+    await decide(handle, BOB, await task_of(handle, "bob"))
     return [handle]
 
 
@@ -586,6 +622,7 @@ ON_DEV_SERVER: dict[str, Recorded] = {
     "kernel-unrunnable-definition-refused": unrunnable_definition_refused,
     "kernel-any-and-sequential": any_and_sequential,
     "kernel-return-across-parallel-branches": return_across_parallel_branches,
+    "kernel-return-within-a-branch-with-callbacks": return_within_a_branch_with_callbacks,
     **{f"kernel-withdrawn-in-{kind}": withdrawn_in(kind) for kind in WITHDRAWN_IN},
     "kernel-withdrawn-awaiting-supplement": withdrawn_awaiting_supplement,
     "project-approval-full": project_approval_full,
@@ -600,6 +637,7 @@ ON_DEV_SERVER: dict[str, Recorded] = {
 ON_TIME_SKIPPING_SERVER: dict[str, Recorded] = {
     "kernel-reminder-escalation-no-quorum": reminder_escalation_no_quorum,
     "kernel-excluded-period-ends": excluded_period_ends,
+    "kernel-deemed-acceptance": deemed_acceptance,
     "kernel-calendar-republication": calendar_republication,
     "kernel-supervision-two-continuations": supervision_two_continuations,
     "power-adjustment-to-the-end": statutory("power-adjustment", to_the_end=True, withdrawn_after_days=6 * 365 + 100),
