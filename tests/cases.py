@@ -105,6 +105,17 @@ def open_tasks(view: CaseView, stage_id: str | None = None) -> list[TaskView]:
     return [t for t in view.tasks if t.status.is_actionable and (stage_id is None or t.stage_id == stage_id)]
 
 
+async def task_of(handle: WorkflowHandle[Any, CaseView], holder: str | None = None, stage_id: str | None = None) -> str:
+    """The id of the open task ``holder`` holds (or the first open one; of ``stage_id`` only, if given), once
+    there is one."""
+
+    def matching(view: CaseView) -> list[str]:
+        held = [t for t in open_tasks(view, stage_id) if holder is None or holder in (t.assignee_id, t.claimed_by)]
+        return [t.task_id for t in held]
+
+    return matching(await view_when(handle, lambda v: bool(matching(v))))[0]
+
+
 async def finished(env: WorkflowEnvironment, handle: WorkflowHandle[Any, CaseView]) -> CaseView:
     """The result without unlocking time skipping (which would jump the test server's clock to the timeout)."""
     with env.auto_time_skipping_disabled():

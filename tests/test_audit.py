@@ -639,9 +639,10 @@ def assert_state_agrees_with_the_recorded_projections(history: Histories) -> Non
         decided = {result.stage_id for result in state.stage_results} | {
             event.stage_id for event in events if event.type == "stage.abandoned" and event.seq <= case.last_seq
         }
-        if state.status == CaseStatus.withdrawn.value:
-            # The fold ends every stage with the withdrawal; the workflow's projection keeps the stages that were
-            # open at it as the case's last stages (the inbox shows where the applicant withdrew).
+        if state.status in (CaseStatus.withdrawn.value, CaseStatus.cancelled.value):
+            # The fold ends every stage with the withdrawal (or an operator's cancellation, closed the same way);
+            # the workflow's projection keeps the stages that were open at it as the case's last stages (the
+            # inbox shows where the applicant withdrew).
             decided |= set(case.current_stages)
         assert set(state.current_stages) <= set(case.current_stages), at
         assert set(case.current_stages) - set(state.current_stages) <= decided, at
