@@ -11,9 +11,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 
 from approvals.audit.state import state_at
 from approvals.event_wording import CHINA_TIME
+from approvals.reports.summary import ONE_DAY, engine_calendar, local_start
 from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, working_days_between
 from schemas.events import DomainEvent
@@ -186,3 +188,58 @@ def folded_summary(cases: list[CaseFacts], group_by: str) -> dict[str, Any]:
         },
         "decision_days": counted(str(case.decision_days) if case.decision_days is not None else None for case in cases),
     }
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP answer in the fold's shape (lists of counts as mappings)."""
+
+    def counts(items: list[dict[str, Any]]) -> dict[str, int]:
+        return {item["key"]: item["count"] for item in items}
+
+    return {
+        "groups": {group["key"]: {k: v for k, v in group.items() if k != "key"} for group in report["groups"]},
+        "total": {k: v for k, v in report["total"].items() if k != "key"},
+        "overdue_open_tasks": counts(report["overdue_open_tasks"]),
+        "error_tolerance_outcomes": counts(report["error_tolerance_outcomes"]),
+        "talent_decisions": counts(report["talent_decisions"]),
+        "catalogue_changes": report["catalogue_changes"],
+        "decision_days": counts(report["decision_days"]),
+    }
+
+
+def rounded(value: Any) -> Any:
+    """Floats to nine places (the SQL's mean and percentiles are float8), everything else as it is."""
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    return round(value, 9) if isinstance(value, float) else value
+
+
+async def demo_reports_equal_the_fold(api_url: str, auditor_token: str, database_url: str) -> None:
+    """After ``approvals demo``: the summary of today's cases, in every form, has a case of every process and
+    their outcomes (Art. 25, talent, catalogue, the demo's refused action), and equals the fold of the log."""
+    today = datetime.now(CHINA_TIME).date().isoformat()
+    query = {"from": today, "to": today}
+    headers = {"Authorization": f"Bearer {auditor_token}"}
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as http:
+            for format_ in ("csv", "xlsx", "pdf"):
+                response = await http.get("/v1/reports/summary", params={**query, "format": format_})
+                assert response.status_code == 200 and len(response.content) > 1000, (format_, response.text[:500])
+            calendar = await engine_calendar(pool, None)
+            start, end = local_start(date.fromisoformat(today)), local_start(date.fromisoformat(today) + ONE_DAY)
+            for _ in range(20):  # a supervised case may still be recording its last events
+                answer = (await http.get("/v1/reports/summary", params=query)).json()
+                as_of = datetime.fromisoformat(answer["as_of"])
+                folded = folded_summary(await folded_cases(pool, start, end, calendar, as_of), "process")
+                again = (await http.get("/v1/reports/summary", params=query)).json()
+                if {**answer, "as_of": None} == {**again, "as_of": None}:
+                    break
+    finally:
+        await pool.close()
+    assert rounded(comparable(answer)) == rounded(folded)
+    processes = {group["key"] for group in answer["groups"]}
+    assert {"generic", "project-approval", "power-adjustment", "error-tolerance", "talent-policy"} <= processes
+    assert answer["error_tolerance_outcomes"] and answer["talent_decisions"], answer
+    assert answer["catalogue_changes"]["publications"] >= 1 and answer["total"]["granted"] >= 1
+    assert "NOT_ASSIGNEE" in {item["key"] for item in answer["denied_attempts"]}

@@ -39,7 +39,7 @@ from tests.cases import (
     view_when,
     wind_up,
 )
-from tests.report_fold import folded_cases, folded_summary
+from tests.report_fold import comparable, folded_cases, folded_summary, rounded
 from workflows.kernel import ApprovalWorkflow
 
 api = live_api_fixture("reports-api")
@@ -105,30 +105,6 @@ async def cases(api: LiveApi, dev_server_env: WorkflowEnvironment) -> list[str]:
 
 def today() -> str:
     return datetime.now(UTC).astimezone(CHINA_TIME).date().isoformat()
-
-
-def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP answer in the fold's shape (lists of counts as mappings)."""
-
-    def counts(items: list[dict[str, Any]]) -> dict[str, int]:
-        return {item["key"]: item["count"] for item in items}
-
-    return {
-        "groups": {group.pop("key"): group for group in report["groups"]},
-        "total": {k: v for k, v in report["total"].items() if k != "key"},
-        "overdue_open_tasks": counts(report["overdue_open_tasks"]),
-        "error_tolerance_outcomes": counts(report["error_tolerance_outcomes"]),
-        "talent_decisions": counts(report["talent_decisions"]),
-        "catalogue_changes": report["catalogue_changes"],
-        "decision_days": counts(report["decision_days"]),
-    }
-
-
-def rounded(value: Any) -> Any:
-    """Floats to nine places (the SQL's mean and percentiles are float8), everything else as it is."""
-    if isinstance(value, dict):
-        return {key: rounded(item) for key, item in value.items()}
-    return round(value, 9) if isinstance(value, float) else value
 
 
 @pytest.mark.parametrize("group_by", list(GroupBy))
@@ -212,23 +188,26 @@ async def test_csv_xlsx_and_pdf_carry_the_same_figures_with_chinese_headers(api:
 
 
 @pytest.mark.parametrize(
-    ("query", "parameter"),
+    ("query", "parameter", "code"),
     [
-        ({"to": "2026-12-31"}, "from"),
-        ({"from": "2026-13-01", "to": "2026-12-31"}, "from"),
-        ({"from": "2026-12-01", "to": "31.12.2026"}, "to"),
-        ({"from": "2026-12-31", "to": "2026-12-01"}, "from"),
-        ({"from": "2026-12-01", "to": "2026-12-31", "group_by": "weekday"}, "group_by"),
-        ({"from": "2026-12-01", "to": "2026-12-31", "format": "docx"}, "format"),
+        ({"to": "2026-12-31"}, "from", "VALIDATION_ERROR"),
+        ({"from": "2026-13-01", "to": "2026-12-31"}, "from", "VALIDATION_ERROR"),
+        ({"from": "2026-12-01", "to": "31.12.2026"}, "to", "VALIDATION_ERROR"),
+        ({"from": "2026-12-31", "to": "2026-12-01"}, "from", "INVALID_PERIOD"),
+        ({"from": "2000-01-01", "to": "2026-12-01"}, "to", "INVALID_PERIOD"),
+        ({"from": "2026-12-01", "to": "2026-12-31", "group_by": "weekday"}, "group_by", "VALIDATION_ERROR"),
+        ({"from": "2026-12-01", "to": "2026-12-31", "format": "docx"}, "format", "VALIDATION_ERROR"),
     ],
 )
-async def test_a_bad_parameter_is_refused_naming_it(api: LiveApi, query: dict[str, str], parameter: str) -> None:
+async def test_a_bad_parameter_is_refused_naming_it(
+    api: LiveApi, query: dict[str, str], parameter: str, code: str
+) -> None:
     async with httpx.AsyncClient(base_url=api.url) as http:
         response = await http.get("/v1/reports/summary", params=query, headers=api.headers("auditor"))
     assert response.status_code == 422 and response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
-    assert [error["field"] for error in problem["errors"]] == [parameter]
-    assert parameter in problem["detail"]
+    assert [(error["field"], error["location"]) for error in problem["errors"]] == [(parameter, "query")]
+    assert f"{parameter}:" in problem["detail"] and problem["code"] == code
 
 
 @pytest.mark.parametrize("who", ["nobody", "applicant", "alice", "service"])
@@ -264,4 +243,4 @@ async def test_the_cli_prints_the_table_and_saves_the_files(api: LiveApi, cases:
     refused = await asyncio.to_thread(
         runner.invoke, app, ["reports", "summary", "--from", "2026-12-31", "--to", "2026-12-01"], catch_exceptions=False
     )
-    assert refused.exit_code == 2 and "from" in refused.output  # 422: a usage error naming the parameter
+    assert refused.exit_code == 2 and "--from" in refused.output  # a usage error naming the option

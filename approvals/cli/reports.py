@@ -3,6 +3,7 @@ API's JSON, or saved as CSV, XLSX or the PDF report with its charts; for auditor
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,13 @@ SHOWN = (
     ("received", "收件"), ("accepted", "受理"), ("refused_to_accept", "不予受理"), ("granted", "准予"),
     ("refused", "不予"), ("withdrawn", "撤回"), ("decision_days_median", "用时中位数"), ("on_time_rate", "按期率"),
 )  # fmt: skip
+
+
+def _day(option: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
 
 
 def _cell(value: Any) -> str:
@@ -56,6 +64,8 @@ def summary(
     as_json: AsJson = False,
 ) -> None:
     """The figures of the cases received in a period, grouped (办件统计); a file with --format csv|xlsx|pdf."""
+    if _day("--from", from_) > _day("--to", to):
+        raise typer.BadParameter(f"{from_} is after --to {to}", param_hint="--from")
     params = {"from": from_, "to": to, "group_by": group_by}
     if format_ == "table":
         answer = call(api_url, token, "GET", "/v1/reports/summary", params=params).json()
