@@ -234,9 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace, postgres_url: str, out: dict[str, Any]) -> list[str]:
     from approvals import db
+    from approvals.calendar_publishing import current_calendar
     from approvals.devstack.roles import DEV_ROLES, provision_database
     from approvals.migrate import migrate
-    from approvals.reports.summary import engine_calendar
 
     database = await provision_database(postgres_url, "approvals")
     await migrate(database.owner_url, app_role=DEV_ROLES.app)
@@ -249,7 +249,7 @@ async def run(args: argparse.Namespace, postgres_url: str, out: dict[str, Any]) 
         size = await pool.fetchval("SELECT pg_total_relation_size('case_report_facts')")
         out["data"]["facts_table_mb"] = round(size / 2**20, 1)
         out["data"]["open_tasks"] = await pool.fetchval("SELECT count(*) FROM tasks")
-        calendar = await engine_calendar(pool, None)
+        calendar = await current_calendar(pool, None)
         began = time.perf_counter()
         series, baseline, answers = await measure(pool, calendar, args.samples, args.warmup, random.Random(args.seed))
         out["query_seconds"] = round(time.perf_counter() - began, 1)

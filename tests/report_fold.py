@@ -14,8 +14,9 @@ import asyncpg
 import httpx
 
 from approvals.audit.state import state_at
+from approvals.calendar_publishing import current_calendar
 from approvals.event_wording import CHINA_TIME
-from approvals.reports.summary import ONE_DAY, engine_calendar, local_start
+from approvals.reports.summary import ONE_DAY, local_start
 from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, working_days_between
 from schemas.events import DomainEvent
@@ -226,7 +227,7 @@ async def demo_reports_equal_the_fold(api_url: str, auditor_token: str, database
             for format_ in ("csv", "xlsx", "pdf"):
                 response = await http.get("/v1/reports/summary", params={**query, "format": format_})
                 assert response.status_code == 200 and len(response.content) > 1000, (format_, response.text[:500])
-            calendar = await engine_calendar(pool, None)
+            calendar = await current_calendar(pool, None)
             start, end = local_start(date.fromisoformat(today)), local_start(date.fromisoformat(today) + ONE_DAY)
             for _ in range(20):  # a supervised case may still be recording its last events
                 answer = (await http.get("/v1/reports/summary", params=query)).json()

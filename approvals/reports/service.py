@@ -3,9 +3,11 @@ and the refusal is recorded as a denied attempt like any refused read."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
+from approvals.calendar_publishing import current_calendar
 from approvals.errors import Forbidden
 from approvals.reports import pdf, summary, tables
 from approvals.service import ApprovalsService
@@ -45,21 +47,23 @@ class Reports:
         self, principal: Principal, request: summary.ReportRequest, *, as_of: datetime | None = None
     ) -> ReportSummary:
         await self._allowed(principal, request)
-        calendar = await summary.engine_calendar(self._service.pool, self._service.settings.calendar_path)
+        calendar = await current_calendar(self._service.pool, self._service.settings.calendar_path)
         return await summary.summary(self._service.pool, calendar, request, as_of=as_of)
 
     async def file(self, principal: Principal, request: summary.ReportRequest) -> ReportFile:
         """The summary as CSV, XLSX or the Art. 29 PDF (with its charts: per month, per unit, distribution)."""
         figures = await self.summary(principal, request)
         name = f"report-{request.from_date}-{request.to_date}-{request.group_by.value}.{request.format.value}"
+        # Rendered off the event loop: a PDF with its charts takes a while, and the API serves everyone else meanwhile.
         if request.format is ReportFormat.csv:
-            content = tables.to_csv(figures)
+            content = await asyncio.to_thread(tables.to_csv, figures)
         elif request.format is ReportFormat.xlsx:
-            content = tables.to_xlsx(figures)
+            content = await asyncio.to_thread(tables.to_xlsx, figures)
         else:
             by_month = await self._regrouped(figures, request, GroupBy.month)
             by_unit = await self._regrouped(figures, request, GroupBy.unit)
-            content = pdf.to_pdf(figures, by_month, by_unit, self._service.settings.document_organ_name)
+            organ = self._service.settings.document_organ_name
+            content = await asyncio.to_thread(pdf.to_pdf, figures, by_month, by_unit, organ)
         return ReportFile(content, MEDIA_TYPES[request.format], name)
 
     async def _regrouped(
@@ -68,6 +72,6 @@ class Reports:
         """The same period's figures grouped by ``grouping`` (as of the same instant), for a chart."""
         if figures.group_by is grouping:
             return figures
-        calendar = await summary.engine_calendar(self._service.pool, self._service.settings.calendar_path)
+        calendar = await current_calendar(self._service.pool, self._service.settings.calendar_path)
         regrouped = summary.ReportRequest(request.from_date, request.to_date, grouping, request.format)
         return await summary.summary(self._service.pool, calendar, regrouped, as_of=figures.as_of)

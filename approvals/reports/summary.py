@@ -18,13 +18,11 @@ import asyncpg
 from approvals.admission import READ_ALL_ROLES
 from approvals.errors import Forbidden, InvalidRequest
 from approvals.event_wording import CHINA_TIME
-from approvals.storage import calendars, reports
+from approvals.storage import reports
 from schemas.calendar import (
     BeyondKnownYears,
     WorkingCalendar,
     is_working_day,
-    load_calendar,
-    with_published,
     working_days_between,
 )
 from schemas.principal import Principal
@@ -107,11 +105,6 @@ def working_day_ordinals(calendar: WorkingCalendar, first: date, last: date) -> 
         ordinals.append(ordinal)
         day += ONE_DAY
     return reports.WorkingDayOrdinals(first, ordinals)
-
-
-async def engine_calendar(pool: asyncpg.Pool, calendar_path: Any) -> WorkingCalendar:
-    """The calendar a case started now gets: the file with every published year over it."""
-    return with_published(load_calendar(calendar_path), await calendars.published_years(pool))
 
 
 def local_start(day: date) -> datetime:
