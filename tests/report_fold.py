@@ -19,7 +19,7 @@ from approvals.event_wording import CHINA_TIME
 from approvals.reports.summary import ONE_DAY, local_start
 from approvals.storage.queries import case_events
 from schemas.calendar import BeyondKnownYears, WorkingCalendar, working_days_between
-from schemas.events import DomainEvent
+from schemas.events import DomainEvent, in_force
 
 APPROVING = ("approved", "approved_with_conditions")
 
@@ -72,7 +72,8 @@ def _overdue_units(events: list[DomainEvent], as_of: datetime) -> list[str]:
     return units
 
 
-def fold_case(events: list[DomainEvent], calendar: WorkingCalendar, as_of: datetime) -> CaseFacts:
+def fold_case(recorded: list[DomainEvent], calendar: WorkingCalendar, as_of: datetime) -> CaseFacts:
+    events = in_force(recorded)  # a reset's superseded events count for nothing, as in the point-in-time state
     [started] = _of(events, "case.started")
     state = state_at(events)
     ends = _of(events, "case.decided", "case.rejected")

@@ -25,7 +25,9 @@ from approvals.calendar_publishing import current_calendar
 from approvals.cli import app
 from approvals.event_wording import CHINA_TIME
 from approvals.reports.summary import ReportRequest, local_start, summary
+from approvals.storage.queries import case_events
 from schemas.case import ClaimRequest, ExcludePeriodRequest, ExtendRequest, RequestSupplementRequest, SupplementRequest
+from schemas.events import in_force
 from schemas.process import Deadline, Decision, ExcludedPeriodKind, licensing_law_period
 from schemas.reports import GroupBy
 from tests.api_server import PEOPLE, LiveApi, live_api_fixture
@@ -33,15 +35,18 @@ from tests.cases import (
     APPLICANT,
     HEAD,
     decide,
+    decide_until_final,
     definition,
+    finished,
     open_tasks,
     person,
+    reset_workflow,
     stage,
     start_case,
     view_when,
     wind_up,
 )
-from tests.report_fold import comparable, folded_cases, folded_summary, rounded
+from tests.report_fold import comparable, fold_case, folded_cases, folded_summary, rounded
 from workflows.kernel import ApprovalWorkflow
 
 api = live_api_fixture("reports-api")
@@ -153,6 +158,34 @@ async def test_the_figures_of_these_cases_are_the_ones_they_recorded(
     assert refused["decision"] == "refused" and not refused["refused_to_accept"]
     assert withdrawn["withdrawn_at"] is not None and withdrawn["decision"] is None
     assert claimed["decision"] is None and waiting["stage_id"] == "review"
+
+
+async def test_a_reset_case_counts_only_what_the_reset_left_in_force(
+    api: LiveApi, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+) -> None:
+    """An operator's reset supersedes the old run's events from the reset point on: the projection is made again
+    from the events in force at the ``case.reset``, as the fold of the log makes the case's state."""
+    process = definition(stage("review", assignees=("alice",)), deadline=licensing_law_period())
+    handle = await start_case(dev_server_env.client, api.task_queue, process)
+    review = await task_of(handle, "review")
+    await handle.execute_update(ApprovalWorkflow.extend, ExtendRequest(actor=HEAD, reason="需专家论证"))
+    await decide(handle, ALICE, review)
+    await finished(dev_server_env, handle)
+    reset_workflow(dev_server_env, handle.id, "--type", "FirstWorkflowTask")
+    latest = dev_server_env.client.get_workflow_handle_for(ApprovalWorkflow.run, handle.id)
+    await decide_until_final(latest)
+    await finished(dev_server_env, latest)
+
+    recorded = await case_events(db_pool, handle.id)
+    types, in_force_types = [e.type for e in recorded], [e.type for e in in_force(recorded)]
+    assert "case.reset" in types and types.count("case.extended") > in_force_types.count("case.extended")
+    calendar = await current_calendar(db_pool, api.settings.calendar_path)
+    folded = fold_case(recorded, calendar, datetime.now(UTC))
+    row = await db_pool.fetchrow("SELECT * FROM case_report_facts WHERE case_id = $1", handle.id)
+    assert row["extensions"] == folded.extensions == in_force_types.count("case.extended")
+    assert (row["decision"], row["unit"], row["stage_id"]) == (folded.decision, folded.key["unit"], "review")
+    [decision] = [e for e in in_force(recorded) if e.type == "case.decided"]
+    assert row["decided_at"] == decision.at
 
 
 async def test_csv_xlsx_and_pdf_carry_the_same_figures_with_chinese_headers(api: LiveApi, cases: list[str]) -> None:

@@ -12,8 +12,10 @@
 -- `unit` is the deciding unit: the unit of whoever last decided a task of the case (the one that decided its
 -- final stage once the case is decided). `stage_id` is the stage the case last entered. `period_due_at` is the
 -- statutory period's due time as last recorded before the decision (started, extended, moved by a calendar,
--- named again after 补正 or an excluded period; 'infinity' while an excluded period holds it still). A case reset (`case.reset`) is not undone here: the events
--- it supersedes stay counted (resets are an operator's repair, rare and recorded).
+-- named again after 补正 or an excluded period; 'infinity' while an excluded period holds it still). A case reset
+-- (`case.reset`, an operator's `temporal workflow reset`) makes the row again from the events it leaves in force,
+-- as the point-in-time fold does (schemas.events.in_force): the old run's events from the reset point on stay in
+-- the log, superseded, and the new run records its own after the reset.
 CREATE TABLE case_report_facts (
     case_id                text        PRIMARY KEY,
     process                text        NOT NULL,
@@ -49,7 +51,24 @@ CREATE FUNCTION report_facts_apply(e audit_events) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     p jsonb := e.payload;
+    prior audit_events;
 BEGIN
+    IF e.type = 'case.reset' THEN
+        DELETE FROM case_report_facts WHERE case_id = e.case_id;
+        FOR prior IN
+            SELECT * FROM audit_events a
+            WHERE a.case_id = e.case_id AND a.seq < e.seq AND a.type <> 'case.reset'
+              AND NOT EXISTS (
+                  SELECT 1 FROM audit_events r
+                  WHERE r.case_id = a.case_id AND r.type = 'case.reset' AND r.seq <= e.seq
+                    AND a.seq BETWEEN (r.payload ->> 'superseded_from')::integer
+                                  AND least((r.payload ->> 'superseded_to')::integer, r.seq - 1))
+            ORDER BY a.seq
+        LOOP
+            PERFORM report_facts_apply(prior);
+        END LOOP;
+        RETURN;
+    END IF;
     INSERT INTO case_report_facts (case_id, process) VALUES (e.case_id, split_part(e.case_id, ':', 1))
     ON CONFLICT (case_id) DO NOTHING;
     CASE e.type
@@ -141,7 +160,7 @@ $$;
 CREATE TRIGGER audit_events_report_facts
     AFTER INSERT ON audit_events
     FOR EACH ROW
-    WHEN (NEW.type IN ('case.started', 'case.accepted', 'case.remedies_notified', 'case.decided', 'case.rejected',
+    WHEN (NEW.type IN ('case.reset', 'case.started', 'case.accepted', 'case.remedies_notified', 'case.decided', 'case.rejected',
                        'case.withdrawn', 'supervision.started', 'supervision.ended', 'clock.started', 'case.extended',
                        'case.supplement_requested', 'clock.paused', 'clock.resumed', 'case.supplemented',
                        'case.deadlines_recomputed', 'error_tolerance.determined', 'case.notified', 'case.published',
@@ -159,13 +178,14 @@ BEGIN
 END
 $$;
 
--- The app role (0008 explains why and how): the trigger writes as the role that records; the API reads.
+-- The app role (0008 explains why and how): the trigger writes as the role that records (and deletes a row to make
+-- it again at a reset); the API reads.
 DO $$
 DECLARE
     app text := nullif(current_setting('approvals.app_role', true), '');
 BEGIN
     IF app IS NOT NULL AND app <> current_user THEN
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON case_report_facts TO %I', app);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON case_report_facts TO %I', app);
     END IF;
 END
 $$;
