@@ -60,6 +60,11 @@ class Publication(BaseModel):
     cases: Informed
 
 
+async def current_calendar(pool: asyncpg.Pool, calendar_path: Any) -> WorkingCalendar:
+    """The calendar a case started now gets: the file with every published year over it."""
+    return with_published(load_calendar(calendar_path), await calendars.published_years(pool))
+
+
 class CalendarPublisher:
     def __init__(self, client: Client, pool: asyncpg.Pool, calendar_path: Any) -> None:
         self.client = client
@@ -67,8 +72,7 @@ class CalendarPublisher:
         self.calendar_path = calendar_path
 
     async def current(self) -> WorkingCalendar:
-        """The calendar a case started now gets: the file with every published year over it."""
-        return with_published(load_calendar(self.calendar_path), await calendars.published_years(self.pool))
+        return await current_calendar(self.pool, self.calendar_path)
 
     async def calendar(self, principal: Principal) -> WorkingCalendar:
         """``current()``, for an admin."""

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "approvals.migrate",
         "approvals.metrics",
         "approvals.tracing",
+        "approvals.reports",
     ),
     ("approvals.audit",),
     ("approvals.operations", "approvals.event_wording", "approvals.event_folding"),  # the registry, its wording, folds

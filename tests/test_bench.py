@@ -142,3 +142,19 @@ def test_quick_metrics_overhead_measures_both_sides_in_one_run(tmp_path: Path) -
     assert all(positive(r["cases_per_second"]) and r["errors"] == {} for r in report["rounds"])
     assert report["rounds"][1]["scrapes"] > 0 and report["rounds"][0]["scrapes"] == 0
     assert positive(report["off_cases_per_second"]) and positive(report["on_cases_per_second"])
+
+
+def test_quick_reports_benchmark_writes_every_grouping_next_to_the_baseline(tmp_path: Path) -> None:
+    printout, figures = run_quick("reports.py", tmp_path / "reports.json")
+    assert "baseline" in printout and "target summary" in printout
+
+    assert figures["quick"] is True and figures["data"]["cases"] == 5_000
+    assert figures["data"]["received_in_the_year"] == 5_000 and figures["data"]["open_tasks"] > 0
+    baseline = figures["query_layer"]["baseline"]
+    assert baseline["samples"] == 5 and 0 < baseline["p50_ms"] <= baseline["max_ms"]
+    scenarios = figures["query_layer"]["scenarios"]
+    assert sorted(scenarios) == [f"summary grouped by {g}" for g in ("month", "process", "stage", "unit")]
+    for name, one in scenarios.items():
+        assert one["samples"] == 5 and 0 < one["p50_ms"] <= one["max_ms"], name
+        assert one["mean_rows"] > 0 and one["ratio_p50_to_baseline"] > 0, name  # every grouping found groups
+    assert figures["target"]["max_ms"] == 1000.0 and isinstance(figures["target"]["met"], bool)

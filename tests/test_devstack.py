@@ -34,6 +34,7 @@ from approvals.devstack.dev import CHILD_POLL_SECONDS
 from approvals.devstack.embedded_pg import kill_process_tree
 from approvals.devstack.identities import DEMO_PRINCIPALS
 from approvals.devstack.supervision import RestartBudget
+from tests.report_fold import demo_reports_equal_the_fold
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.devstack
@@ -264,6 +265,13 @@ async def test_demo_runs_a_case_of_every_process_to_its_end(new_run: NewRun) -> 
     assert set(ended.values()) <= SETTLED_STATUSES, ended
     assert "refused 409 NOT_ASSIGNEE" in demo.stdout  # the one denial the demo shows
     await decided_cases_have_their_signed_documents(run, demo.stdout)
+    [auditor] = [
+        entry["token"]
+        for entry in json.loads((run.data_dir / "dev-tokens.json").read_text())
+        if "auditor" in entry["roles"]
+    ]
+    database = f"postgresql://postgres@127.0.0.1:{run.postgres_port}/approvals"
+    await demo_reports_equal_the_fold(f"http://127.0.0.1:{run.api_port}", auditor, database)
     assert run.stop(signal.SIGTERM) == 0, run.output
 
 

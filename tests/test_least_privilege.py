@@ -42,6 +42,7 @@ APP_PRIVILEGES = {
     "cases": {"SELECT", "INSERT", "UPDATE"},
     "tasks": {"SELECT", "INSERT", "UPDATE"},
     "inbox_entries": {"SELECT", "INSERT", "DELETE"},
+    "case_report_facts": {"SELECT", "INSERT", "UPDATE", "DELETE"},  # kept by the trigger on audit_events (0014)
     "outbox": {"SELECT", "INSERT", "UPDATE"},
     "denied_attempts": {"SELECT", "INSERT"},
     "schema_migrations": {"SELECT"},

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from approvals.cli import audit, calendar, cases, catalogue, definitions, demo, handover, operations
+from approvals.cli import audit, calendar, cases, catalogue, definitions, demo, handover, operations, reports
 from approvals.cli.output import reported_errors
 from approvals.settings import LogFormat, Settings, load_settings
 
@@ -145,6 +145,7 @@ def settings_markdown() -> str:
 app.add_typer(audit.app, name="audit")
 app.add_typer(calendar.app, name="calendar")
 app.add_typer(definitions.app, name="definitions")
+app.add_typer(reports.app, name="reports")
 cases.register(app)
 operations.register(app)
 app.command("demo", rich_help_panel="Cases")(demo.demo)
