@@ -7,7 +7,10 @@ them as it does on a developer's machine."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
+import re
 import shutil
 import time
 import uuid
@@ -36,7 +39,7 @@ if not CHROMIUM.exists() or shutil.which("chromium") is None:
         allow_module_level=True,
     )
 
-from playwright.async_api import Browser, Page, async_playwright, expect  # noqa: E402
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect  # noqa: E402
 
 api = live_api_fixture("console")
 
@@ -535,3 +538,100 @@ async def test_every_field_is_labelled_text_has_contrast_and_the_keyboard_reache
         raise AssertionError("Tab never reached the claim button")
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_contain_text("已完成：签收")
+
+
+# --- the statistics (issue 19's dashboard) ---------------------------------------------------------------
+
+
+def figure_cell(table: Locator, row_name: str) -> Locator:
+    """The value cells of the row headed ``row_name`` (exactly)."""
+    return table.locator("tr", has=table.page.locator("th", has_text=re.compile(f"^{re.escape(row_name)}$"))).locator(
+        "td"
+    )
+
+
+async def test_the_auditor_reads_the_statistics_with_their_charts_and_downloads_the_csv(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await accepted_project_case(api, demo_tokens)
+    today = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
+        read = await http.get(
+            "/v1/reports/summary",
+            params={"from": today, "to": today},
+            headers={"Authorization": f"Bearer {demo_tokens[AUDITOR]}"},
+        )
+    assert read.status_code == 200, read.text
+    expected = read.json()
+    [project] = [group for group in expected["groups"] if group["key"] == "project-approval"]
+    await sign_in(page, api, AUDITOR)
+    await page.get_by_role("link", name="统计报表").click()
+    await page.get_by_label("收件日期从").fill(today)
+    await page.get_by_label("收件日期至").fill(today)
+    await page.get_by_label("分组方式").select_option("process")
+    await page.get_by_role("button", name="统计").click()
+    await expect(figure_cell(page.locator("table.total"), "收件数")).to_have_text(str(expected["total"]["received"]))
+    await expect(figure_cell(page.locator("table.total"), "受理数")).to_have_text(str(expected["total"]["accepted"]))
+    groups = page.locator("table.groups")
+    await expect(groups.locator("caption")).to_be_visible()
+    await expect(groups.locator("thead th[scope=col]").first).to_have_text("事项")
+    project_row = figure_cell(groups, "建设项目审查 Construction project approval (Art. 10)")
+    await expect(project_row.first).to_have_text(str(project["received"]))
+    charts = page.locator("figure.report-chart svg[role=img]")
+    await expect(charts).to_have_count(3)
+    await expect(charts.first.locator("path").first).to_be_attached()
+    await expect(page.locator("figure.report-chart figcaption").first).to_have_text("每月收件与办结")
+    await screenshot(page, "dashboard")
+    assert await page.evaluate(UNLABELLED_CONTROLS) == []
+    for selector in ("body", "a", "th", "td", "caption", "figcaption", "label"):
+        for foreground, background in await page.evaluate(COLOURS, selector):
+            assert contrast(foreground, background) >= 4.5, (selector, foreground, background)
+    reached = set()
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        reached.add(await page.evaluate("document.activeElement.textContent.trim()"))
+        if "下载 CSV" in reached:
+            break
+    assert {"统计", "下载 CSV"} <= reached, reached
+    async with page.expect_download() as downloading:
+        await page.keyboard.press("Enter")
+    download = await downloading.value
+    assert download.suggested_filename == f"report-{today}-{today}-process.csv"
+    text = Path(await download.path()).read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0][:2] == ["事项 process", "收件数 received"]
+    [total] = [row for row in rows if row and row[0] == "合计 total"]
+    assert total[1] == str(expected["total"]["received"])
+
+
+async def test_a_bad_period_is_shown_beside_its_field_as_typed(page: Page, api: LiveApi, demo_tokens: Any) -> None:
+    await sign_in(page, api, AUDITOR)
+    response = await page.goto(f"{api.url}/console/reports?from=2026-02-30&to=2026-03-01&group_by=unit")
+    assert response is not None and response.status == 422
+    start = page.get_by_label("收件日期从")
+    await expect(start).to_have_value("2026-02-30")
+    await expect(start).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#r-from-error")).to_have_text(
+        "“2026-02-30”不是有效日期：请按 YYYY-MM-DD 填写，如 2026-03-01。"
+    )
+    await expect(page.get_by_label("分组方式")).to_have_value("unit")
+    await expect(page.locator("table.figures")).to_have_count(0)
+    await page.get_by_label("收件日期从").fill("2026-03-02")
+    await page.get_by_role("button", name="统计").click()
+    await expect(page.locator("#r-from-error")).to_contain_text("起始日期晚于截止日期")
+    await expect(page.get_by_label("收件日期从")).to_have_value("2026-03-02")
+    await expect(page.get_by_label("收件日期至")).to_have_value("2026-03-01")
+
+
+async def test_a_reviewer_has_no_statistics_and_is_refused_them_in_words(
+    page: Page, api: LiveApi, demo_tokens: dict[str, str]
+) -> None:
+    await sign_in(page, api, REVIEWER)
+    await expect(page.get_by_role("link", name="待办")).to_be_visible()
+    await expect(page.get_by_role("link", name="统计报表")).to_have_count(0)
+    for path in ("/console/reports", "/console/reports/summary.csv?from=2026-01-01&to=2026-12-31"):
+        response = await page.goto(f"{api.url}{path}")
+        assert response is not None and response.status == 403
+        await expect(page.get_by_role("alert")).to_contain_text("你的角色无权进行此操作")
+        await expect(page.get_by_role("alert")).to_contain_text("ROLE_REQUIRED")

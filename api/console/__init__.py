@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console import audit, docs, pages, start, tasks, words
+from api.console import audit, dashboard, docs, pages, start, tasks, words
 from api.console.rendering import gettext, render
 from api.console.session import BASE, CsrfRejected, SignInRequired
 from approvals.errors import ServiceError
@@ -21,7 +21,7 @@ __all__ = ["install"]
 def install(app: FastAPI) -> None:
     """Adds the console's pages, and what a page shows without a session, with a forged form, or when the
     service layer refuses (the API's own errors stay problem+json)."""
-    for module in (pages, tasks, audit, start, docs):
+    for module in (pages, tasks, audit, start, dashboard, docs):
         app.include_router(module.router)
     api_error = app.exception_handlers[ServiceError]
 

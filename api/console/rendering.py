@@ -16,6 +16,7 @@ from api.console import words
 from api.console.i18n import LANGUAGES, language, local_time, translations
 from api.console.session import BASE, LANGUAGE_COOKIE, csrf_token, remember_csrf
 from approvals.admission import START_ROLES
+from approvals.reports.summary import READER_ROLES
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -35,7 +36,12 @@ def environment(lang: str) -> Environment:
     env.filters["local_time"] = local_time
     env.filters["path"] = lambda value: quote(str(value), safe="/:")
     env.globals.update(
-        base=BASE, languages=LANGUAGES, words=words, start_roles=START_ROLES, new_request_id=lambda: uuid.uuid4().hex
+        base=BASE,
+        languages=LANGUAGES,
+        words=words,
+        start_roles=START_ROLES,
+        report_roles=READER_ROLES,
+        new_request_id=lambda: uuid.uuid4().hex,
     )
     return env
 

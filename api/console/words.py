@@ -34,7 +34,7 @@ REFUSALS: dict[str, str] = {
     "NOT_ALLOWED": N_("You do not have the role this operation needs."),
     "READ_ONLY": N_("You have read-only access."),
     "NOT_A_CASE_READER": N_("You may not read this case."),
-    "ROLE_REQUIRED": N_("This is for auditors and administrators."),
+    "ROLE_REQUIRED": N_("Your roles do not allow this."),
     "CASE_NOT_FOUND": N_("There is no such case."),
     "TASK_NOT_FOUND": N_("There is no such task."),
     "UNAVAILABLE": N_("The engine cannot do this now; try again shortly."),
@@ -144,3 +144,50 @@ APPLICATION_FIELDS: dict[str, str] = {
 """Labels of application fields people meet often (the project application's); any other field is labelled
 by its schema title or its name."""
 YES, NO = N_("Yes"), N_("No")
+
+REPORT_FIGURES: dict[str, str] = {
+    "received": N_("Received"),
+    "accepted": N_("Accepted (受理)"),
+    "refused_to_accept": N_("Refused to accept (不予受理)"),
+    "granted": N_("Granted (准予)"),
+    "refused": N_("Refused (不予)"),
+    "withdrawn": N_("Withdrawn"),
+    "under_supervision": N_("Under supervision"),
+    "decision_days_mean": N_("Working days to decision, mean"),
+    "decision_days_median": N_("Working days to decision, median"),
+    "decision_days_p90": N_("Working days to decision, 90th percentile"),
+    "with_statutory_period": N_("Decided with a statutory period"),
+    "on_time": N_("Decided on time"),
+    "on_time_rate": N_("On-time rate"),
+    "extensions": N_("Extensions (延期)"),
+    "supplements": N_("Supplement requests (补正)"),
+    "excluded_periods": N_("Art. 45 periods (特别程序)"),
+}
+"""The figures of ``schemas.reports.GroupFigures``, in the order of ``approvals.reports.tables.COLUMNS``."""
+
+REPORT_BREAKDOWNS: dict[str, tuple[str, str]] = {
+    "overdue_open_tasks": (N_("Overdue open tasks by unit"), N_("Unit (or pool)")),
+    "denied_attempts": (N_("Denied attempts by reason"), N_("Reason")),
+    "error_tolerance_outcomes": (N_("Error-tolerance determinations (Art. 25)"), N_("Outcome")),
+    "talent_decisions": (N_("Talent policy decisions"), N_("Decision")),
+    "decision_days": (N_("Decisions by working days taken"), N_("Working days")),
+}
+"""Each breakdown of the summary: its title, and what its rows are counted by."""
+
+REPORT_GROUPINGS: dict[str, str] = {
+    "process": N_("Process"),
+    "unit": N_("Deciding unit"),
+    "stage": N_("Stage"),
+    "month": N_("Month received"),
+}
+REPORT_CHARTS = (N_("Cases per month"), N_("Working days to decision"), N_("On-time rate per unit"))
+"""The titles of ``approvals.reports.charts``'s three charts, in the order ``ChartedSummary.charts`` draws them."""
+REPORT_FILES: dict[str, str] = {
+    "csv": N_("Download CSV"),
+    "xlsx": N_("Download Excel (XLSX)"),
+    "pdf": N_("Download the Art. 29 report (PDF)"),
+}
+NOT_A_DATE = N_("“%(typed)s” is not a date: type it as YYYY-MM-DD, e.g. 2026-03-01.")
+UNKNOWN_GROUPING = N_("“%(typed)s” is not a grouping: choose one from the list.")
+STARTS_AFTER_END = N_("The period starts after it ends.")
+PERIOD_TOO_LONG = N_("The period is too long: ten years at most.")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from approvals.calendar_publishing import current_calendar
 from approvals.errors import Forbidden
-from approvals.reports import pdf, summary, tables
+from approvals.reports import charts, pdf, summary, tables
 from approvals.service import ApprovalsService
 from schemas.principal import Principal
 from schemas.reports import GroupBy, ReportFormat, ReportSummary
@@ -19,6 +19,23 @@ MEDIA_TYPES = {
     ReportFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ReportFormat.pdf: "application/pdf",
 }
+
+
+@dataclass(frozen=True)
+class ChartedSummary:
+    """The figures grouped as asked, and the same period's figures grouped as the charts draw them."""
+
+    figures: ReportSummary
+    by_month: ReportSummary
+    by_unit: ReportSummary
+
+    def charts(self) -> list[str]:
+        """The report's three charts as SVG: cases per month, the time-to-decision distribution, on time per unit."""
+        return [
+            charts.cases_per_month(self.by_month),
+            charts.decision_days(self.figures),
+            charts.on_time_per_unit(self.by_unit),
+        ]
 
 
 @dataclass(frozen=True)
@@ -33,11 +50,16 @@ class Reports:
         self._service = service
 
     async def _allowed(self, principal: Principal, request: summary.ReportRequest) -> None:
+        asked = {"from": request.from_date.isoformat(), "to": request.to_date.isoformat(),
+                 "group_by": request.group_by.value, "format": request.format.value}  # fmt: skip
+        await self.require_reader(principal, asked)
+
+    async def require_reader(self, principal: Principal, asked: dict[str, str]) -> None:
+        """403 for anyone but the readers of the reports, recorded with what they ``asked`` (e.g. the console's
+        period picker, whose period may not even be a period)."""
         try:
             summary.require_reader(principal)
         except Forbidden as refusal:
-            asked = {"from": request.from_date.isoformat(), "to": request.to_date.isoformat(),
-                     "group_by": request.group_by.value, "format": request.format.value}  # fmt: skip
             await self._service._record_denial(
                 principal, "read:reports", None, None, refusal.code, refusal.detail, asked
             )
@@ -60,11 +82,18 @@ class Reports:
         elif request.format is ReportFormat.xlsx:
             content = await asyncio.to_thread(tables.to_xlsx, figures)
         else:
-            by_month = await self._regrouped(figures, request, GroupBy.month)
-            by_unit = await self._regrouped(figures, request, GroupBy.unit)
+            charted = await self._charted(figures, request)
             organ = self._service.settings.document_organ_name
-            content = await asyncio.to_thread(pdf.to_pdf, figures, by_month, by_unit, organ)
+            content = await asyncio.to_thread(pdf.to_pdf, figures, charted.by_month, charted.by_unit, organ)
         return ReportFile(content, MEDIA_TYPES[request.format], name)
+
+    async def charted(self, principal: Principal, request: summary.ReportRequest) -> ChartedSummary:
+        """The figures and the groupings the charts need (the console's dashboard, the PDF report)."""
+        return await self._charted(await self.summary(principal, request), request)
+
+    async def _charted(self, figures: ReportSummary, request: summary.ReportRequest) -> ChartedSummary:
+        by_month = await self._regrouped(figures, request, GroupBy.month)
+        return ChartedSummary(figures, by_month, await self._regrouped(figures, request, GroupBy.unit))
 
     async def _regrouped(
         self, figures: ReportSummary, request: summary.ReportRequest, grouping: GroupBy
