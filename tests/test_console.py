@@ -426,6 +426,10 @@ async def test_a_project_approval_case_is_started_worked_to_its_decision_and_ver
 ) -> None:
     await sign_in(page, api, PORTAL)
     await page.get_by_role("link", name="发起办件").click()
+    sample = page.locator("section", has=page.get_by_role("heading", name="申请内容"))
+    await expect(sample).to_contain_text("Imported copper concentrate bonded processing line")
+    await expect(sample).to_contain_text("统一社会信用代码")
+    await expect(page.get_by_label("发起请求（JSON", exact=False)).to_be_hidden()
     await page.get_by_role("button", name="发起", exact=True).click()
     await expect(page.locator("table.timeline")).to_contain_text("发起办件", timeout=15_000)  # the page reloads
     case_id = unquote(page.url.rsplit("/", 1)[1])

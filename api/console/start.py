@@ -1,8 +1,9 @@
 """发起办件: a service or admin principal starts a case from the console, as ``POST /v1/cases/{process}`` does.
 
-The start request is typed as JSON, prefilled with the process's documented example application (the one its
-schema publishes) and a fresh business key; the service layer checks it exactly as for the API, and a refusal
-or an invalid field is shown with the text kept."""
+The page shows the process's documented example application (the one its schema publishes) as people read it,
+labelled by the schema, and starts it with one button under a fresh business key; the start request behind it is
+JSON, to edit under "edit as JSON". The service layer checks it exactly as for the API, and a refusal or an
+invalid field is shown with the text kept (and the JSON opened)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.auth import service_of
 from api.console import words
-from api.console.casedata import application_model
+from api.console.casedata import Entry, application_model, entries
 from api.console.rendering import gettext, render
 from api.console.session import BASE, ConsolePrincipal, CsrfChecked, demo_principals
 from approvals.admission import START_ROLES
@@ -72,10 +73,20 @@ async def start(
     return RedirectResponse(f"{BASE}/cases/{started.case_id}", status_code=303)
 
 
+def preview(process: str, text: str) -> list[Entry]:
+    """The application of the start request ``text`` as people read it; nothing while the text is no such request."""
+    try:
+        application = json.loads(text).get("application")
+    except (ValueError, AttributeError):
+        return []
+    return entries(application, application_model(process)) if isinstance(application, dict) else []
+
+
 def _form(
     request: Request, principal: Principal, process: str, text: str, problems: list[str] | None = None
 ) -> Response:
     return render(
         request, "start.html", status_code=422 if problems else 200, principal=principal, process=process,
         processes=PROCESSES, text=text, problems=problems or [], may_start=principal.has_any_role(START_ROLES),
+        application=preview(process, text),
     )  # fmt: skip
