@@ -626,6 +626,11 @@ async def test_a_bad_period_is_shown_beside_its_field_as_typed(page: Page, api: 
     await expect(page.locator("#r-from-error")).to_contain_text("起始日期晚于截止日期")
     await expect(page.get_by_label("收件日期从")).to_have_value("2026-03-02")
     await expect(page.get_by_label("收件日期至")).to_have_value("2026-03-01")
+    await page.get_by_role("link", name="English").click()  # the same period, in English
+    await expect(page.get_by_role("heading", name="Statistics")).to_be_visible()
+    await expect(page.locator("#r-from-error")).to_contain_text("The period starts after it ends.")
+    await expect(page.get_by_label("Received from")).to_have_value("2026-03-02")
+    await page.get_by_role("link", name="中文").click()
 
 
 async def test_a_reviewer_has_no_statistics_and_is_refused_them_in_words(

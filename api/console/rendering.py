@@ -58,10 +58,12 @@ def gettext(request: Request, message: str, **values: Any) -> str:
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = request_language(request)
+    # The language switch returns here: a page asked for with a query (a search, a period) comes back the same.
+    here = request.url.path + (f"?{request.url.query}" if request.method == "GET" and request.url.query else "")
     html = (
         environment(lang)
         .get_template(template)
-        .render(request=request, lang=lang, csrf=csrf_token(request), here=request.url.path, **context)
+        .render(request=request, lang=lang, csrf=csrf_token(request), here=here, **context)
     )
     response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
     remember_csrf(request, response)
