@@ -30,7 +30,7 @@ from schemas.case import ClaimRequest, ExcludePeriodRequest, ExtendRequest, Requ
 from schemas.events import in_force
 from schemas.process import Deadline, Decision, ExcludedPeriodKind, licensing_law_period
 from schemas.reports import GroupBy
-from tests.api_server import PEOPLE, LiveApi, live_api_fixture
+from tests.api_server import PEOPLE, LiveApi, live_api
 from tests.cases import (
     APPLICANT,
     HEAD,
@@ -46,10 +46,39 @@ from tests.cases import (
     view_when,
     wind_up,
 )
+from tests.fixtures.postgres import OwnDatabase
+from tests.fixtures.temporal import EngineWorker
 from tests.report_fold import comparable, fold_case, folded_cases, folded_summary, rounded
 from workflows.kernel import ApprovalWorkflow
 
-api = live_api_fixture("reports-api")
+
+@pytest.fixture(scope="module")
+async def own(own_database: OwnDatabase) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """The reports count every case received in a period: this module's cases alone are in its database, so the
+    SQL and the fold are compared on exactly them (other modules seed rows by SQL that no event explains)."""
+    async with own_database() as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def reports_pool(own: tuple[str, asyncpg.Pool]) -> asyncpg.Pool:
+    return own[1]
+
+
+@pytest.fixture(scope="module")
+async def api(
+    dev_server_env: WorkflowEnvironment,
+    engine_worker: EngineWorker,
+    own: tuple[str, asyncpg.Pool],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[LiveApi]:
+    database_url, pool = own
+    async with engine_worker(dev_server_env, pool=pool) as task_queue:
+        async with live_api(
+            dev_server_env, pool, database_url, task_queue, tmp_path_factory.mktemp("reports-api")
+        ) as live:
+            yield live
+
 
 ONE_DAY = timedelta(days=1)
 ALICE = person("alice", "reviewer", "one_window", unit="政务服务中心")
@@ -119,17 +148,17 @@ def today() -> str:
 
 @pytest.mark.parametrize("group_by", list(GroupBy))
 async def test_the_summary_equals_the_fold_of_the_audit_log(
-    api: LiveApi, cases: list[str], db_pool: asyncpg.Pool, group_by: GroupBy
+    api: LiveApi, cases: list[str], reports_pool: asyncpg.Pool, group_by: GroupBy
 ) -> None:
     day = datetime.now(UTC).astimezone(CHINA_TIME).date()
     request = ReportRequest(day - ONE_DAY, day + ONE_DAY, group_by)
-    calendar = await current_calendar(db_pool, api.settings.calendar_path)
+    calendar = await current_calendar(reports_pool, api.settings.calendar_path)
     as_of = datetime.now(UTC) + timedelta(days=60)  # every open task with a due time is overdue by then
     start, end = local_start(request.from_date), local_start(request.to_date + ONE_DAY)
     for _ in range(20):  # other modules' cases may still be recording: compare a settled moment
-        before = (await summary(db_pool, calendar, request, as_of=as_of)).model_dump(mode="json")
-        folded = folded_summary(await folded_cases(db_pool, start, end, calendar, as_of), group_by.value)
-        after = (await summary(db_pool, calendar, request, as_of=as_of)).model_dump(mode="json")
+        before = (await summary(reports_pool, calendar, request, as_of=as_of)).model_dump(mode="json")
+        folded = folded_summary(await folded_cases(reports_pool, start, end, calendar, as_of), group_by.value)
+        after = (await summary(reports_pool, calendar, request, as_of=as_of)).model_dump(mode="json")
         if before == after:
             break
     assert before == after
@@ -143,11 +172,11 @@ async def test_the_summary_equals_the_fold_of_the_audit_log(
 
 
 async def test_the_figures_of_these_cases_are_the_ones_they_recorded(
-    api: LiveApi, cases: list[str], db_pool: asyncpg.Pool
+    api: LiveApi, cases: list[str], reports_pool: asyncpg.Pool
 ) -> None:
     rows = {
         row["case_id"]: dict(row)
-        for row in await db_pool.fetch("SELECT * FROM case_report_facts WHERE case_id = ANY($1)", cases)
+        for row in await reports_pool.fetch("SELECT * FROM case_report_facts WHERE case_id = ANY($1)", cases)
     }
     granted, not_accepted, refused, withdrawn, claimed, waiting = (rows[case_id] for case_id in cases)
     assert (granted["decision"], granted["extensions"], granted["supplements"], granted["excluded_periods"]) == (
@@ -161,7 +190,7 @@ async def test_the_figures_of_these_cases_are_the_ones_they_recorded(
 
 
 async def test_a_reset_case_counts_only_what_the_reset_left_in_force(
-    api: LiveApi, dev_server_env: WorkflowEnvironment, db_pool: asyncpg.Pool
+    api: LiveApi, dev_server_env: WorkflowEnvironment, reports_pool: asyncpg.Pool
 ) -> None:
     """An operator's reset supersedes the old run's events from the reset point on: the projection is made again
     from the events in force at the ``case.reset``, as the fold of the log makes the case's state."""
@@ -176,12 +205,12 @@ async def test_a_reset_case_counts_only_what_the_reset_left_in_force(
     await decide_until_final(latest)
     await finished(dev_server_env, latest)
 
-    recorded = await case_events(db_pool, handle.id)
+    recorded = await case_events(reports_pool, handle.id)
     types, in_force_types = [e.type for e in recorded], [e.type for e in in_force(recorded)]
     assert "case.reset" in types and types.count("case.extended") > in_force_types.count("case.extended")
-    calendar = await current_calendar(db_pool, api.settings.calendar_path)
+    calendar = await current_calendar(reports_pool, api.settings.calendar_path)
     folded = fold_case(recorded, calendar, datetime.now(UTC))
-    row = await db_pool.fetchrow("SELECT * FROM case_report_facts WHERE case_id = $1", handle.id)
+    row = await reports_pool.fetchrow("SELECT * FROM case_report_facts WHERE case_id = $1", handle.id)
     assert row["extensions"] == folded.extensions == in_force_types.count("case.extended")
     assert (row["decision"], row["unit"], row["stage_id"]) == (folded.decision, folded.key["unit"], "review")
     [decision] = [e for e in in_force(recorded) if e.type == "case.decided"]
@@ -249,16 +278,18 @@ async def test_a_bad_parameter_is_refused_naming_it(
 
 
 @pytest.mark.parametrize("who", ["nobody", "applicant", "alice", "service"])
-async def test_other_roles_are_refused_and_the_refusal_recorded(api: LiveApi, db_pool: asyncpg.Pool, who: str) -> None:
+async def test_other_roles_are_refused_and_the_refusal_recorded(
+    api: LiveApi, reports_pool: asyncpg.Pool, who: str
+) -> None:
     query = {"from": today(), "to": today(), "format": "csv"}
     user_id = PEOPLE[who][0]
     refusals = "SELECT count(*) FROM denied_attempts WHERE operation = 'read:reports' AND actor_id = $1"
-    before = await db_pool.fetchval(refusals, user_id)
+    before = await reports_pool.fetchval(refusals, user_id)
     async with httpx.AsyncClient(base_url=api.url) as http:
         response = await http.get("/v1/reports/summary", params=query, headers=api.headers(who))
     assert response.status_code == 403 and response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "ROLE_REQUIRED" and "auditor" in response.json()["detail"]
-    assert await db_pool.fetchval(refusals, user_id) == before + 1
+    assert await reports_pool.fetchval(refusals, user_id) == before + 1
 
 
 async def test_the_cli_prints_the_table_and_saves_the_files(api: LiveApi, cases: list[str], tmp_path: Path) -> None:

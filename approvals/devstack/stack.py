@@ -46,6 +46,7 @@ from activities.destinations import LOOPBACK_NETWORKS
 from approvals.devstack.dev import TemporalDevServer, _parent_death_signal
 from approvals.devstack.embedded_pg import EmbeddedPostgres
 from approvals.devstack.identities import DEV_ADMISSION, DemoPrincipal, write_dev_tokens
+from approvals.devstack.keys import with_dev_keys
 from approvals.devstack.roles import DEV_ROLES, provision_database
 from approvals.migrate import migrate
 from approvals.settings import Settings, load_settings
@@ -122,6 +123,7 @@ class Stack:
                 **settings,
             }
         )
+        base = with_dev_keys(base, root)  # the worker signs official documents: the dev organ's certificate
         entries = write_dev_tokens(root / "tokens.json")
         entries += [
             {"token": secrets.token_urlsafe(24), **asdict(principal), "roles": list(principal.roles)}
@@ -176,6 +178,15 @@ class Stack:
                 {kind: roster.model_dump(mode="json") for kind, roster in s.committee_rosters.items()}
             ),
             "WEBHOOK_ALLOWED_NETWORKS": s.webhook_allowed_networks,
+            **{
+                name: str(path)
+                for name, path in (
+                    ("DOCUMENT_SIGNING_CERTIFICATE_PATH", s.document_signing_certificate_path),
+                    ("DOCUMENT_SIGNING_KEY_PATH", s.document_signing_key_path),
+                    ("AUDIT_SIGNING_KEY_PATH", s.audit_signing_key_path),
+                )
+                if path is not None
+            },
             "LOG_FORMAT": s.log_format.value,
             "LOG_LEVEL": s.log_level,
             "PYTHONUNBUFFERED": "1",

@@ -86,8 +86,13 @@ BEGIN
             decision = CASE WHEN e.type = 'case.decided' AND p ->> 'outcome' IN ('approved', 'approved_with_conditions')
                             THEN 'granted' ELSE 'refused' END
         WHERE case_id = e.case_id AND decided_at IS NULL;
-    WHEN 'case.withdrawn' THEN
-        UPDATE case_report_facts SET withdrawn_at = coalesce(withdrawn_at, e.at) WHERE case_id = e.case_id;
+    WHEN 'case.withdrawn', 'case.cancelled' THEN
+        -- A case withdrawn (or cancelled by an operator) while under supervision is no longer supervised.
+        UPDATE case_report_facts
+        SET withdrawn_at = CASE WHEN e.type = 'case.withdrawn' THEN coalesce(withdrawn_at, e.at) ELSE withdrawn_at END,
+            supervision_ended_at = CASE WHEN supervision_started_at IS NOT NULL
+                                        THEN coalesce(supervision_ended_at, e.at) END
+        WHERE case_id = e.case_id;
     WHEN 'supervision.started' THEN
         UPDATE case_report_facts SET supervision_started_at = coalesce(supervision_started_at, e.at),
                                      supervision_ended_at = NULL
@@ -161,7 +166,7 @@ CREATE TRIGGER audit_events_report_facts
     AFTER INSERT ON audit_events
     FOR EACH ROW
     WHEN (NEW.type IN ('case.reset', 'case.started', 'case.accepted', 'case.remedies_notified', 'case.decided', 'case.rejected',
-                       'case.withdrawn', 'supervision.started', 'supervision.ended', 'clock.started', 'case.extended',
+                       'case.withdrawn', 'case.cancelled', 'supervision.started', 'supervision.ended', 'clock.started', 'case.extended',
                        'case.supplement_requested', 'clock.paused', 'clock.resumed', 'case.supplemented',
                        'case.deadlines_recomputed', 'error_tolerance.determined', 'case.notified', 'case.published',
                        'stage.started', 'task.decided'))
