@@ -21,9 +21,9 @@ from pathlib import Path
 import asyncpg
 import jinja2
 from temporalio import activity
-from weasyprint import HTML
 
 from activities.signing import OrganSigner
+from activities.typesetting import write_pdf
 from approvals.storage import documents as register
 from schemas.documents import (
     KINDS,
@@ -80,7 +80,7 @@ class DocumentRenderer:
     def pdf(self, context: DocumentContext, number: str, document_id: str) -> bytes:
         """The unsigned PDF: the same bytes for the same context, number and id."""
         identifier = hashlib.md5(document_id.encode(), usedforsecurity=False).digest()
-        return HTML(string=self.html(context, number)).write_pdf(pdf_identifier=identifier, uncompressed_pdf=False)
+        return write_pdf(self.html(context, number), pdf_identifier=identifier, uncompressed_pdf=False)
 
 
 class DocumentActivities:

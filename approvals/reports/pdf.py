@@ -10,8 +10,8 @@ import base64
 from datetime import date
 
 import jinja2
-from weasyprint import HTML
 
+from activities.typesetting import write_pdf
 from approvals.reports import charts
 from approvals.reports.tables import COLUMNS, GROUP_NAMES, NONE_LABEL, breakdown_tables
 from schemas.reports import ReportSummary
@@ -124,4 +124,4 @@ def report_html(summary: ReportSummary, by_month: ReportSummary, by_unit: Report
 
 
 def to_pdf(summary: ReportSummary, by_month: ReportSummary, by_unit: ReportSummary, organ: str) -> bytes:
-    return HTML(string=report_html(summary, by_month, by_unit, organ)).write_pdf()
+    return write_pdf(report_html(summary, by_month, by_unit, organ))
