@@ -104,7 +104,7 @@ def test_the_worker_runs_workflow_code_unsandboxed_and_the_tests_workers_in_the_
     assert inspect.signature(build_worker).parameters["sandboxed"].default is WORKER_SANDBOXED
     assert isinstance(workflow_runner(), UnsandboxedWorkflowRunner)
     assert isinstance(workflow_runner(sandboxed=True), SandboxedWorkflowRunner)
-    assert "build_worker(env.client, settings, pool=db_pool, sandboxed=True)" in inspect.getsource(fixtures)
+    assert "build_worker(env.client, settings, pool=pool or db_pool, sandboxed=True)" in inspect.getsource(fixtures)
 
 
 async def test_in_the_sandbox_every_call_that_is_not_deterministic_fails(
